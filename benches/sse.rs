@@ -1,0 +1,2 @@
+//! Criterion bench: sse (being written).
+fn main() {}

@@ -1,0 +1,2 @@
+//! Criterion bench: state (being written).
+fn main() {}

@@ -1,0 +1,2 @@
+//! Criterion bench: translate (being written).
+fn main() {}

@@ -1,0 +1,1 @@
+//! Stream translation between upstream and client SSE grammars.

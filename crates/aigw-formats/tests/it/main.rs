@@ -1,0 +1,3 @@
+//! Integration tests of aigw-formats: data-driven fixtures, round trips, bad input.
+
+mod stream;

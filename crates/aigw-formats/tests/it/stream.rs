@@ -1,0 +1,1 @@
+//! Stream fixtures, re-fed at every split offset.

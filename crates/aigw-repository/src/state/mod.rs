@@ -1,0 +1,1 @@
+//! Shared state between gateway instances: counters, token cache, locks, live counters, error log, invalidation.

@@ -1,0 +1,3 @@
+//! Integration tests of aigw-repository against real PostgreSQL, SQLite and Redis.
+
+mod state;

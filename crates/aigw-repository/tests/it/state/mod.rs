@@ -1,0 +1,1 @@
+//! Shared-state store tests, run against the in-process store and Redis.

@@ -1,0 +1,1 @@
+//! The HTTP client pool: one client per outbound route (direct or a proxy URL), built once and injected.

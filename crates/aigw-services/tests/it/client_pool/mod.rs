@@ -1,0 +1,1 @@
+//! Client pool tests: direct, HTTP CONNECT and SOCKS5 routes, timeouts.

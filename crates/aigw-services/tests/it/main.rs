@@ -1,0 +1,3 @@
+//! Integration tests of aigw-services.
+
+mod client_pool;

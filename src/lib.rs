@@ -1,0 +1,10 @@
+//! aigateway: a multi-provider AI API gateway.
+//!
+//! This crate is the embedding facade: it re-exports the layered crates so a
+//! Rust service can depend on one package and reach every layer.
+
+pub use aigw_domain as domain;
+pub use aigw_formats as formats;
+pub use aigw_handlers as handlers;
+pub use aigw_repository as repository;
+pub use aigw_services as services;
