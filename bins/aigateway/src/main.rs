@@ -1,1 +1,40 @@
-fn main() {}
+//! The `aigateway` binary: command line, configuration, wiring of the
+//! layers, signals and graceful shutdown. The only place that reads the
+//! environment, files and signals.
+
+mod cli;
+mod config;
+mod logging;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::Error::new(e).context("cannot start the async runtime")),
+    };
+    match runtime.block_on(cli::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Reports a fatal error as one line on stderr: the operator needs what went
+/// wrong and where, never a backtrace.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    #[expect(
+        clippy::print_stderr,
+        reason = "the last word of a failing process goes to stderr"
+    )]
+    {
+        eprintln!("aigateway: error: {e:#}");
+    }
+    ExitCode::FAILURE
+}

@@ -1,1 +1,17 @@
-//! aigw-handlers.
+//! aigateway HTTP layer: the hyper 1 service, routes, the data-plane and
+//! management handlers, errors rendered in the client's own format, SSE
+//! bodies, `/health` and `/metrics`.
+//!
+//! Only this crate knows hyper's server side. The server is a library
+//! function taking a bound listener and a shutdown future ([`serve`]), so
+//! tests run it on `127.0.0.1:0`.
+
+mod app;
+mod body;
+mod health;
+mod routes;
+mod server;
+
+pub use app::{App, Deployment};
+pub use body::ResponseBody;
+pub use server::{ServeOptions, serve};

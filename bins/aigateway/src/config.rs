@@ -1,0 +1,561 @@
+//! Configuration: defaults → TOML file → `AIGW_SECTION__KEY` environment,
+//! validated in one pass into typed settings.
+//!
+//! Every error names the key path that caused it (`server.listen`,
+//! `database.url`, …) so an operator can fix the right line. Unknown keys are
+//! errors, not silently ignored: a typo must not fall back to a default.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The prefix of environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "AIGW_";
+/// The configuration file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "aigateway.toml";
+
+/// The whole configuration of a gateway instance.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub auth: AuthConfig,
+    pub upstream: UpstreamConfig,
+    /// Per-provider overrides, keyed by provider id (`openai`, `anthropic`, …).
+    pub providers: BTreeMap<String, ProviderOverride>,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Largest accepted request body; larger bodies get 413 without being read whole.
+    pub max_body_bytes: u64,
+    /// How long in-flight requests may run after SIGTERM before the process exits.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 32 * 1024 * 1024,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (the embedded default) or `postgres://…`.
+    #[serde(
+        deserialize_with = "scalar_string",
+        serialize_with = "serialize_masked_url"
+    )]
+    pub url: String,
+    /// Run pending migrations when `serve` starts.
+    pub migrate_on_start: bool,
+    /// Upper bound of pooled PostgreSQL connections.
+    pub max_connections: u32,
+    /// How long to wait for a connection before the database counts as unreachable.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://aigateway.db".to_owned(),
+            migrate_on_start: true,
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://…`; unset means the shared state lives in this process.
+    #[serde(
+        deserialize_with = "optional_scalar_string",
+        serialize_with = "serialize_masked_optional_url"
+    )]
+    pub url: Option<String>,
+    /// Prefix of every key, so tenants and tests never collide.
+    #[serde(deserialize_with = "scalar_string")]
+    pub key_prefix: String,
+    /// Bound on every Redis command, so a dead Redis fails fast into the in-process fallback.
+    #[serde(with = "humantime_serde")]
+    pub command_timeout: Duration,
+    /// Connections in the Redis pool.
+    pub pool_size: usize,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            key_prefix: "aigw:".to_owned(),
+            command_timeout: Duration::from_millis(50),
+            pool_size: 4,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Require a gateway API key (`ak_…`) on the data plane.
+    pub require_client_key: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            require_client_key: true,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// TCP (and proxy tunnel) connect timeout.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Time from sending a request to the upstream's response headers.
+    #[serde(with = "humantime_serde")]
+    pub first_byte_timeout: Duration,
+    /// Longest silence allowed while reading a response body; streams have no total timeout.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Settings of one provider that win over the seeded row at every start.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderOverride {
+    #[serde(deserialize_with = "optional_scalar_string")]
+    pub base_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter directive, e.g. `info` or `aigw_services=debug,info`.
+    #[serde(deserialize_with = "scalar_string")]
+    pub level: String,
+    /// `text` for people, `json` for log pipelines.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Which SQL backend a database URL selects, with what it needs to open it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    Sqlite(PathBuf),
+    Postgres,
+}
+
+/// A configuration problem, always naming the key path or file at fault.
+#[derive(Debug)]
+pub enum ConfigError {
+    Read(PathBuf, std::io::Error),
+    Parse(PathBuf, String),
+    Env(String, String),
+    Invalid(String, String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Read(path, e) => write!(f, "cannot read config file {}: {e}", path.display()),
+            Self::Parse(path, msg) => write!(f, "config file {}: {msg}", path.display()),
+            Self::Env(var, msg) => write!(f, "environment variable {var}: {msg}"),
+            Self::Invalid(key, msg) => write!(f, "config key `{key}`: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Loads the configuration: defaults, then the file (the explicit one, or
+    /// `aigateway.toml` in `cwd` if present), then the `AIGW_*` variables of
+    /// `env`, then validation.
+    ///
+    /// `env` is passed in rather than read here so tests never mutate the
+    /// process environment.
+    pub fn load<I>(explicit_file: Option<&Path>, cwd: &Path, env: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut tree = toml::Table::new();
+        let file = match explicit_file {
+            Some(path) => Some(path.to_path_buf()),
+            None => {
+                let default = cwd.join(DEFAULT_CONFIG_FILE);
+                default.is_file().then_some(default)
+            }
+        };
+        let mut origin = String::from("defaults");
+        if let Some(path) = &file {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.clone(), e))?;
+            tree = text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Parse(path.clone(), one_line(&e.to_string())))?;
+            origin = path.display().to_string();
+        }
+        let mut env_vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.contains("__"))
+            .collect();
+        // A stable order keeps error messages deterministic when several
+        // variables are wrong at once.
+        env_vars.sort();
+        for (var, value) in &env_vars {
+            apply_env(&mut tree, var, value)?;
+        }
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(tree)).map_err(|e| {
+                let path = e.path().to_string();
+                let msg = one_line(&e.inner().to_string());
+                if path == "." {
+                    ConfigError::Invalid(format!("(top level of {origin})"), msg)
+                } else {
+                    ConfigError::Invalid(path, msg)
+                }
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.database_target()?;
+        if let Some(url) = &self.redis.url {
+            let parsed = url::Url::parse(url)
+                .map_err(|e| ConfigError::Invalid("redis.url".into(), format!("not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "redis" | "rediss") {
+                return Err(ConfigError::Invalid(
+                    "redis.url".into(),
+                    format!("unsupported scheme `{}` (use redis://)", parsed.scheme()),
+                ));
+            }
+        }
+        if self.redis.command_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "redis.command_timeout".into(),
+                "must be greater than zero".into(),
+            ));
+        }
+        if self.server.max_body_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "server.max_body_bytes".into(),
+                "must be greater than zero".into(),
+            ));
+        }
+        for (id, provider) in &self.providers {
+            if let Some(base) = &provider.base_url {
+                let parsed = url::Url::parse(base).map_err(|e| {
+                    ConfigError::Invalid(format!("providers.{id}.base_url"), format!("{e}"))
+                })?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(ConfigError::Invalid(
+                        format!("providers.{id}.base_url"),
+                        "must be an http:// or https:// URL".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The SQL backend that `database.url` selects.
+    pub fn database_target(&self) -> Result<DatabaseTarget, ConfigError> {
+        database_target(&self.database.url)
+    }
+}
+
+/// Classifies a database URL, checking what can be checked without connecting.
+pub fn database_target(url: &str) -> Result<DatabaseTarget, ConfigError> {
+    let invalid = |msg: String| ConfigError::Invalid("database.url".into(), msg);
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(invalid("sqlite:// needs a file path".into()));
+        }
+        let path = PathBuf::from(path);
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !parent.is_dir() {
+            return Err(invalid(format!(
+                "the folder {} of the SQLite file does not exist",
+                parent.display()
+            )));
+        }
+        return Ok(DatabaseTarget::Sqlite(path));
+    }
+    match url.split_once("://") {
+        Some(("postgres" | "postgresql", _)) => Ok(DatabaseTarget::Postgres),
+        Some((scheme, _)) => Err(invalid(format!(
+            "unsupported scheme `{scheme}` (use sqlite://PATH or postgres://…)"
+        ))),
+        None => Err(invalid(
+            "not a URL (use sqlite://PATH or postgres://…)".into(),
+        )),
+    }
+}
+
+/// Sets the key that `AIGW_SECTION__KEY[__SUBKEY]` names. Values are typed by
+/// TOML literal rules (`true`, `42`, `1.5`); anything else is a string.
+fn apply_env(tree: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
+    let path: Vec<String> = var[ENV_PREFIX.len()..]
+        .split("__")
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if path.iter().any(String::is_empty) {
+        return Err(ConfigError::Env(var.into(), "empty key segment".into()));
+    }
+    let Some((last, parents)) = path.split_last() else {
+        return Err(ConfigError::Env(var.into(), "no key".into()));
+    };
+    let mut table = tree;
+    for (depth, segment) in parents.iter().enumerate() {
+        let entry = table
+            .entry(segment.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = match entry {
+            toml::Value::Table(t) => t,
+            _ => {
+                return Err(ConfigError::Env(
+                    var.into(),
+                    format!("`{}` is not a section", path[..=depth].join(".")),
+                ));
+            }
+        };
+    }
+    table.insert(last.clone(), env_value(value));
+    Ok(())
+}
+
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(b) = raw.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    if let Ok(f) = raw.parse::<f64>()
+        && f.is_finite()
+        && raw.contains('.')
+    {
+        return toml::Value::Float(f);
+    }
+    toml::Value::String(raw.to_owned())
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Accepts any scalar for a string key, since an environment value like
+/// `AIGW_REDIS__KEY_PREFIX=2024` is typed as an integer by the TOML rules.
+fn scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        S(String),
+        I(i64),
+        F(f64),
+        B(bool),
+    }
+    Ok(match Scalar::deserialize(d)? {
+        Scalar::S(s) => s,
+        Scalar::I(i) => i.to_string(),
+        Scalar::F(f) => f.to_string(),
+        Scalar::B(b) => b.to_string(),
+    })
+}
+
+fn optional_scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    scalar_string(d).map(|s| if s.is_empty() { None } else { Some(s) })
+}
+
+/// Writes a URL with any password replaced, for `check-config` and logs.
+pub fn mask_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Setting a password only fails for URLs that cannot carry one,
+            // and those never had one to hide.
+            let _ = parsed.set_password(Some("********"));
+            parsed.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+fn serialize_masked_url<S: Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&mask_url(url))
+}
+
+fn serialize_masked_optional_url<S: Serializer>(
+    url: &Option<String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(u) => s.serialize_str(&mask_url(u)),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(file: Option<&str>, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file.map(|text| {
+            let p = dir.path().join("gw.toml");
+            std::fs::write(&p, text).unwrap();
+            p
+        });
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(path.as_deref(), dir.path(), env)
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_deployment() {
+        let c = load(None, &[]).unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database.url, "sqlite://aigateway.db");
+        assert!(c.redis.url.is_none());
+        assert_eq!(c.redis.command_timeout, Duration::from_millis(50));
+        assert!(c.auth.require_client_key);
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let c = load(
+            Some("[server]\nlisten = \"127.0.0.1:9000\"\n[redis]\nkey_prefix = \"t:\"\n"),
+            &[
+                ("AIGW_SERVER__LISTEN", "127.0.0.1:9100"),
+                ("AIGW_REDIS__URL", "redis://127.0.0.1:6379"),
+                ("AIGW_REDIS__COMMAND_TIMEOUT", "75ms"),
+                ("AIGW_PROVIDERS__OPENAI__BASE_URL", "http://127.0.0.1:1/v1"),
+                ("OTHER_VAR", "ignored"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.server.listen.port(), 9100);
+        assert_eq!(c.redis.key_prefix, "t:");
+        assert_eq!(c.redis.command_timeout, Duration::from_millis(75));
+        assert_eq!(
+            c.providers["openai"].base_url.as_deref(),
+            Some("http://127.0.0.1:1/v1")
+        );
+    }
+
+    #[test]
+    fn numeric_env_value_for_a_string_key_stays_a_string() {
+        let c = load(None, &[("AIGW_REDIS__KEY_PREFIX", "2024")]).unwrap();
+        assert_eq!(c.redis.key_prefix, "2024");
+    }
+
+    #[test]
+    fn unknown_key_in_file_names_its_path() {
+        let e = load(Some("[server]\nlisten = \"127.0.0.1:1\"\nlistn = 3\n"), &[]).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("server"), "{msg}");
+        assert!(msg.contains("listn"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_env_section_is_an_error() {
+        let e = load(None, &[("AIGW_SERVR__LISTEN", "127.0.0.1:1")]).unwrap_err();
+        assert!(e.to_string().contains("servr"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let e = load(Some("[server]\nmax_body_bytes = \"lots\"\n"), &[]).unwrap_err();
+        assert!(e.to_string().contains("server.max_body_bytes"), "{e}");
+        let e = load(None, &[("AIGW_SERVER__LISTEN", "not-an-address")]).unwrap_err();
+        assert!(e.to_string().contains("server.listen"), "{e}");
+    }
+
+    #[test]
+    fn database_url_is_checked_before_connecting() {
+        let e = load(None, &[("AIGW_DATABASE__URL", "mysql://root@localhost/x")]).unwrap_err();
+        assert!(e.to_string().contains("unsupported scheme `mysql`"), "{e}");
+        let e = load(
+            None,
+            &[(
+                "AIGW_DATABASE__URL",
+                "sqlite:///definitely/missing/dir/gw.db",
+            )],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        let c = load(
+            None,
+            &[("AIGW_DATABASE__URL", "postgres://u:pw@127.0.0.1/test")],
+        )
+        .unwrap();
+        assert_eq!(c.database_target().unwrap(), DatabaseTarget::Postgres);
+    }
+
+    #[test]
+    fn masked_url_hides_the_password() {
+        assert_eq!(
+            mask_url("postgres://u:hunter2@db/x"),
+            "postgres://u:********@db/x"
+        );
+        let c = load(None, &[("AIGW_DATABASE__URL", "postgres://u:hunter2@db/x")]).unwrap();
+        let shown = toml::to_string(&c).unwrap();
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn bad_toml_names_the_file() {
+        let e = load(Some("[server\n"), &[]).unwrap_err();
+        assert!(e.to_string().contains("gw.toml"), "{e}");
+    }
+}

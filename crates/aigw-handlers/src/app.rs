@@ -1,0 +1,35 @@
+//! The state every handler reads: what the gateway is running on and the
+//! services it calls.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+/// Which backends this instance runs on, reported by `/health`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deployment {
+    /// `sqlite` or `postgres`.
+    pub database: &'static str,
+    /// `in_process` or `redis`.
+    pub shared_state: &'static str,
+}
+
+/// The application behind the HTTP server. Built once at startup and shared
+/// by every connection.
+#[derive(Debug)]
+pub struct App {
+    pub(crate) deployment: Deployment,
+    pub(crate) started_at: DateTime<Utc>,
+    pub(crate) started: Instant,
+}
+
+impl App {
+    /// An application reporting `deployment` in `/health`.
+    pub fn new(deployment: Deployment) -> Self {
+        Self {
+            deployment,
+            started_at: Utc::now(),
+            started: Instant::now(),
+        }
+    }
+}
