@@ -1,0 +1,179 @@
+//! JSON helpers shared by every format: parsing with error paths, and the
+//! "string or array" shape that OpenAI and Anthropic use for content.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{DeserializeOwned, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::FormatError;
+
+/// Parse a client body into `T`, naming the JSON path of the first problem.
+pub(crate) fn parse_request<T: DeserializeOwned>(body: &[u8]) -> Result<T, FormatError> {
+    parse_with(body).map_err(|e| e.into_client_error())
+}
+
+/// Parse an upstream body into `T`; failures are upstream faults, not client ones.
+pub(crate) fn parse_upstream<T: DeserializeOwned>(body: &[u8]) -> Result<T, FormatError> {
+    parse_with(body).map_err(|e| {
+        let (path, message) = match e {
+            ParseFailure::Syntax {
+                line,
+                column,
+                message,
+            } => (
+                ".".to_owned(),
+                format!("malformed JSON at line {line} column {column}: {message}"),
+            ),
+            ParseFailure::Data { path, message } => (path, message),
+        };
+        FormatError::UpstreamResponse { path, message }
+    })
+}
+
+enum ParseFailure {
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    Data {
+        path: String,
+        message: String,
+    },
+}
+
+impl ParseFailure {
+    fn into_client_error(self) -> FormatError {
+        match self {
+            Self::Syntax {
+                line,
+                column,
+                message,
+            } => FormatError::MalformedJson {
+                line,
+                column,
+                message,
+            },
+            Self::Data { path, message } => FormatError::InvalidField { path, message },
+        }
+    }
+}
+
+fn parse_with<T: DeserializeOwned>(body: &[u8]) -> Result<T, ParseFailure> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        classify(e.into_inner(), path)
+    })?;
+    // Trailing garbage after the document is a syntax error, not something to ignore.
+    de.end().map_err(|e| classify(e, ".".to_owned()))?;
+    Ok(value)
+}
+
+fn classify(err: serde_json::Error, path: String) -> ParseFailure {
+    let message = strip_position(&err.to_string());
+    match err.classify() {
+        serde_json::error::Category::Data => ParseFailure::Data {
+            path: missing_field_path(path, &message),
+            message,
+        },
+        serde_json::error::Category::Io
+        | serde_json::error::Category::Syntax
+        | serde_json::error::Category::Eof => ParseFailure::Syntax {
+            line: err.line(),
+            column: err.column(),
+            message,
+        },
+    }
+}
+
+/// serde_json appends " at line L column C"; the path says more, so drop it.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// serde reports a missing field at its parent's path; name the field itself.
+fn missing_field_path(path: String, message: &str) -> String {
+    let Some(rest) = message.strip_prefix("missing field `") else {
+        return path;
+    };
+    let Some(field) = rest.strip_suffix('`') else {
+        return path;
+    };
+    if path == "." {
+        field.to_owned()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+/// A value that is either a plain string or an array of typed items, as OpenAI
+/// message content, Anthropic `system` and `tool_result.content` are.
+///
+/// Deserialised with a hand-written visitor rather than `#[serde(untagged)]` so
+/// that errors inside the array keep their exact path (`content[1].text`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum TextOr<T> {
+    /// The string form.
+    Text(String),
+    /// The array form.
+    Items(Vec<T>),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for TextOr<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TextOrVisitor(PhantomData))
+    }
+}
+
+struct TextOrVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for TextOrVisitor<T> {
+    type Value = TextOr<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or an array")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(TextOr::Text(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(TextOr::Text(v))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(TextOr::Items(items))
+    }
+}
+
+impl<T> TextOr<T> {
+    /// The items, with the string form seen as one item made by `text`.
+    pub fn into_items(self, text: impl FnOnce(String) -> T) -> Vec<T> {
+        match self {
+            Self::Text(s) => vec![text(s)],
+            Self::Items(items) => items,
+        }
+    }
+}
+
+/// Read `null` as the type's default: OpenAI-compatible servers send `null`
+/// for counters they do not track.
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}

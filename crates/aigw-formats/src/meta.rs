@@ -1,0 +1,104 @@
+//! Cheap first look at a client request: model, stream flag, include_usage, and
+//! enough validation of the top level to answer 400 naming the field.
+//!
+//! Only the top level is typed here (the rest is skipped, though still checked to
+//! be well-formed JSON), so that a same-format request carrying fields or blocks
+//! this gateway does not know still goes through untouched.
+
+use aigw_domain::Format;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::FormatError;
+use crate::json::parse_request;
+
+/// What the data plane needs before routing a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestMeta {
+    /// The client format the body was parsed as.
+    pub format: Format,
+    /// Requested model (the routing key).
+    pub model: String,
+    /// The client asked for a stream.
+    pub stream: bool,
+    /// OpenAI only: the client asked for a final usage chunk.
+    pub include_usage: bool,
+}
+
+#[derive(Deserialize)]
+struct OpenAiTop {
+    model: String,
+    #[expect(dead_code, reason = "parsed only to check that `messages` is an array")]
+    messages: Vec<IgnoredAny>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<OpenAiStreamOptions>,
+}
+
+#[derive(Deserialize)]
+struct OpenAiStreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct AnthropicTop {
+    model: String,
+    #[expect(dead_code, reason = "parsed only to check that `messages` is an array")]
+    messages: Vec<IgnoredAny>,
+    #[expect(
+        dead_code,
+        reason = "parsed only to check that `max_tokens` is present and an integer"
+    )]
+    max_tokens: u32,
+    #[serde(default)]
+    stream: Option<bool>,
+}
+
+impl RequestMeta {
+    /// Parse the top level of a client body of `format` (OpenAI or Anthropic).
+    ///
+    /// # Errors
+    /// [`FormatError::MalformedJson`] for bad JSON, [`FormatError::InvalidField`]
+    /// for a missing or mistyped `model`, `messages`, `max_tokens` (Anthropic),
+    /// `stream` or `stream_options`, [`FormatError::InvalidValue`] for an empty
+    /// model, and [`FormatError::FormatRole`] for a format clients cannot speak.
+    pub fn parse(format: Format, body: &[u8]) -> Result<Self, FormatError> {
+        let meta = match format {
+            Format::OpenAiChat => {
+                let top: OpenAiTop = parse_request(body)?;
+                let stream = top.stream.unwrap_or(false);
+                Self {
+                    format,
+                    model: top.model,
+                    stream,
+                    include_usage: stream
+                        && top
+                            .stream_options
+                            .and_then(|o| o.include_usage)
+                            .unwrap_or(false),
+                }
+            }
+            Format::AnthropicMessages => {
+                let top: AnthropicTop = parse_request(body)?;
+                Self {
+                    format,
+                    model: top.model,
+                    stream: top.stream.unwrap_or(false),
+                    include_usage: false,
+                }
+            }
+            Format::Gemini | Format::Antigravity => {
+                return Err(FormatError::FormatRole {
+                    format,
+                    role: "client",
+                });
+            }
+        };
+        if meta.model.trim().is_empty() {
+            return Err(FormatError::invalid_value("model", "must not be empty"));
+        }
+        Ok(meta)
+    }
+}
