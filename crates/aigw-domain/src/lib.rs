@@ -1,10 +1,53 @@
 //! aigateway domain types: ids, entities, wire formats and provider kinds.
 //!
 //! This crate does no IO and knows no async runtime; every other crate speaks
-//! in these types.
+//! in these types. Entities come with a `New*` struct for inserts and a `*Patch`
+//! struct for partial updates, where `None` always means "leave unchanged".
+//! Timestamps are UTC. Secrets ([`Secret`], [`AuthData`], [`ProxyUrl`]) never
+//! print themselves and are masked wherever an entity is serialised.
 
+mod account;
+mod auth;
+mod enums;
 mod error;
 mod format;
+mod ids;
+mod model_mapping;
+mod provider;
+mod proxy;
+mod query;
+mod quota;
+mod request_log;
+mod secret;
+pub mod serde_helpers;
+mod user;
 
+pub use account::{Account, AccountPatch, NewAccount};
+pub use auth::{AuthData, AuthKind, MaskedAuth, OAuthCredentials};
+pub use enums::{HealthStatus, ProxyProtocol, Role};
 pub use error::DomainError;
 pub use format::{Format, ProviderKind};
+pub use ids::{
+    AccountId, ApiKeyId, MappingId, ProviderId, ProxyId, QuotaPatternId, RequestLogId, UserId,
+};
+pub use model_mapping::{ModelMapping, ModelMappingPatch, NewModelMapping};
+pub use provider::{NewProvider, Provider, ProviderPatch};
+pub use proxy::{NewProxy, Proxy, ProxyPatch, ProxyStats, ProxyStatsDelta, ProxyUrl};
+pub use query::{
+    AccountFilter, ApiKeyFilter, MappingOwnership, ModelMappingFilter, Page, Paged, ProviderFilter,
+    ProxyFilter, ProxyStatsFilter, QuotaPatternFilter, RequestLogFilter, TimeRange, UserFilter,
+};
+pub use quota::{AccountQuotaPattern, NewQuotaPattern, QuotaPatternPatch};
+pub use request_log::{NewRequestLog, RequestLog};
+pub use secret::Secret;
+pub use user::{ApiKey, ApiKeyPatch, NewApiKey, NewUser, User, UserPatch};
+
+/// Serde default for flags that default to true (an explicit `false` is kept).
+pub(crate) const fn default_true() -> bool {
+    true
+}
+
+/// Serde default for JSON object fields.
+pub(crate) fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
