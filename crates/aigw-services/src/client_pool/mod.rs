@@ -1,1 +1,385 @@
 //! The HTTP client pool: one client per outbound route (direct or a proxy URL), built once and injected.
+//!
+//! This is the only place HTTP clients are built. Executors receive a [`ClientPool`] and call
+//! [`ClientPool::send`] with the account's [`Route`]; the pool finds or creates that route's
+//! client (hyper-util's legacy client over rustls, HTTP/1.1 or HTTP/2 by ALPN, keep-alive,
+//! TCP_NODELAY) and applies the timeouts:
+//!
+//! - connect: one deadline over TCP, the proxy handshake and TLS;
+//! - first byte: from handing the request over to the response headers (it includes connection
+//!   setup when no idle connection is pooled, so it must exceed the connect timeout);
+//! - idle read: between two frames of the body ([`UpstreamBody`]).
+//!
+//! There is no total timeout, so streams run as long as the upstream keeps sending. Failures are
+//! [`UpstreamError`]s, classified by kind and by who is to blame.
+//!
+//! A proxy route never falls back to a direct connection: if the proxy cannot be used, the call
+//! fails with a `ProxyConnect` error, and an invalid proxy URL cannot become a [`Route`] at all.
+
+mod body;
+mod connector;
+mod error;
+mod route;
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, Version};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use parking_lot::RwLock;
+use rustls::pki_types::CertificateDer;
+
+pub use body::UpstreamBody;
+use connector::{ConnectorSettings, RouteConnector};
+pub use error::{
+    ErrorSource, PoolError, ProxyFailure, TimeoutPhase, UpstreamError, UpstreamErrorKind,
+};
+pub use route::{ProxyScheme, ProxyUrl, Route};
+
+/// The body of an outbound request. Request bodies are built in memory before sending, so a
+/// full buffer fits both streaming and non-streaming calls.
+pub type RequestBody = Full<Bytes>;
+
+/// Settings of the client pool.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Limit on opening a connection: TCP connect, proxy handshake and TLS together.
+    pub connect_timeout: Duration,
+    /// Limit from sending a request to receiving the response headers. Must exceed
+    /// `connect_timeout`, since it includes connection setup on a fresh connection.
+    pub first_byte_timeout: Duration,
+    /// Limit between two frames of a response body.
+    pub idle_read_timeout: Duration,
+    /// How long an idle keep-alive connection stays in a client's pool.
+    pub pool_idle_timeout: Duration,
+    /// Idle connections kept per upstream host in one client.
+    pub max_idle_per_host: usize,
+    /// Most routes (clients) kept; creating one more evicts the least recently used.
+    pub max_routes: usize,
+    /// TCP keepalive probe interval on upstream and proxy sockets; `None` disables it.
+    pub tcp_keepalive: Option<Duration>,
+    /// Interval of HTTP/2 keep-alive pings, which detect dead connections; `None` disables them.
+    pub http2_keep_alive_interval: Option<Duration>,
+    /// Offer HTTP/2 by ALPN to TLS upstreams. HTTP/1.1 is always offered.
+    pub enable_http2: bool,
+    /// Trust anchors added to the built-in web PKI roots (private CAs, test servers).
+    pub extra_root_certificates: Vec<CertificateDer<'static>>,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            // A non-streaming completion sends its headers only when generation ends.
+            first_byte_timeout: Duration::from_secs(300),
+            idle_read_timeout: Duration::from_secs(120),
+            pool_idle_timeout: Duration::from_secs(90),
+            max_idle_per_host: 32,
+            max_routes: 1024,
+            tcp_keepalive: Some(Duration::from_secs(60)),
+            http2_keep_alive_interval: Some(Duration::from_secs(30)),
+            enable_http2: true,
+            extra_root_certificates: Vec::new(),
+        }
+    }
+}
+
+impl PoolConfig {
+    fn validate(&self) -> Result<(), PoolError> {
+        let invalid = |field, reason| Err(PoolError::InvalidConfig { field, reason });
+        if self.connect_timeout.is_zero() {
+            return invalid("connect_timeout", "must be greater than zero");
+        }
+        if self.first_byte_timeout <= self.connect_timeout {
+            return invalid(
+                "first_byte_timeout",
+                "must be greater than connect_timeout, since it includes connecting",
+            );
+        }
+        if self.idle_read_timeout.is_zero() {
+            return invalid("idle_read_timeout", "must be greater than zero");
+        }
+        if self.max_routes == 0 {
+            return invalid("max_routes", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// One route's client and when it was last used (a tick of the pool's clock).
+struct Entry {
+    client: Client<RouteConnector, RequestBody>,
+    last_used: AtomicU64,
+}
+
+struct Shared {
+    config: PoolConfig,
+    connector: ConnectorSettings,
+    /// Route → client. The lock is held only to look up, insert or remove entries, never while a
+    /// client is built and never across an `.await`. Lookups, the common case, share the read
+    /// lock; the write lock is taken only when a route is first seen or dropped.
+    routes: RwLock<HashMap<Route, Arc<Entry>>>,
+    /// A logical clock for least-recently-used eviction; one tick per lookup.
+    clock: AtomicU64,
+    evictions: AtomicU64,
+}
+
+/// The HTTP client pool. Cheap to clone; clones share the clients.
+#[derive(Clone)]
+pub struct ClientPool {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for ClientPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientPool")
+            .field("routes", &self.len())
+            .field("evictions", &self.evictions())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientPool {
+    /// Builds an empty pool; clients are created when a route is first used.
+    pub fn new(config: PoolConfig) -> Result<Self, PoolError> {
+        config.validate()?;
+        let tls = tls_config(&config.extra_root_certificates)?;
+        let mut upstream_tls = tls.clone();
+        upstream_tls.alpn_protocols = if config.enable_http2 {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
+        };
+        let mut proxy_tls = tls;
+        proxy_tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let connector = ConnectorSettings {
+            connect_timeout: config.connect_timeout,
+            tcp_keepalive: config.tcp_keepalive,
+            upstream_tls: Arc::new(upstream_tls),
+            proxy_tls: Arc::new(proxy_tls),
+        };
+        Ok(Self {
+            shared: Arc::new(Shared {
+                config,
+                connector,
+                routes: RwLock::new(HashMap::new()),
+                clock: AtomicU64::new(0),
+                evictions: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The pool's settings.
+    pub fn config(&self) -> &PoolConfig {
+        &self.shared.config
+    }
+
+    /// Sends a request over `route` and waits for the response headers.
+    ///
+    /// The request URI must be absolute (`http` or `https`). The returned body enforces the
+    /// idle-read timeout; dropping it, or this future, abandons the upstream call.
+    pub async fn send(
+        &self,
+        route: &Route,
+        request: Request<RequestBody>,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        check_request(&request)?;
+        let entry = self.entry(route)?;
+        let pending = entry.client.request(request);
+        // The entry may be evicted while the request runs; the client stays alive through the
+        // future's own handles.
+        drop(entry);
+        let response = tokio::time::timeout(self.shared.config.first_byte_timeout, pending)
+            .await
+            .map_err(|_| {
+                UpstreamError::new(
+                    UpstreamErrorKind::Timeout(TimeoutPhase::FirstByte),
+                    ErrorSource::Upstream,
+                )
+            })?
+            .map_err(classify_client_error)?;
+        let idle = self.shared.config.idle_read_timeout;
+        Ok(response.map(|body| UpstreamBody::new(body, idle)))
+    }
+
+    /// Number of routes with a client: the pool-size metric.
+    pub fn len(&self) -> usize {
+        self.shared.routes.read().len()
+    }
+
+    /// True when no route has a client yet.
+    pub fn is_empty(&self) -> bool {
+        self.shared.routes.read().is_empty()
+    }
+
+    /// True when `route` currently has a client.
+    pub fn contains(&self, route: &Route) -> bool {
+        self.shared.routes.read().contains_key(route)
+    }
+
+    /// How many clients were dropped to stay within `max_routes`.
+    pub fn evictions(&self) -> u64 {
+        self.shared.evictions.load(Ordering::Relaxed)
+    }
+
+    /// Drops the client of `route` (a deleted or changed proxy). Requests in flight finish;
+    /// idle connections close. Returns whether the route had a client.
+    pub fn remove(&self, route: &Route) -> bool {
+        let removed = self.shared.routes.write().remove(route);
+        let had_client = removed.is_some();
+        // Dropped here, outside the lock.
+        drop(removed);
+        had_client
+    }
+
+    /// Keeps only the routes for which `keep` returns true, e.g. the proxies still in the
+    /// snapshot, and drops the other clients.
+    pub fn retain(&self, mut keep: impl FnMut(&Route) -> bool) {
+        let removed: Vec<_> = self
+            .shared
+            .routes
+            .write()
+            .extract_if(|route, _| !keep(route))
+            .collect();
+        drop(removed);
+    }
+
+    /// The client of `route`, created on first use.
+    fn entry(&self, route: &Route) -> Result<Arc<Entry>, UpstreamError> {
+        let tick = self.shared.clock.fetch_add(1, Ordering::Relaxed);
+        if let Some(entry) = self.shared.routes.read().get(route) {
+            entry.last_used.fetch_max(tick, Ordering::Relaxed);
+            return Ok(Arc::clone(entry));
+        }
+
+        // Built outside the lock: building does no IO but is not free, and another caller may
+        // win the race, in which case this one is dropped unused.
+        let built = Arc::new(Entry {
+            client: self.build_client(route)?,
+            last_used: AtomicU64::new(tick),
+        });
+        let evicted;
+        {
+            let mut routes = self.shared.routes.write();
+            if let Some(existing) = routes.get(route) {
+                existing.last_used.fetch_max(tick, Ordering::Relaxed);
+                return Ok(Arc::clone(existing));
+            }
+            evicted = if routes.len() >= self.shared.config.max_routes {
+                least_recently_used(&routes).and_then(|lru| routes.remove_entry(&lru))
+            } else {
+                None
+            };
+            routes.insert(route.clone(), Arc::clone(&built));
+        }
+        if let Some((evicted_route, _)) = evicted {
+            self.shared.evictions.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(route = %evicted_route, "evicted the least recently used HTTP client");
+        }
+        tracing::debug!(route = %route, "created an HTTP client");
+        Ok(built)
+    }
+
+    fn build_client(
+        &self,
+        route: &Route,
+    ) -> Result<Client<RouteConnector, RequestBody>, UpstreamError> {
+        let connector = RouteConnector::new(route, &self.shared.connector).map_err(|_| {
+            // `ProxyUrl::parse` rejects URLs whose endpoint cannot be built, so this is only
+            // reachable through a bug; the route is still not used directly.
+            UpstreamError::new(
+                UpstreamErrorKind::ProxyConnect(ProxyFailure::Unreachable),
+                ErrorSource::Proxy,
+            )
+        })?;
+        let config = &self.shared.config;
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(config.pool_idle_timeout)
+            .pool_max_idle_per_host(config.max_idle_per_host)
+            .http2_keep_alive_interval(config.http2_keep_alive_interval);
+        Ok(builder.build(connector))
+    }
+}
+
+fn least_recently_used(routes: &HashMap<Route, Arc<Entry>>) -> Option<Route> {
+    routes
+        .iter()
+        .min_by_key(|(_, entry)| entry.last_used.load(Ordering::Relaxed))
+        .map(|(route, _)| route.clone())
+}
+
+fn tls_config(extra_roots: &[CertificateDer<'static>]) -> Result<rustls::ClientConfig, PoolError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for certificate in extra_roots {
+        roots.add(certificate.clone()).map_err(PoolError::Tls)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(PoolError::Tls)?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// Rejects requests the legacy client would refuse, before any connection is made.
+fn check_request(request: &Request<RequestBody>) -> Result<(), UpstreamError> {
+    let uri = request.uri();
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    // The client upgrades HTTP/1.x requests to HTTP/2 when ALPN selects it; a request that
+    // insists on HTTP/2 would fail on an HTTP/1.1 upstream.
+    let version_ok = matches!(request.version(), Version::HTTP_11 | Version::HTTP_10);
+    if scheme_ok && uri.host().is_some_and(|h| !h.is_empty()) && version_ok {
+        Ok(())
+    } else {
+        Err(UpstreamError::new(
+            UpstreamErrorKind::InvalidRequest,
+            ErrorSource::Internal,
+        ))
+    }
+}
+
+/// Classifies an error of the legacy client: the connector's own typed error when connecting,
+/// otherwise hyper's error predicates.
+fn classify_client_error(error: hyper_util::client::legacy::Error) -> UpstreamError {
+    let cause = error.source();
+    if error.is_connect() {
+        if let Some(typed) = cause.and_then(|c| c.downcast_ref::<UpstreamError>()) {
+            let (kind, blame) = (typed.kind(), typed.error_source());
+            return UpstreamError::new(kind, blame).with_cause(error);
+        }
+        return UpstreamError::new(UpstreamErrorKind::Connect, ErrorSource::Upstream)
+            .with_cause(error);
+    }
+    let kind = cause
+        .and_then(|c| c.downcast_ref::<hyper::Error>())
+        .map_or(UpstreamErrorKind::ConnectionClosed, classify_hyper_error);
+    let blame = if kind == UpstreamErrorKind::InvalidRequest {
+        ErrorSource::Internal
+    } else {
+        ErrorSource::Upstream
+    };
+    UpstreamError::new(kind, blame).with_cause(error)
+}
+
+/// Maps hyper's error predicates to a kind; anything that is neither a parse nor a usage error
+/// is a connection that ended early (closed, reset, HTTP/2 stream or connection error).
+fn classify_hyper_error(error: &hyper::Error) -> UpstreamErrorKind {
+    if error.is_parse() || error.is_parse_status() || error.is_parse_too_large() {
+        UpstreamErrorKind::Protocol
+    } else if error.is_user() {
+        UpstreamErrorKind::InvalidRequest
+    } else {
+        UpstreamErrorKind::ConnectionClosed
+    }
+}

@@ -1,0 +1,90 @@
+//! The upstream response body: an idle-read deadline per frame, and no total deadline.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep, sleep};
+
+use super::error::{ErrorSource, TimeoutPhase, UpstreamError, UpstreamErrorKind};
+
+/// A response body from an upstream.
+///
+/// Each frame must arrive within the idle-read timeout of the previous one (or of the headers);
+/// a stream may otherwise run as long as the upstream keeps sending. Dropping the body before
+/// its end drops the upstream stream, which closes an HTTP/1.1 connection or resets an HTTP/2
+/// stream: that is how a client disconnect cancels the upstream call.
+#[derive(Debug)]
+pub struct UpstreamBody {
+    inner: Incoming,
+    /// Boxed so that the body is `Unpin` and callers can poll it without pinning it first.
+    idle: Pin<Box<Sleep>>,
+    idle_timeout: Duration,
+    finished: bool,
+}
+
+impl UpstreamBody {
+    pub(crate) fn new(inner: Incoming, idle_timeout: Duration) -> Self {
+        Self {
+            inner,
+            idle: Box::pin(sleep(idle_timeout)),
+            idle_timeout,
+            finished: false,
+        }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = UpstreamError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, UpstreamError>>> {
+        let this = self.get_mut();
+        if this.finished {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.idle.as_mut().reset(Instant::now() + this.idle_timeout);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => {
+                this.finished = true;
+                let kind = super::classify_hyper_error(&error);
+                Poll::Ready(Some(Err(UpstreamError::new(kind, ErrorSource::Upstream)
+                    .in_body()
+                    .with_cause(error))))
+            }
+            Poll::Ready(None) => {
+                this.finished = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                ready!(this.idle.as_mut().poll(cx));
+                // Ending here and dropping nothing: the caller drops the body, which drops the
+                // stalled upstream stream.
+                this.finished = true;
+                Poll::Ready(Some(Err(UpstreamError::new(
+                    UpstreamErrorKind::Timeout(TimeoutPhase::Idle),
+                    ErrorSource::Upstream,
+                )
+                .in_body())))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finished || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
