@@ -1,0 +1,105 @@
+//! Direct route: requests, keep-alive reuse, connect failures, cancellation by drop.
+
+use std::time::Duration;
+
+use aigw_services::client_pool::{ErrorSource, Route, UpstreamErrorKind};
+use http::StatusCode;
+use http_body_util::BodyExt;
+
+use super::support::{closed_port, get, pool, post, stalling_server, text, upstream};
+
+#[tokio::test]
+async fn direct_get_and_post_reach_the_upstream() {
+    let upstream = upstream().await;
+    let pool = pool();
+
+    let response = pool
+        .send(&Route::Direct, get(&upstream.url("/v1/models")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(text(response).await, "GET /v1/models ");
+
+    let response = pool
+        .send(
+            &Route::Direct,
+            post(&upstream.url("/v1/chat/completions"), "{\"a\":1}"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(text(response).await, "POST /v1/chat/completions {\"a\":1}");
+    assert_eq!(pool.len(), 1);
+}
+
+#[tokio::test]
+async fn sequential_requests_reuse_one_keep_alive_connection() {
+    let upstream = upstream().await;
+    let pool = pool();
+    for i in 0..5 {
+        let response = pool
+            .send(&Route::Direct, get(&upstream.url(&format!("/{i}"))))
+            .await
+            .unwrap();
+        assert_eq!(text(response).await, format!("GET /{i} "));
+    }
+    assert_eq!(
+        upstream.accepted(),
+        1,
+        "keep-alive should reuse the first connection"
+    );
+    assert_eq!(pool.len(), 1);
+}
+
+#[tokio::test]
+async fn refused_connection_is_a_retryable_upstream_connect_error() {
+    let addr = closed_port().await;
+    let error = pool()
+        .send(&Route::Direct, get(&format!("http://{addr}/")))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), UpstreamErrorKind::Connect);
+    assert_eq!(error.error_source(), ErrorSource::Upstream);
+    assert!(error.is_retryable_before_first_byte());
+    assert!(!error.is_in_body());
+}
+
+#[tokio::test]
+async fn relative_uri_is_rejected_before_any_client_is_built() {
+    let pool = pool();
+    let error = pool
+        .send(&Route::Direct, get("/v1/models"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), UpstreamErrorKind::InvalidRequest);
+    assert_eq!(error.error_source(), ErrorSource::Internal);
+    assert!(!error.is_retryable_before_first_byte());
+    assert!(pool.is_empty());
+
+    let error = pool
+        .send(&Route::Direct, get("ftp://127.0.0.1/x"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), UpstreamErrorKind::InvalidRequest);
+}
+
+#[tokio::test]
+async fn dropping_the_body_closes_the_upstream_connection() {
+    let reply = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n";
+    let (addr, closed) = stalling_server(reply).await;
+    let pool = pool();
+
+    let response = pool
+        .send(&Route::Direct, get(&format!("http://{addr}/stream")))
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    let frame = body.frame().await.unwrap().unwrap();
+    assert_eq!(frame.into_data().unwrap(), "first");
+
+    // The client went away: the executor drops the body, and the upstream must see it.
+    drop(body);
+    tokio::time::timeout(Duration::from_secs(5), closed)
+        .await
+        .expect("upstream connection still open after the body was dropped")
+        .unwrap();
+}
