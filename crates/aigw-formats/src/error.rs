@@ -105,6 +105,18 @@ impl FormatError {
             reason: reason.into(),
         }
     }
+
+    pub(crate) fn unsupported(
+        path: impl Into<String>,
+        upstream: Format,
+        reason: &'static str,
+    ) -> Self {
+        Self::Unsupported {
+            path: path.into(),
+            upstream,
+            reason,
+        }
+    }
 }
 
 /// The crate's error type under its conventional name.

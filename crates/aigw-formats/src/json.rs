@@ -4,18 +4,18 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{DeserializeOwned, SeqAccess, Visitor};
+use serde::de::{SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::FormatError;
 
 /// Parse a client body into `T`, naming the JSON path of the first problem.
-pub(crate) fn parse_request<T: DeserializeOwned>(body: &[u8]) -> Result<T, FormatError> {
+pub(crate) fn parse_request<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, FormatError> {
     parse_with(body).map_err(|e| e.into_client_error())
 }
 
 /// Parse an upstream body into `T`; failures are upstream faults, not client ones.
-pub(crate) fn parse_upstream<T: DeserializeOwned>(body: &[u8]) -> Result<T, FormatError> {
+pub(crate) fn parse_upstream<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, FormatError> {
     parse_with(body).map_err(|e| {
         let (path, message) = match e {
             ParseFailure::Syntax {
@@ -61,7 +61,7 @@ impl ParseFailure {
     }
 }
 
-fn parse_with<T: DeserializeOwned>(body: &[u8]) -> Result<T, ParseFailure> {
+fn parse_with<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, ParseFailure> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

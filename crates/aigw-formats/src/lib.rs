@@ -1,20 +1,38 @@
 //! aigateway wire formats: OpenAI Chat Completions, Anthropic Messages, Gemini
 //! and the Antigravity envelope; request, response and error translation; SSE
 //! parsing and stream translation. Pure functions, no IO.
+//!
+//! Entry points: [`RequestMeta::parse`] (first look at a client body),
+//! [`translate_request`], [`translate_response`], [`translate_error`] and
+//! [`error_body`]; the [`stream`] module for SSE.
 
 pub mod anthropic;
+mod client_error;
 mod error;
 pub mod gemini;
+pub mod ids;
+mod ir;
 mod json;
 mod meta;
 pub mod openai;
+mod passthrough;
 pub mod reasons;
+mod request;
+mod response;
 pub mod sse;
 pub mod stream;
+mod translate;
 mod usage;
 
+pub use client_error::{
+    ErrorKind, error_body, format_error_body, translate_error, upstream_error_kind,
+};
 pub use error::{Error, FormatError};
 pub use json::TextOr;
 pub use meta::RequestMeta;
 pub use reasons::Finish;
+pub use request::{DEFAULT_ANTHROPIC_MAX_TOKENS, MIN_THINKING_BUDGET};
+pub use translate::{
+    AntigravityEnvelope, ResponseContext, UpstreamTarget, translate_request, translate_response,
+};
 pub use usage::Usage;

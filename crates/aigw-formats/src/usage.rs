@@ -88,12 +88,15 @@ impl Usage {
                 cached_tokens: Some(self.cached_input_tokens),
                 audio_tokens: None,
             }),
-            completion_tokens_details: Some(openai::CompletionTokensDetails {
-                reasoning_tokens: Some(self.reasoning_tokens),
-                audio_tokens: None,
-                accepted_prediction_tokens: None,
-                rejected_prediction_tokens: None,
-            }),
+            // Only Gemini and OpenAI count reasoning apart; a 0 would claim none was spent.
+            completion_tokens_details: (self.reasoning_tokens > 0).then_some(
+                openai::CompletionTokensDetails {
+                    reasoning_tokens: Some(self.reasoning_tokens),
+                    audio_tokens: None,
+                    accepted_prediction_tokens: None,
+                    rejected_prediction_tokens: None,
+                },
+            ),
         }
     }
 

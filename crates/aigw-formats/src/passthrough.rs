@@ -1,0 +1,140 @@
+//! Same-format requests: forwarded without a lossy re-serialisation.
+//!
+//! Only the top level is split (into keys and raw, unparsed values, in order);
+//! `model` is replaced and, for OpenAI streams, `stream_options.include_usage`
+//! forced on so usage can be recorded. Every other value keeps its exact bytes,
+//! so fields this gateway does not know survive.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use aigw_domain::Format;
+use bytes::Bytes;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+use crate::FormatError;
+use crate::json::parse_request;
+use crate::translate::UpstreamTarget;
+
+/// The top-level members of a JSON object, in order, values unparsed.
+struct TopLevel<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for TopLevel<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(TopLevelVisitor)
+    }
+}
+
+struct TopLevelVisitor;
+
+impl<'de> Visitor<'de> for TopLevelVisitor {
+    type Value = TopLevel<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(16));
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let value: &'de RawValue = map.next_value()?;
+            members.push((key.0, value));
+        }
+        Ok(TopLevel(members))
+    }
+}
+
+/// A key, borrowed unless it contains escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Rewrite a same-format request body for `target`.
+pub(crate) fn rewrite(
+    format: Format,
+    body: &[u8],
+    target: &UpstreamTarget<'_>,
+) -> Result<Bytes, FormatError> {
+    let top: TopLevel<'_> = parse_request(body)?;
+    let force_usage = format == Format::OpenAiChat && target.stream;
+
+    let mut out = Vec::with_capacity(body.len() + target.model.len() + 48);
+    out.push(b'{');
+    let mut saw_model = false;
+    let mut saw_stream_options = false;
+    for (key, value) in &top.0 {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        write_str(&mut out, key);
+        out.push(b':');
+        match key.as_ref() {
+            "model" => {
+                saw_model = true;
+                write_str(&mut out, target.model);
+            }
+            "stream_options" if force_usage => {
+                saw_stream_options = true;
+                out.extend_from_slice(&stream_options_with_usage(value));
+            }
+            _ => out.extend_from_slice(value.get().as_bytes()),
+        }
+    }
+    if !saw_model {
+        push_member(&mut out, "model");
+        write_str(&mut out, target.model);
+    }
+    if force_usage && !saw_stream_options {
+        push_member(&mut out, "stream_options");
+        out.extend_from_slice(br#"{"include_usage":true}"#);
+    }
+    out.push(b'}');
+    Ok(Bytes::from(out))
+}
+
+fn push_member(out: &mut Vec<u8>, key: &str) {
+    if out.len() > 1 {
+        out.push(b',');
+    }
+    write_str(out, key);
+    out.push(b':');
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a str into a Vec cannot fail; fall back to an empty string rather than panic.
+    if serde_json::to_writer(&mut *out, s).is_err() {
+        out.extend_from_slice(b"\"\"");
+    }
+}
+
+/// The client's `stream_options` with `include_usage: true`, other options kept.
+fn stream_options_with_usage(value: &RawValue) -> Vec<u8> {
+    let mut options = match serde_json::from_str::<serde_json::Value>(value.get()) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    options.insert("include_usage".to_owned(), serde_json::Value::Bool(true));
+    serde_json::to_vec(&options).unwrap_or_else(|_| br#"{"include_usage":true}"#.to_vec())
+}

@@ -1,0 +1,213 @@
+//! Neutral [`Conversation`] → Anthropic Messages request.
+
+use serde_json::{Value, json};
+
+use super::{DEFAULT_ANTHROPIC_MAX_TOKENS, MIN_THINKING_BUDGET, effort_budget, output_instruction};
+use crate::anthropic::{
+    self, ContentBlock, ImageSource, Message, MessagesRequest, Metadata, SystemBlock,
+    ThinkingConfig,
+};
+use crate::ir::{self, Conversation, Part, Speaker, Thinking, ToolChoice};
+use crate::json::TextOr;
+use crate::translate::UpstreamTarget;
+use crate::{FormatError, ids};
+use aigw_domain::Format;
+
+pub(crate) fn write(
+    conv: Conversation,
+    target: &UpstreamTarget<'_>,
+) -> Result<MessagesRequest, FormatError> {
+    let max_tokens = conv.max_tokens.unwrap_or(DEFAULT_ANTHROPIC_MAX_TOKENS);
+    let thinking = thinking(conv.thinking, max_tokens);
+    let thinking_on = matches!(thinking, Some(ThinkingConfig::Enabled { .. }));
+
+    let mut system: Vec<SystemBlock> = conv
+        .system
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .map(|text| SystemBlock::Text {
+            text,
+            cache_control: None,
+        })
+        .collect();
+    // Anthropic has no JSON mode without a beta header: ask in the system prompt.
+    if let Some(output) = &conv.output {
+        system.push(SystemBlock::Text {
+            text: output_instruction(output),
+            cache_control: None,
+        });
+    }
+
+    let mut messages = Vec::with_capacity(conv.turns.len());
+    for turn in conv.turns {
+        let mut blocks = Vec::with_capacity(turn.parts.len());
+        for part in turn.parts {
+            if let Some(block) = write_part(part)? {
+                blocks.push(block);
+            }
+        }
+        if blocks.is_empty() {
+            // Anthropic rejects empty messages; an empty turn carries nothing.
+            continue;
+        }
+        if turn.speaker == Speaker::User {
+            // Tool results must open the user message that follows the tool calls.
+            blocks.sort_by_key(|b| !matches!(b, ContentBlock::ToolResult { .. }));
+        }
+        let role = match turn.speaker {
+            Speaker::User => anthropic::Role::User,
+            Speaker::Assistant => anthropic::Role::Assistant,
+        };
+        match messages.last_mut() {
+            Some(Message {
+                role: last,
+                content: TextOr::Items(prev),
+            }) if *last == role => prev.extend(blocks),
+            _ => messages.push(Message {
+                role,
+                content: TextOr::Items(blocks),
+            }),
+        }
+    }
+
+    let disable_parallel = conv.parallel_tool_calls.map(|p| !p).filter(|d| *d);
+    let tool_choice = match conv.tool_choice {
+        Some(ToolChoice::Auto) => Some(anthropic::ToolChoice::Auto {
+            disable_parallel_tool_use: disable_parallel,
+        }),
+        Some(ToolChoice::Required) => Some(anthropic::ToolChoice::Any {
+            disable_parallel_tool_use: disable_parallel,
+        }),
+        Some(ToolChoice::Named(name)) => Some(anthropic::ToolChoice::Tool {
+            name,
+            disable_parallel_tool_use: disable_parallel,
+        }),
+        Some(ToolChoice::None) => Some(anthropic::ToolChoice::None),
+        None if disable_parallel.is_some() && !conv.tools.is_empty() => {
+            Some(anthropic::ToolChoice::Auto {
+                disable_parallel_tool_use: disable_parallel,
+            })
+        }
+        None => None,
+    };
+    let tools = (!conv.tools.is_empty()).then(|| {
+        conv.tools
+            .into_iter()
+            .map(|t| anthropic::Tool {
+                name: t.name,
+                description: t.description,
+                input_schema: Some(t.parameters.unwrap_or_else(empty_schema)),
+                kind: None,
+                cache_control: None,
+            })
+            .collect()
+    });
+
+    Ok(MessagesRequest {
+        model: target.model.to_owned(),
+        messages,
+        max_tokens,
+        system: (!system.is_empty()).then_some(TextOr::Items(system)),
+        stop_sequences: (!conv.stop.is_empty()).then_some(conv.stop),
+        stream: target.stream.then_some(true),
+        // With thinking on, Anthropic accepts only the default temperature and no top_k,
+        // and top_p only from 0.95.
+        temperature: if thinking_on {
+            None
+        } else {
+            // OpenAI's range is 0..=2, Anthropic's 0..=1.
+            conv.temperature.map(|t| t.clamp(0.0, 1.0))
+        },
+        top_p: conv.top_p.filter(|p| !thinking_on || *p >= 0.95),
+        top_k: conv.top_k.filter(|_| !thinking_on),
+        tools,
+        tool_choice,
+        thinking,
+        metadata: conv.user.map(|user_id| Metadata {
+            user_id: Some(user_id),
+        }),
+    })
+}
+
+/// Thinking config that Anthropic accepts: a budget of at least 1024 tokens and
+/// below `max_tokens` (which includes thinking), else none at all.
+fn thinking(thinking: Option<Thinking>, max_tokens: u32) -> Option<ThinkingConfig> {
+    let wanted = match thinking? {
+        Thinking::Budget(b) => b,
+        Thinking::Effort(e) => effort_budget(e)?,
+        Thinking::Disabled => return None,
+    };
+    let budget = wanted.min(max_tokens.saturating_sub(1));
+    (budget >= MIN_THINKING_BUDGET).then_some(ThinkingConfig::Enabled {
+        budget_tokens: budget,
+    })
+}
+
+fn write_part(part: Part) -> Result<Option<ContentBlock>, FormatError> {
+    Ok(Some(match part {
+        Part::Text(text) if text.is_empty() => return Ok(None),
+        Part::Text(text) => ContentBlock::Text {
+            text,
+            cache_control: None,
+        },
+        Part::Image(image) => ContentBlock::Image {
+            source: image_source(image.source),
+            cache_control: None,
+        },
+        Part::ToolCall(call) => ContentBlock::ToolUse {
+            id: ids::anthropic_tool_id(&call.id).into_owned(),
+            name: call.name,
+            input: call.arguments,
+            cache_control: None,
+        },
+        Part::ToolResult(result) => {
+            let mut blocks = Vec::with_capacity(result.content.len());
+            for part in result.content {
+                match part {
+                    Part::Text(text) if text.is_empty() => {}
+                    Part::Text(text) => blocks.push(ContentBlock::Text {
+                        text,
+                        cache_control: None,
+                    }),
+                    Part::Image(image) => blocks.push(ContentBlock::Image {
+                        source: image_source(image.source),
+                        cache_control: None,
+                    }),
+                    _ => {
+                        return Err(FormatError::unsupported(
+                            result.path,
+                            Format::AnthropicMessages,
+                            "tool results may hold only text and images",
+                        ));
+                    }
+                }
+            }
+            ContentBlock::ToolResult {
+                tool_use_id: ids::anthropic_tool_id(&result.call_id).into_owned(),
+                content: (!blocks.is_empty()).then_some(TextOr::Items(blocks)),
+                is_error: result.is_error.then_some(true),
+                cache_control: None,
+            }
+        }
+        // Anthropic verifies signatures: unsigned reasoning (from another model) cannot go back.
+        Part::Thinking { text, signature } => match signature {
+            Some(signature) => ContentBlock::Thinking {
+                thinking: text,
+                signature,
+            },
+            None => return Ok(None),
+        },
+        Part::RedactedThinking(data) => ContentBlock::RedactedThinking { data },
+    }))
+}
+
+fn image_source(source: ir::ImageSource) -> ImageSource {
+    match source {
+        ir::ImageSource::Base64 { media_type, data } => ImageSource::Base64 { media_type, data },
+        ir::ImageSource::Url(url) => ImageSource::Url { url },
+    }
+}
+
+fn empty_schema() -> Value {
+    json!({"type": "object", "properties": {}})
+}

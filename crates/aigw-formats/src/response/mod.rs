@@ -1,0 +1,63 @@
+//! Response translation: upstream bodies are read into the neutral
+//! [`crate::ir::Reply`], then written in the client's format.
+
+mod from_anthropic;
+mod from_gemini;
+mod from_openai;
+mod to_anthropic;
+mod to_openai;
+
+use aigw_domain::Format;
+use bytes::Bytes;
+use serde::Deserialize;
+
+use crate::gemini::GenerateContentResponse;
+use crate::ir::Reply;
+use crate::json::parse_upstream;
+use crate::translate::ResponseContext;
+use crate::{FormatError, Usage};
+
+/// Translate a whole upstream response body to a different client format.
+pub(crate) fn translate(
+    upstream: Format,
+    client: Format,
+    body: &[u8],
+    ctx: &ResponseContext<'_>,
+) -> Result<(Bytes, Usage), FormatError> {
+    let reply: Reply = match upstream {
+        Format::OpenAiChat => from_openai::read(parse_upstream(body)?),
+        Format::AnthropicMessages => from_anthropic::read(parse_upstream(body)?),
+        Format::Gemini => from_gemini::read(parse_upstream(body)?),
+        Format::Antigravity => from_gemini::read(unwrap_antigravity(body)?),
+    };
+    let usage = reply.usage;
+    let bytes = match client {
+        Format::OpenAiChat => serde_json::to_vec(&to_openai::write(reply, ctx)),
+        Format::AnthropicMessages => serde_json::to_vec(&to_anthropic::write(reply, ctx)),
+        Format::Gemini | Format::Antigravity => {
+            return Err(FormatError::FormatRole {
+                format: client,
+                role: "client",
+            });
+        }
+    };
+    let bytes = bytes.map_err(|e| FormatError::UpstreamResponse {
+        path: ".".into(),
+        message: e.to_string(),
+    })?;
+    Ok((Bytes::from(bytes), usage))
+}
+
+#[derive(Deserialize)]
+struct MaybeWrapped {
+    #[serde(default)]
+    response: Option<GenerateContentResponse>,
+}
+
+/// The Gemini response inside an Antigravity body; a bare Gemini body is accepted too.
+fn unwrap_antigravity(body: &[u8]) -> Result<GenerateContentResponse, FormatError> {
+    match parse_upstream::<MaybeWrapped>(body)?.response {
+        Some(inner) => Ok(inner),
+        None => parse_upstream(body),
+    }
+}
