@@ -1,0 +1,110 @@
+//! `RequestMeta::parse`: the data plane's first look at a client body.
+
+use aigw_domain::Format;
+use aigw_formats::{FormatError, RequestMeta};
+
+#[test]
+fn openai_meta_reads_model_stream_and_include_usage() {
+    let body = br#"{"model":"gpt-4o","messages":[],"stream":true,"stream_options":{"include_usage":true},"x":1}"#;
+    let meta = RequestMeta::parse(Format::OpenAiChat, body).unwrap();
+    assert_eq!(meta.model, "gpt-4o");
+    assert!(meta.stream);
+    assert!(meta.include_usage);
+}
+
+#[test]
+fn include_usage_is_false_without_a_stream() {
+    let body = br#"{"model":"m","messages":[],"stream_options":{"include_usage":true}}"#;
+    let meta = RequestMeta::parse(Format::OpenAiChat, body).unwrap();
+    assert!(!meta.stream && !meta.include_usage);
+}
+
+#[test]
+fn anthropic_meta_requires_max_tokens() {
+    let ok = RequestMeta::parse(
+        Format::AnthropicMessages,
+        br#"{"model":"c","max_tokens":5,"messages":[],"stream":true}"#,
+    )
+    .unwrap();
+    assert!(ok.stream);
+    let err = RequestMeta::parse(Format::AnthropicMessages, br#"{"model":"c","messages":[]}"#)
+        .unwrap_err();
+    assert_eq!(err.path(), Some("max_tokens"), "{err}");
+}
+
+fn field_error(format: Format, body: &str) -> (String, String) {
+    match RequestMeta::parse(format, body.as_bytes()).unwrap_err() {
+        FormatError::InvalidField { path, message } => (path, message),
+        other => panic!("expected InvalidField for {body}, got {other:?}"),
+    }
+}
+
+#[test]
+fn errors_name_the_field() {
+    let (path, message) = field_error(Format::OpenAiChat, r#"{"messages":[]}"#);
+    assert_eq!(path, "model");
+    assert!(message.contains("missing field"), "{message}");
+
+    let (path, message) = field_error(Format::OpenAiChat, r#"{"model":42,"messages":[]}"#);
+    assert_eq!(path, "model");
+    assert!(message.contains("expected a string"), "{message}");
+
+    let (path, _) = field_error(Format::OpenAiChat, r#"{"model":"m","messages":{}}"#);
+    assert_eq!(path, "messages");
+
+    let (path, _) = field_error(
+        Format::OpenAiChat,
+        r#"{"model":"m","messages":[],"stream":"yes"}"#,
+    );
+    assert_eq!(path, "stream");
+
+    let (path, _) = field_error(
+        Format::OpenAiChat,
+        r#"{"model":"m","messages":[],"stream_options":{"include_usage":1}}"#,
+    );
+    assert_eq!(path, "stream_options.include_usage");
+
+    let (path, _) = field_error(
+        Format::AnthropicMessages,
+        r#"{"model":"m","messages":[],"max_tokens":-1}"#,
+    );
+    assert_eq!(path, "max_tokens");
+}
+
+#[test]
+fn malformed_json_reports_the_position() {
+    let err = RequestMeta::parse(Format::OpenAiChat, b"{\"model\": \"m\",\n \"messages\": [}")
+        .unwrap_err();
+    match err {
+        FormatError::MalformedJson { line, .. } => assert_eq!(line, 2),
+        other => panic!("expected MalformedJson, got {other:?}"),
+    }
+    assert!(matches!(
+        RequestMeta::parse(
+            Format::OpenAiChat,
+            br#"{"model":"m","messages":[]} trailing"#
+        ),
+        Err(FormatError::MalformedJson { .. })
+    ));
+    assert!(matches!(
+        RequestMeta::parse(Format::OpenAiChat, b""),
+        Err(FormatError::MalformedJson { .. })
+    ));
+}
+
+#[test]
+fn empty_model_and_non_client_formats_are_refused() {
+    let err =
+        RequestMeta::parse(Format::OpenAiChat, br#"{"model":"  ","messages":[]}"#).unwrap_err();
+    assert_eq!(err.path(), Some("model"));
+    assert!(matches!(
+        RequestMeta::parse(Format::Gemini, br#"{"contents":[]}"#),
+        Err(FormatError::FormatRole { .. })
+    ));
+}
+
+#[test]
+fn unknown_fields_and_blocks_do_not_fail_the_first_look() {
+    let body = br#"{"model":"c","max_tokens":1,"messages":[{"role":"user","content":[{"type":"future_block"}]}],"new_param":{}}"#;
+    assert!(RequestMeta::parse(Format::AnthropicMessages, body).is_ok());
+}

@@ -1,0 +1,121 @@
+//! Same-format requests keep every byte except the model (and OpenAI stream usage).
+
+use aigw_domain::Format;
+use aigw_formats::{ResponseContext, UpstreamTarget, translate_request, translate_response};
+use bytes::Bytes;
+
+fn pass(format: Format, body: &str, model: &str, stream: bool) -> String {
+    let out = translate_request(
+        format,
+        format,
+        body.as_bytes(),
+        &UpstreamTarget::new(model, stream),
+    )
+    .unwrap();
+    String::from_utf8(out.to_vec()).unwrap()
+}
+
+#[test]
+fn only_the_model_changes_and_values_keep_their_bytes() {
+    // Number spellings, escapes, key order and unknown fields all survive.
+    let body = r#"{"a":1.50,"model":"alias","messages":[{"role":"user","content":"\u00e9\n"}],"z":{"b":2,"a":1e3},"temperature":0.70}"#;
+    let out = pass(Format::OpenAiChat, body, "gpt-4o-2024-08-06", false);
+    assert_eq!(
+        out,
+        r#"{"a":1.50,"model":"gpt-4o-2024-08-06","messages":[{"role":"user","content":"\u00e9\n"}],"z":{"b":2,"a":1e3},"temperature":0.70}"#
+    );
+}
+
+#[test]
+fn whitespace_between_members_may_go_but_values_stay() {
+    let body = "{ \"model\" : \"a\" ,\n \"max_tokens\": 10, \"messages\": [ {\"role\":\"user\", \"content\":\"x\"} ] }";
+    let out = pass(Format::AnthropicMessages, body, "claude-x", true);
+    assert_eq!(
+        out,
+        r#"{"model":"claude-x","max_tokens":10,"messages":[ {"role":"user", "content":"x"} ]}"#
+    );
+}
+
+#[test]
+fn openai_streams_get_include_usage() {
+    let out = pass(
+        Format::OpenAiChat,
+        r#"{"model":"a","stream":true,"messages":[]}"#,
+        "b",
+        true,
+    );
+    assert_eq!(
+        out,
+        r#"{"model":"b","stream":true,"messages":[],"stream_options":{"include_usage":true}}"#
+    );
+    let out = pass(
+        Format::OpenAiChat,
+        r#"{"model":"a","stream":true,"stream_options":{"include_obfuscation":false},"messages":[]}"#,
+        "b",
+        true,
+    );
+    assert_eq!(
+        out,
+        r#"{"model":"b","stream":true,"stream_options":{"include_obfuscation":false,"include_usage":true},"messages":[]}"#
+    );
+    let out = pass(
+        Format::OpenAiChat,
+        r#"{"model":"a","stream_options":null,"messages":[]}"#,
+        "b",
+        true,
+    );
+    assert_eq!(
+        out,
+        r#"{"model":"b","stream_options":{"include_usage":true},"messages":[]}"#
+    );
+}
+
+#[test]
+fn anthropic_streams_are_not_given_openai_options() {
+    let out = pass(
+        Format::AnthropicMessages,
+        r#"{"model":"a","stream":true,"max_tokens":1,"messages":[]}"#,
+        "b",
+        true,
+    );
+    assert!(!out.contains("stream_options"), "{out}");
+}
+
+#[test]
+fn escaped_keys_and_models_are_written_as_valid_json() {
+    let out = pass(
+        Format::OpenAiChat,
+        r#"{"mo\u0064el":"a","\"k\"":1,"messages":[]}"#,
+        "we\"ird",
+        false,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["model"], "we\"ird");
+    assert_eq!(v["\"k\""], 1);
+}
+
+#[test]
+fn a_non_object_body_is_refused() {
+    let err = translate_request(
+        Format::OpenAiChat,
+        Format::OpenAiChat,
+        b"[1]",
+        &UpstreamTarget::new("m", false),
+    )
+    .unwrap_err();
+    assert!(err.is_client_error(), "{err:?}");
+}
+
+#[test]
+fn same_format_responses_are_returned_without_copy() {
+    let body = Bytes::from_static(br#"{"id":"x","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"extra":true}"#);
+    let ctx = ResponseContext {
+        model: "m",
+        request_id: "r",
+        created: 0,
+    };
+    let (out, usage) =
+        translate_response(Format::OpenAiChat, Format::OpenAiChat, body.clone(), &ctx).unwrap();
+    assert_eq!(out.as_ptr(), body.as_ptr(), "the same buffer comes back");
+    assert_eq!((usage.input_tokens, usage.output_tokens), (3, 4));
+}
