@@ -166,13 +166,16 @@ impl SseParser {
                 }
                 break false;
             };
-            self.skip_lf = rest[end] == b'\r';
             let line = &rest[..end];
+            // Counting the whole line (not just the value kept) makes the limit
+            // trip at the same line however the input is chunked.
+            if line.len() + self.fields.stored_len() > self.fields.max_event_size {
+                return Err(self.fields.too_large());
+            }
+            self.skip_lf = rest[end] == b'\r';
             pos += end + 1;
-            match self.fields.process_line(line) {
-                Ok(true) => break true,
-                Ok(false) => {}
-                Err(e) => return Err(e),
+            if self.fields.process_line(line) {
+                break true;
             }
         };
         self.buf.advance(pos);
@@ -233,18 +236,20 @@ impl Fields {
     }
 
     /// Applies one line; returns whether it completes an event to dispatch.
-    fn process_line(&mut self, line: &[u8]) -> Result<bool, SseError> {
+    /// The caller has checked that the line fits in the event size limit, and
+    /// a field never stores more than its line, so the fields stay bounded.
+    fn process_line(&mut self, line: &[u8]) -> bool {
         let Some(&first) = line.first() else {
             if self.has_data {
-                return Ok(true);
+                return true;
             }
             // A blank line ending an event with no data dispatches nothing and
             // forgets the event's other fields.
             self.reset();
-            return Ok(false);
+            return false;
         };
         if first == b':' {
-            return Ok(false);
+            return false;
         }
         let (name, value) = match memchr::memchr(b':', line) {
             Some(i) => {
@@ -255,10 +260,6 @@ impl Fields {
         };
         match name {
             b"data" => {
-                let extra = value.len() + usize::from(self.has_data);
-                if self.stored_len() + extra > self.max_event_size {
-                    return Err(self.too_large());
-                }
                 if self.has_data {
                     self.data.push(b'\n');
                 }
@@ -266,17 +267,11 @@ impl Fields {
                 self.has_data = true;
             }
             b"event" => {
-                if self.stored_len() - self.event.len() + value.len() > self.max_event_size {
-                    return Err(self.too_large());
-                }
                 self.event.clear();
                 self.event.extend_from_slice(value);
             }
             // The spec ignores an id containing NUL.
             b"id" if memchr::memchr(0, value).is_none() => {
-                if self.stored_len() - self.id.len() + value.len() > self.max_event_size {
-                    return Err(self.too_large());
-                }
                 self.id.clear();
                 self.id.extend_from_slice(value);
                 self.has_id = true;
@@ -293,7 +288,7 @@ impl Fields {
             // Unknown fields are ignored, as the spec says.
             _ => {}
         }
-        Ok(false)
+        false
     }
 
     fn dispatch(&mut self) -> SseEvent<'_> {

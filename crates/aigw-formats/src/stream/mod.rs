@@ -1,1 +1,507 @@
 //! Stream translation between upstream and client SSE grammars.
+//!
+//! A [`StreamTranslator`] is fed the upstream's body chunks as they arrive and
+//! writes the client's SSE bytes as they are produced; it never holds a whole
+//! stream. Each cross-format pair is a decoder (upstream events → neutral
+//! calls: text, thinking, tool call start and argument fragments, finish) and
+//! an encoder (neutral calls → the client's exact grammar), so every grammar
+//! rule lives in one place. Same-format pairs are forwarded as they came, but
+//! still read for usage and for errors.
+//!
+//! Nothing is written for the client before the upstream has produced content
+//! (or finished): an upstream error event at the start of a 200 stream leaves
+//! [`StreamTranslator::bytes_emitted`] false, so the caller can still fail over.
+
+mod error;
+mod from_anthropic;
+mod from_gemini;
+mod from_openai;
+mod passthrough;
+mod to_anthropic;
+mod to_openai;
+
+use aigw_domain::Format;
+use bytes::BytesMut;
+
+pub use error::{StreamError, UpstreamError, is_retryable};
+
+use crate::sse::{SseEvent, SseParser};
+use crate::{ErrorKind, Finish, Usage};
+use from_anthropic::AnthropicDecoder;
+use from_gemini::GeminiDecoder;
+use from_openai::OpenAiDecoder;
+use passthrough::Passthrough;
+use to_anthropic::AnthropicEncoder;
+use to_openai::OpenAiEncoder;
+
+/// What the client-facing stream needs to know about its request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamContext {
+    /// The gateway's request id: the client-facing message id is derived from
+    /// it (`msg_…`, `chatcmpl-…`), and so are generated tool call ids, the same
+    /// way as for whole responses.
+    pub request_id: String,
+    /// The model name the client asked for.
+    pub model: String,
+    /// Unix seconds, for OpenAI's `created`.
+    pub created: u64,
+    /// The OpenAI client asked `stream_options.include_usage`; the upstream is
+    /// always asked for usage, so the usage chunk is dropped when this is false.
+    pub include_usage: bool,
+}
+
+/// Where a stream stands after a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamStatus {
+    /// More upstream input is expected.
+    Open,
+    /// The client's grammar is closed; further upstream input is ignored.
+    Done,
+}
+
+/// Translates one upstream SSE stream into one client SSE stream.
+#[derive(Debug)]
+pub struct StreamTranslator {
+    parser: SseParser,
+    pipeline: Pipeline,
+    shared: Shared,
+    state: State,
+    emitted: bool,
+}
+
+/// State every stage reads: the context and the usage seen so far.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) ctx: StreamContext,
+    /// The client format.
+    pub(crate) client: Format,
+    /// The client-facing message id.
+    pub(crate) response_id: String,
+    pub(crate) usage: Usage,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    Open,
+    Done,
+    Failed(StreamError),
+}
+
+#[derive(Debug)]
+enum Pipeline {
+    Translate { decoder: Decoder, encoder: Encoder },
+    Passthrough(Passthrough),
+}
+
+#[derive(Debug)]
+enum Decoder {
+    OpenAi(OpenAiDecoder),
+    Anthropic(AnthropicDecoder),
+    Gemini(GeminiDecoder),
+}
+
+/// The client-side writer. An enum rather than a trait object: the set is closed.
+#[derive(Debug)]
+pub(crate) enum Encoder {
+    OpenAi(OpenAiEncoder),
+    Anthropic(AnthropicEncoder),
+}
+
+/// What a decoder saw in one upstream event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    Continue,
+    /// The upstream's own end marker (`[DONE]`, `message_stop`).
+    End,
+}
+
+impl StreamTranslator {
+    /// A translator from `upstream`'s stream to `client`'s.
+    ///
+    /// # Errors
+    /// [`StreamError::UnsupportedPair`] when `client` is not a client format
+    /// (OpenAI or Anthropic).
+    pub fn new(upstream: Format, client: Format, ctx: StreamContext) -> Result<Self, StreamError> {
+        let pipeline = match (upstream, client) {
+            (Format::OpenAiChat, Format::OpenAiChat) => {
+                Pipeline::Passthrough(Passthrough::openai(ctx.include_usage))
+            }
+            (Format::AnthropicMessages, Format::AnthropicMessages) => {
+                Pipeline::Passthrough(Passthrough::anthropic())
+            }
+            (_, Format::OpenAiChat | Format::AnthropicMessages) => {
+                let decoder = match upstream {
+                    Format::OpenAiChat => Decoder::OpenAi(OpenAiDecoder::default()),
+                    Format::AnthropicMessages => Decoder::Anthropic(AnthropicDecoder::default()),
+                    Format::Gemini => Decoder::Gemini(GeminiDecoder::new(false)),
+                    Format::Antigravity => Decoder::Gemini(GeminiDecoder::new(true)),
+                };
+                let encoder = if client == Format::OpenAiChat {
+                    Encoder::OpenAi(OpenAiEncoder::new())
+                } else {
+                    Encoder::Anthropic(AnthropicEncoder::new())
+                };
+                Pipeline::Translate { decoder, encoder }
+            }
+            (_, Format::Gemini | Format::Antigravity) => {
+                return Err(StreamError::UnsupportedPair { upstream, client });
+            }
+        };
+        let response_id = match client {
+            Format::AnthropicMessages => format!("msg_{}", ctx.request_id),
+            _ => format!("chatcmpl-{}", ctx.request_id),
+        };
+        Ok(Self {
+            parser: SseParser::new(),
+            pipeline,
+            shared: Shared {
+                ctx,
+                client,
+                response_id,
+                usage: Usage::default(),
+            },
+            state: State::Open,
+            emitted: false,
+        })
+    }
+
+    /// Replaces the parser's limit on one upstream event's size (default
+    /// [`crate::sse::DEFAULT_MAX_EVENT_SIZE`]).
+    #[must_use]
+    pub fn with_max_event_size(mut self, max: usize) -> Self {
+        self.parser = SseParser::with_max_event_size(max);
+        self
+    }
+
+    /// Feeds a chunk of the upstream body and appends whatever the client
+    /// should receive to `out`.
+    ///
+    /// # Errors
+    /// An upstream error event, an oversized or malformed event. `out` then
+    /// holds what was translated before the error; if
+    /// [`bytes_emitted`](Self::bytes_emitted) is false nothing was, and the
+    /// caller may retry elsewhere; otherwise it should send `out`, then end the
+    /// client stream with [`write_error`](Self::write_error). Later calls
+    /// return the same error.
+    pub fn push(&mut self, chunk: &[u8], out: &mut BytesMut) -> Result<StreamStatus, StreamError> {
+        match &self.state {
+            State::Open => {}
+            State::Done => return Ok(StreamStatus::Done),
+            State::Failed(e) => return Err(e.clone()),
+        }
+        let before = out.len();
+        self.parser.push(chunk);
+        let result = loop {
+            let ev = match self.parser.next_event() {
+                Ok(Some(ev)) => ev,
+                Ok(None) => break Ok(StreamStatus::Open),
+                Err(e) => break Err(StreamError::from(e)),
+            };
+            match self.pipeline.on_event(&ev, &mut self.shared, out) {
+                Ok(Step::Continue) => {}
+                Ok(Step::End) => {
+                    break self
+                        .pipeline
+                        .end(&self.shared, out)
+                        .map(|()| StreamStatus::Done);
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        self.settle(before, out, result)
+    }
+
+    /// Ends the upstream stream: reads a last event left without its blank
+    /// line, then closes the client's grammar (final reason, usage, `[DONE]` or
+    /// `message_stop`).
+    ///
+    /// # Errors
+    /// As for [`push`](Self::push), and [`StreamError::Truncated`] when the
+    /// upstream stopped before saying how the message ended.
+    pub fn finish(&mut self, out: &mut BytesMut) -> Result<StreamStatus, StreamError> {
+        match &self.state {
+            State::Open => {}
+            State::Done => return Ok(StreamStatus::Done),
+            State::Failed(e) => return Err(e.clone()),
+        }
+        let before = out.len();
+        let result = loop {
+            let ev = match self.parser.finish() {
+                Ok(Some(ev)) => ev,
+                Ok(None) if self.pipeline.complete() => {
+                    break self
+                        .pipeline
+                        .end(&self.shared, out)
+                        .map(|()| StreamStatus::Done);
+                }
+                Ok(None) => break Err(StreamError::Truncated),
+                Err(e) => break Err(StreamError::from(e)),
+            };
+            match self.pipeline.on_event(&ev, &mut self.shared, out) {
+                Ok(Step::Continue) => {}
+                Ok(Step::End) => {
+                    break self
+                        .pipeline
+                        .end(&self.shared, out)
+                        .map(|()| StreamStatus::Done);
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        self.settle(before, out, result)
+    }
+
+    fn settle(
+        &mut self,
+        before: usize,
+        out: &BytesMut,
+        result: Result<StreamStatus, StreamError>,
+    ) -> Result<StreamStatus, StreamError> {
+        self.emitted |= out.len() > before;
+        match &result {
+            Ok(StreamStatus::Open) => {}
+            Ok(StreamStatus::Done) => self.state = State::Done,
+            Err(e) => self.state = State::Failed(e.clone()),
+        }
+        result
+    }
+
+    /// Ends the client stream with an error in its grammar (Anthropic
+    /// `event: error`; OpenAI a `{"error":…}` chunk then `[DONE]`), for when
+    /// bytes were already sent and failing over is no longer possible. The
+    /// upstream's message is passed on for upstream errors; for the gateway's
+    /// own failures a generic one is written. Does nothing once the client's
+    /// grammar was closed.
+    pub fn write_error(&mut self, error: &StreamError, out: &mut BytesMut) {
+        if self.state == State::Done {
+            return;
+        }
+        let (kind, message) = match error {
+            StreamError::Upstream(e) => (e.kind, e.message.as_str()),
+            StreamError::Truncated => (
+                ErrorKind::Api,
+                "the upstream stream ended before the message was complete",
+            ),
+            StreamError::Sse(_) | StreamError::Malformed { .. } => {
+                (ErrorKind::Api, "the upstream sent an invalid stream")
+            }
+            StreamError::Serialize { .. } | StreamError::UnsupportedPair { .. } => {
+                (ErrorKind::Api, "the stream could not be translated")
+            }
+        };
+        let before = out.len();
+        let body = crate::error_body(self.shared.client, kind, message, None);
+        if self.shared.client == Format::AnthropicMessages {
+            crate::sse::write_event(out, Some("error"), &body);
+        } else {
+            crate::sse::write_event(out, None, &body);
+            to_openai::write_done(out);
+        }
+        self.emitted |= out.len() > before;
+        self.state = State::Done;
+    }
+
+    /// Token usage the upstream has reported so far (final once the stream is done).
+    pub fn usage(&self) -> Usage {
+        self.shared.usage
+    }
+
+    /// Whether anything has been written for the client yet. While false, the
+    /// request can still be retried on another account.
+    pub fn bytes_emitted(&self) -> bool {
+        self.emitted
+    }
+}
+
+impl Pipeline {
+    fn on_event(
+        &mut self,
+        ev: &SseEvent<'_>,
+        sh: &mut Shared,
+        out: &mut BytesMut,
+    ) -> Result<Step, StreamError> {
+        match self {
+            Self::Translate { decoder, encoder } => match decoder {
+                Decoder::OpenAi(d) => d.on_event(ev, sh, encoder, out),
+                Decoder::Anthropic(d) => d.on_event(ev, sh, encoder, out),
+                Decoder::Gemini(d) => d.on_event(ev, sh, encoder, out),
+            },
+            Self::Passthrough(p) => p.on_event(ev, sh, out),
+        }
+    }
+
+    /// Whether the upstream has said how the message ended.
+    fn complete(&self) -> bool {
+        match self {
+            Self::Translate { decoder, .. } => match decoder {
+                Decoder::OpenAi(d) => d.complete(),
+                Decoder::Anthropic(d) => d.complete(),
+                Decoder::Gemini(d) => d.complete(),
+            },
+            Self::Passthrough(p) => p.complete(),
+        }
+    }
+
+    fn end(&mut self, sh: &Shared, out: &mut BytesMut) -> Result<(), StreamError> {
+        match self {
+            Self::Translate { encoder, .. } => encoder.end(sh, out),
+            Self::Passthrough(p) => {
+                p.end(out);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Encoder {
+    /// The upstream has said how the message ended. Content it sends after
+    /// that (Gemini can) is dropped: the client's grammar has no place for it.
+    fn finished(&self) -> bool {
+        match self {
+            Self::OpenAi(e) => e.finished(),
+            Self::Anthropic(e) => e.finished(),
+        }
+    }
+
+    pub(crate) fn text(
+        &mut self,
+        sh: &Shared,
+        text: &str,
+        out: &mut BytesMut,
+    ) -> Result<(), StreamError> {
+        if self.finished() {
+            return Ok(());
+        }
+        match self {
+            Self::OpenAi(e) => e.text(sh, text, out),
+            Self::Anthropic(e) => e.text(sh, text, out),
+        }
+    }
+
+    pub(crate) fn thinking(
+        &mut self,
+        sh: &Shared,
+        text: &str,
+        out: &mut BytesMut,
+    ) -> Result<(), StreamError> {
+        if self.finished() {
+            return Ok(());
+        }
+        match self {
+            Self::OpenAi(e) => e.thinking(sh, text, out),
+            Self::Anthropic(e) => e.thinking(sh, text, out),
+        }
+    }
+
+    /// A reasoning signature; OpenAI has nowhere to put one.
+    pub(crate) fn signature(
+        &mut self,
+        sh: &Shared,
+        signature: &str,
+        out: &mut BytesMut,
+    ) -> Result<(), StreamError> {
+        if self.finished() {
+            return Ok(());
+        }
+        match self {
+            Self::OpenAi(_) => Ok(()),
+            Self::Anthropic(e) => e.signature(sh, signature, out),
+        }
+    }
+
+    /// A signature that belongs to reasoning only if reasoning is in progress.
+    pub(crate) fn signature_if_thinking(
+        &mut self,
+        sh: &Shared,
+        signature: &str,
+        out: &mut BytesMut,
+    ) -> Result<(), StreamError> {
+        if self.finished() {
+            return Ok(());
+        }
+        match self {
+            Self::OpenAi(_) => Ok(()),
+            Self::Anthropic(e) if e.is_thinking() => e.signature(sh, signature, out),
+            Self::Anthropic(_) => Ok(()),
+        }
+    }
+
+    pub(crate) fn redacted_thinking(
+        &mut self,
+        sh: &Shared,
+        data: &str,
+        out: &mut BytesMut,
+    ) -> Result<(), StreamError> {
+        if self.finished() {
+            return Ok(());
+        }
+        match self {
+            Self::OpenAi(_) => Ok(()),
+            Self::Anthropic(e) => e.redacted_thinking(sh, data, out),
+        }
+    }
+
+    pub(crate) fn tool_start(
+        &mut self,
+        sh: &Shared,
+        key: u32,
+        id: &str,
+        name: &str,
+        out: &mut BytesMut,
+    ) -> Result<(), StreamError> {
+        if self.finished() {
+            return Ok(());
+        }
+        match self {
+            Self::OpenAi(e) => e.tool_start(sh, key, id, name, out),
+            Self::Anthropic(e) => e.tool_start(sh, key, id, name, out),
+        }
+    }
+
+    pub(crate) fn tool_args(
+        &mut self,
+        sh: &Shared,
+        key: u32,
+        json: &str,
+        out: &mut BytesMut,
+    ) -> Result<(), StreamError> {
+        if self.finished() {
+            return Ok(());
+        }
+        match self {
+            Self::OpenAi(e) => e.tool_args(sh, key, json, out),
+            Self::Anthropic(e) => e.tool_args(key, json, out),
+        }
+    }
+
+    pub(crate) fn finish(
+        &mut self,
+        sh: &Shared,
+        finish: Finish,
+        stop_sequence: Option<String>,
+        out: &mut BytesMut,
+    ) -> Result<(), StreamError> {
+        match self {
+            Self::OpenAi(e) => e.finish(sh, finish, out),
+            Self::Anthropic(e) => e.finish(finish, stop_sequence, out),
+        }
+    }
+
+    fn end(&mut self, sh: &Shared, out: &mut BytesMut) -> Result<(), StreamError> {
+        match self {
+            Self::OpenAi(e) => e.end(sh, out),
+            Self::Anthropic(e) => e.end(sh, out),
+        }
+    }
+}
+
+/// Writes one event whose data is `value` as JSON.
+pub(crate) fn emit<T: serde::Serialize + ?Sized>(
+    out: &mut BytesMut,
+    event: Option<&str>,
+    value: &T,
+) -> Result<(), StreamError> {
+    crate::sse::write_json_event(out, event, value).map_err(|e| StreamError::Serialize {
+        message: e.to_string(),
+    })
+}

@@ -1,0 +1,296 @@
+//! Same-format streams: each upstream event is forwarded with its data bytes
+//! untouched, so fields this gateway does not know survive. Events are still
+//! read, without building the full typed event, for usage, for the stop reason
+//! and for errors. The preamble (OpenAI's role-only chunk, Anthropic's
+//! `message_start` and `ping`) is held back until content arrives so that an
+//! upstream error before any content can still be failed over. For OpenAI the
+//! usage-only chunk is dropped when the client did not ask for it (the gateway
+//! always asks the upstream, to record usage).
+
+use bytes::{BufMut, BytesMut};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
+
+use super::{Shared, Step, StreamError, UpstreamError};
+use crate::anthropic::{self, ErrorDetail, MessageDeltaUsage, StopReason};
+use crate::openai::ChatUsage;
+use crate::sse::SseEvent;
+use crate::{Usage, sse};
+
+/// Past this many held bytes the preamble is released anyway: holding is an
+/// optimisation for failover, not a reason to buffer.
+const MAX_HELD: usize = 64 * 1024;
+
+#[derive(Debug)]
+pub(crate) struct Passthrough {
+    dialect: Dialect,
+    /// Events held back until the first content.
+    held: BytesMut,
+    released: bool,
+    /// The upstream said how the message ended.
+    finished: bool,
+    /// The upstream's own end marker was forwarded.
+    ended: bool,
+}
+
+#[derive(Debug)]
+enum Dialect {
+    OpenAi { include_usage: bool },
+    Anthropic { usage: anthropic::Usage },
+}
+
+/// What the passthrough needs of an OpenAI chunk; the rest is skipped unparsed.
+#[derive(Deserialize)]
+struct OpenAiPeek<'a> {
+    #[serde(default)]
+    choices: Vec<PeekChoice<'a>>,
+    #[serde(default)]
+    usage: Option<ChatUsage>,
+    #[serde(default, borrow)]
+    error: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct PeekChoice<'a> {
+    #[serde(default, borrow)]
+    delta: Option<PeekDelta<'a>>,
+    #[serde(default)]
+    finish_reason: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct PeekDelta<'a> {
+    #[serde(default, borrow)]
+    content: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    refusal: Option<&'a RawValue>,
+    #[serde(default)]
+    tool_calls: Option<IgnoredAny>,
+}
+
+impl PeekDelta<'_> {
+    fn has_content(&self) -> bool {
+        let non_empty =
+            |v: Option<&RawValue>| v.is_some_and(|v| !matches!(v.get(), "\"\"" | "null"));
+        non_empty(self.content)
+            || non_empty(self.reasoning_content)
+            || non_empty(self.refusal)
+            || self.tool_calls.is_some()
+    }
+}
+
+#[derive(Deserialize)]
+struct AnthropicStartPeek {
+    message: AnthropicStartMessage,
+}
+
+#[derive(Deserialize)]
+struct AnthropicStartMessage {
+    #[serde(default)]
+    usage: anthropic::Usage,
+}
+
+#[derive(Deserialize)]
+struct AnthropicDeltaPeek {
+    #[serde(default)]
+    delta: AnthropicDeltaReason,
+    #[serde(default)]
+    usage: MessageDeltaUsage,
+}
+
+#[derive(Deserialize, Default)]
+struct AnthropicDeltaReason {
+    #[serde(default)]
+    stop_reason: Option<StopReason>,
+}
+
+#[derive(Deserialize)]
+struct AnthropicErrorPeek {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct TypePeek<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+}
+
+impl Passthrough {
+    pub(crate) fn openai(include_usage: bool) -> Self {
+        Self::with(Dialect::OpenAi { include_usage })
+    }
+
+    pub(crate) fn anthropic() -> Self {
+        Self::with(Dialect::Anthropic {
+            usage: anthropic::Usage::default(),
+        })
+    }
+
+    fn with(dialect: Dialect) -> Self {
+        Self {
+            dialect,
+            held: BytesMut::new(),
+            released: false,
+            finished: false,
+            ended: false,
+        }
+    }
+
+    pub(crate) fn complete(&self) -> bool {
+        self.finished || self.ended
+    }
+
+    pub(crate) fn on_event(
+        &mut self,
+        ev: &SseEvent<'_>,
+        sh: &mut Shared,
+        out: &mut BytesMut,
+    ) -> Result<Step, StreamError> {
+        match &mut self.dialect {
+            Dialect::OpenAi { include_usage } => {
+                let include_usage = *include_usage;
+                self.on_openai(ev, include_usage, sh, out)
+            }
+            Dialect::Anthropic { .. } => self.on_anthropic(ev, sh, out),
+        }
+    }
+
+    fn on_openai(
+        &mut self,
+        ev: &SseEvent<'_>,
+        include_usage: bool,
+        sh: &mut Shared,
+        out: &mut BytesMut,
+    ) -> Result<Step, StreamError> {
+        if ev.data.trim_ascii() == "[DONE]" {
+            self.forward(ev, true, out);
+            self.ended = true;
+            return Ok(Step::End);
+        }
+        let peek: OpenAiPeek<'_> =
+            serde_json::from_str(ev.data).map_err(|e| StreamError::malformed(ev.event, &e))?;
+        if peek.error.is_some()
+            && let Some(error) = super::from_openai::upstream_error(ev.data)
+        {
+            return Err(error);
+        }
+        if let Some(usage) = &peek.usage {
+            sh.usage = Usage::from_openai(usage);
+            if peek.choices.is_empty() && !include_usage {
+                return Ok(Step::Continue);
+            }
+        }
+        let mut content = false;
+        for choice in &peek.choices {
+            if choice.finish_reason.is_some() {
+                self.finished = true;
+                content = true;
+            }
+            content |= choice.delta.as_ref().is_some_and(PeekDelta::has_content);
+        }
+        self.forward(ev, content, out);
+        Ok(Step::Continue)
+    }
+
+    fn on_anthropic(
+        &mut self,
+        ev: &SseEvent<'_>,
+        sh: &mut Shared,
+        out: &mut BytesMut,
+    ) -> Result<Step, StreamError> {
+        let Dialect::Anthropic { usage } = &mut self.dialect else {
+            return Ok(Step::Continue);
+        };
+        let malformed = |e: serde_json::Error| StreamError::malformed(ev.event, &e);
+        // Anthropic names every event; the data's `type` is the fallback.
+        let peeked;
+        let kind = match ev.event {
+            Some(name) => name,
+            None => {
+                peeked = serde_json::from_str::<TypePeek<'_>>(ev.data).map_err(malformed)?;
+                peeked.kind.as_ref()
+            }
+        };
+        let mut step = Step::Continue;
+        let content = match kind {
+            "message_start" => {
+                let peek: AnthropicStartPeek = serde_json::from_str(ev.data).map_err(malformed)?;
+                *usage = peek.message.usage;
+                sh.usage = Usage::from_anthropic(usage);
+                false
+            }
+            "ping" => false,
+            "message_delta" => {
+                let peek: AnthropicDeltaPeek = serde_json::from_str(ev.data).map_err(malformed)?;
+                let u = peek.usage;
+                usage.output_tokens = u.output_tokens;
+                if let Some(n) = u.input_tokens {
+                    usage.input_tokens = n;
+                }
+                if let Some(n) = u.cache_creation_input_tokens {
+                    usage.cache_creation_input_tokens = Some(n);
+                }
+                if let Some(n) = u.cache_read_input_tokens {
+                    usage.cache_read_input_tokens = Some(n);
+                }
+                sh.usage = Usage::from_anthropic(usage);
+                self.finished |= peek.delta.stop_reason.is_some();
+                true
+            }
+            "message_stop" => {
+                self.ended = true;
+                step = Step::End;
+                true
+            }
+            "error" => {
+                let peek: AnthropicErrorPeek = serde_json::from_str(ev.data).map_err(malformed)?;
+                return Err(StreamError::Upstream(UpstreamError {
+                    kind: super::error::kind_from_anthropic(peek.error.kind),
+                    message: peek.error.message,
+                }));
+            }
+            // Content events, and types this gateway does not know yet.
+            _ => true,
+        };
+        self.forward(ev, content, out);
+        Ok(step)
+    }
+
+    /// Writes the event as it came (name and data), or holds it while no
+    /// content has been seen.
+    fn forward(&mut self, ev: &SseEvent<'_>, content: bool, out: &mut BytesMut) {
+        if !self.released && !content && self.held.len() < MAX_HELD {
+            sse::write_event(&mut self.held, ev.event, ev.data.as_bytes());
+            return;
+        }
+        self.flush_held(out);
+        sse::write_event(out, ev.event, ev.data.as_bytes());
+    }
+
+    fn flush_held(&mut self, out: &mut BytesMut) {
+        self.released = true;
+        if !self.held.is_empty() {
+            out.put_slice(&self.held);
+            self.held.clear();
+        }
+    }
+
+    /// Closes the client stream if the upstream did not: flushes what was
+    /// held and adds the end marker it left out.
+    pub(crate) fn end(&mut self, out: &mut BytesMut) {
+        self.flush_held(out);
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        match self.dialect {
+            Dialect::OpenAi { .. } => sse::write_event(out, None, b"[DONE]"),
+            Dialect::Anthropic { .. } => {
+                sse::write_event(out, Some("message_stop"), br#"{"type":"message_stop"}"#);
+            }
+        }
+    }
+}
