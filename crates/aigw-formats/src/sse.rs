@@ -181,7 +181,7 @@ impl SseParser {
         self.buf.advance(pos);
         if found {
             self.dispatched = true;
-            return Ok(Some(self.fields.dispatch()));
+            return self.fields.dispatch().map(Some);
         }
         Ok(None)
     }
@@ -291,16 +291,21 @@ impl Fields {
         false
     }
 
-    fn dispatch(&mut self) -> SseEvent<'_> {
+    fn dispatch(&mut self) -> Result<SseEvent<'_>, SseError> {
         make_utf8(&mut self.data);
         make_utf8(&mut self.event);
         make_utf8(&mut self.id);
-        SseEvent {
+        // U+FFFD takes three bytes where an invalid byte took one: the limit
+        // is checked again so that it holds for what is handed out.
+        if self.stored_len() > self.max_event_size {
+            return Err(self.too_large());
+        }
+        Ok(SseEvent {
             event: (!self.event.is_empty()).then(|| as_str(&self.event)),
             data: as_str(&self.data),
             id: self.has_id.then(|| as_str(&self.id)),
             retry: self.retry,
-        }
+        })
     }
 }
 
@@ -560,6 +565,17 @@ mod tests {
         let mut p = SseParser::with_max_event_size(16);
         p.push(b"data: 0123456\ndata: 0123456\ndata: 0\n");
         assert_eq!(p.next_event(), Err(SseError::EventTooLarge { limit: 16 }));
+    }
+
+    #[test]
+    fn replacement_characters_count_against_the_limit() {
+        // The line (12 bytes) fits in 16; its five U+FFFD and "ab" (17 bytes) do not.
+        let mut p = SseParser::with_max_event_size(16);
+        p.push(b"data:\xFF\xFF\xFF\xFF\xFFab\n\n");
+        assert_eq!(p.next_event(), Err(SseError::EventTooLarge { limit: 16 }));
+        let mut p = SseParser::with_max_event_size(16);
+        p.push(b"data:\xFFab\n\n");
+        assert_eq!(p.next_event().unwrap().unwrap().data, "\u{FFFD}ab");
     }
 
     #[test]

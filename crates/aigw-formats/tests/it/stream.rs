@@ -225,7 +225,15 @@ fn check(path: &Path, update: bool) -> Vec<String> {
     }
 
     let actual_events = Value::Array(events(&whole.bytes));
-    if let Err(e) = grammar::check(client, include_usage, upstream != client, &actual_events) {
+    if let Err(e) = grammar::check(
+        client,
+        include_usage,
+        grammar::Rules {
+            passthrough: upstream == client,
+            complete_tool_args: true,
+        },
+        &actual_events,
+    ) {
         failures.push(format!(
             "{name}: client grammar violated: {e}\n{}",
             pretty(&actual_events)

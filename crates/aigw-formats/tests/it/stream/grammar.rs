@@ -4,6 +4,19 @@
 use aigw_domain::Format;
 use serde_json::Value;
 
+/// How strict the check is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rules {
+    /// The stream was forwarded as the upstream sent it: Anthropic event and
+    /// block types this checker does not know are accepted (as SDKs accept
+    /// them), and OpenAI usage may ride on any chunk.
+    pub passthrough: bool,
+    /// Every tool call's arguments must add up to a JSON object. Off when the
+    /// upstream itself may send incomplete arguments (a call cut by the token
+    /// limit), which SDKs read with a partial JSON parser.
+    pub complete_tool_args: bool,
+}
+
 /// Every upstream × client pair.
 pub(crate) const PAIRS: [(Format, Format); 8] = [
     (Format::OpenAiChat, Format::OpenAiChat),
@@ -17,24 +30,23 @@ pub(crate) const PAIRS: [(Format, Format); 8] = [
 ];
 
 /// Checks `events` (as parsed by `super::events`) against `client`'s grammar.
-/// A stream may end early with a terminal error event. With `strict` false
-/// (passthrough), Anthropic event and block types this checker does not know
-/// are accepted, as SDKs accept them.
+/// A stream may end early with a terminal error event.
 pub(crate) fn check(
     client: Format,
     include_usage: bool,
-    strict: bool,
+    rules: Rules,
     events: &Value,
 ) -> Result<(), String> {
     let events = events.as_array().ok_or("events are not an array")?;
     match client {
-        Format::AnthropicMessages => anthropic(events, strict),
-        Format::OpenAiChat => openai(events, include_usage, strict),
+        Format::AnthropicMessages => anthropic(events, rules),
+        Format::OpenAiChat => openai(events, include_usage, rules),
         other => Err(format!("{other:?} is not a client format")),
     }
 }
 
-fn anthropic(events: &[Value], strict: bool) -> Result<(), String> {
+fn anthropic(events: &[Value], rules: Rules) -> Result<(), String> {
+    let strict = !rules.passthrough;
     if events.is_empty() {
         return Ok(());
     }
@@ -143,7 +155,7 @@ fn anthropic(events: &[Value], strict: bool) -> Result<(), String> {
                 if data["index"] != index {
                     return Err(at("stop of another block than the open one"));
                 }
-                if kind == "tool_use" && !input.is_empty() {
+                if rules.complete_tool_args && kind == "tool_use" && !input.is_empty() {
                     let parsed: Value = serde_json::from_str(&input)
                         .map_err(|e| at(&format!("tool input `{input}` is not JSON: {e}")))?;
                     if !parsed.is_object() {
@@ -185,7 +197,8 @@ fn anthropic(events: &[Value], strict: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn openai(events: &[Value], include_usage: bool, strict: bool) -> Result<(), String> {
+fn openai(events: &[Value], include_usage: bool, rules: Rules) -> Result<(), String> {
+    let strict = !rules.passthrough;
     if events.is_empty() {
         return Ok(());
     }
@@ -309,7 +322,11 @@ fn openai(events: &[Value], include_usage: bool, strict: bool) -> Result<(), Str
         if include_usage && usage_chunks != 1 {
             return Err("include_usage was asked but no usage chunk was sent".into());
         }
-        for (i, args) in tools.iter().enumerate() {
+        for (i, args) in tools
+            .iter()
+            .enumerate()
+            .filter(|_| rules.complete_tool_args)
+        {
             let parsed: Value = serde_json::from_str(args)
                 .map_err(|e| format!("tool call {i} arguments `{args}` are not JSON: {e}"))?;
             if !parsed.is_object() {

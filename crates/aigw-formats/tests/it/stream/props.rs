@@ -235,7 +235,12 @@ proptest! {
         // translated pairs promise a valid grammar for any input.
         if upstream != client {
             let evs = Value::Array(events(&whole.bytes));
-            let checked = grammar::check(client, include_usage, true, &evs);
+            let checked = grammar::check(
+                client,
+                include_usage,
+                grammar::Rules { passthrough: false, complete_tool_args: false },
+                &evs,
+            );
             prop_assert!(checked.is_ok(), "{:?} -> {:?}: {}\n{}", upstream, client, checked.unwrap_err(),
                 String::from_utf8_lossy(input));
         }
