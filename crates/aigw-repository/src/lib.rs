@@ -3,4 +3,9 @@
 //!
 //! Only this crate knows diesel and fred.
 
+mod error;
+pub mod sql;
 pub mod state;
+
+pub use error::{Error, Unavailable};
+pub use sql::{SnapshotData, SqlBackend, SqlOptions, SqlRepository};

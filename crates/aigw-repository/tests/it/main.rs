@@ -1,3 +1,4 @@
 //! Integration tests of aigw-repository against real PostgreSQL, SQLite and Redis.
 
+mod sql;
 mod state;

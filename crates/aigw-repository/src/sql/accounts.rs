@@ -1,0 +1,446 @@
+//! Accounts: CRUD, listing, atomic usage and health counters, proxy assignment.
+
+use aigw_domain::{
+    Account, AccountFilter, AccountId, AccountPatch, AuthData, HealthStatus, NewAccount, Page,
+    Paged, ProviderId, ProxyId,
+};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::SqlRepository;
+use super::convert::{
+    account_id, db_time, opt_db_time, opt_time, parse, provider_id, time, user_id,
+};
+use super::schema::accounts;
+use super::types::{DbJson, DbTime, DbUuid, now};
+use crate::Error;
+
+const ENTITY: &str = "account";
+
+/// Sets every proxy's `current_accounts` to the number of active accounts assigned to it,
+/// touching only rows whose count is wrong. The same SQL on both backends, without binds.
+pub(crate) const RECOUNT_PROXY_ACCOUNTS: &str = "UPDATE proxy_pool SET current_accounts = \
+     (SELECT COUNT(*) FROM accounts WHERE accounts.proxy_id = proxy_pool.id AND accounts.is_active) \
+     WHERE current_accounts <> \
+     (SELECT COUNT(*) FROM accounts WHERE accounts.proxy_id = proxy_pool.id AND accounts.is_active)";
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = accounts)]
+pub(crate) struct AccountRow {
+    id: DbUuid,
+    provider_id: String,
+    label: String,
+    auth_data: DbJson,
+    metadata: DbJson,
+    is_active: bool,
+    proxy_id: Option<i64>,
+    expires_at: Option<DbTime>,
+    last_used_at: Option<DbTime>,
+    usage_count: i64,
+    health_status: String,
+    failure_count: i64,
+    last_error_at: Option<DbTime>,
+    last_error_msg: Option<String>,
+    last_success_at: Option<DbTime>,
+    created_by: Option<DbUuid>,
+    created_at: DbTime,
+    updated_at: DbTime,
+}
+
+impl AccountRow {
+    pub(crate) fn into_domain(self, ctx: &'static str) -> Result<Account, Error> {
+        let auth_data = AuthData::from_storage_json(self.auth_data.0)
+            .map_err(|e| Error::invalid_row(ctx, format!("column `accounts.auth_data`: {e}")))?;
+        Ok(Account {
+            id: account_id(self.id),
+            provider_id: provider_id(ctx, "accounts.provider_id", self.provider_id)?,
+            label: self.label,
+            auth_data,
+            metadata: self.metadata.0,
+            is_active: self.is_active,
+            proxy_id: self.proxy_id.map(ProxyId::new),
+            expires_at: opt_time(self.expires_at),
+            last_used_at: opt_time(self.last_used_at),
+            usage_count: self.usage_count,
+            health_status: parse(ctx, "accounts.health_status", &self.health_status)?,
+            failure_count: self.failure_count,
+            last_error_at: opt_time(self.last_error_at),
+            last_error_msg: self.last_error_msg,
+            last_success_at: opt_time(self.last_success_at),
+            created_by: self.created_by.map(user_id),
+            created_at: time(self.created_at),
+            updated_at: time(self.updated_at),
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = accounts, treat_none_as_default_value = false)]
+struct AccountInsert<'a> {
+    id: DbUuid,
+    provider_id: &'a str,
+    label: &'a str,
+    auth_data: DbJson,
+    metadata: DbJson,
+    is_active: bool,
+    proxy_id: Option<i64>,
+    expires_at: Option<DbTime>,
+    usage_count: i64,
+    health_status: &'static str,
+    failure_count: i64,
+    created_by: Option<DbUuid>,
+    created_at: DbTime,
+    updated_at: DbTime,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = accounts)]
+struct AccountChanges<'a> {
+    label: Option<&'a str>,
+    auth_data: Option<DbJson>,
+    metadata: Option<DbJson>,
+    is_active: Option<bool>,
+    proxy_id: Option<Option<i64>>,
+    expires_at: Option<Option<DbTime>>,
+    health_status: Option<&'static str>,
+    updated_at: DbTime,
+}
+
+macro_rules! account_filter {
+    ($query:expr, $filter:expr) => {{
+        let filter: &AccountFilter = $filter;
+        let mut query = $query;
+        if let Some(provider) = &filter.provider_id {
+            query = query.filter(accounts::provider_id.eq(provider.as_str()));
+        }
+        if let Some(active) = filter.is_active {
+            query = query.filter(accounts::is_active.eq(active));
+        }
+        if let Some(health) = filter.health_status {
+            query = query.filter(accounts::health_status.eq(health.as_str()));
+        }
+        if let Some(proxy) = filter.proxy_id {
+            query = query.filter(accounts::proxy_id.eq(proxy.get()));
+        }
+        if let Some(user) = filter.created_by {
+            query = query.filter(accounts::created_by.eq(DbUuid(user.into())));
+        }
+        if let Some(from) = filter.created.from {
+            query = query.filter(accounts::created_at.ge(db_time(from)));
+        }
+        if let Some(to) = filter.created.to {
+            query = query.filter(accounts::created_at.lt(db_time(to)));
+        }
+        query
+    }};
+}
+
+fn key(id: AccountId) -> DbUuid {
+    DbUuid(*id.as_uuid())
+}
+
+impl SqlRepository {
+    /// Creates an account with a fresh id, zero counters and `healthy` health. Its
+    /// `expires_at` defaults to the OAuth token's expiry. If it is active and on a proxy,
+    /// the proxy's `current_accounts` is recounted in the same transaction.
+    pub async fn insert_account(&self, new: &NewAccount) -> Result<Account, Error> {
+        let ctx = "accounts.insert";
+        let at = DbTime(now());
+        let row = AccountInsert {
+            id: key(AccountId::new()),
+            provider_id: new.provider_id.as_str(),
+            label: &new.label,
+            auth_data: DbJson(new.auth_data.to_storage_json()),
+            metadata: DbJson(new.metadata.clone()),
+            is_active: new.is_active,
+            proxy_id: new.proxy_id.map(ProxyId::get),
+            expires_at: opt_db_time(new.expires_at.or_else(|| new.auth_data.expires_at())),
+            usage_count: 0,
+            health_status: HealthStatus::Healthy.as_str(),
+            failure_count: 0,
+            created_by: new.created_by.map(|u| DbUuid(u.into())),
+            created_at: at,
+            updated_at: at,
+        };
+        let recount = new.proxy_id.is_some();
+        with_tx!(self, ctx, |conn| {
+            let created = diesel::insert_into(accounts::table)
+                .values(&row)
+                .returning(AccountRow::as_returning())
+                .get_result(conn)
+                .await?;
+            if recount {
+                diesel::sql_query(RECOUNT_PROXY_ACCOUNTS)
+                    .execute(conn)
+                    .await?;
+            }
+            Ok(created)
+        })?
+        .into_domain(ctx)
+    }
+
+    /// The account with this id.
+    pub async fn get_account(&self, id: AccountId) -> Result<Account, Error> {
+        let ctx = "accounts.get";
+        with_conn!(self, read, ctx, |conn| accounts::table
+            .find(key(id))
+            .select(AccountRow::as_select())
+            .first(conn)
+            .await
+            .optional())?
+        .ok_or_else(|| Error::not_found(ENTITY, id))?
+        .into_domain(ctx)
+    }
+
+    /// Accounts matching `filter`, newest first.
+    pub async fn list_accounts(
+        &self,
+        filter: &AccountFilter,
+        page: Page,
+    ) -> Result<Paged<Account>, Error> {
+        let ctx = "accounts.list";
+        let page = page.clamped();
+        let (total, rows) = with_conn!(self, read, ctx, |conn| {
+            let total: i64 = account_filter!(accounts::table.into_boxed(), filter)
+                .count()
+                .get_result(conn)
+                .await?;
+            let rows = account_filter!(accounts::table.into_boxed(), filter)
+                .order((accounts::created_at.desc(), accounts::id.desc()))
+                .limit(page.limit)
+                .offset(page.offset)
+                .select(AccountRow::as_select())
+                .load(conn)
+                .await?;
+            Ok((total, rows))
+        })?;
+        Ok(Paged {
+            data: into_accounts(ctx, rows)?,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        })
+    }
+
+    /// Every active account, of one provider or of all, ordered by id (a stable order for
+    /// round-robin).
+    pub async fn list_active_accounts(
+        &self,
+        provider: Option<&ProviderId>,
+    ) -> Result<Vec<Account>, Error> {
+        let ctx = "accounts.list_active";
+        let rows = with_conn!(self, read, ctx, |conn| {
+            let mut query = accounts::table
+                .filter(accounts::is_active.eq(true))
+                .into_boxed();
+            if let Some(provider) = provider {
+                query = query.filter(accounts::provider_id.eq(provider.as_str()));
+            }
+            query
+                .order(accounts::id.asc())
+                .select(AccountRow::as_select())
+                .load(conn)
+                .await
+        })?;
+        into_accounts(ctx, rows)
+    }
+
+    /// Applies `patch`; fields it leaves `None` are untouched (counters never change here).
+    /// A change of proxy or active flag recounts proxy loads in the same transaction.
+    pub async fn update_account(
+        &self,
+        id: AccountId,
+        patch: &AccountPatch,
+    ) -> Result<Account, Error> {
+        let ctx = "accounts.update";
+        let changes = AccountChanges {
+            label: patch.label.as_deref(),
+            auth_data: patch
+                .auth_data
+                .as_ref()
+                .map(|a| DbJson(a.to_storage_json())),
+            metadata: patch.metadata.clone().map(DbJson),
+            is_active: patch.is_active,
+            proxy_id: patch.proxy_id.map(|p| p.map(ProxyId::get)),
+            expires_at: patch.expires_at.map(opt_db_time),
+            health_status: patch.health_status.map(HealthStatus::as_str),
+            updated_at: DbTime(now()),
+        };
+        let recount = patch.proxy_id.is_some() || patch.is_active.is_some();
+        with_tx!(self, ctx, |conn| {
+            let updated = diesel::update(accounts::table.find(key(id)))
+                .set(&changes)
+                .returning(AccountRow::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?;
+            if updated.is_some() && recount {
+                diesel::sql_query(RECOUNT_PROXY_ACCOUNTS)
+                    .execute(conn)
+                    .await?;
+            }
+            Ok(updated)
+        })?
+        .ok_or_else(|| Error::not_found(ENTITY, id))?
+        .into_domain(ctx)
+    }
+
+    /// Deletes an account (its quota patterns go with it) and recounts its proxy's load.
+    pub async fn delete_account(&self, id: AccountId) -> Result<(), Error> {
+        let ctx = "accounts.delete";
+        let deleted = with_tx!(self, ctx, |conn| {
+            let proxy: Option<Option<i64>> = diesel::delete(accounts::table.find(key(id)))
+                .returning(accounts::proxy_id)
+                .get_result(conn)
+                .await
+                .optional()?;
+            if matches!(proxy, Some(Some(_))) {
+                diesel::sql_query(RECOUNT_PROXY_ACCOUNTS)
+                    .execute(conn)
+                    .await?;
+            }
+            Ok(proxy.is_some())
+        })?;
+        if !deleted {
+            return Err(Error::not_found(ENTITY, id));
+        }
+        Ok(())
+    }
+
+    /// Records `requests` more uses: `usage_count = usage_count + requests` and
+    /// `last_used_at = now`, in one statement, so concurrent callers never lose a count.
+    pub async fn record_account_usage(&self, id: AccountId, requests: i64) -> Result<(), Error> {
+        let ctx = "accounts.record_usage";
+        let at = DbTime(now());
+        let updated = with_conn!(self, write, ctx, |conn| diesel::update(
+            accounts::table.find(key(id))
+        )
+        .set((
+            accounts::usage_count.eq(accounts::usage_count + requests),
+            accounts::last_used_at.eq(Some(at)),
+        ))
+        .execute(conn)
+        .await)?;
+        found(updated, id)
+    }
+
+    /// Records a success: health `healthy`, `failure_count = 0`, `last_success_at = now`.
+    pub async fn record_account_success(&self, id: AccountId) -> Result<(), Error> {
+        let ctx = "accounts.record_success";
+        let at = DbTime(now());
+        let updated = with_conn!(self, write, ctx, |conn| diesel::update(
+            accounts::table.find(key(id))
+        )
+        .set((
+            accounts::health_status.eq(HealthStatus::Healthy.as_str()),
+            accounts::failure_count.eq(0_i64),
+            accounts::last_success_at.eq(Some(at)),
+        ))
+        .execute(conn)
+        .await)?;
+        found(updated, id)
+    }
+
+    /// Records a failure: `failure_count = failure_count + 1`, `last_error_at = now` and the
+    /// message. Returns the new `failure_count`, for the caller's health decision.
+    pub async fn record_account_failure(&self, id: AccountId, message: &str) -> Result<i64, Error> {
+        let ctx = "accounts.record_failure";
+        let at = DbTime(now());
+        with_conn!(self, write, ctx, |conn| diesel::update(
+            accounts::table.find(key(id))
+        )
+        .set((
+            accounts::failure_count.eq(accounts::failure_count + 1_i64),
+            accounts::last_error_at.eq(Some(at)),
+            accounts::last_error_msg.eq(Some(message)),
+        ))
+        .returning(accounts::failure_count)
+        .get_result::<i64>(conn)
+        .await
+        .optional())?
+        .ok_or_else(|| Error::not_found(ENTITY, id))
+    }
+
+    /// Sets an account's health.
+    pub async fn set_account_health(
+        &self,
+        id: AccountId,
+        health: HealthStatus,
+    ) -> Result<(), Error> {
+        let ctx = "accounts.set_health";
+        let at = DbTime(now());
+        let updated = with_conn!(self, write, ctx, |conn| diesel::update(
+            accounts::table.find(key(id))
+        )
+        .set((
+            accounts::health_status.eq(health.as_str()),
+            accounts::updated_at.eq(at),
+        ))
+        .execute(conn)
+        .await)?;
+        found(updated, id)
+    }
+
+    /// Stores refreshed credentials and keeps the `expires_at` column in step with them.
+    pub async fn update_account_credentials(
+        &self,
+        id: AccountId,
+        auth_data: &AuthData,
+    ) -> Result<(), Error> {
+        let ctx = "accounts.update_credentials";
+        let at = DbTime(now());
+        let stored = DbJson(auth_data.to_storage_json());
+        let expires = opt_db_time(auth_data.expires_at());
+        let updated = with_conn!(self, write, ctx, |conn| diesel::update(
+            accounts::table.find(key(id))
+        )
+        .set((
+            accounts::auth_data.eq(&stored),
+            accounts::expires_at.eq(expires),
+            accounts::updated_at.eq(at),
+        ))
+        .execute(conn)
+        .await)?;
+        found(updated, id)
+    }
+
+    /// Assigns an account to a proxy (or to none) and recounts proxy loads, in one
+    /// transaction.
+    pub async fn set_account_proxy(
+        &self,
+        id: AccountId,
+        proxy: Option<ProxyId>,
+    ) -> Result<(), Error> {
+        let ctx = "accounts.set_proxy";
+        let at = DbTime(now());
+        let proxy = proxy.map(ProxyId::get);
+        let updated = with_tx!(self, ctx, |conn| {
+            let updated = diesel::update(accounts::table.find(key(id)))
+                .set((accounts::proxy_id.eq(proxy), accounts::updated_at.eq(at)))
+                .execute(conn)
+                .await?;
+            if updated > 0 {
+                diesel::sql_query(RECOUNT_PROXY_ACCOUNTS)
+                    .execute(conn)
+                    .await?;
+            }
+            Ok(updated)
+        })?;
+        found(updated, id)
+    }
+}
+
+fn found(updated: usize, id: AccountId) -> Result<(), Error> {
+    if updated == 0 {
+        Err(Error::not_found(ENTITY, id))
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) fn into_accounts(
+    ctx: &'static str,
+    rows: Vec<AccountRow>,
+) -> Result<Vec<Account>, Error> {
+    rows.into_iter().map(|r| r.into_domain(ctx)).collect()
+}

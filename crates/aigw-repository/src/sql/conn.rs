@@ -1,0 +1,315 @@
+//! Backend selection by URL, connection pools, and the embedded migrations.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::{ConnectionError, SqliteConnection};
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, SimpleAsyncConnection as _};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use super::SqlOptions;
+use crate::Error;
+use crate::error::{Unavailable, db};
+
+/// The SQLite connection type: diesel's synchronous connection run on tokio's blocking pool.
+pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// An arbitrary constant naming the advisory lock that serialises concurrent migrations.
+const MIGRATION_LOCK_KEY: i64 = 0x6169_6777_6d69_6772; // "aigwmigr"
+
+/// Which database a repository talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SqlBackend {
+    /// An embedded SQLite file (or memory).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl SqlBackend {
+    /// `sqlite` or `postgres`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+impl std::fmt::Display for SqlBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The closed set of backends; queries dispatch with `match`, see `with_conn!`.
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Postgres(PgBackend),
+    Sqlite(SqliteBackend),
+}
+
+#[derive(Clone)]
+pub(crate) struct PgBackend {
+    pool: Pool<AsyncPgConnection>,
+    acquire_timeout: Duration,
+    /// Kept for the migration connection; never printed (it may carry a password).
+    url: Arc<str>,
+}
+
+#[derive(Clone)]
+pub(crate) struct SqliteBackend {
+    /// Pool of exactly one connection: the only writer (see the module docs of `sql`).
+    writer: Pool<SqliteConn>,
+    /// `query_only` connections; the writer pool itself for `sqlite::memory:`.
+    reader: Pool<SqliteConn>,
+    acquire_timeout: Duration,
+}
+
+enum Target {
+    Postgres,
+    SqliteFile(PathBuf),
+    SqliteMemory,
+}
+
+fn parse_url(url: &str) -> Result<Target, Error> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Target::Postgres);
+    }
+    if url == "sqlite::memory:" {
+        return Ok(Target::SqliteMemory);
+    }
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        if !path.is_empty() {
+            return Ok(Target::SqliteFile(PathBuf::from(path)));
+        }
+    }
+    let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+    Err(Error::UnsupportedUrl {
+        scheme: scheme.chars().take(32).collect(),
+    })
+}
+
+/// Takes a connection from `pool`, failing with [`Error::Unavailable`] after `timeout`.
+/// (A macro rather than a generic fn: the pool's trait bounds are long and private.)
+macro_rules! acquire {
+    ($pool:expr, $timeout:expr, $ctx:expr) => {
+        match tokio::time::timeout($timeout, $pool.get()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(Error::unavailable($ctx, e)),
+            Err(_) => Err(Error::unavailable($ctx, Unavailable::Timeout($timeout))),
+        }
+    };
+}
+
+impl PgBackend {
+    pub(crate) async fn get(&self, ctx: &'static str) -> Result<Object<AsyncPgConnection>, Error> {
+        acquire!(self.pool, self.acquire_timeout, ctx)
+    }
+}
+
+impl SqliteBackend {
+    pub(crate) async fn read(&self, ctx: &'static str) -> Result<Object<SqliteConn>, Error> {
+        acquire!(self.reader, self.acquire_timeout, ctx)
+    }
+
+    pub(crate) async fn write(&self, ctx: &'static str) -> Result<Object<SqliteConn>, Error> {
+        acquire!(self.writer, self.acquire_timeout, ctx)
+    }
+}
+
+fn sqlite_pool(path: &str, pragmas: String, size: usize) -> Result<Pool<SqliteConn>, Error> {
+    let mut config = ManagerConfig::<SqliteConn>::default();
+    // A local file cannot drop the connection, so a liveness query per checkout is waste.
+    config.recycling_method = RecyclingMethod::Fast;
+    config.custom_setup = Box::new(move |url| {
+        let pragmas = pragmas.clone();
+        Box::pin(async move {
+            let mut conn = SqliteConn::establish(url).await?;
+            conn.batch_execute(&pragmas)
+                .await
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        })
+    });
+    let manager = AsyncDieselConnectionManager::new_with_config(path, config);
+    Pool::builder(manager)
+        .max_size(size)
+        .build()
+        .map_err(|e| Error::unavailable("sqlite.pool", e))
+}
+
+impl Backend {
+    pub(crate) fn kind(&self) -> SqlBackend {
+        match self {
+            Self::Postgres(_) => SqlBackend::Postgres,
+            Self::Sqlite(_) => SqlBackend::Sqlite,
+        }
+    }
+
+    pub(crate) async fn connect(url: &str, options: &SqlOptions) -> Result<Self, Error> {
+        match parse_url(url)? {
+            Target::Postgres => Self::connect_postgres(url, options).await,
+            Target::SqliteFile(path) => Self::connect_sqlite(Some(&path), options).await,
+            Target::SqliteMemory => Self::connect_sqlite(None, options).await,
+        }
+    }
+
+    async fn connect_postgres(url: &str, options: &SqlOptions) -> Result<Self, Error> {
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+        let pool = Pool::builder(manager)
+            .max_size(options.max_connections.max(1))
+            .build()
+            .map_err(|e| Error::unavailable("postgres.pool", e))?;
+        let backend = PgBackend {
+            pool,
+            acquire_timeout: options.acquire_timeout,
+            url: Arc::from(url),
+        };
+        // Fail now, before the caller binds a port, if the server cannot be reached.
+        drop(backend.get("postgres.connect").await?);
+        Ok(Self::Postgres(backend))
+    }
+
+    async fn connect_sqlite(path: Option<&Path>, options: &SqlOptions) -> Result<Self, Error> {
+        let busy_ms = options.sqlite_busy_timeout.as_millis();
+        let common = format!(
+            "PRAGMA busy_timeout = {busy_ms}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+        );
+        let Some(path) = path else {
+            let pool = sqlite_pool(":memory:", common, 1)?;
+            let backend = SqliteBackend {
+                writer: pool.clone(),
+                reader: pool,
+                acquire_timeout: options.acquire_timeout,
+            };
+            drop(backend.write("sqlite.open").await?);
+            return Ok(Self::Sqlite(backend));
+        };
+
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !folder.is_dir()
+        {
+            return Err(Error::unavailable(
+                "sqlite.open",
+                Unavailable::MissingFolder(folder.display().to_string()),
+            ));
+        }
+        let file = path.to_string_lossy().into_owned();
+        // WAL lets readers work while the writer commits; the mode is stored in the file.
+        let writer = sqlite_pool(&file, format!("{common} PRAGMA journal_mode = WAL;"), 1)?;
+        let backend_writer = SqliteBackend {
+            writer: writer.clone(),
+            reader: writer.clone(),
+            acquire_timeout: options.acquire_timeout,
+        };
+        // Open the writer first so the file exists and is in WAL mode before readers open it.
+        drop(backend_writer.write("sqlite.open").await?);
+        let reader = sqlite_pool(
+            &file,
+            format!("{common} PRAGMA query_only = ON;"),
+            options.sqlite_readers.max(1),
+        )?;
+        let backend = SqliteBackend {
+            writer,
+            reader,
+            acquire_timeout: options.acquire_timeout,
+        };
+        drop(backend.read("sqlite.open").await?);
+        Ok(Self::Sqlite(backend))
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<usize, Error> {
+        const CTX: &str = "migrate";
+        match self {
+            Self::Sqlite(sqlite) => {
+                // On the writer: for `sqlite::memory:` it is the only connection to the database.
+                let mut conn = sqlite.write(CTX).await?;
+                let outcome = conn
+                    .spawn_blocking(|c| {
+                        Ok(c.run_pending_migrations(SQLITE_MIGRATIONS)
+                            .map(|done| done.len()))
+                    })
+                    .await
+                    .map_err(db(CTX))?;
+                outcome.map_err(|source| Error::Migration {
+                    backend: "sqlite",
+                    source,
+                })
+            }
+            Self::Postgres(pg) => {
+                let url = Arc::clone(&pg.url);
+                // diesel's migration harness is synchronous; run it on the blocking pool over
+                // a wrapper that drives the async connection from there.
+                tokio::task::spawn_blocking(move || {
+                    let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
+                        .map_err(|e| Error::unavailable(CTX, e))?;
+                    // Serialises instances starting together; released when the
+                    // connection closes at the end of this block.
+                    diesel::RunQueryDsl::execute(
+                        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")),
+                        &mut conn,
+                    )
+                    .map_err(db(CTX))?;
+                    conn.run_pending_migrations(PG_MIGRATIONS)
+                        .map(|done| done.len())
+                        .map_err(|source| Error::Migration {
+                            backend: "postgres",
+                            source,
+                        })
+                })
+                .await
+                .map_err(|e| Error::unavailable(CTX, e))?
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_select_the_backend() {
+        assert!(matches!(
+            parse_url("postgres://u@h/db"),
+            Ok(Target::Postgres)
+        ));
+        assert!(matches!(
+            parse_url("postgresql://h/db"),
+            Ok(Target::Postgres)
+        ));
+        assert!(matches!(
+            parse_url("sqlite::memory:"),
+            Ok(Target::SqliteMemory)
+        ));
+        assert!(
+            matches!(parse_url("sqlite://aigateway.db"), Ok(Target::SqliteFile(p)) if p == Path::new("aigateway.db"))
+        );
+        assert!(
+            matches!(parse_url("sqlite:///var/lib/a.db"), Ok(Target::SqliteFile(p)) if p == Path::new("/var/lib/a.db"))
+        );
+        assert!(
+            matches!(parse_url("sqlite:a.db"), Ok(Target::SqliteFile(p)) if p == Path::new("a.db"))
+        );
+    }
+
+    #[test]
+    fn unknown_scheme_is_named_without_the_rest_of_the_url() {
+        let err = parse_url("mysql://root:hunter2@h/db").err().unwrap();
+        assert!(matches!(&err, Error::UnsupportedUrl { scheme } if scheme == "mysql"));
+        assert!(!err.to_string().contains("hunter2"));
+        assert!(parse_url("sqlite://").is_err());
+    }
+}

@@ -1,0 +1,267 @@
+//! Request logs: batch insert (one multi-row INSERT per chunk, one transaction per batch),
+//! filtered listing, and retention.
+
+use aigw_domain::{
+    AccountId, ApiKeyId, NewRequestLog, Page, Paged, ProxyId, RequestLog, RequestLogFilter,
+    RequestLogId,
+};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::SqlRepository;
+use super::conn::Backend;
+use super::convert::{account_id, api_key_id, db_time, opt_provider_id, time};
+use super::schema::request_logs;
+use super::types::{DbTime, DbUuid};
+use crate::Error;
+use crate::error::db;
+
+/// Bound parameters per inserted row: the columns of [`LogInsert`].
+const COLUMNS: usize = 19;
+/// SQLite's default `SQLITE_MAX_VARIABLE_NUMBER` (3.32+).
+const SQLITE_MAX_BINDS: usize = 32_766;
+/// PostgreSQL's wire-protocol limit on parameters per statement.
+const POSTGRES_MAX_BINDS: usize = 65_535;
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = request_logs)]
+struct LogRow {
+    id: i64,
+    created_at: DbTime,
+    request_id: String,
+    api_key_id: Option<DbUuid>,
+    provider_id: Option<String>,
+    model: Option<String>,
+    upstream_model: Option<String>,
+    account_id: Option<DbUuid>,
+    proxy_id: Option<i64>,
+    status_code: i32,
+    latency_ms: i64,
+    ttfb_ms: Option<i64>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    cached_tokens: Option<i64>,
+    attempt: i32,
+    switched_from_account_id: Option<DbUuid>,
+    stream: bool,
+    error_kind: Option<String>,
+    error_message: Option<String>,
+}
+
+impl LogRow {
+    fn into_domain(self, ctx: &'static str) -> Result<RequestLog, Error> {
+        Ok(RequestLog {
+            id: RequestLogId::new(self.id),
+            created_at: time(self.created_at),
+            request_id: self.request_id,
+            api_key_id: self.api_key_id.map(api_key_id),
+            provider_id: opt_provider_id(ctx, "request_logs.provider_id", self.provider_id)?,
+            model: self.model,
+            upstream_model: self.upstream_model,
+            account_id: self.account_id.map(account_id),
+            proxy_id: self.proxy_id.map(ProxyId::new),
+            status_code: self.status_code,
+            latency_ms: self.latency_ms,
+            ttfb_ms: self.ttfb_ms,
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            cached_tokens: self.cached_tokens,
+            attempt: self.attempt,
+            switched_from_account_id: self.switched_from_account_id.map(account_id),
+            stream: self.stream,
+            error_kind: self.error_kind,
+            error_message: self.error_message,
+        })
+    }
+}
+
+/// An owned row, so a batch can move to SQLite's blocking thread. `NULL` is written for
+/// `None` (not `DEFAULT`), which keeps the batch one multi-row statement on SQLite.
+#[derive(Insertable)]
+#[diesel(table_name = request_logs, treat_none_as_default_value = false)]
+struct LogInsert {
+    created_at: DbTime,
+    request_id: String,
+    api_key_id: Option<DbUuid>,
+    provider_id: Option<String>,
+    model: Option<String>,
+    upstream_model: Option<String>,
+    account_id: Option<DbUuid>,
+    proxy_id: Option<i64>,
+    status_code: i32,
+    latency_ms: i64,
+    ttfb_ms: Option<i64>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    cached_tokens: Option<i64>,
+    attempt: i32,
+    switched_from_account_id: Option<DbUuid>,
+    stream: bool,
+    error_kind: Option<String>,
+    error_message: Option<String>,
+}
+
+fn uuid_of(id: Option<AccountId>) -> Option<DbUuid> {
+    id.map(|a| DbUuid(*a.as_uuid()))
+}
+
+fn key_uuid(id: Option<ApiKeyId>) -> Option<DbUuid> {
+    id.map(|k| DbUuid(*k.as_uuid()))
+}
+
+impl LogInsert {
+    fn new(log: &NewRequestLog) -> Self {
+        Self {
+            created_at: db_time(log.created_at),
+            request_id: log.request_id.clone(),
+            api_key_id: key_uuid(log.api_key_id),
+            provider_id: log.provider_id.as_ref().map(|p| p.as_str().to_owned()),
+            model: log.model.clone(),
+            upstream_model: log.upstream_model.clone(),
+            account_id: uuid_of(log.account_id),
+            proxy_id: log.proxy_id.map(ProxyId::get),
+            status_code: log.status_code,
+            latency_ms: log.latency_ms,
+            ttfb_ms: log.ttfb_ms,
+            input_tokens: log.input_tokens,
+            output_tokens: log.output_tokens,
+            cached_tokens: log.cached_tokens,
+            attempt: log.attempt,
+            switched_from_account_id: uuid_of(log.switched_from_account_id),
+            stream: log.stream,
+            error_kind: log.error_kind.clone(),
+            error_message: log.error_message.clone(),
+        }
+    }
+}
+
+macro_rules! log_filter {
+    ($query:expr, $filter:expr) => {{
+        let filter: &RequestLogFilter = $filter;
+        let mut query = $query;
+        if let Some(provider) = &filter.provider_id {
+            query = query.filter(request_logs::provider_id.eq(provider.as_str()));
+        }
+        if let Some(model) = &filter.model {
+            query = query.filter(request_logs::model.eq(model.as_str()));
+        }
+        if let Some(account) = filter.account_id {
+            query = query.filter(request_logs::account_id.eq(DbUuid(*account.as_uuid())));
+        }
+        if let Some(key) = filter.api_key_id {
+            query = query.filter(request_logs::api_key_id.eq(DbUuid(*key.as_uuid())));
+        }
+        if let Some(status) = filter.status_code {
+            query = query.filter(request_logs::status_code.eq(status));
+        }
+        if filter.errors_only {
+            query = query.filter(
+                request_logs::status_code
+                    .eq(0)
+                    .or(request_logs::status_code.ge(400)),
+            );
+        }
+        if let Some(from) = filter.time.from {
+            query = query.filter(request_logs::created_at.ge(db_time(from)));
+        }
+        if let Some(to) = filter.time.to {
+            query = query.filter(request_logs::created_at.lt(db_time(to)));
+        }
+        query
+    }};
+}
+
+impl SqlRepository {
+    /// Inserts a batch of request logs in one transaction, as one multi-row `INSERT` per
+    /// chunk (chunks sized to the backend's bind-parameter limit). Returns the rows written.
+    pub async fn insert_request_logs(&self, logs: &[NewRequestLog]) -> Result<usize, Error> {
+        const CTX: &str = "request_logs.insert_batch";
+        if logs.is_empty() {
+            return Ok(0);
+        }
+        let rows: Vec<LogInsert> = logs.iter().map(LogInsert::new).collect();
+        match &self.backend {
+            Backend::Postgres(pg) => {
+                let mut pooled = pg.get(CTX).await?;
+                let conn: &mut diesel_async::AsyncPgConnection = &mut pooled;
+                diesel_async::AsyncConnection::transaction(conn, async |conn| {
+                    let mut written = 0;
+                    for chunk in rows.chunks(POSTGRES_MAX_BINDS / COLUMNS) {
+                        written += diesel::insert_into(request_logs::table)
+                            .values(chunk)
+                            .execute(conn)
+                            .await?;
+                    }
+                    Ok(written)
+                })
+                .await
+                .map_err(db(CTX))
+            }
+            Backend::Sqlite(sqlite) => {
+                // diesel-async cannot express SQLite's multi-row insert (diesel picks it
+                // per statement in its synchronous `execute`), so the batch runs as
+                // synchronous diesel on the writer's own blocking thread.
+                let mut pooled = sqlite.write(CTX).await?;
+                pooled
+                    .spawn_blocking(move |conn| {
+                        conn.immediate_transaction(|conn| {
+                            let mut written = 0;
+                            for chunk in rows.chunks(SQLITE_MAX_BINDS / COLUMNS) {
+                                written += diesel::RunQueryDsl::execute(
+                                    diesel::insert_into(request_logs::table).values(chunk),
+                                    conn,
+                                )?;
+                            }
+                            Ok(written)
+                        })
+                    })
+                    .await
+                    .map_err(db(CTX))
+            }
+        }
+    }
+
+    /// Request logs matching `filter`, newest first.
+    pub async fn list_request_logs(
+        &self,
+        filter: &RequestLogFilter,
+        page: Page,
+    ) -> Result<Paged<RequestLog>, Error> {
+        let ctx = "request_logs.list";
+        let page = page.clamped();
+        let (total, rows) = with_conn!(self, read, ctx, |conn| {
+            let total: i64 = log_filter!(request_logs::table.into_boxed(), filter)
+                .count()
+                .get_result(conn)
+                .await?;
+            let rows = log_filter!(request_logs::table.into_boxed(), filter)
+                .order((request_logs::created_at.desc(), request_logs::id.desc()))
+                .limit(page.limit)
+                .offset(page.offset)
+                .select(LogRow::as_select())
+                .load(conn)
+                .await?;
+            Ok((total, rows))
+        })?;
+        Ok(Paged {
+            data: rows
+                .into_iter()
+                .map(|r| r.into_domain(ctx))
+                .collect::<Result<_, _>>()?,
+            total,
+            limit: page.limit,
+            offset: page.offset,
+        })
+    }
+
+    /// Deletes request logs created before `before` (retention); returns how many.
+    pub async fn delete_request_logs_before(&self, before: DateTime<Utc>) -> Result<usize, Error> {
+        let ctx = "request_logs.delete_before";
+        with_conn!(self, write, ctx, |conn| diesel::delete(
+            request_logs::table.filter(request_logs::created_at.lt(db_time(before)))
+        )
+        .execute(conn)
+        .await)
+    }
+}

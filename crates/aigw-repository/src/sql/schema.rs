@@ -1,0 +1,206 @@
+//! The diesel schema, one definition for both backends (see `types` for the shared SQL types).
+//! It mirrors `migrations/postgres` and `migrations/sqlite`.
+
+diesel::table! {
+    use diesel::sql_types::{BigInt, Bool, Text};
+    use crate::sql::types::{JsonDoc, UtcTimestamp};
+
+    providers (id) {
+        id -> Text,
+        name -> Text,
+        kind -> Text,
+        base_url -> Text,
+        fallback_base_urls -> JsonDoc,
+        supported_auth_types -> JsonDoc,
+        models -> JsonDoc,
+        is_active -> Bool,
+        is_builtin -> Bool,
+        config -> JsonDoc,
+        created_at -> UtcTimestamp,
+        updated_at -> UtcTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{Bool, Nullable, Text};
+    use crate::sql::types::{UtcTimestamp, UuidType};
+
+    users (id) {
+        id -> UuidType,
+        username -> Text,
+        password_hash -> Text,
+        role -> Text,
+        access_key_hash -> Nullable<Text>,
+        access_key_prefix -> Nullable<Text>,
+        is_active -> Bool,
+        created_at -> UtcTimestamp,
+        updated_at -> UtcTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text};
+    use crate::sql::types::UtcTimestamp;
+
+    proxy_pool (id) {
+        id -> BigInt,
+        url -> Text,
+        protocol -> Text,
+        is_active -> Bool,
+        health_status -> Text,
+        max_accounts -> BigInt,
+        current_accounts -> BigInt,
+        last_used_at -> Nullable<UtcTimestamp>,
+        usage_count -> BigInt,
+        priority -> Integer,
+        weight -> Integer,
+        consecutive_failures -> Integer,
+        max_failures -> Integer,
+        success_rate -> Double,
+        avg_latency_ms -> BigInt,
+        last_checked_at -> Nullable<UtcTimestamp>,
+        marked_down_at -> Nullable<UtcTimestamp>,
+        created_at -> UtcTimestamp,
+        updated_at -> UtcTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+    use crate::sql::types::{JsonDoc, UtcTimestamp, UuidType};
+
+    accounts (id) {
+        id -> UuidType,
+        provider_id -> Text,
+        label -> Text,
+        auth_data -> JsonDoc,
+        metadata -> JsonDoc,
+        is_active -> Bool,
+        proxy_id -> Nullable<BigInt>,
+        expires_at -> Nullable<UtcTimestamp>,
+        last_used_at -> Nullable<UtcTimestamp>,
+        usage_count -> BigInt,
+        health_status -> Text,
+        failure_count -> BigInt,
+        last_error_at -> Nullable<UtcTimestamp>,
+        last_error_msg -> Nullable<Text>,
+        last_success_at -> Nullable<UtcTimestamp>,
+        created_by -> Nullable<UuidType>,
+        created_at -> UtcTimestamp,
+        updated_at -> UtcTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{BigInt, Date, Text};
+
+    proxy_stats (id) {
+        id -> BigInt,
+        proxy_id -> BigInt,
+        provider_id -> Text,
+        date -> Date,
+        request_count -> BigInt,
+        success_count -> BigInt,
+        error_count -> BigInt,
+        total_latency_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
+    use crate::sql::types::{UtcTimestamp, UuidType};
+
+    request_logs (id) {
+        id -> BigInt,
+        created_at -> UtcTimestamp,
+        request_id -> Text,
+        api_key_id -> Nullable<UuidType>,
+        provider_id -> Nullable<Text>,
+        model -> Nullable<Text>,
+        upstream_model -> Nullable<Text>,
+        account_id -> Nullable<UuidType>,
+        proxy_id -> Nullable<BigInt>,
+        status_code -> Integer,
+        latency_ms -> BigInt,
+        ttfb_ms -> Nullable<BigInt>,
+        input_tokens -> Nullable<BigInt>,
+        output_tokens -> Nullable<BigInt>,
+        cached_tokens -> Nullable<BigInt>,
+        attempt -> Integer,
+        switched_from_account_id -> Nullable<UuidType>,
+        stream -> Bool,
+        error_kind -> Nullable<Text>,
+        error_message -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
+    use crate::sql::types::{UtcTimestamp, UuidType};
+
+    model_mappings (id) {
+        id -> BigInt,
+        alias -> Text,
+        provider_id -> Text,
+        model_name -> Text,
+        description -> Nullable<Text>,
+        enabled -> Bool,
+        priority -> Integer,
+        owner_id -> Nullable<UuidType>,
+        created_at -> UtcTimestamp,
+        updated_at -> UtcTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{Bool, Nullable, Text};
+    use crate::sql::types::{UtcTimestamp, UuidType};
+
+    api_keys (id) {
+        id -> UuidType,
+        user_id -> UuidType,
+        key_hash -> Text,
+        key_prefix -> Text,
+        label -> Nullable<Text>,
+        is_active -> Bool,
+        last_used_at -> Nullable<UtcTimestamp>,
+        created_at -> UtcTimestamp,
+        updated_at -> UtcTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{BigInt, Double, Nullable, Text};
+    use crate::sql::types::{UtcTimestamp, UuidType};
+
+    account_quota_pattern (id) {
+        id -> BigInt,
+        account_id -> UuidType,
+        model -> Text,
+        est_request_limit -> Nullable<BigInt>,
+        est_token_limit -> Nullable<BigInt>,
+        confidence -> Double,
+        sample_count -> BigInt,
+        last_exhausted_at -> Nullable<UtcTimestamp>,
+        last_reset_at -> Nullable<UtcTimestamp>,
+        created_at -> UtcTimestamp,
+        updated_at -> UtcTimestamp,
+    }
+}
+
+diesel::joinable!(accounts -> providers (provider_id));
+diesel::joinable!(accounts -> proxy_pool (proxy_id));
+diesel::joinable!(api_keys -> users (user_id));
+diesel::joinable!(account_quota_pattern -> accounts (account_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    providers,
+    users,
+    proxy_pool,
+    accounts,
+    proxy_stats,
+    request_logs,
+    model_mappings,
+    api_keys,
+    account_quota_pattern,
+);

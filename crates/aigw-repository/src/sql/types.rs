@@ -1,0 +1,204 @@
+//! SQL types shared by both backends, each with its own encoding per backend, so one
+//! `table!` schema and one query body serve PostgreSQL and SQLite.
+//!
+//! | SQL type | PostgreSQL | SQLite | Rust wrapper |
+//! |---|---|---|---|
+//! | [`UtcTimestamp`] | `TIMESTAMPTZ` | `TEXT`, RFC 3339 UTC with 6 fraction digits | [`DbTime`] |
+//! | [`JsonDoc`] | `JSONB` | `TEXT` | [`DbJson`] |
+//! | [`UuidType`] | `UUID` | `TEXT`, hyphenated | [`DbUuid`] |
+//!
+//! The SQLite timestamp text is fixed width, so comparing and ordering the text compares
+//! and orders the instants: range filters and `ORDER BY created_at` work unchanged.
+
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::expression::AsExpression;
+use diesel::pg::Pg;
+use diesel::query_builder::QueryId;
+use diesel::serialize::{self, IsNull, Output, ToSql};
+use diesel::sql_types::{Jsonb, SqlType, Text, Timestamptz};
+use diesel::sqlite::Sqlite;
+use std::io::Write;
+use uuid::Uuid;
+
+/// A UTC instant: `TIMESTAMPTZ` on PostgreSQL, RFC 3339 text on SQLite.
+#[derive(Debug, Clone, Copy, SqlType, QueryId)]
+#[diesel(postgres_type(oid = 1184, array_oid = 1185))]
+#[diesel(sqlite_type(name = "Text"))]
+pub struct UtcTimestamp;
+
+/// A JSON document: `JSONB` on PostgreSQL, text on SQLite.
+#[derive(Debug, Clone, Copy, SqlType, QueryId)]
+#[diesel(postgres_type(oid = 3802, array_oid = 3807))]
+#[diesel(sqlite_type(name = "Text"))]
+pub struct JsonDoc;
+
+/// A UUID: `UUID` on PostgreSQL, hyphenated text on SQLite.
+#[derive(Debug, Clone, Copy, SqlType, QueryId)]
+#[diesel(postgres_type(oid = 2950, array_oid = 2951))]
+#[diesel(sqlite_type(name = "Text"))]
+pub struct UuidType;
+
+/// A [`UtcTimestamp`] value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, AsExpression, FromSqlRow)]
+#[diesel(sql_type = UtcTimestamp)]
+pub struct DbTime(pub DateTime<Utc>);
+
+/// A [`JsonDoc`] value.
+#[derive(Debug, Clone, PartialEq, AsExpression, FromSqlRow)]
+#[diesel(sql_type = JsonDoc)]
+pub struct DbJson(pub serde_json::Value);
+
+/// A [`UuidType`] value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, AsExpression, FromSqlRow)]
+#[diesel(sql_type = UuidType)]
+pub struct DbUuid(pub Uuid);
+
+/// The SQLite text form: fixed width, so text order is time order.
+const SQLITE_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
+
+/// The current time at the precision both backends store (microseconds), so a value read
+/// back equals the value written.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Truncates an instant to the stored precision.
+pub fn stored(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+impl From<DateTime<Utc>> for DbTime {
+    fn from(t: DateTime<Utc>) -> Self {
+        Self(t)
+    }
+}
+
+impl From<Uuid> for DbUuid {
+    fn from(u: Uuid) -> Self {
+        Self(u)
+    }
+}
+
+impl ToSql<UtcTimestamp, Pg> for DbTime {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        <DateTime<Utc> as ToSql<Timestamptz, Pg>>::to_sql(&self.0, out)
+    }
+}
+
+impl FromSql<UtcTimestamp, Pg> for DbTime {
+    fn from_sql(bytes: <Pg as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+        <DateTime<Utc> as FromSql<Timestamptz, Pg>>::from_sql(bytes).map(Self)
+    }
+}
+
+impl ToSql<UtcTimestamp, Sqlite> for DbTime {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(self.0.format(SQLITE_TIME_FORMAT).to_string());
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<UtcTimestamp, Sqlite> for DbTime {
+    fn from_sql(value: <Sqlite as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+        let text = <String as FromSql<Text, Sqlite>>::from_sql(value)?;
+        parse_sqlite_time(&text).map(Self)
+    }
+}
+
+/// Parses the text this module writes, any RFC 3339 text, and SQLite's own
+/// `YYYY-MM-DD HH:MM:SS[.fff]` (what `CURRENT_TIMESTAMP` gives, in UTC).
+fn parse_sqlite_time(text: &str) -> deserialize::Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+        .map(|naive| naive.and_utc())
+        .map_err(|e| format!("invalid timestamp `{text}`: {e}").into())
+}
+
+impl ToSql<JsonDoc, Pg> for DbJson {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        <serde_json::Value as ToSql<Jsonb, Pg>>::to_sql(&self.0, out)
+    }
+}
+
+impl FromSql<JsonDoc, Pg> for DbJson {
+    fn from_sql(bytes: <Pg as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+        <serde_json::Value as FromSql<Jsonb, Pg>>::from_sql(bytes).map(Self)
+    }
+}
+
+impl ToSql<JsonDoc, Sqlite> for DbJson {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(serde_json::to_string(&self.0)?);
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<JsonDoc, Sqlite> for DbJson {
+    fn from_sql(value: <Sqlite as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+        let text = <String as FromSql<Text, Sqlite>>::from_sql(value)?;
+        Ok(Self(serde_json::from_str(&text)?))
+    }
+}
+
+impl ToSql<UuidType, Pg> for DbUuid {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        out.write_all(self.0.as_bytes())?;
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<UuidType, Pg> for DbUuid {
+    fn from_sql(bytes: <Pg as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+        Ok(Self(Uuid::from_slice(bytes.as_bytes())?))
+    }
+}
+
+impl ToSql<UuidType, Sqlite> for DbUuid {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(self.0.hyphenated().to_string());
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<UuidType, Sqlite> for DbUuid {
+    fn from_sql(value: <Sqlite as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+        let text = <String as FromSql<Text, Sqlite>>::from_sql(value)?;
+        Ok(Self(Uuid::parse_str(&text)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_time_text_is_fixed_width_and_sortable() {
+        let a = "2024-01-02T03:04:05Z".parse::<DateTime<Utc>>().unwrap();
+        let b = a + chrono::Duration::microseconds(1);
+        let (ta, tb) = (
+            a.format(SQLITE_TIME_FORMAT).to_string(),
+            b.format(SQLITE_TIME_FORMAT).to_string(),
+        );
+        assert_eq!(ta, "2024-01-02T03:04:05.000000Z");
+        assert_eq!(ta.len(), tb.len());
+        assert!(ta < tb);
+        assert_eq!(parse_sqlite_time(&ta).unwrap(), a);
+        assert_eq!(parse_sqlite_time(&tb).unwrap(), b);
+    }
+
+    #[test]
+    fn sqlite_native_time_text_parses_as_utc() {
+        let t = parse_sqlite_time("2024-01-02 03:04:05").unwrap();
+        assert_eq!(t, "2024-01-02T03:04:05Z".parse::<DateTime<Utc>>().unwrap());
+        assert!(parse_sqlite_time("yesterday").is_err());
+    }
+
+    #[test]
+    fn now_is_truncated_to_microseconds() {
+        assert_eq!(now().timestamp_subsec_nanos() % 1000, 0);
+    }
+}

@@ -1,0 +1,11 @@
+//! SQL repository tests: the same suite against SQLite and PostgreSQL.
+// Test bodies are plain async functions run by generated `#[tokio::test]` wrappers;
+// marking the module as test code lets clippy treat helpers and bodies as tests.
+#![cfg(test)]
+
+#[macro_use]
+mod support;
+
+mod accounts;
+mod fixtures;
+mod providers;

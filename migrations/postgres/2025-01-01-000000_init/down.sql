@@ -1,0 +1,9 @@
+DROP TABLE IF EXISTS account_quota_pattern;
+DROP TABLE IF EXISTS api_keys;
+DROP TABLE IF EXISTS model_mappings;
+DROP TABLE IF EXISTS request_logs;
+DROP TABLE IF EXISTS proxy_stats;
+DROP TABLE IF EXISTS accounts;
+DROP TABLE IF EXISTS proxy_pool;
+DROP TABLE IF EXISTS users;
+DROP TABLE IF EXISTS providers;
