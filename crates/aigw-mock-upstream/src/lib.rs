@@ -6,6 +6,38 @@
 //!
 //! This crate stands in for the outside world, so it depends on no other aigw crate.
 //!
+//! # Endpoints
+//!
+//! Routing matches on the path suffix, so any base path works (GLM's
+//! `/api/paas/v4/chat/completions` as well as `/v1/chat/completions`).
+//!
+//! | request | answer |
+//! |---|---|
+//! | `POST …/chat/completions` | OpenAI `chat.completion`, or `chat.completion.chunk` SSE ending in `data: [DONE]` with `"stream": true` (a usage chunk with `stream_options.include_usage`) |
+//! | `POST …/messages` | Anthropic `message`, or the SSE sequence `message_start` … `message_stop`; requires `anthropic-version`, `model`, `max_tokens`, `messages` |
+//! | `POST …/messages/count_tokens` | `{"input_tokens": n}` |
+//! | `POST …/models/{model}:generateContent` | Gemini `GenerateContentResponse` |
+//! | `POST …/models/{model}:streamGenerateContent` | SSE with `?alt=sse`, else one JSON array |
+//! | `POST …/models/{model}:countTokens` | `{"totalTokens": n}` |
+//! | `POST …/v1internal:generateContent` / `:streamGenerateContent` | the Gemini bodies wrapped in `{"response": …, "traceId": …}`; the model comes from the envelope |
+//! | `GET …/models` | the model list in OpenAI shape, Anthropic shape with `anthropic-version`, Gemini shape under `/v1beta` or with `x-goog-api-key` |
+//! | `POST …/oauth/token` or `/token` | see [`OAuthMock`] |
+//! | `GET …/userinfo` | Google's userinfo shape |
+//!
+//! The account key of a request is its `x-api-key`, `x-goog-api-key`,
+//! `Authorization: Bearer` or `?key=` credential (for the token endpoint: the refresh
+//! token or the code). Model endpoints answer 401 without one, and 400 in the
+//! provider's own error shape for a body the real API would reject.
+//!
+//! By default the reply is `echo: <text of the last user turn>`; a [`Reply`] set per
+//! key (or as the default) scripts text, thinking, tool calls, usage and the finish
+//! reason instead, rendered in whichever format the request used. A [`Fault`] set per
+//! key (or as the default) makes the mock misbehave, for the next N requests or
+//! until cleared.
+//!
+//! Load benches should turn recording off ([`MockUpstream::set_recording`], or run the
+//! binary without `--record`): the log otherwise grows with every request.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use aigw_mock_upstream::{Fault, MockUpstream, Reply};
