@@ -44,8 +44,8 @@ pub enum Fault {
         per_event: Duration,
     },
     /// Inside a 200 stream, after `after_events` events, send an error event in
-    /// the wire's own grammar and end the stream there. Non-streaming responses
-    /// are unaffected.
+    /// the wire's own grammar and end the stream there (at the latest it replaces
+    /// the stream's terminator). Non-streaming responses are unaffected.
     StreamErrorEvent {
         /// Events sent before the error event.
         after_events: usize,

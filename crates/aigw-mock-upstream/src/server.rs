@@ -32,7 +32,7 @@ use crate::oauth::{OAuthMock, TokenParams};
 use crate::record::{Endpoint, RecordedRequest, Recorder};
 use crate::reply::{Plan, Replies};
 use crate::wire::gemini::Framing;
-use crate::wire::{Invalid, Parsed, Rendered, Wire, anthropic, gemini, openai};
+use crate::wire::{self, Invalid, Parsed, Rendered, Wire, anthropic, gemini, openai};
 
 /// Request bodies above this are answered 413, as real upstreams cap them.
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -601,10 +601,20 @@ fn shape(fault: Option<Fault>, wire: Wire, rendered: &Rendered) -> Result<Shapin
             per_event: Some(per_event),
             ..Shaping::default()
         },
-        Some(Fault::StreamErrorEvent { after_events }) if rendered.stream => Shaping {
-            error_event: Some((after_events, wire.stream_error_event()?)),
-            ..Shaping::default()
-        },
+        Some(Fault::StreamErrorEvent { after_events }) if rendered.stream => {
+            // The error stays inside the stream: at the latest it replaces the
+            // terminator (`[DONE]`, `message_stop`, the closing `]`).
+            let at = after_events.min(rendered.chunks.len().saturating_sub(1));
+            let event = if rendered.content_type == wire::SSE {
+                wire.stream_error_event()?
+            } else {
+                gemini::array_error_element(at == 0)?
+            };
+            Shaping {
+                error_event: Some((at, event)),
+                ..Shaping::default()
+            }
+        }
         _ => Shaping::default(),
     };
     Ok(shaping)

@@ -460,6 +460,19 @@ pub(crate) fn stream_error_event() -> Result<Bytes, serde_json::Error> {
     sse_data(&google_error(StatusCode::INTERNAL_SERVER_ERROR, None))
 }
 
+/// The error as the last element of a JSON-array stream (no `alt=sse`), closing the array.
+pub(crate) fn array_error_element(first: bool) -> Result<Bytes, serde_json::Error> {
+    let mut buf = Vec::with_capacity(128);
+    let sep: &[u8] = if first { b"[" } else { b",\r\n" };
+    buf.extend_from_slice(sep);
+    serde_json::to_writer(
+        &mut buf,
+        &google_error(StatusCode::INTERNAL_SERVER_ERROR, None),
+    )?;
+    buf.push(b']');
+    Ok(buf.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

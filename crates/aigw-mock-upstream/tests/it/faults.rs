@@ -359,6 +359,19 @@ async fn an_error_event_ends_a_200_stream_in_the_wires_grammar() {
     assert_eq!(events.len(), 3);
     assert_eq!(events[2].json()["error"]["status"], "INTERNAL");
 
+    // Without alt=sse the error is the last element of the JSON array.
+    let resp = post(
+        &client(),
+        &format!("{base}/v1beta/models/gemini-2.5-flash:streamGenerateContent"),
+        &[("x-goog-api-key", "k")],
+        &contents("a b c d"),
+    )
+    .await;
+    let elements = resp.json();
+    let elements = elements.as_array().unwrap();
+    assert_eq!(elements.len(), 3);
+    assert_eq!(elements[2]["error"]["code"], 500);
+
     // A JSON answer is untouched by a stream-only fault.
     let resp = post(
         &client(),
@@ -368,6 +381,24 @@ async fn an_error_event_ends_a_200_stream_in_the_wires_grammar() {
     )
     .await;
     assert_eq!(resp.json()["choices"][0]["message"]["content"], "echo: x");
+}
+
+#[tokio::test]
+async fn an_error_event_late_in_a_short_stream_replaces_its_terminator() {
+    let mock = MockUpstream::start().await.unwrap();
+    mock.set_fault("k", Fault::StreamErrorEvent { after_events: 100 });
+    let resp = post(
+        &client(),
+        &chat_url(&mock),
+        &[("authorization", "Bearer k")],
+        &chat_stream("a"),
+    )
+    .await;
+    let events = sse(&resp.body);
+    let last = events.last().unwrap();
+    assert_eq!(last.json()["error"]["type"], "server_error");
+    assert!(events.iter().all(|e| e.data != "[DONE]"));
+    assert!(events.len() > 2, "the content events come first");
 }
 
 #[tokio::test]
