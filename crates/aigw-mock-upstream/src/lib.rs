@@ -100,7 +100,7 @@ impl MockUpstream {
     }
 
     /// Serves on an already bound listener; `record` turns the request log on or
-    /// off (counts are kept either way).
+    /// off (counts, per key and in total, are kept either way).
     pub fn serve(listener: TcpListener, record: bool) -> io::Result<Self> {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(record));
@@ -211,7 +211,7 @@ impl MockUpstream {
 
     // --- recording ----------------------------------------------------------
 
-    /// Turns the request log on or off (a load bench turns it off).
+    /// Turns the request log on or off (a load bench turns it off); counts are kept.
     pub fn set_recording(&self, on: bool) {
         self.shared.recorder.set_enabled(on);
     }
@@ -233,11 +233,10 @@ impl MockUpstream {
         self.shared.recorder.snapshot(|r| r.endpoint == endpoint)
     }
 
-    /// How many recorded requests carried this account key.
+    /// How many requests carried this account key since start or the last
+    /// [`clear`](Self::clear), counted even while recording is off.
     pub fn count_for(&self, key: &str) -> usize {
-        self.shared
-            .recorder
-            .count(|r| r.account_key.as_deref() == Some(key))
+        self.shared.recorder.count_for(key)
     }
 
     /// The last recorded request, if any.
@@ -255,7 +254,7 @@ impl MockUpstream {
         self.shared.recorder.total().wait_at_least(n, timeout).await
     }
 
-    /// Empties the request log.
+    /// Empties the request log and the per-key counts.
     pub fn clear(&self) {
         self.shared.recorder.clear();
     }

@@ -1,6 +1,7 @@
 //! The request log: every request the mock receives, in arrival order, with the
 //! account key it carried and the peer it came from.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
@@ -84,6 +85,9 @@ impl RecordedRequest {
 struct Log {
     entries: Vec<RecordedRequest>,
     next_seq: u64,
+    /// Requests per account key, kept even when the log is off so a load test can
+    /// still check how requests spread over accounts.
+    per_key: HashMap<String, usize>,
 }
 
 /// Appends requests to the log and counts them.
@@ -109,17 +113,29 @@ impl Recorder {
     }
 
     /// Counts a request and, when recording is on, builds and stores its record.
-    pub(crate) fn record(&self, build: impl FnOnce(u64) -> RecordedRequest) {
+    pub(crate) fn record(&self, key: Option<&str>, build: impl FnOnce(u64) -> RecordedRequest) {
+        let mut log = self.log.lock();
+        if let Some(key) = key {
+            match log.per_key.get_mut(key) {
+                Some(n) => *n += 1,
+                None => {
+                    log.per_key.insert(key.to_owned(), 1);
+                }
+            }
+        }
         if self.enabled.load(Ordering::Acquire) {
             // The sequence number is taken under the lock so the log stays in order.
-            let mut log = self.log.lock();
             let seq = log.next_seq;
             log.next_seq += 1;
             log.entries.push(build(seq));
-            drop(log);
         }
+        drop(log);
         // Counted after the push so a waiter woken by the count finds the entry.
         self.total.incr();
+    }
+
+    pub(crate) fn count_for(&self, key: &str) -> usize {
+        self.log.lock().per_key.get(key).copied().unwrap_or(0)
     }
 
     pub(crate) fn snapshot(
@@ -135,12 +151,10 @@ impl Recorder {
             .collect()
     }
 
-    pub(crate) fn count(&self, filter: impl Fn(&RecordedRequest) -> bool) -> usize {
-        self.log.lock().entries.iter().filter(|r| filter(r)).count()
-    }
-
     pub(crate) fn clear(&self) {
-        self.log.lock().entries.clear();
+        let mut log = self.log.lock();
+        log.entries.clear();
+        log.per_key.clear();
     }
 
     pub(crate) fn total(&self) -> &Counter {

@@ -372,19 +372,21 @@ async fn handle(
         Some(params) => params.key().map(str::to_owned),
         None => account_key(&parts.headers, query),
     };
-    shared.recorder.record(|seq| RecordedRequest {
-        seq,
-        endpoint,
-        method: parts.method.clone(),
-        path: path.to_owned(),
-        query: query.map(str::to_owned),
-        version: parts.version,
-        headers: parts.headers.clone(),
-        body: body.clone(),
-        account_key: key.clone(),
-        peer: conn.peer,
-        at: SystemTime::now(),
-    });
+    shared
+        .recorder
+        .record(key.as_deref(), |seq| RecordedRequest {
+            seq,
+            endpoint,
+            method: parts.method.clone(),
+            path: path.to_owned(),
+            query: query.map(str::to_owned),
+            version: parts.version,
+            headers: parts.headers.clone(),
+            body: body.clone(),
+            account_key: key.clone(),
+            peer: conn.peer,
+            at: SystemTime::now(),
+        });
     if endpoint == Endpoint::OAuthToken {
         shared.oauth.count_call(key.as_deref());
     }

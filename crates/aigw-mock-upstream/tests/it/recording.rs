@@ -70,6 +70,7 @@ async fn every_request_is_recorded_in_order_with_its_account_key() {
 
     mock.clear();
     assert!(mock.requests().is_empty());
+    assert_eq!(mock.count_for("sk-o"), 0);
     assert_eq!(mock.total_requests(), 4);
 }
 
@@ -108,9 +109,18 @@ async fn with_recording_off_requests_are_counted_not_kept() {
         &chat("x"),
     )
     .await;
+    post(
+        &client(),
+        &url,
+        &[("authorization", "Bearer k2")],
+        &chat("x"),
+    )
+    .await;
     assert!(mock.requests().is_empty());
-    assert_eq!(mock.total_requests(), 2);
-    assert!(mock.wait_requests(2, WAIT).await);
+    assert_eq!(mock.count_for("k"), 2);
+    assert_eq!(mock.count_for("k2"), 1);
+    assert_eq!(mock.total_requests(), 3);
+    assert!(mock.wait_requests(3, WAIT).await);
     mock.set_recording(true);
     post(
         &client(),
