@@ -28,6 +28,48 @@ enum Command {
     Migrate,
     /// Print the effective configuration with secrets masked, then exit.
     CheckConfig,
+    /// Manage client API keys (works on the configured database directly).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage upstream accounts (works on the configured database directly).
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Issue a new client key and print it once.
+    Create {
+        /// A label to recognise the key by.
+        #[arg(long)]
+        label: Option<String>,
+        /// The user who owns the key (created as an admin if missing).
+        #[arg(long, default_value = "admin")]
+        user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountsCommand {
+    /// Add an account to a provider and print its id.
+    Add {
+        /// The provider id (openai, anthropic, gemini, antigravity, glm, …).
+        #[arg(long)]
+        provider: String,
+        /// A label to recognise the account by.
+        #[arg(long)]
+        label: String,
+        /// An API key credential.
+        #[arg(
+            long,
+            conflicts_with = "auth_json",
+            required_unless_present = "auth_json"
+        )]
+        api_key: Option<String>,
+        /// Any credential as JSON, e.g. '{"type":"oauth","access_token":"…","refresh_token":"…"}'.
+        #[arg(long)]
+        auth_json: Option<String>,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -41,6 +83,57 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             crate::logging::init(&config.log)?;
             crate::serve::migrate(&config).await
+        }
+        Command::Keys(KeysCommand::Create { label, user }) => {
+            crate::logging::init(&config.log)?;
+            let runtime =
+                crate::serve::start_runtime(&config, config.database.migrate_on_start).await?;
+            let owner = aigw_services::admin::ensure_user(runtime.repository(), &user)
+                .await
+                .with_context(|| format!("cannot find or create user `{user}`"))?;
+            let issued = aigw_services::admin::issue_api_key(runtime.repository(), &owner, label)
+                .await
+                .context("cannot create the key")?;
+            runtime.shutdown().await;
+            #[expect(clippy::print_stdout, reason = "the new key is the command's output")]
+            {
+                println!("{}", issued.raw);
+            }
+            Ok(())
+        }
+        Command::Accounts(AccountsCommand::Add {
+            provider,
+            label,
+            api_key,
+            auth_json,
+        }) => {
+            let auth = match (api_key, auth_json) {
+                (Some(key), _) => aigw_domain::AuthData::ApiKey {
+                    api_key: aigw_domain::Secret::new(key),
+                },
+                (None, Some(json)) => {
+                    serde_json::from_str(&json).map_err(|e| anyhow::anyhow!("--auth-json: {e}"))?
+                }
+                (None, None) => anyhow::bail!("give --api-key or --auth-json"),
+            };
+            let provider = aigw_domain::ProviderId::new(provider.clone())
+                .map_err(|e| anyhow::anyhow!("--provider: {e}"))?;
+            crate::logging::init(&config.log)?;
+            let runtime =
+                crate::serve::start_runtime(&config, config.database.migrate_on_start).await?;
+            let account =
+                aigw_services::admin::add_account(runtime.repository(), &provider, &label, auth)
+                    .await
+                    .context("cannot add the account")?;
+            runtime.shutdown().await;
+            #[expect(
+                clippy::print_stdout,
+                reason = "the new account's id is the command's output"
+            )]
+            {
+                println!("{}", account.id);
+            }
+            Ok(())
         }
         Command::CheckConfig => {
             let text =

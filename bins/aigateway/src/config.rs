@@ -27,6 +27,8 @@ pub struct Config {
     pub redis: RedisConfig,
     pub auth: AuthConfig,
     pub upstream: UpstreamConfig,
+    pub routing: RoutingConfig,
+    pub snapshot: SnapshotConfig,
     /// Per-provider overrides, keyed by provider id (`openai`, `anthropic`, …).
     pub providers: BTreeMap<String, ProviderOverride>,
     pub log: LogConfig,
@@ -148,6 +150,32 @@ impl Default for UpstreamConfig {
             connect_timeout: Duration::from_secs(10),
             first_byte_timeout: Duration::from_secs(120),
             idle_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// Ordered model-prefix rules (`{ prefix = "gpt-", provider = "openai" }`);
+    /// empty means the built-in table.
+    pub rules: Vec<aigw_services::routing::PrefixRule>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnapshotConfig {
+    /// How often the in-memory routing snapshot is rebuilt from the database
+    /// even when no change was announced (changes made with the CLI, or
+    /// announcements lost while Redis was down).
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        Self {
+            refresh_interval: Duration::from_secs(5),
         }
     }
 }
@@ -284,6 +312,21 @@ impl Config {
                 "redis.command_timeout".into(),
                 "must be greater than zero".into(),
             ));
+        }
+        if self.snapshot.refresh_interval.is_zero() {
+            return Err(ConfigError::Invalid(
+                "snapshot.refresh_interval".into(),
+                "must be greater than zero".into(),
+            ));
+        }
+        if self.upstream.first_byte_timeout <= self.upstream.connect_timeout {
+            return Err(ConfigError::Invalid(
+                "upstream.first_byte_timeout".into(),
+                "must be greater than upstream.connect_timeout (it includes connecting)".into(),
+            ));
+        }
+        if let Err(e) = aigw_services::routing::RuleTable::new(&self.routing.rules) {
+            return Err(ConfigError::Invalid("routing.rules".into(), e.to_string()));
         }
         if self.server.max_body_bytes == 0 {
             return Err(ConfigError::Invalid(

@@ -3,10 +3,63 @@
 use std::sync::Arc;
 
 use aigw_handlers::{App, Deployment, ServeOptions};
+use aigw_repository::SqlOptions;
+use aigw_repository::state::StateConfig;
+use aigw_services::client_pool::PoolConfig;
+use aigw_services::{GatewaySettings, Runtime, RuntimeSettings};
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use crate::config::{Config, DatabaseTarget};
+use crate::config::{Config, DatabaseTarget, mask_url};
+
+/// The services' settings from the configuration.
+pub fn runtime_settings(config: &Config, migrate: bool) -> RuntimeSettings {
+    let mut state = match &config.redis.url {
+        Some(url) => StateConfig::redis(url.clone()),
+        None => StateConfig::in_process(),
+    };
+    state.key_prefix = config.redis.key_prefix.clone();
+    state.command_timeout = config.redis.command_timeout;
+    state.pool_size = config.redis.pool_size;
+    RuntimeSettings {
+        database_url: config.database.url.clone(),
+        sql: SqlOptions {
+            max_connections: config.database.max_connections as usize,
+            acquire_timeout: config.database.connect_timeout,
+            ..SqlOptions::default()
+        },
+        migrate,
+        state,
+        pool: PoolConfig {
+            connect_timeout: config.upstream.connect_timeout,
+            first_byte_timeout: config.upstream.first_byte_timeout,
+            idle_read_timeout: config.upstream.idle_timeout,
+            ..PoolConfig::default()
+        },
+        gateway: GatewaySettings {
+            require_client_key: config.auth.require_client_key,
+        },
+        rules: config.routing.rules.clone(),
+        base_url_overrides: config
+            .providers
+            .iter()
+            .filter_map(|(id, p)| p.base_url.clone().map(|u| (id.clone(), u)))
+            .collect(),
+        snapshot_refresh: config.snapshot.refresh_interval,
+    }
+}
+
+/// Opens the services, naming the database in any failure.
+pub async fn start_runtime(config: &Config, migrate: bool) -> anyhow::Result<Runtime> {
+    Runtime::start(runtime_settings(config, migrate))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot start on database {}",
+                mask_url(&config.database.url)
+            )
+        })
+}
 
 /// Runs the gateway until SIGINT or SIGTERM, then shuts down gracefully.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -23,6 +76,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     // Everything that can fail is checked before the port is bound, so a bad
     // deployment never answers health checks.
+    let runtime = start_runtime(&config, config.database.migrate_on_start).await?;
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -35,20 +89,24 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         shared_state = deployment.shared_state,
         "aigateway listening"
     );
-    let app = Arc::new(App::new(deployment));
+    let max_body = usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX);
+    let app = Arc::new(App::new(deployment, runtime.gateway().clone(), max_body));
     let options = ServeOptions {
         shutdown_grace: config.server.shutdown_grace,
     };
     aigw_handlers::serve(listener, app, options, shutdown_signal())
         .await
         .context("server failed")?;
+    runtime.shutdown().await;
     tracing::info!("aigateway stopped");
     Ok(())
 }
 
 /// Creates or upgrades the schema of the configured database.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let _ = config.database_target()?;
+    let runtime = start_runtime(config, true).await?;
+    tracing::info!(database = %mask_url(&config.database.url), "schema is up to date");
+    runtime.shutdown().await;
     Ok(())
 }
 

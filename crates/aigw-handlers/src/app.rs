@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use aigw_services::Gateway;
 use chrono::{DateTime, Utc};
 
 /// Which backends this instance runs on, reported by `/health`.
@@ -21,15 +22,20 @@ pub struct App {
     pub(crate) deployment: Deployment,
     pub(crate) started_at: DateTime<Utc>,
     pub(crate) started: Instant,
+    pub(crate) gateway: Gateway,
+    pub(crate) max_body_bytes: usize,
 }
 
 impl App {
-    /// An application reporting `deployment` in `/health`.
-    pub fn new(deployment: Deployment) -> Self {
+    /// An application serving `gateway`, reporting `deployment` in
+    /// `/health`, refusing request bodies over `max_body_bytes`.
+    pub fn new(deployment: Deployment, gateway: Gateway, max_body_bytes: usize) -> Self {
         Self {
             deployment,
             started_at: Utc::now(),
             started: Instant::now(),
+            gateway,
+            max_body_bytes,
         }
     }
 }

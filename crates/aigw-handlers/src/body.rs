@@ -4,11 +4,13 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use aigw_services::stream::ClientStream;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
-/// A response body: a whole buffer for JSON answers. A closed enum rather
-/// than a boxed trait object, so the common case costs no allocation.
+/// A response body: a whole buffer for JSON answers, or a translated event
+/// stream. A closed enum rather than a boxed trait object, so the common
+/// case costs no allocation.
 #[derive(Debug, Default)]
 pub enum ResponseBody {
     /// No body (204, HEAD).
@@ -16,6 +18,8 @@ pub enum ResponseBody {
     Empty,
     /// A complete body, sent as one frame.
     Full(Option<Bytes>),
+    /// Server-sent events, sent frame by frame as the upstream produces them.
+    Stream(Box<ClientStream>),
 }
 
 impl ResponseBody {
@@ -31,11 +35,12 @@ impl Body for ResponseBody {
 
     fn poll_frame(
         self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.get_mut() {
             Self::Empty => Poll::Ready(None),
             Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Self::Stream(stream) => Pin::new(stream.as_mut()).poll_frame(cx),
         }
     }
 
@@ -43,14 +48,15 @@ impl Body for ResponseBody {
         match self {
             Self::Empty => true,
             Self::Full(bytes) => bytes.is_none(),
+            Self::Stream(stream) => stream.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Self::Empty => SizeHint::with_exact(0),
+            Self::Empty | Self::Full(None) => SizeHint::with_exact(0),
             Self::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
-            Self::Full(None) => SizeHint::with_exact(0),
+            Self::Stream(_) => SizeHint::default(),
         }
     }
 }

@@ -8,7 +8,10 @@
 
 mod app;
 mod body;
+mod dataplane;
+mod error;
 mod health;
+mod request;
 mod routes;
 mod server;
 

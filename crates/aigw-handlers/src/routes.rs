@@ -1,21 +1,37 @@
 //! Request dispatch by method and path, and the response helpers every
 //! handler shares.
 
+use aigw_domain::Format;
+use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
 use serde::Serialize;
 
 use crate::app::App;
 use crate::body::ResponseBody;
-use crate::health;
+use crate::{dataplane, health};
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Routes one request. Never fails: every error is a response.
-pub(crate) async fn route<B>(app: &App, req: Request<B>) -> Response<ResponseBody> {
+pub(crate) async fn route<B>(app: &App, req: Request<B>, request_id: &str) -> Response<ResponseBody>
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     match (req.method(), req.uri().path()) {
+        (&Method::POST, "/v1/chat/completions") => {
+            dataplane::generate(app, Format::OpenAiChat, req, request_id).await
+        }
+        (&Method::POST, "/v1/messages") => {
+            dataplane::generate(app, Format::AnthropicMessages, req, request_id).await
+        }
+        (&Method::GET, "/v1/models") => dataplane::models(app, &req),
         (&Method::GET, "/health") => health::health(app),
-        (_, "/health") => error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        (_, "/health" | "/v1/chat/completions" | "/v1/messages" | "/v1/models") => {
+            error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        }
         _ => error_response(StatusCode::NOT_FOUND, "not found"),
     }
 }

@@ -70,9 +70,9 @@ where
         let service = service_fn(move |req: http::Request<Incoming>| {
             let app = Arc::clone(&app);
             async move {
-                let request_id = uuid::Uuid::now_v7();
-                let mut resp = route(&app, req).await;
-                if let Ok(value) = HeaderValue::from_str(&request_id.simple().to_string()) {
+                let request_id = uuid::Uuid::now_v7().simple().to_string();
+                let mut resp = route(&app, req, &request_id).await;
+                if let Ok(value) = HeaderValue::from_str(&request_id) {
                     resp.headers_mut().insert("x-request-id", value);
                 }
                 Ok::<_, Infallible>(resp)

@@ -2,4 +2,17 @@
 //! assignment, credentials, the HTTP client pool, provider executors,
 //! failover and the stats recorder.
 
+pub mod admin;
 pub mod client_pool;
+mod error;
+pub mod gateway;
+pub mod routing;
+pub mod runtime;
+pub mod selector;
+pub mod snapshot;
+pub mod stream;
+pub mod upstream;
+
+pub use error::Error;
+pub use gateway::{Gateway, GatewaySettings, Principal, Reply};
+pub use runtime::{Runtime, RuntimeSettings};

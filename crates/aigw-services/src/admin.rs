@@ -1,0 +1,143 @@
+//! Operator use-cases shared by the command line and the management API:
+//! issuing client keys and adding upstream accounts.
+//!
+//! Every write here goes through the repository; callers running next to a
+//! live gateway reload it afterwards (the periodic refresh also picks the
+//! change up).
+
+use aigw_domain::{
+    Account, ApiKey, AuthData, AuthKind, NewAccount, NewApiKey, NewUser, ProviderId, Role, User,
+};
+use aigw_repository::SqlRepository;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::Error;
+
+/// The prefix of gateway client keys.
+pub const API_KEY_PREFIX: &str = "ak_";
+
+/// A client key as issued: the raw key, shown once, and its stored row.
+#[derive(Debug)]
+pub struct IssuedKey {
+    /// The key to hand to the client. Not stored anywhere.
+    pub raw: String,
+    /// The stored row (hash and display prefix only).
+    pub key: ApiKey,
+}
+
+/// A fresh `ak_` key: 24 random bytes as hex, from the thread's CSPRNG.
+pub fn generate_api_key() -> String {
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{API_KEY_PREFIX}{}", hex::encode(bytes))
+}
+
+/// The hex SHA-256 stored for a key.
+pub fn key_hash(raw: &str) -> String {
+    hex::encode(Sha256::digest(raw.as_bytes()))
+}
+
+/// Issues a client key for `user`.
+pub async fn issue_api_key(
+    repository: &SqlRepository,
+    user: &User,
+    label: Option<String>,
+) -> Result<IssuedKey, Error> {
+    let raw = generate_api_key();
+    let key = repository
+        .insert_api_key(&NewApiKey {
+            user_id: user.id,
+            key_hash: key_hash(&raw),
+            key_prefix: raw.chars().take(12).collect(),
+            label,
+            is_active: true,
+        })
+        .await?;
+    Ok(IssuedKey { raw, key })
+}
+
+/// The user `username`, created as an admin with no usable password if it
+/// does not exist yet (it can sign in once a password is set for it).
+pub async fn ensure_user(repository: &SqlRepository, username: &str) -> Result<User, Error> {
+    match repository.get_user_by_username(username).await {
+        Ok(user) => Ok(user),
+        Err(aigw_repository::Error::NotFound { .. }) => {
+            let created = repository
+                .insert_user(&NewUser {
+                    username: username.to_owned(),
+                    // Not a valid password hash: no password matches it.
+                    password_hash: "!".to_owned(),
+                    role: Role::Admin,
+                    access_key_hash: None,
+                    access_key_prefix: None,
+                    is_active: true,
+                })
+                .await;
+            match created {
+                Ok(user) => Ok(user),
+                // Created concurrently by another process: use that one.
+                Err(aigw_repository::Error::Conflict { .. }) => {
+                    Ok(repository.get_user_by_username(username).await?)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Adds an account to `provider`, checking that the provider exists and
+/// accepts the credential's kind.
+pub async fn add_account(
+    repository: &SqlRepository,
+    provider: &ProviderId,
+    label: &str,
+    auth: AuthData,
+) -> Result<Account, Error> {
+    let found = match repository.get_provider(provider).await {
+        Ok(p) => p,
+        Err(aigw_repository::Error::NotFound { .. }) => {
+            return Err(Error::UnknownProvider(provider.to_string()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let kind = auth.kind();
+    if !found.supported_auth_types.is_empty() && !found.supported_auth_types.contains(&kind) {
+        return Err(Error::UnsupportedAuthKind {
+            provider: provider.clone(),
+            kind,
+            supported: found.supported_auth_types,
+        });
+    }
+    let mut new = NewAccount::new(provider.clone(), label, auth);
+    new.expires_at = new.auth_data.expires_at();
+    Ok(repository.insert_account(&new).await?)
+}
+
+/// The credential kinds, for messages.
+pub fn describe_kinds(kinds: &[AuthKind]) -> String {
+    kinds
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_prefixed_random_and_hashed() {
+        let a = generate_api_key();
+        let b = generate_api_key();
+        assert!(a.starts_with("ak_") && a.len() == 3 + 48, "{a}");
+        assert_ne!(a, b);
+        assert_eq!(key_hash(&a).len(), 64);
+        assert_eq!(
+            crate::snapshot::hash_key(&a).to_vec(),
+            hex::decode(key_hash(&a)).unwrap()
+        );
+    }
+}

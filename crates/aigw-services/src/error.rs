@@ -1,0 +1,101 @@
+//! The errors of the service layer, typed so the HTTP layer can map each to a
+//! status code and failover can read them without looking at strings.
+
+use std::time::Duration;
+
+use aigw_domain::{AccountId, ProviderId};
+
+/// Everything a service call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configured routing rule names an invalid provider id.
+    #[error("routing rule `{prefix}` names an invalid provider id `{provider}`")]
+    InvalidRoutingRule { prefix: String, provider: String },
+    /// No mapping or rule routes this model to an active provider.
+    #[error("model `{0}` is not served by this gateway")]
+    ModelNotFound(String),
+    /// Providers serve the model, but none has an account that can take the request now.
+    #[error("no usable account for model `{model}`")]
+    NoUsableAccount {
+        model: String,
+        /// When the first cooling-down account becomes usable again, if known.
+        retry_after: Option<Duration>,
+    },
+    /// The client presented no key, or one that is unknown or revoked.
+    #[error("invalid or missing API key")]
+    Unauthenticated,
+    /// An account's stored credential cannot be used for its provider.
+    #[error("account {account} has no usable credential for provider {provider}")]
+    UnusableCredential {
+        account: AccountId,
+        provider: ProviderId,
+    },
+    /// The client's request body is invalid.
+    #[error(transparent)]
+    BadRequest(#[from] aigw_formats::FormatError),
+    /// A repository call failed.
+    #[error(transparent)]
+    Repository(#[from] aigw_repository::Error),
+    /// The shared-state store is misconfigured.
+    #[error(transparent)]
+    State(#[from] aigw_repository::state::StateError),
+    /// The client pool is misconfigured.
+    #[error(transparent)]
+    Pool(#[from] crate::client_pool::PoolError),
+    /// A credential kind the provider does not accept.
+    #[error(
+        "provider `{provider}` does not accept {kind} credentials (it accepts: {})",
+        crate::admin::describe_kinds(supported)
+    )]
+    UnsupportedAuthKind {
+        provider: ProviderId,
+        kind: aigw_domain::AuthKind,
+        supported: Vec<aigw_domain::AuthKind>,
+    },
+    /// A configured provider id names no provider.
+    #[error("provider `{0}` does not exist")]
+    UnknownProvider(String),
+    /// A provider's base URL does not make a valid request URL.
+    #[error("the provider's base URL does not form a valid request URL")]
+    InvalidUpstreamUrl,
+    /// The upstream could not be reached or failed before answering.
+    #[error(transparent)]
+    Upstream(crate::client_pool::UpstreamError),
+    /// The upstream answered with an error status; `body` is already in the
+    /// client's error format.
+    #[error("upstream answered {status}")]
+    UpstreamStatus {
+        status: http::StatusCode,
+        body: bytes::Bytes,
+    },
+    /// The upstream's event stream failed before any content reached the client.
+    #[error("upstream stream failed: {0}")]
+    UpstreamStream(String),
+    /// The upstream answered 2xx with a body that cannot be read.
+    #[error("upstream response unreadable: {0}")]
+    UpstreamResponse(aigw_formats::FormatError),
+}
+
+impl Error {
+    /// A short, stable, low-cardinality name for metric labels and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidRoutingRule { .. } => "invalid_routing_rule",
+            Self::ModelNotFound(_) => "model_not_found",
+            Self::NoUsableAccount { .. } => "no_usable_account",
+            Self::Unauthenticated => "unauthenticated",
+            Self::UnusableCredential { .. } => "unusable_credential",
+            Self::BadRequest(_) => "bad_request",
+            Self::Repository(_) => "repository",
+            Self::State(_) => "state",
+            Self::Pool(_) => "pool",
+            Self::UnknownProvider(_) => "unknown_provider",
+            Self::UnsupportedAuthKind { .. } => "unsupported_auth_kind",
+            Self::InvalidUpstreamUrl => "invalid_upstream_url",
+            Self::Upstream(e) => e.kind().as_str(),
+            Self::UpstreamStatus { .. } => "upstream_status",
+            Self::UpstreamResponse(_) => "upstream_response",
+            Self::UpstreamStream(_) => "upstream_stream",
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Model routing: which providers may serve a model name, and under which
+//! upstream model name.
+//!
+//! Order of precedence: an enabled model mapping for the alias (an owner's
+//! own mapping before a global one), then the ordered prefix rules. Every
+//! matching rule yields a candidate; the selector serves the request from the
+//! first candidate that has a usable account.
+
+use aigw_domain::ProviderId;
+use serde::{Deserialize, Serialize};
+
+/// One prefix rule: model names starting with `prefix` may go to `provider`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixRule {
+    /// A model-name prefix; a trailing `*` is accepted and ignored
+    /// (`gpt-*` and `gpt-` are the same rule).
+    pub prefix: String,
+    /// The provider id that serves matching models.
+    pub provider: String,
+}
+
+impl PrefixRule {
+    /// A rule sending models that start with `prefix` to `provider`.
+    pub fn new(prefix: &str, provider: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+            provider: provider.to_owned(),
+        }
+    }
+
+    fn bare_prefix(&self) -> &str {
+        self.prefix.strip_suffix('*').unwrap_or(&self.prefix)
+    }
+
+    /// Whether `model` falls under this rule.
+    pub fn matches(&self, model: &str) -> bool {
+        model.starts_with(self.bare_prefix())
+    }
+}
+
+/// The default rule table: the original gateway's, with Anthropic and Gemini
+/// added after the more specific Antigravity prefixes.
+pub fn default_rules() -> Vec<PrefixRule> {
+    [
+        ("gemini-2.5-", "antigravity"),
+        ("gemini-3-", "antigravity"),
+        ("gemini-claude-", "antigravity"),
+        ("gpt-", "openai"),
+        ("o1", "openai"),
+        ("o3", "openai"),
+        ("o4", "openai"),
+        ("glm-", "glm"),
+        ("claude-", "anthropic"),
+        ("gemini-", "gemini"),
+    ]
+    .into_iter()
+    .map(|(prefix, provider)| PrefixRule::new(prefix, provider))
+    .collect()
+}
+
+/// A place a request may be served: a provider and the model name to send it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteCandidate {
+    /// The provider to use.
+    pub provider: ProviderId,
+    /// The model name as the upstream knows it.
+    pub upstream_model: String,
+}
+
+/// A compiled, immutable rule table.
+#[derive(Debug, Clone, Default)]
+pub struct RuleTable {
+    rules: Vec<(String, ProviderId)>,
+}
+
+impl RuleTable {
+    /// Compiles `rules`, dropping (and reporting) any whose provider id is
+    /// not a valid id.
+    pub fn new(rules: &[PrefixRule]) -> Result<Self, crate::Error> {
+        let mut compiled = Vec::with_capacity(rules.len());
+        for rule in rules {
+            let provider = ProviderId::new(rule.provider.clone()).map_err(|_| {
+                crate::Error::InvalidRoutingRule {
+                    prefix: rule.prefix.clone(),
+                    provider: rule.provider.clone(),
+                }
+            })?;
+            compiled.push((rule.bare_prefix().to_owned(), provider));
+        }
+        Ok(Self { rules: compiled })
+    }
+
+    /// The providers whose rules match `model`, in rule order, without duplicates.
+    pub fn providers_for<'a>(
+        &'a self,
+        model: &'a str,
+    ) -> impl Iterator<Item = &'a ProviderId> + 'a {
+        self.rules
+            .iter()
+            .enumerate()
+            .filter(move |(i, (prefix, provider))| {
+                model.starts_with(prefix.as_str())
+                    // A provider named by two matching rules is one candidate.
+                    && !self.rules[..*i]
+                        .iter()
+                        .any(|(p, prev)| prev == provider && model.starts_with(p.as_str()))
+            })
+            .map(|(_, (_, provider))| provider)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn providers(table: &RuleTable, model: &str) -> Vec<String> {
+        table
+            .providers_for(model)
+            .map(|p| p.as_str().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn default_rules_reproduce_the_original_table() {
+        let table = RuleTable::new(&default_rules()).unwrap();
+        assert_eq!(providers(&table, "gpt-4o"), ["openai"]);
+        assert_eq!(providers(&table, "o3-mini"), ["openai"]);
+        assert_eq!(providers(&table, "glm-4.6"), ["glm"]);
+        assert_eq!(providers(&table, "claude-sonnet-4-5"), ["anthropic"]);
+        assert_eq!(
+            providers(&table, "gemini-2.5-pro"),
+            ["antigravity", "gemini"]
+        );
+        assert_eq!(
+            providers(&table, "gemini-claude-sonnet-4-5"),
+            ["antigravity", "gemini"]
+        );
+        assert_eq!(providers(&table, "gemini-1.5-flash"), ["gemini"]);
+        assert!(providers(&table, "llama-3").is_empty());
+    }
+
+    #[test]
+    fn trailing_star_is_optional_and_duplicates_collapse() {
+        let table = RuleTable::new(&[
+            PrefixRule::new("gpt-*", "openai"),
+            PrefixRule::new("gpt-4", "openai"),
+            PrefixRule::new("gpt-4", "azure"),
+        ])
+        .unwrap();
+        assert_eq!(providers(&table, "gpt-4o"), ["openai", "azure"]);
+    }
+}

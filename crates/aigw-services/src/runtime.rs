@@ -1,0 +1,313 @@
+//! Wiring: open the stores, seed the built-in providers, build the first
+//! snapshot and keep it fresh, and hand out the data plane.
+//!
+//! The binary turns its configuration into [`RuntimeSettings`]; tests and
+//! embedding services build the settings directly.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aigw_domain::{AuthKind, NewProvider, ProviderId, ProviderKind, ProviderPatch};
+use aigw_repository::state::{Invalidation, SharedState, StateConfig};
+use aigw_repository::{SqlOptions, SqlRepository};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::Error;
+use crate::client_pool::{ClientPool, PoolConfig};
+use crate::gateway::{Gateway, GatewaySettings};
+use crate::routing::{PrefixRule, RuleTable, default_rules};
+use crate::snapshot::{Snapshot, SnapshotStore};
+use crate::upstream::default_base_url;
+
+/// Everything needed to start the services.
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub database_url: String,
+    /// Pool and timeout settings of the SQL store.
+    pub sql: SqlOptions,
+    /// Run pending migrations at start.
+    pub migrate: bool,
+    /// The shared-state store (in-process without a Redis URL).
+    pub state: StateConfig,
+    /// The outbound HTTP client pool.
+    pub pool: PoolConfig,
+    /// The data plane.
+    pub gateway: GatewaySettings,
+    /// Ordered model-prefix rules; the defaults when empty.
+    pub rules: Vec<PrefixRule>,
+    /// Base URLs that win over the stored ones, by provider id.
+    pub base_url_overrides: BTreeMap<String, String>,
+    /// How often the snapshot is rebuilt even without a change notice.
+    pub snapshot_refresh: Duration,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://aigateway.db".to_owned(),
+            sql: SqlOptions::default(),
+            migrate: true,
+            state: StateConfig::in_process(),
+            pool: PoolConfig::default(),
+            gateway: GatewaySettings::default(),
+            rules: Vec::new(),
+            base_url_overrides: BTreeMap::new(),
+            snapshot_refresh: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The running services: the data plane plus the background task that
+/// keeps its snapshot fresh.
+#[derive(Debug)]
+pub struct Runtime {
+    repository: SqlRepository,
+    gateway: Gateway,
+    rules: RuleTable,
+    stop: watch::Sender<bool>,
+    refresher: Option<JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// Opens the stores, migrates, seeds, loads the first snapshot and
+    /// starts the refresher. Fails before anything is served if the SQL
+    /// store is unreachable or a setting is invalid; Redis being down is not
+    /// a failure (the shared state falls back to this process).
+    pub async fn start(settings: RuntimeSettings) -> Result<Self, Error> {
+        let rules = if settings.rules.is_empty() {
+            RuleTable::new(&default_rules())?
+        } else {
+            RuleTable::new(&settings.rules)?
+        };
+        let repository = SqlRepository::connect_with(&settings.database_url, settings.sql).await?;
+        if settings.migrate {
+            repository.migrate().await?;
+        }
+        seed_providers(&repository, &settings.base_url_overrides).await?;
+        let state = SharedState::from_config(&settings.state).await?;
+        let pool = ClientPool::new(settings.pool)?;
+        let snapshot = SnapshotStore::new(load_snapshot(&repository, &rules).await?);
+        let gateway = Gateway::new(snapshot, state, pool, settings.gateway);
+        let (stop, stopped) = watch::channel(false);
+        let refresher = spawn_refresher(
+            repository.clone(),
+            gateway.clone(),
+            rules.clone(),
+            settings.snapshot_refresh,
+            stopped,
+        );
+        Ok(Self {
+            repository,
+            gateway,
+            rules,
+            stop,
+            refresher: Some(refresher),
+        })
+    }
+
+    /// The data plane.
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    /// The SQL store.
+    pub fn repository(&self) -> &SqlRepository {
+        &self.repository
+    }
+
+    /// Rebuilds the snapshot now and tells the other instances to do the same.
+    pub async fn reload(&self) -> Result<(), Error> {
+        let fresh = load_snapshot(&self.repository, &self.rules).await?;
+        self.gateway.snapshot().store(fresh);
+        if let Err(e) = self.gateway.state().publish(Invalidation::Snapshot).await {
+            tracing::warn!(error = %e, "could not tell other instances about a change");
+        }
+        Ok(())
+    }
+
+    /// Stops the background work and waits for it.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(handle) = self.refresher.take() {
+            let _ = handle.await;
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Reads every row the snapshot needs and builds it.
+pub async fn load_snapshot(
+    repository: &SqlRepository,
+    rules: &RuleTable,
+) -> Result<Snapshot, Error> {
+    let data = repository.load_snapshot().await?;
+    Ok(Snapshot::build(data, rules.clone()))
+}
+
+/// The providers every gateway starts with.
+pub fn builtin_providers() -> Vec<NewProvider> {
+    // The ids are literals that satisfy the id rules, so `new` cannot fail
+    // for them; a failure would drop that provider rather than panic.
+    let provider = |id: &str,
+                    name: &str,
+                    kind: ProviderKind,
+                    base: &str,
+                    auth: &[AuthKind],
+                    models: &[&str]| {
+        Some(NewProvider {
+            id: ProviderId::new(id).ok()?,
+            name: name.to_owned(),
+            kind,
+            base_url: base.to_owned(),
+            fallback_base_urls: Vec::new(),
+            supported_auth_types: auth.to_vec(),
+            models: models.iter().map(|m| (*m).to_owned()).collect(),
+            is_active: true,
+            is_builtin: true,
+            config: serde_json::Value::Object(serde_json::Map::new()),
+        })
+    };
+    let mut antigravity = provider(
+        "antigravity",
+        "Google Antigravity",
+        ProviderKind::Antigravity,
+        default_base_url(ProviderKind::Antigravity),
+        &[AuthKind::Oauth],
+        &[
+            "gemini-2.5-pro",
+            "gemini-2.5-flash",
+            "gemini-3-pro-preview",
+            "gemini-claude-sonnet-4-5",
+        ],
+    );
+    if let Some(antigravity) = antigravity.as_mut() {
+        antigravity.fallback_base_urls = vec![
+            "https://daily-cloudcode-pa.sandbox.googleapis.com".to_owned(),
+            "https://cloudcode-pa.googleapis.com".to_owned(),
+        ];
+    }
+    [
+        provider(
+            "openai",
+            "OpenAI",
+            ProviderKind::Openai,
+            default_base_url(ProviderKind::Openai),
+            &[AuthKind::ApiKey, AuthKind::Bearer, AuthKind::Oauth],
+            &[
+                "gpt-4.1",
+                "gpt-4.1-mini",
+                "gpt-4o",
+                "gpt-4o-mini",
+                "o3",
+                "o4-mini",
+            ],
+        ),
+        provider(
+            "anthropic",
+            "Anthropic",
+            ProviderKind::Anthropic,
+            default_base_url(ProviderKind::Anthropic),
+            &[AuthKind::ApiKey, AuthKind::Oauth],
+            &["claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5"],
+        ),
+        provider(
+            "gemini",
+            "Google Gemini",
+            ProviderKind::Gemini,
+            default_base_url(ProviderKind::Gemini),
+            &[AuthKind::ApiKey],
+            &["gemini-2.0-flash", "gemini-2.5-pro", "gemini-2.5-flash"],
+        ),
+        antigravity,
+        provider(
+            "glm",
+            "Zhipu GLM",
+            ProviderKind::Openai,
+            "https://open.bigmodel.cn/api/paas/v4",
+            &[AuthKind::ApiKey, AuthKind::Bearer],
+            &["glm-4.6", "glm-4.5", "glm-4.5-air"],
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Inserts the built-in providers that are missing, then applies the
+/// configured base URLs, which win at every start.
+async fn seed_providers(
+    repository: &SqlRepository,
+    overrides: &BTreeMap<String, String>,
+) -> Result<(), Error> {
+    for provider in builtin_providers() {
+        if repository.insert_provider_if_absent(&provider).await? {
+            tracing::info!(provider = %provider.id, "seeded built-in provider");
+        }
+    }
+    for (id, base_url) in overrides {
+        let id = ProviderId::new(id.clone()).map_err(|_| Error::UnknownProvider(id.clone()))?;
+        let patch = ProviderPatch {
+            base_url: Some(base_url.clone()),
+            ..ProviderPatch::default()
+        };
+        match repository.update_provider(&id, &patch).await {
+            Ok(_) => {}
+            Err(aigw_repository::Error::NotFound { .. }) => {
+                return Err(Error::UnknownProvider(id.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The owned background task that rebuilds the snapshot: on every change
+/// notice from another instance, and every `interval` as a safety net.
+fn spawn_refresher(
+    repository: SqlRepository,
+    gateway: Gateway,
+    rules: RuleTable,
+    interval: Duration,
+    mut stopped: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let mut notices = gateway.state().subscribe();
+    let me = gateway.state().instance_id();
+    let task = async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                _ = tick.tick() => {}
+                notice = notices.recv() => match notice {
+                    Some(msg) if msg.is_from(me) => continue,
+                    Some(_) => {}
+                    None => {
+                        // The subscription ended (the store is shutting down);
+                        // the periodic refresh still keeps the snapshot fresh.
+                        notices = gateway.state().subscribe();
+                    }
+                },
+            }
+            match load_snapshot(&repository, &rules).await {
+                Ok(fresh) => gateway.snapshot().store(fresh),
+                Err(e) => {
+                    tracing::warn!(error = %e, "snapshot refresh failed; serving the previous one")
+                }
+            }
+        }
+    };
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one snapshot refresher, started once per runtime"
+    )]
+    tokio::spawn(task)
+}

@@ -1,0 +1,223 @@
+//! The in-memory snapshot the hot path reads: providers, routing rules,
+//! model mappings, active accounts per provider and client keys.
+//!
+//! It is immutable and swapped whole ([`SnapshotStore`]): a request loads one
+//! `Arc<Snapshot>` and sees a consistent picture without any lock or SQL.
+//! Writers rebuild it from the repository after every change, on an
+//! invalidation message from another instance, and periodically.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use aigw_domain::{Account, ApiKey, ModelMapping, Provider, ProviderId, UserId};
+use aigw_repository::SnapshotData;
+use arc_swap::ArcSwap;
+use sha2::{Digest, Sha256};
+
+use crate::routing::{RouteCandidate, RuleTable};
+
+/// A client key as the data plane needs it.
+#[derive(Debug, Clone)]
+pub struct ClientKey {
+    /// The key's row.
+    pub key: ApiKey,
+}
+
+/// An active provider with its usable accounts.
+#[derive(Debug)]
+pub struct ProviderEntry {
+    /// The provider's row, with config overrides applied.
+    pub provider: Provider,
+    /// Its active accounts, sorted by id so every instance rotates in the same order.
+    pub accounts: Arc<[Arc<Account>]>,
+}
+
+/// Everything the request path reads, frozen at one moment.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    providers: HashMap<ProviderId, ProviderEntry>,
+    rules: RuleTable,
+    /// Enabled mappings by alias, the best first: owned before global, then
+    /// by priority (highest first).
+    mappings: HashMap<String, Vec<ModelMapping>>,
+    /// Active client keys by the SHA-256 of the key.
+    client_keys: HashMap<[u8; 32], ClientKey>,
+}
+
+impl Snapshot {
+    /// Builds a snapshot from repository rows and the configured rule table.
+    /// Inactive rows are left out, so the hot path never filters them.
+    pub fn build(source: SnapshotData, rules: RuleTable) -> Self {
+        let mut accounts_by_provider: HashMap<ProviderId, Vec<Arc<Account>>> = HashMap::new();
+        for account in source.accounts.into_iter().filter(|a| a.is_active) {
+            accounts_by_provider
+                .entry(account.provider_id.clone())
+                .or_default()
+                .push(Arc::new(account));
+        }
+        let providers = source
+            .providers
+            .into_iter()
+            .filter(|p| p.is_active)
+            .map(|provider| {
+                let mut accounts = accounts_by_provider
+                    .remove(&provider.id)
+                    .unwrap_or_default();
+                accounts.sort_by_key(|a| a.id);
+                (
+                    provider.id.clone(),
+                    ProviderEntry {
+                        provider,
+                        accounts: accounts.into(),
+                    },
+                )
+            })
+            .collect();
+
+        let mut mappings: HashMap<String, Vec<ModelMapping>> = HashMap::new();
+        for mapping in source.model_mappings.into_iter().filter(|m| m.enabled) {
+            mappings
+                .entry(mapping.alias.clone())
+                .or_default()
+                .push(mapping);
+        }
+        for list in mappings.values_mut() {
+            list.sort_by(|a, b| {
+                b.owner_id
+                    .is_some()
+                    .cmp(&a.owner_id.is_some())
+                    .then(b.priority.cmp(&a.priority))
+                    .then(a.id.cmp(&b.id))
+            });
+        }
+
+        // A key works only while its owner is active too: disabling a user
+        // revokes every key they hold.
+        let active_users: HashSet<UserId> = source
+            .users
+            .iter()
+            .filter(|u| u.is_active)
+            .map(|u| u.id)
+            .collect();
+        let client_keys = source
+            .api_keys
+            .into_iter()
+            .filter(|k| k.is_active && active_users.contains(&k.user_id))
+            .filter_map(|key| {
+                let mut digest = [0u8; 32];
+                hex::decode_to_slice(&key.key_hash, &mut digest).ok()?;
+                Some((digest, ClientKey { key }))
+            })
+            .collect();
+
+        Self {
+            providers,
+            rules,
+            mappings,
+            client_keys,
+        }
+    }
+
+    /// The active provider `id`, if any.
+    pub fn provider(&self, id: &ProviderId) -> Option<&ProviderEntry> {
+        self.providers.get(id)
+    }
+
+    /// Every active provider.
+    pub fn providers(&self) -> impl Iterator<Item = &ProviderEntry> {
+        self.providers.values()
+    }
+
+    /// Every enabled mapping visible to `user` (global ones and the user's own).
+    pub fn mappings_for(&self, user: Option<UserId>) -> impl Iterator<Item = &ModelMapping> {
+        self.mappings
+            .values()
+            .filter_map(move |list| list.iter().find(|m| visible(m, user)))
+    }
+
+    /// Where `model` may be served for a request by `user`, best first.
+    ///
+    /// A mapping of the alias wins outright; otherwise every matching prefix
+    /// rule whose provider is active is a candidate, in rule order.
+    pub fn route(&self, model: &str, user: Option<UserId>) -> Vec<RouteCandidate> {
+        if let Some(mapping) = self
+            .mappings
+            .get(model)
+            .and_then(|list| list.iter().find(|m| visible(m, user)))
+        {
+            if self.providers.contains_key(&mapping.provider_id) {
+                return vec![RouteCandidate {
+                    provider: mapping.provider_id.clone(),
+                    upstream_model: mapping.model_name.clone(),
+                }];
+            }
+            // A mapping to an inactive provider routes nowhere; falling back to
+            // prefix rules would silently send the alias somewhere else.
+            return Vec::new();
+        }
+        self.rules
+            .providers_for(model)
+            .filter(|p| self.providers.contains_key(*p))
+            .map(|provider| RouteCandidate {
+                provider: provider.clone(),
+                upstream_model: model.to_owned(),
+            })
+            .collect()
+    }
+
+    /// The active client key whose SHA-256 is `digest`, compared in constant
+    /// time once found (the map lookup itself is by a digest the caller
+    /// cannot steer).
+    pub fn client_key(&self, presented: &str) -> Option<&ClientKey> {
+        let digest = hash_key(presented);
+        let found = self.client_keys.get(&digest)?;
+        let mut stored = [0u8; 32];
+        hex::decode_to_slice(&found.key.key_hash, &mut stored).ok()?;
+        bool::from(subtle::ConstantTimeEq::ct_eq(&stored[..], &digest[..])).then_some(found)
+    }
+}
+
+fn visible(mapping: &ModelMapping, user: Option<UserId>) -> bool {
+    match mapping.owner_id {
+        None => true,
+        Some(owner) => Some(owner) == user,
+    }
+}
+
+/// The SHA-256 of a presented key: what the database stores (hex) and the
+/// snapshot indexes.
+pub fn hash_key(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// The current snapshot, swapped whole on every rebuild.
+#[derive(Debug, Clone)]
+pub struct SnapshotStore {
+    current: Arc<ArcSwap<Snapshot>>,
+}
+
+impl Default for SnapshotStore {
+    fn default() -> Self {
+        Self::new(Snapshot::default())
+    }
+}
+
+impl SnapshotStore {
+    /// A store holding `initial`.
+    pub fn new(initial: Snapshot) -> Self {
+        Self {
+            current: Arc::new(ArcSwap::from_pointee(initial)),
+        }
+    }
+
+    /// The current snapshot. Holding the `Arc` across an await is fine: it
+    /// pins that version, never a lock.
+    pub fn load(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Replaces the snapshot; requests already running keep the one they loaded.
+    pub fn store(&self, snapshot: Snapshot) {
+        self.current.store(Arc::new(snapshot));
+    }
+}

@@ -1,0 +1,186 @@
+//! The client side of a streamed reply: upstream SSE bytes in, the client's
+//! SSE grammar out, one frame per upstream chunk, never buffered whole.
+//!
+//! [`ClientStream`] is an [`http_body::Body`]: the server polls it, it polls
+//! the upstream body, and dropping it (the client went away) drops the
+//! upstream body and so cancels the upstream call. During long upstream
+//! silences it emits SSE comments so proxies and clients keep the
+//! connection open.
+
+use std::convert::Infallible;
+use std::future::Future as _;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use aigw_formats::Usage;
+use aigw_formats::stream::{StreamError, StreamStatus, StreamTranslator};
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame};
+use tokio::time::{Instant, Sleep, sleep};
+
+use crate::client_pool::UpstreamBody;
+
+/// How long the upstream may stay silent before a keep-alive comment is sent.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
+
+const KEEPALIVE: &[u8] = b": keep-alive\n\n";
+
+/// A translated event stream for the client.
+#[derive(Debug)]
+pub struct ClientStream {
+    upstream: UpstreamBody,
+    translator: StreamTranslator,
+    out: BytesMut,
+    keepalive: Pin<Box<Sleep>>,
+    done: bool,
+}
+
+impl ClientStream {
+    /// Streams `upstream` through `translator`.
+    pub fn new(upstream: UpstreamBody, translator: StreamTranslator) -> Self {
+        Self {
+            upstream,
+            translator,
+            out: BytesMut::with_capacity(4096),
+            keepalive: Box::pin(sleep(KEEPALIVE_INTERVAL)),
+            done: false,
+        }
+    }
+
+    /// Reads the upstream until the translator has something for the client
+    /// (or the stream ends), without sending anything yet.
+    ///
+    /// An error here, with nothing emitted, is the upstream failing before
+    /// its first content: the caller may still answer with an error status
+    /// or try another account. Once this returns `Ok`, bytes are pending and
+    /// the stream is committed to this upstream.
+    pub async fn prime(&mut self) -> Result<(), PrimeError> {
+        use http_body_util::BodyExt as _;
+        while !self.translator.bytes_emitted() {
+            match self.upstream.frame().await {
+                Some(Ok(frame)) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    match self.translator.push(&data, &mut self.out) {
+                        Ok(StreamStatus::Open) => {}
+                        Ok(StreamStatus::Done) => {
+                            self.done = true;
+                            return Ok(());
+                        }
+                        Err(e) => return self.failed_early(PrimeError::Stream(e)),
+                    }
+                }
+                Some(Err(e)) => return self.failed_early(PrimeError::Upstream(e)),
+                None => {
+                    return match self.translator.finish(&mut self.out) {
+                        Ok(_) => {
+                            self.done = true;
+                            Ok(())
+                        }
+                        Err(e) => self.failed_early(PrimeError::Stream(e)),
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn failed_early(&mut self, error: PrimeError) -> Result<(), PrimeError> {
+        if self.translator.bytes_emitted() {
+            // Content already produced: the client gets it, then the error
+            // event, rather than a status code that would hide the content.
+            let stream_error = match &error {
+                PrimeError::Stream(e) => e.clone(),
+                PrimeError::Upstream(_) => StreamError::Truncated,
+            };
+            self.translator.write_error(&stream_error, &mut self.out);
+            self.done = true;
+            return Ok(());
+        }
+        Err(error)
+    }
+
+    /// The token usage seen so far.
+    pub fn usage(&self) -> Usage {
+        self.translator.usage()
+    }
+
+    fn take_out(&mut self) -> Option<Bytes> {
+        (!self.out.is_empty()).then(|| self.out.split().freeze())
+    }
+}
+
+impl Body for ClientStream {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        loop {
+            if this.done {
+                return Poll::Ready(this.take_out().map(|b| Ok(Frame::data(b))));
+            }
+            match Pin::new(&mut this.upstream).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    this.keepalive
+                        .as_mut()
+                        .reset(Instant::now() + KEEPALIVE_INTERVAL);
+                    let Ok(data) = frame.into_data() else {
+                        continue; // trailers carry nothing for the client
+                    };
+                    match this.translator.push(&data, &mut this.out) {
+                        Ok(StreamStatus::Open) => {}
+                        Ok(StreamStatus::Done) => this.done = true,
+                        Err(e) => {
+                            this.translator.write_error(&e, &mut this.out);
+                            this.done = true;
+                        }
+                    }
+                    if let Some(bytes) = this.take_out() {
+                        return Poll::Ready(Some(Ok(Frame::data(bytes))));
+                    }
+                }
+                Poll::Ready(Some(Err(_))) => {
+                    // The upstream connection broke mid-stream: no retry once
+                    // bytes went out, so the client gets a terminal error event.
+                    this.translator
+                        .write_error(&StreamError::Truncated, &mut this.out);
+                    this.done = true;
+                }
+                Poll::Ready(None) => {
+                    if let Err(e) = this.translator.finish(&mut this.out) {
+                        this.translator.write_error(&e, &mut this.out);
+                    }
+                    this.done = true;
+                }
+                Poll::Pending => {
+                    if this.keepalive.as_mut().poll(cx).is_ready() {
+                        this.keepalive
+                            .as_mut()
+                            .reset(Instant::now() + KEEPALIVE_INTERVAL);
+                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(KEEPALIVE)))));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done && self.out.is_empty()
+    }
+}
+
+/// Why a stream failed before producing anything for the client.
+#[derive(Debug)]
+pub enum PrimeError {
+    /// The upstream reported an error event, or sent an unreadable stream.
+    Stream(StreamError),
+    /// The upstream connection failed.
+    Upstream(crate::client_pool::UpstreamError),
+}

@@ -1,0 +1,417 @@
+//! Harness: a gateway on port 0 wired to a mock upstream, in either
+//! deployment, with a fresh database (temp SQLite file, or a PostgreSQL
+//! database created and dropped per test) and its own Redis key prefix.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aigateway::domain::{AuthData, ProviderId, Secret};
+use aigateway::handlers::{App, Deployment as HealthDeployment, ServeOptions};
+use aigateway::repository::SqlOptions;
+use aigateway::repository::state::StateConfig;
+use aigateway::services::{Runtime, RuntimeSettings};
+use aigw_mock_upstream::MockUpstream;
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Which deployment a test runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deployment {
+    /// SQLite file + in-process shared state.
+    Embedded,
+    /// PostgreSQL + Redis.
+    ScaleOut,
+}
+
+pub fn postgres_url() -> String {
+    std::env::var("AIGW_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("AIGW_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Reports an unreachable service: a failure when services are required,
+/// otherwise a skip note on stderr.
+pub fn unreachable(service: &str, why: &str) {
+    if std::env::var("AIGW_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+        panic!("{service} unreachable ({why}) and AIGW_TEST_REQUIRE_SERVICES=1");
+    }
+    eprintln!("skipped: {service} unreachable ({why})");
+}
+
+/// A PostgreSQL database created for one test and dropped with it.
+struct PgDatabase {
+    name: String,
+}
+
+impl PgDatabase {
+    async fn create() -> Option<(Self, String)> {
+        let admin = match tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls),
+        )
+        .await
+        {
+            Ok(Ok((client, conn))) => {
+                tokio::spawn(conn);
+                client
+            }
+            Ok(Err(e)) => {
+                unreachable("postgres", &e.to_string());
+                return None;
+            }
+            Err(_) => {
+                unreachable("postgres", "no answer within 5 s");
+                return None;
+            }
+        };
+        let name = format!("aigw_e2e_{:016x}", rand::random::<u64>());
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create the test database");
+        let mut url = url::Url::parse(&postgres_url()).expect("valid AIGW_TEST_DATABASE_URL");
+        url.set_path(&format!("/{name}"));
+        Some((Self { name }, url.to_string()))
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Dropped from a plain thread: the test's runtime may be shutting down.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+async fn redis_reachable() -> bool {
+    let url = url::Url::parse(&redis_url()).expect("valid AIGW_TEST_REDIS_URL");
+    let addr = format!(
+        "{}:{}",
+        url.host_str().unwrap_or("127.0.0.1"),
+        url.port().unwrap_or(6379)
+    );
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await,
+        Ok(Ok(_))
+    )
+}
+
+/// A running gateway and the mock upstream it talks to.
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub mock: MockUpstream,
+    pub runtime: Runtime,
+    client: Client<HttpConnector, Full<Bytes>>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+    _pg: Option<PgDatabase>,
+}
+
+/// A response read whole.
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "response is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl TestGateway {
+    /// Starts a gateway in `deployment`, or returns `None` (after reporting)
+    /// when that deployment's services are unreachable and not required.
+    pub async fn start(deployment: Deployment) -> Option<Self> {
+        Self::start_with(deployment, |_| {}).await
+    }
+
+    /// Like [`TestGateway::start`], letting the test adjust the settings.
+    pub async fn start_with(
+        deployment: Deployment,
+        adjust: impl FnOnce(&mut RuntimeSettings),
+    ) -> Option<Self> {
+        let mock = MockUpstream::start()
+            .await
+            .expect("start the mock upstream");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (database_url, pg, state) = match deployment {
+            Deployment::Embedded => (
+                format!("sqlite://{}", dir.path().join("gw.db").display()),
+                None,
+                StateConfig::in_process(),
+            ),
+            Deployment::ScaleOut => {
+                if !redis_reachable().await {
+                    unreachable("redis", "connection refused");
+                    return None;
+                }
+                let (pg, url) = PgDatabase::create().await?;
+                let mut state = StateConfig::redis(redis_url());
+                state.key_prefix = format!("aigw_e2e_{:016x}:", rand::random::<u64>());
+                (url, Some(pg), state)
+            }
+        };
+        let base = mock.base_url();
+        let overrides: BTreeMap<String, String> = [
+            ("openai", format!("{base}/v1")),
+            ("glm", format!("{base}/api/paas/v4")),
+            ("anthropic", format!("{base}/v1")),
+            ("gemini", format!("{base}/v1beta")),
+            ("antigravity", base.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let mut settings = RuntimeSettings {
+            database_url,
+            sql: SqlOptions {
+                max_connections: 8,
+                acquire_timeout: Duration::from_secs(30),
+                ..SqlOptions::default()
+            },
+            migrate: true,
+            state,
+            base_url_overrides: overrides,
+            snapshot_refresh: Duration::from_secs(60),
+            ..RuntimeSettings::default()
+        };
+        adjust(&mut settings);
+        let runtime = Runtime::start(settings).await.expect("start the services");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let app = Arc::new(App::new(
+            HealthDeployment {
+                database: if pg.is_some() { "postgres" } else { "sqlite" },
+                shared_state: if pg.is_some() { "redis" } else { "in_process" },
+            },
+            runtime.gateway().clone(),
+            1024 * 1024,
+        ));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            aigateway::handlers::serve(listener, app, ServeOptions::default(), shutdown)
+                .await
+                .expect("server");
+        });
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Some(Self {
+            addr,
+            mock,
+            runtime,
+            client,
+            stop: Some(stop),
+            server: Some(server),
+            _dir: dir,
+            _pg: pg,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Issues a client key (for the CLI's default `admin` user).
+    pub async fn issue_key(&self) -> String {
+        let repo = self.runtime.repository();
+        let user = aigateway::services::admin::ensure_user(repo, "admin")
+            .await
+            .expect("user");
+        let issued = aigateway::services::admin::issue_api_key(repo, &user, None)
+            .await
+            .expect("issue key");
+        self.runtime.reload().await.expect("reload");
+        issued.raw
+    }
+
+    /// Adds an account with `auth` to `provider` and reloads the snapshot.
+    pub async fn add_account_with(&self, provider: &str, label: &str, auth: AuthData) -> String {
+        let account = aigateway::services::admin::add_account(
+            self.runtime.repository(),
+            &ProviderId::new(provider).expect("provider id"),
+            label,
+            auth,
+        )
+        .await
+        .expect("add account");
+        self.runtime.reload().await.expect("reload");
+        account.id.to_string()
+    }
+
+    /// Adds an API-key account whose key is `key` (the mock's account key).
+    pub async fn add_api_key_account(&self, provider: &str, key: &str) -> String {
+        self.add_account_with(
+            provider,
+            key,
+            AuthData::ApiKey {
+                api_key: Secret::new(key),
+            },
+        )
+        .await
+    }
+
+    /// Sends a request and reads the whole response.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Resp {
+        let resp = self.send(method, path, headers, body).await;
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.expect("read body").to_bytes();
+        Resp {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// Sends a request and returns the response with its body unread.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> http::Response<hyper::body::Incoming> {
+        let mut req = Request::builder().method(method).uri(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(body.into())).expect("request");
+        self.client.request(req).await.expect("send request")
+    }
+
+    /// POSTs JSON with the key in the header the client format's SDK uses.
+    pub async fn post(&self, path: &str, key: &str, body: serde_json::Value) -> Resp {
+        let auth = format!("Bearer {key}");
+        let headers: Vec<(&str, &str)> = if path == "/v1/messages" {
+            vec![("x-api-key", key), ("content-type", "application/json")]
+        } else {
+            vec![
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ]
+        };
+        self.request(Method::POST, path, &headers, body.to_string())
+            .await
+    }
+
+    /// Stops the server and the services.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Parses an SSE body into (event name, data JSON) pairs; `[DONE]` becomes
+/// `("done", null)`.
+pub fn sse_events(body: &str) -> Vec<(String, serde_json::Value)> {
+    let mut events = Vec::new();
+    for block in body.split("\n\n") {
+        let mut name = String::from("message");
+        let mut data = String::new();
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event:") {
+                name = v.trim().to_owned();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.trim_start());
+            }
+        }
+        if data.is_empty() {
+            continue;
+        }
+        if data == "[DONE]" {
+            events.push(("done".to_owned(), serde_json::Value::Null));
+        } else {
+            events.push((
+                name,
+                serde_json::from_str(&data)
+                    .unwrap_or_else(|e| panic!("bad event data {data}: {e}")),
+            ));
+        }
+    }
+    events
+}
+
+/// Runs each `async fn name(d: Deployment)` in both deployments, as
+/// `embedded::name` and `scale_out::name`.
+macro_rules! deployment_tests {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Deployment::Embedded).await;
+                }
+            )*
+        }
+        mod scale_out {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Deployment::ScaleOut).await;
+                }
+            )*
+        }
+    };
+}
