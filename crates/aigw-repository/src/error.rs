@@ -82,10 +82,10 @@ pub enum Error {
 #[derive(Debug, thiserror::Error)]
 pub enum Unavailable {
     /// Opening a connection failed.
-    #[error("{0}")]
+    #[error("{}", describe_connection(.0))]
     Connect(#[from] diesel::ConnectionError),
     /// The connection pool failed to hand out a connection.
-    #[error("{0}")]
+    #[error("{}", describe_pool(.0))]
     Pool(#[from] diesel_async::pooled_connection::deadpool::PoolError),
     /// The connection pool could not be built.
     #[error("{0}")]
@@ -96,12 +96,56 @@ pub enum Unavailable {
     /// The connection broke during the query.
     #[error("connection lost: {0}")]
     Lost(DieselError),
+    /// The PostgreSQL server's address does not accept connections. (The driver reports
+    /// only "error connecting to server"; a plain TCP connect recovers the reason.)
+    #[error("cannot reach {address}: {source}")]
+    Unreachable {
+        /// `host:port`, without credentials.
+        address: String,
+        /// The socket error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The SQLite file's folder does not exist.
     #[error("folder `{0}` of the SQLite database does not exist")]
     MissingFolder(String),
     /// A blocking database task could not finish.
     #[error("database task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+}
+
+/// The connection error with its causes on one line (the pool's error type drops
+/// `source()`, so the causes are rendered here).
+fn describe_connection(error: &diesel::ConnectionError) -> String {
+    match error {
+        diesel::ConnectionError::CouldntSetupConfiguration(inner) => with_causes(inner),
+        other => with_causes(other),
+    }
+}
+
+fn describe_pool(error: &diesel_async::pooled_connection::deadpool::PoolError) -> String {
+    use diesel_async::pooled_connection::PoolError as Backend;
+    use diesel_async::pooled_connection::deadpool::PoolError;
+    match error {
+        PoolError::Backend(Backend::ConnectionError(e)) => describe_connection(e),
+        PoolError::Backend(Backend::QueryError(e)) => e.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// `error: cause: cause …`, skipping a cause whose text its parent already shows.
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        next = cause.source();
+    }
+    text
 }
 
 impl Error {

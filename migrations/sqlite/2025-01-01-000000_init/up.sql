@@ -1,5 +1,6 @@
 -- The aigateway schema on SQLite. Timestamps are UTC RFC 3339 text with microseconds
--- (fixed width, so text order is time order), JSON is text, TEXTs are hyphenated text.
+-- (fixed width, so text order is time order; the column defaults write the same form),
+-- JSON is text (checked with json_valid), UUIDs are hyphenated text.
 -- Keep in step with migrations/postgres: one diesel schema serves both.
 
 CREATE TABLE providers (
@@ -13,8 +14,8 @@ CREATE TABLE providers (
     is_active            BOOLEAN NOT NULL DEFAULT 1,
     is_builtin           BOOLEAN NOT NULL DEFAULT 0,
     config               TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(config)),
-    created_at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    updated_at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    created_at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'),
+    updated_at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z')
 );
 
 CREATE TABLE users (
@@ -25,8 +26,8 @@ CREATE TABLE users (
     access_key_hash   TEXT,
     access_key_prefix TEXT,
     is_active         BOOLEAN NOT NULL DEFAULT 1,
-    created_at        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    updated_at        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    created_at        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'),
+    updated_at        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'),
     CONSTRAINT users_username_key UNIQUE (username),
     CONSTRAINT users_access_key_hash_key UNIQUE (access_key_hash)
 );
@@ -49,8 +50,8 @@ CREATE TABLE proxy_pool (
     avg_latency_ms       BIGINT NOT NULL DEFAULT 0,
     last_checked_at      TEXT,
     marked_down_at       TEXT,
-    created_at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    updated_at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    created_at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'),
+    updated_at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'),
     CONSTRAINT proxy_pool_url_key UNIQUE (url)
 );
 CREATE INDEX idx_proxy_pool_active_health ON proxy_pool (is_active, health_status);
@@ -74,8 +75,8 @@ CREATE TABLE accounts (
     last_error_msg  TEXT,
     last_success_at TEXT,
     created_by      TEXT REFERENCES users (id) ON DELETE SET NULL,
-    created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    updated_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'),
+    updated_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z')
 );
 CREATE INDEX idx_accounts_provider_active ON accounts (provider_id, is_active);
 CREATE INDEX idx_accounts_label ON accounts (label);
@@ -136,8 +137,8 @@ CREATE TABLE model_mappings (
     enabled     BOOLEAN NOT NULL DEFAULT 1,
     priority    INTEGER NOT NULL DEFAULT 0,
     owner_id    TEXT REFERENCES users (id) ON DELETE CASCADE,
-    created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    updated_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'),
+    updated_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'),
     CONSTRAINT model_mappings_alias_key UNIQUE (alias)
 );
 CREATE INDEX idx_model_mappings_owner_id ON model_mappings (owner_id);
@@ -151,8 +152,8 @@ CREATE TABLE api_keys (
     label        TEXT,
     is_active    BOOLEAN NOT NULL DEFAULT 1,
     last_used_at TEXT,
-    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    updated_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'),
+    updated_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'),
     CONSTRAINT api_keys_key_hash_key UNIQUE (key_hash)
 );
 CREATE INDEX idx_api_keys_user_id ON api_keys (user_id);
@@ -167,7 +168,7 @@ CREATE TABLE account_quota_pattern (
     sample_count      BIGINT NOT NULL DEFAULT 0,
     last_exhausted_at TEXT,
     last_reset_at     TEXT,
-    created_at        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    updated_at        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    created_at        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'),
+    updated_at        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'),
     CONSTRAINT account_quota_pattern_account_model_key UNIQUE (account_id, model)
 );

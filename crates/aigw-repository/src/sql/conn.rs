@@ -150,6 +150,41 @@ fn sqlite_pool(path: &str, pragmas: String, size: usize) -> Result<Pool<SqliteCo
         .map_err(|e| Error::unavailable("sqlite.pool", e))
 }
 
+/// Replaces a failed first connection's error with the socket error of a plain TCP connect
+/// to the server, when that fails too: the driver's error loses the reason ("Connection
+/// refused", "No route to host"). Any other failure (authentication, missing database)
+/// already names its reason and is returned unchanged.
+async fn explain_unreachable(url: &str, timeout: Duration, error: Error) -> Error {
+    let Some(address) = url::Url::parse(url).ok().and_then(|u| {
+        let host = u
+            .host_str()?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        Some((host, u.port().unwrap_or(5432)))
+    }) else {
+        return error;
+    };
+    let shown = format!("{}:{}", address.0, address.1);
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(address)).await {
+        Ok(Ok(_)) => error,
+        Ok(Err(source)) => Error::unavailable(
+            "postgres.connect",
+            Unavailable::Unreachable {
+                address: shown,
+                source,
+            },
+        ),
+        Err(_) => Error::unavailable(
+            "postgres.connect",
+            Unavailable::Unreachable {
+                address: shown,
+                source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
+            },
+        ),
+    }
+}
+
 impl Backend {
     pub(crate) fn kind(&self) -> SqlBackend {
         match self {
@@ -178,7 +213,12 @@ impl Backend {
             url: Arc::from(url),
         };
         // Fail now, before the caller binds a port, if the server cannot be reached.
-        drop(backend.get("postgres.connect").await?);
+        match backend.get("postgres.connect").await {
+            Ok(conn) => drop(conn),
+            Err(error) => {
+                return Err(explain_unreachable(url, options.acquire_timeout, error).await);
+            }
+        }
         Ok(Self::Postgres(backend))
     }
 

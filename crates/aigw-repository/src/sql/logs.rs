@@ -265,3 +265,34 @@ impl SqlRepository {
         .await)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::sqlite::Sqlite;
+
+    /// The SQLite batch is one multi-row statement, not a statement per row (what diesel
+    /// does when a row may need `DEFAULT`).
+    #[test]
+    fn sqlite_batch_is_one_multi_row_insert() {
+        let now: DateTime<Utc> = "2025-01-01T00:00:00Z".parse().unwrap();
+        let rows: Vec<LogInsert> = (0..3)
+            .map(|i| LogInsert::new(&NewRequestLog::new(now, format!("r{i}"), 200, 1)))
+            .collect();
+        let query = diesel::insert_into(request_logs::table).values(&rows[..]);
+        let sql = diesel::debug_query::<Sqlite, _>(&query).to_string();
+        assert_eq!(sql.matches("INSERT INTO").count(), 1, "{sql}");
+        assert_eq!(sql.matches("), (").count(), 2, "{sql}");
+    }
+
+    /// `COLUMNS` must be the binds per row, or chunks would overflow the bind limit.
+    #[test]
+    fn columns_is_the_number_of_binds_per_row() {
+        let now: DateTime<Utc> = "2025-01-01T00:00:00Z".parse().unwrap();
+        let row = LogInsert::new(&NewRequestLog::new(now, "r", 200, 1));
+        let query = diesel::insert_into(request_logs::table).values(&row);
+        let sql = diesel::debug_query::<Sqlite, _>(&query).to_string();
+        let statement = sql.split("-- binds").next().unwrap_or_default();
+        assert_eq!(statement.matches('?').count(), COLUMNS, "{sql}");
+    }
+}

@@ -7,5 +7,11 @@
 mod support;
 
 mod accounts;
+mod connect;
 mod fixtures;
+mod logs;
+mod mappings;
 mod providers;
+mod proxies;
+mod snapshot;
+mod users;
