@@ -18,7 +18,7 @@ pub(crate) fn write(
     target: &UpstreamTarget<'_>,
 ) -> Result<MessagesRequest, FormatError> {
     let max_tokens = conv.max_tokens.unwrap_or(DEFAULT_ANTHROPIC_MAX_TOKENS);
-    let thinking = thinking(conv.thinking, max_tokens);
+    let thinking = thinking(conv.thinking, max_tokens).filter(|_| thinking_allowed(&conv));
     let thinking_on = matches!(thinking, Some(ThinkingConfig::Enabled { .. }));
 
     let mut system: Vec<SystemBlock> = conv
@@ -108,7 +108,15 @@ pub(crate) fn write(
         messages,
         max_tokens,
         system: (!system.is_empty()).then_some(TextOr::Items(system)),
-        stop_sequences: (!conv.stop.is_empty()).then_some(conv.stop),
+        stop_sequences: {
+            // Anthropic refuses blank stop sequences; they could never match anyway.
+            let stop: Vec<String> = conv
+                .stop
+                .into_iter()
+                .filter(|s| !s.trim().is_empty())
+                .collect();
+            (!stop.is_empty()).then_some(stop)
+        },
         stream: target.stream.then_some(true),
         // With thinking on, Anthropic accepts only the default temperature and no top_k,
         // and top_p only from 0.95.
@@ -127,6 +135,39 @@ pub(crate) fn write(
             user_id: Some(user_id),
         }),
     })
+}
+
+/// Whether Anthropic will accept thinking for this conversation. It refuses
+/// thinking with a forced tool choice, and when the assistant turn that made the
+/// pending tool calls does not open with a signed thinking block (always the case
+/// for history written by another model). Thinking is the optional part: drop it
+/// rather than fail the request.
+fn thinking_allowed(conv: &Conversation) -> bool {
+    if matches!(
+        conv.tool_choice,
+        Some(ToolChoice::Required | ToolChoice::Named(_))
+    ) {
+        return false;
+    }
+    let last_assistant = conv
+        .turns
+        .iter()
+        .rev()
+        .find(|t| t.speaker == Speaker::Assistant);
+    let Some(turn) = last_assistant else {
+        return true;
+    };
+    let calls_tools = turn.parts.iter().any(|p| matches!(p, Part::ToolCall(_)));
+    let opens_with_signed_thinking = matches!(
+        turn.parts.first(),
+        Some(
+            Part::Thinking {
+                signature: Some(_),
+                ..
+            } | Part::RedactedThinking(_)
+        )
+    );
+    !calls_tools || opens_with_signed_thinking
 }
 
 /// Thinking config that Anthropic accepts: a budget of at least 1024 tokens and
@@ -203,7 +244,15 @@ fn write_part(part: Part) -> Result<Option<ContentBlock>, FormatError> {
 
 fn image_source(source: ir::ImageSource) -> ImageSource {
     match source {
-        ir::ImageSource::Base64 { media_type, data } => ImageSource::Base64 { media_type, data },
+        ir::ImageSource::Base64 { media_type, data } => ImageSource::Base64 {
+            // A common misspelling that Anthropic's media type check refuses.
+            media_type: if media_type.eq_ignore_ascii_case("image/jpg") {
+                "image/jpeg".to_owned()
+            } else {
+                media_type
+            },
+            data,
+        },
         ir::ImageSource::Url(url) => ImageSource::Url { url },
     }
 }
