@@ -98,6 +98,175 @@ fn request(client: Format) -> impl Strategy<Value = Value> {
         })
 }
 
+/// Well-shaped OpenAI messages with random choices in every field the
+/// translators branch on, so deep paths (tool ids, images, arguments) are reached.
+fn openai_message() -> impl Strategy<Value = Value> {
+    let role = prop_oneof![
+        Just("system"),
+        Just("developer"),
+        Just("user"),
+        Just("assistant"),
+        Just("tool")
+    ];
+    let url = prop_oneof![
+        Just("data:image/png;base64,aGVsbG8="),
+        Just("data:image/png;base64,@@"),
+        Just("data:,x"),
+        Just("https://example.com/a.png"),
+        Just(""),
+    ];
+    let part = prop_oneof![
+        ".{0,6}".prop_map(|t| json!({"type": "text", "text": t})),
+        url.prop_map(|u| json!({"type": "image_url", "image_url": {"url": u}})),
+        Just(json!({"type": "input_audio", "input_audio": {}})),
+    ];
+    let content = prop_oneof![
+        Just(Value::Null),
+        ".{0,6}".prop_map(Value::String),
+        prop::collection::vec(part, 0..3).prop_map(Value::Array),
+    ];
+    let args = prop_oneof![
+        Just(""),
+        Just("{}"),
+        Just("{\"a\":[1]}"),
+        Just("["),
+        Just("1"),
+        Just("null")
+    ];
+    let call = (prop_oneof![Just("c1"), Just("c2"), Just("")], prop_oneof![Just("f"), Just("g")], args)
+        .prop_map(|(id, name, args)| json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}}));
+    (
+        role,
+        content,
+        prop::option::of(prop::collection::vec(call, 0..3)),
+        prop::option::of(prop_oneof![Just("c1"), Just("c2"), Just("zz")]),
+    )
+        .prop_map(|(role, content, calls, call_id)| {
+            let mut m = json!({"role": role, "content": content});
+            if let Some(calls) = calls {
+                m["tool_calls"] = Value::Array(calls);
+            }
+            if let Some(id) = call_id {
+                m["tool_call_id"] = json!(id);
+            }
+            m
+        })
+}
+
+/// Well-shaped Anthropic messages with random blocks.
+fn anthropic_message() -> impl Strategy<Value = Value> {
+    let id = prop_oneof![Just("t1"), Just("t2"), Just("a.b:c"), Just("")];
+    let image = prop_oneof![
+        Just(json!({"type": "base64", "media_type": "image/png", "data": "aGVsbG8="})),
+        Just(json!({"type": "base64", "media_type": "image/jpg", "data": "!!"})),
+        Just(json!({"type": "url", "url": "https://example.com/a.png"})),
+    ];
+    let leaf_block = prop_oneof![
+        ".{0,6}".prop_map(|t| json!({"type": "text", "text": t})),
+        image
+            .clone()
+            .prop_map(|s| json!({"type": "image", "source": s})),
+    ];
+    let block = prop_oneof![
+        ".{0,6}".prop_map(|t| json!({"type": "text", "text": t})),
+        image.prop_map(|s| json!({"type": "image", "source": s})),
+        (id.clone(), prop_oneof![Just(json!({})), Just(json!({"a": 1})), Just(json!([1])), Just(json!(null))])
+            .prop_map(|(id, input)| json!({"type": "tool_use", "id": id, "name": "f", "input": input})),
+        (id, prop_oneof![
+            Just(Value::Null),
+            ".{0,6}".prop_map(Value::String),
+            prop::collection::vec(leaf_block, 0..3).prop_map(Value::Array),
+        ], any::<bool>())
+            .prop_map(|(id, content, err)| json!({"type": "tool_result", "tool_use_id": id, "content": content, "is_error": err})),
+        (".{0,6}", prop_oneof![Just(""), Just("sig")])
+            .prop_map(|(t, s)| json!({"type": "thinking", "thinking": t, "signature": s})),
+        Just(json!({"type": "redacted_thinking", "data": "xx"})),
+    ];
+    let content = prop_oneof![
+        ".{0,6}".prop_map(Value::String),
+        prop::collection::vec(block, 0..4).prop_map(Value::Array)
+    ];
+    (prop_oneof![Just("user"), Just("assistant")], content)
+        .prop_map(|(role, content)| json!({"role": role, "content": content}))
+}
+
+/// Top-level options of `client`, some of them invalid.
+fn options(client: Format) -> impl Strategy<Value = Value> {
+    let tool_choice = match client {
+        Format::AnthropicMessages => prop_oneof![
+            Just(json!({"type": "auto"})),
+            Just(json!({"type": "any"})),
+            Just(json!({"type": "tool", "name": "f"})),
+            Just(json!({"type": "none"})),
+            Just(json!({"type": "auto", "disable_parallel_tool_use": true})),
+            Just(json!("auto")),
+        ]
+        .boxed(),
+        _ => prop_oneof![
+            Just(json!("auto")),
+            Just(json!("required")),
+            Just(json!("none")),
+            Just(json!({"type": "function", "function": {"name": "f"}})),
+            Just(json!({"type": "any"})),
+        ]
+        .boxed(),
+    };
+    (
+        prop::option::of(tool_choice),
+        prop::option::of(prop_oneof![Just("low"), Just("high"), Just("none"), Just("bogus")]),
+        prop::option::of(0u32..40_000),
+        prop::option::of(prop_oneof![Just(json!([""])), Just(json!(["a", " "])), Just(json!("x")), Just(json!(3))]),
+        any::<bool>(),
+    )
+        .prop_map(move |(tool_choice, effort, budget, stop, parallel)| {
+            let mut o = match client {
+                Format::AnthropicMessages => json!({"tools": [{"name": "f", "input_schema": {"type": "object"}}]}),
+                _ => json!({
+                    "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+                    "parallel_tool_calls": parallel
+                }),
+            };
+            if let Some(c) = tool_choice {
+                o["tool_choice"] = c;
+            }
+            match (client, effort, budget) {
+                (Format::AnthropicMessages, _, Some(b)) => {
+                    o["thinking"] = json!({"type": "enabled", "budget_tokens": b});
+                    o["max_tokens"] = json!(b / 2 + 1);
+                }
+                (Format::AnthropicMessages, _, None) => {}
+                (_, Some(e), b) => {
+                    o["reasoning_effort"] = json!(e);
+                    if let Some(b) = b {
+                        o["max_completion_tokens"] = json!(b);
+                    }
+                }
+                (_, None, _) => {}
+            }
+            if let Some(s) = stop {
+                let key = if client == Format::AnthropicMessages { "stop_sequences" } else { "stop" };
+                o[key] = s;
+            }
+            o
+        })
+}
+
+fn shaped(client: Format) -> impl Strategy<Value = Value> {
+    let messages = match client {
+        Format::AnthropicMessages => prop::collection::vec(anthropic_message(), 0..6).boxed(),
+        _ => prop::collection::vec(openai_message(), 0..6).boxed(),
+    };
+    (messages, options(client)).prop_map(move |(messages, options)| {
+        let mut body = json!({"model": "m", "max_tokens": 1000, "messages": messages});
+        if let Value::Object(options) = options {
+            for (k, v) in options {
+                body[k] = v;
+            }
+        }
+        body
+    })
+}
+
 fn run_all(client: Format, bytes: &[u8]) {
     let _ = RequestMeta::parse(client, bytes);
     for upstream in UPSTREAMS {
@@ -113,7 +282,8 @@ fn run_all(client: Format, bytes: &[u8]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 cases by default keeps `cargo test` fast; PROPTEST_CASES=n runs a longer session.
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn openai_requests_never_panic(body in request(Format::OpenAiChat)) {
@@ -122,6 +292,16 @@ proptest! {
 
     #[test]
     fn anthropic_requests_never_panic(body in request(Format::AnthropicMessages)) {
+        run_all(Format::AnthropicMessages, &serde_json::to_vec(&body).unwrap());
+    }
+
+    #[test]
+    fn shaped_openai_requests_never_panic(body in shaped(Format::OpenAiChat)) {
+        run_all(Format::OpenAiChat, &serde_json::to_vec(&body).unwrap());
+    }
+
+    #[test]
+    fn shaped_anthropic_requests_never_panic(body in shaped(Format::AnthropicMessages)) {
         run_all(Format::AnthropicMessages, &serde_json::to_vec(&body).unwrap());
     }
 
