@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod client_pool;
+pub mod credentials;
 mod error;
 pub mod gateway;
 pub mod routing;
