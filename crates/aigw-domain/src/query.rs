@@ -5,8 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{AccountId, ApiKeyId, HealthStatus, ProviderId, ProviderKind, ProxyId, Role, UserId};
 
-/// A window into a list: at most `limit` rows after skipping `offset`.
+/// A window into a list: at most `limit` rows after skipping `offset`. Deserialised
+/// fields that are absent take the defaults; call [`Page::clamped`] on untrusted input
+/// (the repository does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Page {
     /// Rows to return, 1 to [`Page::MAX_LIMIT`].
     pub limit: i64,
@@ -221,5 +224,13 @@ mod tests {
             }
         );
         assert_eq!(Page::default().limit, Page::DEFAULT_LIMIT);
+        let partial: Page = serde_json::from_str(r#"{"offset": 20}"#).unwrap();
+        assert_eq!(
+            partial,
+            Page {
+                limit: Page::DEFAULT_LIMIT,
+                offset: 20
+            }
+        );
     }
 }

@@ -5,9 +5,9 @@
 //!
 //! The schema (`schema.rs`) is written once with SQL types that encode per backend
 //! (`types.rs`: TIMESTAMPTZ/JSONB/UUID on PostgreSQL, text on SQLite). A query is written
-//! once inside [`with_conn!`] or [`with_tx!`], which expand the same body for each backend's
-//! connection type; diesel infers the backend from the connection, so every query is
-//! type-checked against both. Row ↔ domain conversion happens outside the macro and is
+//! once inside `with_conn!`, `with_tx!` or `with_read_tx!` (`macros.rs`), which expand the
+//! same body for each backend's connection type; diesel infers the backend from the
+//! connection, so every query is type-checked against both. Row ↔ domain conversion happens outside the macro and is
 //! therefore compiled once. The only backend-specific query is the request-log batch
 //! insert on SQLite (see `logs.rs`).
 //!
