@@ -4,6 +4,7 @@
 use bytes::BytesMut;
 use serde::Deserialize;
 
+use super::wire::BlockDeltaIn;
 use super::{Encoder, Shared, Step, StreamError, UpstreamError};
 use crate::anthropic::{self, ContentBlock, Delta, MessageDeltaUsage, StreamEvent};
 use crate::sse::SseEvent;
@@ -37,6 +38,14 @@ impl AnthropicDecoder {
         enc: &mut Encoder,
         out: &mut BytesMut,
     ) -> Result<Step, StreamError> {
+        // Fragments are nearly every event: they are read through a flat,
+        // borrowed view; the rest through the full event type.
+        if ev.event == Some("content_block_delta") {
+            let view: BlockDeltaIn<'_> =
+                serde_json::from_str(ev.data).map_err(|e| StreamError::malformed(ev.event, &e))?;
+            on_delta(view, sh, enc, out)?;
+            return Ok(Step::Continue);
+        }
         let event: StreamEvent = match serde_json::from_str(ev.data) {
             Ok(event) => event,
             Err(e) => return skip_unknown(ev, &e),
@@ -112,6 +121,28 @@ impl AnthropicDecoder {
             self.usage.cache_read_input_tokens = Some(n);
         }
     }
+}
+
+/// One fragment of the open block; delta types without a place in the client
+/// format (citations, and types added later) are skipped.
+fn on_delta(
+    view: BlockDeltaIn<'_>,
+    sh: &Shared,
+    enc: &mut Encoder,
+    out: &mut BytesMut,
+) -> Result<(), StreamError> {
+    let d = &view.delta;
+    match d.kind.as_ref() {
+        "text_delta" => enc.text(sh, fragment(&d.text), out),
+        "input_json_delta" => enc.tool_args(sh, view.index, fragment(&d.partial_json), out),
+        "thinking_delta" => enc.thinking(sh, fragment(&d.thinking), out),
+        "signature_delta" => enc.signature(sh, fragment(&d.signature), out),
+        _ => Ok(()),
+    }
+}
+
+fn fragment<'a>(f: &'a Option<std::borrow::Cow<'_, str>>) -> &'a str {
+    f.as_deref().unwrap_or("")
 }
 
 /// Anthropic adds event, block and delta types over time, and asks clients to

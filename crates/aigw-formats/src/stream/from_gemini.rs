@@ -8,8 +8,9 @@
 
 use bytes::BytesMut;
 
+use super::wire::{AntigravityChunkIn, GeminiChunkIn};
 use super::{Encoder, Shared, Step, StreamError, UpstreamError};
-use crate::gemini::{AntigravityResponse, ErrorBody, GenerateContentResponse};
+use crate::gemini::ErrorBody;
 use crate::sse::SseEvent;
 use crate::{Finish, Usage, ids};
 
@@ -47,9 +48,9 @@ impl GeminiDecoder {
             return Err(error);
         }
         let chunk = if self.antigravity {
-            serde_json::from_str::<AntigravityResponse>(ev.data).map(|r| r.response)
+            serde_json::from_str::<AntigravityChunkIn<'_>>(ev.data).map(|r| r.response)
         } else {
-            serde_json::from_str::<GenerateContentResponse>(ev.data)
+            serde_json::from_str::<GeminiChunkIn<'_>>(ev.data)
         }
         .map_err(|e| StreamError::malformed(ev.event, &e))?;
         if let Some(usage) = &chunk.usage_metadata {

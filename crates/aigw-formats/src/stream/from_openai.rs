@@ -3,8 +3,9 @@
 
 use bytes::BytesMut;
 
+use super::wire::ChunkIn;
 use super::{Encoder, Shared, Step, StreamError, UpstreamError};
-use crate::openai::{ChatCompletionChunk, ErrorBody};
+use crate::openai::ErrorBody;
 use crate::sse::SseEvent;
 use crate::{Finish, Usage, ids};
 
@@ -35,7 +36,7 @@ impl OpenAiDecoder {
         if let Some(error) = upstream_error(data) {
             return Err(error);
         }
-        let chunk: ChatCompletionChunk =
+        let chunk: ChunkIn<'_> =
             serde_json::from_str(data).map_err(|e| StreamError::malformed(ev.event, &e))?;
         if let Some(usage) = &chunk.usage {
             sh.usage = Usage::from_openai(usage);
@@ -44,7 +45,9 @@ impl OpenAiDecoder {
         let Some(choice) = chunk.choices.into_iter().find(|c| c.index == 0) else {
             return Ok(Step::Continue);
         };
-        let delta = choice.delta;
+        let Some(delta) = choice.delta else {
+            return self.on_finish(choice.finish_reason, sh, enc, out);
+        };
         if let Some(reasoning) = &delta.reasoning_content {
             enc.thinking(sh, reasoning, out)?;
         }
@@ -64,9 +67,9 @@ impl OpenAiDecoder {
                     continue;
                 };
                 self.started.push(key);
-                let id = match &call.id {
-                    Some(id) if !id.is_empty() => id.clone(),
-                    _ => ids::tool_call_id(sh.client, &sh.ctx.request_id, key as usize),
+                let id = match call.id.as_deref() {
+                    Some(id) if !id.is_empty() => std::borrow::Cow::Borrowed(id),
+                    _ => ids::tool_call_id(sh.client, &sh.ctx.request_id, key as usize).into(),
                 };
                 enc.tool_start(sh, key, &id, name, out)?;
             }
@@ -74,7 +77,17 @@ impl OpenAiDecoder {
                 enc.tool_args(sh, key, args, out)?;
             }
         }
-        if let Some(reason) = choice.finish_reason {
+        self.on_finish(choice.finish_reason, sh, enc, out)
+    }
+
+    fn on_finish(
+        &mut self,
+        reason: Option<crate::openai::FinishReason>,
+        sh: &Shared,
+        enc: &mut Encoder,
+        out: &mut BytesMut,
+    ) -> Result<Step, StreamError> {
+        if let Some(reason) = reason {
             self.finished = true;
             enc.finish(sh, Finish::from_openai(reason), None, out)?;
         }

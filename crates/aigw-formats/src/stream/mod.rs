@@ -19,6 +19,7 @@ mod from_openai;
 mod passthrough;
 mod to_anthropic;
 mod to_openai;
+mod wire;
 
 use aigw_domain::Format;
 use bytes::BytesMut;

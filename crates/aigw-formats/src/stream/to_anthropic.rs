@@ -9,11 +9,11 @@
 
 use bytes::BytesMut;
 
+use super::wire::{BlockDelta, BlockDeltaOut};
 use super::{Shared, StreamError, emit};
 use crate::Finish;
 use crate::anthropic::{
-    ContentBlock, Delta, MessageDelta, MessageDeltaUsage, MessageType, MessagesResponse, Role,
-    StreamEvent,
+    ContentBlock, MessageDelta, MessageDeltaUsage, MessageType, MessagesResponse, Role, StreamEvent,
 };
 
 /// The block currently open in the client stream.
@@ -104,14 +104,12 @@ impl AnthropicEncoder {
         Ok(())
     }
 
-    fn delta(&self, delta: Delta, out: &mut BytesMut) -> Result<(), StreamError> {
-        emit_event(
-            out,
-            &StreamEvent::ContentBlockDelta {
-                index: self.index,
-                delta,
-            },
-        )
+    fn delta(&self, delta: BlockDelta<'_>, out: &mut BytesMut) -> Result<(), StreamError> {
+        let event = BlockDeltaOut {
+            index: self.index,
+            delta,
+        };
+        emit(out, Some("content_block_delta"), &event)
     }
 
     pub(crate) fn text(
@@ -130,12 +128,7 @@ impl AnthropicEncoder {
             };
             self.open(sh, Open::Text, block, out)?;
         }
-        self.delta(
-            Delta::TextDelta {
-                text: text.to_owned(),
-            },
-            out,
-        )
+        self.delta(BlockDelta::Text { text }, out)
     }
 
     fn open_thinking(&mut self, sh: &Shared, out: &mut BytesMut) -> Result<(), StreamError> {
@@ -159,12 +152,7 @@ impl AnthropicEncoder {
             return Ok(());
         }
         self.open_thinking(sh, out)?;
-        self.delta(
-            Delta::ThinkingDelta {
-                thinking: text.to_owned(),
-            },
-            out,
-        )
+        self.delta(BlockDelta::Thinking { thinking: text }, out)
     }
 
     /// A reasoning signature. It belongs to the open thinking block; without
@@ -180,12 +168,7 @@ impl AnthropicEncoder {
             return Ok(());
         }
         self.open_thinking(sh, out)?;
-        self.delta(
-            Delta::SignatureDelta {
-                signature: signature.to_owned(),
-            },
-            out,
-        )
+        self.delta(BlockDelta::Signature { signature }, out)
     }
 
     pub(crate) fn redacted_thinking(
@@ -236,12 +219,7 @@ impl AnthropicEncoder {
         if json.is_empty() || self.open != Open::Tool(key) {
             return Ok(());
         }
-        self.delta(
-            Delta::InputJsonDelta {
-                partial_json: json.to_owned(),
-            },
-            out,
-        )
+        self.delta(BlockDelta::InputJson { partial_json: json }, out)
     }
 
     pub(crate) fn finish(

@@ -9,11 +9,10 @@
 
 use bytes::BytesMut;
 
+use super::wire::{ChoiceOut, ChunkOut, DeltaOut, FunctionOut, ToolCallOut};
 use super::{Shared, StreamError, emit};
 use crate::Finish;
-use crate::openai::{
-    ChatCompletionChunk, ChunkChoice, ChunkDelta, FunctionCallDelta, ToolCallDelta, ToolType,
-};
+use crate::openai::{ChatCompletionChunk, ToolType};
 
 #[derive(Debug)]
 pub(crate) struct OpenAiEncoder {
@@ -40,23 +39,22 @@ impl OpenAiEncoder {
     fn chunk(
         &self,
         sh: &Shared,
-        delta: ChunkDelta,
+        delta: DeltaOut<'_>,
         finish_reason: Option<Finish>,
         out: &mut BytesMut,
     ) -> Result<(), StreamError> {
-        let chunk = ChatCompletionChunk {
-            id: sh.response_id.clone(),
-            object: ChatCompletionChunk::OBJECT.to_owned(),
+        let choices = [ChoiceOut {
+            index: 0,
+            delta,
+            finish_reason: finish_reason.map(Finish::to_openai),
+        }];
+        let chunk = ChunkOut {
+            id: &sh.response_id,
+            object: ChatCompletionChunk::OBJECT,
             created: sh.ctx.created,
-            model: sh.ctx.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason: finish_reason.map(Finish::to_openai),
-                logprobs: None,
-            }],
+            model: &sh.ctx.model,
+            choices: &choices,
             usage: None,
-            system_fingerprint: None,
         };
         emit(out, None, &chunk)
     }
@@ -66,10 +64,10 @@ impl OpenAiEncoder {
             return Ok(());
         }
         self.started = true;
-        let delta = ChunkDelta {
-            role: Some("assistant".to_owned()),
-            content: Some(String::new()),
-            ..ChunkDelta::default()
+        let delta = DeltaOut {
+            role: Some("assistant"),
+            content: Some(""),
+            ..DeltaOut::default()
         };
         self.chunk(sh, delta, None, out)
     }
@@ -84,9 +82,9 @@ impl OpenAiEncoder {
             return Ok(());
         }
         self.start(sh, out)?;
-        let delta = ChunkDelta {
-            content: Some(text.to_owned()),
-            ..ChunkDelta::default()
+        let delta = DeltaOut {
+            content: Some(text),
+            ..DeltaOut::default()
         };
         self.chunk(sh, delta, None, out)
     }
@@ -103,9 +101,9 @@ impl OpenAiEncoder {
             return Ok(());
         }
         self.start(sh, out)?;
-        let delta = ChunkDelta {
-            reasoning_content: Some(text.to_owned()),
-            ..ChunkDelta::default()
+        let delta = DeltaOut {
+            reasoning_content: Some(text),
+            ..DeltaOut::default()
         };
         self.chunk(sh, delta, None, out)
     }
@@ -113,12 +111,12 @@ impl OpenAiEncoder {
     fn tool_delta(
         &self,
         sh: &Shared,
-        call: ToolCallDelta,
+        call: ToolCallOut<'_>,
         out: &mut BytesMut,
     ) -> Result<(), StreamError> {
-        let delta = ChunkDelta {
-            tool_calls: Some(vec![call]),
-            ..ChunkDelta::default()
+        let delta = DeltaOut {
+            tool_calls: Some([call]),
+            ..DeltaOut::default()
         };
         self.chunk(sh, delta, None, out)
     }
@@ -137,14 +135,14 @@ impl OpenAiEncoder {
         self.start(sh, out)?;
         let index = client_index(self.tools.len());
         self.tools.push((key, false));
-        let call = ToolCallDelta {
+        let call = ToolCallOut {
             index,
-            id: Some(id.to_owned()),
+            id: Some(id),
             kind: Some(ToolType::Function),
-            function: Some(FunctionCallDelta {
-                name: Some(name.to_owned()),
-                arguments: Some(String::new()),
-            }),
+            function: FunctionOut {
+                name: Some(name),
+                arguments: "",
+            },
         };
         self.tool_delta(sh, call, out)
     }
@@ -165,16 +163,7 @@ impl OpenAiEncoder {
             return Ok(());
         };
         self.tools[pos].1 = true;
-        let call = ToolCallDelta {
-            index: client_index(pos),
-            id: None,
-            kind: None,
-            function: Some(FunctionCallDelta {
-                name: None,
-                arguments: Some(json.to_owned()),
-            }),
-        };
-        self.tool_delta(sh, call, out)
+        self.tool_delta(sh, args_delta(pos, json), out)
     }
 
     pub(crate) fn finish(
@@ -192,37 +181,40 @@ impl OpenAiEncoder {
         // input) still needs a JSON object for the client to parse.
         for pos in 0..self.tools.len() {
             if !self.tools[pos].1 {
-                let call = ToolCallDelta {
-                    index: client_index(pos),
-                    id: None,
-                    kind: None,
-                    function: Some(FunctionCallDelta {
-                        name: None,
-                        arguments: Some("{}".to_owned()),
-                    }),
-                };
-                self.tool_delta(sh, call, out)?;
+                self.tool_delta(sh, args_delta(pos, "{}"), out)?;
             }
         }
-        self.chunk(sh, ChunkDelta::default(), Some(finish), out)
+        self.chunk(sh, DeltaOut::default(), Some(finish), out)
     }
 
     pub(crate) fn end(&mut self, sh: &Shared, out: &mut BytesMut) -> Result<(), StreamError> {
         self.finish(sh, Finish::EndTurn, out)?;
         if sh.ctx.include_usage {
-            let chunk = ChatCompletionChunk {
-                id: sh.response_id.clone(),
-                object: ChatCompletionChunk::OBJECT.to_owned(),
+            let chunk = ChunkOut {
+                id: &sh.response_id,
+                object: ChatCompletionChunk::OBJECT,
                 created: sh.ctx.created,
-                model: sh.ctx.model.clone(),
-                choices: Vec::new(),
+                model: &sh.ctx.model,
+                choices: &[],
                 usage: Some(sh.usage.to_openai()),
-                system_fingerprint: None,
             };
             emit(out, None, &chunk)?;
         }
         write_done(out);
         Ok(())
+    }
+}
+
+/// An `arguments` fragment for the call at client position `pos`.
+fn args_delta(pos: usize, json: &str) -> ToolCallOut<'_> {
+    ToolCallOut {
+        index: client_index(pos),
+        id: None,
+        kind: None,
+        function: FunctionOut {
+            name: None,
+            arguments: json,
+        },
     }
 }
 
