@@ -16,4 +16,5 @@ mod support;
 
 mod dataplane;
 mod errors;
+mod failover;
 mod tidy;

@@ -29,6 +29,8 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub routing: RoutingConfig,
     pub snapshot: SnapshotConfig,
+    pub failover: FailoverConfig,
+    pub proxy: ProxyConfig,
     /// Per-provider overrides, keyed by provider id (`openai`, `anthropic`, …).
     pub providers: BTreeMap<String, ProviderOverride>,
     pub log: LogConfig,
@@ -160,6 +162,73 @@ pub struct RoutingConfig {
     /// Ordered model-prefix rules (`{ prefix = "gpt-", provider = "openai" }`);
     /// empty means the built-in table.
     pub rules: Vec<aigw_services::routing::PrefixRule>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FailoverConfig {
+    /// Upstream attempts per request, the first included.
+    pub max_attempts: u32,
+    /// No new attempt starts after this long.
+    #[serde(with = "humantime_serde")]
+    pub max_total: Duration,
+    /// Cooldown after a 429 that gives no wait.
+    #[serde(with = "humantime_serde")]
+    pub rate_limit_cooldown: Duration,
+    /// Cooldown after an exhausted quota that gives no reset time.
+    #[serde(with = "humantime_serde")]
+    pub quota_cooldown: Duration,
+    /// Cooldown after a 5xx/529 or a broken stream.
+    #[serde(with = "humantime_serde")]
+    pub server_error_cooldown: Duration,
+    /// Cooldown after a connect failure or timeout before the first byte.
+    #[serde(with = "humantime_serde")]
+    pub unreachable_cooldown: Duration,
+    /// Cooldown of a whole account after 401/403.
+    #[serde(with = "humantime_serde")]
+    pub auth_cooldown: Duration,
+    /// Upper bound of any cooldown, whatever an upstream asks for.
+    #[serde(with = "humantime_serde")]
+    pub max_cooldown: Duration,
+}
+
+impl Default for FailoverConfig {
+    fn default() -> Self {
+        let d = aigw_services::failover::FailoverSettings::default();
+        Self {
+            max_attempts: d.max_attempts,
+            max_total: d.max_total,
+            rate_limit_cooldown: d.rate_limit_cooldown,
+            quota_cooldown: d.quota_cooldown,
+            server_error_cooldown: d.server_error_cooldown,
+            unreachable_cooldown: d.unreachable_cooldown,
+            auth_cooldown: d.auth_cooldown,
+            max_cooldown: d.max_cooldown,
+        }
+    }
+}
+
+impl FailoverConfig {
+    pub fn settings(&self) -> aigw_services::failover::FailoverSettings {
+        aigw_services::failover::FailoverSettings {
+            max_attempts: self.max_attempts,
+            max_total: self.max_total,
+            rate_limit_cooldown: self.rate_limit_cooldown,
+            quota_cooldown: self.quota_cooldown,
+            server_error_cooldown: self.server_error_cooldown,
+            unreachable_cooldown: self.unreachable_cooldown,
+            auth_cooldown: self.auth_cooldown,
+            max_cooldown: self.max_cooldown,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// `reject` (default): an account left without a proxy while proxies are
+    /// configured is not used. `direct`: it connects directly.
+    pub overflow: aigw_services::snapshot::ProxyOverflow,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -311,6 +380,12 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "redis.command_timeout".into(),
                 "must be greater than zero".into(),
+            ));
+        }
+        if self.failover.max_attempts == 0 {
+            return Err(ConfigError::Invalid(
+                "failover.max_attempts".into(),
+                "must be at least 1".into(),
             ));
         }
         if self.snapshot.refresh_interval.is_zero() {

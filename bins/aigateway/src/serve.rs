@@ -38,6 +38,7 @@ pub fn runtime_settings(config: &Config, migrate: bool) -> RuntimeSettings {
         },
         gateway: GatewaySettings {
             require_client_key: config.auth.require_client_key,
+            failover: config.failover.settings(),
         },
         rules: config.routing.rules.clone(),
         base_url_overrides: config
@@ -46,6 +47,7 @@ pub fn runtime_settings(config: &Config, migrate: bool) -> RuntimeSettings {
             .filter_map(|(id, p)| p.base_url.clone().map(|u| (id.clone(), u)))
             .collect(),
         snapshot_refresh: config.snapshot.refresh_interval,
+        proxy_overflow: config.proxy.overflow,
     }
 }
 

@@ -112,7 +112,9 @@ pub async fn add_account(
     }
     let mut new = NewAccount::new(provider.clone(), label, auth);
     new.expires_at = new.auth_data.expires_at();
-    Ok(repository.insert_account(&new).await?)
+    let account = repository.insert_account(&new).await?;
+    crate::proxy_assign::assign_proxies(repository, false).await?;
+    Ok(repository.get_account(account.id).await?)
 }
 
 /// The credential kinds, for messages.

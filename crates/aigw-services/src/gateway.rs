@@ -12,8 +12,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
-use aigw_domain::{Account, ApiKeyId, Format, ProviderKind, UserId};
+use aigw_domain::{Account, AccountId, ApiKeyId, Format, ProviderKind, UserId};
 use aigw_formats::RequestMeta;
 use aigw_repository::state::SharedState;
 use bytes::Bytes;
@@ -25,6 +26,8 @@ use aigw_formats::stream::{StreamContext, StreamError, StreamTranslator};
 
 use crate::Error;
 use crate::client_pool::{ClientPool, Route};
+use crate::cooldown::{CooldownReason, Cooldowns};
+use crate::failover::{FailoverSettings, Verdict};
 use crate::selector::{counter_key, first_usable, pick};
 use crate::snapshot::SnapshotStore;
 use crate::stream::{ClientStream, PrimeError};
@@ -44,12 +47,15 @@ pub struct Principal {
 pub struct GatewaySettings {
     /// Refuse requests without a valid client key.
     pub require_client_key: bool,
+    /// Attempts, time bound and cooldowns of failover.
+    pub failover: FailoverSettings,
 }
 
 impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
             require_client_key: true,
+            failover: FailoverSettings::default(),
         }
     }
 }
@@ -80,6 +86,7 @@ struct Inner {
     state: SharedState,
     pool: ClientPool,
     settings: GatewaySettings,
+    cooldowns: Cooldowns,
     /// Used only if the shared store cannot count at all, so selection still rotates.
     local_counter: AtomicU64,
 }
@@ -98,6 +105,7 @@ impl Gateway {
                 state,
                 pool,
                 settings,
+                cooldowns: Cooldowns::default(),
                 local_counter: AtomicU64::new(0),
             }),
         }
@@ -111,6 +119,11 @@ impl Gateway {
     /// The shared state this gateway counts in.
     pub fn state(&self) -> &SharedState {
         &self.inner.state
+    }
+
+    /// The cooldowns in force on this instance.
+    pub fn cooldowns(&self) -> &Cooldowns {
+        &self.inner.cooldowns
     }
 
     /// The client pool this gateway sends through.
@@ -147,34 +160,97 @@ impl Gateway {
         if candidates.is_empty() {
             return Err(Error::ModelNotFound(meta.model));
         }
+        let policy = &self.inner.settings.failover;
+        let cooldowns = &self.inner.cooldowns;
+        let started = Instant::now();
         let mut scratch = Vec::new();
-        let Some((entry, upstream_model)) =
-            first_usable(&snapshot, &candidates, |_, _| true, &mut scratch)
-        else {
-            return Err(Error::NoUsableAccount {
-                model: meta.model,
-                retry_after: None,
-            });
-        };
-        let counter = self
-            .next_counter(entry.provider.id.as_str(), upstream_model)
-            .await;
-        let account = pick(&scratch, counter).ok_or_else(|| Error::NoUsableAccount {
-            model: meta.model.clone(),
-            retry_after: None,
-        })?;
-        let kind = entry.provider.kind;
-        let attempt = Attempt {
-            request_id,
-            account: &account,
-            kind,
-            base_url: &entry.provider.base_url,
-            upstream_model,
-            client,
-            meta: &meta,
-            body: &body,
-        };
-        self.send(attempt).await
+        let mut tried: Vec<AccountId> = Vec::new();
+        let mut last_error: Option<Error> = None;
+        for _ in 0..policy.max_attempts.max(1) {
+            let usable = |a: &Account, model: &str| {
+                !tried.contains(&a.id)
+                    && cooldowns.is_usable(a.id, model)
+                    && snapshot.account_route(a).is_some()
+            };
+            let Some((entry, upstream_model)) =
+                first_usable(&snapshot, &candidates, usable, &mut scratch)
+            else {
+                break;
+            };
+            let counter = self
+                .next_counter(entry.provider.id.as_str(), upstream_model)
+                .await;
+            let Some(account) = pick(&scratch, counter) else {
+                break;
+            };
+            let Some(route) = snapshot.account_route(&account) else {
+                break;
+            };
+            let attempt = Attempt {
+                request_id,
+                account: &account,
+                route,
+                kind: entry.provider.kind,
+                base_url: &entry.provider.base_url,
+                upstream_model,
+                client,
+                meta: &meta,
+                body: &body,
+            };
+            match self.send(attempt).await {
+                Ok(reply) => return Ok(reply),
+                Err(Failure { error, verdict }) => match verdict {
+                    Verdict::Fatal => return Err(error),
+                    Verdict::Retry {
+                        cooldown,
+                        reason,
+                        account_wide,
+                    } => {
+                        let model = (!account_wide).then_some(upstream_model);
+                        cooldowns.set(account.id, model, cooldown, reason);
+                        tracing::info!(
+                            account = %account.id,
+                            provider = %entry.provider.id,
+                            reason = reason.as_str(),
+                            cooldown_ms = cooldown.as_millis() as u64,
+                            error = error.kind(),
+                            "attempt failed; account cooling down"
+                        );
+                        tried.push(account.id);
+                        last_error = Some(error);
+                        if started.elapsed() >= policy.max_total {
+                            break;
+                        }
+                    }
+                },
+            }
+        }
+        if let Some(error) = last_error {
+            return Err(error);
+        }
+        Err(Error::NoUsableAccount {
+            retry_after: self.earliest_rejoin(&snapshot, &candidates),
+            model: meta.model,
+        })
+    }
+
+    /// When the first cooling-down account of the candidates rejoins.
+    fn earliest_rejoin(
+        &self,
+        snapshot: &crate::snapshot::Snapshot,
+        candidates: &[crate::routing::RouteCandidate],
+    ) -> Option<std::time::Duration> {
+        candidates
+            .iter()
+            .filter_map(|c| Some((snapshot.provider(&c.provider)?, &c.upstream_model)))
+            .flat_map(|(entry, model)| {
+                entry
+                    .accounts
+                    .iter()
+                    .filter(|a| snapshot.account_route(a).is_some())
+                    .filter_map(|a| self.inner.cooldowns.remaining(a.id, model))
+            })
+            .min()
     }
 
     async fn next_counter(&self, provider: &str, model: &str) -> u64 {
@@ -187,7 +263,8 @@ impl Gateway {
         }
     }
 
-    async fn send(&self, attempt: Attempt<'_>) -> Result<Reply, Error> {
+    async fn send(&self, attempt: Attempt<'_>) -> Result<Reply, Failure> {
+        let policy = &self.inner.settings.failover;
         let upstream_format = attempt.kind.format();
         let project = project_id(attempt.account);
         let envelope = aigw_formats::AntigravityEnvelope {
@@ -197,12 +274,9 @@ impl Gateway {
         };
         let target = aigw_formats::UpstreamTarget::new(attempt.upstream_model, attempt.meta.stream)
             .with_antigravity(envelope);
-        let payload = aigw_formats::translate_request(
-            attempt.client,
-            upstream_format,
-            attempt.body,
-            &target,
-        )?;
+        let payload =
+            aigw_formats::translate_request(attempt.client, upstream_format, attempt.body, &target)
+                .map_err(|e| Failure::fatal(Error::BadRequest(e)))?;
         let url = endpoint_url(
             attempt.kind,
             attempt.base_url,
@@ -217,30 +291,44 @@ impl Gateway {
         if attempt.meta.stream {
             request = request.header(ACCEPT, HeaderValue::from_static("text/event-stream"));
         }
-        for (name, value) in auth_headers(attempt.kind, attempt.account, oauth_token)? {
+        // An account whose credential cannot be sent is skipped for good
+        // (until it is edited), not retried on every request.
+        let headers = auth_headers(attempt.kind, attempt.account, oauth_token).map_err(|e| {
+            Failure::retry(e, policy.auth_cooldown, CooldownReason::AuthFailed, true)
+        })?;
+        for (name, value) in headers {
             request = request.header(name, value);
         }
         let request = request
             .body(Full::new(payload))
-            .map_err(|_| Error::InvalidUpstreamUrl)?;
-        let response = self
-            .inner
-            .pool
-            .send(&Route::Direct, request)
-            .await
-            .map_err(Error::Upstream)?;
+            .map_err(|_| Failure::fatal(Error::InvalidUpstreamUrl))?;
+        let response = match self.inner.pool.send(attempt.route, request).await {
+            Ok(r) => r,
+            Err(e) => {
+                let verdict = policy.classify_transport(&e);
+                return Err(Failure {
+                    error: Error::Upstream(e),
+                    verdict,
+                });
+            }
+        };
         let status = response.status();
         if !status.is_success() {
-            let body = collect(response.into_body()).await?;
+            let (parts, body) = response.into_parts();
+            let body = collect(body).await.map_err(|e| self.transport_failure(e))?;
+            let verdict = policy.classify_status(status, &parts.headers, &body);
             let translated = aigw_formats::translate_error(
                 upstream_format,
                 attempt.client,
                 status.as_u16(),
                 &body,
             );
-            return Err(Error::UpstreamStatus {
-                status,
-                body: translated,
+            return Err(Failure {
+                error: Error::UpstreamStatus {
+                    status,
+                    body: translated,
+                },
+                verdict,
             });
         }
         let created = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
@@ -252,28 +340,48 @@ impl Gateway {
                 include_usage: attempt.meta.include_usage,
             };
             let translator = StreamTranslator::new(upstream_format, attempt.client, ctx)
-                .map_err(|e| Error::UpstreamStream(e.to_string()))?;
+                .map_err(|e| Failure::fatal(Error::UpstreamStream(e.to_string())))?;
             let mut stream = ClientStream::new(response.into_body(), translator);
+            // Nothing has reached the client yet, so a stream that fails
+            // before its first event is still a failed attempt to fail over.
             return match stream.prime().await {
                 Ok(()) => Ok(Reply::Stream(Box::new(stream))),
-                Err(PrimeError::Upstream(e)) => Err(Error::Upstream(e)),
-                Err(PrimeError::Stream(StreamError::Upstream(e))) => Err(Error::UpstreamStatus {
-                    status: StatusCode::from_u16(e.kind.http_status())
-                        .unwrap_or(StatusCode::BAD_GATEWAY),
-                    body: aigw_formats::error_body(attempt.client, e.kind, &e.message, None),
+                Err(PrimeError::Upstream(e)) => Err(self.transport_failure(e)),
+                Err(PrimeError::Stream(StreamError::Upstream(e))) => Err(Failure {
+                    verdict: policy.classify_stream_error(e.kind),
+                    error: Error::UpstreamStatus {
+                        status: StatusCode::from_u16(e.kind.http_status())
+                            .unwrap_or(StatusCode::BAD_GATEWAY),
+                        body: aigw_formats::error_body(attempt.client, e.kind, &e.message, None),
+                    },
                 }),
-                Err(PrimeError::Stream(e)) => Err(Error::UpstreamStream(e.to_string())),
+                Err(PrimeError::Stream(e)) => Err(Failure::retry(
+                    Error::UpstreamStream(e.to_string()),
+                    policy.server_error_cooldown,
+                    CooldownReason::ServerError,
+                    false,
+                )),
             };
         }
-        let body = collect(response.into_body()).await?;
+        let body = collect(response.into_body())
+            .await
+            .map_err(|e| self.transport_failure(e))?;
         let ctx = aigw_formats::ResponseContext {
             model: &attempt.meta.model,
             request_id: attempt.request_id,
             created,
         };
         let (translated, _usage) =
-            aigw_formats::translate_response(upstream_format, attempt.client, body, &ctx)
-                .map_err(Error::UpstreamResponse)?;
+            aigw_formats::translate_response(upstream_format, attempt.client, body, &ctx).map_err(
+                |e| {
+                    Failure::retry(
+                        Error::UpstreamResponse(e),
+                        policy.server_error_cooldown,
+                        CooldownReason::ServerError,
+                        false,
+                    )
+                },
+            )?;
         Ok(Reply::Full {
             status: StatusCode::OK,
             body: translated,
@@ -281,9 +389,50 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    fn transport_failure(&self, e: crate::client_pool::UpstreamError) -> Failure {
+        Failure {
+            verdict: self.inner.settings.failover.classify_transport(&e),
+            error: Error::Upstream(e),
+        }
+    }
+}
+
+/// A failed attempt and what it means for failover.
+struct Failure {
+    error: Error,
+    verdict: Verdict,
+}
+
+impl Failure {
+    fn fatal(error: Error) -> Self {
+        Self {
+            error,
+            verdict: Verdict::Fatal,
+        }
+    }
+
+    fn retry(
+        error: Error,
+        cooldown: std::time::Duration,
+        reason: CooldownReason,
+        account_wide: bool,
+    ) -> Self {
+        Self {
+            error,
+            verdict: Verdict::Retry {
+                cooldown,
+                reason,
+                account_wide,
+            },
+        }
+    }
+}
+
 /// One try at one account.
 struct Attempt<'a> {
     request_id: &'a str,
+    route: &'a Route,
     account: &'a Account,
     kind: ProviderKind,
     base_url: &'a str,
@@ -293,11 +442,10 @@ struct Attempt<'a> {
     body: &'a Bytes,
 }
 
-async fn collect(body: crate::client_pool::UpstreamBody) -> Result<Bytes, Error> {
-    body.collect()
-        .await
-        .map(|c| c.to_bytes())
-        .map_err(Error::Upstream)
+async fn collect(
+    body: crate::client_pool::UpstreamBody,
+) -> Result<Bytes, crate::client_pool::UpstreamError> {
+    body.collect().await.map(|c| c.to_bytes())
 }
 
 fn oauth_access_token(account: &Account) -> Option<&str> {

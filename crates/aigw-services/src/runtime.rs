@@ -17,7 +17,7 @@ use crate::Error;
 use crate::client_pool::{ClientPool, PoolConfig};
 use crate::gateway::{Gateway, GatewaySettings};
 use crate::routing::{PrefixRule, RuleTable, default_rules};
-use crate::snapshot::{Snapshot, SnapshotStore};
+use crate::snapshot::{ProxyOverflow, Snapshot, SnapshotStore};
 use crate::upstream::default_base_url;
 
 /// Everything needed to start the services.
@@ -41,6 +41,8 @@ pub struct RuntimeSettings {
     pub base_url_overrides: BTreeMap<String, String>,
     /// How often the snapshot is rebuilt even without a change notice.
     pub snapshot_refresh: Duration,
+    /// What accounts without a proxy do while proxies are configured.
+    pub proxy_overflow: ProxyOverflow,
 }
 
 impl Default for RuntimeSettings {
@@ -55,6 +57,7 @@ impl Default for RuntimeSettings {
             rules: Vec::new(),
             base_url_overrides: BTreeMap::new(),
             snapshot_refresh: Duration::from_secs(5),
+            proxy_overflow: ProxyOverflow::Reject,
         }
     }
 }
@@ -65,7 +68,7 @@ impl Default for RuntimeSettings {
 pub struct Runtime {
     repository: SqlRepository,
     gateway: Gateway,
-    rules: RuleTable,
+    builder: SnapshotBuilder,
     stop: watch::Sender<bool>,
     refresher: Option<JoinHandle<()>>,
 }
@@ -86,22 +89,27 @@ impl Runtime {
             repository.migrate().await?;
         }
         seed_providers(&repository, &settings.base_url_overrides).await?;
+        crate::proxy_assign::assign_proxies(&repository, false).await?;
         let state = SharedState::from_config(&settings.state).await?;
         let pool = ClientPool::new(settings.pool)?;
-        let snapshot = SnapshotStore::new(load_snapshot(&repository, &rules).await?);
+        let builder = SnapshotBuilder {
+            rules,
+            overflow: settings.proxy_overflow,
+        };
+        let snapshot = SnapshotStore::new(builder.load(&repository).await?);
         let gateway = Gateway::new(snapshot, state, pool, settings.gateway);
         let (stop, stopped) = watch::channel(false);
         let refresher = spawn_refresher(
             repository.clone(),
             gateway.clone(),
-            rules.clone(),
+            builder.clone(),
             settings.snapshot_refresh,
             stopped,
         );
         Ok(Self {
             repository,
             gateway,
-            rules,
+            builder,
             stop,
             refresher: Some(refresher),
         })
@@ -119,8 +127,9 @@ impl Runtime {
 
     /// Rebuilds the snapshot now and tells the other instances to do the same.
     pub async fn reload(&self) -> Result<(), Error> {
-        let fresh = load_snapshot(&self.repository, &self.rules).await?;
-        self.gateway.snapshot().store(fresh);
+        crate::proxy_assign::assign_proxies(&self.repository, false).await?;
+        let fresh = self.builder.load(&self.repository).await?;
+        install(&self.gateway, fresh);
         if let Err(e) = self.gateway.state().publish(Invalidation::Snapshot).await {
             tracing::warn!(error = %e, "could not tell other instances about a change");
         }
@@ -142,13 +151,27 @@ impl Drop for Runtime {
     }
 }
 
-/// Reads every row the snapshot needs and builds it.
-pub async fn load_snapshot(
-    repository: &SqlRepository,
-    rules: &RuleTable,
-) -> Result<Snapshot, Error> {
-    let data = repository.load_snapshot().await?;
-    Ok(Snapshot::build(data, rules.clone()))
+/// What a snapshot is built with besides the rows.
+#[derive(Debug, Clone)]
+struct SnapshotBuilder {
+    rules: RuleTable,
+    overflow: ProxyOverflow,
+}
+
+impl SnapshotBuilder {
+    /// Reads every row the snapshot needs and builds it.
+    async fn load(&self, repository: &SqlRepository) -> Result<Snapshot, Error> {
+        let data = repository.load_snapshot().await?;
+        Ok(Snapshot::build(data, self.rules.clone(), self.overflow))
+    }
+}
+
+/// Swaps in a fresh snapshot and drops pooled clients of proxies it no
+/// longer uses.
+fn install(gateway: &Gateway, snapshot: Snapshot) {
+    let routes: std::collections::HashSet<_> = snapshot.routes().cloned().collect();
+    gateway.snapshot().store(snapshot);
+    gateway.pool().retain(|route| routes.contains(route));
 }
 
 /// The providers every gateway starts with.
@@ -273,7 +296,7 @@ async fn seed_providers(
 fn spawn_refresher(
     repository: SqlRepository,
     gateway: Gateway,
-    rules: RuleTable,
+    builder: SnapshotBuilder,
     interval: Duration,
     mut stopped: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
@@ -297,8 +320,9 @@ fn spawn_refresher(
                     }
                 },
             }
-            match load_snapshot(&repository, &rules).await {
-                Ok(fresh) => gateway.snapshot().store(fresh),
+            gateway.cooldowns().purge_expired();
+            match builder.load(&repository).await {
+                Ok(fresh) => install(&gateway, fresh),
                 Err(e) => {
                     tracing::warn!(error = %e, "snapshot refresh failed; serving the previous one")
                 }

@@ -9,12 +9,27 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use aigw_domain::{Account, ApiKey, ModelMapping, Provider, ProviderId, UserId};
+use aigw_domain::{
+    Account, ApiKey, HealthStatus, ModelMapping, Provider, ProviderId, ProxyId, UserId,
+};
 use aigw_repository::SnapshotData;
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 
+use crate::client_pool::Route;
 use crate::routing::{RouteCandidate, RuleTable};
+
+/// What to do with an account that has no proxy while proxies are configured
+/// (every proxy was full or down when it was assigned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyOverflow {
+    /// The account is not used: requests get 503 if no other account can serve.
+    #[default]
+    Reject,
+    /// The account connects directly, by the operator's explicit choice.
+    Direct,
+}
 
 /// A client key as the data plane needs it.
 #[derive(Debug, Clone)]
@@ -42,12 +57,21 @@ pub struct Snapshot {
     mappings: HashMap<String, Vec<ModelMapping>>,
     /// Active client keys by the SHA-256 of the key.
     client_keys: HashMap<[u8; 32], ClientKey>,
+    /// The route of every proxy that may carry traffic (active, not down,
+    /// with a valid URL). A proxy missing here makes its accounts unusable.
+    proxy_routes: HashMap<ProxyId, Route>,
+    /// Whether any proxy is configured at all.
+    proxies_configured: bool,
+    overflow: ProxyOverflow,
 }
+
+/// The route of accounts that use no proxy.
+static DIRECT: Route = Route::Direct;
 
 impl Snapshot {
     /// Builds a snapshot from repository rows and the configured rule table.
     /// Inactive rows are left out, so the hot path never filters them.
-    pub fn build(source: SnapshotData, rules: RuleTable) -> Self {
+    pub fn build(source: SnapshotData, rules: RuleTable, overflow: ProxyOverflow) -> Self {
         let mut accounts_by_provider: HashMap<ProviderId, Vec<Arc<Account>>> = HashMap::new();
         for account in source.accounts.into_iter().filter(|a| a.is_active) {
             accounts_by_provider
@@ -110,12 +134,46 @@ impl Snapshot {
             })
             .collect();
 
+        let proxies_configured = !source.proxies.is_empty();
+        let proxy_routes = source
+            .proxies
+            .into_iter()
+            .filter(|p| p.is_active && p.health_status != HealthStatus::Down)
+            .filter_map(|p| match Route::for_proxy_url(Some(p.url.expose())) {
+                Ok(route) => Some((p.id, route)),
+                Err(e) => {
+                    // Never a direct fallback: the proxy's accounts stay unusable.
+                    tracing::warn!(proxy = %p.id, error = %e, "proxy URL unusable; its accounts are not used");
+                    None
+                }
+            })
+            .collect();
+
         Self {
             providers,
             rules,
             mappings,
             client_keys,
+            proxy_routes,
+            proxies_configured,
+            overflow,
         }
+    }
+
+    /// The outbound route of `account`, or `None` when it must not be used:
+    /// its proxy is disabled, down, deleted or invalid, or it has no proxy
+    /// while proxies are configured and overflow is `reject`.
+    pub fn account_route(&self, account: &Account) -> Option<&Route> {
+        match account.proxy_id {
+            Some(id) => self.proxy_routes.get(&id),
+            None if self.proxies_configured && self.overflow == ProxyOverflow::Reject => None,
+            None => Some(&DIRECT),
+        }
+    }
+
+    /// Every route the snapshot's accounts may use (for pruning the client pool).
+    pub fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.proxy_routes.values().chain(std::iter::once(&DIRECT))
     }
 
     /// The active provider `id`, if any.

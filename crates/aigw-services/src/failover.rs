@@ -1,0 +1,351 @@
+//! Failover policy: what an upstream outcome means for the request (retry on
+//! another account, or answer now) and for the account (cool down, for how
+//! long, for one model or all).
+//!
+//! Classification reads types and status codes, plus the structured fields
+//! providers use to say how long to wait (`Retry-After`, rate-limit reset
+//! headers, Google's `RetryInfo` and quota reasons); never an error string.
+
+use std::time::Duration;
+
+use aigw_formats::ErrorKind;
+use chrono::{DateTime, Utc};
+use http::{HeaderMap, StatusCode};
+
+use crate::client_pool::{UpstreamError, UpstreamErrorKind};
+use crate::cooldown::CooldownReason;
+
+/// Bounds and default waits of failover.
+#[derive(Debug, Clone)]
+pub struct FailoverSettings {
+    /// Upstream attempts per request, the first included.
+    pub max_attempts: u32,
+    /// No new attempt starts after this long since the request arrived.
+    pub max_total: Duration,
+    /// Wait after a 429 that says nothing about when to come back.
+    pub rate_limit_cooldown: Duration,
+    /// Wait after a quota is exhausted without a reset time.
+    pub quota_cooldown: Duration,
+    /// Wait after a 5xx, 529 or a broken stream.
+    pub server_error_cooldown: Duration,
+    /// Wait after a connect failure or timeout before the first byte.
+    pub unreachable_cooldown: Duration,
+    /// Wait after 401/403 on an account that cannot refresh its token.
+    pub auth_cooldown: Duration,
+    /// No cooldown lasts longer than this, whatever an upstream asks.
+    pub max_cooldown: Duration,
+}
+
+impl Default for FailoverSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            max_total: Duration::from_secs(60),
+            rate_limit_cooldown: Duration::from_secs(5),
+            quota_cooldown: Duration::from_secs(3600),
+            server_error_cooldown: Duration::from_secs(10),
+            unreachable_cooldown: Duration::from_secs(10),
+            auth_cooldown: Duration::from_secs(600),
+            max_cooldown: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Cool the account down and try another one.
+    Retry {
+        /// How long the account waits.
+        cooldown: Duration,
+        /// Why.
+        reason: CooldownReason,
+        /// Whether the cooldown covers every model of the account.
+        account_wide: bool,
+    },
+    /// The request itself is at fault (400, 404, 422, …): answer now, no
+    /// penalty to the account.
+    Fatal,
+}
+
+impl FailoverSettings {
+    fn retry(&self, cooldown: Duration, reason: CooldownReason, account_wide: bool) -> Verdict {
+        Verdict::Retry {
+            cooldown: cooldown.min(self.max_cooldown),
+            reason,
+            account_wide,
+        }
+    }
+
+    /// The verdict on an upstream answer with a non-2xx `status`.
+    pub fn classify_status(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
+        match status.as_u16() {
+            429 => {
+                if let Some(wait) = retry_after(headers) {
+                    return self.retry(wait, CooldownReason::RateLimited, false);
+                }
+                if let Some(wait) = body_retry_delay(body) {
+                    return self.retry(wait, CooldownReason::RateLimited, false);
+                }
+                if is_quota_exhausted(body) {
+                    return self.retry(self.quota_cooldown, CooldownReason::QuotaExhausted, false);
+                }
+                self.retry(self.rate_limit_cooldown, CooldownReason::RateLimited, false)
+            }
+            401 | 403 => self.retry(self.auth_cooldown, CooldownReason::AuthFailed, true),
+            408 | 500..=599 => {
+                let wait = retry_after(headers).unwrap_or(self.server_error_cooldown);
+                self.retry(wait, CooldownReason::ServerError, false)
+            }
+            _ => Verdict::Fatal,
+        }
+    }
+
+    /// The verdict on a failure to get an answer at all.
+    pub fn classify_transport(&self, error: &UpstreamError) -> Verdict {
+        if !error.is_retryable_before_first_byte() {
+            return Verdict::Fatal;
+        }
+        let reason = match error.kind() {
+            UpstreamErrorKind::Timeout(_) | UpstreamErrorKind::Connect => {
+                CooldownReason::Unreachable
+            }
+            _ => CooldownReason::ServerError,
+        };
+        self.retry(self.unreachable_cooldown, reason, false)
+    }
+
+    /// The verdict on an error event that arrived inside a 200 stream before
+    /// anything reached the client.
+    pub fn classify_stream_error(&self, kind: ErrorKind) -> Verdict {
+        match kind {
+            ErrorKind::RateLimited => {
+                self.retry(self.rate_limit_cooldown, CooldownReason::RateLimited, false)
+            }
+            ErrorKind::Authentication | ErrorKind::PermissionDenied => {
+                self.retry(self.auth_cooldown, CooldownReason::AuthFailed, true)
+            }
+            ErrorKind::Overloaded | ErrorKind::Timeout | ErrorKind::Api => self.retry(
+                self.server_error_cooldown,
+                CooldownReason::ServerError,
+                false,
+            ),
+            ErrorKind::InvalidRequest
+            | ErrorKind::NotFound
+            | ErrorKind::ModelNotFound
+            | ErrorKind::RequestTooLarge => Verdict::Fatal,
+        }
+    }
+}
+
+/// `Retry-After` (seconds or an HTTP date), or the providers' reset headers:
+/// Anthropic's RFC 3339 `anthropic-ratelimit-*-reset`, OpenAI's
+/// `x-ratelimit-reset-*` durations (`1s`, `6m0s`, `250ms`).
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    if let Some(value) = headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+    {
+        let value = value.trim();
+        if let Ok(secs) = value.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        if let Ok(secs) = value.parse::<f64>()
+            && secs.is_finite()
+            && secs >= 0.0
+        {
+            return Some(Duration::from_secs_f64(secs));
+        }
+        if let Ok(at) = DateTime::parse_from_rfc2822(value) {
+            return until(at.with_timezone(&Utc));
+        }
+    }
+    for name in [
+        "anthropic-ratelimit-requests-reset",
+        "anthropic-ratelimit-tokens-reset",
+        "anthropic-ratelimit-input-tokens-reset",
+        "anthropic-ratelimit-output-tokens-reset",
+    ] {
+        if let Some(at) = headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+        {
+            return until(at.with_timezone(&Utc));
+        }
+    }
+    ["x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"]
+        .iter()
+        .filter_map(|name| headers.get(*name)?.to_str().ok())
+        .filter_map(parse_go_duration)
+        .max()
+}
+
+fn until(at: DateTime<Utc>) -> Option<Duration> {
+    (at - Utc::now()).to_std().ok().or(Some(Duration::ZERO))
+}
+
+/// Parses durations like `1s`, `6m0s`, `1h2m3.5s`, `250ms`.
+fn parse_go_duration(s: &str) -> Option<Duration> {
+    let mut total = 0f64;
+    let mut number = String::new();
+    let mut chars = s.trim().chars().peekable();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let value: f64 = number.parse().ok()?;
+        number.clear();
+        let unit = match c {
+            'h' => 3600.0,
+            'm' if chars.peek() == Some(&'s') => {
+                chars.next();
+                0.001
+            }
+            'm' => 60.0,
+            's' => 1.0,
+            _ => return None,
+        };
+        total += value * unit;
+        any = true;
+    }
+    (any && number.is_empty() && total.is_finite() && total >= 0.0)
+        .then(|| Duration::from_secs_f64(total))
+}
+
+/// Google's `RetryInfo.retryDelay` (`"2s"`, `"0.5s"`) in `error.details`.
+fn body_retry_delay(body: &[u8]) -> Option<Duration> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let error = value.get("error").or_else(|| value.get(0)?.get("error"))?;
+    error
+        .get("details")?
+        .as_array()?
+        .iter()
+        .filter_map(|d| d.get("retryDelay")?.as_str())
+        .find_map(parse_go_duration)
+}
+
+/// Whether a 429 body says a quota, not a rate, is exhausted: Google's
+/// `QUOTA_EXCEEDED` reason, OpenAI's `insufficient_quota` code or type.
+fn is_quota_exhausted(body: &[u8]) -> bool {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return false;
+    };
+    let Some(error) = value.get("error") else {
+        return false;
+    };
+    let is = |v: Option<&serde_json::Value>, s: &str| v.and_then(|v| v.as_str()) == Some(s);
+    if is(error.get("code"), "insufficient_quota") || is(error.get("type"), "insufficient_quota") {
+        return true;
+    }
+    let reasons = error
+        .get("details")
+        .and_then(|d| d.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.get("reason").and_then(|r| r.as_str()));
+    reasons
+        .chain(error.get("reason").and_then(|r| r.as_str()))
+        .any(|r| r == "QUOTA_EXCEEDED")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn rate_limits_honour_the_upstreams_wait() {
+        let p = FailoverSettings::default();
+        let v = p.classify_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            &headers(&[("retry-after", "2")]),
+            b"",
+        );
+        assert_eq!(
+            v,
+            Verdict::Retry {
+                cooldown: Duration::from_secs(2),
+                reason: CooldownReason::RateLimited,
+                account_wide: false
+            }
+        );
+        let v = p.classify_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            &headers(&[("x-ratelimit-reset-requests", "6m0s")]),
+            b"",
+        );
+        assert!(
+            matches!(v, Verdict::Retry { cooldown, .. } if cooldown == Duration::from_secs(360))
+        );
+        let google = br#"{"error":{"code":429,"details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1.5s"}]}}"#;
+        let v = p.classify_status(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), google);
+        assert!(
+            matches!(v, Verdict::Retry { cooldown, .. } if cooldown == Duration::from_millis(1500))
+        );
+        let quota =
+            br#"{"error":{"message":"x","type":"insufficient_quota","code":"insufficient_quota"}}"#;
+        let v = p.classify_status(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), quota);
+        assert!(matches!(
+            v,
+            Verdict::Retry {
+                reason: CooldownReason::QuotaExhausted,
+                ..
+            }
+        ));
+        let huge = p.classify_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            &headers(&[("retry-after", "999999")]),
+            b"",
+        );
+        assert!(matches!(huge, Verdict::Retry { cooldown, .. } if cooldown == p.max_cooldown));
+    }
+
+    #[test]
+    fn client_errors_are_fatal_and_auth_is_account_wide() {
+        let p = FailoverSettings::default();
+        for s in [400, 404, 413, 422] {
+            assert_eq!(
+                p.classify_status(StatusCode::from_u16(s).unwrap(), &HeaderMap::new(), b""),
+                Verdict::Fatal,
+                "{s}"
+            );
+        }
+        assert!(matches!(
+            p.classify_status(StatusCode::UNAUTHORIZED, &HeaderMap::new(), b""),
+            Verdict::Retry {
+                account_wide: true,
+                reason: CooldownReason::AuthFailed,
+                ..
+            }
+        ));
+        for s in [500, 502, 503, 529] {
+            assert!(matches!(
+                p.classify_status(StatusCode::from_u16(s).unwrap(), &HeaderMap::new(), b""),
+                Verdict::Retry {
+                    reason: CooldownReason::ServerError,
+                    ..
+                }
+            ));
+        }
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("1s"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_go_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_go_duration("1h2m3s"), Some(Duration::from_secs(3723)));
+        assert_eq!(parse_go_duration("abc"), None);
+        assert_eq!(parse_go_duration("5"), None);
+    }
+}

@@ -1,0 +1,272 @@
+//! Accounts under pressure: failover on 429/5xx/connect failures with
+//! cooldowns, no penalty for client errors, 503 with Retry-After when every
+//! account is cooling down, no splice after a stream started, and traffic
+//! that always goes through the account's assigned proxy.
+
+use std::time::{Duration, Instant};
+
+use aigateway::domain::{NewProxy, ProxyUrl};
+use aigw_mock_upstream::{Fault, MockProxy, Reply};
+use serde_json::json;
+
+use crate::support::{Deployment, TestGateway, sse_events};
+
+fn chat(model: &str, stream: bool) -> serde_json::Value {
+    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+async fn rate_limited_account_fails_over_and_rejoins_after_retry_after(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("openai", "acct-a").await;
+    gw.add_api_key_account("openai", "acct-b").await;
+    gw.mock.set_fault("acct-a", Fault::rate_limited(2).once());
+    // Send until A has taken its 429; every request must still succeed.
+    let mut limited_at = None;
+    for _ in 0..4 {
+        let resp = gw
+            .post("/v1/chat/completions", &key, chat("gpt-4o", false))
+            .await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        if gw.mock.count_for("acct-a") == 1 {
+            limited_at = Some(Instant::now());
+            break;
+        }
+    }
+    let limited_at = limited_at.expect("acct-a was never selected");
+    // While A cools down, everything goes to B.
+    while limited_at.elapsed() < Duration::from_millis(1500) {
+        let resp = gw
+            .post("/v1/chat/completions", &key, chat("gpt-4o", false))
+            .await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        assert_eq!(
+            gw.mock.count_for("acct-a"),
+            1,
+            "A got traffic while cooling down"
+        );
+    }
+    // After its Retry-After, A rejoins by itself.
+    let deadline = limited_at + Duration::from_secs(5);
+    while gw.mock.count_for("acct-a") < 2 {
+        assert!(Instant::now() < deadline, "A never rejoined");
+        let resp = gw
+            .post("/v1/chat/completions", &key, chat("gpt-4o", false))
+            .await;
+        assert_eq!(resp.status, 200);
+    }
+    assert!(
+        limited_at.elapsed() >= Duration::from_millis(1900),
+        "A rejoined before its Retry-After"
+    );
+}
+
+async fn server_errors_fail_over_and_client_errors_do_not(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("anthropic", "acct-a").await;
+    gw.add_api_key_account("anthropic", "acct-b").await;
+    let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 16,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    // A 400 is the request's fault: returned as is, no retry, no cooldown.
+    let (a_before, b_before) = (gw.mock.count_for("acct-a"), gw.mock.count_for("acct-b"));
+    gw.mock.set_default_fault(Fault::bad_request().once());
+    let resp = gw.post("/v1/messages", &key, body.clone()).await;
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    assert_eq!(resp.json()["type"], "error");
+    assert_eq!(resp.json()["error"]["type"], "invalid_request_error");
+    let after = gw.mock.count_for("acct-a") + gw.mock.count_for("acct-b");
+    assert_eq!(after, a_before + b_before + 1, "a 400 must not be retried");
+    // Both accounts keep serving at once.
+    for _ in 0..4 {
+        let resp = gw.post("/v1/messages", &key, body.clone()).await;
+        assert_eq!(resp.status, 200);
+    }
+    assert!(gw.mock.count_for("acct-a") >= a_before + 2);
+    assert!(gw.mock.count_for("acct-b") >= b_before + 2);
+    // A 500 on A is answered from B, and A then cools down.
+    let a0 = gw.mock.count_for("acct-a");
+    gw.mock.set_fault("acct-a", Fault::server_error());
+    for _ in 0..4 {
+        let resp = gw.post("/v1/messages", &key, body.clone()).await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+    }
+    assert_eq!(
+        gw.mock.count_for("acct-a"),
+        a0 + 1,
+        "A is tried once, then cools down"
+    );
+}
+
+async fn all_accounts_cooling_down_gives_503_with_retry_after(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("openai", "acct-a").await;
+    gw.add_api_key_account("openai", "acct-b").await;
+    gw.mock.set_default_fault(Fault::rate_limited(30));
+    // The request that hits both gets the last upstream error, in its format.
+    let resp = gw
+        .post("/v1/chat/completions", &key, chat("gpt-4o", false))
+        .await;
+    assert_eq!(resp.status, 429, "{}", resp.text());
+    assert!(
+        resp.json()["error"]["message"].is_string(),
+        "{}",
+        resp.text()
+    );
+    let upstream_calls = gw.mock.total_requests();
+    // The next one finds every account cooling down.
+    let resp = gw
+        .post("/v1/chat/completions", &key, chat("gpt-4o", false))
+        .await;
+    assert_eq!(resp.status, 503, "{}", resp.text());
+    let retry_after: u64 = resp.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (25..=30).contains(&retry_after),
+        "retry-after {retry_after}"
+    );
+    assert_eq!(
+        gw.mock.total_requests(),
+        upstream_calls,
+        "nothing sent upstream"
+    );
+}
+
+async fn connect_failure_fails_over(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    // A proxy that refuses connections takes the first account; a live one the second.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let live = MockProxy::start(None).await.unwrap();
+    let repo = gw.runtime.repository();
+    let mut p1 = NewProxy::new(ProxyUrl::new(format!("http://{dead}")));
+    p1.max_accounts = 1;
+    p1.priority = 10;
+    repo.insert_proxy(&p1).await.unwrap();
+    repo.insert_proxy(&NewProxy::new(ProxyUrl::new(live.url())))
+        .await
+        .unwrap();
+    gw.add_api_key_account("openai", "behind-dead").await;
+    gw.add_api_key_account("openai", "behind-live").await;
+    for _ in 0..4 {
+        let resp = gw
+            .post("/v1/chat/completions", &key, chat("gpt-4o", false))
+            .await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+    }
+    assert_eq!(gw.mock.count_for("behind-dead"), 0);
+    assert_eq!(gw.mock.count_for("behind-live"), 4);
+    assert!(
+        live.tunnels() >= 1,
+        "traffic did not go through the live proxy"
+    );
+}
+
+async fn traffic_goes_through_the_assigned_proxy_never_direct(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    let proxy = MockProxy::start(Some(("user", "s3cret"))).await.unwrap();
+    let repo = gw.runtime.repository();
+    let mut new = NewProxy::new(ProxyUrl::new(proxy.url()));
+    new.max_accounts = 1;
+    repo.insert_proxy(&new).await.unwrap();
+    gw.add_api_key_account("openai", "proxied").await;
+    for _ in 0..3 {
+        let resp = gw
+            .post("/v1/chat/completions", &key, chat("gpt-4o", false))
+            .await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+    }
+    assert_eq!(gw.mock.count_for("proxied"), 3);
+    assert!(proxy.tunnels() >= 1);
+    let peers: Vec<_> = gw
+        .mock
+        .requests_for("proxied")
+        .iter()
+        .map(|r| r.peer)
+        .collect();
+    let tunnel_sockets: Vec<_> = proxy.tunnel_log().iter().map(|t| t.outbound).collect();
+    for peer in &peers {
+        assert!(
+            tunnel_sockets.contains(peer),
+            "request from {peer} did not come through the proxy ({tunnel_sockets:?})"
+        );
+    }
+
+    // The only proxy is full: a second account has nowhere to go and, with
+    // overflow "reject", is not used; its requests never reach the upstream.
+    gw.add_api_key_account("anthropic", "no-room").await;
+    let before = gw.mock.total_requests();
+    let resp = gw
+        .post(
+            "/v1/messages",
+            &key,
+            json!({"model": "claude-sonnet-4-5", "max_tokens": 8,
+                   "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(resp.status, 503, "{}", resp.text());
+    assert_eq!(gw.mock.total_requests(), before);
+}
+
+async fn stream_failing_after_first_event_ends_with_an_error_event(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("anthropic", "cut").await;
+    gw.add_api_key_account("anthropic", "fine").await;
+    gw.mock
+        .set_reply("cut", Reply::text("one two three four five six seven"));
+    gw.mock
+        .set_fault("cut", Fault::StreamCut { after_events: 4 });
+    let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": true,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let mut saw_cut = false;
+    for _ in 0..2 {
+        let fine_before = gw.mock.count_for("fine");
+        let cut_before = gw.mock.count_for("cut");
+        let resp = gw.post("/v1/messages", &key, body.clone()).await;
+        assert_eq!(resp.status, 200);
+        if gw.mock.count_for("cut") > cut_before {
+            saw_cut = true;
+            let events = sse_events(&resp.text());
+            let names: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+            assert_eq!(names.first(), Some(&"message_start"), "{names:?}");
+            assert_eq!(names.last(), Some(&"error"), "{names:?}");
+            assert!(!names.contains(&"message_stop"), "{names:?}");
+            assert_eq!(
+                gw.mock.count_for("fine"),
+                fine_before,
+                "a second upstream response was spliced in"
+            );
+        }
+    }
+    assert!(saw_cut);
+}
+
+deployment_tests!(
+    rate_limited_account_fails_over_and_rejoins_after_retry_after,
+    server_errors_fail_over_and_client_errors_do_not,
+    all_accounts_cooling_down_gives_503_with_retry_after,
+    connect_failure_fails_over,
+    traffic_goes_through_the_assigned_proxy_never_direct,
+    stream_failing_after_first_event_ends_with_an_error_event,
+);
