@@ -4,9 +4,12 @@
 
 pub mod admin;
 pub mod client_pool;
+pub mod cooldown;
 pub mod credentials;
 mod error;
+pub mod failover;
 pub mod gateway;
+pub mod proxy_assign;
 pub mod routing;
 pub mod runtime;
 pub mod selector;
