@@ -177,6 +177,17 @@ impl Want {
     fn accepts(&self, token: &AccessToken, now: DateTime<Utc>) -> bool {
         token.is_fresh(now, self.skew) && self.rejected.as_deref() != Some(token.expose())
     }
+
+    /// The stored token, if the caller can use it. After a 401 a stored token is never
+    /// trusted: it may be an older token than the rejected one (the caller's copy of the
+    /// account is a snapshot), and a replacement made by someone else is published in the
+    /// shared cache anyway.
+    fn stored_token(&self, creds: &OAuthCredentials, now: DateTime<Utc>) -> Option<AccessToken> {
+        if self.rejected.is_some() {
+            return None;
+        }
+        stored_token(creds, self, now)
+    }
 }
 
 /// The shared cache's copy of a token.
@@ -395,7 +406,7 @@ impl CredentialService {
             return Ok(token);
         }
         inner.check_shared_failure(id, &grant).await?;
-        if let Some(token) = stored_token(creds, &want, now) {
+        if let Some(token) = want.stored_token(creds, now) {
             inner.publish(id, &token).await;
             return Ok(token);
         }
@@ -591,7 +602,7 @@ impl RefreshJob {
         let AuthData::Oauth(creds) = account.auth_data else {
             return Err(CredentialError::NotOAuth);
         };
-        if let Some(token) = stored_token(&creds, &self.want, Utc::now()) {
+        if let Some(token) = self.want.stored_token(&creds, Utc::now()) {
             inner.publish(self.id, &token).await;
             return Ok(token);
         }

@@ -1,3 +1,4 @@
 //! Integration tests of aigw-services.
 
 mod client_pool;
+mod credentials;
