@@ -207,7 +207,51 @@ async fn health_reports_the_deployment(d: Deployment) {
     assert_eq!(body["database"], expected);
 }
 
+async fn metrics_count_requests_failovers_and_gauges(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("openai", "m-a").await;
+    gw.add_api_key_account("openai", "m-b").await;
+    gw.mock
+        .set_fault("m-a", aigw_mock_upstream::Fault::server_error());
+    let body = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}"#;
+    for _ in 0..3 {
+        assert_eq!(
+            send(&gw, "/v1/chat/completions", &key, body).await.status,
+            200
+        );
+    }
+    let resp = gw.request(Method::GET, "/metrics", &[], "").await;
+    assert_eq!(resp.status, 200);
+    assert!(
+        resp.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = resp.text();
+    assert!(
+        text.contains(r#"aigw_requests_total{provider="openai",model="gpt-4o",status_class="2xx",client_format="openai"} 3"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"aigw_failovers_total{reason="server_error"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("aigw_upstream_ttfb_seconds_count{provider=\"openai\"} 4"),
+        "{text}"
+    );
+    assert!(
+        text.contains("aigw_shared_state_fallback_active 0"),
+        "{text}"
+    );
+}
+
 deployment_tests!(
+    metrics_count_requests_failovers_and_gauges,
     bad_input_gets_documented_status_and_shape,
     revoked_key_is_refused,
     models_lists_served_models_in_openai_shape,

@@ -17,67 +17,55 @@ static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// A data-plane error response in `client`'s format.
 pub(crate) fn service_error(client: Format, error: &Error) -> Response<ResponseBody> {
-    let (status, body, retry_after) = match error {
-        Error::BadRequest(e) => (StatusCode::BAD_REQUEST, format_error_body(client, e), None),
-        Error::Unauthenticated => (
-            StatusCode::UNAUTHORIZED,
-            error_body(
-                client,
-                ErrorKind::Authentication,
-                "invalid or missing API key",
-                None,
-            ),
+    let status = StatusCode::from_u16(aigw_services::error_status(error))
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut retry_after = None;
+    let body = match error {
+        Error::BadRequest(e) => format_error_body(client, e),
+        Error::Unauthenticated => error_body(
+            client,
+            ErrorKind::Authentication,
+            "invalid or missing API key",
             None,
         ),
-        Error::ModelNotFound(model) => (
-            StatusCode::NOT_FOUND,
-            error_body(
-                client,
-                ErrorKind::ModelNotFound,
-                &format!("the model `{model}` does not exist or is not served by this gateway"),
-                Some("model"),
-            ),
-            None,
+        Error::ModelNotFound(model) => error_body(
+            client,
+            ErrorKind::ModelNotFound,
+            &format!("the model `{model}` does not exist or is not served by this gateway"),
+            Some("model"),
         ),
-        Error::NoUsableAccount { model, retry_after } => (
-            StatusCode::SERVICE_UNAVAILABLE,
+        Error::NoUsableAccount {
+            model,
+            retry_after: wait,
+        } => {
+            // Round up: a client retrying at the second boundary must find
+            // the account back.
+            retry_after = wait.map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0));
             error_body(
                 client,
                 ErrorKind::Overloaded,
                 &format!("no upstream account can serve `{model}` right now"),
                 None,
-            ),
-            retry_after.map(|d| d.as_secs().max(1)),
-        ),
-        Error::UpstreamStatus { status, body } => (*status, body.clone(), None),
-        Error::Upstream(e) => {
-            let (status, kind) = if matches!(
-                e.kind(),
-                aigw_services::client_pool::UpstreamErrorKind::Timeout(_)
-            ) {
-                (StatusCode::GATEWAY_TIMEOUT, ErrorKind::Timeout)
+            )
+        }
+        Error::UpstreamStatus { body, .. } => body.clone(),
+        Error::Upstream(_) => {
+            let kind = if status == StatusCode::GATEWAY_TIMEOUT {
+                ErrorKind::Timeout
             } else {
-                (StatusCode::BAD_GATEWAY, ErrorKind::Api)
+                ErrorKind::Api
             };
-            (
-                status,
-                error_body(
-                    client,
-                    kind,
-                    "the upstream provider could not be reached",
-                    None,
-                ),
+            error_body(
+                client,
+                kind,
+                "the upstream provider could not be reached",
                 None,
             )
         }
-        Error::UpstreamResponse(_) | Error::UpstreamStream(_) => (
-            StatusCode::BAD_GATEWAY,
-            error_body(
-                client,
-                ErrorKind::Api,
-                "the upstream provider sent a response that could not be read",
-                None,
-            ),
+        Error::UpstreamResponse(_) | Error::UpstreamStream(_) => error_body(
+            client,
+            ErrorKind::Api,
+            "the upstream provider sent a response that could not be read",
             None,
         ),
         Error::UnusableCredential { .. }
@@ -87,11 +75,7 @@ pub(crate) fn service_error(client: Format, error: &Error) -> Response<ResponseB
         | Error::InvalidRoutingRule { .. }
         | Error::Repository(_)
         | Error::State(_)
-        | Error::Pool(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            error_body(client, ErrorKind::Api, "internal gateway error", None),
-            None,
-        ),
+        | Error::Pool(_) => error_body(client, ErrorKind::Api, "internal gateway error", None),
     };
     json_error(status, body, retry_after)
 }

@@ -1,5 +1,6 @@
 //! `GET /health`: liveness and what this instance is running on.
 
+use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Response, StatusCode};
 use serde::Serialize;
 
@@ -29,4 +30,43 @@ pub(crate) fn health(app: &App) -> Response<ResponseBody> {
         shared_state: app.deployment.shared_state,
     };
     json_response(StatusCode::OK, &body)
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+pub(crate) fn metrics(app: &App) -> Response<ResponseBody> {
+    let gateway = &app.gateway;
+    let state = gateway.state().health();
+    let gauges = [
+        (
+            "aigw_shared_state_fallback_active",
+            "1 while Redis is unreachable and shared state is served in-process.",
+            f64::from(u8::from(state.degraded)),
+        ),
+        (
+            "aigw_shared_state_outages_total",
+            "Redis outages since start.",
+            state.outages as f64,
+        ),
+        (
+            "aigw_client_pool_routes",
+            "Outbound routes (direct or per proxy) with a pooled HTTP client.",
+            gateway.pool().len() as f64,
+        ),
+        (
+            "aigw_cooldowns_active",
+            "Account cooldowns currently in force.",
+            gateway.cooldowns().active().len() as f64,
+        ),
+        (
+            "aigw_uptime_seconds",
+            "Seconds since this instance started.",
+            app.started.elapsed().as_secs_f64(),
+        ),
+    ];
+    let mut resp = Response::new(ResponseBody::full(gateway.metrics().render(&gauges)));
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
 }

@@ -29,7 +29,8 @@ where
         }
         (&Method::GET, "/v1/models") => dataplane::models(app, &req),
         (&Method::GET, "/health") => health::health(app),
-        (_, "/health" | "/v1/chat/completions" | "/v1/messages" | "/v1/models") => {
+        (&Method::GET, "/metrics") => health::metrics(app),
+        (_, "/health" | "/metrics" | "/v1/chat/completions" | "/v1/messages" | "/v1/models") => {
             error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => error_response(StatusCode::NOT_FOUND, "not found"),

@@ -99,3 +99,24 @@ impl Error {
         }
     }
 }
+
+/// The HTTP status a client gets for `error` (metrics label; the handlers
+/// render the response itself).
+pub fn error_status(error: &Error) -> u16 {
+    match error {
+        Error::BadRequest(_) => 400,
+        Error::Unauthenticated => 401,
+        Error::ModelNotFound(_) => 404,
+        Error::NoUsableAccount { .. } => 503,
+        Error::UpstreamStatus { status, .. } => status.as_u16(),
+        Error::Upstream(e) => {
+            if matches!(e.kind(), crate::client_pool::UpstreamErrorKind::Timeout(_)) {
+                504
+            } else {
+                502
+            }
+        }
+        Error::UpstreamResponse(_) | Error::UpstreamStream(_) => 502,
+        _ => 500,
+    }
+}

@@ -28,6 +28,7 @@ use crate::Error;
 use crate::client_pool::{ClientPool, Route};
 use crate::cooldown::{CooldownReason, Cooldowns};
 use crate::failover::{FailoverSettings, Verdict};
+use crate::metrics::Metrics;
 use crate::selector::{counter_key, first_usable, pick};
 use crate::snapshot::SnapshotStore;
 use crate::stream::{ClientStream, PrimeError};
@@ -87,6 +88,7 @@ struct Inner {
     pool: ClientPool,
     settings: GatewaySettings,
     cooldowns: Cooldowns,
+    metrics: Metrics,
     /// Used only if the shared store cannot count at all, so selection still rotates.
     local_counter: AtomicU64,
 }
@@ -106,6 +108,7 @@ impl Gateway {
                 pool,
                 settings,
                 cooldowns: Cooldowns::default(),
+                metrics: Metrics::default(),
                 local_counter: AtomicU64::new(0),
             }),
         }
@@ -124,6 +127,11 @@ impl Gateway {
     /// The cooldowns in force on this instance.
     pub fn cooldowns(&self) -> &Cooldowns {
         &self.inner.cooldowns
+    }
+
+    /// The data plane's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// The client pool this gateway sends through.
@@ -154,7 +162,34 @@ impl Gateway {
         body: Bytes,
         request_id: &str,
     ) -> Result<Reply, Error> {
+        let mut served = Served::default();
+        let result = self
+            .handle_inner(principal, client, body, request_id, &mut served)
+            .await;
+        let status = match &result {
+            Ok(Reply::Full { status, .. }) => status.as_u16(),
+            Ok(Reply::Stream(_)) => 200,
+            Err(e) => crate::error_status(e),
+        };
+        self.inner.metrics.request(
+            served.provider.as_ref().map_or("none", |p| p.as_str()),
+            served.model.as_deref().unwrap_or("none"),
+            status,
+            client.as_str(),
+        );
+        result
+    }
+
+    async fn handle_inner(
+        &self,
+        principal: &Principal,
+        client: Format,
+        body: Bytes,
+        request_id: &str,
+        served: &mut Served,
+    ) -> Result<Reply, Error> {
         let meta = RequestMeta::parse(client, &body)?;
+        served.model = Some(meta.model.clone());
         let snapshot = self.inner.snapshot.load();
         let candidates = snapshot.route(&meta.model, principal.user_id);
         if candidates.is_empty() {
@@ -186,8 +221,10 @@ impl Gateway {
             let Some(route) = snapshot.account_route(&account) else {
                 break;
             };
+            served.provider = Some(entry.provider.id.clone());
             let attempt = Attempt {
                 request_id,
+                provider: &entry.provider.id,
                 account: &account,
                 route,
                 kind: entry.provider.kind,
@@ -208,6 +245,8 @@ impl Gateway {
                     } => {
                         let model = (!account_wide).then_some(upstream_model);
                         cooldowns.set(account.id, model, cooldown, reason);
+                        self.inner.metrics.cooldown(reason.as_str());
+                        self.inner.metrics.failover(reason.as_str());
                         tracing::info!(
                             account = %account.id,
                             provider = %entry.provider.id,
@@ -302,8 +341,15 @@ impl Gateway {
         let request = request
             .body(Full::new(payload))
             .map_err(|_| Failure::fatal(Error::InvalidUpstreamUrl))?;
+        let sent_at = Instant::now();
+        let provider_label = attempt.provider.as_str();
         let response = match self.inner.pool.send(attempt.route, request).await {
-            Ok(r) => r,
+            Ok(r) => {
+                self.inner
+                    .metrics
+                    .time_to_first_byte(provider_label, sent_at.elapsed());
+                r
+            }
             Err(e) => {
                 let verdict = policy.classify_transport(&e);
                 return Err(Failure {
@@ -366,6 +412,9 @@ impl Gateway {
         let body = collect(response.into_body())
             .await
             .map_err(|e| self.transport_failure(e))?;
+        self.inner
+            .metrics
+            .upstream_latency(provider_label, sent_at.elapsed());
         let ctx = aigw_formats::ResponseContext {
             model: &attempt.meta.model,
             request_id: attempt.request_id,
@@ -396,6 +445,13 @@ impl Gateway {
             error: Error::Upstream(e),
         }
     }
+}
+
+/// What served a request, for its metrics.
+#[derive(Default)]
+struct Served {
+    provider: Option<aigw_domain::ProviderId>,
+    model: Option<String>,
 }
 
 /// A failed attempt and what it means for failover.
@@ -432,6 +488,7 @@ impl Failure {
 /// One try at one account.
 struct Attempt<'a> {
     request_id: &'a str,
+    provider: &'a aigw_domain::ProviderId,
     route: &'a Route,
     account: &'a Account,
     kind: ProviderKind,

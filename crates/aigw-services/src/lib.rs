@@ -9,6 +9,7 @@ pub mod credentials;
 mod error;
 pub mod failover;
 pub mod gateway;
+pub mod metrics;
 pub mod proxy_assign;
 pub mod routing;
 pub mod runtime;
@@ -17,6 +18,6 @@ pub mod snapshot;
 pub mod stream;
 pub mod upstream;
 
-pub use error::Error;
+pub use error::{Error, error_status};
 pub use gateway::{Gateway, GatewaySettings, Principal, Reply};
 pub use runtime::{Runtime, RuntimeSettings};
