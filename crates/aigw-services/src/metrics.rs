@@ -21,8 +21,11 @@ const BUCKETS: [f64; 14] = [
 /// lookup allocates nothing; colliding label sets share a bucket list.
 #[derive(Debug)]
 struct Family<const N: usize, T> {
-    series: RwLock<HashMap<u64, Vec<([Arc<str>; N], Arc<T>)>>>,
+    series: RwLock<HashMap<u64, Vec<Series<N, T>>>>,
 }
+
+/// One series: its label values and its value.
+type Series<const N: usize, T> = ([Arc<str>; N], Arc<T>);
 
 impl<const N: usize, T> Default for Family<N, T> {
     fn default() -> Self {
@@ -61,7 +64,7 @@ impl<const N: usize, T: Default> Family<N, T> {
         value
     }
 
-    fn sorted(&self) -> Vec<([Arc<str>; N], Arc<T>)> {
+    fn sorted(&self) -> Vec<Series<N, T>> {
         let mut rows: Vec<_> = self.series.read().values().flatten().cloned().collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         rows
