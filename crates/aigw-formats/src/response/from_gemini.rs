@@ -27,11 +27,9 @@ pub(super) fn read(resp: GenerateContentResponse) -> Reply {
             usage,
         };
     };
-    let (parts, saw_call) = read_candidate(&candidate);
-    let finish = Finish::from_gemini(
-        candidate.finish_reason.unwrap_or(FinishReason::Stop),
-        saw_call,
-    );
+    let finish_reason = candidate.finish_reason.unwrap_or(FinishReason::Stop);
+    let (parts, saw_call) = read_candidate(candidate);
+    let finish = Finish::from_gemini(finish_reason, saw_call);
     Reply {
         parts,
         finish,
@@ -44,7 +42,7 @@ pub(super) fn read(resp: GenerateContentResponse) -> Reply {
 /// a function. A function call's reasoning signature rides on a thinking part
 /// just before the call (the preceding one, or an empty one), which is how an
 /// Anthropic client returns it and how the request side puts it back.
-pub(crate) fn read_candidate(candidate: &Candidate) -> (Vec<ReplyPart>, bool) {
+pub(crate) fn read_candidate(candidate: Candidate) -> (Vec<ReplyPart>, bool) {
     let mut out: Vec<ReplyPart> = Vec::new();
     let mut saw_call = false;
     let Some(content) = &candidate.content else {
