@@ -22,13 +22,19 @@ pub fn lines(expected: &str, actual: &str) -> String {
             out.push_str(&format!("  {}\n", a[i]));
             i += 1;
             j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push_str(&format!("+ {}\n", b[j]));
-            j += 1;
-        } else {
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
             out.push_str(&format!("- {}\n", a[i]));
             i += 1;
+        } else {
+            out.push_str(&format!("+ {}\n", b[j]));
+            j += 1;
         }
     }
     out
+}
+
+#[test]
+fn diff_marks_changed_lines() {
+    assert_eq!(lines("a\nb\nc", "a\nx\nc"), "  a\n- b\n+ x\n  c\n");
+    assert_eq!(lines("a", "a\nb"), "  a\n+ b\n");
 }
