@@ -62,6 +62,12 @@ impl GeminiDecoder {
             .into_iter()
             .find(|c| c.index.unwrap_or(0) == 0)
         else {
+            // No candidate but feedback: the prompt was blocked, and nothing
+            // more will come. As for whole responses, that is a content filter.
+            if chunk.prompt_feedback.is_some() && !self.finished {
+                self.finished = true;
+                enc.finish(sh, Finish::ContentFilter, None, out)?;
+            }
             return Ok(Step::Continue);
         };
         for part in candidate.content.into_iter().flat_map(|c| c.parts) {

@@ -164,6 +164,9 @@ pub(crate) struct GeminiChunkIn<'a> {
     pub candidates: Vec<CandidateIn<'a>>,
     #[serde(default)]
     pub usage_metadata: Option<UsageMetadata>,
+    /// Present (with a block reason) when the prompt itself was blocked.
+    #[serde(default)]
+    pub prompt_feedback: Option<serde::de::IgnoredAny>,
 }
 
 /// An Antigravity stream chunk: a Gemini chunk under `response`.
