@@ -15,6 +15,7 @@ pub mod routing;
 pub mod runtime;
 pub mod selector;
 pub mod snapshot;
+pub mod stats;
 pub mod stream;
 pub mod upstream;
 

@@ -2,3 +2,4 @@
 
 mod client_pool;
 mod credentials;
+mod stats;

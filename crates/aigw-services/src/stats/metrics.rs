@@ -1,0 +1,102 @@
+//! The stats pipeline's counters: what was queued, written, retried and
+//! dropped, so that nothing is lost without a number saying so.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Live counters shared by the recorders and the writer. Relaxed atomics:
+/// each counter is independent, and readers only need eventually exact values.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) enqueued: AtomicU64,
+    /// Events the writer took from the queue (dropped ones included); the
+    /// queue depth is `enqueued - received`.
+    pub(crate) received: AtomicU64,
+    pub(crate) dropped_queue_full: AtomicU64,
+    pub(crate) dropped_closed: AtomicU64,
+    pub(crate) dropped_backlog_full: AtomicU64,
+    pub(crate) dropped_shutdown: AtomicU64,
+    pub(crate) rejected_rows: AtomicU64,
+    pub(crate) rejected_updates: AtomicU64,
+    pub(crate) flushed_rows: AtomicU64,
+    pub(crate) flushes: AtomicU64,
+    pub(crate) flush_failures: AtomicU64,
+    pub(crate) live_failures: AtomicU64,
+    pub(crate) backlog_len: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    pub(crate) fn set(counter: &AtomicU64, n: usize) {
+        counter.store(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    pub(crate) fn metrics(&self) -> StatsMetrics {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        // `received` is read first: read after `enqueued`, it could pass it.
+        let received = get(&self.received);
+        StatsMetrics {
+            enqueued: get(&self.enqueued),
+            dropped_queue_full: get(&self.dropped_queue_full),
+            dropped_closed: get(&self.dropped_closed),
+            dropped_backlog_full: get(&self.dropped_backlog_full),
+            dropped_shutdown: get(&self.dropped_shutdown),
+            rejected_rows: get(&self.rejected_rows),
+            rejected_updates: get(&self.rejected_updates),
+            flushed_rows: get(&self.flushed_rows),
+            flushes: get(&self.flushes),
+            flush_failures: get(&self.flush_failures),
+            live_failures: get(&self.live_failures),
+            queue_depth: get(&self.enqueued).saturating_sub(received),
+            backlog_len: get(&self.backlog_len),
+        }
+    }
+}
+
+/// A reading of the stats pipeline's counters, for `/metrics`. Counters only
+/// grow; `queue_depth` and `backlog_len` are gauges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsMetrics {
+    /// Events accepted into the queue.
+    pub enqueued: u64,
+    /// Events dropped because the queue was full (the request went on unslowed).
+    pub dropped_queue_full: u64,
+    /// Events recorded after shutdown began, dropped.
+    pub dropped_closed: u64,
+    /// Events whose writes were abandoned because the backlog (kept while the
+    /// database is unreachable) was full; the oldest go first.
+    pub dropped_backlog_full: u64,
+    /// Events still unwritten when the shutdown deadline passed.
+    pub dropped_shutdown: u64,
+    /// Request-log rows the database refused for good (after the batch was
+    /// split to isolate them).
+    pub rejected_rows: u64,
+    /// Proxy-stats deltas and account-usage updates the database refused for
+    /// good, e.g. because the proxy or account was deleted meanwhile.
+    pub rejected_updates: u64,
+    /// Request-log rows written.
+    pub flushed_rows: u64,
+    /// Batches written completely.
+    pub flushes: u64,
+    /// Write attempts that failed and will be retried.
+    pub flush_failures: u64,
+    /// Live-counter updates the shared state refused (not retried: the live
+    /// counters are a same-day view, the SQL rows are the record).
+    pub live_failures: u64,
+    /// Events waiting in the queue.
+    pub queue_depth: u64,
+    /// Events waiting in the writer's backlog for the database.
+    pub backlog_len: u64,
+}
+
+impl StatsMetrics {
+    /// Every event that was dropped, whatever the reason.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_queue_full
+            + self.dropped_closed
+            + self.dropped_backlog_full
+            + self.dropped_shutdown
+    }
+}

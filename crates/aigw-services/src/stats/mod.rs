@@ -1,0 +1,213 @@
+//! The stats pipeline: every request and every failed attempt produces one
+//! [`StatsEvent`]; events go through one bounded queue to one writer task
+//! that batches them into `request_logs`, the daily `proxy_stats`, the
+//! accounts' usage counts and the live counters of the shared state.
+//!
+//! Recording never blocks or fails the request: [`StatsRecorder::record`] is
+//! a synchronous `try_send`, and a full queue drops the event and counts it.
+//! The writer flushes at most every `flush_interval` or every `batch_size`
+//! events. While the database is unreachable it keeps a bounded backlog and
+//! retries with exponential backoff; what it must drop, it counts. On
+//! shutdown ([`StatsHandle::shutdown`]) the queue is closed, drained and
+//! written, within a deadline. Every dropped event shows in
+//! [`StatsMetrics`].
+//!
+//! Account usage is written one `UPDATE` per distinct account per batch
+//! (not per event): the repository has no multi-account statement yet.
+
+mod batch;
+mod event;
+mod metrics;
+mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aigw_repository::SqlRepository;
+use aigw_repository::state::SharedState;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub use event::{MAX_ERROR_MESSAGE, StatsEvent, StatsFailure, TokenUsage};
+pub use metrics::StatsMetrics;
+
+use metrics::Counters;
+use writer::Writer;
+
+/// How the stats pipeline buffers and writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsConfig {
+    /// Events the queue holds; beyond it, events are dropped and counted.
+    pub queue_capacity: usize,
+    /// Events per batch: a full batch is written at once.
+    pub batch_size: usize,
+    /// The longest an event waits in a partial batch before it is written.
+    pub flush_interval: Duration,
+    /// Events kept while the database is unreachable; beyond it the oldest
+    /// are dropped and counted.
+    pub backlog_capacity: usize,
+    /// The first wait before retrying a failed write.
+    pub retry_backoff_min: Duration,
+    /// The longest wait between retries (the wait doubles up to it).
+    pub retry_backoff_max: Duration,
+    /// How long the drain may take when the writer stops without an
+    /// explicit [`StatsHandle::shutdown`] (every recorder and the handle
+    /// dropped).
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 65_536,
+            batch_size: 1_000,
+            flush_interval: Duration::from_secs(1),
+            backlog_capacity: 200_000,
+            retry_backoff_min: Duration::from_millis(200),
+            retry_backoff_max: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl StatsConfig {
+    /// The configuration with every size at least 1 (a zero-sized queue or
+    /// batch cannot work) and a non-zero backoff (a zero one would spin).
+    fn normalized(mut self) -> Self {
+        self.queue_capacity = self.queue_capacity.max(1);
+        self.batch_size = self.batch_size.max(1);
+        self.backlog_capacity = self.backlog_capacity.max(1);
+        self.retry_backoff_min = self.retry_backoff_min.max(Duration::from_millis(1));
+        self.retry_backoff_max = self.retry_backoff_max.max(self.retry_backoff_min);
+        self
+    }
+}
+
+/// Records stats events from the request path. Cheap to clone; every clone
+/// feeds the same writer.
+#[derive(Debug, Clone)]
+pub struct StatsRecorder {
+    tx: mpsc::Sender<StatsEvent>,
+    counters: Arc<Counters>,
+}
+
+/// Controls the writer task: stop it with [`StatsHandle::shutdown`].
+/// Dropping the handle instead detaches the writer: it keeps writing until
+/// every recorder is dropped, then drains within `shutdown_timeout`.
+#[derive(Debug)]
+pub struct StatsHandle {
+    stop: Option<oneshot::Sender<Instant>>,
+    task: JoinHandle<FlushReport>,
+    counters: Arc<Counters>,
+}
+
+/// What the shutdown drain achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlushReport {
+    /// Everything queued or backlogged was written before the deadline.
+    pub drained: bool,
+    /// Request-log rows written during the drain.
+    pub written_rows: u64,
+    /// Events still unwritten at the deadline, dropped (also counted in
+    /// [`StatsMetrics::dropped_shutdown`]).
+    pub dropped: u64,
+    /// The counters after the drain.
+    pub metrics: StatsMetrics,
+}
+
+impl StatsRecorder {
+    /// Starts the writer task on the current tokio runtime and returns the
+    /// recorder to hand to the request path, and the handle to stop it.
+    pub fn start(
+        repository: SqlRepository,
+        state: SharedState,
+        config: StatsConfig,
+    ) -> (StatsRecorder, StatsHandle) {
+        let config = config.normalized();
+        let (tx, rx) = mpsc::channel(config.queue_capacity);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let counters = Arc::new(Counters::default());
+        let writer = Writer::new(
+            repository,
+            state,
+            config,
+            rx,
+            stop_rx,
+            Arc::clone(&counters),
+        );
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the one stats writer, started once per runtime"
+        )]
+        let task = tokio::spawn(writer.run());
+        let recorder = StatsRecorder {
+            tx,
+            counters: Arc::clone(&counters),
+        };
+        let handle = StatsHandle {
+            stop: Some(stop_tx),
+            task,
+            counters,
+        };
+        (recorder, handle)
+    }
+
+    /// Queues `event` for the writer. Never blocks and never fails the
+    /// caller: when the queue is full (or the writer has stopped) the event
+    /// is dropped and counted.
+    pub fn record(&self, event: StatsEvent) {
+        match self.tx.try_send(event) {
+            Ok(()) => Counters::add(&self.counters.enqueued, 1),
+            Err(TrySendError::Full(_)) => {
+                let dropped = self
+                    .counters
+                    .dropped_queue_full
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    + 1;
+                // Logged at 1, 2, 4, 8, … drops: visible, without a log line
+                // per request when the writer falls behind.
+                if dropped.is_power_of_two() {
+                    tracing::warn!(dropped, "stats queue full; events dropped");
+                }
+            }
+            Err(TrySendError::Closed(_)) => Counters::add(&self.counters.dropped_closed, 1),
+        }
+    }
+
+    /// The pipeline's counters now.
+    pub fn metrics(&self) -> StatsMetrics {
+        self.counters.metrics()
+    }
+}
+
+impl StatsHandle {
+    /// The pipeline's counters now.
+    pub fn metrics(&self) -> StatsMetrics {
+        self.counters.metrics()
+    }
+
+    /// Stops the writer: new events are refused (and counted), everything
+    /// queued and backlogged is written, retrying while the database is
+    /// unreachable, until `timeout` from now; what is still unwritten then
+    /// is dropped and counted.
+    pub async fn shutdown(mut self, timeout: Duration) -> FlushReport {
+        if let Some(stop) = self.stop.take() {
+            // An error means the writer already ended; its report follows.
+            let _ = stop.send(Instant::now() + timeout);
+        }
+        match (&mut self.task).await {
+            Ok(report) => report,
+            Err(error) => {
+                tracing::error!(%error, "stats writer task failed");
+                FlushReport {
+                    drained: false,
+                    written_rows: 0,
+                    dropped: 0,
+                    metrics: self.counters.metrics(),
+                }
+            }
+        }
+    }
+}

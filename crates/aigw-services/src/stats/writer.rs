@@ -1,0 +1,460 @@
+//! The one stats writer task: collects events from the queue into batches,
+//! updates the live counters, writes each batch to the SQL store (retrying
+//! with backoff while it is unreachable, from a bounded backlog), and drains
+//! everything on shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use aigw_repository::SqlRepository;
+use aigw_repository::state::{LiveScope, SharedState};
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, sleep_until, timeout_at};
+
+use super::batch::{Backlog, PendingBatch, delta};
+use super::event::StatsEvent;
+use super::metrics::Counters;
+use super::{FlushReport, StatsConfig};
+
+/// Failures the repository cannot classify (neither "unreachable" nor a
+/// constraint) are retried this many times before the batch is split into
+/// one-row writes, so that a single bad row cannot hold up the pipeline.
+const MAX_UNCLASSIFIED_FAILURES: u32 = 3;
+
+/// Live-counter updates in flight at once (they are Redis round trips in the
+/// scale-out deployment; fred pipelines them on one connection).
+const LIVE_CONCURRENCY: usize = 64;
+
+/// Where batches go; shared by reference with the write in progress.
+struct Sink {
+    repository: SqlRepository,
+    state: SharedState,
+    counters: Arc<Counters>,
+}
+
+/// The writer task's state. It is the only owner of the receiver, the
+/// batch in progress and the backlog, so none of them needs a lock.
+pub(crate) struct Writer {
+    sink: Sink,
+    config: StatsConfig,
+    rx: mpsc::Receiver<StatsEvent>,
+    stop: oneshot::Receiver<Instant>,
+    /// `false` once the handle has asked to stop or was dropped.
+    stop_open: bool,
+    /// `false` once every recorder is dropped and the queue is empty.
+    queue_open: bool,
+    batch: Vec<StatsEvent>,
+    /// When the first event of `batch` arrived: the batch is flushed at most
+    /// `flush_interval` later.
+    batch_started: Option<Instant>,
+    backlog: Backlog,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        repository: SqlRepository,
+        state: SharedState,
+        config: StatsConfig,
+        rx: mpsc::Receiver<StatsEvent>,
+        stop: oneshot::Receiver<Instant>,
+        counters: Arc<Counters>,
+    ) -> Self {
+        let backlog = Backlog::new(
+            config.backlog_capacity,
+            config.batch_size,
+            config.retry_backoff_min,
+            config.retry_backoff_max,
+        );
+        Self {
+            sink: Sink {
+                repository,
+                state,
+                counters,
+            },
+            batch: Vec::with_capacity(config.batch_size),
+            config,
+            rx,
+            stop,
+            stop_open: true,
+            queue_open: true,
+            batch_started: None,
+            backlog,
+        }
+    }
+
+    /// Runs until asked to stop (or until every recorder and the handle are
+    /// gone), then drains.
+    pub(crate) async fn run(mut self) -> FlushReport {
+        let deadline = self.collect().await;
+        let deadline = deadline.unwrap_or_else(|| Instant::now() + self.config.shutdown_timeout);
+        self.drain(deadline).await
+    }
+
+    /// The steady state: batch events and flush them when the batch is full,
+    /// when it is `flush_interval` old, or when a retry of the backlog is
+    /// due. Returns the shutdown deadline, or `None` when the queue closed
+    /// because every recorder was dropped.
+    async fn collect(&mut self) -> Option<Instant> {
+        loop {
+            let now = Instant::now();
+            let batch_due = self.batch.len() >= self.config.batch_size
+                || self
+                    .batch_started
+                    .is_some_and(|t| now >= t + self.config.flush_interval);
+            let retry_due = !self.backlog.is_empty() && self.backlog.due(now);
+            if batch_due || retry_due {
+                if let Some(deadline) = self.flush().await {
+                    return Some(deadline);
+                }
+                continue;
+            }
+            if !self.queue_open && !self.stop_open {
+                return None;
+            }
+            let wake = [
+                self.batch_started.map(|t| t + self.config.flush_interval),
+                self.backlog.retry_at().filter(|_| !self.backlog.is_empty()),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let room = self.config.batch_size - self.batch.len();
+            tokio::select! {
+                biased;
+                stop = &mut self.stop, if self.stop_open => {
+                    self.stop_open = false;
+                    if let Ok(deadline) = stop {
+                        return Some(deadline);
+                    }
+                    // The handle was dropped without a shutdown: keep going
+                    // until the recorders are gone too.
+                }
+                received = self.rx.recv_many(&mut self.batch, room), if self.queue_open => {
+                    if received == 0 {
+                        self.queue_open = false;
+                        if !self.stop_open {
+                            return None;
+                        }
+                    } else {
+                        Counters::add(&self.sink.counters.received, received);
+                        self.batch_started.get_or_insert_with(Instant::now);
+                    }
+                }
+                () = sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
+            }
+        }
+    }
+
+    /// Seals the batch and writes what is due, while still taking events
+    /// from the queue (up to one batch) so that a slow write does not fill
+    /// it. Returns the shutdown deadline if one arrived meanwhile; if that
+    /// deadline passes before the write ends, the write is abandoned (the
+    /// drain then counts what is left as dropped).
+    async fn flush(&mut self) -> Option<Instant> {
+        let events = std::mem::replace(&mut self.batch, Vec::with_capacity(self.config.batch_size));
+        self.batch_started = None;
+        let Self {
+            sink,
+            config,
+            rx,
+            stop,
+            stop_open,
+            queue_open,
+            batch,
+            batch_started,
+            backlog,
+        } = self;
+        let work = write(sink, backlog, events);
+        tokio::pin!(work);
+        let mut deadline = None;
+        loop {
+            let room = config.batch_size.saturating_sub(batch.len());
+            tokio::select! {
+                biased;
+                () = &mut work => break,
+                stop = &mut *stop, if *stop_open => {
+                    *stop_open = false;
+                    if let Ok(at) = stop {
+                        deadline = Some(at);
+                    }
+                }
+                received = rx.recv_many(batch, room), if *queue_open && room > 0 => {
+                    if received == 0 {
+                        *queue_open = false;
+                    } else {
+                        Counters::add(&sink.counters.received, received);
+                        batch_started.get_or_insert_with(Instant::now);
+                    }
+                }
+                () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => break,
+            }
+        }
+        deadline
+    }
+
+    /// Shutdown: refuse new events, write everything queued and backlogged,
+    /// retrying until `deadline`; count what is left then as dropped.
+    async fn drain(mut self, deadline: Instant) -> FlushReport {
+        self.rx.close();
+        let written_before = self.sink.counters.flushed_rows.load(Ordering::Relaxed);
+        let Self {
+            sink,
+            config,
+            rx,
+            batch,
+            backlog,
+            ..
+        } = &mut self;
+        let work = async {
+            loop {
+                // A full batch first: `recv_many` with no room returns 0,
+                // which would read as "queue empty".
+                if batch.len() >= config.batch_size {
+                    let events = std::mem::replace(batch, Vec::with_capacity(config.batch_size));
+                    write(sink, backlog, events).await;
+                }
+                let room = config.batch_size - batch.len();
+                // Returns at once: the queue is closed, so 0 means empty.
+                let received = rx.recv_many(batch, room).await;
+                Counters::add(&sink.counters.received, received);
+                if received == 0 {
+                    write(sink, backlog, std::mem::take(batch)).await;
+                    break;
+                }
+            }
+            while !backlog.is_empty() {
+                if let Some(at) = backlog.retry_at() {
+                    sleep_until(at).await;
+                }
+                write(sink, backlog, Vec::new()).await;
+            }
+        };
+        let drained = timeout_at(deadline, work).await.is_ok();
+        let mut dropped = backlog.clear() + batch.len();
+        batch.clear();
+        while rx.try_recv().is_ok() {
+            Counters::add(&sink.counters.received, 1);
+            dropped += 1;
+        }
+        let counters = &sink.counters;
+        Counters::add(&counters.dropped_shutdown, dropped);
+        Counters::set(&counters.backlog_len, 0);
+        if dropped > 0 {
+            tracing::error!(
+                dropped,
+                "stats writer stopped at its deadline with events unwritten"
+            );
+        }
+        let written = counters.flushed_rows.load(Ordering::Relaxed) - written_before;
+        FlushReport {
+            drained,
+            written_rows: written,
+            dropped: u64::try_from(dropped).unwrap_or(u64::MAX),
+            metrics: counters.metrics(),
+        }
+    }
+}
+
+/// Records `events` in the live counters, queues their writes, writes the
+/// backlog if a retry is due, then trims the backlog to its capacity.
+async fn write(sink: &Sink, backlog: &mut Backlog, events: Vec<StatsEvent>) {
+    if !events.is_empty() {
+        sink.live(&events).await;
+        backlog.push(PendingBatch::from_events(&events));
+    }
+    if backlog.due(Instant::now()) {
+        sink.write_backlog(backlog).await;
+    }
+    let dropped = backlog.enforce_capacity();
+    if dropped > 0 {
+        Counters::add(&sink.counters.dropped_backlog_full, dropped);
+        tracing::warn!(
+            dropped,
+            "stats backlog full while the database is unreachable; oldest events dropped"
+        );
+    }
+    Counters::set(&sink.counters.backlog_len, backlog.len());
+}
+
+/// What to do after a failed write.
+enum Verdict {
+    /// Keep the rows and try again later.
+    Retry,
+    /// The database will never take these rows: isolate and drop them.
+    Reject,
+}
+
+fn verdict(error: &aigw_repository::Error, unclassified: &mut u32) -> Verdict {
+    use aigw_repository::Error as E;
+    match error {
+        e if e.is_unavailable() => Verdict::Retry,
+        E::NotFound { .. } | E::Conflict { .. } | E::ForeignKey { .. } | E::InvalidRow { .. } => {
+            Verdict::Reject
+        }
+        _ => {
+            *unclassified += 1;
+            if *unclassified >= MAX_UNCLASSIFIED_FAILURES {
+                Verdict::Reject
+            } else {
+                Verdict::Retry
+            }
+        }
+    }
+}
+
+impl Sink {
+    /// One live-counter update per event and scope (proxy, account,
+    /// provider). Not retried: a failure is counted and the SQL rows remain
+    /// the record.
+    async fn live(&self, events: &[StatsEvent]) {
+        let updates = events.iter().flat_map(|e| {
+            let failed = e.failed();
+            [
+                e.proxy_id.map(|p| (LiveScope::Proxy, p.to_string())),
+                e.account_id.map(|a| (LiveScope::Account, a.to_string())),
+                e.provider_id
+                    .as_ref()
+                    .map(|p| (LiveScope::Provider, p.as_str().to_owned())),
+            ]
+            .into_iter()
+            .flatten()
+            .map(move |(scope, id)| (scope, id, e.at, failed))
+        });
+        let failures = std::sync::atomic::AtomicUsize::new(0);
+        futures_util::stream::iter(updates)
+            .for_each_concurrent(LIVE_CONCURRENCY, |(scope, id, at, failed)| {
+                let failures = &failures;
+                async move {
+                    if self
+                        .state
+                        .live_record(scope, &id, at, failed)
+                        .await
+                        .is_err()
+                    {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+            .await;
+        let failures = failures.into_inner();
+        if failures > 0 {
+            Counters::add(&self.counters.live_failures, failures);
+            tracing::warn!(failures, "live counters not updated");
+        }
+    }
+
+    /// Writes the backlog oldest first; stops at the first batch that must
+    /// be retried, and schedules the retry.
+    async fn write_backlog(&self, backlog: &mut Backlog) {
+        while let Some(batch) = backlog.front_mut() {
+            match self.write_batch(batch).await {
+                Ok(()) => {
+                    backlog.pop_front();
+                    Counters::add(&self.counters.flushes, 1);
+                }
+                Err(error) => {
+                    Counters::add(&self.counters.flush_failures, 1);
+                    let first = backlog.retry_at().is_none();
+                    backlog.failed(Instant::now());
+                    if first {
+                        tracing::warn!(
+                            %error,
+                            backlog = backlog.len(),
+                            "stats write failed; keeping the events and retrying"
+                        );
+                    } else {
+                        tracing::debug!(%error, backlog = backlog.len(), "stats write retry failed");
+                    }
+                    return;
+                }
+            }
+        }
+        if backlog.retry_at().is_some() {
+            tracing::info!("stats writes succeed again; backlog written");
+        }
+        backlog.succeeded();
+    }
+
+    /// Writes what is left of `batch`: the request logs (one transaction),
+    /// the proxy-stats sums (one transaction), then the account uses. Each
+    /// stage is removed from the batch once written, so a retry resumes
+    /// where the failure happened and never writes a stage twice.
+    async fn write_batch(&self, batch: &mut PendingBatch) -> Result<(), aigw_repository::Error> {
+        let counters = &self.counters;
+        let repo = &self.repository;
+
+        if !batch.logs.is_empty() && !batch.split_logs {
+            match repo.insert_request_logs(batch.logs.make_contiguous()).await {
+                Ok(written) => {
+                    Counters::add(&counters.flushed_rows, written);
+                    batch.logs.clear();
+                }
+                Err(error) => match verdict(&error, &mut batch.unclassified_failures) {
+                    Verdict::Retry => return Err(error),
+                    Verdict::Reject => {
+                        tracing::warn!(%error, "request-log batch refused; writing its rows one by one");
+                        batch.split_logs = true;
+                    }
+                },
+            }
+        }
+        while let Some(row) = batch.logs.front() {
+            match repo.insert_request_logs(std::slice::from_ref(row)).await {
+                Ok(written) => Counters::add(&counters.flushed_rows, written),
+                Err(error) => match verdict(&error, &mut batch.unclassified_failures) {
+                    Verdict::Retry => return Err(error),
+                    Verdict::Reject => {
+                        tracing::warn!(%error, request_id = %row.request_id, "request-log row refused; dropped");
+                        Counters::add(&counters.rejected_rows, 1);
+                    }
+                },
+            }
+            batch.logs.pop_front();
+        }
+
+        if !batch.proxy.is_empty() && !batch.split_proxy {
+            match repo.upsert_proxy_stats(&batch.proxy_deltas()).await {
+                Ok(()) => batch.proxy.clear(),
+                Err(error) => match verdict(&error, &mut batch.unclassified_failures) {
+                    Verdict::Retry => return Err(error),
+                    Verdict::Reject => {
+                        tracing::warn!(%error, "proxy-stats batch refused; writing it key by key");
+                        batch.split_proxy = true;
+                    }
+                },
+            }
+        }
+        while let Some((key, sums)) = batch.proxy.first_key_value() {
+            match repo.upsert_proxy_stats(&[delta(key, sums)]).await {
+                Ok(()) => {}
+                Err(error) => match verdict(&error, &mut batch.unclassified_failures) {
+                    Verdict::Retry => return Err(error),
+                    Verdict::Reject => {
+                        tracing::warn!(%error, proxy = %key.0, "proxy-stats update refused; dropped");
+                        Counters::add(&counters.rejected_updates, 1);
+                    }
+                },
+            }
+            batch.proxy.pop_first();
+        }
+
+        // One statement per account; see the module docs of `stats` for why
+        // this is not a single statement yet.
+        while let Some((&account, &uses)) = batch.accounts.first_key_value() {
+            match repo.record_account_usage(account, uses).await {
+                Ok(()) => {}
+                Err(error) => match verdict(&error, &mut batch.unclassified_failures) {
+                    Verdict::Retry => return Err(error),
+                    Verdict::Reject => {
+                        tracing::debug!(%error, %account, "account usage not recorded (account gone)");
+                        Counters::add(&counters.rejected_updates, 1);
+                    }
+                },
+            }
+            batch.accounts.pop_first();
+        }
+        debug_assert!(batch.is_done());
+        Ok(())
+    }
+}
