@@ -17,4 +17,5 @@ mod support;
 mod dataplane;
 mod errors;
 mod failover;
+mod oauth;
 mod tidy;

@@ -31,6 +31,7 @@ pub struct Config {
     pub snapshot: SnapshotConfig,
     pub failover: FailoverConfig,
     pub proxy: ProxyConfig,
+    pub oauth: OAuthConfig,
     /// Per-provider overrides, keyed by provider id (`openai`, `anthropic`, …).
     pub providers: BTreeMap<String, ProviderOverride>,
     pub log: LogConfig,
@@ -220,6 +221,78 @@ impl FailoverConfig {
             auth_cooldown: self.auth_cooldown,
             max_cooldown: self.max_cooldown,
         }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthConfig {
+    /// Refresh an OAuth token once less than this is left of its life.
+    #[serde(with = "humantime_serde")]
+    pub refresh_skew: Duration,
+    /// Token endpoint and client of Google (Antigravity) grants.
+    pub google: OAuthClientConfig,
+    /// Token endpoint and client of Anthropic grants.
+    pub anthropic: OAuthClientConfig,
+    /// Token endpoint and client of OpenAI grants.
+    pub openai: OAuthClientConfig,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        Self {
+            refresh_skew: Duration::from_secs(300),
+            google: OAuthClientConfig::default(),
+            anthropic: OAuthClientConfig::default(),
+            openai: OAuthClientConfig::default(),
+        }
+    }
+}
+
+/// Overrides of one OAuth client; unset keys keep the built-in values.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthClientConfig {
+    #[serde(deserialize_with = "optional_scalar_string")]
+    pub token_url: Option<String>,
+    #[serde(deserialize_with = "optional_scalar_string")]
+    pub client_id: Option<String>,
+    #[serde(
+        deserialize_with = "optional_scalar_string",
+        serialize_with = "serialize_masked_secret"
+    )]
+    pub client_secret: Option<String>,
+}
+
+impl OAuthConfig {
+    pub fn settings(&self) -> aigw_services::credentials::CredentialSettings {
+        use aigw_services::credentials::TokenClient;
+        let apply = |mut client: TokenClient, o: &OAuthClientConfig| {
+            if let Some(url) = &o.token_url {
+                client.token_url = url.clone();
+            }
+            if let Some(id) = &o.client_id {
+                client.client_id = Some(id.clone());
+            }
+            if let Some(secret) = &o.client_secret {
+                client.client_secret = Some(aigw_domain::Secret::new(secret.clone()));
+            }
+            client
+        };
+        aigw_services::credentials::CredentialSettings {
+            refresh_skew: self.refresh_skew,
+            google: apply(TokenClient::google(), &self.google),
+            anthropic: apply(TokenClient::anthropic(), &self.anthropic),
+            openai: apply(TokenClient::openai(), &self.openai),
+            ..aigw_services::credentials::CredentialSettings::default()
+        }
+    }
+}
+
+fn serialize_masked_secret<S: Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str("********"),
+        None => s.serialize_none(),
     }
 }
 

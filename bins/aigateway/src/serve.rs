@@ -48,6 +48,7 @@ pub fn runtime_settings(config: &Config, migrate: bool) -> RuntimeSettings {
             .collect(),
         snapshot_refresh: config.snapshot.refresh_interval,
         proxy_overflow: config.proxy.overflow,
+        credentials: config.oauth.settings(),
     }
 }
 

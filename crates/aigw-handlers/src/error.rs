@@ -76,6 +76,12 @@ pub(crate) fn service_error(client: Format, error: &Error) -> Response<ResponseB
         | Error::Repository(_)
         | Error::State(_)
         | Error::Pool(_) => error_body(client, ErrorKind::Api, "internal gateway error", None),
+        Error::Credential(_) => error_body(
+            client,
+            ErrorKind::Api,
+            "the upstream account could not be authenticated",
+            None,
+        ),
     };
     json_error(status, body, retry_after)
 }

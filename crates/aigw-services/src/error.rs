@@ -68,6 +68,9 @@ pub enum Error {
         status: http::StatusCode,
         body: bytes::Bytes,
     },
+    /// An OAuth account's token could not be obtained.
+    #[error(transparent)]
+    Credential(crate::credentials::CredentialError),
     /// The upstream's event stream failed before any content reached the client.
     #[error("upstream stream failed: {0}")]
     UpstreamStream(String),
@@ -96,6 +99,7 @@ impl Error {
             Self::UpstreamStatus { .. } => "upstream_status",
             Self::UpstreamResponse(_) => "upstream_response",
             Self::UpstreamStream(_) => "upstream_stream",
+            Self::Credential(e) => e.kind(),
         }
     }
 }
@@ -116,7 +120,7 @@ pub fn error_status(error: &Error) -> u16 {
                 502
             }
         }
-        Error::UpstreamResponse(_) | Error::UpstreamStream(_) => 502,
+        Error::UpstreamResponse(_) | Error::UpstreamStream(_) | Error::Credential(_) => 502,
         _ => 500,
     }
 }

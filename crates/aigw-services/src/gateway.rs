@@ -27,6 +27,7 @@ use aigw_formats::stream::{StreamContext, StreamError, StreamTranslator};
 use crate::Error;
 use crate::client_pool::{ClientPool, Route};
 use crate::cooldown::{CooldownReason, Cooldowns};
+use crate::credentials::CredentialService;
 use crate::failover::{FailoverSettings, Verdict};
 use crate::metrics::Metrics;
 use crate::selector::{counter_key, first_usable, pick};
@@ -89,6 +90,7 @@ struct Inner {
     settings: GatewaySettings,
     cooldowns: Cooldowns,
     metrics: Metrics,
+    credentials: CredentialService,
     /// Used only if the shared store cannot count at all, so selection still rotates.
     local_counter: AtomicU64,
 }
@@ -99,6 +101,7 @@ impl Gateway {
         snapshot: SnapshotStore,
         state: SharedState,
         pool: ClientPool,
+        credentials: CredentialService,
         settings: GatewaySettings,
     ) -> Self {
         Self {
@@ -109,6 +112,7 @@ impl Gateway {
                 settings,
                 cooldowns: Cooldowns::default(),
                 metrics: Metrics::default(),
+                credentials,
                 local_counter: AtomicU64::new(0),
             }),
         }
@@ -127,6 +131,11 @@ impl Gateway {
     /// The cooldowns in force on this instance.
     pub fn cooldowns(&self) -> &Cooldowns {
         &self.inner.cooldowns
+    }
+
+    /// The OAuth credential service.
+    pub fn credentials(&self) -> &CredentialService {
+        &self.inner.credentials
     }
 
     /// The data plane's metrics.
@@ -302,7 +311,52 @@ impl Gateway {
         }
     }
 
+    /// One attempt on one account. An OAuth account's token comes from the
+    /// credential service; an upstream 401 on it forces one refresh and one
+    /// retry on the same account before the account counts as failed.
     async fn send(&self, attempt: Attempt<'_>) -> Result<Reply, Failure> {
+        let is_oauth = matches!(attempt.account.auth_data, aigw_domain::AuthData::Oauth(_));
+        if !is_oauth {
+            return self.send_once(&attempt, None).await;
+        }
+        let credentials = &self.inner.credentials;
+        let token = credentials
+            .token(attempt.account, attempt.kind, attempt.route)
+            .await
+            .map_err(|e| self.credential_failure(e))?;
+        match self.send_once(&attempt, Some(token.expose())).await {
+            Err(failure) if failure.is_unauthorized() => {
+                let fresh = credentials
+                    .force_refresh(attempt.account, attempt.kind, attempt.route, &token)
+                    .await
+                    .map_err(|e| self.credential_failure(e))?;
+                self.send_once(&attempt, Some(fresh.expose())).await
+            }
+            other => other,
+        }
+    }
+
+    fn credential_failure(&self, error: crate::credentials::CredentialError) -> Failure {
+        let policy = &self.inner.settings.failover;
+        let cooldown = error.retry_after().unwrap_or(if error.is_permanent() {
+            policy.auth_cooldown
+        } else {
+            policy.unreachable_cooldown
+        });
+        tracing::warn!(kind = error.kind(), "account credential unavailable");
+        Failure::retry(
+            Error::Credential(error),
+            cooldown,
+            CooldownReason::AuthFailed,
+            true,
+        )
+    }
+
+    async fn send_once(
+        &self,
+        attempt: &Attempt<'_>,
+        oauth_token: Option<&str>,
+    ) -> Result<Reply, Failure> {
         let policy = &self.inner.settings.failover;
         let upstream_format = attempt.kind.format();
         let project = project_id(attempt.account);
@@ -322,7 +376,6 @@ impl Gateway {
             attempt.upstream_model,
             attempt.meta.stream,
         );
-        let oauth_token = oauth_access_token(attempt.account);
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(url)
@@ -461,6 +514,10 @@ struct Failure {
 }
 
 impl Failure {
+    fn is_unauthorized(&self) -> bool {
+        matches!(&self.error, Error::UpstreamStatus { status, .. } if *status == StatusCode::UNAUTHORIZED)
+    }
+
     fn fatal(error: Error) -> Self {
         Self {
             error,
@@ -503,13 +560,6 @@ async fn collect(
     body: crate::client_pool::UpstreamBody,
 ) -> Result<Bytes, crate::client_pool::UpstreamError> {
     body.collect().await.map(|c| c.to_bytes())
-}
-
-fn oauth_access_token(account: &Account) -> Option<&str> {
-    match &account.auth_data {
-        aigw_domain::AuthData::Oauth(o) => o.access_token.as_ref().map(|t| t.expose()),
-        _ => None,
-    }
 }
 
 /// The Google Cloud project of an Antigravity account: from its OAuth

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::Error;
 use crate::client_pool::{ClientPool, PoolConfig};
+use crate::credentials::{CredentialService, CredentialSettings};
 use crate::gateway::{Gateway, GatewaySettings};
 use crate::routing::{PrefixRule, RuleTable, default_rules};
 use crate::snapshot::{ProxyOverflow, Snapshot, SnapshotStore};
@@ -43,6 +44,8 @@ pub struct RuntimeSettings {
     pub snapshot_refresh: Duration,
     /// What accounts without a proxy do while proxies are configured.
     pub proxy_overflow: ProxyOverflow,
+    /// OAuth refresh: skew, timeouts, token endpoints.
+    pub credentials: CredentialSettings,
 }
 
 impl Default for RuntimeSettings {
@@ -58,6 +61,7 @@ impl Default for RuntimeSettings {
             base_url_overrides: BTreeMap::new(),
             snapshot_refresh: Duration::from_secs(5),
             proxy_overflow: ProxyOverflow::Reject,
+            credentials: CredentialSettings::default(),
         }
     }
 }
@@ -97,7 +101,13 @@ impl Runtime {
             overflow: settings.proxy_overflow,
         };
         let snapshot = SnapshotStore::new(builder.load(&repository).await?);
-        let gateway = Gateway::new(snapshot, state, pool, settings.gateway);
+        let credentials = CredentialService::new(
+            repository.clone(),
+            state.clone(),
+            pool.clone(),
+            settings.credentials,
+        );
+        let gateway = Gateway::new(snapshot, state, pool, credentials, settings.gateway);
         let (stop, stopped) = watch::channel(false);
         let refresher = spawn_refresher(
             repository.clone(),
