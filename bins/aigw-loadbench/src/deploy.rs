@@ -1,0 +1,334 @@
+//! One deployment's run: set up its stores, start the gateway, register a client key
+//! and the upstream accounts, measure every scenario in alternating rounds while
+//! watching the gateway's memory, and tear everything down again.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::pin::pin;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::ValueEnum;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use crate::load::{self, Samples, Timing};
+use crate::procs::{self, Binaries, ChildGuard, GatewayEnv, TempDir};
+use crate::report::{self, Comparison, DeploymentReport, Rss, Side};
+use crate::scenario::{Scenario, UPSTREAM_KEY};
+use crate::services::{self, ScratchDatabase};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeploymentKind {
+    /// SQLite file, in-process shared state.
+    Embedded,
+    /// PostgreSQL and Redis.
+    ScaleOut,
+}
+
+impl DeploymentKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded",
+            Self::ScaleOut => "scale-out",
+        }
+    }
+}
+
+/// What every deployment runs.
+#[derive(Debug)]
+pub struct Plan {
+    pub binaries: Binaries,
+    pub mock: SocketAddr,
+    pub scenarios: Vec<Scenario>,
+    pub concurrency: Vec<usize>,
+    pub rounds: usize,
+    pub timing: Timing,
+    pub database_url: String,
+    pub redis_url: String,
+}
+
+/// SIGINT and SIGTERM, listened for from the start of the run so that stopping the
+/// bench always goes through the cleanup (children stopped, scratch stores removed).
+#[derive(Debug)]
+pub struct Interrupt {
+    int: Signal,
+    term: Signal,
+}
+
+impl Interrupt {
+    pub fn install() -> anyhow::Result<Self> {
+        Ok(Self {
+            int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+        })
+    }
+
+    /// Runs `work` unless a signal arrives first.
+    async fn guard<T>(&mut self, work: impl Future<Output = T>) -> anyhow::Result<T> {
+        tokio::select! {
+            out = work => Ok(out),
+            _ = self.int.recv() => bail!("interrupted"),
+            _ = self.term.recv() => bail!("terminated"),
+        }
+    }
+}
+
+/// How long the gateway gets to answer `/health` after it starts.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs one deployment. A scale-out deployment whose services are unreachable is
+/// reported as skipped, not as a failure.
+pub async fn run(
+    kind: DeploymentKind,
+    plan: &Plan,
+    interrupt: &mut Interrupt,
+) -> anyhow::Result<DeploymentReport> {
+    let dir = TempDir::new(kind.name())?;
+    let mut vars = vec![
+        ("AIGW_LOG__LEVEL".to_owned(), "warn".to_owned()),
+        (
+            "AIGW_PROVIDERS__OPENAI__BASE_URL".to_owned(),
+            format!("http://{}/v1", plan.mock),
+        ),
+        (
+            "AIGW_PROVIDERS__ANTHROPIC__BASE_URL".to_owned(),
+            format!("http://{}/v1", plan.mock),
+        ),
+    ];
+    let mut scratch = None;
+    let mut redis_prefix = None;
+    match kind {
+        DeploymentKind::Embedded => {
+            let db = dir.path().join("gateway.db");
+            vars.push((
+                "AIGW_DATABASE__URL".to_owned(),
+                format!("sqlite://{}", db.display()),
+            ));
+        }
+        DeploymentKind::ScaleOut => {
+            if let Err(e) = services::redis_ping(&plan.redis_url).await {
+                return Ok(skipped(kind, format!("Redis unreachable: {e:#}")));
+            }
+            let db = match ScratchDatabase::create(&plan.database_url).await {
+                Ok(db) => db,
+                Err(e) => return Ok(skipped(kind, format!("PostgreSQL unreachable: {e:#}"))),
+            };
+            let prefix = format!("aigw-loadbench-{:08x}:", rand::random::<u32>());
+            vars.push(("AIGW_DATABASE__URL".to_owned(), db.url.clone()));
+            vars.push(("AIGW_REDIS__URL".to_owned(), plan.redis_url.clone()));
+            vars.push(("AIGW_REDIS__KEY_PREFIX".to_owned(), prefix.clone()));
+            scratch = Some(db);
+            redis_prefix = Some(prefix);
+        }
+    }
+
+    let result = bench(kind, plan, &dir, vars, interrupt).await;
+
+    // The gateway is stopped by now (bench owns it), so the database can go.
+    if let Some(db) = scratch
+        && let Err(e) = db.drop_database().await
+    {
+        eprintln!("warning: cannot drop the scratch database: {e:#}");
+    }
+    if let Some(prefix) = redis_prefix {
+        match services::redis_delete_prefix(&plan.redis_url, &prefix).await {
+            Ok(n) => eprintln!("deleted {n} Redis keys under {prefix}"),
+            Err(e) => eprintln!("warning: cannot delete the Redis keys under {prefix}: {e:#}"),
+        }
+    }
+    result
+}
+
+fn skipped(kind: DeploymentKind, reason: String) -> DeploymentReport {
+    eprintln!("{}: skipped: {reason}", kind.name());
+    DeploymentReport {
+        deployment: kind.name(),
+        skipped: Some(reason),
+        rss: Rss::default(),
+        comparisons: Vec::new(),
+        targets: Vec::new(),
+    }
+}
+
+async fn bench(
+    kind: DeploymentKind,
+    plan: &Plan,
+    dir: &TempDir,
+    mut vars: Vec<(String, String)>,
+    interrupt: &mut Interrupt,
+) -> anyhow::Result<DeploymentReport> {
+    let addr = free_port()?;
+    vars.push(("AIGW_SERVER__LISTEN".to_owned(), addr.to_string()));
+    let env = GatewayEnv {
+        binary: plan.binaries.gateway.clone(),
+        dir: dir.path().to_path_buf(),
+        vars,
+    };
+    let client_key = {
+        let env = env.clone();
+        tokio::task::spawn_blocking(move || register(&env))
+            .await
+            .context("registering the key and accounts panicked")??
+    };
+    let log = dir.path().join("gateway.log");
+    let mut gateway = env.serve(&log)?;
+    let ready = interrupt.guard(wait_ready(&mut gateway, addr)).await?;
+    if let Err(e) = ready {
+        let tail = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = tail.lines().rev().take(20).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(e.context(format!("gateway log:\n{}", tail.join("\n"))));
+    }
+    let pid = gateway.pid().context("the gateway has no pid")?;
+    eprintln!("{}: gateway pid {pid} on {addr}", kind.name());
+    let idle = procs::rss_kib(pid);
+
+    for &scenario in &plan.scenarios {
+        load::probe(&scenario.through_gateway(addr, &client_key))
+            .await
+            .with_context(|| format!("{} does not work through the gateway", scenario.label()))?;
+        load::probe(&scenario.direct(plan.mock))
+            .await
+            .with_context(|| format!("{} does not work against the mock", scenario.label()))?;
+    }
+
+    let max_concurrency = plan.concurrency.iter().copied().max().unwrap_or(1);
+    let mut under_load: Option<u64> = None;
+    let mut comparisons = Vec::new();
+    for &scenario in &plan.scenarios {
+        let direct_target = scenario.direct(plan.mock);
+        let gateway_target = scenario.through_gateway(addr, &client_key);
+        for &concurrency in &plan.concurrency {
+            let mut direct = Samples::default();
+            let mut through = Samples::default();
+            for round in 1..=plan.rounds {
+                let d = interrupt
+                    .guard(load::run_round(&direct_target, concurrency, plan.timing))
+                    .await?;
+                progress(kind, scenario, concurrency, round, "direct", &d);
+                direct.append(d);
+                let (g, peak) = interrupt
+                    .guard(with_rss_peak(
+                        pid,
+                        load::run_round(&gateway_target, concurrency, plan.timing),
+                    ))
+                    .await?;
+                progress(kind, scenario, concurrency, round, "gateway", &g);
+                through.append(g);
+                if concurrency == max_concurrency {
+                    under_load = under_load.max(peak);
+                }
+                gateway.check_running()?;
+            }
+            comparisons.push(Comparison::new(
+                scenario,
+                concurrency,
+                Side::from_samples(direct),
+                Side::from_samples(through),
+            ));
+        }
+    }
+
+    // "After" is a second after the load stops: long enough for connections and
+    // buffers of the last round to be released.
+    interrupt
+        .guard(tokio::time::sleep(Duration::from_secs(1)))
+        .await?;
+    let rss = Rss {
+        idle_kib: idle,
+        under_load_kib: under_load,
+        after_kib: procs::rss_kib(pid),
+    };
+    tokio::task::spawn_blocking(move || gateway.stop())
+        .await
+        .context("stopping the gateway panicked")?;
+    Ok(DeploymentReport {
+        deployment: kind.name(),
+        skipped: None,
+        rss,
+        targets: report::check_targets(&comparisons, rss),
+        comparisons,
+    })
+}
+
+/// Creates the client key and one account per upstream provider; returns the key.
+fn register(env: &GatewayEnv) -> anyhow::Result<String> {
+    let key = env.admin(&["keys", "create", "--label", "bench"])?;
+    if !key.starts_with("ak_") {
+        bail!("`aigateway keys create` printed `{key}`, not a client key");
+    }
+    for provider in ["openai", "anthropic"] {
+        env.admin(&[
+            "accounts",
+            "add",
+            "--provider",
+            provider,
+            "--label",
+            "bench",
+            "--api-key",
+            UPSTREAM_KEY,
+        ])?;
+    }
+    Ok(key)
+}
+
+/// A port that was free a moment ago: the gateway takes its address from config,
+/// so the bench picks one by binding port 0 and releasing it.
+fn free_port() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
+    Ok(listener.local_addr()?)
+}
+
+/// Polls `/health` until it answers 200, the gateway exits, or the deadline passes.
+async fn wait_ready(gateway: &mut ChildGuard, addr: SocketAddr) -> anyhow::Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let mut last = String::from("no answer yet");
+    while Instant::now() < deadline {
+        gateway.check_running()?;
+        match load::get_status(addr, "/health").await {
+            Ok(status) if status.is_success() => return Ok(()),
+            Ok(status) => last = format!("/health answered {status}"),
+            Err(e) => last = format!("{e:#}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the gateway was not ready within {READY_TIMEOUT:?}: {last}")
+}
+
+/// Runs `work` while sampling the gateway's RSS every 100 ms; returns its output and
+/// the peak.
+async fn with_rss_peak<T>(pid: u32, work: impl Future<Output = T>) -> (T, Option<u64>) {
+    let mut work = pin!(work);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut peak = None;
+    loop {
+        tokio::select! {
+            out = &mut work => {
+                peak = peak.max(procs::rss_kib(pid));
+                return (out, peak);
+            }
+            _ = tick.tick() => peak = peak.max(procs::rss_kib(pid)),
+        }
+    }
+}
+
+fn progress(
+    kind: DeploymentKind,
+    scenario: Scenario,
+    concurrency: usize,
+    round: usize,
+    side: &str,
+    samples: &Samples,
+) {
+    let mut sorted = samples.total_us.clone();
+    let latency = report::Latency::of(&mut sorted).unwrap_or_default();
+    let rps = samples.total_us.len() as f64 / samples.window.as_secs_f64().max(f64::EPSILON);
+    eprintln!(
+        "{} {} c={concurrency} round {round} {side:<7}: {rps:>8.0} rps  p50 {:>6} µs  p99 {:>6} µs  errors {}",
+        kind.name(),
+        scenario.label(),
+        latency.p50_us,
+        latency.p99_us,
+        samples.errors,
+    );
+}
