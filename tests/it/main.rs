@@ -18,4 +18,5 @@ mod dataplane;
 mod errors;
 mod failover;
 mod oauth;
+mod stats;
 mod tidy;

@@ -135,6 +135,16 @@ pub struct TestGateway {
     _pg: Option<PgDatabase>,
 }
 
+/// A stopped gateway's database, kept until this is dropped, and what its
+/// stats writer reported.
+pub struct Flushed {
+    pub repo: aigateway::repository::SqlRepository,
+    pub report: aigateway::services::stats::FlushReport,
+    _mock: MockUpstream,
+    _dir: tempfile::TempDir,
+    _pg: Option<PgDatabase>,
+}
+
 /// A response read whole.
 pub struct Resp {
     pub status: StatusCode,
@@ -348,6 +358,35 @@ impl TestGateway {
             .await
     }
 
+    /// Stops the server, then the services (draining the stats writer), and
+    /// returns the repository for inspection with the flush report.
+    pub async fn stop_and_flush(self) -> Flushed {
+        let TestGateway {
+            runtime,
+            mock,
+            stop,
+            server,
+            _dir,
+            _pg,
+            ..
+        } = self;
+        if let Some(stop) = stop {
+            let _ = stop.send(());
+        }
+        if let Some(server) = server {
+            let _ = server.await;
+        }
+        let repo = runtime.repository().clone();
+        let report = runtime.shutdown().await.expect("stats report");
+        Flushed {
+            repo,
+            report,
+            _mock: mock,
+            _dir,
+            _pg,
+        }
+    }
+
     /// Stops the server and the services.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -359,13 +398,8 @@ impl TestGateway {
     }
 }
 
-impl Drop for TestGateway {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
+// Dropping a `TestGateway` drops `stop`, which ends the server's shutdown
+// future: the server stops with it.
 
 /// Parses an SSE body into (event name, data JSON) pairs; `[DONE]` becomes
 /// `("done", null)`.

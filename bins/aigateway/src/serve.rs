@@ -49,6 +49,10 @@ pub fn runtime_settings(config: &Config, migrate: bool) -> RuntimeSettings {
         snapshot_refresh: config.snapshot.refresh_interval,
         proxy_overflow: config.proxy.overflow,
         credentials: config.oauth.settings(),
+        stats: aigw_services::stats::StatsConfig {
+            shutdown_timeout: config.server.shutdown_grace,
+            ..aigw_services::stats::StatsConfig::default()
+        },
     }
 }
 
@@ -100,7 +104,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     aigw_handlers::serve(listener, app, options, shutdown_signal())
         .await
         .context("server failed")?;
-    runtime.shutdown().await;
+    if let Some(report) = runtime.shutdown().await {
+        tracing::info!(
+            written = report.written_rows,
+            dropped = report.dropped,
+            drained = report.drained,
+            "stats flushed"
+        );
+    }
     tracing::info!("aigateway stopped");
     Ok(())
 }

@@ -36,7 +36,43 @@ pub(crate) fn health(app: &App) -> Response<ResponseBody> {
 pub(crate) fn metrics(app: &App) -> Response<ResponseBody> {
     let gateway = &app.gateway;
     let state = gateway.state().health();
+    let stats = gateway.stats().metrics();
     let gauges = [
+        (
+            "aigw_stats_queue_depth",
+            "Stats events waiting for the writer.",
+            stats.queue_depth as f64,
+        ),
+        (
+            "aigw_stats_backlog_rows",
+            "Stats rows kept for retry while the database is unavailable.",
+            stats.backlog_len as f64,
+        ),
+        (
+            "aigw_stats_flushed_rows_total",
+            "Request-log rows written.",
+            stats.flushed_rows as f64,
+        ),
+        (
+            "aigw_stats_flushes_total",
+            "Stats batches written.",
+            stats.flushes as f64,
+        ),
+        (
+            "aigw_stats_flush_failures_total",
+            "Stats batch writes that failed and were kept for retry.",
+            stats.flush_failures as f64,
+        ),
+        (
+            "aigw_stats_dropped_total",
+            "Stats events dropped (queue full, backlog full, or at shutdown).",
+            stats.dropped() as f64,
+        ),
+        (
+            "aigw_token_refreshes_total",
+            "Calls made to OAuth token endpoints.",
+            gateway.credentials().refresh_calls() as f64,
+        ),
         (
             "aigw_shared_state_fallback_active",
             "1 while Redis is unreachable and shared state is served in-process.",

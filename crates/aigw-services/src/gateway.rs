@@ -32,6 +32,7 @@ use crate::failover::{FailoverSettings, Verdict};
 use crate::metrics::Metrics;
 use crate::selector::{counter_key, first_usable, pick};
 use crate::snapshot::SnapshotStore;
+use crate::stats::{StatsEvent, StatsFailure, StatsRecorder, TokenUsage};
 use crate::stream::{ClientStream, PrimeError};
 use crate::upstream::{auth_headers, endpoint_url};
 
@@ -91,6 +92,7 @@ struct Inner {
     cooldowns: Cooldowns,
     metrics: Metrics,
     credentials: CredentialService,
+    stats: StatsRecorder,
     /// Used only if the shared store cannot count at all, so selection still rotates.
     local_counter: AtomicU64,
 }
@@ -102,6 +104,7 @@ impl Gateway {
         state: SharedState,
         pool: ClientPool,
         credentials: CredentialService,
+        stats: StatsRecorder,
         settings: GatewaySettings,
     ) -> Self {
         Self {
@@ -113,6 +116,7 @@ impl Gateway {
                 cooldowns: Cooldowns::default(),
                 metrics: Metrics::default(),
                 credentials,
+                stats,
                 local_counter: AtomicU64::new(0),
             }),
         }
@@ -136,6 +140,11 @@ impl Gateway {
     /// The OAuth credential service.
     pub fn credentials(&self) -> &CredentialService {
         &self.inner.credentials
+    }
+
+    /// The stats recorder requests report to.
+    pub fn stats(&self) -> &StatsRecorder {
+        &self.inner.stats
     }
 
     /// The data plane's metrics.
@@ -180,6 +189,19 @@ impl Gateway {
             Ok(Reply::Stream(_)) => 200,
             Err(e) => crate::error_status(e),
         };
+        if served.attempts == 0 {
+            // Refused before any upstream attempt: still one event, so that
+            // every request is accounted for.
+            let mut event = StatsEvent::new(chrono::Utc::now(), request_id);
+            event.api_key_id = principal.api_key_id;
+            event.provider_id = served.provider.clone();
+            event.model = served.model.as_deref().map(Arc::from);
+            event.status = status;
+            if let Err(e) = &result {
+                event.error = Some(StatsFailure::new(e.kind(), e.to_string()));
+            }
+            self.inner.stats.record(event);
+        }
         self.inner.metrics.request(
             served.provider.as_ref().map_or("none", |p| p.as_str()),
             served.model.as_deref().unwrap_or("none"),
@@ -231,7 +253,21 @@ impl Gateway {
                 break;
             };
             served.provider = Some(entry.provider.id.clone());
+            served.attempts += 1;
+            let mut event = StatsEvent::new(chrono::Utc::now(), request_id);
+            event.api_key_id = principal.api_key_id;
+            event.provider_id = Some(entry.provider.id.clone());
+            event.model = Some(Arc::from(meta.model.as_str()));
+            event.upstream_model =
+                (upstream_model != meta.model).then(|| Arc::from(upstream_model));
+            event.account_id = Some(account.id);
+            event.proxy_id = account.proxy_id;
+            event.attempt = served.attempts;
+            event.switched_from = tried.last().copied();
+            event.stream = meta.stream;
+            let attempt_started = Instant::now();
             let attempt = Attempt {
+                event: &event,
                 request_id,
                 provider: &entry.provider.id,
                 account: &account,
@@ -243,7 +279,22 @@ impl Gateway {
                 meta: &meta,
                 body: &body,
             };
-            match self.send(attempt).await {
+            let outcome = self.send(attempt).await;
+            if let Err(failure) = &outcome {
+                let mut event = event;
+                event.at = chrono::Utc::now();
+                event.latency = attempt_started.elapsed();
+                event.status = match &failure.error {
+                    Error::UpstreamStatus { status, .. } => status.as_u16(),
+                    _ => 0,
+                };
+                event.error = Some(StatsFailure::new(
+                    failure.error.kind(),
+                    failure.error.to_string(),
+                ));
+                self.inner.stats.record(event);
+            }
+            match outcome {
                 Ok(reply) => return Ok(reply),
                 Err(Failure { error, verdict }) => match verdict {
                     Verdict::Fatal => return Err(error),
@@ -444,7 +495,13 @@ impl Gateway {
             // Nothing has reached the client yet, so a stream that fails
             // before its first event is still a failed attempt to fail over.
             return match stream.prime().await {
-                Ok(()) => Ok(Reply::Stream(Box::new(stream))),
+                Ok(()) => {
+                    let mut event = attempt.event.clone();
+                    event.status = 200;
+                    event.ttfb = Some(sent_at.elapsed());
+                    stream.record_to(self.inner.stats.clone(), event, sent_at);
+                    Ok(Reply::Stream(Box::new(stream)))
+                }
                 Err(PrimeError::Upstream(e)) => Err(self.transport_failure(e)),
                 Err(PrimeError::Stream(StreamError::Upstream(e))) => Err(Failure {
                     verdict: policy.classify_stream_error(e.kind),
@@ -473,7 +530,7 @@ impl Gateway {
             request_id: attempt.request_id,
             created,
         };
-        let (translated, _usage) =
+        let (translated, usage) =
             aigw_formats::translate_response(upstream_format, attempt.client, body, &ctx).map_err(
                 |e| {
                     Failure::retry(
@@ -484,6 +541,12 @@ impl Gateway {
                     )
                 },
             )?;
+        let mut event = attempt.event.clone();
+        event.at = chrono::Utc::now();
+        event.status = 200;
+        event.latency = sent_at.elapsed();
+        event.usage = token_usage(usage);
+        self.inner.stats.record(event);
         Ok(Reply::Full {
             status: StatusCode::OK,
             body: translated,
@@ -500,11 +563,21 @@ impl Gateway {
     }
 }
 
+/// The stats form of a response's usage.
+pub(crate) fn token_usage(usage: aigw_formats::Usage) -> TokenUsage {
+    TokenUsage {
+        input: Some(usage.input_tokens),
+        output: Some(usage.output_tokens),
+        cached: Some(usage.cached_input_tokens),
+    }
+}
+
 /// What served a request, for its metrics.
 #[derive(Default)]
 struct Served {
     provider: Option<aigw_domain::ProviderId>,
     model: Option<String>,
+    attempts: u32,
 }
 
 /// A failed attempt and what it means for failover.
@@ -544,6 +617,8 @@ impl Failure {
 
 /// One try at one account.
 struct Attempt<'a> {
+    /// The stats event of this attempt, filled in when it succeeds.
+    event: &'a StatsEvent,
     request_id: &'a str,
     provider: &'a aigw_domain::ProviderId,
     route: &'a Route,

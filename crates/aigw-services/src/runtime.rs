@@ -19,6 +19,7 @@ use crate::credentials::{CredentialService, CredentialSettings};
 use crate::gateway::{Gateway, GatewaySettings};
 use crate::routing::{PrefixRule, RuleTable, default_rules};
 use crate::snapshot::{ProxyOverflow, Snapshot, SnapshotStore};
+use crate::stats::{FlushReport, StatsConfig, StatsHandle, StatsRecorder};
 use crate::upstream::default_base_url;
 
 /// Everything needed to start the services.
@@ -46,6 +47,8 @@ pub struct RuntimeSettings {
     pub proxy_overflow: ProxyOverflow,
     /// OAuth refresh: skew, timeouts, token endpoints.
     pub credentials: CredentialSettings,
+    /// The stats pipeline: queue, batches, backlog.
+    pub stats: StatsConfig,
 }
 
 impl Default for RuntimeSettings {
@@ -62,6 +65,7 @@ impl Default for RuntimeSettings {
             snapshot_refresh: Duration::from_secs(5),
             proxy_overflow: ProxyOverflow::Reject,
             credentials: CredentialSettings::default(),
+            stats: StatsConfig::default(),
         }
     }
 }
@@ -75,6 +79,8 @@ pub struct Runtime {
     builder: SnapshotBuilder,
     stop: watch::Sender<bool>,
     refresher: Option<JoinHandle<()>>,
+    stats: Option<StatsHandle>,
+    stats_timeout: Duration,
 }
 
 impl Runtime {
@@ -107,7 +113,9 @@ impl Runtime {
             pool.clone(),
             settings.credentials,
         );
-        let gateway = Gateway::new(snapshot, state, pool, credentials, settings.gateway);
+        let (stats, stats_handle) =
+            StatsRecorder::start(repository.clone(), state.clone(), settings.stats.clone());
+        let gateway = Gateway::new(snapshot, state, pool, credentials, stats, settings.gateway);
         let (stop, stopped) = watch::channel(false);
         let refresher = spawn_refresher(
             repository.clone(),
@@ -122,6 +130,8 @@ impl Runtime {
             builder,
             stop,
             refresher: Some(refresher),
+            stats: Some(stats_handle),
+            stats_timeout: settings.stats.shutdown_timeout,
         })
     }
 
@@ -146,11 +156,16 @@ impl Runtime {
         Ok(())
     }
 
-    /// Stops the background work and waits for it.
-    pub async fn shutdown(mut self) {
+    /// Stops the background work and waits for it: the refresher, then the
+    /// stats writer, which drains its queue and flushes before returning.
+    pub async fn shutdown(mut self) -> Option<FlushReport> {
         let _ = self.stop.send(true);
         if let Some(handle) = self.refresher.take() {
             let _ = handle.await;
+        }
+        match self.stats.take() {
+            Some(stats) => Some(stats.shutdown(self.stats_timeout).await),
+            None => None,
         }
     }
 }

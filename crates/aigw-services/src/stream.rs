@@ -20,6 +20,7 @@ use http_body::{Body, Frame};
 use tokio::time::{Instant, Sleep, sleep};
 
 use crate::client_pool::UpstreamBody;
+use crate::stats::{StatsEvent, StatsFailure, StatsRecorder};
 
 /// How long the upstream may stay silent before a keep-alive comment is sent.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
@@ -34,6 +35,17 @@ pub struct ClientStream {
     out: BytesMut,
     keepalive: Pin<Box<Sleep>>,
     done: bool,
+    /// Where the stream's stats event goes once it ends (or is dropped).
+    stats: Option<PendingStats>,
+    /// Why the stream ended badly, if it did.
+    failure: Option<&'static str>,
+}
+
+#[derive(Debug)]
+struct PendingStats {
+    recorder: StatsRecorder,
+    event: StatsEvent,
+    started: std::time::Instant,
 }
 
 impl ClientStream {
@@ -45,6 +57,39 @@ impl ClientStream {
             out: BytesMut::with_capacity(4096),
             keepalive: Box::pin(sleep(KEEPALIVE_INTERVAL)),
             done: false,
+            stats: None,
+            failure: None,
+        }
+    }
+
+    /// Sends `event`, completed with the stream's usage, latency and outcome,
+    /// to `recorder` when the stream ends or is dropped.
+    pub fn record_to(
+        &mut self,
+        recorder: StatsRecorder,
+        event: StatsEvent,
+        started: std::time::Instant,
+    ) {
+        self.stats = Some(PendingStats {
+            recorder,
+            event,
+            started,
+        });
+    }
+
+    fn record_stats(&mut self) {
+        if let Some(pending) = self.stats.take() {
+            let mut event = pending.event;
+            event.at = chrono::Utc::now();
+            event.latency = pending.started.elapsed();
+            event.usage = crate::gateway::token_usage(self.translator.usage());
+            let failure = self
+                .failure
+                .or((!self.done).then_some("client_disconnected"));
+            if let Some(kind) = failure {
+                event.error = Some(StatsFailure::new(kind, kind));
+            }
+            pending.recorder.record(event);
         }
     }
 
@@ -123,7 +168,11 @@ impl Body for ClientStream {
         let this = self.get_mut();
         loop {
             if this.done {
-                return Poll::Ready(this.take_out().map(|b| Ok(Frame::data(b))));
+                let last = this.take_out();
+                if last.is_none() {
+                    this.record_stats();
+                }
+                return Poll::Ready(last.map(|b| Ok(Frame::data(b))));
             }
             match Pin::new(&mut this.upstream).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
@@ -138,6 +187,7 @@ impl Body for ClientStream {
                         Ok(StreamStatus::Done) => this.done = true,
                         Err(e) => {
                             this.translator.write_error(&e, &mut this.out);
+                            this.failure = Some("stream_error");
                             this.done = true;
                         }
                     }
@@ -150,11 +200,13 @@ impl Body for ClientStream {
                     // bytes went out, so the client gets a terminal error event.
                     this.translator
                         .write_error(&StreamError::Truncated, &mut this.out);
+                    this.failure = Some("upstream_broken");
                     this.done = true;
                 }
                 Poll::Ready(None) => {
                     if let Err(e) = this.translator.finish(&mut this.out) {
                         this.translator.write_error(&e, &mut this.out);
+                        this.failure = Some("stream_error");
                     }
                     this.done = true;
                 }
@@ -173,6 +225,12 @@ impl Body for ClientStream {
 
     fn is_end_stream(&self) -> bool {
         self.done && self.out.is_empty()
+    }
+}
+
+impl Drop for ClientStream {
+    fn drop(&mut self) {
+        self.record_stats();
     }
 }
 

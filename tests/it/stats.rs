@@ -1,0 +1,99 @@
+//! Nothing is lost: every request and every failed attempt becomes one
+//! request-log row, and the daily proxy stats add up, once the gateway has
+//! shut down and drained its stats queue.
+
+use aigateway::domain::{NewProxy, Page, ProxyStatsFilter, ProxyUrl, RequestLogFilter};
+use aigw_mock_upstream::{Fault, MockProxy};
+use serde_json::json;
+
+use crate::support::{Deployment, TestGateway};
+
+async fn every_request_and_failed_attempt_is_logged_after_shutdown(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    let proxy = MockProxy::start(None).await.unwrap();
+    gw.runtime
+        .repository()
+        .insert_proxy(&NewProxy::new(ProxyUrl::new(proxy.url())))
+        .await
+        .unwrap();
+    gw.add_api_key_account("openai", "s-a").await;
+    gw.add_api_key_account("openai", "s-b").await;
+    // One 429 on A: one failed attempt, answered by B.
+    gw.mock.set_fault("s-a", Fault::rate_limited(60).once());
+    let n = 40;
+    for i in 0..n {
+        let stream = i % 4 == 0;
+        let resp = gw
+            .post(
+                "/v1/chat/completions",
+                &key,
+                json!({"model": "gpt-4o", "stream": stream,
+                       "messages": [{"role": "user", "content": "hi"}]}),
+            )
+            .await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+    }
+    // A request refused before any upstream attempt is logged too.
+    let resp = gw
+        .post(
+            "/v1/chat/completions",
+            &key,
+            json!({"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
+    assert_eq!(resp.status, 404);
+    let upstream_calls = gw.mock.count_for("s-a") + gw.mock.count_for("s-b");
+    assert_eq!(upstream_calls, n + 1, "n successes plus one 429");
+
+    let flushed = gw.stop_and_flush().await;
+    assert!(flushed.report.drained, "{:?}", flushed.report);
+    assert_eq!(flushed.report.dropped, 0, "{:?}", flushed.report);
+    let logs = flushed
+        .repo
+        .list_request_logs(
+            &RequestLogFilter::default(),
+            Page {
+                limit: 1000,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        logs.total as usize,
+        n + 1 + 1,
+        "n successes + 1 failed attempt + 1 refused"
+    );
+    let failed: Vec<_> = logs.data.iter().filter(|l| l.status_code == 429).collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(logs.data.iter().filter(|l| l.status_code == 200).count(), n);
+    assert_eq!(logs.data.iter().filter(|l| l.status_code == 404).count(), 1);
+    // Usage was recorded from whole responses and streams alike.
+    assert!(
+        logs.data
+            .iter()
+            .filter(|l| l.status_code == 200)
+            .all(|l| l.output_tokens.unwrap_or(0) > 0),
+        "every success carries its usage"
+    );
+    let stats = flushed
+        .repo
+        .list_proxy_stats(
+            &ProxyStatsFilter::default(),
+            Page {
+                limit: 100,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+    let requests: i64 = stats.data.iter().map(|s| s.request_count).sum();
+    let errors: i64 = stats.data.iter().map(|s| s.error_count).sum();
+    assert_eq!(requests, (n + 1) as i64, "{stats:?}");
+    assert_eq!(errors, 1, "{stats:?}");
+}
+
+deployment_tests!(every_request_and_failed_attempt_is_logged_after_shutdown);
