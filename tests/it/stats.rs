@@ -96,4 +96,64 @@ async fn every_request_and_failed_attempt_is_logged_after_shutdown(d: Deployment
     assert_eq!(errors, 1, "{stats:?}");
 }
 
-deployment_tests!(every_request_and_failed_attempt_is_logged_after_shutdown);
+async fn request_in_flight_at_shutdown_completes_and_is_logged(d: Deployment) {
+    use http_body_util::BodyExt;
+
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("openai", "slow").await;
+    gw.mock.set_fault(
+        "slow",
+        Fault::Latency(std::time::Duration::from_millis(700)),
+    );
+    // The in-flight request uses its own client, so the gateway can be shut
+    // down while it runs.
+    let url = gw.url("/v1/chat/completions");
+    let in_flight = tokio::spawn(async move {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Full<bytes::Bytes>>();
+        let req = http::Request::post(url)
+            .header("authorization", format!("Bearer {key}"))
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+                    .to_string(),
+            )))
+            .unwrap();
+        let resp = client.request(req).await.unwrap();
+        let status = resp.status();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, body)
+    });
+    // Shut down once the request has reached the upstream.
+    assert!(
+        gw.mock
+            .wait_requests(1, std::time::Duration::from_secs(5))
+            .await
+    );
+    let flushed = gw.stop_and_flush().await;
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let logs = flushed
+        .repo
+        .list_request_logs(
+            &RequestLogFilter::default(),
+            Page {
+                limit: 10,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        logs.total, 1,
+        "the in-flight request was logged before exit"
+    );
+}
+
+deployment_tests!(
+    every_request_and_failed_attempt_is_logged_after_shutdown,
+    request_in_flight_at_shutdown_completes_and_is_logged,
+);
