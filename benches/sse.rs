@@ -9,6 +9,22 @@
 //! The streams are what a model sends for an agent turn: many short text
 //! deltas (a few words each), some reasoning, two tool calls and usage. The
 //! body is fed in 4 KiB chunks, as a network read would hand it over.
+//!
+//! Figures (2 shared vCPUs, AMD EPYC, load average 3–5, so read the ratios;
+//! `cargo bench --bench sse -- --measurement-time 6`), median MiB/s of
+//! upstream bytes, translator vs baseline:
+//!
+//! | stream                 | translate | Value baseline | ratio |
+//! |------------------------|----------:|---------------:|------:|
+//! | Gemini → Anthropic     |       192 |             89 |  2.2× |
+//! | Anthropic → OpenAI     |       142 |             96 |  1.5× |
+//! | OpenAI → Anthropic     |       277 |             77 |  3.6× |
+//! | Anthropic passthrough  |       711 |             85 |  8.4× |
+//! | OpenAI passthrough     |       278 |             66 |  4.2× |
+//! | SSE parser alone       |       711 |                |       |
+//!
+//! Anthropic → OpenAI gains least because it writes more than it reads: each
+//! OpenAI chunk repeats the id, model and timestamp.
 
 use std::hint::black_box;
 
