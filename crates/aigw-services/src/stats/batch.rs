@@ -36,8 +36,9 @@ pub(crate) struct PendingBatch {
     pub(crate) proxy: BTreeMap<ProxyKey, ProxySums>,
     /// Account uses not yet recorded.
     pub(crate) accounts: BTreeMap<AccountId, i64>,
-    /// Failures the repository could not classify, so far.
-    pub(crate) unclassified_failures: u32,
+    /// Failures the repository could not classify, so far, per stage
+    /// (request logs, proxy stats, account usage).
+    pub(crate) unclassified: [u32; 3],
     /// Write the request logs one row per statement, to isolate a row the
     /// database refuses.
     pub(crate) split_logs: bool,
@@ -102,12 +103,15 @@ impl PendingBatch {
     }
 
     /// The proxy-stats deltas still to write.
+    #[cfg(test)]
     pub(crate) fn proxy_deltas(&self) -> Vec<ProxyStatsDelta> {
-        self.proxy
-            .iter()
-            .map(|(key, sums)| delta(key, sums))
-            .collect()
+        deltas(&self.proxy)
     }
+}
+
+/// The repository's deltas for `sums`.
+pub(crate) fn deltas(sums: &BTreeMap<ProxyKey, ProxySums>) -> Vec<ProxyStatsDelta> {
+    sums.iter().map(|(key, sums)| delta(key, sums)).collect()
 }
 
 /// The repository's delta for one key.

@@ -3,16 +3,19 @@
 //! with backoff while it is unreachable, from a bounded backlog), and drains
 //! everything on shutdown.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use aigw_domain::{AccountId, NewRequestLog};
 use aigw_repository::SqlRepository;
 use aigw_repository::state::{LiveScope, SharedState};
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
-use super::batch::{Backlog, PendingBatch, delta};
+use super::batch::{Backlog, PendingBatch, ProxyKey, ProxySums, delta, deltas};
 use super::event::StatsEvent;
 use super::metrics::Counters;
 use super::{FlushReport, StatsConfig};
@@ -21,6 +24,10 @@ use super::{FlushReport, StatsConfig};
 /// constraint) are retried this many times before the batch is split into
 /// one-row writes, so that a single bad row cannot hold up the pipeline.
 const MAX_UNCLASSIFIED_FAILURES: u32 = 3;
+
+/// Account-usage updates in flight at once: enough to overlap their
+/// commits, few enough to leave the pool's other connections free.
+const ACCOUNT_CONCURRENCY: usize = 8;
 
 /// Live-counter updates in flight at once (they are Redis round trips in the
 /// scale-out deployment; fred pipelines them on one connection).
@@ -277,6 +284,29 @@ async fn write(sink: &Sink, backlog: &mut Backlog, events: Vec<StatsEvent>) {
     Counters::set(&sink.counters.backlog_len, backlog.len());
 }
 
+/// One live-counter update; whether it succeeded.
+async fn live_one(
+    state: &SharedState,
+    scope: LiveScope,
+    id: String,
+    at: chrono::DateTime<chrono::Utc>,
+    failed: bool,
+) -> bool {
+    state.live_record(scope, &id, at, failed).await.is_ok()
+}
+
+/// One account's usage update, with the account it was for.
+async fn usage_one(
+    repository: &SqlRepository,
+    account: AccountId,
+    uses: i64,
+) -> (AccountId, Result<(), aigw_repository::Error>) {
+    (
+        account,
+        repository.record_account_usage(account, uses).await,
+    )
+}
+
 /// What to do after a failed write.
 enum Verdict {
     /// Keep the rows and try again later.
@@ -321,23 +351,22 @@ impl Sink {
             .flatten()
             .map(move |(scope, id)| (scope, id, e.at, failed))
         });
-        let failures = std::sync::atomic::AtomicUsize::new(0);
-        futures_util::stream::iter(updates)
-            .for_each_concurrent(LIVE_CONCURRENCY, |(scope, id, at, failed)| {
-                let failures = &failures;
-                async move {
-                    if self
-                        .state
-                        .live_record(scope, &id, at, failed)
-                        .await
-                        .is_err()
-                    {
-                        failures.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-            .await;
-        let failures = failures.into_inner();
+        // Bounded by hand rather than with `buffer_unordered` and friends:
+        // their closures returning borrowing futures can make the writer's
+        // future lose `Send` (a known higher-ranked lifetime issue).
+        let mut failures = 0;
+        let mut in_flight = FuturesUnordered::new();
+        for (scope, id, at, failed) in updates {
+            if in_flight.len() >= LIVE_CONCURRENCY && in_flight.next().await == Some(false) {
+                failures += 1;
+            }
+            in_flight.push(live_one(&self.state, scope, id, at, failed));
+        }
+        while let Some(ok) = in_flight.next().await {
+            if !ok {
+                failures += 1;
+            }
+        }
         if failures > 0 {
             Counters::add(&self.counters.live_failures, failures);
             tracing::warn!(failures, "live counters not updated");
@@ -377,32 +406,67 @@ impl Sink {
     }
 
     /// Writes what is left of `batch`: the request logs (one transaction),
-    /// the proxy-stats sums (one transaction), then the account uses. Each
-    /// stage is removed from the batch once written, so a retry resumes
-    /// where the failure happened and never writes a stage twice.
+    /// the proxy-stats sums (one transaction) and the account uses, the
+    /// three at once on separate connections (each commit waits for the
+    /// disk; waiting for three in turn would triple the time per batch).
+    /// Each stage is emptied as it is written, so a retry resumes where the
+    /// failure happened and never writes a stage twice.
     async fn write_batch(&self, batch: &mut PendingBatch) -> Result<(), aigw_repository::Error> {
-        let counters = &self.counters;
-        let repo = &self.repository;
+        let PendingBatch {
+            logs,
+            proxy,
+            accounts,
+            unclassified: [logs_unclassified, proxy_unclassified, accounts_unclassified],
+            split_logs,
+            split_proxy,
+            ..
+        } = batch;
+        let (logs, proxy, accounts) = tokio::join!(
+            self.write_logs(logs, split_logs, logs_unclassified),
+            self.write_proxy_stats(proxy, split_proxy, proxy_unclassified),
+            self.write_account_usage(accounts, accounts_unclassified),
+        );
+        logs.and(proxy).and(accounts)?;
+        debug_assert!(batch.is_done());
+        Ok(())
+    }
 
-        if !batch.logs.is_empty() && !batch.split_logs {
-            match repo.insert_request_logs(batch.logs.make_contiguous()).await {
+    /// The request logs: one multi-row insert in one transaction; once
+    /// refused for good, one row at a time to isolate the bad ones.
+    async fn write_logs(
+        &self,
+        logs: &mut VecDeque<NewRequestLog>,
+        split: &mut bool,
+        unclassified: &mut u32,
+    ) -> Result<(), aigw_repository::Error> {
+        let counters = &self.counters;
+        if !logs.is_empty() && !*split {
+            match self
+                .repository
+                .insert_request_logs(logs.make_contiguous())
+                .await
+            {
                 Ok(written) => {
                     Counters::add(&counters.flushed_rows, written);
-                    batch.logs.clear();
+                    logs.clear();
                 }
-                Err(error) => match verdict(&error, &mut batch.unclassified_failures) {
+                Err(error) => match verdict(&error, unclassified) {
                     Verdict::Retry => return Err(error),
                     Verdict::Reject => {
                         tracing::warn!(%error, "request-log batch refused; writing its rows one by one");
-                        batch.split_logs = true;
+                        *split = true;
                     }
                 },
             }
         }
-        while let Some(row) = batch.logs.front() {
-            match repo.insert_request_logs(std::slice::from_ref(row)).await {
+        while let Some(row) = logs.front() {
+            match self
+                .repository
+                .insert_request_logs(std::slice::from_ref(row))
+                .await
+            {
                 Ok(written) => Counters::add(&counters.flushed_rows, written),
-                Err(error) => match verdict(&error, &mut batch.unclassified_failures) {
+                Err(error) => match verdict(&error, unclassified) {
                     Verdict::Retry => return Err(error),
                     Verdict::Reject => {
                         tracing::warn!(%error, request_id = %row.request_id, "request-log row refused; dropped");
@@ -410,51 +474,89 @@ impl Sink {
                     }
                 },
             }
-            batch.logs.pop_front();
+            logs.pop_front();
         }
+        Ok(())
+    }
 
-        if !batch.proxy.is_empty() && !batch.split_proxy {
-            match repo.upsert_proxy_stats(&batch.proxy_deltas()).await {
-                Ok(()) => batch.proxy.clear(),
-                Err(error) => match verdict(&error, &mut batch.unclassified_failures) {
+    /// The proxy-stats sums: one upsert transaction; once refused for good
+    /// (a proxy deleted meanwhile), one key at a time.
+    async fn write_proxy_stats(
+        &self,
+        proxy: &mut BTreeMap<ProxyKey, ProxySums>,
+        split: &mut bool,
+        unclassified: &mut u32,
+    ) -> Result<(), aigw_repository::Error> {
+        if !proxy.is_empty() && !*split {
+            match self.repository.upsert_proxy_stats(&deltas(proxy)).await {
+                Ok(()) => proxy.clear(),
+                Err(error) => match verdict(&error, unclassified) {
                     Verdict::Retry => return Err(error),
                     Verdict::Reject => {
                         tracing::warn!(%error, "proxy-stats batch refused; writing it key by key");
-                        batch.split_proxy = true;
+                        *split = true;
                     }
                 },
             }
         }
-        while let Some((key, sums)) = batch.proxy.first_key_value() {
-            match repo.upsert_proxy_stats(&[delta(key, sums)]).await {
+        while let Some((key, sums)) = proxy.first_key_value() {
+            match self
+                .repository
+                .upsert_proxy_stats(&[delta(key, sums)])
+                .await
+            {
                 Ok(()) => {}
-                Err(error) => match verdict(&error, &mut batch.unclassified_failures) {
+                Err(error) => match verdict(&error, unclassified) {
                     Verdict::Retry => return Err(error),
                     Verdict::Reject => {
                         tracing::warn!(%error, proxy = %key.0, "proxy-stats update refused; dropped");
-                        Counters::add(&counters.rejected_updates, 1);
+                        Counters::add(&self.counters.rejected_updates, 1);
                     }
                 },
             }
-            batch.proxy.pop_first();
+            proxy.pop_first();
         }
+        Ok(())
+    }
 
-        // One statement per account; see the module docs of `stats` for why
-        // this is not a single statement yet.
-        while let Some((&account, &uses)) = batch.accounts.first_key_value() {
-            match repo.record_account_usage(account, uses).await {
+    /// The account uses: one `UPDATE` per account (the repository has no
+    /// multi-account statement), several at once. An account written (or
+    /// refused for good) leaves the map; the others stay for the retry.
+    async fn write_account_usage(
+        &self,
+        accounts: &mut BTreeMap<AccountId, i64>,
+        unclassified: &mut u32,
+    ) -> Result<(), aigw_repository::Error> {
+        let mut in_flight = FuturesUnordered::new();
+        let mut results = Vec::with_capacity(accounts.len());
+        for (&account, &uses) in accounts.iter() {
+            if in_flight.len() >= ACCOUNT_CONCURRENCY
+                && let Some(result) = in_flight.next().await
+            {
+                results.push(result);
+            }
+            in_flight.push(usage_one(&self.repository, account, uses));
+        }
+        while let Some(result) = in_flight.next().await {
+            results.push(result);
+        }
+        let mut retry = None;
+        for (account, result) in results {
+            match result {
                 Ok(()) => {}
-                Err(error) => match verdict(&error, &mut batch.unclassified_failures) {
-                    Verdict::Retry => return Err(error),
+                Err(error) => match verdict(&error, unclassified) {
+                    Verdict::Retry => {
+                        retry.get_or_insert(error);
+                        continue;
+                    }
                     Verdict::Reject => {
                         tracing::debug!(%error, %account, "account usage not recorded (account gone)");
-                        Counters::add(&counters.rejected_updates, 1);
+                        Counters::add(&self.counters.rejected_updates, 1);
                     }
                 },
             }
-            batch.accounts.pop_first();
+            accounts.remove(&account);
         }
-        debug_assert!(batch.is_done());
-        Ok(())
+        retry.map_or(Ok(()), Err)
     }
 }
