@@ -387,6 +387,38 @@ impl TestGateway {
         }
     }
 
+    /// Sends a body the server may refuse before reading it: `None` when the
+    /// connection was closed while the body was still being written.
+    pub async fn try_post_raw(&self, path: &str, key: &str, body: String) -> Option<Resp> {
+        let auth = format!("Bearer {key}");
+        let mut req = Request::builder().method(Method::POST).uri(self.url(path));
+        req = if path == "/v1/messages" {
+            req.header("x-api-key", key)
+        } else {
+            req.header("authorization", auth)
+        };
+        let req = req.body(Full::new(Bytes::from(body))).expect("request");
+        match self.client.request(req).await {
+            Ok(resp) => {
+                let (parts, body) = resp.into_parts();
+                let body = body.collect().await.expect("read body").to_bytes();
+                Some(Resp {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body,
+                })
+            }
+            Err(e) => {
+                let text = format!("{e:?}");
+                assert!(
+                    text.contains("BodyWrite") || text.contains("BrokenPipe"),
+                    "unexpected error: {text}"
+                );
+                None
+            }
+        }
+    }
+
     /// Stops the server and the services.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
