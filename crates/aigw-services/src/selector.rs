@@ -86,7 +86,7 @@ mod tests {
     }
 
     #[test]
-    fn pick_rotates_from_the_first_account() {
+    fn pick_from_no_accounts_is_none() {
         let accounts: Vec<Arc<Account>> = Vec::new();
         assert!(pick(&accounts, 1).is_none());
     }
