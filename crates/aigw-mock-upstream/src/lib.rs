@@ -55,6 +55,7 @@ mod body;
 mod counter;
 mod error;
 mod fault;
+mod forwarder;
 mod ids;
 mod oauth;
 mod proxy;
@@ -73,6 +74,7 @@ use tokio::task::JoinHandle;
 
 pub use error::Error;
 pub use fault::{Fault, FaultRule};
+pub use forwarder::Forwarder;
 pub use oauth::OAuthMock;
 pub use proxy::{MockProxy, ProxyKind, Tunnel};
 pub use record::{Endpoint, RecordedRequest};

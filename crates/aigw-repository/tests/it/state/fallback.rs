@@ -11,9 +11,9 @@ use aigw_repository::state::{
 use chrono::{TimeDelta, Utc};
 use fred::interfaces::{KeysInterface, SortedSetsInterface};
 
-use super::forwarder::{Forwarder, redis_addr};
 use super::pubsub::next;
 use super::support::{delete_prefix, eventually, raw_client, redis_url, unique_prefix};
+use aigw_mock_upstream::Forwarder;
 
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(50);
 /// Scheduling slack on a busy two-core machine, on top of the timeout.
@@ -122,7 +122,7 @@ async fn operations_fall_back_while_redis_is_cut_and_return_when_it_is_back() {
     let Some(raw) = raw_client(&url).await else {
         return;
     };
-    let forwarder = Forwarder::start(redis_addr(&url).await).await;
+    let forwarder = Forwarder::for_url(&url, 6379).await.unwrap();
     let config = fault_config(forwarder.url(&url));
     let prefix = config.key_prefix.clone();
     let counter_key = format!("{prefix}counter:rr:p:m");
@@ -209,7 +209,7 @@ async fn the_subscription_resumes_after_redis_comes_back() {
     let Some(raw) = raw_client(&url).await else {
         return;
     };
-    let forwarder = Forwarder::start(redis_addr(&url).await).await;
+    let forwarder = Forwarder::for_url(&url, 6379).await.unwrap();
     let config = fault_config(forwarder.url(&url));
     let subscriber = FallbackState::connect(&config).await.unwrap();
     let publisher = RedisState::connect(&StateConfig {

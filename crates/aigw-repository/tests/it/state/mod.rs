@@ -7,7 +7,6 @@ mod cache;
 mod counters;
 mod error_log;
 mod fallback;
-mod forwarder;
 mod live;
 mod locks;
 mod pubsub;

@@ -21,7 +21,7 @@ async fn behind_forwarder(db: &TestDatabase) -> (SqlRepository, SqlRepository, F
         .await
         .unwrap();
     direct.migrate().await.unwrap();
-    let forwarder = Forwarder::start(db.server_address().await).await;
+    let forwarder = Forwarder::start(db.server_address().await).await.unwrap();
     let through = SqlRepository::connect_with(&db.url(Some(forwarder.addr())), test_options())
         .await
         .unwrap();

@@ -8,7 +8,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aigw_domain::{
@@ -18,8 +17,6 @@ use aigw_domain::{
 use aigw_repository::state::{SharedState, StateConfig};
 use aigw_repository::{SqlOptions, SqlRepository};
 use futures_util::FutureExt;
-use parking_lot::Mutex;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinSet};
 
 pub fn postgres_url() -> String {
@@ -280,76 +277,4 @@ where
     }
 }
 
-/// Forwards `127.0.0.1:<port>` to a server. While cut, every forwarded
-/// connection is dropped and new ones are accepted and closed at once (the
-/// port stays bound, so a restore needs no rebinding).
-pub struct Forwarder {
-    addr: SocketAddr,
-    shared: Arc<ForwarderShared>,
-    task: AbortHandle,
-}
-
-struct ForwarderShared {
-    cut: AtomicBool,
-    // Locked only to add or abort pipes, never across an await.
-    connections: Mutex<JoinSet<()>>,
-}
-
-impl Forwarder {
-    pub async fn start(upstream: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shared = Arc::new(ForwarderShared {
-            cut: AtomicBool::new(false),
-            connections: Mutex::new(JoinSet::new()),
-        });
-        let mut owner = JoinSet::new();
-        let task = owner.spawn(accept_loop(listener, upstream, Arc::clone(&shared)));
-        owner.detach_all();
-        Self { addr, shared, task }
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Drops every forwarded connection and refuses new ones.
-    pub fn cut(&self) {
-        self.shared.cut.store(true, Ordering::SeqCst);
-        self.shared.connections.lock().abort_all();
-    }
-
-    /// Forwards again.
-    pub fn restore(&self) {
-        self.shared.cut.store(false, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Forwarder {
-    fn drop(&mut self) {
-        self.task.abort();
-        self.shared.connections.lock().abort_all();
-    }
-}
-
-async fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<ForwarderShared>) {
-    loop {
-        let Ok((client, _)) = listener.accept().await else {
-            continue;
-        };
-        if shared.cut.load(Ordering::SeqCst) {
-            drop(client);
-            continue;
-        }
-        let mut connections = shared.connections.lock();
-        while connections.try_join_next().is_some() {}
-        connections.spawn(pipe(client, upstream));
-    }
-}
-
-async fn pipe(mut client: TcpStream, upstream: SocketAddr) {
-    let Ok(mut server) = TcpStream::connect(upstream).await else {
-        return;
-    };
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-}
+pub use aigw_mock_upstream::Forwarder;

@@ -1,5 +1,6 @@
-//! A TCP forwarder between the store and Redis that a test can cut and
-//! restore, to inject a Redis outage without touching the shared server.
+//! A TCP forwarder that a test can cut and restore, to play an outage of a
+//! server it does not own (PostgreSQL, Redis, an upstream) without touching
+//! that server.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,24 +10,28 @@ use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinSet};
 
-/// Forwards `127.0.0.1:<port>` to Redis. While cut, every forwarded
+/// Forwards `127.0.0.1:<port>` to a server. While cut, every forwarded
 /// connection is dropped and new ones are accepted and closed at once (the
-/// port stays bound, so that a restore needs no rebinding).
+/// port stays bound, so a restore needs no rebinding).
+#[derive(Debug)]
 pub struct Forwarder {
     addr: SocketAddr,
     shared: Arc<Shared>,
     task: AbortHandle,
 }
 
+#[derive(Debug)]
 struct Shared {
     cut: AtomicBool,
+    /// Locked only to add or abort pipes, never across an await.
     connections: Mutex<JoinSet<()>>,
 }
 
 impl Forwarder {
-    pub async fn start(upstream: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+    /// Starts forwarding a fresh port on 127.0.0.1 to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             cut: AtomicBool::new(false),
             connections: Mutex::new(JoinSet::new()),
@@ -36,15 +41,37 @@ impl Forwarder {
         // The accept loop must outlive this function: detach it from the
         // set and abort it on drop instead.
         owner.detach_all();
-        Self { addr, shared, task }
+        Ok(Self { addr, shared, task })
     }
 
-    /// The Redis URL `original` with its host and port pointing here.
+    /// Starts forwarding to the host and port of `url` (e.g. a
+    /// `postgres://` or `redis://` URL with `default_port`).
+    pub async fn for_url(url: &str, default_port: u16) -> std::io::Result<Self> {
+        let parsed = url::Url::parse(url).map_err(std::io::Error::other)?;
+        let host = parsed.host_str().unwrap_or("127.0.0.1").to_owned();
+        let port = parsed.port().unwrap_or(default_port);
+        let upstream = tokio::net::lookup_host((host.as_str(), port))
+            .await?
+            .next()
+            .ok_or_else(|| std::io::Error::other("the host does not resolve"))?;
+        Self::start(upstream).await
+    }
+
+    /// The address to connect to instead of the server.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `original` with its host and port pointing at this forwarder.
     pub fn url(&self, original: &str) -> String {
-        let mut url = url::Url::parse(original).unwrap();
-        url.set_host(Some("127.0.0.1")).unwrap();
-        url.set_port(Some(self.addr.port())).unwrap();
-        url.to_string()
+        match url::Url::parse(original) {
+            Ok(mut url) => {
+                let _ = url.set_host(Some("127.0.0.1"));
+                let _ = url.set_port(Some(self.addr.port()));
+                url.to_string()
+            }
+            Err(_) => original.to_owned(),
+        }
     }
 
     /// Drops every forwarded connection and refuses new ones.
@@ -64,18 +91,6 @@ impl Drop for Forwarder {
         self.task.abort();
         self.shared.connections.lock().abort_all();
     }
-}
-
-/// The address Redis listens on, from the test URL.
-pub async fn redis_addr(redis_url: &str) -> SocketAddr {
-    let url = url::Url::parse(redis_url).unwrap();
-    let host = url.host_str().unwrap_or("127.0.0.1").to_owned();
-    let port = url.port().unwrap_or(6379);
-    tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .unwrap()
-        .next()
-        .expect("the Redis host resolves")
 }
 
 async fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>) {
