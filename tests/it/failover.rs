@@ -270,3 +270,72 @@ deployment_tests!(
     traffic_goes_through_the_assigned_proxy_never_direct,
     stream_failing_after_first_event_ends_with_an_error_event,
 );
+
+/// A cooldown set on one instance is honoured by its peers, which share
+/// PostgreSQL and Redis: the peer never sends the limited account a request
+/// during the Retry-After window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooldown_on_one_instance_is_honoured_by_its_peer() {
+    let Some(gw) = TestGateway::start(Deployment::ScaleOut).await else {
+        return;
+    };
+    let peer = gw.start_peer().await;
+    let key = gw.issue_key().await;
+    let a: aigateway::domain::AccountId = gw
+        .add_api_key_account("openai", "acct-a")
+        .await
+        .parse()
+        .unwrap();
+    gw.add_api_key_account("openai", "acct-b").await;
+    // The peer sees the key and the accounts once it has rebuilt its snapshot.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while peer.runtime.gateway().authenticate(Some(&key)).is_err()
+        || peer
+            .runtime
+            .gateway()
+            .snapshot()
+            .load()
+            .provider(&"openai".parse().unwrap())
+            .is_none_or(|p| p.accounts.len() < 2)
+    {
+        assert!(Instant::now() < deadline, "the peer never reloaded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gw.mock.set_fault("acct-a", Fault::rate_limited(30).once());
+    for _ in 0..4 {
+        let resp = gw
+            .post("/v1/chat/completions", &key, chat("gpt-4o", false))
+            .await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        if gw.mock.count_for("acct-a") == 1 {
+            break;
+        }
+    }
+    assert_eq!(gw.mock.count_for("acct-a"), 1, "acct-a was never selected");
+    // The announcement crosses Redis pub/sub; wait for it, bounded.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let left = peer.runtime.gateway().cooldowns().remaining(a, "gpt-4o");
+        if let Some(left) = left {
+            assert!(left > Duration::from_secs(25), "{left:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the peer never heard of the cooldown"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for _ in 0..10 {
+        let resp = peer
+            .post("/v1/chat/completions", &key, chat("gpt-4o", false))
+            .await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+    }
+    assert_eq!(
+        gw.mock.count_for("acct-a"),
+        1,
+        "the peer sent traffic to an account cooling down"
+    );
+    peer.stop().await;
+}

@@ -126,8 +126,10 @@ async fn redis_reachable() -> bool {
 /// A running gateway and the mock upstream it talks to.
 pub struct TestGateway {
     pub addr: SocketAddr,
-    pub mock: MockUpstream,
+    pub mock: Arc<MockUpstream>,
     pub runtime: Runtime,
+    /// What the services were started with, for peers.
+    settings: RuntimeSettings,
     client: Client<HttpConnector, Full<Bytes>>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -140,7 +142,7 @@ pub struct TestGateway {
 pub struct Flushed {
     pub repo: aigateway::repository::SqlRepository,
     pub report: aigateway::services::stats::FlushReport,
-    _mock: MockUpstream,
+    _mock: Arc<MockUpstream>,
     _dir: tempfile::TempDir,
     _pg: Option<PgDatabase>,
 }
@@ -229,15 +231,34 @@ impl TestGateway {
             ..RuntimeSettings::default()
         };
         adjust(&mut settings);
-        let runtime = Runtime::start(settings).await.expect("start the services");
+        Some(Self::launch(settings, Arc::new(mock), dir, pg).await)
+    }
+
+    /// A second instance sharing this one's database, shared state and mock
+    /// upstream: a scale-out peer when this one runs on PostgreSQL + Redis.
+    pub async fn start_peer(&self) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::launch(self.settings.clone(), Arc::clone(&self.mock), dir, None).await
+    }
+
+    async fn launch(
+        settings: RuntimeSettings,
+        mock: Arc<MockUpstream>,
+        dir: tempfile::TempDir,
+        pg: Option<PgDatabase>,
+    ) -> Self {
+        let scale_out = settings.database_url.starts_with("postgres");
+        let runtime = Runtime::start(settings.clone())
+            .await
+            .expect("start the services");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let app = Arc::new(App::new(
             HealthDeployment {
-                database: if pg.is_some() { "postgres" } else { "sqlite" },
-                shared_state: if pg.is_some() { "redis" } else { "in_process" },
+                database: if scale_out { "postgres" } else { "sqlite" },
+                shared_state: if scale_out { "redis" } else { "in_process" },
             },
             runtime.gateway().clone(),
             1024 * 1024,
@@ -254,16 +275,17 @@ impl TestGateway {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Some(Self {
+        Self {
             addr,
             mock,
             runtime,
+            settings,
             client,
             stop: Some(stop),
             server: Some(server),
             _dir: dir,
             _pg: pg,
-        })
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -94,6 +94,11 @@ pub(crate) fn metrics(app: &App) -> Response<ResponseBody> {
             gateway.cooldowns().active().len() as f64,
         ),
         (
+            "aigw_cooldown_notices_dropped_total",
+            "Cooldowns not announced to other instances because the outbox was full.",
+            gateway.cooldowns().dropped_notices() as f64,
+        ),
+        (
             "aigw_uptime_seconds",
             "Seconds since this instance started.",
             app.started.elapsed().as_secs_f64(),

@@ -26,7 +26,7 @@ use aigw_formats::stream::{StreamContext, StreamError, StreamTranslator};
 
 use crate::Error;
 use crate::client_pool::{ClientPool, Route};
-use crate::cooldown::{CooldownReason, Cooldowns};
+use crate::cooldown::{CooldownNotice, CooldownReason, Cooldowns};
 use crate::credentials::CredentialService;
 use crate::failover::{FailoverSettings, Verdict};
 use crate::metrics::Metrics;
@@ -90,6 +90,9 @@ struct Inner {
     pool: ClientPool,
     settings: GatewaySettings,
     cooldowns: Cooldowns,
+    /// The receiving end of the cooldown announcements, until the runtime
+    /// takes it to publish them.
+    cooldown_notices: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<CooldownNotice>>>,
     metrics: Metrics,
     credentials: CredentialService,
     stats: StatsRecorder,
@@ -107,13 +110,15 @@ impl Gateway {
         stats: StatsRecorder,
         settings: GatewaySettings,
     ) -> Self {
+        let (cooldowns, cooldown_notices) = Cooldowns::with_outbox();
         Self {
             inner: Arc::new(Inner {
                 snapshot,
                 state,
                 pool,
                 settings,
-                cooldowns: Cooldowns::default(),
+                cooldowns,
+                cooldown_notices: parking_lot::Mutex::new(Some(cooldown_notices)),
                 metrics: Metrics::default(),
                 credentials,
                 stats,
@@ -135,6 +140,13 @@ impl Gateway {
     /// The cooldowns in force on this instance.
     pub fn cooldowns(&self) -> &Cooldowns {
         &self.inner.cooldowns
+    }
+
+    /// The cooldowns this instance sets, to announce to the others; `None`
+    /// once taken. Until taken, announcements queue up to a bound and then
+    /// are dropped (and counted).
+    pub fn take_cooldown_notices(&self) -> Option<tokio::sync::mpsc::Receiver<CooldownNotice>> {
+        self.inner.cooldown_notices.lock().take()
     }
 
     /// The OAuth credential service.

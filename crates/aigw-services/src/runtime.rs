@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aigw_domain::{AuthKind, NewProvider, ProviderId, ProviderKind, ProviderPatch};
+use aigw_domain::{AccountId, AuthKind, NewProvider, ProviderId, ProviderKind, ProviderPatch};
 use aigw_repository::state::{Invalidation, SharedState, StateConfig};
 use aigw_repository::{SqlOptions, SqlRepository};
 use tokio::sync::watch;
@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::Error;
 use crate::client_pool::{ClientPool, PoolConfig};
+use crate::cooldown::CooldownNotice;
 use crate::credentials::{CredentialService, CredentialSettings};
 use crate::gateway::{Gateway, GatewaySettings};
 use crate::routing::{PrefixRule, RuleTable, default_rules};
@@ -327,6 +328,7 @@ fn spawn_refresher(
 ) -> JoinHandle<()> {
     let mut notices = gateway.state().subscribe();
     let me = gateway.state().instance_id();
+    let mut cooldowns = gateway.take_cooldown_notices();
     let task = async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -335,9 +337,21 @@ fn spawn_refresher(
             tokio::select! {
                 _ = stopped.changed() => break,
                 _ = tick.tick() => {}
+                local = next_cooldown(&mut cooldowns) => {
+                    match local {
+                        Some(notice) => publish_cooldown(&gateway, notice).await,
+                        None => cooldowns = None,
+                    }
+                    continue;
+                }
                 notice = notices.recv() => match notice {
                     Some(msg) if msg.is_from(me) => continue,
-                    Some(_) => {}
+                    Some(msg) => {
+                        if let Invalidation::Cooldown { account, model, until_ms, reason } = msg.event {
+                            apply_cooldown(&gateway, &account, model, until_ms, &reason);
+                            continue;
+                        }
+                    }
                     None => {
                         // The subscription ended (the store is shutting down);
                         // the periodic refresh still keeps the snapshot fresh.
@@ -359,4 +373,50 @@ fn spawn_refresher(
         reason = "the one snapshot refresher, started once per runtime"
     )]
     tokio::spawn(task)
+}
+
+/// The next cooldown set on this instance; pending forever without a receiver.
+async fn next_cooldown(
+    rx: &mut Option<tokio::sync::mpsc::Receiver<CooldownNotice>>,
+) -> Option<CooldownNotice> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Tells the other instances about a cooldown set here. Failing to is not
+/// fatal: they find out from their own failed attempt.
+async fn publish_cooldown(gateway: &Gateway, notice: CooldownNotice) {
+    let event = Invalidation::Cooldown {
+        account: notice.account.to_string(),
+        model: notice.model,
+        until_ms: notice.until_ms,
+        reason: notice.reason.as_str().to_owned(),
+    };
+    if let Err(e) = gateway.state().publish(event).await {
+        tracing::debug!(error = %e, "could not announce a cooldown to other instances");
+    }
+}
+
+/// Applies a cooldown another instance announced. A malformed one (from a
+/// newer or broken instance) is ignored: at worst this instance tries the
+/// account once and sets the cooldown itself.
+fn apply_cooldown(
+    gateway: &Gateway,
+    account: &str,
+    model: Option<String>,
+    until_ms: i64,
+    reason: &str,
+) {
+    let (Ok(account), Ok(reason)) = (account.parse::<AccountId>(), reason.parse()) else {
+        tracing::debug!(account, reason, "ignoring a malformed cooldown notice");
+        return;
+    };
+    gateway.cooldowns().apply_notice(&CooldownNotice {
+        account,
+        model,
+        until_ms,
+        reason,
+    });
 }

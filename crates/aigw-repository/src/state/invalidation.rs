@@ -59,6 +59,20 @@ pub enum Invalidation {
         /// Id of the account.
         id: String,
     },
+    /// An account was put in cooldown by one instance: the others stop
+    /// selecting it too, until the same moment. Applied as is, without a
+    /// snapshot rebuild.
+    Cooldown {
+        /// Id of the account.
+        account: String,
+        /// The model, or `None` for every model of the account.
+        model: Option<String>,
+        /// When the cooldown ends, in Unix milliseconds (wall clock, so
+        /// instances agree on it whatever their monotonic clocks).
+        until_ms: i64,
+        /// Why, as the cooldown reason's stable name.
+        reason: String,
+    },
 }
 
 /// One invalidation with the instance that sent it.
@@ -137,6 +151,18 @@ mod tests {
         let json = serde_json::to_string(&message).unwrap();
         assert!(json.contains(r#""kind":"api_key_revoked""#), "{json}");
         assert_eq!(InvalidationMessage::decode(&json), message);
+        let cooldown = InvalidationMessage {
+            origin: InstanceId::random(),
+            event: Invalidation::Cooldown {
+                account: "a1".into(),
+                model: Some("gpt-4o".into()),
+                until_ms: 1_700_000_000_000,
+                reason: "rate_limited".into(),
+            },
+        };
+        let json = serde_json::to_string(&cooldown).unwrap();
+        assert!(json.contains(r#""kind":"cooldown""#), "{json}");
+        assert_eq!(InvalidationMessage::decode(&json), cooldown);
     }
 
     #[test]
