@@ -153,6 +153,102 @@ async fn request_in_flight_at_shutdown_completes_and_is_logged(d: Deployment) {
     );
 }
 
+/// With PostgreSQL unreachable the data plane keeps serving from its
+/// snapshot, the stats writer keeps what it could not write, and once the
+/// database is back every buffered row is written: nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_succeed_while_the_database_is_cut_and_their_rows_arrive_after() {
+    use std::time::{Duration, Instant};
+
+    let Ok(forwarder) =
+        aigw_mock_upstream::Forwarder::for_url(&crate::support::postgres_url(), 5432).await
+    else {
+        crate::support::unreachable("postgres", "its host does not resolve");
+        return;
+    };
+    let mut direct_url = String::new();
+    let Some(gw) = TestGateway::start_with(Deployment::ScaleOut, |settings| {
+        direct_url = settings.database_url.clone();
+        settings.database_url = forwarder.url(&settings.database_url);
+        // Fail fast while the database is away, so retries are visible.
+        settings.sql.acquire_timeout = Duration::from_secs(1);
+    })
+    .await
+    else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("openai", "cut-a").await;
+    let chat = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
+    let before = 5;
+    for _ in 0..before {
+        let resp = gw.post("/v1/chat/completions", &key, chat.clone()).await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+    }
+    forwarder.cut();
+    let during = 20;
+    for _ in 0..during {
+        let resp = gw.post("/v1/chat/completions", &key, chat.clone()).await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+    }
+    // The writer must have tried and failed at least once while cut.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while gw.runtime.gateway().stats().metrics().flush_failures == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no write failed while the database was cut"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    forwarder.restore();
+    let direct = aigateway::repository::SqlRepository::connect(&direct_url)
+        .await
+        .unwrap();
+    let expected = (before + during) as i64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let logs = direct
+            .list_request_logs(
+                &RequestLogFilter::default(),
+                Page {
+                    limit: 1,
+                    offset: 0,
+                },
+            )
+            .await
+            .unwrap();
+        if logs.total == expected {
+            break;
+        }
+        assert!(
+            logs.total < expected,
+            "more rows than requests: {}",
+            logs.total
+        );
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {expected} rows arrived after the database returned",
+            logs.total
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let metrics = gw.runtime.gateway().stats().metrics();
+    assert_eq!(metrics.dropped(), 0, "{metrics:?}");
+    let flushed = gw.stop_and_flush().await;
+    assert_eq!(flushed.report.dropped, 0, "{:?}", flushed.report);
+    let logs = direct
+        .list_request_logs(
+            &RequestLogFilter::default(),
+            Page {
+                limit: 1,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(logs.total, expected, "rows written twice after the retry");
+}
+
 deployment_tests!(
     every_request_and_failed_attempt_is_logged_after_shutdown,
     request_in_flight_at_shutdown_completes_and_is_logged,
