@@ -1,0 +1,202 @@
+//! SIGTERM: the process stops accepting, lets the request in flight finish,
+//! flushes every stats row, and exits 0.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aigw_domain::{Page, RequestLogFilter};
+use aigw_mock_upstream::{Fault, MockUpstream};
+use aigw_repository::SqlRepository;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// A port that was free a moment ago.
+fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// The binary with only this test's settings (no `AIGW_` variable of the
+/// caller's shell leaks in), run in `dir`.
+fn gateway(dir: &Path, vars: &[(&str, String)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aigateway"));
+    command.current_dir(dir);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("AIGW_") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(vars.iter().map(|(k, v)| (*k, v.as_str())));
+    command
+}
+
+/// Runs an admin subcommand; its last stdout line.
+fn admin(dir: &Path, vars: &[(&str, String)], args: &[&str]) -> String {
+    let output = gateway(dir, vars)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "aigateway {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// Kills the child if the test fails before it exits.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn chat() -> Full<Bytes> {
+    Full::new(Bytes::from_static(
+        br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#,
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_request_in_flight_flushes_stats_and_exits_zero() {
+    let mock = MockUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gateway.db");
+    let addr = free_port();
+    let vars = [
+        ("AIGW_DATABASE__URL", format!("sqlite://{}", db.display())),
+        ("AIGW_SERVER__LISTEN", addr.to_string()),
+        ("AIGW_SERVER__SHUTDOWN_GRACE", "10s".to_owned()),
+        (
+            "AIGW_PROVIDERS__OPENAI__BASE_URL",
+            format!("{}/v1", mock.base_url()),
+        ),
+        ("AIGW_LOG__LEVEL", "info".to_owned()),
+    ];
+    let key = admin(dir.path(), &vars, &["keys", "create"]);
+    assert!(key.starts_with("ak_"), "{key}");
+    admin(
+        dir.path(),
+        &vars,
+        &[
+            "accounts",
+            "add",
+            "--provider",
+            "openai",
+            "--label",
+            "a",
+            "--api-key",
+            "acct-a",
+        ],
+    );
+    let log = std::fs::File::create(dir.path().join("gateway.log")).unwrap();
+    let child = gateway(dir.path(), &vars)
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let url = format!("http://{addr}/v1/chat/completions");
+    let request = |client: &Client<_, Full<Bytes>>| {
+        let req = http::Request::post(url.as_str())
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(chat())
+            .unwrap();
+        client.request(req)
+    };
+
+    // Ready when /health answers.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let health = http::Request::get(format!("http://{addr}/health"))
+            .body(Full::default())
+            .unwrap();
+        if let Ok(resp) = client.request(health).await
+            && resp.status() == 200
+        {
+            break;
+        }
+        assert!(
+            running.0.try_wait().unwrap().is_none(),
+            "the gateway exited: {}",
+            std::fs::read_to_string(dir.path().join("gateway.log")).unwrap()
+        );
+        assert!(Instant::now() < deadline, "the gateway never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let n = 12;
+    for _ in 0..n {
+        let resp = request(&client).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.into_body().collect().await.unwrap();
+    }
+
+    // One slow request, in flight when the signal arrives, on its own client.
+    mock.set_fault("acct-a", Fault::Latency(Duration::from_millis(1500)));
+    let slow_client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let in_flight = tokio::spawn(request(&slow_client));
+    assert!(mock.wait_requests(n + 1, Duration::from_secs(10)).await);
+    let pid = running.0.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+
+    let resp = in_flight.await.unwrap().unwrap();
+    assert_eq!(resp.status(), 200, "the request in flight was cut");
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        String::from_utf8_lossy(&body).contains("chat.completion"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = running.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the gateway did not exit");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let log = std::fs::read_to_string(dir.path().join("gateway.log")).unwrap();
+    assert!(status.success(), "exit status {status}: {log}");
+    // Nothing listens any more.
+    assert!(std::net::TcpStream::connect(addr).is_err());
+
+    let repo = SqlRepository::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let logs = repo
+        .list_request_logs(
+            &RequestLogFilter::default(),
+            Page {
+                limit: 100,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        logs.total as usize,
+        n as usize + 1,
+        "one row per request, the one in flight included: {log}"
+    );
+    assert!(logs.data.iter().all(|l| l.status_code == 200));
+}
