@@ -96,6 +96,34 @@ impl NewAccount {
     }
 }
 
+impl Account {
+    /// The account a store would hold for `new` under `id`, created `at`,
+    /// with no usage or health history yet. For in-memory stores, tests and
+    /// benches; the SQL repository builds its rows itself.
+    pub fn from_new(id: AccountId, new: NewAccount, at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            provider_id: new.provider_id,
+            label: new.label,
+            auth_data: new.auth_data,
+            metadata: new.metadata,
+            is_active: new.is_active,
+            proxy_id: new.proxy_id,
+            expires_at: new.expires_at,
+            last_used_at: None,
+            usage_count: 0,
+            health_status: HealthStatus::Healthy,
+            failure_count: 0,
+            last_error_at: None,
+            last_error_msg: None,
+            last_success_at: None,
+            created_by: new.created_by,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
 /// A partial update of an account: `None` leaves a field unchanged; for nullable fields
 /// `Some(None)` clears it. Counters and health history change only through the
 /// repository's counter operations.

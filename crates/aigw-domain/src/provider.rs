@@ -66,6 +66,27 @@ pub struct NewProvider {
     pub config: serde_json::Value,
 }
 
+impl Provider {
+    /// The provider a store would hold for `new`, created `at`. For
+    /// in-memory stores, tests and benches.
+    pub fn from_new(new: NewProvider, at: DateTime<Utc>) -> Self {
+        Self {
+            id: new.id,
+            name: new.name,
+            kind: new.kind,
+            base_url: new.base_url,
+            fallback_base_urls: new.fallback_base_urls,
+            supported_auth_types: new.supported_auth_types,
+            models: new.models,
+            is_active: new.is_active,
+            is_builtin: new.is_builtin,
+            config: new.config,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
 /// A partial update of a provider: `None` leaves a field unchanged.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 pub struct ProviderPatch {

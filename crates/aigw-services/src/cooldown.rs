@@ -213,6 +213,11 @@ impl Cooldowns {
             .max()
     }
 
+    /// Whether no cooldown is recorded at all (one atomic load).
+    pub fn is_empty(&self) -> bool {
+        self.len.load(Ordering::Acquire) == 0
+    }
+
     /// Whether `account` may serve `model` now.
     pub fn is_usable(&self, account: AccountId, model: &str) -> bool {
         self.remaining(account, model).is_none()

@@ -11,7 +11,6 @@
 //! comes from one `Arc<Snapshot>` loaded at the start.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use aigw_domain::{Account, AccountId, ApiKeyId, Format, ProviderKind, UserId};
@@ -30,7 +29,7 @@ use crate::cooldown::{CooldownNotice, CooldownReason, Cooldowns};
 use crate::credentials::CredentialService;
 use crate::failover::{FailoverSettings, Verdict};
 use crate::metrics::Metrics;
-use crate::selector::{counter_key, first_usable, pick};
+use crate::selector::RoundRobin;
 use crate::snapshot::SnapshotStore;
 use crate::stats::{StatsEvent, StatsFailure, StatsRecorder, TokenUsage};
 use crate::stream::{ClientStream, PrimeError};
@@ -96,8 +95,7 @@ struct Inner {
     metrics: Metrics,
     credentials: CredentialService,
     stats: StatsRecorder,
-    /// Used only if the shared store cannot count at all, so selection still rotates.
-    local_counter: AtomicU64,
+    round_robin: RoundRobin,
 }
 
 impl Gateway {
@@ -111,6 +109,7 @@ impl Gateway {
         settings: GatewaySettings,
     ) -> Self {
         let (cooldowns, cooldown_notices) = Cooldowns::with_outbox();
+        let round_robin = RoundRobin::new(state.clone());
         Self {
             inner: Arc::new(Inner {
                 snapshot,
@@ -122,7 +121,7 @@ impl Gateway {
                 metrics: Metrics::default(),
                 credentials,
                 stats,
-                local_counter: AtomicU64::new(0),
+                round_robin,
             }),
         }
     }
@@ -236,34 +235,26 @@ impl Gateway {
         let snapshot = self.inner.snapshot.load();
         let candidates = snapshot.route(&meta.model, principal.user_id);
         if candidates.is_empty() {
-            return Err(Error::ModelNotFound(meta.model));
+            return Err(Error::ModelNotFound(meta.model.clone()));
         }
         let policy = &self.inner.settings.failover;
         let cooldowns = &self.inner.cooldowns;
         let started = Instant::now();
-        let mut scratch = Vec::new();
         let mut tried: Vec<AccountId> = Vec::new();
         let mut last_error: Option<Error> = None;
         for _ in 0..policy.max_attempts.max(1) {
-            let usable = |a: &Account, model: &str| {
-                !tried.contains(&a.id)
-                    && cooldowns.is_usable(a.id, model)
-                    && snapshot.account_route(a).is_some()
-            };
-            let Some((entry, upstream_model)) =
-                first_usable(&snapshot, &candidates, usable, &mut scratch)
+            let Some(selection) = self
+                .inner
+                .round_robin
+                .select(&candidates, cooldowns, &tried)
+                .await
             else {
                 break;
             };
-            let counter = self
-                .next_counter(entry.provider.id.as_str(), upstream_model)
-                .await;
-            let Some(account) = pick(&scratch, counter) else {
-                break;
-            };
-            let Some(route) = snapshot.account_route(&account) else {
-                break;
-            };
+            let entry = selection.entry;
+            let upstream_model = selection.upstream_model;
+            let account = &selection.chosen.account;
+            let route = &selection.chosen.route;
             served.provider = Some(entry.provider.id.clone());
             served.attempts += 1;
             let mut event = StatsEvent::new(chrono::Utc::now(), request_id);
@@ -282,7 +273,7 @@ impl Gateway {
                 event: &event,
                 request_id,
                 provider: &entry.provider.id,
-                account: &account,
+                account,
                 route,
                 kind: entry.provider.kind,
                 base_url: &entry.provider.base_url,
@@ -340,38 +331,26 @@ impl Gateway {
             return Err(error);
         }
         Err(Error::NoUsableAccount {
-            retry_after: self.earliest_rejoin(&snapshot, &candidates),
-            model: meta.model,
+            retry_after: self.earliest_rejoin(&candidates),
+            model: meta.model.clone(),
         })
     }
 
     /// When the first cooling-down account of the candidates rejoins.
     fn earliest_rejoin(
         &self,
-        snapshot: &crate::snapshot::Snapshot,
-        candidates: &[crate::routing::RouteCandidate],
+        candidates: &[crate::snapshot::RouteCandidate<'_>],
     ) -> Option<std::time::Duration> {
         candidates
             .iter()
-            .filter_map(|c| Some((snapshot.provider(&c.provider)?, &c.upstream_model)))
-            .flat_map(|(entry, model)| {
-                entry
-                    .accounts
-                    .iter()
-                    .filter(|a| snapshot.account_route(a).is_some())
-                    .filter_map(|a| self.inner.cooldowns.remaining(a.id, model))
+            .flat_map(|c| {
+                c.entry.rotation.iter().filter_map(|r| {
+                    self.inner
+                        .cooldowns
+                        .remaining(r.account.id, c.upstream_model)
+                })
             })
             .min()
-    }
-
-    async fn next_counter(&self, provider: &str, model: &str) -> u64 {
-        match self.inner.state.incr(&counter_key(provider, model)).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "round-robin counter unavailable; rotating locally");
-                self.inner.local_counter.fetch_add(1, Ordering::Relaxed) + 1
-            }
-        }
     }
 
     /// One attempt on one account. An OAuth account's token comes from the

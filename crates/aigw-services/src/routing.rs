@@ -59,15 +59,6 @@ pub fn default_rules() -> Vec<PrefixRule> {
     .collect()
 }
 
-/// A place a request may be served: a provider and the model name to send it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteCandidate {
-    /// The provider to use.
-    pub provider: ProviderId,
-    /// The model name as the upstream knows it.
-    pub upstream_model: String,
-}
-
 /// A compiled, immutable rule table.
 #[derive(Debug, Clone, Default)]
 pub struct RuleTable {

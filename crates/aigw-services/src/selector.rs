@@ -5,22 +5,23 @@
 //! in-process atomic in the embedded deployment): that is the only round trip
 //! selection makes. The pick is `accounts[(counter - 1) mod n]`.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use aigw_domain::Account;
+use aigw_domain::AccountId;
+use aigw_repository::state::SharedState;
 
-use crate::routing::RouteCandidate;
-use crate::snapshot::{ProviderEntry, Snapshot};
+use crate::cooldown::Cooldowns;
+use crate::snapshot::{ProviderEntry, Routable, RouteCandidate};
 
 /// The account chosen for one attempt.
-#[derive(Debug, Clone)]
-pub struct Selection<'s> {
+#[derive(Debug, Clone, Copy)]
+pub struct Selection<'a> {
     /// The provider serving the attempt.
-    pub provider: &'s ProviderEntry,
-    /// The account to use.
-    pub account: Arc<Account>,
+    pub entry: &'a ProviderEntry,
+    /// The account to use, with its outbound route.
+    pub chosen: &'a Routable,
     /// The model name to send upstream.
-    pub upstream_model: &'s str,
+    pub upstream_model: &'a str,
 }
 
 /// The key of the round-robin counter of one (provider, upstream model).
@@ -33,47 +34,109 @@ pub fn counter_key(provider: &str, model: &str) -> String {
     key
 }
 
-/// The first candidate with at least one usable account, and those accounts.
-///
-/// `usable` decides per account (not cooling down, its proxy usable, …);
-/// the accounts it keeps are written to `scratch`, which the caller reuses
-/// across attempts so selection does not allocate per pick.
-pub fn first_usable<'s, F>(
-    snapshot: &'s Snapshot,
-    candidates: &'s [RouteCandidate],
-    mut usable: F,
-    scratch: &mut Vec<Arc<Account>>,
-) -> Option<(&'s ProviderEntry, &'s str)>
-where
-    F: FnMut(&Account, &str) -> bool,
-{
-    for candidate in candidates {
-        let Some(entry) = snapshot.provider(&candidate.provider) else {
-            continue;
-        };
-        scratch.clear();
-        scratch.extend(
-            entry
-                .accounts
-                .iter()
-                .filter(|a| usable(a, &candidate.upstream_model))
-                .cloned(),
-        );
-        if !scratch.is_empty() {
-            return Some((entry, candidate.upstream_model.as_str()));
-        }
-    }
-    None
+/// Round-robin selection over the shared counters.
+#[derive(Debug)]
+pub struct RoundRobin {
+    state: SharedState,
+    /// Used only if the shared store cannot count at all, so selection still rotates.
+    local: AtomicU64,
 }
 
-/// The account a counter value picks from `usable` (non-empty).
-pub fn pick(usable: &[Arc<Account>], counter: u64) -> Option<Arc<Account>> {
-    if usable.is_empty() {
-        return None;
+impl RoundRobin {
+    /// Selection counting in `state`.
+    pub fn new(state: SharedState) -> Self {
+        Self {
+            state,
+            local: AtomicU64::new(0),
+        }
     }
-    let n = usable.len() as u64;
-    let index = (counter.max(1) - 1) % n;
-    usable.get(usize::try_from(index).ok()?).cloned()
+
+    /// The next value of the counter `key` (1 first).
+    pub async fn next(&self, key: &str) -> u64 {
+        match self.state.incr(key).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "round-robin counter unavailable; rotating locally");
+                self.local.fetch_add(1, Ordering::Relaxed) + 1
+            }
+        }
+    }
+
+    /// Picks the account for the next attempt: the first candidate with a
+    /// usable account (not tried yet in this request, not cooling down for
+    /// the model), then the next in its rotation. One counter increment;
+    /// nothing is allocated for a known model.
+    pub async fn select<'a>(
+        &self,
+        candidates: &[RouteCandidate<'a>],
+        cooldowns: &Cooldowns,
+        tried: &[AccountId],
+    ) -> Option<Selection<'a>> {
+        let filter = Filter { cooldowns, tried };
+        let candidate = candidates
+            .iter()
+            .find(|c| filter.any_usable(&c.entry.rotation, c.upstream_model))?;
+        let counter = self
+            .next(&candidate.entry.counter_key(candidate.upstream_model))
+            .await;
+        let chosen = filter.pick(&candidate.entry.rotation, candidate.upstream_model, counter)?;
+        Some(Selection {
+            entry: candidate.entry,
+            chosen,
+            upstream_model: candidate.upstream_model,
+        })
+    }
+}
+
+/// Which accounts of a rotation may take this attempt.
+struct Filter<'f> {
+    cooldowns: &'f Cooldowns,
+    tried: &'f [AccountId],
+}
+
+impl Filter<'_> {
+    /// Whether nothing is filtered out: the common case, a first attempt
+    /// with nothing cooling down anywhere.
+    fn keeps_all(&self) -> bool {
+        self.tried.is_empty() && self.cooldowns.is_empty()
+    }
+
+    fn usable(&self, r: &Routable, model: &str) -> bool {
+        !self.tried.contains(&r.account.id) && self.cooldowns.is_usable(r.account.id, model)
+    }
+
+    fn any_usable(&self, rotation: &[Routable], model: &str) -> bool {
+        if self.keeps_all() {
+            return !rotation.is_empty();
+        }
+        rotation.iter().any(|r| self.usable(r, model))
+    }
+
+    /// The usable account a counter value picks: `usable[(counter - 1) mod
+    /// n]`, found without collecting the usable ones (an index when every
+    /// account is usable, two scans otherwise).
+    fn pick<'a>(
+        &self,
+        rotation: &'a [Routable],
+        model: &str,
+        counter: u64,
+    ) -> Option<&'a Routable> {
+        let index = |n: usize| usize::try_from((counter.max(1) - 1) % n as u64).ok();
+        if self.keeps_all() {
+            if rotation.is_empty() {
+                return None;
+            }
+            return rotation.get(index(rotation.len())?);
+        }
+        let n = rotation.iter().filter(|r| self.usable(r, model)).count();
+        if n == 0 {
+            return None;
+        }
+        rotation
+            .iter()
+            .filter(|r| self.usable(r, model))
+            .nth(index(n)?)
+    }
 }
 
 #[cfg(test)]
@@ -85,9 +148,62 @@ mod tests {
         assert_eq!(counter_key("openai", "gpt-4o"), "rr:openai:gpt-4o");
     }
 
+    fn rotation(n: usize) -> Vec<Routable> {
+        (0..n)
+            .map(|i| Routable {
+                account: std::sync::Arc::new(aigw_domain::Account::from_new(
+                    AccountId::new(),
+                    aigw_domain::NewAccount::new(
+                        "openai".parse().unwrap(),
+                        format!("a{i}"),
+                        aigw_domain::AuthData::ApiKey {
+                            api_key: aigw_domain::Secret::new("k"),
+                        },
+                    ),
+                    chrono::Utc::now(),
+                )),
+                route: crate::client_pool::Route::Direct,
+            })
+            .collect()
+    }
+
     #[test]
-    fn pick_from_no_accounts_is_none() {
-        let accounts: Vec<Arc<Account>> = Vec::new();
-        assert!(pick(&accounts, 1).is_none());
+    fn picks_rotate_over_usable_accounts_only() {
+        let cooldowns = Cooldowns::default();
+        let accounts = rotation(3);
+        let ids: Vec<_> = accounts.iter().map(|r| r.account.id).collect();
+        let all = Filter {
+            cooldowns: &cooldowns,
+            tried: &[],
+        };
+        let picked: Vec<_> = (1..=6)
+            .map(|n| all.pick(&accounts, "m", n).unwrap().account.id)
+            .collect();
+        assert_eq!(picked, [ids[0], ids[1], ids[2], ids[0], ids[1], ids[2]]);
+        assert!(all.pick(&[], "m", 1).is_none());
+
+        cooldowns.set(
+            ids[1],
+            Some("m"),
+            std::time::Duration::from_secs(60),
+            crate::cooldown::CooldownReason::RateLimited,
+        );
+        let tried = [ids[2]];
+        let some = Filter {
+            cooldowns: &cooldowns,
+            tried: &tried,
+        };
+        assert!(some.any_usable(&accounts, "m"));
+        for n in 1..=4 {
+            assert_eq!(some.pick(&accounts, "m", n).unwrap().account.id, ids[0]);
+        }
+        // Another model is not cooling down on ids[1].
+        assert_eq!(some.pick(&accounts, "other", 2).unwrap().account.id, ids[1]);
+        let none = Filter {
+            cooldowns: &cooldowns,
+            tried: &ids,
+        };
+        assert!(!none.any_usable(&accounts, "m"));
+        assert!(none.pick(&accounts, "m", 1).is_none());
     }
 }

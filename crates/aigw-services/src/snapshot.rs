@@ -6,6 +6,7 @@
 //! Writers rebuild it from the repository after every change, on an
 //! invalidation message from another instance, and periodically.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -17,7 +18,8 @@ use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 
 use crate::client_pool::Route;
-use crate::routing::{RouteCandidate, RuleTable};
+use crate::routing::RuleTable;
+use crate::selector::counter_key;
 
 /// What to do with an account that has no proxy while proxies are configured
 /// (every proxy was full or down when it was assigned).
@@ -38,6 +40,16 @@ pub struct ClientKey {
     pub key: ApiKey,
 }
 
+/// An account the data plane may send through, with its outbound route
+/// resolved when the snapshot was built.
+#[derive(Debug, Clone)]
+pub struct Routable {
+    /// The account.
+    pub account: Arc<Account>,
+    /// How its connections leave: directly or through its proxy.
+    pub route: Route,
+}
+
 /// An active provider with its usable accounts.
 #[derive(Debug)]
 pub struct ProviderEntry {
@@ -45,7 +57,40 @@ pub struct ProviderEntry {
     pub provider: Provider,
     /// Its active accounts, sorted by id so every instance rotates in the same order.
     pub accounts: Arc<[Arc<Account>]>,
+    /// The accounts whose route is usable (proxy active, up and valid, or
+    /// direct where allowed), in the same order: the round-robin rotation.
+    /// Resolved here so a pick is an index, not a lookup per account.
+    pub rotation: Box<[Routable]>,
+    /// The round-robin counter key of every model this provider is known to
+    /// serve (its model list and the mappings to it), built once so a pick
+    /// does not format one.
+    counter_keys: HashMap<String, Box<str>>,
 }
+
+impl ProviderEntry {
+    /// The round-robin counter key of `model` on this provider: borrowed for
+    /// a known model, formatted for any other.
+    pub fn counter_key<'a>(&'a self, model: &str) -> Cow<'a, str> {
+        match self.counter_keys.get(model) {
+            Some(key) => Cow::Borrowed(key),
+            None => Cow::Owned(counter_key(self.provider.id.as_str(), model)),
+        }
+    }
+}
+
+/// A place a request may be served: a provider of the snapshot and the model
+/// name to send it. Borrows the snapshot and the request.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteCandidate<'a> {
+    /// The provider to use.
+    pub entry: &'a ProviderEntry,
+    /// The model name as the upstream knows it.
+    pub upstream_model: &'a str,
+}
+
+/// The candidates of one request: one for a mapping, one per matching prefix
+/// rule otherwise; inline, so routing does not allocate.
+pub type RouteCandidates<'a> = smallvec::SmallVec<[RouteCandidate<'a>; 2]>;
 
 /// Everything the request path reads, frozen at one moment.
 #[derive(Debug, Default)]
@@ -79,25 +124,6 @@ impl Snapshot {
                 .or_default()
                 .push(Arc::new(account));
         }
-        let providers = source
-            .providers
-            .into_iter()
-            .filter(|p| p.is_active)
-            .map(|provider| {
-                let mut accounts = accounts_by_provider
-                    .remove(&provider.id)
-                    .unwrap_or_default();
-                accounts.sort_by_key(|a| a.id);
-                (
-                    provider.id.clone(),
-                    ProviderEntry {
-                        provider,
-                        accounts: accounts.into(),
-                    },
-                )
-            })
-            .collect();
-
         let mut mappings: HashMap<String, Vec<ModelMapping>> = HashMap::new();
         for mapping in source.model_mappings.into_iter().filter(|m| m.enabled) {
             mappings
@@ -135,7 +161,7 @@ impl Snapshot {
             .collect();
 
         let proxies_configured = !source.proxies.is_empty();
-        let proxy_routes = source
+        let proxy_routes: HashMap<ProxyId, Route> = source
             .proxies
             .into_iter()
             .filter(|p| p.is_active && p.health_status != HealthStatus::Down)
@@ -146,6 +172,56 @@ impl Snapshot {
                     tracing::warn!(proxy = %p.id, error = %e, "proxy URL unusable; its accounts are not used");
                     None
                 }
+            })
+            .collect();
+        let routes = RouteTable {
+            proxy_routes: &proxy_routes,
+            proxies_configured,
+            overflow,
+        };
+
+        let providers = source
+            .providers
+            .into_iter()
+            .filter(|p| p.is_active)
+            .map(|provider| {
+                let mut accounts = accounts_by_provider
+                    .remove(&provider.id)
+                    .unwrap_or_default();
+                accounts.sort_by_key(|a| a.id);
+                let rotation = accounts
+                    .iter()
+                    .filter_map(|account| {
+                        Some(Routable {
+                            account: Arc::clone(account),
+                            route: routes.of(account)?.clone(),
+                        })
+                    })
+                    .collect();
+                let mapped = mappings
+                    .values()
+                    .flatten()
+                    .filter(|m| m.provider_id == provider.id)
+                    .map(|m| m.model_name.as_str());
+                let counter_keys = provider
+                    .models
+                    .iter()
+                    .map(String::as_str)
+                    .chain(mapped)
+                    .map(|model| {
+                        let key = counter_key(provider.id.as_str(), model).into_boxed_str();
+                        (model.to_owned(), key)
+                    })
+                    .collect();
+                (
+                    provider.id.clone(),
+                    ProviderEntry {
+                        provider,
+                        accounts: accounts.into(),
+                        rotation,
+                        counter_keys,
+                    },
+                )
             })
             .collect();
 
@@ -164,11 +240,12 @@ impl Snapshot {
     /// its proxy is disabled, down, deleted or invalid, or it has no proxy
     /// while proxies are configured and overflow is `reject`.
     pub fn account_route(&self, account: &Account) -> Option<&Route> {
-        match account.proxy_id {
-            Some(id) => self.proxy_routes.get(&id),
-            None if self.proxies_configured && self.overflow == ProxyOverflow::Reject => None,
-            None => Some(&DIRECT),
+        RouteTable {
+            proxy_routes: &self.proxy_routes,
+            proxies_configured: self.proxies_configured,
+            overflow: self.overflow,
         }
+        .of(account)
     }
 
     /// Every route the snapshot's accounts may use (for pruning the client pool).
@@ -197,30 +274,33 @@ impl Snapshot {
     ///
     /// A mapping of the alias wins outright; otherwise every matching prefix
     /// rule whose provider is active is a candidate, in rule order.
-    pub fn route(&self, model: &str, user: Option<UserId>) -> Vec<RouteCandidate> {
+    pub fn route<'a>(&'a self, model: &'a str, user: Option<UserId>) -> RouteCandidates<'a> {
+        let mut candidates = RouteCandidates::new();
         if let Some(mapping) = self
             .mappings
             .get(model)
             .and_then(|list| list.iter().find(|m| visible(m, user)))
         {
-            if self.providers.contains_key(&mapping.provider_id) {
-                return vec![RouteCandidate {
-                    provider: mapping.provider_id.clone(),
-                    upstream_model: mapping.model_name.clone(),
-                }];
-            }
             // A mapping to an inactive provider routes nowhere; falling back to
             // prefix rules would silently send the alias somewhere else.
-            return Vec::new();
+            if let Some(entry) = self.providers.get(&mapping.provider_id) {
+                candidates.push(RouteCandidate {
+                    entry,
+                    upstream_model: &mapping.model_name,
+                });
+            }
+            return candidates;
         }
-        self.rules
-            .providers_for(model)
-            .filter(|p| self.providers.contains_key(*p))
-            .map(|provider| RouteCandidate {
-                provider: provider.clone(),
-                upstream_model: model.to_owned(),
-            })
-            .collect()
+        candidates.extend(
+            self.rules
+                .providers_for(model)
+                .filter_map(|p| self.providers.get(p))
+                .map(|entry| RouteCandidate {
+                    entry,
+                    upstream_model: model,
+                }),
+        );
+        candidates
     }
 
     /// The active client key whose SHA-256 is `digest`, compared in constant
@@ -232,6 +312,23 @@ impl Snapshot {
         let mut stored = [0u8; 32];
         hex::decode_to_slice(&found.key.key_hash, &mut stored).ok()?;
         bool::from(subtle::ConstantTimeEq::ct_eq(&stored[..], &digest[..])).then_some(found)
+    }
+}
+
+/// Resolves an account's outbound route from the proxies of a snapshot.
+struct RouteTable<'a> {
+    proxy_routes: &'a HashMap<ProxyId, Route>,
+    proxies_configured: bool,
+    overflow: ProxyOverflow,
+}
+
+impl<'a> RouteTable<'a> {
+    fn of(&self, account: &Account) -> Option<&'a Route> {
+        match account.proxy_id {
+            Some(id) => self.proxy_routes.get(&id),
+            None if self.proxies_configured && self.overflow == ProxyOverflow::Reject => None,
+            None => Some(&DIRECT),
+        }
     }
 }
 
