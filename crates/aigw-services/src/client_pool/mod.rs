@@ -59,7 +59,9 @@ pub struct PoolConfig {
     pub idle_read_timeout: Duration,
     /// How long an idle keep-alive connection stays in a client's pool.
     pub pool_idle_timeout: Duration,
-    /// Idle connections kept per upstream host in one client.
+    /// Idle connections kept per upstream host in one client. It must cover
+    /// the concurrency one host sees, or every burst closes the surplus
+    /// connections after use and opens new ones for the next burst.
     pub max_idle_per_host: usize,
     /// Most routes (clients) kept; creating one more evicts the least recently used.
     pub max_routes: usize,
@@ -81,7 +83,7 @@ impl Default for PoolConfig {
             first_byte_timeout: Duration::from_secs(300),
             idle_read_timeout: Duration::from_secs(120),
             pool_idle_timeout: Duration::from_secs(90),
-            max_idle_per_host: 32,
+            max_idle_per_host: 512,
             max_routes: 1024,
             tcp_keepalive: Some(Duration::from_secs(60)),
             http2_keep_alive_interval: Some(Duration::from_secs(30)),
