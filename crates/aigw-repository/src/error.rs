@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+use crate::crypto::SecretError;
+
 /// A SQL repository operation failed. `context` names the operation, e.g. `accounts.insert`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -66,6 +68,25 @@ pub enum Error {
     UnsupportedUrl {
         /// The scheme found (text before the first `:`).
         scheme: String,
+    },
+    /// A stored secret cannot be opened: it needs a key this repository does not hold, or
+    /// it was altered. `row` names the row and column (e.g. ``account `…` auth_data``);
+    /// the source names the key id needed, never the secret.
+    #[error("{context}: {row} {source}")]
+    Secret {
+        /// The operation.
+        context: &'static str,
+        /// Which stored value.
+        row: String,
+        /// Why it cannot be opened.
+        #[source]
+        source: SecretError,
+    },
+    /// The operation re-encrypts secrets but the repository was opened without a key.
+    #[error("{context}: no secret key is configured")]
+    NoSecretKey {
+        /// The operation.
+        context: &'static str,
     },
     /// Running the schema migrations failed.
     #[error("migrating the {backend} schema failed: {source}")]
@@ -160,6 +181,8 @@ impl Error {
             Self::InvalidRow { .. } => "invalid_row",
             Self::UnsupportedUrl { .. } => "unsupported_url",
             Self::Migration { .. } => "migration",
+            Self::Secret { .. } => "secret",
+            Self::NoSecretKey { .. } => "no_secret_key",
         }
     }
 

@@ -12,8 +12,10 @@ use super::convert::{
     account_id, db_time, opt_db_time, opt_time, parse, provider_id, time, user_id,
 };
 use super::schema::accounts;
+use super::secrets::{open_auth, seal_auth};
 use super::types::{DbJson, DbTime, DbUuid, now};
 use crate::Error;
+use crate::crypto::Keyring;
 
 const ENTITY: &str = "account";
 
@@ -48,9 +50,12 @@ pub(crate) struct AccountRow {
 }
 
 impl AccountRow {
-    pub(crate) fn into_domain(self, ctx: &'static str) -> Result<Account, Error> {
-        let auth_data = AuthData::from_storage_json(self.auth_data.0)
-            .map_err(|e| Error::invalid_row(ctx, format!("column `accounts.auth_data`: {e}")))?;
+    pub(crate) fn into_domain(
+        self,
+        ctx: &'static str,
+        keyring: Option<&Keyring>,
+    ) -> Result<Account, Error> {
+        let auth_data = open_auth(keyring, ctx, self.id.0, self.auth_data)?;
         Ok(Account {
             id: account_id(self.id),
             provider_id: provider_id(ctx, "accounts.provider_id", self.provider_id)?,
@@ -146,11 +151,12 @@ impl SqlRepository {
     pub async fn insert_account(&self, new: &NewAccount) -> Result<Account, Error> {
         let ctx = "accounts.insert";
         let at = DbTime(now());
+        let id = key(AccountId::new());
         let row = AccountInsert {
-            id: key(AccountId::new()),
+            id,
             provider_id: new.provider_id.as_str(),
             label: &new.label,
-            auth_data: DbJson(new.auth_data.to_storage_json()),
+            auth_data: seal_auth(self.keyring(), id.0, &new.auth_data),
             metadata: DbJson(new.metadata.clone()),
             is_active: new.is_active,
             proxy_id: new.proxy_id.map(ProxyId::get),
@@ -176,7 +182,7 @@ impl SqlRepository {
             }
             Ok(created)
         })?
-        .into_domain(ctx)
+        .into_domain(ctx, self.keyring())
     }
 
     /// The account with this id.
@@ -189,7 +195,7 @@ impl SqlRepository {
             .await
             .optional())?
         .ok_or_else(|| Error::not_found(ENTITY, id))?
-        .into_domain(ctx)
+        .into_domain(ctx, self.keyring())
     }
 
     /// Accounts matching `filter`, newest first.
@@ -215,7 +221,7 @@ impl SqlRepository {
             Ok((total, rows))
         })?;
         Ok(Paged {
-            data: into_accounts(ctx, rows)?,
+            data: into_accounts(ctx, rows, self.keyring())?,
             total,
             limit: page.limit,
             offset: page.offset,
@@ -242,7 +248,7 @@ impl SqlRepository {
                 .load(conn)
                 .await
         })?;
-        into_accounts(ctx, rows)
+        into_accounts(ctx, rows, self.keyring())
     }
 
     /// Applies `patch`; fields it leaves `None` are untouched (counters never change here).
@@ -258,7 +264,7 @@ impl SqlRepository {
             auth_data: patch
                 .auth_data
                 .as_ref()
-                .map(|a| DbJson(a.to_storage_json())),
+                .map(|a| seal_auth(self.keyring(), key(id).0, a)),
             metadata: patch.metadata.clone().map(DbJson),
             is_active: patch.is_active,
             proxy_id: patch.proxy_id.map(|p| p.map(ProxyId::get)),
@@ -282,7 +288,7 @@ impl SqlRepository {
             Ok(updated)
         })?
         .ok_or_else(|| Error::not_found(ENTITY, id))?
-        .into_domain(ctx)
+        .into_domain(ctx, self.keyring())
     }
 
     /// Deletes an account (its quota patterns go with it) and recounts its proxy's load.
@@ -389,7 +395,7 @@ impl SqlRepository {
     ) -> Result<(), Error> {
         let ctx = "accounts.update_credentials";
         let at = DbTime(now());
-        let stored = DbJson(auth_data.to_storage_json());
+        let stored = seal_auth(self.keyring(), key(id).0, auth_data);
         let expires = opt_db_time(auth_data.expires_at());
         let updated = with_conn!(self, write, ctx, |conn| diesel::update(
             accounts::table.find(key(id))
@@ -441,6 +447,9 @@ fn found(updated: usize, id: AccountId) -> Result<(), Error> {
 pub(crate) fn into_accounts(
     ctx: &'static str,
     rows: Vec<AccountRow>,
+    keyring: Option<&Keyring>,
 ) -> Result<Vec<Account>, Error> {
-    rows.into_iter().map(|r| r.into_domain(ctx)).collect()
+    rows.into_iter()
+        .map(|r| r.into_domain(ctx, keyring))
+        .collect()
 }

@@ -34,6 +34,7 @@ mod providers;
 mod proxies;
 mod quota;
 mod schema;
+mod secrets;
 mod snapshot;
 pub mod types;
 mod users;
@@ -41,9 +42,11 @@ mod users;
 use std::time::Duration;
 
 pub use conn::SqlBackend;
+pub use secrets::ResealReport;
 pub use snapshot::SnapshotData;
 
 use crate::Error;
+use crate::crypto::Keyring;
 use conn::Backend;
 
 /// Connection settings of the SQL repository.
@@ -58,6 +61,9 @@ pub struct SqlOptions {
     pub acquire_timeout: Duration,
     /// How long SQLite waits on a lock held by another process.
     pub sqlite_busy_timeout: Duration,
+    /// The keys account and proxy credentials are sealed with. `None` (the default)
+    /// stores them in clear and refuses to read sealed ones; see the crate docs.
+    pub keyring: Option<Keyring>,
 }
 
 impl Default for SqlOptions {
@@ -67,6 +73,7 @@ impl Default for SqlOptions {
             sqlite_readers: 4,
             acquire_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
+            keyring: None,
         }
     }
 }
@@ -75,12 +82,14 @@ impl Default for SqlOptions {
 #[derive(Clone)]
 pub struct SqlRepository {
     backend: Backend,
+    keyring: Option<Keyring>,
 }
 
 impl std::fmt::Debug for SqlRepository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqlRepository")
             .field("backend", &self.backend.kind())
+            .field("keyring", &self.keyring)
             .finish()
     }
 }
@@ -98,12 +107,20 @@ impl SqlRepository {
     /// [`SqlRepository::migrate`].
     pub async fn connect_with(url: &str, options: SqlOptions) -> Result<Self, Error> {
         let backend = Backend::connect(url, &options).await?;
-        Ok(Self { backend })
+        Ok(Self {
+            backend,
+            keyring: options.keyring,
+        })
     }
 
     /// Which backend this repository uses.
     pub fn backend(&self) -> SqlBackend {
         self.backend.kind()
+    }
+
+    /// The keys secrets are sealed with, if any.
+    pub fn keyring(&self) -> Option<&Keyring> {
+        self.keyring.as_ref()
     }
 
     /// Applies the embedded migrations that have not run yet; returns how many ran.

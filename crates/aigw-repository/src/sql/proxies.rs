@@ -15,8 +15,10 @@ use super::SqlRepository;
 use super::accounts::RECOUNT_PROXY_ACCOUNTS;
 use super::convert::{opt_time, parse, provider_id, time};
 use super::schema::{proxy_pool, proxy_stats};
+use super::secrets::{open_proxy_url, seal_proxy_url};
 use super::types::{DbTime, now};
 use crate::Error;
+use crate::crypto::Keyring;
 
 const ENTITY: &str = "proxy";
 
@@ -42,13 +44,19 @@ pub(crate) struct ProxyRow {
     marked_down_at: Option<DbTime>,
     created_at: DbTime,
     updated_at: DbTime,
+    credentials: Option<String>,
 }
 
 impl ProxyRow {
-    pub(crate) fn into_domain(self, ctx: &'static str) -> Result<Proxy, Error> {
+    pub(crate) fn into_domain(
+        self,
+        ctx: &'static str,
+        keyring: Option<&Keyring>,
+    ) -> Result<Proxy, Error> {
+        let url = open_proxy_url(keyring, ctx, self.id, self.url, self.credentials)?;
         Ok(Proxy {
             id: ProxyId::new(self.id),
-            url: ProxyUrl::new(self.url),
+            url: ProxyUrl::new(url),
             protocol: parse::<ProxyProtocol>(ctx, "proxy_pool.protocol", &self.protocol)?,
             is_active: self.is_active,
             health_status: parse(ctx, "proxy_pool.health_status", &self.health_status)?,
@@ -72,8 +80,9 @@ impl ProxyRow {
 
 #[derive(Insertable)]
 #[diesel(table_name = proxy_pool, treat_none_as_default_value = false)]
-struct ProxyInsert<'a> {
-    url: &'a str,
+struct ProxyInsert {
+    url: String,
+    credentials: Option<String>,
     protocol: &'static str,
     is_active: bool,
     health_status: &'static str,
@@ -92,8 +101,9 @@ struct ProxyInsert<'a> {
 
 #[derive(AsChangeset)]
 #[diesel(table_name = proxy_pool)]
-struct ProxyChanges<'a> {
-    url: Option<&'a str>,
+struct ProxyChanges {
+    url: Option<String>,
+    credentials: Option<Option<String>>,
     protocol: Option<&'static str>,
     is_active: Option<bool>,
     health_status: Option<&'static str>,
@@ -197,8 +207,10 @@ impl SqlRepository {
     pub async fn insert_proxy(&self, new: &NewProxy) -> Result<Proxy, Error> {
         let ctx = "proxies.insert";
         let at = DbTime(now());
+        let (url, credentials) = seal_proxy_url(self.keyring(), new.url.expose());
         let row = ProxyInsert {
-            url: new.url.expose(),
+            url,
+            credentials,
             protocol: new.effective_protocol().as_str(),
             is_active: new.is_active,
             health_status: HealthStatus::Healthy.as_str(),
@@ -221,7 +233,7 @@ impl SqlRepository {
         .returning(ProxyRow::as_returning())
         .get_result(conn)
         .await)?
-        .into_domain(ctx)
+        .into_domain(ctx, self.keyring())
     }
 
     /// The proxy with this id.
@@ -234,7 +246,7 @@ impl SqlRepository {
             .await
             .optional())?
         .ok_or_else(|| Error::not_found(ENTITY, id))?
-        .into_domain(ctx)
+        .into_domain(ctx, self.keyring())
     }
 
     /// Proxies matching `filter` in fill order: highest priority first, then least loaded,
@@ -267,7 +279,7 @@ impl SqlRepository {
         Ok(Paged {
             data: rows
                 .into_iter()
-                .map(|r| r.into_domain(ctx))
+                .map(|r| r.into_domain(ctx, self.keyring()))
                 .collect::<Result<_, _>>()?,
             total,
             limit: page.limit,
@@ -280,8 +292,17 @@ impl SqlRepository {
     pub async fn update_proxy(&self, id: ProxyId, patch: &ProxyPatch) -> Result<Proxy, Error> {
         let ctx = "proxies.update";
         let at = DbTime(now());
+        let sealed = patch
+            .url
+            .as_ref()
+            .map(|u| seal_proxy_url(self.keyring(), u.expose()));
+        let (url, credentials) = match sealed {
+            Some((url, credentials)) => (Some(url), Some(credentials)),
+            None => (None, None),
+        };
         let changes = ProxyChanges {
-            url: patch.url.as_ref().map(ProxyUrl::expose),
+            url,
+            credentials,
             protocol: patch.protocol.map(ProxyProtocol::as_str),
             is_active: patch.is_active,
             health_status: patch.health_status.map(HealthStatus::as_str),
@@ -301,7 +322,7 @@ impl SqlRepository {
         .await
         .optional())?
         .ok_or_else(|| Error::not_found(ENTITY, id))?
-        .into_domain(ctx)
+        .into_domain(ctx, self.keyring())
     }
 
     /// Removes a proxy: its accounts run without one (`proxy_id` set to NULL) and its

@@ -62,6 +62,7 @@ diesel::table! {
         marked_down_at -> Nullable<UtcTimestamp>,
         created_at -> UtcTimestamp,
         updated_at -> UtcTimestamp,
+        credentials -> Nullable<Text>,
     }
 }
 

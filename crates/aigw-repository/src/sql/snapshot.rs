@@ -33,7 +33,10 @@ pub struct SnapshotData {
 
 impl SqlRepository {
     /// Loads the providers, accounts, proxies, mappings, API keys and users in six queries
-    /// inside one read-only transaction, so they are mutually consistent.
+    /// inside one read-only transaction, so they are mutually consistent. Account and proxy
+    /// credentials come back decrypted (the snapshot holds them in memory, so requests
+    /// never decrypt); a value the keyring cannot open fails the load with
+    /// [`Error::Secret`] rather than leave an account unusable.
     pub async fn load_snapshot(&self) -> Result<SnapshotData, Error> {
         let ctx = "snapshot.load";
         let (p, a, x, m, k, u) = with_read_tx!(self, ctx, |conn| {
@@ -74,10 +77,10 @@ impl SqlRepository {
                 .into_iter()
                 .map(|r| r.into_domain(ctx))
                 .collect::<Result<_, _>>()?,
-            accounts: into_accounts(ctx, a)?,
+            accounts: into_accounts(ctx, a, self.keyring())?,
             proxies: x
                 .into_iter()
-                .map(|r| r.into_domain(ctx))
+                .map(|r| r.into_domain(ctx, self.keyring()))
                 .collect::<Result<_, _>>()?,
             model_mappings: m
                 .into_iter()

@@ -1,0 +1,466 @@
+//! The secret columns: sealing on write, opening on read, and re-sealing stored values
+//! under the current key (rotation, and sealing values written before encryption).
+//!
+//! | value | column | sealed form | clear form (no keyring, or written before) |
+//! |---|---|---|---|
+//! | account credentials | `accounts.auth_data` | a JSON string holding the sealed text | the credential's JSON object |
+//! | proxy `user:password` | `proxy_pool.credentials` | the sealed text; `url` keeps the URL without them | NULL; `url` holds the whole URL |
+//!
+//! Both layouts need no other schema change, and a reader tells them apart by shape, so
+//! rows written before encryption stay readable. The proxy URL without its credentials
+//! is what the unique constraint on `proxy_pool.url` compares: one pool entry per
+//! proxy endpoint.
+
+use aigw_domain::AuthData;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde_json::Value;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::SqlRepository;
+use super::schema::{accounts, proxy_pool};
+use super::types::{DbJson, DbUuid};
+use crate::Error;
+use crate::crypto::{Keyring, SecretError, is_sealed, sealed_key_id};
+
+/// Rows read and re-written per transaction by a re-sealing pass.
+const BATCH: i64 = 200;
+
+fn account_aad(id: Uuid) -> Vec<u8> {
+    format!("accounts.auth_data:{}", id.hyphenated()).into_bytes()
+}
+
+fn proxy_aad(url: &str) -> Vec<u8> {
+    format!("proxy_pool.credentials:{url}").into_bytes()
+}
+
+fn account_row(id: Uuid) -> String {
+    format!("account `{id}` auth_data")
+}
+
+fn proxy_row(id: i64) -> String {
+    format!("proxy `{id}` credentials")
+}
+
+/// Opens `sealed`, naming `row` and the key it needs when that fails.
+fn open(
+    keyring: Option<&Keyring>,
+    ctx: &'static str,
+    row: impl FnOnce() -> String,
+    sealed: &str,
+    aad: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let opened = match keyring {
+        Some(keyring) => keyring.open(sealed, aad),
+        None => Err(match sealed_key_id(sealed) {
+            Ok(key_id) => SecretError::NoKeyring {
+                key_id: key_id.to_owned(),
+            },
+            Err(e) => e,
+        }),
+    };
+    opened.map_err(|source| Error::Secret {
+        context: ctx,
+        row: row(),
+        source,
+    })
+}
+
+/// What `accounts.auth_data` stores for `auth` of account `id`.
+pub(crate) fn seal_auth(keyring: Option<&Keyring>, id: Uuid, auth: &AuthData) -> DbJson {
+    seal_auth_json(keyring, id, auth.to_storage_json())
+}
+
+fn seal_auth_json(keyring: Option<&Keyring>, id: Uuid, json: Value) -> DbJson {
+    match keyring {
+        None => DbJson(json),
+        Some(keyring) => {
+            // Serialising a `Value` cannot fail (its map keys are strings).
+            let plain = Zeroizing::new(serde_json::to_vec(&json).unwrap_or_default());
+            DbJson(Value::String(keyring.seal(&plain, &account_aad(id))))
+        }
+    }
+}
+
+/// The credentials stored in `accounts.auth_data` of account `id`, sealed or clear.
+pub(crate) fn open_auth(
+    keyring: Option<&Keyring>,
+    ctx: &'static str,
+    id: Uuid,
+    stored: DbJson,
+) -> Result<AuthData, Error> {
+    let invalid =
+        |e: serde_json::Error| Error::invalid_row(ctx, format!("column `accounts.auth_data`: {e}"));
+    let json = match stored.0 {
+        Value::String(sealed) => {
+            let plain = open(keyring, ctx, || account_row(id), &sealed, &account_aad(id))?;
+            serde_json::from_slice(&plain).map_err(invalid)?
+        }
+        // Clear: written before encryption, or by a repository without a keyring.
+        clear => clear,
+    };
+    AuthData::from_storage_json(json).map_err(invalid)
+}
+
+/// Splits `scheme://user:password@host…` into the URL without the user info and the
+/// user info. Only the authority is looked at; the last `@` ends the user info, since a
+/// password may contain `@`.
+pub(crate) fn split_userinfo(url: &str) -> (String, Option<String>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_owned(), None);
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => (
+            format!("{scheme}://{host}{tail}"),
+            Some(userinfo.to_owned()),
+        ),
+        None => (url.to_owned(), None),
+    }
+}
+
+/// The inverse of [`split_userinfo`].
+fn join_userinfo(url: &str, userinfo: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{userinfo}@{rest}"),
+        None => url.to_owned(),
+    }
+}
+
+/// What `proxy_pool.url` and `proxy_pool.credentials` store for the proxy URL `full`.
+pub(crate) fn seal_proxy_url(keyring: Option<&Keyring>, full: &str) -> (String, Option<String>) {
+    let Some(keyring) = keyring else {
+        return (full.to_owned(), None);
+    };
+    let (url, userinfo) = split_userinfo(full);
+    let userinfo = userinfo.map(Zeroizing::new);
+    let sealed = userinfo
+        .as_ref()
+        .map(|u| keyring.seal(u.as_bytes(), &proxy_aad(&url)));
+    (url, sealed)
+}
+
+/// The whole proxy URL of proxy `id` from its stored columns.
+pub(crate) fn open_proxy_url(
+    keyring: Option<&Keyring>,
+    ctx: &'static str,
+    id: i64,
+    url: String,
+    credentials: Option<String>,
+) -> Result<String, Error> {
+    let Some(sealed) = credentials else {
+        return Ok(url);
+    };
+    let plain = open(keyring, ctx, || proxy_row(id), &sealed, &proxy_aad(&url))?;
+    let userinfo = std::str::from_utf8(&plain)
+        .map_err(|_| Error::invalid_row(ctx, "column `proxy_pool.credentials`: not UTF-8 text"))?;
+    Ok(join_userinfo(&url, userinfo))
+}
+
+/// What a re-sealing pass did. Counts only, never values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResealReport {
+    /// Account credentials (re)written under the current key.
+    pub accounts_sealed: u64,
+    /// Account credentials that already were under the current key.
+    pub accounts_current: u64,
+    /// Proxy credentials (re)written under the current key.
+    pub proxies_sealed: u64,
+    /// Proxy credentials that already were under the current key.
+    pub proxies_current: u64,
+    /// Values left under an older key (a pass that seals clear values only).
+    pub left_on_older_keys: u64,
+    /// Rows that changed while the pass ran and were left as they were; running the pass
+    /// again picks them up.
+    pub changed_concurrently: u64,
+}
+
+/// Which stored values a pass re-seals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Clear values only.
+    Clear,
+    /// Every value not under the current key.
+    NotCurrent,
+}
+
+/// What to do with one stored value.
+enum Plan<T> {
+    Current,
+    OlderKey,
+    Reseal(T),
+}
+
+impl SqlRepository {
+    /// Re-encrypts every account credential and proxy credential that is not under the
+    /// keyring's current key (clear values included), reading older values with the
+    /// previous keys. Rows are re-written in batches, one transaction per batch, and each
+    /// only if it still holds the value that was read, so a concurrent write (a token
+    /// refresh) is never overwritten and a crash never leaves a half-written row.
+    /// Fails with [`Error::Secret`] naming the first row whose key the keyring lacks.
+    pub async fn rotate_secrets(&self) -> Result<ResealReport, Error> {
+        self.reseal(Scope::NotCurrent, "secrets.rotate").await
+    }
+
+    /// Seals the values stored in clear (written before encryption) under the current key
+    /// and leaves sealed values alone. Cheap when there is nothing to do: run at start.
+    pub async fn seal_clear_secrets(&self) -> Result<ResealReport, Error> {
+        self.reseal(Scope::Clear, "secrets.seal_clear").await
+    }
+
+    async fn reseal(&self, scope: Scope, ctx: &'static str) -> Result<ResealReport, Error> {
+        let Some(keyring) = self.keyring.as_ref() else {
+            return Err(Error::NoSecretKey { context: ctx });
+        };
+        let mut report = ResealReport::default();
+        self.reseal_accounts(keyring, scope, ctx, &mut report)
+            .await?;
+        self.reseal_proxies(keyring, scope, ctx, &mut report)
+            .await?;
+        Ok(report)
+    }
+
+    async fn reseal_accounts(
+        &self,
+        keyring: &Keyring,
+        scope: Scope,
+        ctx: &'static str,
+        report: &mut ResealReport,
+    ) -> Result<(), Error> {
+        let mut after: Option<DbUuid> = None;
+        loop {
+            let rows: Vec<(DbUuid, DbJson)> = with_conn!(self, read, ctx, |conn| {
+                let mut query = accounts::table
+                    .select((accounts::id, accounts::auth_data))
+                    .order(accounts::id.asc())
+                    .limit(BATCH)
+                    .into_boxed();
+                if let Some(last) = after {
+                    query = query.filter(accounts::id.gt(last));
+                }
+                query.load(conn).await
+            })?;
+            let Some((last, _)) = rows.last() else {
+                return Ok(());
+            };
+            after = Some(*last);
+            let mut writes = Vec::new();
+            for (id, stored) in rows {
+                let plan = match &stored.0 {
+                    Value::String(sealed) if is_sealed(sealed) => {
+                        let key_id = sealed_key_id(sealed).map_err(|source| Error::Secret {
+                            context: ctx,
+                            row: account_row(id.0),
+                            source,
+                        })?;
+                        if key_id == keyring.current_id().as_str() {
+                            Plan::Current
+                        } else if scope == Scope::Clear {
+                            Plan::OlderKey
+                        } else {
+                            let plain = open(
+                                Some(keyring),
+                                ctx,
+                                || account_row(id.0),
+                                sealed,
+                                &account_aad(id.0),
+                            )?;
+                            let json: Value = serde_json::from_slice(&plain).map_err(|e| {
+                                Error::invalid_row(ctx, format!("column `accounts.auth_data`: {e}"))
+                            })?;
+                            Plan::Reseal(seal_auth_json(Some(keyring), id.0, json))
+                        }
+                    }
+                    clear => Plan::Reseal(seal_auth_json(Some(keyring), id.0, clear.clone())),
+                };
+                match plan {
+                    Plan::Current => report.accounts_current += 1,
+                    Plan::OlderKey => report.left_on_older_keys += 1,
+                    Plan::Reseal(new) => writes.push((id, stored, new)),
+                }
+            }
+            if writes.is_empty() {
+                continue;
+            }
+            let written = with_tx!(self, ctx, |conn| {
+                let mut written = 0_u64;
+                for (id, old, new) in &writes {
+                    // Only if the row still holds what was read: never undo a refresh.
+                    let n = diesel::update(
+                        accounts::table
+                            .filter(accounts::id.eq(*id))
+                            .filter(accounts::auth_data.eq(old)),
+                    )
+                    .set(accounts::auth_data.eq(new))
+                    .execute(conn)
+                    .await?;
+                    written += n as u64;
+                }
+                Ok(written)
+            })?;
+            report.accounts_sealed += written;
+            report.changed_concurrently += writes.len() as u64 - written;
+        }
+    }
+
+    async fn reseal_proxies(
+        &self,
+        keyring: &Keyring,
+        scope: Scope,
+        ctx: &'static str,
+        report: &mut ResealReport,
+    ) -> Result<(), Error> {
+        type Stored = (String, Option<String>);
+        let mut after: i64 = i64::MIN;
+        loop {
+            let rows: Vec<(i64, String, Option<String>)> = with_conn!(self, read, ctx, |conn| {
+                proxy_pool::table
+                    .select((proxy_pool::id, proxy_pool::url, proxy_pool::credentials))
+                    .filter(proxy_pool::id.gt(after))
+                    .order(proxy_pool::id.asc())
+                    .limit(BATCH)
+                    .load(conn)
+                    .await
+            })?;
+            let Some((last, _, _)) = rows.last() else {
+                return Ok(());
+            };
+            after = *last;
+            let mut writes: Vec<(i64, Stored, Stored)> = Vec::new();
+            for (id, url, credentials) in rows {
+                let plan = match &credentials {
+                    Some(sealed) => {
+                        let key_id = sealed_key_id(sealed).map_err(|source| Error::Secret {
+                            context: ctx,
+                            row: proxy_row(id),
+                            source,
+                        })?;
+                        if key_id == keyring.current_id().as_str() {
+                            Plan::Current
+                        } else if scope == Scope::Clear {
+                            Plan::OlderKey
+                        } else {
+                            let full = Zeroizing::new(open_proxy_url(
+                                Some(keyring),
+                                ctx,
+                                id,
+                                url.clone(),
+                                Some(sealed.clone()),
+                            )?);
+                            Plan::Reseal(seal_proxy_url(Some(keyring), &full))
+                        }
+                    }
+                    None => match split_userinfo(&url) {
+                        // No credentials at all: nothing to protect.
+                        (_, None) => continue,
+                        (_, Some(_)) => Plan::Reseal(seal_proxy_url(Some(keyring), &url)),
+                    },
+                };
+                match plan {
+                    Plan::Current => report.proxies_current += 1,
+                    Plan::OlderKey => report.left_on_older_keys += 1,
+                    Plan::Reseal(new) => writes.push((id, (url, credentials), new)),
+                }
+            }
+            if writes.is_empty() {
+                continue;
+            }
+            let written = with_tx!(self, ctx, |conn| {
+                let mut written = 0_u64;
+                for (id, (old_url, old_credentials), (url, credentials)) in &writes {
+                    let target = proxy_pool::table
+                        .filter(proxy_pool::id.eq(*id))
+                        .filter(proxy_pool::url.eq(old_url));
+                    let changes = (
+                        proxy_pool::url.eq(url),
+                        proxy_pool::credentials.eq(credentials),
+                    );
+                    // Only if the row still holds what was read.
+                    let n = match old_credentials {
+                        Some(old) => {
+                            diesel::update(target.filter(proxy_pool::credentials.eq(old)))
+                                .set(changes)
+                                .execute(conn)
+                                .await?
+                        }
+                        None => {
+                            diesel::update(target.filter(proxy_pool::credentials.is_null()))
+                                .set(changes)
+                                .execute(conn)
+                                .await?
+                        }
+                    };
+                    written += n as u64;
+                }
+                Ok(written)
+            })?;
+            report.proxies_sealed += written;
+            report.changed_concurrently += writes.len() as u64 - written;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::SecretKey;
+
+    #[test]
+    fn userinfo_splits_from_the_authority_only() {
+        assert_eq!(
+            split_userinfo("http://user:p@ss@10.0.0.1:8080/path?q=a@b"),
+            (
+                "http://10.0.0.1:8080/path?q=a@b".to_owned(),
+                Some("user:p@ss".to_owned())
+            )
+        );
+        assert_eq!(
+            split_userinfo("socks5://10.0.0.1:1080"),
+            ("socks5://10.0.0.1:1080".to_owned(), None)
+        );
+        assert_eq!(split_userinfo("not a url"), ("not a url".to_owned(), None));
+        assert_eq!(
+            join_userinfo("http://10.0.0.1:8080/x", "user:p@ss"),
+            "http://user:p@ss@10.0.0.1:8080/x"
+        );
+    }
+
+    #[test]
+    fn proxy_urls_round_trip_sealed_and_clear() {
+        let keyring = Keyring::new(SecretKey::generate());
+        for full in [
+            "http://u:canary@h:1",
+            "socks5://h:2",
+            "http://only-user@h:3",
+        ] {
+            let (url, credentials) = seal_proxy_url(Some(&keyring), full);
+            assert!(!url.contains("canary") && !url.contains('@'), "{url}");
+            assert_eq!(credentials.is_some(), full.contains('@'));
+            let opened = open_proxy_url(Some(&keyring), "t", 1, url, credentials).unwrap();
+            assert_eq!(opened, full);
+            let (url, credentials) = seal_proxy_url(None, full);
+            assert_eq!((url.as_str(), credentials), (full, None));
+        }
+    }
+
+    #[test]
+    fn sealed_credentials_need_the_key() {
+        let keyring = Keyring::new(SecretKey::generate());
+        let (url, credentials) = seal_proxy_url(Some(&keyring), "http://u:canary@h:1");
+        let err = open_proxy_url(None, "t", 7, url.clone(), credentials.clone()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("proxy `7` credentials"), "{text}");
+        assert!(text.contains(keyring.current_id().as_str()), "{text}");
+        assert!(!text.contains("canary"), "{text}");
+        let other = Keyring::new(SecretKey::generate());
+        assert!(matches!(
+            open_proxy_url(Some(&other), "t", 7, url, credentials),
+            Err(Error::Secret {
+                source: SecretError::UnknownKey { .. },
+                ..
+            })
+        ));
+    }
+}
