@@ -82,7 +82,7 @@ async fn sqlite_file_migrates_once_and_persists() {
     let url = format!("sqlite://{}", dir.path().join("gw.db").display());
     let repo = SqlRepository::connect(&url).await.unwrap();
     assert_eq!(repo.backend(), SqlBackend::Sqlite);
-    assert_eq!(repo.migrate().await.unwrap(), 1);
+    assert!(repo.migrate().await.unwrap() > 0, "the schema is created");
     assert_eq!(repo.migrate().await.unwrap(), 0, "already applied");
     let openai = provider(&repo, "openai").await;
     let account = repo

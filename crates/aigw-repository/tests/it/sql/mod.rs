@@ -13,5 +13,6 @@ mod logs;
 mod mappings;
 mod providers;
 mod proxies;
+mod secrets;
 mod snapshot;
 mod users;

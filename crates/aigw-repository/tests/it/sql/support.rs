@@ -110,6 +110,113 @@ where
     }
 }
 
+/// Runs `body` with the URL of a fresh, empty SQLite file (not migrated), deleted
+/// afterwards: for tests that open several repositories on one database.
+pub async fn with_sqlite_url<F, Fut>(body: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    body(url).await;
+    drop(dir);
+}
+
+/// Runs `body` with the URL of a PostgreSQL database created for it (not migrated) and
+/// dropped afterwards, like [`with_postgres`].
+pub async fn with_postgres_url<F, Fut>(body: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(mut admin) = admin_connection().await else {
+        return;
+    };
+    let name = format!("aigw_test_{:016x}", rand::random::<u64>());
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create the test database");
+    let outcome = AssertUnwindSafe(body(database_url(&name)))
+        .catch_unwind()
+        .await;
+    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .expect("drop the test database");
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct TextRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    v: String,
+}
+
+/// Runs raw SQL on the database at `url` (bypassing the repository) and returns the
+/// text column `v` of each row: to look at what is really stored.
+pub async fn raw_texts(url: &str, sql: &str) -> Vec<String> {
+    use diesel::Connection as _;
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let mut conn = diesel::SqliteConnection::establish(path).expect("open SQLite");
+        diesel::RunQueryDsl::load::<TextRow>(diesel::sql_query(sql), &mut conn)
+            .expect("raw query")
+            .into_iter()
+            .map(|r| r.v)
+            .collect()
+    } else {
+        let mut conn = AsyncPgConnection::establish(url).await.expect("connect");
+        diesel::sql_query(sql)
+            .load::<TextRow>(&mut conn)
+            .await
+            .expect("raw query")
+            .into_iter()
+            .map(|r| r.v)
+            .collect()
+    }
+}
+
+/// Runs a raw SQL statement on the database at `url`.
+pub async fn raw_execute(url: &str, sql: &str) {
+    use diesel::Connection as _;
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let mut conn = diesel::SqliteConnection::establish(path).expect("open SQLite");
+        diesel::RunQueryDsl::execute(diesel::sql_query(sql), &mut conn).expect("raw statement");
+    } else {
+        let mut conn = AsyncPgConnection::establish(url).await.expect("connect");
+        diesel::sql_query(sql)
+            .execute(&mut conn)
+            .await
+            .expect("raw statement");
+    }
+}
+
+/// Runs each named `async fn name(url: String)` on both backends, as `sqlite::name` and
+/// `postgres::name`, with the URL of a fresh empty database.
+macro_rules! backend_url_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::sql::support::with_sqlite_url(super::$name).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::sql::support::with_postgres_url(super::$name).await;
+                }
+            )*
+        }
+    };
+}
+
 /// Runs each named `async fn name(repo: SqlRepository)` on both backends, as
 /// `sqlite::name` and `postgres::name`.
 macro_rules! backend_tests {
