@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `check-config`.
+//! The command line: `serve`, `migrate`, `check-config`, `rotate-key`, and admin helpers.
 
 use std::path::PathBuf;
 
@@ -34,6 +34,21 @@ enum Command {
     /// Manage upstream accounts (works on the configured database directly).
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Re-encrypt every stored account and proxy credential under a new secret key.
+    ///
+    /// The new key comes from --new-key-file, else from the AIGW_NEW_SECRET_KEY
+    /// variable, else it is generated into the configured key file (the replaced key
+    /// is kept in `<file>.old`). The configured keys read the old values.
+    RotateKey {
+        /// Read the new key from this file; if it does not exist, generate a key into
+        /// it (mode 0600).
+        #[arg(long, value_name = "PATH", conflicts_with = "keep_current")]
+        new_key_file: Option<PathBuf>,
+        /// No new key: re-encrypt values still under a previous key with the current
+        /// one (the last step of a rotation across several instances).
+        #[arg(long)]
+        keep_current: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +149,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", account.id);
             }
             Ok(())
+        }
+        Command::RotateKey {
+            new_key_file,
+            keep_current,
+        } => {
+            crate::logging::init(&config.log)?;
+            let new = if keep_current {
+                crate::security::NewKey::KeepCurrent
+            } else if let Some(path) = new_key_file {
+                crate::security::NewKey::File(path)
+            } else if let Some(text) = std::env::var("AIGW_NEW_SECRET_KEY")
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+            {
+                crate::security::NewKey::Text(zeroize::Zeroizing::new(text))
+            } else {
+                crate::security::NewKey::Generate
+            };
+            crate::security::rotate(&config, new).await
         }
         Command::CheckConfig => {
             let text =

@@ -32,6 +32,7 @@ pub struct Config {
     pub failover: FailoverConfig,
     pub proxy: ProxyConfig,
     pub oauth: OAuthConfig,
+    pub security: SecurityConfig,
     /// Per-provider overrides, keyed by provider id (`openai`, `anthropic`, …).
     pub providers: BTreeMap<String, ProviderOverride>,
     pub log: LogConfig,
@@ -296,6 +297,77 @@ fn serialize_masked_secret<S: Serializer>(v: &Option<String>, s: S) -> Result<S:
     }
 }
 
+/// The key that account and proxy credentials are encrypted with at rest.
+///
+/// With neither `secret_key` nor `key_file` set, the embedded deployment (SQLite) keeps a
+/// generated key in `<database file>.key`; PostgreSQL refuses to start, since every
+/// instance must share one key.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// The key itself: 32 bytes as base64 or hex (`AIGW_SECURITY__SECRET_KEY`).
+    #[serde(deserialize_with = "optional_key")]
+    pub secret_key: Option<KeyText>,
+    /// A file holding the key (base64 or hex on one line).
+    pub key_file: Option<PathBuf>,
+    /// Older keys that are still read (not written), during a key rotation. In the
+    /// environment, a comma-separated list.
+    #[serde(deserialize_with = "key_list")]
+    pub previous_keys: Vec<KeyText>,
+}
+
+/// Key material read from the configuration. Never printed: `Debug` and `Serialize`
+/// show a mask.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct KeyText(String);
+
+impl KeyText {
+    /// The key text, to parse it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for KeyText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyText(********)")
+    }
+}
+
+impl Serialize for KeyText {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("********")
+    }
+}
+
+/// A key; the empty string (an unset environment value) means none.
+fn optional_key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<KeyText>, D::Error> {
+    let text = String::deserialize(d)?;
+    let text = text.trim();
+    Ok((!text.is_empty()).then(|| KeyText(text.to_owned())))
+}
+
+/// A list of keys, as a TOML array or one comma-separated string (from the environment).
+fn key_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<KeyText>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match List::deserialize(d)? {
+        List::One(text) => text.split(',').map(str::to_owned).collect(),
+        List::Many(items) => items,
+    };
+    Ok(items
+        .into_iter()
+        .map(|k| k.trim().to_owned())
+        .filter(|k| !k.is_empty())
+        .map(KeyText)
+        .collect())
+}
+
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxyConfig {
@@ -482,6 +554,7 @@ impl Config {
                 "must be greater than zero".into(),
             ));
         }
+        self.validate_security()?;
         for (id, provider) in &self.providers {
             if let Some(base) = &provider.base_url {
                 let parsed = url::Url::parse(base).map_err(|e| {
@@ -494,6 +567,38 @@ impl Config {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Checks the key settings that can be checked without reading files; a malformed
+    /// key is named by its key path, never echoed.
+    fn validate_security(&self) -> Result<(), ConfigError> {
+        let security = &self.security;
+        if let Some(key) = &security.secret_key {
+            if security.key_file.is_some() {
+                return Err(ConfigError::Invalid(
+                    "security.key_file".into(),
+                    "set either security.secret_key or security.key_file, not both".into(),
+                ));
+            }
+            aigw_repository::SecretKey::parse(key.expose())
+                .map_err(|e| ConfigError::Invalid("security.secret_key".into(), e.to_string()))?;
+        }
+        for (index, key) in security.previous_keys.iter().enumerate() {
+            aigw_repository::SecretKey::parse(key.expose()).map_err(|e| {
+                ConfigError::Invalid(format!("security.previous_keys[{index}]"), e.to_string())
+            })?;
+        }
+        if security
+            .key_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "security.key_file".into(),
+                "must be a file path".into(),
+            ));
         }
         Ok(())
     }
@@ -742,6 +847,59 @@ mod tests {
         let c = load(None, &[("AIGW_DATABASE__URL", "postgres://u:hunter2@db/x")]).unwrap();
         let shown = toml::to_string(&c).unwrap();
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn a_malformed_secret_key_is_named_and_not_echoed() {
+        let e = load(None, &[("AIGW_SECURITY__SECRET_KEY", "hunter2-not-a-key")]).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("security.secret_key"), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+        let e = load(Some("[security]\nprevious_keys = [\"hunter2\"]\n"), &[]).unwrap_err();
+        assert!(e.to_string().contains("security.previous_keys[0]"), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn secret_keys_load_from_env_and_never_print() {
+        let key = aigw_repository::SecretKey::generate();
+        let (current, old1, old2) = (
+            key.expose_base64(),
+            aigw_repository::SecretKey::generate().expose_base64(),
+            aigw_repository::SecretKey::generate().expose_base64(),
+        );
+        let c = load(
+            None,
+            &[
+                ("AIGW_SECURITY__SECRET_KEY", current.as_str()),
+                (
+                    "AIGW_SECURITY__PREVIOUS_KEYS",
+                    &format!("{}, {}", old1.as_str(), old2.as_str()),
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.security.previous_keys.len(), 2);
+        let shown = format!("{} {c:?}", toml::to_string(&c).unwrap());
+        for secret in [&current, &old1, &old2] {
+            assert!(!shown.contains(secret.as_str()), "{shown}");
+        }
+        assert!(
+            load(None, &[("AIGW_SECURITY__SECRET_KEY", "")])
+                .unwrap()
+                .security
+                .secret_key
+                .is_none()
+        );
+        let e = load(
+            None,
+            &[
+                ("AIGW_SECURITY__SECRET_KEY", current.as_str()),
+                ("AIGW_SECURITY__KEY_FILE", "/etc/aigateway.key"),
+            ],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("security.key_file"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod cli;
 mod config;
 mod logging;
+mod security;
 mod serve;
 
 use std::process::ExitCode;

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use aigw_handlers::{App, Deployment, ServeOptions};
-use aigw_repository::SqlOptions;
 use aigw_repository::state::StateConfig;
+use aigw_repository::{Keyring, SqlOptions};
 use aigw_services::client_pool::PoolConfig;
 use aigw_services::{GatewaySettings, Runtime, RuntimeSettings};
 use anyhow::Context as _;
@@ -12,8 +12,9 @@ use tokio::net::TcpListener;
 
 use crate::config::{Config, DatabaseTarget, mask_url};
 
-/// The services' settings from the configuration.
-pub fn runtime_settings(config: &Config, migrate: bool) -> RuntimeSettings {
+/// The services' settings from the configuration, with the keyring that credentials
+/// at rest are sealed with.
+pub fn runtime_settings(config: &Config, migrate: bool, keyring: Keyring) -> RuntimeSettings {
     let mut state = match &config.redis.url {
         Some(url) => StateConfig::redis(url.clone()),
         None => StateConfig::in_process(),
@@ -26,6 +27,7 @@ pub fn runtime_settings(config: &Config, migrate: bool) -> RuntimeSettings {
         sql: SqlOptions {
             max_connections: config.database.max_connections as usize,
             acquire_timeout: config.database.connect_timeout,
+            keyring: Some(keyring),
             ..SqlOptions::default()
         },
         migrate,
@@ -56,16 +58,39 @@ pub fn runtime_settings(config: &Config, migrate: bool) -> RuntimeSettings {
     }
 }
 
-/// Opens the services, naming the database in any failure.
+/// Opens the services, naming the database in any failure. Credentials at rest are
+/// always encrypted: the key is resolved first (see `security`), the start fails when a
+/// stored credential cannot be decrypted with it, and credentials still stored in clear
+/// (written before encryption) are encrypted now.
 pub async fn start_runtime(config: &Config, migrate: bool) -> anyhow::Result<Runtime> {
-    Runtime::start(runtime_settings(config, migrate))
+    let keys = crate::security::load(config)?;
+    let runtime = Runtime::start(runtime_settings(config, migrate, keys.keyring()))
         .await
         .with_context(|| {
             format!(
                 "cannot start on database {}",
                 mask_url(&config.database.url)
             )
-        })
+        })?;
+    let sealed = runtime
+        .repository()
+        .seal_clear_secrets()
+        .await
+        .context("cannot encrypt the credentials stored in clear")?;
+    if sealed.accounts_sealed + sealed.proxies_sealed > 0 {
+        tracing::info!(
+            accounts = sealed.accounts_sealed,
+            proxies = sealed.proxies_sealed,
+            "encrypted credentials that were stored in clear"
+        );
+    }
+    if sealed.left_on_older_keys > 0 {
+        tracing::info!(
+            values = sealed.left_on_older_keys,
+            "credentials are still under an older key; run `aigateway rotate-key --keep-current` to finish the rotation"
+        );
+    }
+    Ok(runtime)
 }
 
 /// Runs the gateway until SIGINT or SIGTERM, then shuts down gracefully.

@@ -71,16 +71,16 @@ pub enum Error {
     },
     /// A stored secret cannot be opened: it needs a key this repository does not hold, or
     /// it was altered. `row` names the row and column (e.g. ``account `…` auth_data``);
-    /// the source names the key id needed, never the secret.
-    #[error("{context}: {row} {source}")]
+    /// `reason` names the key id needed, never the secret. (The reason is part of the
+    /// message rather than a `source`, so a printed error chain does not repeat it.)
+    #[error("{context}: {row} {reason}")]
     Secret {
         /// The operation.
         context: &'static str,
         /// Which stored value.
         row: String,
         /// Why it cannot be opened.
-        #[source]
-        source: SecretError,
+        reason: SecretError,
     },
     /// The operation re-encrypts secrets but the repository was opened without a key.
     #[error("{context}: no secret key is configured")]

@@ -60,10 +60,10 @@ fn open(
             Err(e) => e,
         }),
     };
-    opened.map_err(|source| Error::Secret {
+    opened.map_err(|reason| Error::Secret {
         context: ctx,
         row: row(),
-        source,
+        reason,
     })
 }
 
@@ -250,10 +250,10 @@ impl SqlRepository {
             for (id, stored) in rows {
                 let plan = match &stored.0 {
                     Value::String(sealed) if is_sealed(sealed) => {
-                        let key_id = sealed_key_id(sealed).map_err(|source| Error::Secret {
+                        let key_id = sealed_key_id(sealed).map_err(|reason| Error::Secret {
                             context: ctx,
                             row: account_row(id.0),
-                            source,
+                            reason,
                         })?;
                         if key_id == keyring.current_id().as_str() {
                             Plan::Current
@@ -332,10 +332,10 @@ impl SqlRepository {
             for (id, url, credentials) in rows {
                 let plan = match &credentials {
                     Some(sealed) => {
-                        let key_id = sealed_key_id(sealed).map_err(|source| Error::Secret {
+                        let key_id = sealed_key_id(sealed).map_err(|reason| Error::Secret {
                             context: ctx,
                             row: proxy_row(id),
-                            source,
+                            reason,
                         })?;
                         if key_id == keyring.current_id().as_str() {
                             Plan::Current
@@ -458,7 +458,7 @@ mod tests {
         assert!(matches!(
             open_proxy_url(Some(&other), "t", 7, url, credentials),
             Err(Error::Secret {
-                source: SecretError::UnknownKey { .. },
+                reason: SecretError::UnknownKey { .. },
                 ..
             })
         ));

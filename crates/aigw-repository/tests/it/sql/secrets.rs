@@ -163,7 +163,7 @@ async fn the_wrong_key_is_refused_with_a_typed_error(url: String) {
     match &err {
         Error::Secret {
             row,
-            source: SecretError::UnknownKey { key_id },
+            reason: SecretError::UnknownKey { key_id },
             ..
         } => {
             assert_eq!(key_id, key.id().as_str());
@@ -183,7 +183,7 @@ async fn the_wrong_key_is_refused_with_a_typed_error(url: String) {
     assert!(matches!(
         keyless.load_snapshot().await,
         Err(Error::Secret {
-            source: SecretError::NoKeyring { .. },
+            reason: SecretError::NoKeyring { .. },
             ..
         })
     ));
@@ -201,7 +201,7 @@ async fn the_wrong_key_is_refused_with_a_typed_error(url: String) {
     assert!(matches!(
         repo.get_account(*other).await,
         Err(Error::Secret {
-            source: SecretError::Unauthentic { .. },
+            reason: SecretError::Unauthentic { .. },
             ..
         })
     ));
@@ -268,7 +268,7 @@ async fn rotation_reseals_under_the_new_key(url: String) {
     assert!(matches!(
         stale.load_snapshot().await,
         Err(Error::Secret {
-            source: SecretError::UnknownKey { key_id },
+            reason: SecretError::UnknownKey { key_id },
             ..
         }) if key_id == new.id().as_str()
     ));
