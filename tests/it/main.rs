@@ -18,5 +18,6 @@ mod dataplane;
 mod errors;
 mod failover;
 mod oauth;
+mod secrets;
 mod stats;
 mod tidy;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use aigateway::domain::{AuthData, ProviderId, Secret};
 use aigateway::handlers::{App, Deployment as HealthDeployment, ServeOptions};
-use aigateway::repository::SqlOptions;
 use aigateway::repository::state::StateConfig;
+use aigateway::repository::{Keyring, SecretKey, SqlOptions};
 use aigateway::services::{Runtime, RuntimeSettings};
 use aigw_mock_upstream::MockUpstream;
 use bytes::Bytes;
@@ -123,6 +123,15 @@ async fn redis_reachable() -> bool {
     )
 }
 
+/// Where a test gateway keeps its data; the database is dropped with the
+/// instance that created it.
+struct Stores {
+    database_url: String,
+    secret_key: SecretKey,
+    dir: tempfile::TempDir,
+    pg: Option<PgDatabase>,
+}
+
 /// A running gateway and the mock upstream it talks to.
 pub struct TestGateway {
     pub addr: SocketAddr,
@@ -130,6 +139,10 @@ pub struct TestGateway {
     pub runtime: Runtime,
     /// What the services were started with, for peers.
     settings: RuntimeSettings,
+    /// The database the gateway runs on, to open it beside the gateway.
+    pub database_url: String,
+    /// The key the gateway's credentials are encrypted with.
+    pub secret_key: SecretKey,
     client: Client<HttpConnector, Full<Bytes>>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -217,11 +230,14 @@ impl TestGateway {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        // Like the binary, every test gateway encrypts credentials at rest.
+        let secret_key = SecretKey::generate();
         let mut settings = RuntimeSettings {
-            database_url,
+            database_url: database_url.clone(),
             sql: SqlOptions {
                 max_connections: 8,
                 acquire_timeout: Duration::from_secs(30),
+                keyring: Some(Keyring::new(secret_key.clone())),
                 ..SqlOptions::default()
             },
             migrate: true,
@@ -231,22 +247,34 @@ impl TestGateway {
             ..RuntimeSettings::default()
         };
         adjust(&mut settings);
-        Some(Self::launch(settings, Arc::new(mock), dir, pg).await)
+        let stores = Stores {
+            database_url,
+            secret_key,
+            dir,
+            pg,
+        };
+        Some(Self::launch(settings, Arc::new(mock), stores).await)
     }
 
     /// A second instance sharing this one's database, shared state and mock
     /// upstream: a scale-out peer when this one runs on PostgreSQL + Redis.
     pub async fn start_peer(&self) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        Self::launch(self.settings.clone(), Arc::clone(&self.mock), dir, None).await
+        let stores = Stores {
+            database_url: self.database_url.clone(),
+            secret_key: self.secret_key.clone(),
+            dir: tempfile::tempdir().expect("temp dir"),
+            pg: None,
+        };
+        Self::launch(self.settings.clone(), Arc::clone(&self.mock), stores).await
     }
 
-    async fn launch(
-        settings: RuntimeSettings,
-        mock: Arc<MockUpstream>,
-        dir: tempfile::TempDir,
-        pg: Option<PgDatabase>,
-    ) -> Self {
+    async fn launch(settings: RuntimeSettings, mock: Arc<MockUpstream>, stores: Stores) -> Self {
+        let Stores {
+            database_url,
+            secret_key,
+            dir,
+            pg,
+        } = stores;
         let scale_out = settings.database_url.starts_with("postgres");
         let runtime = Runtime::start(settings.clone())
             .await
@@ -280,6 +308,8 @@ impl TestGateway {
             mock,
             runtime,
             settings,
+            database_url,
+            secret_key,
             client,
             stop: Some(stop),
             server: Some(server),
