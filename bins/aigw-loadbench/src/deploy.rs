@@ -117,6 +117,10 @@ pub async fn run(
             vars.push(("AIGW_DATABASE__URL".to_owned(), db.url.clone()));
             vars.push(("AIGW_REDIS__URL".to_owned(), plan.redis_url.clone()));
             vars.push(("AIGW_REDIS__KEY_PREFIX".to_owned(), prefix.clone()));
+            // PostgreSQL deployments need one shared key for the credentials at rest.
+            let key: [u8; 32] = rand::random();
+            let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            vars.push(("AIGW_SECURITY__SECRET_KEY".to_owned(), key));
             scratch = Some(db);
             redis_prefix = Some(prefix);
         }
