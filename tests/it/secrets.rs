@@ -105,8 +105,7 @@ async fn credentials_are_encrypted_at_rest_and_used_upstream(d: Deployment) {
         ..RuntimeSettings::default()
     })
     .await
-    .err()
-    .expect("a gateway with the wrong key must not start");
+    .expect_err("a gateway with the wrong key must not start");
     let text = format!("{err:#}");
     assert!(text.contains(gw.secret_key.id().as_str()), "{text}");
     assert!(!text.contains(CANARY), "{text}");

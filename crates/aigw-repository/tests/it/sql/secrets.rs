@@ -146,7 +146,7 @@ async fn credentials_are_sealed_at_rest(url: String) {
     // Uniqueness compares the endpoint: the same host and port with other credentials is
     // the same proxy.
     let err = repo
-        .insert_proxy(&NewProxy::new(format!("http://other:pw@10.0.0.2:3128")))
+        .insert_proxy(&NewProxy::new("http://other:pw@10.0.0.2:3128"))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
