@@ -64,6 +64,11 @@ pub fn runtime_settings(config: &Config, migrate: bool, keyring: Keyring) -> Run
 /// (written before encryption) are encrypted now.
 pub async fn start_runtime(config: &Config, migrate: bool) -> anyhow::Result<Runtime> {
     let keys = crate::security::load(config)?;
+    tracing::debug!(
+        key_id = %keys.current.id(),
+        previous = keys.previous.len(),
+        "credentials at rest are encrypted"
+    );
     let runtime = Runtime::start(runtime_settings(config, migrate, keys.keyring()))
         .await
         .with_context(|| {
@@ -82,6 +87,12 @@ pub async fn start_runtime(config: &Config, migrate: bool) -> anyhow::Result<Run
             accounts = sealed.accounts_sealed,
             proxies = sealed.proxies_sealed,
             "encrypted credentials that were stored in clear"
+        );
+    }
+    if sealed.changed_concurrently > 0 {
+        tracing::warn!(
+            rows = sealed.changed_concurrently,
+            "credentials stored in clear changed while being encrypted; they are encrypted at the next start"
         );
     }
     if sealed.left_on_older_keys > 0 {
