@@ -58,6 +58,9 @@ pub enum SecretError {
     /// The text is not a sealed value of this format.
     #[error("is not a valid encrypted value")]
     Malformed,
+    /// The value is beyond what AES-GCM can seal (gigabytes; no credential comes near).
+    #[error("is too long to encrypt")]
+    TooLong,
     /// A key given as text is not 32 bytes in base64 or hex.
     #[error(
         "not a valid secret key: expected 32 bytes as base64 (44 characters) or hex (64 characters)"
@@ -241,25 +244,29 @@ impl Keyring {
 
     /// Seals `plaintext` under the current key with a fresh random nonce, binding it to
     /// `aad` (where the value is stored).
-    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> String {
+    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<String, SecretError> {
         let entry = &self.inner.current;
         let mut nonce_bytes = [0_u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce_bytes);
         let nonce = Nonce::<U12>::from(nonce_bytes);
-        let sealed = entry.cipher.encrypt(
-            &nonce,
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        );
-        // Encryption fails only for inputs of gigabytes (the AES-GCM length limits),
-        // which no credential comes near; an empty body would then fail to open, loudly.
-        let body = sealed.unwrap_or_default();
+        let body = entry
+            .cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
+            .map_err(|_| SecretError::TooLong)?;
         let mut raw = Vec::with_capacity(NONCE_LEN + body.len());
         raw.extend_from_slice(&nonce_bytes);
         raw.extend_from_slice(&body);
-        format!("{PREFIX}{}:{}", entry.id, STANDARD_NO_PAD.encode(raw))
+        Ok(format!(
+            "{PREFIX}{}:{}",
+            entry.id,
+            STANDARD_NO_PAD.encode(raw)
+        ))
     }
 
     /// Opens a value sealed by [`Keyring::seal`] with the same `aad`, with whichever key of
@@ -336,7 +343,7 @@ mod tests {
     #[test]
     fn round_trip() {
         let ring = Keyring::new(SecretKey::generate());
-        let sealed = ring.seal(b"sk-canary-1234", AAD);
+        let sealed = ring.seal(b"sk-canary-1234", AAD).unwrap();
         assert!(is_sealed(&sealed));
         assert!(!sealed.contains("canary"));
         assert_eq!(
@@ -349,7 +356,9 @@ mod tests {
             b"sk-canary-1234"
         );
         assert_eq!(
-            ring.open(&ring.seal(b"", AAD), AAD).unwrap().as_slice(),
+            ring.open(&ring.seal(b"", AAD).unwrap(), AAD)
+                .unwrap()
+                .as_slice(),
             b""
         );
     }
@@ -358,7 +367,7 @@ mod tests {
     fn nonces_are_unique_per_value() {
         let ring = Keyring::new(SecretKey::generate());
         let values: std::collections::HashSet<String> = (0..1000)
-            .map(|_| ring.seal(b"same plaintext", AAD))
+            .map(|_| ring.seal(b"same plaintext", AAD).unwrap())
             .collect();
         assert_eq!(values.len(), 1000, "the same plaintext seals differently");
         let nonces: std::collections::HashSet<Vec<u8>> = values
@@ -374,7 +383,7 @@ mod tests {
     #[test]
     fn tampering_is_detected() {
         let ring = Keyring::new(SecretKey::generate());
-        let sealed = ring.seal(b"sk-canary-1234", AAD);
+        let sealed = ring.seal(b"sk-canary-1234", AAD).unwrap();
         let (head, body) = sealed.rsplit_once(':').unwrap();
         let mut raw = STANDARD_NO_PAD.decode(body).unwrap();
         for index in [0, NONCE_LEN, raw.len() - 1] {
@@ -408,7 +417,7 @@ mod tests {
     fn wrong_key_is_named_not_guessed() {
         let first = SecretKey::generate();
         let second = SecretKey::generate();
-        let sealed = Keyring::new(first.clone()).seal(b"secret", AAD);
+        let sealed = Keyring::new(first.clone()).seal(b"secret", AAD).unwrap();
         let err = Keyring::new(second.clone()).open(&sealed, AAD).unwrap_err();
         assert_eq!(
             err,

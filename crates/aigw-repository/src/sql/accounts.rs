@@ -156,7 +156,7 @@ impl SqlRepository {
             id,
             provider_id: new.provider_id.as_str(),
             label: &new.label,
-            auth_data: seal_auth(self.keyring(), id.0, &new.auth_data),
+            auth_data: seal_auth(self.keyring(), ctx, id.0, &new.auth_data)?,
             metadata: DbJson(new.metadata.clone()),
             is_active: new.is_active,
             proxy_id: new.proxy_id.map(ProxyId::get),
@@ -264,7 +264,8 @@ impl SqlRepository {
             auth_data: patch
                 .auth_data
                 .as_ref()
-                .map(|a| seal_auth(self.keyring(), key(id).0, a)),
+                .map(|a| seal_auth(self.keyring(), ctx, key(id).0, a))
+                .transpose()?,
             metadata: patch.metadata.clone().map(DbJson),
             is_active: patch.is_active,
             proxy_id: patch.proxy_id.map(|p| p.map(ProxyId::get)),
@@ -395,7 +396,7 @@ impl SqlRepository {
     ) -> Result<(), Error> {
         let ctx = "accounts.update_credentials";
         let at = DbTime(now());
-        let stored = seal_auth(self.keyring(), key(id).0, auth_data);
+        let stored = seal_auth(self.keyring(), ctx, key(id).0, auth_data)?;
         let expires = opt_db_time(auth_data.expires_at());
         let updated = with_conn!(self, write, ctx, |conn| diesel::update(
             accounts::table.find(key(id))

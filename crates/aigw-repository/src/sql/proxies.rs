@@ -207,7 +207,7 @@ impl SqlRepository {
     pub async fn insert_proxy(&self, new: &NewProxy) -> Result<Proxy, Error> {
         let ctx = "proxies.insert";
         let at = DbTime(now());
-        let (url, credentials) = seal_proxy_url(self.keyring(), new.url.expose());
+        let (url, credentials) = seal_proxy_url(self.keyring(), ctx, new.url.expose())?;
         let row = ProxyInsert {
             url,
             credentials,
@@ -295,7 +295,8 @@ impl SqlRepository {
         let sealed = patch
             .url
             .as_ref()
-            .map(|u| seal_proxy_url(self.keyring(), u.expose()));
+            .map(|u| seal_proxy_url(self.keyring(), ctx, u.expose()))
+            .transpose()?;
         let (url, credentials) = match sealed {
             Some((url, credentials)) => (Some(url), Some(credentials)),
             None => (None, None),

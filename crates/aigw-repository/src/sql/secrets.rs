@@ -68,19 +68,34 @@ fn open(
 }
 
 /// What `accounts.auth_data` stores for `auth` of account `id`.
-pub(crate) fn seal_auth(keyring: Option<&Keyring>, id: Uuid, auth: &AuthData) -> DbJson {
-    seal_auth_json(keyring, id, auth.to_storage_json())
+pub(crate) fn seal_auth(
+    keyring: Option<&Keyring>,
+    ctx: &'static str,
+    id: Uuid,
+    auth: &AuthData,
+) -> Result<DbJson, Error> {
+    seal_auth_json(keyring, ctx, id, auth.to_storage_json())
 }
 
-fn seal_auth_json(keyring: Option<&Keyring>, id: Uuid, json: Value) -> DbJson {
-    match keyring {
-        None => DbJson(json),
-        Some(keyring) => {
-            // Serialising a `Value` cannot fail (its map keys are strings).
-            let plain = Zeroizing::new(serde_json::to_vec(&json).unwrap_or_default());
-            DbJson(Value::String(keyring.seal(&plain, &account_aad(id))))
-        }
-    }
+fn seal_auth_json(
+    keyring: Option<&Keyring>,
+    ctx: &'static str,
+    id: Uuid,
+    json: Value,
+) -> Result<DbJson, Error> {
+    let Some(keyring) = keyring else {
+        return Ok(DbJson(json));
+    };
+    // Serialising a `Value` cannot fail (its map keys are strings).
+    let plain = Zeroizing::new(serde_json::to_vec(&json).unwrap_or_default());
+    keyring
+        .seal(&plain, &account_aad(id))
+        .map(|sealed| DbJson(Value::String(sealed)))
+        .map_err(|reason| Error::Secret {
+            context: ctx,
+            row: account_row(id),
+            reason,
+        })
 }
 
 /// The credentials stored in `accounts.auth_data` of account `id`, sealed or clear.
@@ -130,16 +145,26 @@ fn join_userinfo(url: &str, userinfo: &str) -> String {
 }
 
 /// What `proxy_pool.url` and `proxy_pool.credentials` store for the proxy URL `full`.
-pub(crate) fn seal_proxy_url(keyring: Option<&Keyring>, full: &str) -> (String, Option<String>) {
+pub(crate) fn seal_proxy_url(
+    keyring: Option<&Keyring>,
+    ctx: &'static str,
+    full: &str,
+) -> Result<(String, Option<String>), Error> {
     let Some(keyring) = keyring else {
-        return (full.to_owned(), None);
+        return Ok((full.to_owned(), None));
     };
     let (url, userinfo) = split_userinfo(full);
-    let userinfo = userinfo.map(Zeroizing::new);
-    let sealed = userinfo
-        .as_ref()
-        .map(|u| keyring.seal(u.as_bytes(), &proxy_aad(&url)));
-    (url, sealed)
+    let Some(userinfo) = userinfo.map(Zeroizing::new) else {
+        return Ok((url, None));
+    };
+    let sealed = keyring
+        .seal(userinfo.as_bytes(), &proxy_aad(&url))
+        .map_err(|reason| Error::Secret {
+            context: ctx,
+            row: format!("proxy `{url}` credentials"),
+            reason,
+        })?;
+    Ok((url, Some(sealed)))
 }
 
 /// The whole proxy URL of proxy `id` from its stored columns.
@@ -270,10 +295,10 @@ impl SqlRepository {
                             let json: Value = serde_json::from_slice(&plain).map_err(|e| {
                                 Error::invalid_row(ctx, format!("column `accounts.auth_data`: {e}"))
                             })?;
-                            Plan::Reseal(seal_auth_json(Some(keyring), id.0, json))
+                            Plan::Reseal(seal_auth_json(Some(keyring), ctx, id.0, json)?)
                         }
                     }
-                    clear => Plan::Reseal(seal_auth_json(Some(keyring), id.0, clear.clone())),
+                    clear => Plan::Reseal(seal_auth_json(Some(keyring), ctx, id.0, clear.clone())?),
                 };
                 match plan {
                     Plan::Current => report.accounts_current += 1,
@@ -349,13 +374,13 @@ impl SqlRepository {
                                 url.clone(),
                                 Some(sealed.clone()),
                             )?);
-                            Plan::Reseal(seal_proxy_url(Some(keyring), &full))
+                            Plan::Reseal(seal_proxy_url(Some(keyring), ctx, &full)?)
                         }
                     }
                     None => match split_userinfo(&url) {
                         // No credentials at all: nothing to protect.
                         (_, None) => continue,
-                        (_, Some(_)) => Plan::Reseal(seal_proxy_url(Some(keyring), &url)),
+                        (_, Some(_)) => Plan::Reseal(seal_proxy_url(Some(keyring), ctx, &url)?),
                     },
                 };
                 match plan {
@@ -435,12 +460,12 @@ mod tests {
             "socks5://h:2",
             "http://only-user@h:3",
         ] {
-            let (url, credentials) = seal_proxy_url(Some(&keyring), full);
+            let (url, credentials) = seal_proxy_url(Some(&keyring), "t", full).unwrap();
             assert!(!url.contains("canary") && !url.contains('@'), "{url}");
             assert_eq!(credentials.is_some(), full.contains('@'));
             let opened = open_proxy_url(Some(&keyring), "t", 1, url, credentials).unwrap();
             assert_eq!(opened, full);
-            let (url, credentials) = seal_proxy_url(None, full);
+            let (url, credentials) = seal_proxy_url(None, "t", full).unwrap();
             assert_eq!((url.as_str(), credentials), (full, None));
         }
     }
@@ -448,7 +473,8 @@ mod tests {
     #[test]
     fn sealed_credentials_need_the_key() {
         let keyring = Keyring::new(SecretKey::generate());
-        let (url, credentials) = seal_proxy_url(Some(&keyring), "http://u:canary@h:1");
+        let (url, credentials) =
+            seal_proxy_url(Some(&keyring), "t", "http://u:canary@h:1").unwrap();
         let err = open_proxy_url(None, "t", 7, url.clone(), credentials.clone()).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("proxy `7` credentials"), "{text}");
