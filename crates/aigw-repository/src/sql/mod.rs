@@ -35,6 +35,7 @@ mod proxies;
 mod quota;
 mod schema;
 mod secrets;
+mod settings;
 mod snapshot;
 pub mod types;
 mod users;

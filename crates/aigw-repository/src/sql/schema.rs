@@ -189,6 +189,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::Text;
+    use crate::sql::types::UtcTimestamp;
+
+    settings (key) {
+        key -> Text,
+        value -> Text,
+        created_at -> UtcTimestamp,
+    }
+}
+
 diesel::joinable!(accounts -> providers (provider_id));
 diesel::joinable!(accounts -> proxy_pool (proxy_id));
 diesel::joinable!(api_keys -> users (user_id));

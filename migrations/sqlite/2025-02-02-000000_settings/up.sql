@@ -1,0 +1,8 @@
+-- Gateway-wide settings the instances share, e.g. the JWT signing secret generated
+-- on first start. Values are written once (insert-if-absent) so concurrent
+-- first starts agree on one value. Keep in step with migrations/postgres.
+CREATE TABLE settings (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z')
+);
