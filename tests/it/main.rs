@@ -14,6 +14,7 @@
 #[macro_use]
 mod support;
 
+mod api;
 mod dataplane;
 mod errors;
 mod failover;

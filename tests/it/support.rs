@@ -22,6 +22,9 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The password of the `admin` user every test gateway starts with.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
 /// Which deployment a test runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deployment {
@@ -244,6 +247,10 @@ impl TestGateway {
             state,
             base_url_overrides: overrides,
             snapshot_refresh: Duration::from_secs(60),
+            auth: aigateway::services::admin::auth::AuthSettings {
+                admin_password: Some(Secret::new(ADMIN_PASSWORD)),
+                ..Default::default()
+            },
             ..RuntimeSettings::default()
         };
         adjust(&mut settings);
@@ -288,7 +295,7 @@ impl TestGateway {
                 database: if scale_out { "postgres" } else { "sqlite" },
                 shared_state: if scale_out { "redis" } else { "in_process" },
             },
-            runtime.gateway().clone(),
+            runtime.admin().clone(),
             1024 * 1024,
         ));
         let (stop, stopped) = oneshot::channel::<()>();

@@ -49,6 +49,26 @@ enum Command {
         #[arg(long)]
         keep_current: bool,
     },
+    /// Manage management-API users (works on the configured database directly).
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Create a user. Without --password-stdin a random password is
+    /// generated and printed once.
+    Create {
+        /// The login name.
+        #[arg(long)]
+        username: String,
+        /// admin, user or provider.
+        #[arg(long)]
+        role: aigw_domain::Role,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,6 +188,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::security::NewKey::Generate
             };
             crate::security::rotate(&config, new).await
+        }
+        Command::Users(UsersCommand::Create {
+            username,
+            role,
+            password_stdin,
+        }) => {
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("cannot read the password from standard input")?;
+                (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+            } else {
+                (aigw_services::admin::auth::generate_password(), true)
+            };
+            crate::logging::init(&config.log)?;
+            let runtime =
+                crate::serve::start_runtime(&config, config.database.migrate_on_start).await?;
+            let new = aigw_services::admin::users::CreateUser {
+                username: username.clone(),
+                password,
+                role,
+            };
+            let created = aigw_services::admin::users::create_user(runtime.repository(), &new)
+                .await
+                .with_context(|| format!("cannot create user `{username}`"));
+            runtime.shutdown().await;
+            let user = created?;
+            #[expect(clippy::print_stdout, reason = "the new user is the command's output")]
+            {
+                if generated {
+                    println!("{} {}", user.id, new.password);
+                } else {
+                    println!("{}", user.id);
+                }
+            }
+            Ok(())
         }
         Command::CheckConfig => {
             let text =

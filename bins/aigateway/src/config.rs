@@ -36,6 +36,7 @@ pub struct Config {
     /// Per-provider overrides, keyed by provider id (`openai`, `anthropic`, …).
     pub providers: BTreeMap<String, ProviderOverride>,
     pub log: LogConfig,
+    pub admin: AdminConfig,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -124,14 +125,38 @@ impl Default for RedisConfig {
 pub struct AuthConfig {
     /// Require a gateway API key (`ak_…`) on the data plane.
     pub require_client_key: bool,
+    /// The HS256 secret of management-API session tokens. When unset, one is
+    /// generated on first start and kept in the database for every instance.
+    #[serde(
+        deserialize_with = "optional_scalar_string",
+        serialize_with = "serialize_masked_secret"
+    )]
+    pub jwt_secret: Option<String>,
+    /// How long a session token from `POST /api/v1/auth/login` is valid.
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             require_client_key: true,
+            jwt_secret: None,
+            token_ttl: Duration::from_secs(24 * 3600),
         }
     }
+}
+
+/// The first admin user, created when the database has no user.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Its password; when unset, a random one is printed once to stderr.
+    #[serde(
+        deserialize_with = "optional_scalar_string",
+        serialize_with = "serialize_masked_secret"
+    )]
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -55,6 +55,11 @@ pub fn runtime_settings(config: &Config, migrate: bool, keyring: Keyring) -> Run
             shutdown_timeout: config.server.shutdown_grace,
             ..aigw_services::stats::StatsConfig::default()
         },
+        auth: aigw_services::admin::auth::AuthSettings {
+            jwt_secret: config.auth.jwt_secret.clone().map(aigw_domain::Secret::new),
+            token_ttl: config.auth.token_ttl,
+            admin_password: config.admin.password.clone().map(aigw_domain::Secret::new),
+        },
     }
 }
 
@@ -119,7 +124,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     // Everything that can fail is checked before the port is bound, so a bad
     // deployment never answers health checks.
-    let runtime = start_runtime(&config, config.database.migrate_on_start).await?;
+    let mut runtime = start_runtime(&config, config.database.migrate_on_start).await?;
+    show_generated_admin_password(&mut runtime);
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -133,7 +139,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "aigateway listening"
     );
     let max_body = usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX);
-    let app = Arc::new(App::new(deployment, runtime.gateway().clone(), max_body));
+    let app = Arc::new(App::new(deployment, runtime.admin().clone(), max_body));
     let options = ServeOptions {
         shutdown_grace: config.server.shutdown_grace,
     };
@@ -152,9 +158,28 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Shows the password generated for the first `admin` user, once, on
+/// stderr: never through the log, which may be shipped elsewhere.
+pub fn show_generated_admin_password(runtime: &mut Runtime) {
+    if let Some(password) = runtime.take_generated_admin_password() {
+        #[expect(
+            clippy::print_stderr,
+            reason = "the generated password is shown to the operator once, outside the log"
+        )]
+        {
+            eprintln!(
+                "aigateway: created user `admin` with password {} (shown only now; \
+                 change it with PUT /api/v1/auth/password)",
+                password.expose()
+            );
+        }
+    }
+}
+
 /// Creates or upgrades the schema of the configured database.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let runtime = start_runtime(config, true).await?;
+    let mut runtime = start_runtime(config, true).await?;
+    show_generated_admin_password(&mut runtime);
     tracing::info!(database = %mask_url(&config.database.url), "schema is up to date");
     runtime.shutdown().await;
     Ok(())

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use aigw_services::Gateway;
+use aigw_services::admin::Admin;
 use chrono::{DateTime, Utc};
 
 /// Which backends this instance runs on, reported by `/health`.
@@ -23,18 +24,22 @@ pub struct App {
     pub(crate) started_at: DateTime<Utc>,
     pub(crate) started: Instant,
     pub(crate) gateway: Gateway,
+    pub(crate) admin: Admin,
     pub(crate) max_body_bytes: usize,
 }
 
 impl App {
-    /// An application serving `gateway`, reporting `deployment` in
-    /// `/health`, refusing request bodies over `max_body_bytes`.
-    pub fn new(deployment: Deployment, gateway: Gateway, max_body_bytes: usize) -> Self {
+    /// An application serving the data plane and the management API of
+    /// `admin` (see [`aigw_services::Runtime::admin`]), reporting
+    /// `deployment` in `/health`, refusing request bodies over
+    /// `max_body_bytes`.
+    pub fn new(deployment: Deployment, admin: Admin, max_body_bytes: usize) -> Self {
         Self {
             deployment,
             started_at: Utc::now(),
             started: Instant::now(),
-            gateway,
+            gateway: admin.gateway().clone(),
+            admin,
             max_body_bytes,
         }
     }

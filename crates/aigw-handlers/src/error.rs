@@ -75,7 +75,15 @@ pub(crate) fn service_error(client: Format, error: &Error) -> Response<ResponseB
         | Error::InvalidRoutingRule { .. }
         | Error::Repository(_)
         | Error::State(_)
-        | Error::Pool(_) => error_body(client, ErrorKind::Api, "internal gateway error", None),
+        | Error::Pool(_)
+        | Error::NotSignedIn
+        | Error::InvalidCredentials
+        | Error::UserDisabled
+        | Error::Forbidden(_)
+        | Error::NotFound(_)
+        | Error::Conflict(_)
+        | Error::InvalidField { .. }
+        | Error::Crypto(_) => error_body(client, ErrorKind::Api, "internal gateway error", None),
         Error::Credential(_) => error_body(
             client,
             ErrorKind::Api,
@@ -106,4 +114,122 @@ fn json_error(status: StatusCode, body: Bytes, retry_after: Option<u64>) -> Resp
             .insert(RETRY_AFTER, HeaderValue::from(secs));
     }
     resp
+}
+
+/// An error of the management API: status, a stable machine-readable code and
+/// a message safe to show (never internal error text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+    /// The methods a 405 lists in `Allow`.
+    pub(crate) allow: Option<String>,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            allow: None,
+        }
+    }
+
+    /// 400 naming the field (`$` for the whole body).
+    pub(crate) fn bad_field(field: &str, message: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("{field}: {message}"),
+        )
+    }
+
+    /// The management API's error body: `{"error", "code", "request_id"}`.
+    pub(crate) fn into_response(self, request_id: &str) -> Response<ResponseBody> {
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            error: &'a str,
+            code: &'a str,
+            request_id: &'a str,
+        }
+        let body = serde_json::to_vec(&Body {
+            error: &self.message,
+            code: self.code,
+            request_id,
+        })
+        .unwrap_or_default();
+        let mut resp = json_error(self.status, Bytes::from(body), None);
+        if let Some(allow) = self.allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
+            resp.headers_mut().insert(http::header::ALLOW, allow);
+        }
+        resp
+    }
+}
+
+/// The one mapping of service errors to management-API errors.
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        use aigw_services::RepositoryError as repo;
+        let status = StatusCode::from_u16(aigw_services::error_status(&error))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        match error {
+            Error::NotSignedIn | Error::Unauthenticated => {
+                Self::new(status, "unauthorized", "authentication required")
+            }
+            Error::InvalidCredentials => {
+                Self::new(status, "invalid_credentials", "invalid credentials")
+            }
+            Error::UserDisabled => Self::new(status, "account_disabled", "account disabled"),
+            Error::Forbidden(why) => Self::new(status, "forbidden", why),
+            Error::NotFound(entity) => {
+                Self::new(status, "not_found", format!("{entity} not found"))
+            }
+            Error::Conflict(message) => Self::new(status, "conflict", message),
+            Error::InvalidField { field, message } => {
+                Self::new(status, "invalid_value", format!("{field}: {message}"))
+            }
+            Error::UnknownProvider(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_value",
+                "provider_id: no such provider",
+            ),
+            Error::UnsupportedAuthKind {
+                kind, supported, ..
+            } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_value",
+                format!(
+                    "auth_data.type: the provider does not accept {kind} credentials (it accepts: {})",
+                    aigw_services::admin::describe_kinds(&supported)
+                ),
+            ),
+            Error::Repository(repo::NotFound { entity, .. }) => Self::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{entity} not found"),
+            ),
+            Error::Repository(repo::Conflict { .. }) => Self::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "a record with the same unique value already exists",
+            ),
+            Error::Repository(repo::ForeignKey { .. }) => Self::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "the record is referenced by, or refers to, a missing or dependent record",
+            ),
+            Error::Repository(repo::Unavailable { .. }) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database is unavailable; try again",
+            ),
+            _ => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal gateway error",
+            ),
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! function taking a bound listener and a shutdown future ([`serve`]), so
 //! tests run it on `127.0.0.1:0`.
 
+pub mod api;
 mod app;
 mod body;
 mod dataplane;

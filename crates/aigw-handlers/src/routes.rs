@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::body::ResponseBody;
-use crate::{dataplane, health};
+use crate::{api, dataplane, health};
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
@@ -20,6 +20,13 @@ where
     B: Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
+    let path = req.uri().path();
+    if path
+        .strip_prefix(api::PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    {
+        return api::handle(app, req, request_id).await;
+    }
     match (req.method(), req.uri().path()) {
         (&Method::POST, "/v1/chat/completions") => {
             dataplane::generate(app, Format::OpenAiChat, req, request_id).await

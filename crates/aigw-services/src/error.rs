@@ -77,9 +77,42 @@ pub enum Error {
     /// The upstream answered 2xx with a body that cannot be read.
     #[error("upstream response unreadable: {0}")]
     UpstreamResponse(aigw_formats::FormatError),
+    /// A management caller presented no credential, or one that is unknown,
+    /// expired, revoked, or whose user is disabled or deleted.
+    #[error("authentication required")]
+    NotSignedIn,
+    /// A sign-in with a wrong password or an unknown username.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// A sign-in with the right password for a disabled user.
+    #[error("account disabled")]
+    UserDisabled,
+    /// The caller may not do this (role or ownership).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The entity the request names does not exist, or is not the caller's to see.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The write conflicts with existing data (a duplicate, a protected row).
+    #[error("{0}")]
+    Conflict(String),
+    /// A value is well-formed but not acceptable; `field` is its JSON path.
+    #[error("{field}: {message}")]
+    InvalidField { field: String, message: String },
+    /// The management API's signing or hashing machinery failed.
+    #[error("{0}")]
+    Crypto(&'static str),
 }
 
 impl Error {
+    /// A 422 naming `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
     /// A short, stable, low-cardinality name for metric labels and logs.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -100,6 +133,14 @@ impl Error {
             Self::UpstreamResponse(_) => "upstream_response",
             Self::UpstreamStream(_) => "upstream_stream",
             Self::Credential(e) => e.kind(),
+            Self::NotSignedIn => "not_signed_in",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::UserDisabled => "user_disabled",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::InvalidField { .. } => "invalid_field",
+            Self::Crypto(_) => "crypto",
         }
     }
 }
@@ -121,6 +162,16 @@ pub fn error_status(error: &Error) -> u16 {
             }
         }
         Error::UpstreamResponse(_) | Error::UpstreamStream(_) | Error::Credential(_) => 502,
+        Error::NotSignedIn | Error::InvalidCredentials => 401,
+        Error::UserDisabled | Error::Forbidden(_) => 403,
+        Error::NotFound(_) => 404,
+        Error::Conflict(_) => 409,
+        Error::InvalidField { .. } => 422,
+        Error::Repository(aigw_repository::Error::NotFound { .. }) => 404,
+        Error::Repository(
+            aigw_repository::Error::Conflict { .. } | aigw_repository::Error::ForeignKey { .. },
+        ) => 409,
+        Error::Repository(aigw_repository::Error::Unavailable { .. }) => 503,
         _ => 500,
     }
 }

@@ -19,6 +19,7 @@ pub mod stats;
 pub mod stream;
 pub mod upstream;
 
+pub use aigw_repository::Error as RepositoryError;
 pub use error::{Error, error_status};
 pub use gateway::{Gateway, GatewaySettings, Principal, Reply};
 pub use runtime::{Runtime, RuntimeSettings};

@@ -14,6 +14,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::Error;
+use crate::admin::Admin;
+use crate::admin::auth::{AuthSettings, TokenKeys};
 use crate::client_pool::{ClientPool, PoolConfig};
 use crate::cooldown::CooldownNotice;
 use crate::credentials::{CredentialService, CredentialSettings};
@@ -50,6 +52,8 @@ pub struct RuntimeSettings {
     pub credentials: CredentialSettings,
     /// The stats pipeline: queue, batches, backlog.
     pub stats: StatsConfig,
+    /// Management API sign-in and the first admin.
+    pub auth: AuthSettings,
 }
 
 impl Default for RuntimeSettings {
@@ -67,6 +71,7 @@ impl Default for RuntimeSettings {
             proxy_overflow: ProxyOverflow::Reject,
             credentials: CredentialSettings::default(),
             stats: StatsConfig::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -77,7 +82,8 @@ impl Default for RuntimeSettings {
 pub struct Runtime {
     repository: SqlRepository,
     gateway: Gateway,
-    builder: SnapshotBuilder,
+    admin: Admin,
+    generated_admin_password: Option<aigw_domain::Secret>,
     stop: watch::Sender<bool>,
     refresher: Option<JoinHandle<()>>,
     stats: Option<StatsHandle>,
@@ -117,6 +123,11 @@ impl Runtime {
         let (stats, stats_handle) =
             StatsRecorder::start(repository.clone(), state.clone(), settings.stats.clone());
         let gateway = Gateway::new(snapshot, state, pool, credentials, stats, settings.gateway);
+        let tokens = TokenKeys::load(&repository, &settings.auth).await?;
+        let admin = Admin::new(repository.clone(), gateway.clone(), builder.clone(), tokens);
+        let generated_admin_password = admin
+            .bootstrap_admin(settings.auth.admin_password.as_ref())
+            .await?;
         let (stop, stopped) = watch::channel(false);
         let refresher = spawn_refresher(
             repository.clone(),
@@ -128,7 +139,8 @@ impl Runtime {
         Ok(Self {
             repository,
             gateway,
-            builder,
+            admin,
+            generated_admin_password,
             stop,
             refresher: Some(refresher),
             stats: Some(stats_handle),
@@ -146,15 +158,21 @@ impl Runtime {
         &self.repository
     }
 
+    /// The management API's service layer.
+    pub fn admin(&self) -> &Admin {
+        &self.admin
+    }
+
+    /// The password generated for the first `admin` user when this start
+    /// created it and none was configured: the caller shows it once. Later
+    /// calls return `None`.
+    pub fn take_generated_admin_password(&mut self) -> Option<aigw_domain::Secret> {
+        self.generated_admin_password.take()
+    }
+
     /// Rebuilds the snapshot now and tells the other instances to do the same.
     pub async fn reload(&self) -> Result<(), Error> {
-        crate::proxy_assign::assign_proxies(&self.repository, false).await?;
-        let fresh = self.builder.load(&self.repository).await?;
-        install(&self.gateway, fresh);
-        if let Err(e) = self.gateway.state().publish(Invalidation::Snapshot).await {
-            tracing::warn!(error = %e, "could not tell other instances about a change");
-        }
-        Ok(())
+        self.admin.reload().await
     }
 
     /// Stops the background work and waits for it: the refresher, then the
@@ -179,14 +197,14 @@ impl Drop for Runtime {
 
 /// What a snapshot is built with besides the rows.
 #[derive(Debug, Clone)]
-struct SnapshotBuilder {
+pub(crate) struct SnapshotBuilder {
     rules: RuleTable,
     overflow: ProxyOverflow,
 }
 
 impl SnapshotBuilder {
     /// Reads every row the snapshot needs and builds it.
-    async fn load(&self, repository: &SqlRepository) -> Result<Snapshot, Error> {
+    pub(crate) async fn load(&self, repository: &SqlRepository) -> Result<Snapshot, Error> {
         let data = repository.load_snapshot().await?;
         Ok(Snapshot::build(data, self.rules.clone(), self.overflow))
     }
@@ -194,7 +212,7 @@ impl SnapshotBuilder {
 
 /// Swaps in a fresh snapshot and drops pooled clients of proxies it no
 /// longer uses.
-fn install(gateway: &Gateway, snapshot: Snapshot) {
+pub(crate) fn install(gateway: &Gateway, snapshot: Snapshot) {
     let routes: std::collections::HashSet<_> = snapshot.routes().cloned().collect();
     gateway.snapshot().store(snapshot);
     gateway.pool().retain(|route| routes.contains(route));

@@ -1,18 +1,83 @@
-//! Operator use-cases shared by the command line and the management API:
-//! issuing client keys and adding upstream accounts.
+//! Operator use-cases shared by the command line and the management API.
 //!
-//! Every write here goes through the repository; callers running next to a
-//! live gateway reload it afterwards (the periodic refresh also picks the
-//! change up).
+//! The free functions here (issue a key, add an account) work on a bare
+//! repository, for the CLI; a caller running next to a live gateway reloads
+//! it afterwards. The management API goes through [`Admin`]: every write
+//! there validates, persists, then rebuilds this instance's snapshot and
+//! tells the other instances to rebuild theirs.
+
+pub mod auth;
+pub mod users;
+
+use std::sync::Arc;
 
 use aigw_domain::{
     Account, ApiKey, AuthData, AuthKind, NewAccount, NewApiKey, NewUser, ProviderId, Role, User,
 };
 use aigw_repository::SqlRepository;
+use aigw_repository::state::Invalidation;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::Error;
+use crate::gateway::Gateway;
+use crate::runtime::SnapshotBuilder;
+
+/// The management API's service layer: the repository, the data plane whose
+/// snapshot every write refreshes, and the session-token keys. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    repository: SqlRepository,
+    gateway: Gateway,
+    builder: SnapshotBuilder,
+    tokens: auth::TokenKeys,
+}
+
+impl Admin {
+    pub(crate) fn new(
+        repository: SqlRepository,
+        gateway: Gateway,
+        builder: SnapshotBuilder,
+        tokens: auth::TokenKeys,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                repository,
+                gateway,
+                builder,
+                tokens,
+            }),
+        }
+    }
+
+    /// The SQL store (management requests may query it; the data plane never does).
+    pub fn repository(&self) -> &SqlRepository {
+        &self.inner.repository
+    }
+
+    /// The data plane this service layer keeps current.
+    pub fn gateway(&self) -> &Gateway {
+        &self.inner.gateway
+    }
+
+    /// Re-runs proxy assignment, rebuilds the snapshot now and tells the other
+    /// instances to do the same. Called after every write.
+    pub async fn reload(&self) -> Result<(), Error> {
+        crate::proxy_assign::assign_proxies(self.repository(), false).await?;
+        let fresh = self.inner.builder.load(self.repository()).await?;
+        crate::runtime::install(self.gateway(), fresh);
+        if let Err(e) = self.gateway().state().publish(Invalidation::Snapshot).await {
+            // The other instances still catch up on their periodic refresh.
+            tracing::warn!(error = %e, "could not tell other instances about a change");
+        }
+        Ok(())
+    }
+}
 
 /// The prefix of gateway client keys.
 pub const API_KEY_PREFIX: &str = "ak_";

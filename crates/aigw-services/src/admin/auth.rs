@@ -1,0 +1,431 @@
+//! Who is calling the management API, and signing in: password hashes
+//! (argon2, PHC strings), session tokens (HS256 JWT), access keys (`uk_…`),
+//! and the first admin created on an empty database.
+//!
+//! Every management request resolves its credential against the database
+//! (the user row, and the key row for `ak_` keys), so a disabled user or a
+//! revoked key is refused on every instance on its very next request.
+
+use std::time::Duration;
+
+use aigw_domain::{ApiKeyId, NewUser, Role, Secret, User, UserId, UserPatch};
+use aigw_repository::SqlRepository;
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use super::{Admin, key_hash};
+use crate::Error;
+
+/// The prefix of a user's access key.
+pub const ACCESS_KEY_PREFIX: &str = "uk_";
+
+/// The `settings` key under which a generated JWT secret is persisted.
+const JWT_SECRET_SETTING: &str = "auth.jwt_secret";
+
+/// The shortest password accepted.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// How the management API signs in and bootstraps.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// The HS256 secret; when `None`, one is generated on first start and
+    /// persisted in the database so every instance shares it.
+    pub jwt_secret: Option<Secret>,
+    /// How long a session token is valid.
+    pub token_ttl: Duration,
+    /// The password of the `admin` user created on an empty database; when
+    /// `None`, a random one is generated and handed to the caller of
+    /// [`crate::Runtime::start`] to show once.
+    pub admin_password: Option<Secret>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            token_ttl: Duration::from_secs(24 * 3600),
+            admin_password: None,
+        }
+    }
+}
+
+/// The signing keys of session tokens.
+#[derive(Clone)]
+pub(crate) struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeys")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenKeys {
+    /// Keys from the configured secret, else from the one persisted in the
+    /// database (generated there by the first instance that starts).
+    pub(crate) async fn load(
+        repository: &SqlRepository,
+        settings: &AuthSettings,
+    ) -> Result<Self, Error> {
+        let secret = match &settings.jwt_secret {
+            Some(secret) if !secret.is_empty() => secret.expose().to_owned(),
+            _ => {
+                let mut bytes = [0u8; 32];
+                rand::rng().fill_bytes(&mut bytes);
+                repository
+                    .init_setting(JWT_SECRET_SETTING, &hex::encode(bytes))
+                    .await?
+            }
+        };
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            ttl: settings.token_ttl,
+        })
+    }
+}
+
+/// The claims of a session token.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    /// The user id.
+    sub: String,
+    /// The username when issued (informational).
+    username: String,
+    /// The role when issued (informational: the stored role is what counts).
+    role: Role,
+    iat: i64,
+    exp: i64,
+}
+
+/// Which credential a caller presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerCredential {
+    /// A session token from `POST /api/v1/auth/login`.
+    Session,
+    /// A client API key (`ak_…`).
+    ApiKey(ApiKeyId),
+    /// The user's access key (`uk_…`).
+    AccessKey,
+}
+
+/// An authenticated management caller: the current row of its user.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user, as stored now.
+    pub user: User,
+    /// How it authenticated.
+    pub credential: CallerCredential,
+}
+
+impl Caller {
+    /// The caller's role.
+    pub fn role(&self) -> Role {
+        self.user.role
+    }
+
+    /// Whether the caller is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.user.role == Role::Admin
+    }
+
+    /// Whether the caller may act on something owned by `owner`: admins on
+    /// anything, others on their own.
+    pub fn owns(&self, owner: Option<UserId>) -> bool {
+        self.is_admin() || owner == Some(self.user.id)
+    }
+}
+
+/// A successful sign-in.
+#[derive(Debug)]
+pub struct Session {
+    /// The signed token.
+    pub token: String,
+    /// The user signed in.
+    pub user: User,
+}
+
+/// A freshly generated secret and the display prefix stored beside its hash.
+#[derive(Debug)]
+pub struct NewAccessKey {
+    /// The key, shown once.
+    pub raw: String,
+}
+
+/// A fresh `uk_` key: 32 random bytes as hex.
+pub fn generate_access_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{ACCESS_KEY_PREFIX}{}", hex::encode(bytes))
+}
+
+/// A random password for a user created without one: 24 hex characters.
+pub fn generate_password() -> String {
+    let mut bytes = [0u8; 12];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// A key shown as its first 7 characters, `...`, and its last 4.
+pub fn mask_key(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() <= 11 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..7].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}...{tail}")
+}
+
+/// The argon2id PHC string of `password`, computed off the async threads.
+pub async fn hash_password(password: &str) -> Result<String, Error> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|_| Error::Crypto("password hashing failed"))
+    })
+    .await
+    .map_err(|_| Error::Crypto("password hashing failed"))?
+}
+
+/// Whether `password` matches the PHC string `hash`; a malformed hash (such
+/// as the `!` of a user without a password) matches nothing. Runs off the
+/// async threads.
+pub async fn verify_password(password: &str, hash: &str) -> bool {
+    let password = password.to_owned();
+    let hash = hash.to_owned();
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A PHC string no password matches, verified in place of a missing user's
+/// hash so that an unknown username costs the same time as a wrong password.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Zf0Aee2ND1pSHNXG0ISbkJFRUb3XO4oyK/JJQ9CMv9c";
+
+/// Checks a password's length.
+pub fn check_password_rules(field: &str, password: &str) -> Result<(), Error> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(Error::invalid(
+            field,
+            format!("must be at least {MIN_PASSWORD_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
+
+impl Admin {
+    /// Resolves a presented credential: a session token, an `ak_` API key or a
+    /// `uk_` access key. The user must exist and be active, and an API key must
+    /// not be revoked, as of now.
+    pub async fn authenticate(&self, presented: &str) -> Result<Caller, Error> {
+        let repo = self.repository();
+        let (user, credential) = if presented.starts_with(super::API_KEY_PREFIX) {
+            let key = match repo.get_api_key_by_hash(&key_hash(presented)).await {
+                Ok(key) if key.is_active => key,
+                Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => {
+                    return Err(Error::NotSignedIn);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            (
+                self.active_user(key.user_id).await?,
+                CallerCredential::ApiKey(key.id),
+            )
+        } else if presented.starts_with(ACCESS_KEY_PREFIX) {
+            match repo.get_user_by_access_key_hash(&key_hash(presented)).await {
+                Ok(user) => (user, CallerCredential::AccessKey),
+                Err(aigw_repository::Error::NotFound { .. }) => return Err(Error::NotSignedIn),
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            let claims = self.decode_token(presented)?;
+            let id: UserId = claims.sub.parse().map_err(|_| Error::NotSignedIn)?;
+            (self.active_user(id).await?, CallerCredential::Session)
+        };
+        if !user.is_active {
+            return Err(Error::NotSignedIn);
+        }
+        Ok(Caller { user, credential })
+    }
+
+    async fn active_user(&self, id: UserId) -> Result<User, Error> {
+        match self.repository().get_user(id).await {
+            Ok(user) if user.is_active => Ok(user),
+            Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => Err(Error::NotSignedIn),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn decode_token(&self, token: &str) -> Result<Claims, Error> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, &self.inner.tokens.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|_| Error::NotSignedIn)
+    }
+
+    /// A session token for `user`.
+    pub fn issue_token(&self, user: &User) -> Result<String, Error> {
+        let now = chrono::Utc::now().timestamp();
+        let ttl = i64::try_from(self.inner.tokens.ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        let claims = Claims {
+            sub: user.id.to_string(),
+            username: user.username.clone(),
+            role: user.role,
+            iat: now,
+            exp: now.saturating_add(ttl),
+        };
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.inner.tokens.encoding,
+        )
+        .map_err(|_| Error::Crypto("token signing failed"))
+    }
+
+    /// Signs in with a username and password. An unknown user and a wrong
+    /// password are the same error and cost the same (one argon2 verify); a
+    /// disabled user with the right password is told so.
+    pub async fn login(&self, username: &str, password: &str) -> Result<Session, Error> {
+        let user = match self.repository().get_user_by_username(username).await {
+            Ok(user) => Some(user),
+            Err(aigw_repository::Error::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let hash = user
+            .as_ref()
+            .map_or(DUMMY_HASH, |u| u.password_hash.as_str());
+        let matches = verify_password(password, hash).await;
+        let user = match user {
+            Some(user) if matches => user,
+            _ => return Err(Error::InvalidCredentials),
+        };
+        if !user.is_active {
+            return Err(Error::UserDisabled);
+        }
+        let token = self.issue_token(&user)?;
+        Ok(Session { token, user })
+    }
+
+    /// Changes the caller's password after checking the current one.
+    pub async fn change_password(
+        &self,
+        caller: &Caller,
+        current: &str,
+        new: &str,
+    ) -> Result<(), Error> {
+        check_password_rules("new_password", new)?;
+        if !verify_password(current, &caller.user.password_hash).await {
+            return Err(Error::invalid(
+                "current_password",
+                "the current password is incorrect",
+            ));
+        }
+        let patch = UserPatch {
+            password_hash: Some(hash_password(new).await?),
+            ..UserPatch::default()
+        };
+        self.repository()
+            .update_user(caller.user.id, &patch)
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces the caller's access key with a fresh one; the old key stops
+    /// working at once. The new key is returned once and stored as a hash.
+    pub async fn regenerate_access_key(&self, user: UserId) -> Result<NewAccessKey, Error> {
+        let raw = generate_access_key();
+        let patch = UserPatch {
+            access_key_hash: Some(Some(key_hash(&raw))),
+            access_key_prefix: Some(Some(mask_key(&raw))),
+            ..UserPatch::default()
+        };
+        self.repository().update_user(user, &patch).await?;
+        Ok(NewAccessKey { raw })
+    }
+
+    /// Creates the `admin` user when the database has no user at all. Returns
+    /// the generated password when none was configured, for the operator to
+    /// be shown once.
+    pub(crate) async fn bootstrap_admin(
+        &self,
+        configured: Option<&Secret>,
+    ) -> Result<Option<Secret>, Error> {
+        if self.repository().count_users().await? > 0 {
+            return Ok(None);
+        }
+        let (password, generated) = match configured {
+            Some(p) if !p.is_empty() => (p.expose().to_owned(), false),
+            _ => (generate_password(), true),
+        };
+        let new = NewUser {
+            username: "admin".to_owned(),
+            password_hash: hash_password(&password).await?,
+            role: Role::Admin,
+            access_key_hash: None,
+            access_key_prefix: None,
+            is_active: true,
+        };
+        match self.repository().insert_user(&new).await {
+            Ok(_) => {
+                tracing::info!("created the first admin user `admin`");
+                Ok(generated.then(|| Secret::new(password)))
+            }
+            // Another instance created it first: its password stands.
+            Err(aigw_repository::Error::Conflict { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_masked_as_head_and_tail() {
+        assert_eq!(mask_key("uk_0123456789abcdef"), "uk_0123...cdef");
+        assert_eq!(mask_key("short"), "*****");
+        let key = generate_access_key();
+        assert!(key.starts_with("uk_") && key.len() == 3 + 64);
+    }
+
+    #[tokio::test]
+    async fn passwords_hash_to_phc_and_verify() {
+        let hash = hash_password("correct horse").await.unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(verify_password("correct horse", &hash).await);
+        assert!(!verify_password("wrong horse", &hash).await);
+        assert!(!verify_password("anything", "!").await);
+        // The dummy hash parses, so an unknown user costs a real verify.
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+        assert!(!verify_password("", DUMMY_HASH).await);
+    }
+
+    #[test]
+    fn short_passwords_name_the_field() {
+        let err = check_password_rules("new_password", "1234567").unwrap_err();
+        assert!(matches!(err, Error::InvalidField { ref field, .. } if field == "new_password"));
+        assert!(check_password_rules("p", "12345678").is_ok());
+    }
+}

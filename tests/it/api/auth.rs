@@ -1,0 +1,141 @@
+//! Sign-in, the caller's own user, password and access key.
+
+use http::Method;
+use serde_json::json;
+
+use super::Api;
+use crate::support::{ADMIN_PASSWORD, Deployment, TestGateway};
+
+async fn login_returns_a_token_that_signs_in(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let api = Api::new(&gw);
+    let resp = api
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "admin", "password": ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let body = resp.json();
+    let token = body["token"].as_str().unwrap();
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    let user = &body["user"];
+    assert_eq!(user["username"], "admin");
+    assert_eq!(user["role"], "admin");
+    assert_eq!(user["is_active"], true);
+    for field in ["created_at", "updated_at"] {
+        let text = user[field].as_str().unwrap();
+        chrono::DateTime::parse_from_rfc3339(text)
+            .unwrap_or_else(|e| panic!("{field} is not RFC 3339 ({e}): {text}"));
+    }
+    assert!(user.get("password_hash").is_none());
+
+    let me = api.get("/api/v1/auth/me", token).await;
+    assert_eq!(me.status, 200, "{}", me.text());
+    assert_eq!(me.json()["id"], user["id"]);
+    assert_eq!(me.json()["username"], "admin");
+
+    // The same token in the other headers.
+    for header in ["x-api-key", "x-access-key"] {
+        let resp = gw
+            .request(Method::GET, "/api/v1/auth/me", &[(header, token)], "")
+            .await;
+        assert_eq!(resp.status, 200, "{header}: {}", resp.text());
+    }
+}
+
+async fn bad_credentials_are_refused(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let api = Api::new(&gw);
+    let login = |username: &'static str, password: &'static str| {
+        let api = &api;
+        async move {
+            api.call(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
+            .await
+        }
+    };
+    let wrong = login("admin", "not-the-password").await;
+    let unknown = login("nobody", "not-the-password").await;
+    for resp in [&wrong, &unknown] {
+        assert_eq!(resp.status, 401);
+        assert_eq!(resp.json()["error"], "invalid credentials");
+        assert_eq!(resp.json()["code"], "invalid_credentials");
+    }
+
+    let missing = api
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "admin"})),
+        )
+        .await;
+    assert_eq!(missing.status, 400);
+    assert_eq!(missing.json()["error"], "password: is required");
+
+    for credential in [
+        None,
+        Some("not-a-token"),
+        Some("ak_unknown"),
+        Some("uk_unknown"),
+    ] {
+        let resp = api
+            .call(Method::GET, "/api/v1/auth/me", credential, None)
+            .await;
+        assert_eq!(resp.status, 401, "{credential:?}");
+        assert_eq!(resp.json()["code"], "unauthorized");
+    }
+
+    // A disabled user: refused at sign-in, and their live token stops working.
+    let admin = api.admin().await;
+    let (id, token) = api.user(&admin, "carol", "user").await;
+    assert_eq!(api.get("/api/v1/auth/me", &token).await.status, 200);
+    let resp = api
+        .put(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            json!({"is_active": false}),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.json()["role"], "user", "an omitted field is unchanged");
+    assert_eq!(api.get("/api/v1/auth/me", &token).await.status, 401);
+    let resp = login("carol", "carol-password").await;
+    assert_eq!(resp.status, 403);
+    assert_eq!(resp.json()["code"], "account_disabled");
+}
+
+async fn unknown_paths_and_methods(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let api = Api::new(&gw);
+    let admin = api.admin().await;
+    let resp = api.get("/api/v1/no-such-thing", &admin).await;
+    assert_eq!(resp.status, 404);
+    let resp = api.delete("/api/v1/auth/me", &admin).await;
+    assert_eq!(resp.status, 405);
+    assert_eq!(resp.headers["allow"], "GET");
+    let resp = gw
+        .request(Method::GET, "/api/v1/openapi.json", &[], "")
+        .await;
+    assert_eq!(resp.status, 200);
+    assert!(resp.json()["paths"]["/api/v1/auth/login"]["post"].is_object());
+}
+
+deployment_tests!(
+    login_returns_a_token_that_signs_in,
+    bad_credentials_are_refused,
+    unknown_paths_and_methods,
+);
