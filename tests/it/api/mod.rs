@@ -7,6 +7,7 @@
 //! carrying that marker, and no answer may ever include one.
 
 mod auth;
+mod resources;
 
 use http::Method;
 use serde_json::Value;

@@ -13,6 +13,7 @@
 //! authorization matrix tests can enumerate it.
 
 mod auth;
+mod catalog;
 mod json;
 mod session;
 mod users;
@@ -70,6 +71,28 @@ enum Op {
     ListApiKeys,
     CreateApiKey,
     RevokeApiKey,
+    ListProviders,
+    GetProvider,
+    CreateProvider,
+    UpdateProvider,
+    DeleteProvider,
+    ListAccounts,
+    CreateAccount,
+    GetAccount,
+    UpdateAccount,
+    DeleteAccount,
+    ListProxies,
+    CreateProxy,
+    ProxyAssignments,
+    RecalculateProxies,
+    GetProxy,
+    UpdateProxy,
+    DeleteProxy,
+    ListMappings,
+    CreateMapping,
+    GetMapping,
+    UpdateMapping,
+    DeleteMapping,
 }
 
 const fn route(method: Method, path: &'static str, access: Access, op: Op) -> ApiRoute {
@@ -139,12 +162,121 @@ static ROUTES: &[ApiRoute] = &[
         ADMIN_USER,
         Op::RevokeApiKey,
     ),
+    // Providers: readable by every signed-in caller, changed by admins.
+    route(
+        Method::GET,
+        "/api/v1/providers",
+        Access::SignedIn,
+        Op::ListProviders,
+    ),
+    route(Method::POST, "/api/v1/providers", ADMIN, Op::CreateProvider),
+    route(
+        Method::GET,
+        "/api/v1/providers/{id}",
+        Access::SignedIn,
+        Op::GetProvider,
+    ),
+    route(
+        Method::PUT,
+        "/api/v1/providers/{id}",
+        ADMIN,
+        Op::UpdateProvider,
+    ),
+    route(
+        Method::DELETE,
+        "/api/v1/providers/{id}",
+        ADMIN,
+        Op::DeleteProvider,
+    ),
+    // Upstream accounts: admins all, provider-role users their own.
+    route(
+        Method::GET,
+        "/api/v1/accounts",
+        ADMIN_PROVIDER,
+        Op::ListAccounts,
+    ),
+    route(
+        Method::POST,
+        "/api/v1/accounts",
+        ADMIN_PROVIDER,
+        Op::CreateAccount,
+    ),
+    route(
+        Method::GET,
+        "/api/v1/accounts/{id}",
+        ADMIN_PROVIDER,
+        Op::GetAccount,
+    ),
+    route(
+        Method::PUT,
+        "/api/v1/accounts/{id}",
+        ADMIN_PROVIDER,
+        Op::UpdateAccount,
+    ),
+    route(
+        Method::DELETE,
+        "/api/v1/accounts/{id}",
+        ADMIN_PROVIDER,
+        Op::DeleteAccount,
+    ),
+    // Outbound proxies (admins).
+    route(Method::GET, "/api/v1/proxies", ADMIN, Op::ListProxies),
+    route(Method::POST, "/api/v1/proxies", ADMIN, Op::CreateProxy),
+    route(
+        Method::GET,
+        "/api/v1/proxies/assignments",
+        ADMIN,
+        Op::ProxyAssignments,
+    ),
+    route(
+        Method::POST,
+        "/api/v1/proxies/recalculate",
+        ADMIN,
+        Op::RecalculateProxies,
+    ),
+    route(Method::GET, "/api/v1/proxies/{id}", ADMIN, Op::GetProxy),
+    route(Method::PUT, "/api/v1/proxies/{id}", ADMIN, Op::UpdateProxy),
+    route(
+        Method::DELETE,
+        "/api/v1/proxies/{id}",
+        ADMIN,
+        Op::DeleteProxy,
+    ),
+    // Model mappings: global and own; admins all.
+    route(
+        Method::GET,
+        "/api/v1/model-mappings",
+        ADMIN_USER,
+        Op::ListMappings,
+    ),
+    route(
+        Method::POST,
+        "/api/v1/model-mappings",
+        ADMIN_USER,
+        Op::CreateMapping,
+    ),
+    route(
+        Method::GET,
+        "/api/v1/model-mappings/{alias}",
+        ADMIN_USER,
+        Op::GetMapping,
+    ),
+    route(
+        Method::PUT,
+        "/api/v1/model-mappings/{alias}",
+        ADMIN_USER,
+        Op::UpdateMapping,
+    ),
+    route(
+        Method::DELETE,
+        "/api/v1/model-mappings/{alias}",
+        ADMIN_USER,
+        Op::DeleteMapping,
+    ),
 ];
 
 /// Every route of the management API.
 pub fn routes() -> &'static [ApiRoute] {
-    // Referenced so the role sets stay in use while routes are added.
-    let _ = (ADMIN, ADMIN_USER, ADMIN_PROVIDER);
     ROUTES
 }
 
@@ -204,6 +336,28 @@ async fn run(op: Op, ctx: Ctx<'_>) -> Result<Response<ResponseBody>, ApiError> {
         Op::ListApiKeys => users::list_keys(ctx).await,
         Op::CreateApiKey => users::create_key(ctx).await,
         Op::RevokeApiKey => users::revoke_key(ctx).await,
+        Op::ListProviders => catalog::list_providers(ctx).await,
+        Op::GetProvider => catalog::get_provider(ctx).await,
+        Op::CreateProvider => catalog::create_provider(ctx).await,
+        Op::UpdateProvider => catalog::update_provider(ctx).await,
+        Op::DeleteProvider => catalog::delete_provider(ctx).await,
+        Op::ListAccounts => catalog::list_accounts(ctx).await,
+        Op::CreateAccount => catalog::create_account(ctx).await,
+        Op::GetAccount => catalog::get_account(ctx).await,
+        Op::UpdateAccount => catalog::update_account(ctx).await,
+        Op::DeleteAccount => catalog::delete_account(ctx).await,
+        Op::ListProxies => catalog::list_proxies(ctx).await,
+        Op::CreateProxy => catalog::create_proxy(ctx).await,
+        Op::ProxyAssignments => catalog::proxy_assignments(ctx).await,
+        Op::RecalculateProxies => catalog::recalculate_proxies(ctx).await,
+        Op::GetProxy => catalog::get_proxy(ctx).await,
+        Op::UpdateProxy => catalog::update_proxy(ctx).await,
+        Op::DeleteProxy => catalog::delete_proxy(ctx).await,
+        Op::ListMappings => catalog::list_mappings(ctx).await,
+        Op::CreateMapping => catalog::create_mapping(ctx).await,
+        Op::GetMapping => catalog::get_mapping(ctx).await,
+        Op::UpdateMapping => catalog::update_mapping(ctx).await,
+        Op::DeleteMapping => catalog::delete_mapping(ctx).await,
     }
 }
 

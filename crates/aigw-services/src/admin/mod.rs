@@ -6,7 +6,11 @@
 //! there validates, persists, then rebuilds this instance's snapshot and
 //! tells the other instances to rebuild theirs.
 
+pub mod accounts;
 pub mod auth;
+pub mod mappings;
+pub mod providers;
+pub mod proxies;
 pub mod users;
 
 use std::sync::Arc;

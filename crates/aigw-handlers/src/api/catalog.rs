@@ -1,0 +1,580 @@
+//! `/api/v1/providers`, `/api/v1/accounts`, `/api/v1/proxies` and
+//! `/api/v1/model-mappings`.
+
+use aigw_domain::{
+    Account, AccountId, AuthData, AuthKind, NewProxy, Provider, ProviderId, ProviderKind, ProxyId,
+    ProxyProtocol, ProxyUrl,
+};
+use aigw_services::Error;
+use aigw_services::admin::accounts::{CreateAccount, UpdateAccount};
+use aigw_services::admin::mappings::{CreateMapping, UpdateMapping};
+use aigw_services::admin::providers::{CreateProvider, UpdateProvider};
+use aigw_services::admin::proxies::UpdateProxy;
+use chrono::{DateTime, Utc};
+use http::Response;
+use serde::{Deserialize, Serialize};
+
+use super::Ctx;
+use super::json::{created, message, no_content, ok, page};
+use super::users::PageQuery;
+use crate::body::ResponseBody;
+use crate::error::ApiError;
+
+type Reply = Result<Response<ResponseBody>, ApiError>;
+
+// ---------------------------------------------------------------- providers
+
+/// A provider as the API shows it.
+#[derive(Serialize)]
+struct ProviderView<'a> {
+    id: &'a ProviderId,
+    name: &'a str,
+    kind: ProviderKind,
+    base_url: &'a str,
+    fallback_base_urls: &'a [String],
+    supported_auth_types: &'a [AuthKind],
+    models: &'a [String],
+    is_active: bool,
+    is_builtin: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl<'a> From<&'a Provider> for ProviderView<'a> {
+    fn from(p: &'a Provider) -> Self {
+        Self {
+            id: &p.id,
+            name: &p.name,
+            kind: p.kind,
+            base_url: &p.base_url,
+            fallback_base_urls: &p.fallback_base_urls,
+            supported_auth_types: &p.supported_auth_types,
+            models: &p.models,
+            is_active: p.is_active,
+            is_builtin: p.is_builtin,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// `GET /api/v1/providers`: the original's `{providers, total}`; admins
+/// also see inactive providers.
+pub(crate) async fn list_providers(ctx: Ctx<'_>) -> Reply {
+    #[derive(Serialize)]
+    struct List<'a> {
+        providers: Vec<ProviderView<'a>>,
+        total: usize,
+    }
+    let admin = ctx.caller()?.is_admin();
+    let providers = ctx.app.admin.list_providers(!admin).await?;
+    Ok(ok(&List {
+        providers: providers.iter().map(ProviderView::from).collect(),
+        total: providers.len(),
+    }))
+}
+
+/// `GET /api/v1/providers/{id}`; inactive ones only for admins.
+pub(crate) async fn get_provider(ctx: Ctx<'_>) -> Reply {
+    let provider = ctx.app.admin.get_provider(ctx.param(0)).await?;
+    if !provider.is_active && !ctx.caller()?.is_admin() {
+        return Err(Error::NotFound("provider").into());
+    }
+    Ok(ok(&ProviderView::from(&provider)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateProviderRequest {
+    id: String,
+    name: String,
+    kind: ProviderKind,
+    base_url: String,
+    #[serde(default)]
+    fallback_base_urls: Vec<String>,
+    #[serde(default)]
+    supported_auth_types: Vec<AuthKind>,
+    #[serde(default)]
+    models: Vec<String>,
+    #[serde(default = "yes")]
+    is_active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `POST /api/v1/providers`: a custom provider of a known kind.
+pub(crate) async fn create_provider(ctx: Ctx<'_>) -> Reply {
+    let r: CreateProviderRequest = ctx.body()?;
+    let provider = ctx
+        .app
+        .admin
+        .create_provider(CreateProvider {
+            id: r.id,
+            name: r.name,
+            kind: r.kind,
+            base_url: r.base_url,
+            fallback_base_urls: r.fallback_base_urls,
+            supported_auth_types: r.supported_auth_types,
+            models: r.models,
+            is_active: r.is_active,
+        })
+        .await?;
+    Ok(created(&ProviderView::from(&provider)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateProviderRequest {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    base_url: Option<String>,
+    #[serde(default)]
+    fallback_base_urls: Option<Vec<String>>,
+    #[serde(default)]
+    supported_auth_types: Option<Vec<AuthKind>>,
+    #[serde(default)]
+    models: Option<Vec<String>>,
+    #[serde(default)]
+    is_active: Option<bool>,
+}
+
+/// `PUT /api/v1/providers/{id}`: omitted fields stay as they are.
+pub(crate) async fn update_provider(ctx: Ctx<'_>) -> Reply {
+    let r: UpdateProviderRequest = ctx.body()?;
+    let provider = ctx
+        .app
+        .admin
+        .update_provider(
+            ctx.param(0),
+            UpdateProvider {
+                name: r.name,
+                base_url: r.base_url,
+                fallback_base_urls: r.fallback_base_urls,
+                supported_auth_types: r.supported_auth_types,
+                models: r.models,
+                is_active: r.is_active,
+            },
+        )
+        .await?;
+    Ok(ok(&ProviderView::from(&provider)))
+}
+
+/// `DELETE /api/v1/providers/{id}`: 409 for built-in providers.
+pub(crate) async fn delete_provider(ctx: Ctx<'_>) -> Reply {
+    ctx.app.admin.delete_provider(ctx.param(0)).await?;
+    Ok(no_content())
+}
+
+// ----------------------------------------------------------------- accounts
+
+/// What may be shown of a credential.
+#[derive(Serialize)]
+struct CredentialSummary {
+    #[serde(rename = "type")]
+    kind: AuthKind,
+    /// The last 4 characters of the key or access token, when it is long
+    /// enough for that not to give most of it away.
+    last4: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    has_refresh_token: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    project_id: Option<String>,
+}
+
+impl From<&AuthData> for CredentialSummary {
+    fn from(auth: &AuthData) -> Self {
+        let masked = auth.masked();
+        Self {
+            kind: masked.kind,
+            last4: masked
+                .hint
+                .and_then(|h| h.strip_prefix('…').map(str::to_owned)),
+            expires_at: masked.expires_at,
+            has_refresh_token: masked.has_refresh_token,
+            project_id: masked.project_id,
+        }
+    }
+}
+
+/// An account as the API shows it: the credential only as a summary.
+fn account_view(account: &Account) -> serde_json::Value {
+    // The domain type already masks `auth_data`; the summary replaces it
+    // with the API's shape.
+    let mut value = serde_json::to_value(account).unwrap_or_default();
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert(
+            "auth_data".to_owned(),
+            serde_json::to_value(CredentialSummary::from(&account.auth_data)).unwrap_or_default(),
+        );
+    }
+    value
+}
+
+fn account_id(ctx: &Ctx<'_>) -> Result<AccountId, ApiError> {
+    ctx.param(0)
+        .parse()
+        .map_err(|_| Error::NotFound("account").into())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountQuery {
+    provider_id: Option<ProviderId>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// `GET /api/v1/accounts`: own accounts; an admin's are all.
+pub(crate) async fn list_accounts(ctx: Ctx<'_>) -> Reply {
+    let q: AccountQuery = ctx.query()?;
+    let accounts = ctx
+        .app
+        .admin
+        .list_accounts(ctx.caller()?, q.provider_id, page(q.limit, q.offset)?)
+        .await?;
+    Ok(ok(&accounts.map(|a| account_view(&a))))
+}
+
+/// `GET /api/v1/accounts/{id}`.
+pub(crate) async fn get_account(ctx: Ctx<'_>) -> Reply {
+    let account = ctx
+        .app
+        .admin
+        .get_account(ctx.caller()?, account_id(&ctx)?)
+        .await?;
+    Ok(ok(&account_view(&account)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateAccountRequest {
+    provider_id: ProviderId,
+    label: String,
+    auth_data: AuthData,
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
+    #[serde(default = "yes")]
+    is_active: bool,
+}
+
+/// `POST /api/v1/accounts`.
+pub(crate) async fn create_account(ctx: Ctx<'_>) -> Reply {
+    let r: CreateAccountRequest = ctx.body()?;
+    let account = ctx
+        .app
+        .admin
+        .create_account(
+            ctx.caller()?,
+            CreateAccount {
+                provider_id: r.provider_id,
+                label: r.label,
+                auth_data: r.auth_data,
+                metadata: r.metadata,
+                is_active: r.is_active,
+            },
+        )
+        .await?;
+    Ok(created(&account_view(&account)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateAccountRequest {
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    auth_data: Option<AuthData>,
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
+    #[serde(default)]
+    is_active: Option<bool>,
+}
+
+/// `PUT /api/v1/accounts/{id}`: omitted fields stay as they are.
+pub(crate) async fn update_account(ctx: Ctx<'_>) -> Reply {
+    let id = account_id(&ctx)?;
+    let r: UpdateAccountRequest = ctx.body()?;
+    let account = ctx
+        .app
+        .admin
+        .update_account(
+            ctx.caller()?,
+            id,
+            UpdateAccount {
+                label: r.label,
+                auth_data: r.auth_data,
+                metadata: r.metadata,
+                is_active: r.is_active,
+            },
+        )
+        .await?;
+    Ok(ok(&account_view(&account)))
+}
+
+/// `DELETE /api/v1/accounts/{id}`.
+pub(crate) async fn delete_account(ctx: Ctx<'_>) -> Reply {
+    let id = account_id(&ctx)?;
+    ctx.app.admin.delete_account(ctx.caller()?, id).await?;
+    Ok(no_content())
+}
+
+// ------------------------------------------------------------------ proxies
+
+fn proxy_id(ctx: &Ctx<'_>) -> Result<ProxyId, ApiError> {
+    ctx.param(0)
+        .parse()
+        .map_err(|_| Error::NotFound("proxy").into())
+}
+
+/// `GET /api/v1/proxies`.
+pub(crate) async fn list_proxies(ctx: Ctx<'_>) -> Reply {
+    let q: PageQuery = ctx.query()?;
+    Ok(ok(&ctx.app.admin.list_proxies(q.page()?).await?))
+}
+
+/// `GET /api/v1/proxies/{id}`.
+pub(crate) async fn get_proxy(ctx: Ctx<'_>) -> Reply {
+    Ok(ok(&ctx.app.admin.get_proxy(proxy_id(&ctx)?).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateProxyRequest {
+    url: String,
+    #[serde(default)]
+    protocol: Option<ProxyProtocol>,
+    #[serde(default = "yes")]
+    is_active: bool,
+    #[serde(default)]
+    max_accounts: i64,
+    #[serde(default)]
+    priority: i32,
+    #[serde(default = "one")]
+    weight: i32,
+    #[serde(default = "three")]
+    max_failures: i32,
+}
+
+fn one() -> i32 {
+    1
+}
+
+fn three() -> i32 {
+    3
+}
+
+/// `POST /api/v1/proxies`.
+pub(crate) async fn create_proxy(ctx: Ctx<'_>) -> Reply {
+    let r: CreateProxyRequest = ctx.body()?;
+    let proxy = ctx
+        .app
+        .admin
+        .create_proxy(NewProxy {
+            url: ProxyUrl::new(r.url),
+            protocol: r.protocol,
+            is_active: r.is_active,
+            max_accounts: r.max_accounts,
+            priority: r.priority,
+            weight: r.weight,
+            max_failures: r.max_failures,
+        })
+        .await?;
+    Ok(created(&proxy))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateProxyRequest {
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    protocol: Option<ProxyProtocol>,
+    #[serde(default)]
+    is_active: Option<bool>,
+    #[serde(default)]
+    max_accounts: Option<i64>,
+    #[serde(default)]
+    priority: Option<i32>,
+    #[serde(default)]
+    weight: Option<i32>,
+    #[serde(default)]
+    max_failures: Option<i32>,
+}
+
+/// `PUT /api/v1/proxies/{id}`: omitted fields stay as they are.
+pub(crate) async fn update_proxy(ctx: Ctx<'_>) -> Reply {
+    let id = proxy_id(&ctx)?;
+    let r: UpdateProxyRequest = ctx.body()?;
+    let proxy = ctx
+        .app
+        .admin
+        .update_proxy(
+            id,
+            UpdateProxy {
+                url: r.url,
+                protocol: r.protocol,
+                is_active: r.is_active,
+                max_accounts: r.max_accounts,
+                priority: r.priority,
+                weight: r.weight,
+                max_failures: r.max_failures,
+            },
+        )
+        .await?;
+    Ok(ok(&proxy))
+}
+
+/// `DELETE /api/v1/proxies/{id}`.
+pub(crate) async fn delete_proxy(ctx: Ctx<'_>) -> Reply {
+    ctx.app.admin.delete_proxy(proxy_id(&ctx)?).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignmentQuery {
+    provider: Option<String>,
+}
+
+/// `GET /api/v1/proxies/assignments`: every provider's, or `?provider=`'s.
+pub(crate) async fn proxy_assignments(ctx: Ctx<'_>) -> Reply {
+    let q: AssignmentQuery = ctx.query()?;
+    Ok(ok(&ctx
+        .app
+        .admin
+        .proxy_assignments(q.provider.as_deref())
+        .await?))
+}
+
+/// `POST /api/v1/proxies/recalculate`.
+pub(crate) async fn recalculate_proxies(ctx: Ctx<'_>) -> Reply {
+    let moved = ctx.app.admin.recalculate_proxies().await?;
+    Ok(message(&format!(
+        "proxy assignments recalculated; {moved} accounts changed proxy"
+    )))
+}
+
+// ----------------------------------------------------------- model mappings
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MappingQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// `GET /api/v1/model-mappings`: global and own; an admin's are all.
+pub(crate) async fn list_mappings(ctx: Ctx<'_>) -> Reply {
+    let q: MappingQuery = ctx.query()?;
+    Ok(ok(&ctx
+        .app
+        .admin
+        .list_mappings(ctx.caller()?, page(q.limit, q.offset)?)
+        .await?))
+}
+
+/// `GET /api/v1/model-mappings/{alias}`.
+pub(crate) async fn get_mapping(ctx: Ctx<'_>) -> Reply {
+    Ok(ok(&ctx
+        .app
+        .admin
+        .get_mapping(ctx.caller()?, ctx.param(0))
+        .await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateMappingRequest {
+    alias: String,
+    provider_id: ProviderId,
+    model_name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    priority: i32,
+    #[serde(default)]
+    is_global: bool,
+}
+
+/// `POST /api/v1/model-mappings`.
+pub(crate) async fn create_mapping(ctx: Ctx<'_>) -> Reply {
+    let r: CreateMappingRequest = ctx.body()?;
+    let m = ctx
+        .app
+        .admin
+        .create_mapping(
+            ctx.caller()?,
+            CreateMapping {
+                alias: r.alias,
+                provider_id: r.provider_id,
+                model_name: r.model_name,
+                description: r.description,
+                enabled: r.enabled,
+                priority: r.priority,
+                is_global: r.is_global,
+            },
+        )
+        .await?;
+    Ok(created(&m))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateMappingRequest {
+    #[serde(default)]
+    alias: Option<String>,
+    #[serde(default)]
+    provider_id: Option<ProviderId>,
+    #[serde(default)]
+    model_name: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "aigw_domain::serde_helpers::double_option"
+    )]
+    description: Option<Option<String>>,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    priority: Option<i32>,
+    #[serde(default)]
+    is_global: Option<bool>,
+}
+
+/// `PUT /api/v1/model-mappings/{alias}`: omitted fields stay as they are;
+/// `alias` renames.
+pub(crate) async fn update_mapping(ctx: Ctx<'_>) -> Reply {
+    let r: UpdateMappingRequest = ctx.body()?;
+    let m = ctx
+        .app
+        .admin
+        .update_mapping(
+            ctx.caller()?,
+            ctx.param(0),
+            UpdateMapping {
+                alias: r.alias,
+                provider_id: r.provider_id,
+                model_name: r.model_name,
+                description: r.description,
+                enabled: r.enabled,
+                priority: r.priority,
+                is_global: r.is_global,
+            },
+        )
+        .await?;
+    Ok(ok(&m))
+}
+
+/// `DELETE /api/v1/model-mappings/{alias}`.
+pub(crate) async fn delete_mapping(ctx: Ctx<'_>) -> Reply {
+    ctx.app
+        .admin
+        .delete_mapping(ctx.caller()?, ctx.param(0))
+        .await?;
+    Ok(no_content())
+}

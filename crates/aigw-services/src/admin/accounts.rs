@@ -1,0 +1,198 @@
+//! Upstream accounts: admins manage all, provider-role users their own
+//! (`created_by`). Credentials are validated against the provider's
+//! accepted kinds and are never returned; creating or activating an account
+//! assigns it a proxy (the reload after every write runs the assigner).
+
+use aigw_domain::{
+    Account, AccountFilter, AccountId, AccountPatch, AuthData, NewAccount, Page, Paged, Provider,
+    ProviderId, Secret,
+};
+
+use super::Admin;
+use super::auth::Caller;
+use crate::Error;
+
+/// An account to add.
+#[derive(Debug, Clone)]
+pub struct CreateAccount {
+    pub provider_id: ProviderId,
+    pub label: String,
+    pub auth_data: AuthData,
+    pub metadata: Option<serde_json::Value>,
+    pub is_active: bool,
+}
+
+/// A change to an account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateAccount {
+    pub label: Option<String>,
+    pub auth_data: Option<AuthData>,
+    pub metadata: Option<serde_json::Value>,
+    pub is_active: Option<bool>,
+}
+
+fn check_secret(field: &str, secret: &Secret) -> Result<(), Error> {
+    if secret.expose().trim().is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    Ok(())
+}
+
+/// Checks a credential against the provider: an accepted kind, and the
+/// fields that kind needs.
+fn check_auth(provider: &Provider, auth: &AuthData) -> Result<(), Error> {
+    let kind = auth.kind();
+    if !provider.supported_auth_types.is_empty() && !provider.supported_auth_types.contains(&kind) {
+        return Err(Error::UnsupportedAuthKind {
+            provider: provider.id.clone(),
+            kind,
+            supported: provider.supported_auth_types.clone(),
+        });
+    }
+    match auth {
+        AuthData::ApiKey { api_key } => check_secret("auth_data.api_key", api_key),
+        AuthData::Bearer { token } => check_secret("auth_data.token", token),
+        AuthData::Oauth(o) => {
+            if let Some(t) = &o.refresh_token {
+                check_secret("auth_data.refresh_token", t)?;
+            }
+            if let Some(t) = &o.access_token {
+                check_secret("auth_data.access_token", t)?;
+            }
+            if o.refresh_token.is_none() && o.access_token.is_none() {
+                return Err(Error::invalid(
+                    "auth_data.refresh_token",
+                    "an OAuth credential needs a refresh_token or an access_token",
+                ));
+            }
+            if let Some(url) = &o.token_url {
+                super::providers::check_base_url("auth_data.token_url", url)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn check_label(label: &str) -> Result<(), Error> {
+    if label.trim().is_empty() || label.chars().count() > 200 {
+        return Err(Error::invalid("label", "must be 1 to 200 characters"));
+    }
+    Ok(())
+}
+
+fn check_metadata(metadata: &serde_json::Value) -> Result<(), Error> {
+    if !metadata.is_object() {
+        return Err(Error::invalid("metadata", "must be a JSON object"));
+    }
+    Ok(())
+}
+
+impl Admin {
+    /// Accounts the caller may see, newest first: an admin's are all (or one
+    /// provider's), anyone else's those they created.
+    pub async fn list_accounts(
+        &self,
+        caller: &Caller,
+        provider: Option<ProviderId>,
+        page: Page,
+    ) -> Result<Paged<Account>, Error> {
+        let filter = AccountFilter {
+            provider_id: provider,
+            created_by: (!caller.is_admin()).then_some(caller.user.id),
+            ..AccountFilter::default()
+        };
+        Ok(self.repository().list_accounts(&filter, page).await?)
+    }
+
+    /// One account the caller may see; anyone else's is "not found".
+    pub async fn get_account(&self, caller: &Caller, id: AccountId) -> Result<Account, Error> {
+        match self.repository().get_account(id).await {
+            Ok(a) if caller.owns(a.created_by) => Ok(a),
+            Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => Err(Error::NotFound("account")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn provider_for(&self, id: &ProviderId) -> Result<Provider, Error> {
+        match self.repository().get_provider(id).await {
+            Ok(p) => Ok(p),
+            Err(aigw_repository::Error::NotFound { .. }) => {
+                Err(Error::invalid("provider_id", "no such provider"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Adds an account owned by the caller and assigns it a proxy.
+    pub async fn create_account(
+        &self,
+        caller: &Caller,
+        new: CreateAccount,
+    ) -> Result<Account, Error> {
+        check_label(&new.label)?;
+        let provider = self.provider_for(&new.provider_id).await?;
+        check_auth(&provider, &new.auth_data)?;
+        if let Some(m) = &new.metadata {
+            check_metadata(m)?;
+        }
+        let mut row = NewAccount::new(new.provider_id, new.label, new.auth_data);
+        row.expires_at = row.auth_data.expires_at();
+        row.is_active = new.is_active;
+        row.created_by = Some(caller.user.id);
+        if let Some(m) = new.metadata {
+            row.metadata = m;
+        }
+        let account = self.repository().insert_account(&row).await?;
+        self.reload().await?;
+        Ok(self.repository().get_account(account.id).await?)
+    }
+
+    /// Changes an account the caller may manage. A new credential drops every
+    /// cached token of the old one; activating assigns a proxy.
+    pub async fn update_account(
+        &self,
+        caller: &Caller,
+        id: AccountId,
+        update: UpdateAccount,
+    ) -> Result<Account, Error> {
+        let current = self.get_account(caller, id).await?;
+        if let Some(label) = &update.label {
+            check_label(label)?;
+        }
+        if let Some(auth) = &update.auth_data {
+            let provider = self.provider_for(&current.provider_id).await?;
+            check_auth(&provider, auth)?;
+        }
+        if let Some(m) = &update.metadata {
+            check_metadata(m)?;
+        }
+        let new_credential = update.auth_data.is_some();
+        let patch = AccountPatch {
+            label: update.label,
+            expires_at: update.auth_data.as_ref().map(AuthData::expires_at),
+            auth_data: update.auth_data,
+            metadata: update.metadata,
+            is_active: update.is_active,
+            proxy_id: None,
+            health_status: None,
+        };
+        self.repository().update_account(id, &patch).await?;
+        if new_credential && let Err(e) = self.gateway().credentials().invalidate(id).await {
+            tracing::warn!(account = %id, error = %e, "could not drop the old credential's tokens");
+        }
+        self.reload().await?;
+        Ok(self.repository().get_account(id).await?)
+    }
+
+    /// Deletes an account the caller may manage.
+    pub async fn delete_account(&self, caller: &Caller, id: AccountId) -> Result<(), Error> {
+        self.get_account(caller, id).await?;
+        self.repository().delete_account(id).await?;
+        if let Err(e) = self.gateway().credentials().invalidate(id).await {
+            tracing::warn!(account = %id, error = %e, "could not drop the account's tokens");
+        }
+        // Recounts the proxies' loads and drops the account from every snapshot.
+        self.repository().recount_proxy_accounts().await?;
+        self.reload().await
+    }
+}

@@ -1,0 +1,185 @@
+//! Model mappings: admins manage all, global or owned; users see global ones
+//! and their own, and manage their own. Routing honours owner, priority and
+//! the enabled flag (see `Snapshot::route`).
+
+use aigw_domain::{
+    MappingOwnership, ModelMapping, ModelMappingFilter, ModelMappingPatch, NewModelMapping, Page,
+    Paged, ProviderId,
+};
+
+use super::Admin;
+use super::auth::Caller;
+use crate::Error;
+
+/// A mapping to create.
+#[derive(Debug, Clone)]
+pub struct CreateMapping {
+    pub alias: String,
+    pub provider_id: ProviderId,
+    pub model_name: String,
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub priority: i32,
+    /// Admins only: a mapping for every caller rather than the admin's own.
+    pub is_global: bool,
+}
+
+/// A change to a mapping; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateMapping {
+    pub alias: Option<String>,
+    pub provider_id: Option<ProviderId>,
+    pub model_name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub enabled: Option<bool>,
+    pub priority: Option<i32>,
+    /// Admins only: make it global (`true`) or the admin's own (`false`).
+    pub is_global: Option<bool>,
+}
+
+fn check_name(field: &str, value: &str) -> Result<(), Error> {
+    if value.trim().is_empty() || value.chars().count() > 200 {
+        return Err(Error::invalid(field, "must be 1 to 200 characters"));
+    }
+    Ok(())
+}
+
+fn mapping_error(e: aigw_repository::Error) -> Error {
+    match e {
+        aigw_repository::Error::NotFound { .. } => Error::NotFound("model mapping"),
+        aigw_repository::Error::Conflict { .. } => {
+            Error::Conflict("a model mapping with this alias already exists".to_owned())
+        }
+        e => e.into(),
+    }
+}
+
+impl Admin {
+    /// Mappings the caller may see: highest priority first, then by alias.
+    pub async fn list_mappings(
+        &self,
+        caller: &Caller,
+        page: Page,
+    ) -> Result<Paged<ModelMapping>, Error> {
+        let filter = ModelMappingFilter {
+            ownership: (!caller.is_admin()).then_some(MappingOwnership::VisibleTo(caller.user.id)),
+            ..ModelMappingFilter::default()
+        };
+        Ok(self.repository().list_model_mappings(&filter, page).await?)
+    }
+
+    /// One mapping the caller may see (global, own, or any for admins).
+    pub async fn get_mapping(&self, caller: &Caller, alias: &str) -> Result<ModelMapping, Error> {
+        match self.repository().get_model_mapping_by_alias(alias).await {
+            Ok(m) if m.owner_id.is_none() || caller.owns(m.owner_id) => Ok(m),
+            Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => {
+                Err(Error::NotFound("model mapping"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A mapping the caller may change: their own, or any for admins.
+    async fn own_mapping(&self, caller: &Caller, alias: &str) -> Result<ModelMapping, Error> {
+        let m = self.get_mapping(caller, alias).await?;
+        if !caller.owns(m.owner_id) {
+            return Err(Error::Forbidden("only admins change global model mappings"));
+        }
+        Ok(m)
+    }
+
+    async fn check_provider(&self, id: &ProviderId) -> Result<(), Error> {
+        match self.repository().get_provider(id).await {
+            Ok(_) => Ok(()),
+            Err(aigw_repository::Error::NotFound { .. }) => {
+                Err(Error::invalid("provider_id", "no such provider"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates a mapping owned by the caller, or global for an admin asking.
+    pub async fn create_mapping(
+        &self,
+        caller: &Caller,
+        new: CreateMapping,
+    ) -> Result<ModelMapping, Error> {
+        check_name("alias", &new.alias)?;
+        check_name("model_name", &new.model_name)?;
+        if new.is_global && !caller.is_admin() {
+            return Err(Error::Forbidden("only admins create global model mappings"));
+        }
+        self.check_provider(&new.provider_id).await?;
+        let row = NewModelMapping {
+            alias: new.alias,
+            provider_id: new.provider_id,
+            model_name: new.model_name,
+            description: new.description,
+            enabled: new.enabled,
+            priority: new.priority,
+            owner_id: (!new.is_global).then_some(caller.user.id),
+        };
+        let m = self
+            .repository()
+            .insert_model_mapping(&row)
+            .await
+            .map_err(mapping_error)?;
+        self.reload().await?;
+        Ok(m)
+    }
+
+    /// Changes a mapping the caller may change.
+    pub async fn update_mapping(
+        &self,
+        caller: &Caller,
+        alias: &str,
+        update: UpdateMapping,
+    ) -> Result<ModelMapping, Error> {
+        let current = self.own_mapping(caller, alias).await?;
+        if let Some(a) = &update.alias {
+            check_name("alias", a)?;
+        }
+        if let Some(m) = &update.model_name {
+            check_name("model_name", m)?;
+        }
+        if let Some(p) = &update.provider_id {
+            self.check_provider(p).await?;
+        }
+        let owner_id = match update.is_global {
+            Some(_) if !caller.is_admin() => {
+                return Err(Error::Forbidden(
+                    "only admins change whether a mapping is global",
+                ));
+            }
+            Some(true) => Some(None),
+            Some(false) => Some(Some(caller.user.id)),
+            None => None,
+        };
+        let patch = ModelMappingPatch {
+            alias: update.alias,
+            provider_id: update.provider_id,
+            model_name: update.model_name,
+            description: update.description,
+            enabled: update.enabled,
+            priority: update.priority,
+            owner_id,
+        };
+        let m = self
+            .repository()
+            .update_model_mapping(current.id, &patch)
+            .await
+            .map_err(mapping_error)?;
+        self.reload().await?;
+        Ok(m)
+    }
+
+    /// Deletes a mapping the caller may change.
+    pub async fn delete_mapping(&self, caller: &Caller, alias: &str) -> Result<(), Error> {
+        let current = self.own_mapping(caller, alias).await?;
+        self.repository()
+            .delete_model_mapping(current.id)
+            .await
+            .map_err(mapping_error)?;
+        self.reload().await
+    }
+}

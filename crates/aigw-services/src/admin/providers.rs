@@ -1,0 +1,209 @@
+//! Providers: every caller may list them; admins add custom ones of a known
+//! kind and change base URLs, models and the active flag. Built-in
+//! providers cannot be deleted (deactivate them instead).
+
+use aigw_domain::{
+    AuthKind, NewProvider, Page, Provider, ProviderFilter, ProviderId, ProviderKind, ProviderPatch,
+};
+
+use super::Admin;
+use crate::Error;
+
+/// A custom provider to add.
+#[derive(Debug, Clone)]
+pub struct CreateProvider {
+    /// The slug (lowercase letters, digits, `-`, `_`).
+    pub id: String,
+    /// The display name.
+    pub name: String,
+    /// The wire format and auth style.
+    pub kind: ProviderKind,
+    /// The primary base URL (http or https).
+    pub base_url: String,
+    /// Further base URLs, tried in order.
+    pub fallback_base_urls: Vec<String>,
+    /// Accepted credential kinds; empty means the kind's usual ones.
+    pub supported_auth_types: Vec<AuthKind>,
+    /// The upstream models it serves.
+    pub models: Vec<String>,
+    /// Whether requests may be routed to it.
+    pub is_active: bool,
+}
+
+/// A change to a provider; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateProvider {
+    pub name: Option<String>,
+    pub base_url: Option<String>,
+    pub fallback_base_urls: Option<Vec<String>>,
+    pub supported_auth_types: Option<Vec<AuthKind>>,
+    pub models: Option<Vec<String>>,
+    pub is_active: Option<bool>,
+}
+
+/// The credential kinds a provider kind takes when none are given.
+fn default_auth_types(kind: ProviderKind) -> Vec<AuthKind> {
+    match kind {
+        ProviderKind::Openai => vec![AuthKind::ApiKey, AuthKind::Bearer],
+        ProviderKind::Anthropic => vec![AuthKind::ApiKey, AuthKind::Oauth],
+        ProviderKind::Gemini => vec![AuthKind::ApiKey],
+        ProviderKind::Antigravity => vec![AuthKind::Oauth],
+    }
+}
+
+/// An http(s) URL with a host.
+pub(crate) fn check_base_url(field: &str, value: &str) -> Result<(), Error> {
+    match url::Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
+        _ => Err(Error::invalid(
+            field,
+            "must be an http or https URL with a host",
+        )),
+    }
+}
+
+fn check_models(models: &[String]) -> Result<(), Error> {
+    for (i, m) in models.iter().enumerate() {
+        if m.trim().is_empty() {
+            return Err(Error::invalid(format!("models[{i}]"), "must not be empty"));
+        }
+    }
+    Ok(())
+}
+
+fn provider_error(e: aigw_repository::Error) -> Error {
+    match e {
+        aigw_repository::Error::NotFound { .. } => Error::NotFound("provider"),
+        aigw_repository::Error::Conflict { .. } => {
+            Error::Conflict("a provider with this id already exists".to_owned())
+        }
+        aigw_repository::Error::ForeignKey { .. } => Error::Conflict(
+            "the provider still has accounts or model mappings; delete those first".to_owned(),
+        ),
+        e => e.into(),
+    }
+}
+
+impl Admin {
+    /// Every provider (or only active ones), by id.
+    pub async fn list_providers(&self, active_only: bool) -> Result<Vec<Provider>, Error> {
+        let filter = ProviderFilter {
+            is_active: active_only.then_some(true),
+            kind: None,
+        };
+        Ok(self
+            .repository()
+            .list_providers(&filter, Page::max())
+            .await?
+            .data)
+    }
+
+    /// One provider.
+    pub async fn get_provider(&self, id: &str) -> Result<Provider, Error> {
+        let id = ProviderId::new(id).map_err(|_| Error::NotFound("provider"))?;
+        self.repository()
+            .get_provider(&id)
+            .await
+            .map_err(provider_error)
+    }
+
+    /// Adds a custom provider.
+    pub async fn create_provider(&self, new: CreateProvider) -> Result<Provider, Error> {
+        let id = ProviderId::new(new.id.clone())
+            .map_err(|_| Error::invalid("id", "must be a lowercase slug (a-z, 0-9, -, _)"))?;
+        if new.name.trim().is_empty() {
+            return Err(Error::invalid("name", "must not be empty"));
+        }
+        check_base_url("base_url", &new.base_url)?;
+        for (i, u) in new.fallback_base_urls.iter().enumerate() {
+            check_base_url(&format!("fallback_base_urls[{i}]"), u)?;
+        }
+        check_models(&new.models)?;
+        let supported_auth_types = if new.supported_auth_types.is_empty() {
+            default_auth_types(new.kind)
+        } else {
+            new.supported_auth_types
+        };
+        let row = NewProvider {
+            id,
+            name: new.name,
+            kind: new.kind,
+            base_url: new.base_url,
+            fallback_base_urls: new.fallback_base_urls,
+            supported_auth_types,
+            models: new.models,
+            is_active: new.is_active,
+            is_builtin: false,
+            config: serde_json::Value::Object(serde_json::Map::new()),
+        };
+        let provider = self
+            .repository()
+            .insert_provider(&row)
+            .await
+            .map_err(provider_error)?;
+        self.reload().await?;
+        Ok(provider)
+    }
+
+    /// Changes a provider.
+    pub async fn update_provider(
+        &self,
+        id: &str,
+        update: UpdateProvider,
+    ) -> Result<Provider, Error> {
+        let id = ProviderId::new(id).map_err(|_| Error::NotFound("provider"))?;
+        if update.name.as_ref().is_some_and(|n| n.trim().is_empty()) {
+            return Err(Error::invalid("name", "must not be empty"));
+        }
+        if let Some(url) = &update.base_url {
+            check_base_url("base_url", url)?;
+        }
+        if let Some(urls) = &update.fallback_base_urls {
+            for (i, u) in urls.iter().enumerate() {
+                check_base_url(&format!("fallback_base_urls[{i}]"), u)?;
+            }
+        }
+        if let Some(models) = &update.models {
+            check_models(models)?;
+        }
+        if update
+            .supported_auth_types
+            .as_ref()
+            .is_some_and(Vec::is_empty)
+        {
+            return Err(Error::invalid("supported_auth_types", "must not be empty"));
+        }
+        let patch = ProviderPatch {
+            name: update.name,
+            kind: None,
+            base_url: update.base_url,
+            fallback_base_urls: update.fallback_base_urls,
+            supported_auth_types: update.supported_auth_types,
+            models: update.models,
+            is_active: update.is_active,
+            config: None,
+        };
+        let provider = self
+            .repository()
+            .update_provider(&id, &patch)
+            .await
+            .map_err(provider_error)?;
+        self.reload().await?;
+        Ok(provider)
+    }
+
+    /// Deletes a custom provider that nothing uses any more.
+    pub async fn delete_provider(&self, id: &str) -> Result<(), Error> {
+        let provider = self.get_provider(id).await?;
+        if provider.is_builtin {
+            return Err(Error::Conflict(
+                "built-in providers cannot be deleted; set is_active to false instead".to_owned(),
+            ));
+        }
+        self.repository()
+            .delete_provider(&provider.id)
+            .await
+            .map_err(provider_error)?;
+        self.reload().await
+    }
+}

@@ -1,0 +1,183 @@
+//! Outbound proxies (admins): CRUD with the URL validated as the client pool
+//! will use it, the assignments of every provider's accounts, and a full
+//! reassignment on demand.
+
+use std::collections::BTreeMap;
+
+use aigw_domain::{
+    AccountId, NewProxy, Page, Paged, Proxy, ProxyFilter, ProxyId, ProxyPatch, ProxyProtocol,
+    ProxyUrl,
+};
+
+use super::Admin;
+use crate::Error;
+
+/// A change to a proxy; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateProxy {
+    pub url: Option<String>,
+    pub protocol: Option<ProxyProtocol>,
+    pub is_active: Option<bool>,
+    pub max_accounts: Option<i64>,
+    pub priority: Option<i32>,
+    pub weight: Option<i32>,
+    pub max_failures: Option<i32>,
+}
+
+/// Which accounts each proxy carries.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Assignments {
+    /// Account ids by proxy id.
+    pub assignments: BTreeMap<ProxyId, Vec<AccountId>>,
+    /// Active accounts without a proxy.
+    pub unassigned: Vec<AccountId>,
+}
+
+/// A URL the client pool accepts: http, https or socks5, a host, a port
+/// (explicit or the scheme's), nothing else.
+fn check_url(url: &str) -> Result<ProxyProtocol, Error> {
+    crate::client_pool::ProxyUrl::parse(url).map_err(|e| Error::invalid("url", e.to_string()))?;
+    ProxyProtocol::from_url(url).ok_or_else(|| Error::invalid("url", "unsupported scheme"))
+}
+
+fn check_numbers(
+    max_accounts: Option<i64>,
+    weight: Option<i32>,
+    max_failures: Option<i32>,
+) -> Result<(), Error> {
+    if max_accounts.is_some_and(|n| n < 0) {
+        return Err(Error::invalid(
+            "max_accounts",
+            "must not be negative (0 = unlimited)",
+        ));
+    }
+    if weight.is_some_and(|n| n < 1) {
+        return Err(Error::invalid("weight", "must be at least 1"));
+    }
+    if max_failures.is_some_and(|n| n < 1) {
+        return Err(Error::invalid("max_failures", "must be at least 1"));
+    }
+    Ok(())
+}
+
+fn proxy_error(e: aigw_repository::Error) -> Error {
+    match e {
+        aigw_repository::Error::NotFound { .. } => Error::NotFound("proxy"),
+        aigw_repository::Error::Conflict { .. } => {
+            Error::Conflict("a proxy with this URL already exists".to_owned())
+        }
+        e => e.into(),
+    }
+}
+
+impl Admin {
+    /// Proxies, highest priority first.
+    pub async fn list_proxies(&self, page: Page) -> Result<Paged<Proxy>, Error> {
+        Ok(self
+            .repository()
+            .list_proxies(&ProxyFilter::default(), page)
+            .await?)
+    }
+
+    /// One proxy.
+    pub async fn get_proxy(&self, id: ProxyId) -> Result<Proxy, Error> {
+        self.repository().get_proxy(id).await.map_err(proxy_error)
+    }
+
+    /// Adds a proxy; accounts waiting for one get it.
+    pub async fn create_proxy(&self, mut new: NewProxy) -> Result<Proxy, Error> {
+        let scheme = check_url(new.url.expose())?;
+        check_numbers(
+            Some(new.max_accounts),
+            Some(new.weight),
+            Some(new.max_failures),
+        )?;
+        match new.protocol {
+            Some(p) if p != scheme => {
+                return Err(Error::invalid(
+                    "protocol",
+                    "does not match the URL's scheme",
+                ));
+            }
+            _ => new.protocol = Some(scheme),
+        }
+        let proxy = self
+            .repository()
+            .insert_proxy(&new)
+            .await
+            .map_err(proxy_error)?;
+        self.reload().await?;
+        self.get_proxy(proxy.id).await
+    }
+
+    /// Changes a proxy. Disabling it moves its accounts to other proxies.
+    pub async fn update_proxy(&self, id: ProxyId, update: UpdateProxy) -> Result<Proxy, Error> {
+        let current = self.get_proxy(id).await?;
+        let scheme = match &update.url {
+            Some(url) => check_url(url)?,
+            None => ProxyProtocol::from_url(current.url.expose()).unwrap_or(current.protocol),
+        };
+        if update.protocol.is_some_and(|p| p != scheme) {
+            return Err(Error::invalid(
+                "protocol",
+                "does not match the URL's scheme",
+            ));
+        }
+        check_numbers(update.max_accounts, update.weight, update.max_failures)?;
+        let patch = ProxyPatch {
+            protocol: update.url.as_ref().map(|_| scheme).or(update.protocol),
+            url: update.url.map(ProxyUrl::new),
+            is_active: update.is_active,
+            health_status: None,
+            max_accounts: update.max_accounts,
+            priority: update.priority,
+            weight: update.weight,
+            max_failures: update.max_failures,
+        };
+        self.repository()
+            .update_proxy(id, &patch)
+            .await
+            .map_err(proxy_error)?;
+        self.reload().await?;
+        self.get_proxy(id).await
+    }
+
+    /// Deletes a proxy; its accounts are reassigned.
+    pub async fn delete_proxy(&self, id: ProxyId) -> Result<(), Error> {
+        self.repository()
+            .delete_proxy(id)
+            .await
+            .map_err(proxy_error)?;
+        self.reload().await
+    }
+
+    /// Which accounts each proxy carries, across every provider (or one).
+    pub async fn proxy_assignments(&self, provider: Option<&str>) -> Result<Assignments, Error> {
+        let data = self.repository().load_snapshot().await?;
+        let mut out = Assignments {
+            assignments: data.proxies.iter().map(|p| (p.id, Vec::new())).collect(),
+            unassigned: Vec::new(),
+        };
+        for account in data
+            .accounts
+            .iter()
+            .filter(|a| provider.is_none_or(|p| a.provider_id.as_str() == p))
+        {
+            match account.proxy_id {
+                Some(proxy) => out.assignments.entry(proxy).or_default().push(account.id),
+                None if account.is_active => out.unassigned.push(account.id),
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reassigns every active account from scratch (fill-first) and recounts
+    /// the proxies' loads; returns how many accounts changed proxy.
+    pub async fn recalculate_proxies(&self) -> Result<usize, Error> {
+        let moved = crate::proxy_assign::assign_proxies(self.repository(), true).await?;
+        self.repository().recount_proxy_accounts().await?;
+        self.reload().await?;
+        Ok(moved)
+    }
+}
