@@ -7,7 +7,12 @@
 //! carrying that marker, and no answer may ever include one.
 
 mod auth;
+mod matrix;
 mod resources;
+mod scale_out;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use http::Method;
 use serde_json::Value;
@@ -24,6 +29,7 @@ pub struct Api<'a> {
 
 impl<'a> Api<'a> {
     pub fn new(gw: &'a TestGateway) -> Self {
+        captured_logs();
         Self { gw }
     }
 
@@ -123,4 +129,53 @@ pub fn check_response(method: &Method, path: &str, resp: &Resp) {
             "{method} {path}: request_id differs from the x-request-id header"
         );
     }
+}
+
+/// Every log line of the gateway's crates written by this test process,
+/// at every level: the subscriber is installed once, by the first API test,
+/// and sees the requests of every test running alongside.
+pub fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "info,aigw_services=trace,aigw_handlers=trace,aigw_repository=trace,aigateway=trace",
+            ))
+            .with_writer(move || LogSink(sink.clone()))
+            .with_ansi(false)
+            .finish();
+        // Another test module may have installed one first; then there is
+        // nothing to capture here and the check below is vacuous, so fail.
+        tracing_subscriber::util::SubscriberInitExt::try_init(subscriber)
+            .expect("no other global tracing subscriber in the e2e binary");
+        buffer
+    })
+    .clone()
+}
+
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Fails if any captured log line so far contains a stored secret; returns
+/// how many bytes of log were checked.
+pub fn assert_logs_free_of_canary() -> usize {
+    let logs = captured_logs();
+    let logs = logs.lock().unwrap();
+    let text = String::from_utf8_lossy(&logs);
+    if let Some(line) = text.lines().find(|l| l.contains(CANARY)) {
+        panic!("a log line carries a stored secret: {line}");
+    }
+    logs.len()
 }

@@ -414,6 +414,8 @@ async fn accounts_are_owned_validated_masked_and_used(d: Deployment) {
 
     assert_eq!(api.delete(&path, &pat).await.status, 204);
     assert_eq!(api.get(&path, &admin).await.status, 404);
+    let checked = super::assert_logs_free_of_canary();
+    assert!(checked > 0, "the log capture saw nothing");
 }
 
 async fn proxies_validate_assign_and_recalculate(d: Deployment) {
