@@ -14,5 +14,6 @@ mod mappings;
 mod providers;
 mod proxies;
 mod secrets;
+mod settings;
 mod snapshot;
 mod users;
