@@ -66,7 +66,8 @@ pub fn runtime_settings(config: &Config, migrate: bool, keyring: Keyring) -> Run
 /// Opens the services, naming the database in any failure. Credentials at rest are
 /// always encrypted: the key is resolved first (see `security`), the start fails when a
 /// stored credential cannot be decrypted with it, and credentials still stored in clear
-/// (written before encryption) are encrypted now.
+/// (written before encryption) are encrypted now. Whichever command first opens an
+/// empty database creates the `admin` user, so every command shows a generated password.
 pub async fn start_runtime(config: &Config, migrate: bool) -> anyhow::Result<Runtime> {
     let keys = crate::security::load(config)?;
     tracing::debug!(
@@ -74,7 +75,7 @@ pub async fn start_runtime(config: &Config, migrate: bool) -> anyhow::Result<Run
         previous = keys.previous.len(),
         "credentials at rest are encrypted"
     );
-    let runtime = Runtime::start(runtime_settings(config, migrate, keys.keyring()))
+    let mut runtime = Runtime::start(runtime_settings(config, migrate, keys.keyring()))
         .await
         .with_context(|| {
             format!(
@@ -106,6 +107,7 @@ pub async fn start_runtime(config: &Config, migrate: bool) -> anyhow::Result<Run
             "credentials are still under an older key; run `aigateway rotate-key --keep-current` to finish the rotation"
         );
     }
+    show_generated_admin_password(&mut runtime);
     Ok(runtime)
 }
 
@@ -124,8 +126,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     // Everything that can fail is checked before the port is bound, so a bad
     // deployment never answers health checks.
-    let mut runtime = start_runtime(&config, config.database.migrate_on_start).await?;
-    show_generated_admin_password(&mut runtime);
+    let runtime = start_runtime(&config, config.database.migrate_on_start).await?;
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -160,7 +161,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// Shows the password generated for the first `admin` user, once, on
 /// stderr: never through the log, which may be shipped elsewhere.
-pub fn show_generated_admin_password(runtime: &mut Runtime) {
+fn show_generated_admin_password(runtime: &mut Runtime) {
     if let Some(password) = runtime.take_generated_admin_password() {
         #[expect(
             clippy::print_stderr,
@@ -178,8 +179,7 @@ pub fn show_generated_admin_password(runtime: &mut Runtime) {
 
 /// Creates or upgrades the schema of the configured database.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let mut runtime = start_runtime(config, true).await?;
-    show_generated_admin_password(&mut runtime);
+    let runtime = start_runtime(config, true).await?;
     tracing::info!(database = %mask_url(&config.database.url), "schema is up to date");
     runtime.shutdown().await;
     Ok(())

@@ -139,3 +139,34 @@ deployment_tests!(
     bad_credentials_are_refused,
     unknown_paths_and_methods,
 );
+
+/// Without a configured password, the first start creates `admin` with a
+/// generated one, handed out once; a second start on the same database
+/// creates nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_generates_the_admin_password_once() {
+    let Some(mut gw) = TestGateway::start_with(Deployment::Embedded, |s| {
+        s.auth.admin_password = None;
+    })
+    .await
+    else {
+        return;
+    };
+    let password = gw
+        .runtime
+        .take_generated_admin_password()
+        .expect("a generated password");
+    assert!(password.expose().len() >= 16);
+    assert!(gw.runtime.take_generated_admin_password().is_none());
+    let api = Api::new(&gw);
+    api.login("admin", password.expose()).await;
+    let resp = api
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "admin", "password": ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(resp.status, 401);
+}
