@@ -465,15 +465,26 @@ pub(crate) async fn recalculate_proxies(ctx: Ctx<'_>) -> Reply {
 struct MappingQuery {
     limit: Option<i64>,
     offset: Option<i64>,
+    /// The original's 1-based page number, still accepted (`offset` wins).
+    page: Option<i64>,
 }
 
 /// `GET /api/v1/model-mappings`: global and own; an admin's are all.
 pub(crate) async fn list_mappings(ctx: Ctx<'_>) -> Reply {
     let q: MappingQuery = ctx.query()?;
+    let offset = match (q.offset, q.page) {
+        (Some(offset), _) => Some(offset),
+        (None, Some(n)) if n < 1 => return Err(ApiError::bad_field("page", "must be at least 1")),
+        (None, Some(n)) => {
+            let limit = page(q.limit, None)?.limit;
+            Some((n - 1).saturating_mul(limit))
+        }
+        (None, None) => None,
+    };
     Ok(ok(&ctx
         .app
         .admin
-        .list_mappings(ctx.caller()?, page(q.limit, q.offset)?)
+        .list_mappings(ctx.caller()?, page(q.limit, offset)?)
         .await?))
 }
 
