@@ -86,11 +86,42 @@ impl TokenKeys {
                     .await?
             }
         };
-        Ok(Self {
-            encoding: EncodingKey::from_secret(secret.as_bytes()),
-            decoding: DecodingKey::from_secret(secret.as_bytes()),
-            ttl: settings.token_ttl,
-        })
+        Ok(Self::from_secret(secret.as_bytes(), settings.token_ttl))
+    }
+}
+
+impl TokenKeys {
+    fn from_secret(secret: &[u8], ttl: Duration) -> Self {
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            ttl,
+        }
+    }
+
+    /// A token for `user` issued at `now` (Unix seconds).
+    fn issue(&self, user: &User, now: i64) -> Result<String, Error> {
+        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        let claims = Claims {
+            sub: user.id.to_string(),
+            username: user.username.clone(),
+            role: user.role,
+            iat: now,
+            exp: now.saturating_add(ttl),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|_| Error::Crypto("token signing failed"))
+    }
+
+    /// The claims of a token signed with these keys and not expired; any
+    /// other token (another secret, another algorithm, expired) is refused.
+    fn decode(&self, token: &str) -> Result<Claims, Error> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|_| Error::NotSignedIn)
     }
 }
 
@@ -276,31 +307,14 @@ impl Admin {
     }
 
     fn decode_token(&self, token: &str) -> Result<Claims, Error> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, &self.inner.tokens.decoding, &validation)
-            .map(|data| data.claims)
-            .map_err(|_| Error::NotSignedIn)
+        self.inner.tokens.decode(token)
     }
 
     /// A session token for `user`.
     pub fn issue_token(&self, user: &User) -> Result<String, Error> {
-        let now = chrono::Utc::now().timestamp();
-        let ttl = i64::try_from(self.inner.tokens.ttl.as_secs()).unwrap_or(i64::MAX / 2);
-        let claims = Claims {
-            sub: user.id.to_string(),
-            username: user.username.clone(),
-            role: user.role,
-            iat: now,
-            exp: now.saturating_add(ttl),
-        };
-        jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.inner.tokens.encoding,
-        )
-        .map_err(|_| Error::Crypto("token signing failed"))
+        self.inner
+            .tokens
+            .issue(user, chrono::Utc::now().timestamp())
     }
 
     /// Signs in with a username and password. An unknown user and a wrong
@@ -420,6 +434,38 @@ mod tests {
         // The dummy hash parses, so an unknown user costs a real verify.
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
         assert!(!verify_password("", DUMMY_HASH).await);
+    }
+
+    fn user() -> User {
+        let now = chrono::Utc::now();
+        User {
+            id: UserId::new(),
+            username: "u".into(),
+            password_hash: "!".into(),
+            role: Role::User,
+            access_key_hash: None,
+            access_key_prefix: None,
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn tokens_expire_and_bind_to_their_secret() {
+        let keys = TokenKeys::from_secret(b"secret-one", Duration::from_secs(3600));
+        let user = user();
+        let now = chrono::Utc::now().timestamp();
+        let token = keys.issue(&user, now).unwrap();
+        assert_eq!(keys.decode(&token).unwrap().sub, user.id.to_string());
+        // Issued two hours ago with a one-hour life: expired.
+        let old = keys.issue(&user, now - 7200).unwrap();
+        assert!(matches!(keys.decode(&old), Err(Error::NotSignedIn)));
+        let other = TokenKeys::from_secret(b"secret-two", Duration::from_secs(3600));
+        assert!(matches!(other.decode(&token), Err(Error::NotSignedIn)));
+        // A token whose signature was cut off is refused too.
+        let unsigned = token.rsplit_once('.').unwrap().0.to_owned() + ".";
+        assert!(keys.decode(&unsigned).is_err());
     }
 
     #[test]
