@@ -226,6 +226,18 @@ impl FallbackState {
         .await
     }
 
+    /// Removes `key` and returns its value, decoded (see
+    /// [`SharedState::cache_take`](super::SharedState::cache_take)).
+    pub async fn cache_take<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StateError> {
+        self.run(self.inner.redis.cache_take(key), |local| {
+            local.cache_take(key)
+        })
+        .await
+    }
+
     /// Removes `key` from the cache; whether it was there.
     pub async fn cache_delete(&self, key: &str) -> Result<bool, StateError> {
         self.run(self.inner.redis.cache_delete(key), |local| {

@@ -187,6 +187,17 @@ impl InProcessState {
         }
     }
 
+    /// Removes `key` from the cache and returns its live value, decoded: of two
+    /// callers taking the same key, at most one gets it (a one-time value such as
+    /// an OAuth `state`).
+    pub fn cache_take<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StateError> {
+        let removed = self.inner.cache.write().entries.remove(key);
+        match removed.filter(|entry| is_live(entry.expires_at, Instant::now())) {
+            Some(entry) => Ok(Some(serde_json::from_str(&entry.json)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Removes `key` from the cache; whether a live value was there.
     pub fn cache_delete(&self, key: &str) -> bool {
         let removed = self.inner.cache.write().entries.remove(key);

@@ -179,6 +179,21 @@ impl SharedState {
         }
     }
 
+    /// Removes `key` from the cache and returns its value if it was present
+    /// and not expired, in one atomic step (`GETDEL` on Redis): of any number
+    /// of callers on any instances, at most one gets a given value. For
+    /// one-time values such as an OAuth authorisation `state`.
+    pub async fn cache_take<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StateError> {
+        match self {
+            SharedState::InProcess(s) => s.cache_take(key),
+            SharedState::Redis(s) => s.cache_take(key).await,
+            SharedState::Fallback(s) => s.cache_take(key).await,
+        }
+    }
+
     /// Removes `key` from the cache; whether a value was there.
     pub async fn cache_delete(&self, key: &str) -> Result<bool, StateError> {
         match self {

@@ -371,6 +371,20 @@ impl RedisState {
         Ok(())
     }
 
+    /// `GETDEL`: removes `key` and returns its value, decoded, in one atomic
+    /// step, so that a one-time value is taken by at most one caller across
+    /// every instance.
+    pub async fn cache_take<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StateError> {
+        let raw: Option<String> = self.inner.cmd.getdel(self.inner.keys.cache(key)).await?;
+        match raw {
+            Some(json) => Ok(Some(serde_json::from_str(&json)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Removes `key` from the cache; whether it was there.
     pub async fn cache_delete(&self, key: &str) -> Result<bool, StateError> {
         let removed: i64 = self.inner.cmd.del(self.inner.keys.cache(key)).await?;

@@ -12,6 +12,7 @@ backend_tests!(
     cached_values_vanish_after_their_ttl,
     zero_ttl_deletes,
     a_value_of_another_shape_is_a_codec_error,
+    a_taken_value_is_gone_and_only_one_taker_gets_it,
 );
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -148,5 +149,41 @@ async fn a_value_of_another_shape_is_a_codec_error(backend: Backend) {
     let error = state.cache_get::<Token>("k").await.unwrap_err();
     assert!(matches!(error, StateError::Codec(_)), "{error:?}");
     assert!(!error.is_unavailable());
+    harness.finish().await;
+}
+
+async fn a_taken_value_is_gone_and_only_one_taker_gets_it(backend: Backend) {
+    let Some(harness) = Harness::new(backend).await else {
+        return;
+    };
+    let state = &harness.state;
+    assert_eq!(state.cache_take::<Token>("once").await.unwrap(), None);
+    state
+        .cache_set("once", &token(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        state.cache_take::<Token>("once").await.unwrap(),
+        Some(token())
+    );
+    assert_eq!(state.cache_take::<Token>("once").await.unwrap(), None);
+    assert_eq!(state.cache_get::<Token>("once").await.unwrap(), None);
+
+    // Many concurrent takers of one value: exactly one wins.
+    state
+        .cache_set("race", &token(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let takers = (0..16).map(|_| {
+        let state = state.clone();
+        tokio::spawn(async move { state.cache_take::<Token>("race").await.unwrap() })
+    });
+    let mut won = 0;
+    for taker in takers {
+        if taker.await.unwrap().is_some() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1, "one taker gets the value");
     harness.finish().await;
 }
