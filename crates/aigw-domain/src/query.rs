@@ -145,6 +145,8 @@ pub struct RequestLogFilter {
     pub status_code: Option<i32>,
     /// Only requests that did not succeed (status 0 or ≥ 400).
     pub errors_only: bool,
+    /// Only one class of HTTP status: `4` for 400–499 and so on (0 for no response).
+    pub status_class: Option<i32>,
     /// Only requests in this range.
     pub time: TimeRange,
 }

@@ -162,6 +162,14 @@ macro_rules! log_filter {
                     .or(request_logs::status_code.ge(400)),
             );
         }
+        if let Some(class) = filter.status_class {
+            let low = class.saturating_mul(100);
+            query = query.filter(
+                request_logs::status_code
+                    .ge(low)
+                    .and(request_logs::status_code.lt(low.saturating_add(100))),
+            );
+        }
         if let Some(from) = filter.time.from {
             query = query.filter(request_logs::created_at.ge(db_time(from)));
         }

@@ -33,6 +33,7 @@ mod mappings;
 mod providers;
 mod proxies;
 mod quota;
+mod reports;
 mod schema;
 mod secrets;
 mod settings;
@@ -44,6 +45,7 @@ use std::time::Duration;
 
 pub use conn::SqlBackend;
 pub use secrets::ResealReport;
+pub use reports::{AccountUsage, DailyModelUsage, UsageQuery, UsageTotals};
 pub use snapshot::SnapshotData;
 
 use crate::Error;

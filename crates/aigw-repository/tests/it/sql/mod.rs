@@ -15,5 +15,6 @@ mod providers;
 mod proxies;
 mod secrets;
 mod settings;
+mod reports;
 mod snapshot;
 mod users;
