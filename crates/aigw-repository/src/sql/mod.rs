@@ -44,8 +44,8 @@ mod users;
 use std::time::Duration;
 
 pub use conn::SqlBackend;
+pub use reports::{AccountModelUsage, AccountUsage, DailyModelUsage, UsageQuery, UsageTotals};
 pub use secrets::ResealReport;
-pub use reports::{AccountUsage, DailyModelUsage, UsageQuery, UsageTotals};
 pub use snapshot::SnapshotData;
 
 use crate::Error;

@@ -88,6 +88,36 @@ pub struct AccountUsage {
     pub last_request_at: Option<DateTime<Utc>>,
 }
 
+/// Usage of one account for one model over a range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountModelUsage {
+    /// The account.
+    pub account_id: AccountId,
+    /// The model the client asked for.
+    pub model: Option<String>,
+    /// The totals.
+    #[serde(flatten)]
+    pub totals: UsageTotals,
+}
+
+#[derive(QueryableByName)]
+struct AccountModelRow {
+    #[diesel(sql_type = UuidType)]
+    account_id: DbUuid,
+    #[diesel(sql_type = Nullable<Text>)]
+    model: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    requests: i64,
+    #[diesel(sql_type = BigInt)]
+    errors: i64,
+    #[diesel(sql_type = BigInt)]
+    input_tokens: i64,
+    #[diesel(sql_type = BigInt)]
+    output_tokens: i64,
+    #[diesel(sql_type = BigInt)]
+    total_latency_ms: i64,
+}
+
 #[derive(QueryableByName)]
 struct DailyRow {
     #[diesel(sql_type = Text)]
@@ -248,6 +278,46 @@ impl SqlRepository {
                 })
             })
             .collect()
+    }
+
+    /// Usage per account and model (attempts without an account are left out), by account
+    /// then model.
+    pub async fn usage_by_account_model(
+        &self,
+        query: &UsageQuery,
+    ) -> Result<Vec<AccountModelUsage>, Error> {
+        let ctx = "reports.usage_by_account_model";
+        let sql = render(
+            self.backend(),
+            &format!(
+                "SELECT account_id, model, {TOTALS} \
+                 FROM request_logs WHERE account_id IS NOT NULL AND {WHERE} \
+                 GROUP BY account_id, model ORDER BY account_id, model"
+            ),
+        );
+        let rows: Vec<AccountModelRow> = with_conn!(self, read, ctx, |conn| {
+            diesel::sql_query(sql.as_str())
+                .bind::<UtcTimestamp, _>(db_time(query.from))
+                .bind::<UtcTimestamp, _>(db_time(query.to))
+                .bind::<Nullable<Text>, _>(query.provider_id.as_ref().map(ProviderId::as_str))
+                .bind::<Nullable<UuidType>, _>(query.account_id.map(|a| DbUuid(*a.as_uuid())))
+                .load(conn)
+                .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AccountModelUsage {
+                account_id: account_id(r.account_id),
+                model: r.model,
+                totals: totals(
+                    r.requests,
+                    r.errors,
+                    r.input_tokens,
+                    r.output_tokens,
+                    r.total_latency_ms,
+                ),
+            })
+            .collect())
     }
 }
 

@@ -248,6 +248,12 @@ async fn usage_is_grouped_by_account_and_filtered(repo: SqlRepository) {
         .unwrap();
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].account_id, quiet);
+    let per_model = repo.usage_by_account_model(&query).await.unwrap();
+    assert_eq!(per_model.len(), 2, "one model for each of two accounts");
+    let busy_row = per_model.iter().find(|r| r.account_id == busy).unwrap();
+    assert_eq!(busy_row.model.as_deref(), Some("gpt-4o"));
+    assert_eq!((busy_row.totals.requests, busy_row.totals.errors), (3, 1));
+
     let empty = repo
         .usage_by_account(&UsageQuery {
             from: at("2025-07-01T00:00:00Z"),
