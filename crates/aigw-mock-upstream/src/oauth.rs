@@ -1,7 +1,10 @@
 //! The fake OAuth server: a token endpoint for the `refresh_token` and
 //! `authorization_code` grants (form or JSON bodies, as Google/OpenAI and Anthropic
 //! send them) issuing distinct access tokens and counting calls per refresh token,
-//! and a Google-shaped userinfo endpoint.
+//! a Google-shaped userinfo endpoint, and an authorisation endpoint that approves at
+//! once: it redirects to the `redirect_uri` with a one-time code bound to the PKCE
+//! challenge, which the token endpoint then checks (codes it did not issue are still
+//! accepted as before, for tests that make up their own).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -12,6 +15,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::counter::Counter;
 use crate::ids::{IdGen, unix_now};
@@ -31,6 +35,10 @@ pub(crate) struct TokenParams {
     code: Option<String>,
     #[serde(default)]
     client_id: Option<String>,
+    #[serde(default)]
+    code_verifier: Option<String>,
+    #[serde(default)]
+    redirect_uri: Option<String>,
 }
 
 impl TokenParams {
@@ -53,6 +61,8 @@ impl TokenParams {
                 "refresh_token" => &mut params.refresh_token,
                 "code" => &mut params.code,
                 "client_id" => &mut params.client_id,
+                "code_verifier" => &mut params.code_verifier,
+                "redirect_uri" => &mut params.redirect_uri,
                 _ => continue,
             };
             *slot = Some(value.into_owned());
@@ -66,9 +76,18 @@ impl TokenParams {
     }
 }
 
+/// A code issued by the authorisation endpoint, and what its exchange must present.
+#[derive(Debug)]
+struct IssuedCode {
+    challenge: String,
+    redirect_uri: String,
+    client_id: String,
+}
+
 #[derive(Debug)]
 struct State {
     calls: HashMap<String, u64>,
+    codes: HashMap<String, IssuedCode>,
     last_access_token: HashMap<String, String>,
     revoked: HashSet<String>,
     issued: u64,
@@ -90,6 +109,7 @@ impl Default for OAuthMock {
         Self {
             state: Mutex::new(State {
                 calls: HashMap::new(),
+                codes: HashMap::new(),
                 last_access_token: HashMap::new(),
                 revoked: HashSet::new(),
                 issued: 0,
@@ -192,6 +212,52 @@ impl OAuthMock {
         self.calls.incr();
     }
 
+    /// Approves an authorisation request at once: the URL to redirect to, with a fresh
+    /// one-time `code` and the request's `state`. The request must name a client, a
+    /// redirect URI and an S256 PKCE challenge.
+    pub(crate) fn authorize(&self, query: &str, ids: &IdGen) -> Result<String, &'static str> {
+        let mut client_id = None;
+        let mut redirect_uri = None;
+        let mut state = None;
+        let mut challenge = None;
+        let mut method = None;
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let slot = match name.as_ref() {
+                "client_id" => &mut client_id,
+                "redirect_uri" => &mut redirect_uri,
+                "state" => &mut state,
+                "code_challenge" => &mut challenge,
+                "code_challenge_method" => &mut method,
+                _ => continue,
+            };
+            *slot = Some(value.into_owned());
+        }
+        let client_id = client_id.ok_or("Missing required parameter: client_id")?;
+        let redirect_uri = redirect_uri.ok_or("Missing required parameter: redirect_uri")?;
+        let challenge = challenge.ok_or("Missing required parameter: code_challenge")?;
+        if method.as_deref() != Some("S256") {
+            return Err("code_challenge_method must be S256");
+        }
+        let mut target = url::Url::parse(&redirect_uri).map_err(|_| "Invalid redirect_uri")?;
+        let code = ids.with_prefix("mock-code-", 16);
+        self.state.lock().codes.insert(
+            code.clone(),
+            IssuedCode {
+                challenge,
+                redirect_uri,
+                client_id,
+            },
+        );
+        {
+            let mut pairs = target.query_pairs_mut();
+            pairs.append_pair("code", &code);
+            if let Some(state) = &state {
+                pairs.append_pair("state", state);
+            }
+        }
+        Ok(target.into())
+    }
+
     /// Answers a token request.
     pub(crate) fn token(
         &self,
@@ -220,6 +286,23 @@ impl OAuthMock {
         };
 
         let mut state = self.state.lock();
+        if !is_refresh && let Some(issued) = state.codes.remove(grant_key.as_str()) {
+            // One use only; the verifier must match the challenge, and the client and
+            // redirect URI the authorisation request.
+            let verified = params.code_verifier.as_deref().is_some_and(|v| {
+                URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())) == issued.challenge
+            });
+            let same_client = params.client_id.as_deref() == Some(issued.client_id.as_str())
+                && params.redirect_uri.as_deref() == Some(issued.redirect_uri.as_str());
+            if !verified || !same_client {
+                drop(state);
+                return bad("invalid_grant", "PKCE verification or client check failed.");
+            }
+        } else if !is_refresh && grant_key.starts_with("mock-code-") {
+            // A code this server issued, already used.
+            drop(state);
+            return bad("invalid_grant", "Authorization code already used.");
+        }
         if state.revoked.contains(grant_key) {
             drop(state);
             return bad("invalid_grant", "Token has been expired or revoked.");

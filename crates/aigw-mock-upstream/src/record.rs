@@ -37,6 +37,9 @@ pub enum Endpoint {
     OAuthToken,
     /// `GET …/userinfo`.
     OAuthUserInfo,
+    /// `GET …/oauth/authorize` (or `/authorize`, Google's `…/auth`): the consent page,
+    /// approved at once with a redirect carrying a code.
+    OAuthAuthorize,
     /// Anything else (answered 404).
     Unknown,
 }

@@ -250,6 +250,9 @@ fn route(method: &Method, path: &str) -> Endpoint {
         if path.ends_with("/userinfo") {
             return Endpoint::OAuthUserInfo;
         }
+        if path.ends_with("/authorize") || path.ends_with("/oauth2/v2/auth") {
+            return Endpoint::OAuthAuthorize;
+        }
         if path.ends_with("/models") {
             return Endpoint::Models;
         }
@@ -267,7 +270,7 @@ fn wire_of(endpoint: Endpoint, headers: &HeaderMap, path: &str) -> Wire {
         | Endpoint::AntigravityGenerate
         | Endpoint::AntigravityStream
         | Endpoint::OAuthUserInfo => Wire::Google,
-        Endpoint::OAuthToken => Wire::OAuth,
+        Endpoint::OAuthToken | Endpoint::OAuthAuthorize => Wire::OAuth,
         Endpoint::Models => {
             if headers.contains_key("anthropic-version") {
                 Wire::Anthropic
@@ -392,7 +395,7 @@ async fn handle(
     }
 
     let scope = match endpoint {
-        Endpoint::OAuthToken | Endpoint::OAuthUserInfo => Scope::OAuth,
+        Endpoint::OAuthToken | Endpoint::OAuthUserInfo | Endpoint::OAuthAuthorize => Scope::OAuth,
         _ => Scope::Models,
     };
     let mut stream_fault = None;
@@ -469,6 +472,18 @@ fn answer(shared: &Shared, req: &Received<'_>) -> Result<Out, Error> {
             };
             let (status, body) = shared.oauth.token(params, ids)?;
             return Ok(Out::json(status, body));
+        }
+        Endpoint::OAuthAuthorize => {
+            return match shared.oauth.authorize(query.unwrap_or_default(), ids) {
+                Ok(location) => {
+                    let mut out = Out::json(StatusCode::FOUND, Bytes::new());
+                    if let Ok(value) = http::HeaderValue::from_str(&location) {
+                        out.headers.insert(http::header::LOCATION, value);
+                    }
+                    Ok(out)
+                }
+                Err(message) => Out::error(wire, StatusCode::BAD_REQUEST, Some(message), ids),
+            };
         }
         Endpoint::Unknown => {
             return Out::error(
@@ -567,7 +582,7 @@ fn answer(shared: &Shared, req: &Received<'_>) -> Result<Out, Error> {
                 Err(out) => out,
             }
         }
-        Endpoint::OAuthToken | Endpoint::Unknown => {
+        Endpoint::OAuthToken | Endpoint::OAuthAuthorize | Endpoint::Unknown => {
             Out::error(wire, StatusCode::NOT_FOUND, None, ids)?
         }
     };

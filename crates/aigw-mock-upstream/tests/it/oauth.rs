@@ -149,3 +149,55 @@ async fn userinfo_answers_in_googles_shape() {
     assert_eq!(resp.status, 401);
     assert_eq!(resp.json()["error"]["status"], "UNAUTHENTICATED");
 }
+
+#[tokio::test]
+async fn an_authorize_redirect_code_is_bound_to_its_pkce_challenge_and_used_once() {
+    use sha2::{Digest, Sha256};
+    let mock = MockUpstream::start().await.unwrap();
+    let verifier = "a-verifier-of-enough-length-0123456789-abcdefghijklmnop";
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let redirect = "http://127.0.0.1:9/api/v1/oauth/callback";
+    let authorize = |method: &str| {
+        format!(
+            "{}/oauth/authorize?client_id=cid&response_type=code&redirect_uri={}&state=st-1&code_challenge={challenge}&code_challenge_method={method}",
+            mock.base_url(),
+            url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>(),
+        )
+    };
+    let resp = get(&client(), &authorize("plain"), &[]).await;
+    assert_eq!(resp.status, 400, "only S256 is accepted");
+
+    let resp = get(&client(), &authorize("S256"), &[]).await;
+    assert_eq!(resp.status, 302);
+    let location = url::Url::parse(resp.header("location").unwrap()).unwrap();
+    assert!(location.as_str().starts_with(redirect));
+    let params: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert_eq!(params["state"], "st-1");
+    let code = params["code"].clone();
+
+    let form = |verifier: &str| {
+        format!(
+            "grant_type=authorization_code&code={code}&client_id=cid&code_verifier={verifier}&redirect_uri={}",
+            url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+        )
+    };
+    let wrong = post_form(&mock, "/token", &form("not-the-verifier")).await;
+    assert_eq!(wrong.status, 400);
+    assert_eq!(wrong.json()["error"], "invalid_grant");
+    let resp = get(&client(), &authorize("S256"), &[]).await;
+    let location = url::Url::parse(resp.header("location").unwrap()).unwrap();
+    let code2: String = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let form2 = format!(
+        "grant_type=authorization_code&code={code2}&client_id=cid&code_verifier={verifier}&redirect_uri={}",
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    );
+    let ok = post_form(&mock, "/token", &form2).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert!(ok.json()["refresh_token"].as_str().is_some());
+    let again = post_form(&mock, "/token", &form2).await;
+    assert_eq!(again.status, 400, "a code works once");
+}
