@@ -102,6 +102,9 @@ pub enum Error {
     /// The management API's signing or hashing machinery failed.
     #[error("{0}")]
     Crypto(&'static str),
+    /// An OAuth onboarding step failed.
+    #[error(transparent)]
+    Onboarding(#[from] crate::onboarding::OnboardingError),
 }
 
 impl Error {
@@ -141,6 +144,7 @@ impl Error {
             Self::Conflict(_) => "conflict",
             Self::InvalidField { .. } => "invalid_field",
             Self::Crypto(_) => "crypto",
+            Self::Onboarding(e) => e.kind(),
         }
     }
 }
@@ -172,6 +176,7 @@ pub fn error_status(error: &Error) -> u16 {
             aigw_repository::Error::Conflict { .. } | aigw_repository::Error::ForeignKey { .. },
         ) => 409,
         Error::Repository(aigw_repository::Error::Unavailable { .. }) => 503,
+        Error::Onboarding(e) => e.status(),
         _ => 500,
     }
 }

@@ -2,4 +2,5 @@
 
 mod client_pool;
 mod credentials;
+mod onboarding;
 mod stats;
