@@ -6,12 +6,12 @@
 //! views show the cooldowns of the instance that answers; the database columns
 //! (`health_status`, `failure_count`, `last_error_*`) are shared by all.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use aigw_domain::{
     Account, AccountFilter, AccountId, HealthStatus, Page, Paged, ProviderId, ProxyId,
-    ProxyStatsFilter, QuotaPatternFilter, RequestLog, RequestLogFilter,
+    ProxyStatsFilter, QuotaPatternFilter, RequestLog, RequestLogFilter, UserId,
 };
 use aigw_repository::SqlRepository;
 use aigw_repository::sql::{AccountModelUsage, UsageQuery, UsageTotals};
@@ -595,6 +595,28 @@ impl Reports {
             offset += got;
             if got == 0 || offset >= page.total {
                 return Ok(all);
+            }
+        }
+    }
+
+    /// The ids of the accounts `user` created (what a provider-role user may report on).
+    pub async fn accounts_owned_by(&self, user: UserId) -> Result<HashSet<AccountId>, Error> {
+        let filter = AccountFilter {
+            created_by: Some(user),
+            ..AccountFilter::default()
+        };
+        let mut ids = HashSet::new();
+        let mut offset = 0;
+        loop {
+            let page = self
+                .repository
+                .list_accounts(&filter, Page::new(Page::MAX_LIMIT, offset))
+                .await?;
+            let got = page.data.len() as i64;
+            ids.extend(page.data.into_iter().map(|a| a.id));
+            offset += got;
+            if got == 0 || offset >= page.total {
+                return Ok(ids);
             }
         }
     }

@@ -54,6 +54,8 @@ pub struct RuntimeSettings {
     pub stats: StatsConfig,
     /// Management API sign-in and the first admin.
     pub auth: AuthSettings,
+    /// OAuth onboarding: authorisation and token endpoints, clients, the callback.
+    pub onboarding: crate::onboarding::OnboardingSettings,
 }
 
 impl Default for RuntimeSettings {
@@ -72,6 +74,7 @@ impl Default for RuntimeSettings {
             credentials: CredentialSettings::default(),
             stats: StatsConfig::default(),
             auth: AuthSettings::default(),
+            onboarding: crate::onboarding::OnboardingSettings::default(),
         }
     }
 }
@@ -124,7 +127,18 @@ impl Runtime {
             StatsRecorder::start(repository.clone(), state.clone(), settings.stats.clone());
         let gateway = Gateway::new(snapshot, state, pool, credentials, stats, settings.gateway);
         let tokens = TokenKeys::load(&repository, &settings.auth).await?;
-        let admin = Admin::new(repository.clone(), gateway.clone(), builder.clone(), tokens);
+        let onboarding = crate::onboarding::Onboarding::new(
+            settings.onboarding,
+            gateway.state().clone(),
+            gateway.pool().clone(),
+        );
+        let admin = Admin::new(
+            repository.clone(),
+            gateway.clone(),
+            builder.clone(),
+            tokens,
+            onboarding,
+        );
         let generated_admin_password = admin
             .bootstrap_admin(settings.auth.admin_password.as_ref())
             .await?;

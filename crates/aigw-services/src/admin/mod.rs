@@ -40,6 +40,7 @@ struct Inner {
     gateway: Gateway,
     builder: SnapshotBuilder,
     tokens: auth::TokenKeys,
+    onboarding: crate::onboarding::Onboarding,
 }
 
 impl Admin {
@@ -48,6 +49,7 @@ impl Admin {
         gateway: Gateway,
         builder: SnapshotBuilder,
         tokens: auth::TokenKeys,
+        onboarding: crate::onboarding::Onboarding,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -55,6 +57,7 @@ impl Admin {
                 gateway,
                 builder,
                 tokens,
+                onboarding,
             }),
         }
     }
@@ -67,6 +70,16 @@ impl Admin {
     /// The data plane this service layer keeps current.
     pub fn gateway(&self) -> &Gateway {
         &self.inner.gateway
+    }
+
+    /// OAuth onboarding (see [`crate::onboarding`]).
+    pub fn onboarding(&self) -> &crate::onboarding::Onboarding {
+        &self.inner.onboarding
+    }
+
+    /// Operator reports over this instance (see [`crate::reports`]).
+    pub fn reports(&self) -> crate::reports::Reports {
+        crate::reports::Reports::new(self.repository().clone(), self.gateway().clone())
     }
 
     /// Re-runs proxy assignment, rebuilds the snapshot now and tells the other

@@ -7,7 +7,7 @@ use http::StatusCode;
 #[derive(Debug, thiserror::Error)]
 pub enum OnboardingError {
     /// The provider is not one of the OAuth flows the gateway offers.
-    #[error("unknown OAuth provider `{0}` (expected antigravity, claude or codex)")]
+    #[error("provider: expected antigravity, claude or codex")]
     UnknownProvider(String),
     /// A request field is missing or empty; the name is its JSON field.
     #[error("{0} is required")]
