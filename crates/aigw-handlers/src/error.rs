@@ -83,7 +83,10 @@ pub(crate) fn service_error(client: Format, error: &Error) -> Response<ResponseB
         | Error::NotFound(_)
         | Error::Conflict(_)
         | Error::InvalidField { .. }
-        | Error::Crypto(_) => error_body(client, ErrorKind::Api, "internal gateway error", None),
+        | Error::Crypto(_)
+        | Error::Onboarding(_) => {
+            error_body(client, ErrorKind::Api, "internal gateway error", None)
+        }
         Error::Credential(_) => error_body(
             client,
             ErrorKind::Api,
@@ -205,6 +208,9 @@ impl From<Error> for ApiError {
                     aigw_services::admin::describe_kinds(&supported)
                 ),
             ),
+            // Their messages carry no token, code or upstream body (see their docs).
+            Error::Onboarding(e) => Self::new(status, e.kind(), e.to_string()),
+            Error::Credential(e) => Self::new(status, "credential_refresh_failed", e.to_string()),
             Error::Repository(repo::NotFound { entity, .. }) => Self::new(
                 StatusCode::NOT_FOUND,
                 "not_found",

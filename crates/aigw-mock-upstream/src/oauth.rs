@@ -1,6 +1,6 @@
 //! The fake OAuth server: a token endpoint for the `refresh_token` and
 //! `authorization_code` grants (form or JSON bodies, as Google/OpenAI and Anthropic
-//! send them) issuing distinct access tokens and counting calls per refresh token,
+//! send them; code grants also name the account, as Anthropic's do) issuing distinct access tokens and counting calls per refresh token,
 //! a Google-shaped userinfo endpoint, and an authorisation endpoint that approves at
 //! once: it redirects to the `redirect_uri` with a one-time code bound to the PKCE
 //! challenge, which the token endpoint then checks (codes it did not issue are still
@@ -132,6 +132,15 @@ struct TokenResponse<'a> {
     refresh_token: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     id_token: Option<&'a str>,
+    /// Anthropic names the account in its code-grant answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<AccountInfo<'a>>,
+}
+
+#[derive(Serialize)]
+struct AccountInfo<'a> {
+    uuid: &'static str,
+    email_address: &'a str,
 }
 
 #[derive(Serialize)]
@@ -325,6 +334,7 @@ impl OAuthMock {
         }
         let expires_in = state.expires_in;
         let id_token = (!is_refresh).then(|| id_token(&state.email, params.client_id.as_deref()));
+        let email = state.email.clone();
         drop(state);
 
         let body = json_bytes(&TokenResponse {
@@ -334,6 +344,10 @@ impl OAuthMock {
             scope: "openid email profile",
             refresh_token: new_refresh.as_deref(),
             id_token: id_token.as_deref(),
+            account: (!is_refresh).then_some(AccountInfo {
+                uuid: "mock-account-1",
+                email_address: &email,
+            }),
         })?;
         Ok((StatusCode::OK, body))
     }

@@ -201,7 +201,7 @@ impl From<&AuthData> for CredentialSummary {
 }
 
 /// An account as the API shows it: the credential only as a summary.
-fn account_view(account: &Account) -> serde_json::Value {
+pub(super) fn account_view(account: &Account) -> serde_json::Value {
     // The domain type already masks `auth_data`; the summary replaces it
     // with the API's shape.
     let mut value = serde_json::to_value(account).unwrap_or_default();

@@ -15,6 +15,8 @@
 mod auth;
 mod catalog;
 mod json;
+mod oauth;
+mod reports;
 mod session;
 mod users;
 
@@ -93,6 +95,24 @@ enum Op {
     GetMapping,
     UpdateMapping,
     DeleteMapping,
+    ProxyStats,
+    ModelStats,
+    AccountStats,
+    RequestLogs,
+    ErrorLogs,
+    ErrorLogsRange,
+    CleanupErrorLogs,
+    AccountsHealth,
+    AccountHealth,
+    HealthSummary,
+    QuotaAccounts,
+    QuotaAccount,
+    QuotaSummary,
+    OAuthProviders,
+    OAuthInit,
+    OAuthCallback,
+    OAuthExchange,
+    OAuthRefresh,
 }
 
 const fn route(method: Method, path: &'static str, access: Access, op: Op) -> ApiRoute {
@@ -273,6 +293,109 @@ static ROUTES: &[ApiRoute] = &[
         ADMIN_USER,
         Op::DeleteMapping,
     ),
+    // Stats and logs (admins; per-account stats and health also for the
+    // accounts' owners).
+    route(
+        Method::GET,
+        "/api/v1/stats/proxies/{id}",
+        ADMIN,
+        Op::ProxyStats,
+    ),
+    route(Method::GET, "/api/v1/stats/models", ADMIN, Op::ModelStats),
+    route(
+        Method::GET,
+        "/api/v1/stats/accounts",
+        ADMIN_PROVIDER,
+        Op::AccountStats,
+    ),
+    route(Method::GET, "/api/v1/logs", ADMIN, Op::RequestLogs),
+    route(Method::GET, "/api/v1/logs/errors", ADMIN, Op::ErrorLogs),
+    route(
+        Method::GET,
+        "/api/v1/logs/errors/range",
+        ADMIN,
+        Op::ErrorLogsRange,
+    ),
+    route(
+        Method::POST,
+        "/api/v1/logs/errors/cleanup",
+        ADMIN,
+        Op::CleanupErrorLogs,
+    ),
+    // Account health (the original's auth-manager shapes) and quota.
+    route(
+        Method::GET,
+        "/api/v1/auth-manager/accounts",
+        ADMIN,
+        Op::AccountsHealth,
+    ),
+    route(
+        Method::GET,
+        "/api/v1/auth-manager/accounts/{id}",
+        ADMIN,
+        Op::AccountHealth,
+    ),
+    route(
+        Method::GET,
+        "/api/v1/auth-manager/health",
+        ADMIN,
+        Op::HealthSummary,
+    ),
+    route(
+        Method::GET,
+        "/api/v1/accounts/{id}/health",
+        ADMIN_PROVIDER,
+        Op::AccountHealth,
+    ),
+    route(
+        Method::GET,
+        "/api/v1/quota/accounts",
+        ADMIN,
+        Op::QuotaAccounts,
+    ),
+    route(
+        Method::GET,
+        "/api/v1/quota/accounts/{id}",
+        ADMIN,
+        Op::QuotaAccount,
+    ),
+    route(
+        Method::GET,
+        "/api/v1/quota/providers/{id}/summary",
+        ADMIN,
+        Op::QuotaSummary,
+    ),
+    // OAuth onboarding: the callback is authorised by its one-time state.
+    route(
+        Method::GET,
+        "/api/v1/oauth/providers",
+        Access::Public,
+        Op::OAuthProviders,
+    ),
+    route(
+        Method::POST,
+        "/api/v1/oauth/init",
+        ADMIN_PROVIDER,
+        Op::OAuthInit,
+    ),
+    route(
+        Method::GET,
+        "/api/v1/oauth/callback",
+        Access::Public,
+        Op::OAuthCallback,
+    ),
+    route(
+        Method::POST,
+        "/api/v1/oauth/exchange",
+        ADMIN_PROVIDER,
+        Op::OAuthExchange,
+    ),
+    route(
+        Method::POST,
+        "/api/v1/oauth/refresh",
+        ADMIN_PROVIDER,
+        Op::OAuthRefresh,
+    ),
 ];
 
 /// Every route of the management API.
@@ -358,6 +481,24 @@ async fn run(op: Op, ctx: Ctx<'_>) -> Result<Response<ResponseBody>, ApiError> {
         Op::GetMapping => catalog::get_mapping(ctx).await,
         Op::UpdateMapping => catalog::update_mapping(ctx).await,
         Op::DeleteMapping => catalog::delete_mapping(ctx).await,
+        Op::ProxyStats => reports::proxy_stats(ctx).await,
+        Op::ModelStats => reports::model_stats(ctx).await,
+        Op::AccountStats => reports::account_stats(ctx).await,
+        Op::RequestLogs => reports::request_logs(ctx).await,
+        Op::ErrorLogs => reports::error_logs(ctx).await,
+        Op::ErrorLogsRange => reports::error_logs_range(ctx).await,
+        Op::CleanupErrorLogs => reports::cleanup_error_logs(ctx).await,
+        Op::AccountsHealth => reports::accounts_health(ctx).await,
+        Op::AccountHealth => reports::account_health(ctx).await,
+        Op::HealthSummary => reports::health_summary(ctx).await,
+        Op::QuotaAccounts => reports::quota_accounts(ctx).await,
+        Op::QuotaAccount => reports::quota_account(ctx).await,
+        Op::QuotaSummary => reports::quota_summary(ctx).await,
+        Op::OAuthProviders => oauth::providers(ctx),
+        Op::OAuthInit => oauth::init(ctx).await,
+        Op::OAuthCallback => oauth::callback(ctx).await,
+        Op::OAuthExchange => oauth::exchange(ctx).await,
+        Op::OAuthRefresh => oauth::refresh(ctx).await,
     }
 }
 
