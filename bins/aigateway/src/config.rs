@@ -262,11 +262,21 @@ pub struct OAuthConfig {
     pub anthropic: OAuthClientConfig,
     /// Token endpoint and client of OpenAI grants.
     pub openai: OAuthClientConfig,
+    /// The gateway's OAuth callback as browsers reach it
+    /// (`https://gw.example/api/v1/oauth/callback`).
+    #[serde(deserialize_with = "optional_scalar_string")]
+    pub redirect_uri: Option<String>,
+    /// The origin of the admin page that opens the authorisation window; the
+    /// callback page posts its result only there (nowhere when unset).
+    #[serde(deserialize_with = "optional_scalar_string")]
+    pub callback_origin: Option<String>,
 }
 
 impl Default for OAuthConfig {
     fn default() -> Self {
         Self {
+            redirect_uri: None,
+            callback_origin: None,
             refresh_skew: Duration::from_secs(300),
             google: OAuthClientConfig::default(),
             anthropic: OAuthClientConfig::default(),
@@ -288,6 +298,18 @@ pub struct OAuthClientConfig {
         serialize_with = "serialize_masked_secret"
     )]
     pub client_secret: Option<String>,
+    /// Where onboarding sends the user to grant access.
+    #[serde(deserialize_with = "optional_scalar_string")]
+    pub authorize_url: Option<String>,
+    /// The redirect URI registered for the client (default: the gateway's
+    /// callback for Google, the CLI clients' own for Anthropic and OpenAI).
+    #[serde(deserialize_with = "optional_scalar_string")]
+    pub redirect_uri: Option<String>,
+    /// Scopes asked for at onboarding.
+    pub scopes: Option<Vec<String>>,
+    /// Google's userinfo endpoint (names the onboarded account).
+    #[serde(deserialize_with = "optional_scalar_string")]
+    pub userinfo_url: Option<String>,
 }
 
 impl OAuthConfig {
@@ -311,6 +333,47 @@ impl OAuthConfig {
             anthropic: apply(TokenClient::anthropic(), &self.anthropic),
             openai: apply(TokenClient::openai(), &self.openai),
             ..aigw_services::credentials::CredentialSettings::default()
+        }
+    }
+}
+
+impl OAuthConfig {
+    /// The onboarding flows: the built-in clients with the configured overrides; token
+    /// endpoints and client ids are the same as for refresh.
+    pub fn onboarding(&self) -> aigw_services::onboarding::OnboardingSettings {
+        use aigw_services::onboarding::{OAuthApp, OnboardingSettings};
+        let apply = |mut app: OAuthApp, o: &OAuthClientConfig| {
+            if let Some(url) = &o.authorize_url {
+                app.authorize_url = url.clone();
+            }
+            if let Some(url) = &o.token_url {
+                app.token_url = url.clone();
+            }
+            if let Some(id) = &o.client_id {
+                app.client_id = Some(id.clone());
+            }
+            if let Some(secret) = &o.client_secret {
+                app.client_secret = Some(aigw_domain::Secret::new(secret.clone()));
+            }
+            if let Some(uri) = &o.redirect_uri {
+                app.redirect_uri = Some(uri.clone());
+            }
+            if let Some(scopes) = &o.scopes {
+                app.scopes = scopes.clone();
+            }
+            if let Some(url) = &o.userinfo_url {
+                app.userinfo_url = Some(url.clone());
+            }
+            app
+        };
+        let defaults = OnboardingSettings::default();
+        OnboardingSettings {
+            redirect_uri: self.redirect_uri.clone().unwrap_or(defaults.redirect_uri),
+            callback_origin: self.callback_origin.clone(),
+            google: apply(OAuthApp::google(), &self.google),
+            anthropic: apply(OAuthApp::anthropic(), &self.anthropic),
+            openai: apply(OAuthApp::openai(), &self.openai),
+            ..defaults
         }
     }
 }

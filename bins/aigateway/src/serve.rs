@@ -51,6 +51,7 @@ pub fn runtime_settings(config: &Config, migrate: bool, keyring: Keyring) -> Run
         snapshot_refresh: config.snapshot.refresh_interval,
         proxy_overflow: config.proxy.overflow,
         credentials: config.oauth.settings(),
+        onboarding: config.oauth.onboarding(),
         stats: aigw_services::stats::StatsConfig {
             shutdown_timeout: config.server.shutdown_grace,
             ..aigw_services::stats::StatsConfig::default()
