@@ -135,6 +135,37 @@ struct Stores {
     pg: Option<PgDatabase>,
 }
 
+/// OAuth onboarding against the mock's OAuth server, every flow redirecting
+/// to [`OAUTH_CALLBACK`] (tests take the code and state from the redirect and
+/// call the gateway's callback themselves).
+fn mock_onboarding(base: &str) -> aigateway::services::onboarding::OnboardingSettings {
+    use aigateway::services::onboarding::{OAuthApp, OnboardingSettings};
+    let app = |defaults: OAuthApp| OAuthApp {
+        authorize_url: format!("{base}/oauth/authorize"),
+        token_url: format!("{base}/oauth/token"),
+        client_id: Some("test-client".to_owned()),
+        redirect_uri: None,
+        userinfo_url: defaults
+            .userinfo_url
+            .as_ref()
+            .map(|_| format!("{base}/oauth2/v1/userinfo")),
+        ..defaults
+    };
+    OnboardingSettings {
+        redirect_uri: OAUTH_CALLBACK.to_owned(),
+        callback_origin: Some(OAUTH_ORIGIN.to_owned()),
+        google: app(OAuthApp::google()),
+        anthropic: app(OAuthApp::anthropic()),
+        openai: app(OAuthApp::openai()),
+        ..OnboardingSettings::default()
+    }
+}
+
+/// Where the mock OAuth server sends the browser back (never requested).
+pub const OAUTH_CALLBACK: &str = "http://127.0.0.1:9/api/v1/oauth/callback";
+/// The admin page origin the callback page posts its result to.
+pub const OAUTH_ORIGIN: &str = "http://127.0.0.1:9";
+
 /// A running gateway and the mock upstream it talks to.
 pub struct TestGateway {
     pub addr: SocketAddr,
@@ -251,6 +282,7 @@ impl TestGateway {
                 admin_password: Some(Secret::new(ADMIN_PASSWORD)),
                 ..Default::default()
             },
+            onboarding: mock_onboarding(&base),
             ..RuntimeSettings::default()
         };
         adjust(&mut settings);

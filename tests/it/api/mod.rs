@@ -8,6 +8,8 @@
 
 mod auth;
 mod matrix;
+mod oauth;
+mod reports;
 mod resources;
 mod scale_out;
 
