@@ -878,6 +878,37 @@ mod tests {
     }
 
     #[test]
+    fn onboarding_clients_take_file_and_env_overrides() {
+        let c = load(
+            Some(
+                "[oauth]\ncallback_origin = \"https://admin.example\"\n\
+                 [oauth.google]\nclient_id = \"gid\"\nauthorize_url = \"http://127.0.0.1:1/auth\"\n\
+                 scopes = [\"openid\", \"email\"]\n",
+            ),
+            &[(
+                "AIGW_OAUTH__REDIRECT_URI",
+                "https://gw.example/api/v1/oauth/callback",
+            )],
+        )
+        .unwrap();
+        let o = c.oauth.onboarding();
+        assert_eq!(o.callback_origin.as_deref(), Some("https://admin.example"));
+        assert_eq!(o.redirect_uri, "https://gw.example/api/v1/oauth/callback");
+        assert_eq!(o.google.client_id.as_deref(), Some("gid"));
+        assert_eq!(o.google.authorize_url, "http://127.0.0.1:1/auth");
+        assert_eq!(o.google.scopes, ["openid", "email"]);
+        assert_eq!(
+            o.anthropic,
+            aigw_services::onboarding::OAuthApp::anthropic()
+        );
+        let none = load(None, &[]).unwrap().oauth.onboarding();
+        assert_eq!(
+            none.callback_origin, None,
+            "posts nowhere unless configured"
+        );
+    }
+
+    #[test]
     fn numeric_env_value_for_a_string_key_stays_a_string() {
         let c = load(None, &[("AIGW_REDIS__KEY_PREFIX", "2024")]).unwrap();
         assert_eq!(c.redis.key_prefix, "2024");

@@ -360,6 +360,10 @@ pub struct Reports {
     gateway: Gateway,
 }
 
+/// Per model while summing up a provider: exhausted accounts, the known usage
+/// percentages, the soonest reset.
+type ModelTally = (usize, Vec<f64>, Option<DateTime<Utc>>);
+
 fn health_label(available: usize, total: usize) -> &'static str {
     if total == 0 {
         return "unknown";
@@ -873,8 +877,7 @@ impl Reports {
             .await?
             .accounts;
         let total_accounts = accounts.len();
-        let mut models: BTreeMap<String, (usize, Vec<f64>, Option<DateTime<Utc>>)> =
-            BTreeMap::new();
+        let mut models: BTreeMap<String, ModelTally> = BTreeMap::new();
         let mut exhausted_accounts = 0;
         for account in &accounts {
             let all_blocked =

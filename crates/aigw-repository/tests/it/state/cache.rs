@@ -174,13 +174,14 @@ async fn a_taken_value_is_gone_and_only_one_taker_gets_it(backend: Backend) {
         .cache_set("race", &token(), Duration::from_secs(60))
         .await
         .unwrap();
-    let takers = (0..16).map(|_| {
+    let mut takers = tokio::task::JoinSet::new();
+    for _ in 0..16 {
         let state = state.clone();
-        tokio::spawn(async move { state.cache_take::<Token>("race").await.unwrap() })
-    });
+        takers.spawn(async move { state.cache_take::<Token>("race").await.unwrap() });
+    }
     let mut won = 0;
-    for taker in takers {
-        if taker.await.unwrap().is_some() {
+    while let Some(taken) = takers.join_next().await {
+        if taken.unwrap().is_some() {
             won += 1;
         }
     }
