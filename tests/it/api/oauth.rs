@@ -180,6 +180,7 @@ async fn callback_creates_a_usable_account_once(d: Deployment) {
     assert!(refreshed.json()["expires_at"].is_string());
     assert_no_tokens("the refresh answer", &refreshed);
     assert_eq!(gw.mock.oauth().total_calls(), calls + 1);
+    assert_logs_free_of_tokens();
     let one = api
         .get(&format!("/api/v1/accounts/{account_id}"), &admin)
         .await;
@@ -309,6 +310,20 @@ async fn exchange_and_refresh_check_who_asks(d: Deployment) {
         .await;
     assert_eq!(not_oauth.status, 400);
     super::assert_logs_free_of_canary();
+    assert_logs_free_of_tokens();
+}
+
+/// Fails if a captured log line carries an OAuth token, refresh token or
+/// authorisation code the mock issued (to this test or any other).
+fn assert_logs_free_of_tokens() {
+    let logs = super::captured_logs();
+    let logs = logs.lock().unwrap();
+    let text = String::from_utf8_lossy(&logs);
+    for marker in ["ya29.mock-", "mock-rt-", "mock-code-"] {
+        if let Some(line) = text.lines().find(|l| l.contains(marker)) {
+            panic!("a log line carries an OAuth secret: {line}");
+        }
+    }
 }
 
 deployment_tests!(
