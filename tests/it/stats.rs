@@ -185,6 +185,21 @@ async fn requests_succeed_while_the_database_is_cut_and_their_rows_arrive_after(
         let resp = gw.post("/v1/chat/completions", &key, chat.clone()).await;
         assert_eq!(resp.status, 200, "{}", resp.text());
     }
+    // Cut only once that batch is written whole: a cut while one of its
+    // commits is in flight leaves the writer unable to tell whether it
+    // landed, which this test is not about.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let metrics = gw.runtime.gateway().stats().metrics();
+        if metrics.flushed_rows == before as u64 && metrics.flushes >= 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first batch was never written"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     forwarder.cut();
     let during = 20;
     for _ in 0..during {
