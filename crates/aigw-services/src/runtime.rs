@@ -378,12 +378,21 @@ fn spawn_refresher(
                 }
                 notice = notices.recv() => match notice {
                     Some(msg) if msg.is_from(me) => continue,
-                    Some(msg) => {
-                        if let Invalidation::Cooldown { account, model, until_ms, reason } = msg.event {
+                    Some(msg) => match msg.event {
+                        Invalidation::Cooldown { account, model, until_ms, reason } => {
                             apply_cooldown(&gateway, &account, model, until_ms, &reason);
                             continue;
                         }
-                    }
+                        // The old credential's tokens go before the rebuild
+                        // that brings the new credential in.
+                        Invalidation::AccountCredentialsChanged { id } => {
+                            if let Ok(id) = id.parse::<AccountId>() {
+                                gateway.credentials().forget(id);
+                                gateway.cooldowns().clear_account(id);
+                            }
+                        }
+                        _ => {}
+                    },
                     None => {
                         // The subscription ended (the store is shutting down);
                         // the periodic refresh still keeps the snapshot fresh.

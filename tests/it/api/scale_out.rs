@@ -76,3 +76,66 @@ async fn changes_on_one_instance_reach_the_other_within_a_second() {
 
     two.stop().await;
 }
+
+/// A credential replaced through one instance is used by the other at once:
+/// the other instance drops the old access token it holds in memory instead
+/// of sending it until it expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_replaced_on_one_instance_is_used_by_the_other() {
+    let Some(one) = TestGateway::start(Deployment::ScaleOut).await else {
+        return;
+    };
+    let two = one.start_peer().await;
+    let api_one = Api::new(&one);
+    let admin = api_one.admin().await;
+    let key = api_one
+        .post("/api/v1/api-keys", &admin, json!({}))
+        .await
+        .json();
+    let raw = key["key"].as_str().unwrap().to_owned();
+    let oauth = |token: &str, refresh: &str| {
+        json!({"type": "oauth", "access_token": token, "refresh_token": refresh,
+               "expires_at": "2099-01-01T00:00:00Z"})
+    };
+    let resp = api_one
+        .post(
+            "/api/v1/accounts",
+            &admin,
+            json!({"provider_id": "openai", "label": "rotating",
+                   "auth_data": oauth("tok-old-credential", "rt-old")}),
+        )
+        .await;
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    let id = resp.json()["id"].as_str().unwrap().to_owned();
+    // Instance two serves with the old token, which it now holds in memory.
+    let (resp, took) = poll_until(&two, &raw, Duration::from_secs(1), |r| r.status == 200).await;
+    assert_eq!(resp.status, 200, "after {took:?}: {}", resp.text());
+    assert!(one.mock.count_for("tok-old-credential") >= 1);
+
+    let resp = api_one
+        .put(
+            &format!("/api/v1/accounts/{id}"),
+            &admin,
+            json!({"auth_data": oauth("tok-new-credential", "rt-new")}),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let (resp, took) = poll_until(&two, &raw, Duration::from_secs(1), |_| {
+        one.mock.count_for("tok-new-credential") >= 1
+    })
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert!(
+        one.mock.count_for("tok-new-credential") >= 1,
+        "instance two still sends the old token after {took:?}"
+    );
+    let old = one.mock.count_for("tok-old-credential");
+    for _ in 0..5 {
+        assert_eq!(
+            two.post("/v1/chat/completions", &raw, chat()).await.status,
+            200
+        );
+    }
+    assert_eq!(one.mock.count_for("tok-old-credential"), old);
+    two.stop().await;
+}

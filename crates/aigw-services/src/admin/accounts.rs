@@ -7,6 +7,7 @@ use aigw_domain::{
     Account, AccountFilter, AccountId, AccountPatch, AuthData, NewAccount, Page, Paged, Provider,
     ProviderId, Secret,
 };
+use aigw_repository::state::Invalidation;
 
 use super::Admin;
 use super::auth::Caller;
@@ -177,8 +178,8 @@ impl Admin {
             health_status: None,
         };
         self.repository().update_account(id, &patch).await?;
-        if new_credential && let Err(e) = self.gateway().credentials().invalidate(id).await {
-            tracing::warn!(account = %id, error = %e, "could not drop the old credential's tokens");
+        if new_credential {
+            self.forget_credential(id).await;
         }
         self.reload().await?;
         Ok(self.repository().get_account(id).await?)
@@ -188,11 +189,22 @@ impl Admin {
     pub async fn delete_account(&self, caller: &Caller, id: AccountId) -> Result<(), Error> {
         self.get_account(caller, id).await?;
         self.repository().delete_account(id).await?;
-        if let Err(e) = self.gateway().credentials().invalidate(id).await {
-            tracing::warn!(account = %id, error = %e, "could not drop the account's tokens");
-        }
+        self.forget_credential(id).await;
         // Recounts the proxies' loads and drops the account from every snapshot.
         self.repository().recount_proxy_accounts().await?;
         self.reload().await
+    }
+
+    /// Drops every cached token of the account's old credential: here, in
+    /// the shared cache, and (through the invalidation channel) in every
+    /// other instance's memory, so none of them keeps sending it.
+    async fn forget_credential(&self, id: AccountId) {
+        if let Err(e) = self.gateway().credentials().invalidate(id).await {
+            tracing::warn!(account = %id, error = %e, "could not drop the old credential's tokens");
+        }
+        let event = Invalidation::AccountCredentialsChanged { id: id.to_string() };
+        if let Err(e) = self.gateway().state().publish(event).await {
+            tracing::warn!(account = %id, error = %e, "could not tell other instances about a new credential");
+        }
     }
 }
