@@ -57,8 +57,14 @@ async fn at_most_one_of_32_contenders_holds_the_lock(backend: Backend) {
                 let now_holding = holders.fetch_add(1, Ordering::SeqCst) + 1;
                 most_at_once.fetch_max(now_holding, Ordering::SeqCst);
                 winners.lock().insert(contender);
-                // Hold it across a few scheduling points so that others try.
-                for _ in 0..3 {
+                // Hold it until another contender has been refused (within a
+                // bound), so contention happens however the scheduler orders
+                // the tasks; an in-process lock never waits on its own.
+                let seen = refusals.load(Ordering::SeqCst);
+                for _ in 0..10_000 {
+                    if refusals.load(Ordering::SeqCst) > seen {
+                        break;
+                    }
                     tokio::task::yield_now().await;
                 }
                 holders.fetch_sub(1, Ordering::SeqCst);
