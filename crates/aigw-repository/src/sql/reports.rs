@@ -34,18 +34,24 @@ pub struct UsageQuery {
     pub account_id: Option<AccountId>,
 }
 
-/// The totals of a group of request logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+/// The totals of a group of request logs: the columns of [`TOTALS`], read
+/// into every report row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, QueryableByName)]
 pub struct UsageTotals {
     /// Logged attempts.
+    #[diesel(sql_type = BigInt)]
     pub requests: i64,
     /// Attempts that failed (status 0 or ≥ 400).
+    #[diesel(sql_type = BigInt)]
     pub errors: i64,
     /// Prompt tokens reported by the upstream.
+    #[diesel(sql_type = BigInt)]
     pub input_tokens: i64,
     /// Completion tokens reported by the upstream.
+    #[diesel(sql_type = BigInt)]
     pub output_tokens: i64,
     /// Sum of the latencies, for a true average (`total_latency_ms / requests`).
+    #[diesel(sql_type = BigInt)]
     pub total_latency_ms: i64,
 }
 
@@ -106,16 +112,8 @@ struct AccountModelRow {
     account_id: DbUuid,
     #[diesel(sql_type = Nullable<Text>)]
     model: Option<String>,
-    #[diesel(sql_type = BigInt)]
-    requests: i64,
-    #[diesel(sql_type = BigInt)]
-    errors: i64,
-    #[diesel(sql_type = BigInt)]
-    input_tokens: i64,
-    #[diesel(sql_type = BigInt)]
-    output_tokens: i64,
-    #[diesel(sql_type = BigInt)]
-    total_latency_ms: i64,
+    #[diesel(embed)]
+    totals: UsageTotals,
 }
 
 #[derive(QueryableByName)]
@@ -126,16 +124,8 @@ struct DailyRow {
     provider_id: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     model: Option<String>,
-    #[diesel(sql_type = BigInt)]
-    requests: i64,
-    #[diesel(sql_type = BigInt)]
-    errors: i64,
-    #[diesel(sql_type = BigInt)]
-    input_tokens: i64,
-    #[diesel(sql_type = BigInt)]
-    output_tokens: i64,
-    #[diesel(sql_type = BigInt)]
-    total_latency_ms: i64,
+    #[diesel(embed)]
+    totals: UsageTotals,
 }
 
 #[derive(QueryableByName)]
@@ -144,16 +134,8 @@ struct AccountRow {
     account_id: DbUuid,
     #[diesel(sql_type = Nullable<Text>)]
     provider_id: Option<String>,
-    #[diesel(sql_type = BigInt)]
-    requests: i64,
-    #[diesel(sql_type = BigInt)]
-    errors: i64,
-    #[diesel(sql_type = BigInt)]
-    input_tokens: i64,
-    #[diesel(sql_type = BigInt)]
-    output_tokens: i64,
-    #[diesel(sql_type = BigInt)]
-    total_latency_ms: i64,
+    #[diesel(embed)]
+    totals: UsageTotals,
     #[diesel(sql_type = Nullable<UtcTimestamp>)]
     last_request_at: Option<DbTime>,
 }
@@ -188,16 +170,6 @@ fn day_expr(backend: SqlBackend) -> &'static str {
     }
 }
 
-fn totals(requests: i64, errors: i64, input: i64, output: i64, latency: i64) -> UsageTotals {
-    UsageTotals {
-        requests,
-        errors,
-        input_tokens: input,
-        output_tokens: output,
-        total_latency_ms: latency,
-    }
-}
-
 impl SqlRepository {
     /// Usage per UTC day, provider and model, newest day first, then by provider and model.
     pub async fn usage_by_day(&self, query: &UsageQuery) -> Result<Vec<DailyModelUsage>, Error> {
@@ -229,13 +201,7 @@ impl SqlRepository {
                     date,
                     provider_id: opt_provider_id(ctx, "request_logs.provider_id", r.provider_id)?,
                     model: r.model,
-                    totals: totals(
-                        r.requests,
-                        r.errors,
-                        r.input_tokens,
-                        r.output_tokens,
-                        r.total_latency_ms,
-                    ),
+                    totals: r.totals,
                 })
             })
             .collect()
@@ -267,13 +233,7 @@ impl SqlRepository {
                 Ok(AccountUsage {
                     account_id: account_id(r.account_id),
                     provider_id: opt_provider_id(ctx, "request_logs.provider_id", r.provider_id)?,
-                    totals: totals(
-                        r.requests,
-                        r.errors,
-                        r.input_tokens,
-                        r.output_tokens,
-                        r.total_latency_ms,
-                    ),
+                    totals: r.totals,
                     last_request_at: opt_time(r.last_request_at),
                 })
             })
@@ -309,13 +269,7 @@ impl SqlRepository {
             .map(|r| AccountModelUsage {
                 account_id: account_id(r.account_id),
                 model: r.model,
-                totals: totals(
-                    r.requests,
-                    r.errors,
-                    r.input_tokens,
-                    r.output_tokens,
-                    r.total_latency_ms,
-                ),
+                totals: r.totals,
             })
             .collect())
     }
@@ -333,7 +287,11 @@ mod tests {
 
     #[test]
     fn the_average_is_a_true_mean() {
-        let t = totals(4, 0, 0, 0, 10);
+        let t = UsageTotals {
+            requests: 4,
+            total_latency_ms: 10,
+            ..UsageTotals::default()
+        };
         assert!((t.avg_latency_ms() - 2.5).abs() < f64::EPSILON);
         assert!(UsageTotals::default().avg_latency_ms().abs() < f64::EPSILON);
     }
