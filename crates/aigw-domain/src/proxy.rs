@@ -125,8 +125,9 @@ pub struct Proxy {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A proxy to add to the pool.
+/// A proxy to add to the pool; also the body of `POST /api/v1/proxies`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewProxy {
     /// See [`Proxy::url`].
     pub url: ProxyUrl,

@@ -3,7 +3,7 @@
 
 use aigw_domain::{
     Account, AccountId, AuthData, AuthKind, NewProxy, Provider, ProviderId, ProviderKind, ProxyId,
-    ProxyProtocol, ProxyUrl,
+    ProxyProtocol,
 };
 use aigw_services::Error;
 use aigw_services::admin::accounts::{CreateAccount, UpdateAccount};
@@ -341,48 +341,9 @@ pub(crate) async fn get_proxy(ctx: Ctx<'_>) -> Reply {
     Ok(ok(&ctx.app.admin.get_proxy(proxy_id(&ctx)?).await?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateProxyRequest {
-    url: String,
-    #[serde(default)]
-    protocol: Option<ProxyProtocol>,
-    #[serde(default = "yes")]
-    is_active: bool,
-    #[serde(default)]
-    max_accounts: i64,
-    #[serde(default)]
-    priority: i32,
-    #[serde(default = "one")]
-    weight: i32,
-    #[serde(default = "three")]
-    max_failures: i32,
-}
-
-fn one() -> i32 {
-    1
-}
-
-fn three() -> i32 {
-    3
-}
-
 /// `POST /api/v1/proxies`.
 pub(crate) async fn create_proxy(ctx: Ctx<'_>) -> Reply {
-    let r: CreateProxyRequest = ctx.body()?;
-    let proxy = ctx
-        .app
-        .admin
-        .create_proxy(NewProxy {
-            url: ProxyUrl::new(r.url),
-            protocol: r.protocol,
-            is_active: r.is_active,
-            max_accounts: r.max_accounts,
-            priority: r.priority,
-            weight: r.weight,
-            max_failures: r.max_failures,
-        })
-        .await?;
+    let proxy = ctx.app.admin.create_proxy(ctx.body::<NewProxy>()?).await?;
     Ok(created(&proxy))
 }
 
