@@ -61,7 +61,21 @@ impl ParseFailure {
     }
 }
 
+/// Parses without tracking paths (tracking records every key it passes, which
+/// costs more than the parse itself); only a body that fails is parsed again,
+/// with tracking, to name where. Parsing is deterministic, so the second pass
+/// fails at the same place.
 fn parse_with<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, ParseFailure> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    if let Ok(value) = T::deserialize(&mut de)
+        && de.end().is_ok()
+    {
+        return Ok(value);
+    }
+    parse_tracked(body)
+}
+
+fn parse_tracked<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, ParseFailure> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
