@@ -11,6 +11,7 @@ use serde::de::IgnoredAny;
 
 use crate::FormatError;
 use crate::json::parse_request;
+use crate::translate::UpstreamTarget;
 
 /// What the data plane needs before routing a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,5 +101,20 @@ impl RequestMeta {
             return Err(FormatError::invalid_value("model", "must not be empty"));
         }
         Ok(meta)
+    }
+
+    /// Whether an `upstream` of the client's own format can take the client's
+    /// body byte for byte for `target`: the same model, and (OpenAI streams)
+    /// usage already requested. [`crate::translate_request`] would then
+    /// rebuild the very same document, so the copy can be skipped.
+    pub fn forwards_unchanged(&self, upstream: Format, target: &UpstreamTarget<'_>) -> bool {
+        self.format == upstream
+            && self.model == target.model
+            && self.stream == target.stream
+            && match self.format {
+                Format::OpenAiChat => !self.stream || self.include_usage,
+                Format::AnthropicMessages => true,
+                Format::Gemini | Format::Antigravity => false,
+            }
     }
 }

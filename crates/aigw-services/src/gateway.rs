@@ -409,9 +409,12 @@ impl Gateway {
         };
         let target = aigw_formats::UpstreamTarget::new(attempt.upstream_model, attempt.meta.stream)
             .with_antigravity(envelope);
-        let payload =
+        let payload = if attempt.meta.forwards_unchanged(upstream_format, &target) {
+            attempt.body.clone()
+        } else {
             aigw_formats::translate_request(attempt.client, upstream_format, attempt.body, &target)
-                .map_err(|e| Failure::fatal(Error::BadRequest(e)))?;
+                .map_err(|e| Failure::fatal(Error::BadRequest(e)))?
+        };
         let url = endpoint_url(
             attempt.kind,
             attempt.base_url,

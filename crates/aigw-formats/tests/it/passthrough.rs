@@ -119,3 +119,78 @@ fn same_format_responses_are_returned_without_copy() {
     assert_eq!(out.as_ptr(), body.as_ptr(), "the same buffer comes back");
     assert_eq!((usage.input_tokens, usage.output_tokens), (3, 4));
 }
+
+/// Whenever `forwards_unchanged` says the client's bytes can go as they are,
+/// the rewrite would have produced the same document; and it says no whenever
+/// the rewrite changes something.
+#[test]
+fn forwarding_unchanged_agrees_with_the_rewrite() {
+    let cases: &[(Format, &str, &str, bool)] = &[
+        (
+            Format::OpenAiChat,
+            r#"{"model":"m","messages":[]}"#,
+            "m",
+            true,
+        ),
+        (
+            Format::OpenAiChat,
+            r#"{"model":"m","messages":[]}"#,
+            "up",
+            false,
+        ),
+        (
+            Format::OpenAiChat,
+            r#"{"model":"m","messages":[],"stream":true}"#,
+            "m",
+            false,
+        ),
+        (
+            Format::OpenAiChat,
+            r#"{"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#,
+            "m",
+            true,
+        ),
+        (
+            Format::OpenAiChat,
+            r#"{"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":false}}"#,
+            "m",
+            false,
+        ),
+        (
+            Format::OpenAiChat,
+            r#"{"model":"\u006d","messages":[]}"#,
+            "m",
+            true,
+        ),
+        (
+            Format::AnthropicMessages,
+            r#"{"model":"c","max_tokens":5,"messages":[],"stream":true}"#,
+            "c",
+            true,
+        ),
+        (
+            Format::AnthropicMessages,
+            r#"{"model":"c","max_tokens":5,"messages":[]}"#,
+            "d",
+            false,
+        ),
+    ];
+    for &(format, body, model, unchanged) in cases {
+        let meta = aigw_formats::RequestMeta::parse(format, body.as_bytes()).unwrap();
+        let target = UpstreamTarget::new(model, meta.stream);
+        assert_eq!(
+            meta.forwards_unchanged(format, &target),
+            unchanged,
+            "{body} → {model}"
+        );
+        let rewritten = translate_request(format, format, body.as_bytes(), &target).unwrap();
+        let same = serde_json::from_slice::<serde_json::Value>(&rewritten).unwrap()
+            == serde_json::from_str::<serde_json::Value>(body).unwrap();
+        assert_eq!(same, unchanged, "{body} → {model}");
+        let other = match format {
+            Format::OpenAiChat => Format::AnthropicMessages,
+            _ => Format::OpenAiChat,
+        };
+        assert!(!meta.forwards_unchanged(other, &target));
+    }
+}
