@@ -10,6 +10,14 @@ mod serve;
 
 use std::process::ExitCode;
 
+/// jemalloc rather than the system allocator: its background threads give
+/// memory freed after a load back to the system within seconds (glibc keeps
+/// most of it), and request handling allocates a lot of small short-lived
+/// buffers, which is what it is built for.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use clap::Parser;
 
 fn main() -> ExitCode {
