@@ -233,15 +233,27 @@ async fn bench(
         }
     }
 
-    // "After" is a second after the load stops: long enough for connections and
-    // buffers of the last round to be released.
-    interrupt
-        .guard(tokio::time::sleep(Duration::from_secs(1)))
-        .await?;
+    // "After": read every 500 ms once the load stops, until back near idle or
+    // for at most `Rss::SETTLE_LIMIT` (freed memory goes back to the system
+    // over a few seconds, not at once).
+    let settle_started = Instant::now();
+    let mut after_kib;
+    loop {
+        interrupt
+            .guard(tokio::time::sleep(Duration::from_millis(500)))
+            .await?;
+        after_kib = procs::rss_kib(pid);
+        let settled =
+            matches!((idle, after_kib), (Some(i), Some(a)) if a <= report::near_idle_kib(i));
+        if settled || settle_started.elapsed() >= Rss::SETTLE_LIMIT {
+            break;
+        }
+    }
     let rss = Rss {
         idle_kib: idle,
         under_load_kib: under_load,
-        after_kib: procs::rss_kib(pid),
+        after_kib,
+        after_ms: u64::try_from(settle_started.elapsed().as_millis()).ok(),
     };
     tokio::task::spawn_blocking(move || gateway.stop())
         .await

@@ -124,8 +124,22 @@ pub struct Rss {
     pub idle_kib: Option<u64>,
     /// The peak sampled every 100 ms during the gateway rounds at the highest concurrency.
     pub under_load_kib: Option<u64>,
-    /// One second after the last round.
+    /// After the last round, once back near idle ([`near_idle_kib`]) or when
+    /// [`Rss::SETTLE_LIMIT`] has passed, whichever comes first.
     pub after_kib: Option<u64>,
+    /// How long after the last round `after_kib` was read, in ms.
+    pub after_ms: Option<u64>,
+}
+
+impl Rss {
+    /// The longest the "after" reading waits for memory to be returned: the
+    /// allocator gives freed pages back over a ~10 s decay, not at once.
+    pub const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+}
+
+/// "Back near idle": within 25% of the idle figure, or 5 MiB, whichever is larger.
+pub fn near_idle_kib(idle_kib: u64) -> u64 {
+    (idle_kib + idle_kib / 4).max(idle_kib + 5 * 1024)
 }
 
 /// One deployment's results, or why it was skipped.
@@ -223,11 +237,8 @@ pub fn check_targets(comparisons: &[Comparison], rss: Rss) -> Vec<TargetCheck> {
         100.0,
         mib(rss.under_load_kib),
     ));
-    // "Back near idle": within 25% of the idle figure, or 5 MiB, whichever is larger.
-    let near_idle = rss
-        .idle_kib
-        .map(|idle| (idle as f64 * 1.25).max(idle as f64 + 5.0 * 1024.0) / 1024.0);
-    if let Some(limit) = near_idle {
+    if let Some(limit) = rss.idle_kib.map(near_idle_kib) {
+        let limit = limit as f64 / 1024.0;
         checks.push(TargetCheck::at_most(
             "gateway RSS after load MiB (near idle)",
             (limit * 10.0).round() / 10.0,
@@ -350,10 +361,14 @@ pub fn markdown(report: &RunReport) -> String {
         }
         let _ = writeln!(
             out,
-            "\ngateway RSS MiB: idle {}, under load {}, after {}\n",
+            "\ngateway RSS MiB: idle {}, under load {}, after {} (read {} s after the load)\n",
             mib(deployment.rss.idle_kib),
             mib(deployment.rss.under_load_kib),
             mib(deployment.rss.after_kib),
+            deployment
+                .rss
+                .after_ms
+                .map_or_else(|| "?".to_owned(), |ms| format!("{:.1}", ms as f64 / 1000.0)),
         );
         for c in &deployment.comparisons {
             for (side, s) in [("direct", &c.direct), ("gateway", &c.gateway)] {
@@ -455,6 +470,7 @@ mod tests {
             idle_kib: Some(20 * 1024),
             under_load_kib: Some(40 * 1024),
             after_kib: Some(60 * 1024),
+            after_ms: Some(15_000),
         };
         let checks = check_targets(&[c1, c64], rss);
         let met = |name: &str| {
