@@ -1,5 +1,6 @@
 //! The client side of a streamed reply: upstream SSE bytes in, the client's
-//! SSE grammar out, one frame per upstream chunk, never buffered whole.
+//! SSE grammar out: what the upstream sent together leaves together, as
+//! soon as it is translated, and nothing ever waits for more.
 //!
 //! [`ClientStream`] is an [`http_body::Body`]: the server polls it, it polls
 //! the upstream body, and dropping it (the client went away) drops the
@@ -26,6 +27,10 @@ use crate::stats::{StatsEvent, StatsFailure, StatsRecorder};
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 
 const KEEPALIVE: &[u8] = b": keep-alive\n\n";
+
+/// The most output gathered from upstream chunks that arrived together
+/// before it is handed to the client as one frame.
+const COALESCE_LIMIT: usize = 16 * 1024;
 
 /// A translated event stream for the client.
 #[derive(Debug)]
@@ -191,7 +196,12 @@ impl Body for ClientStream {
                             this.done = true;
                         }
                     }
-                    if let Some(bytes) = this.take_out() {
+                    // Events already received go out together, in one
+                    // write: keep reading while the upstream has more at
+                    // hand, up to a bound, but never wait for more.
+                    if this.out.len() >= COALESCE_LIMIT
+                        && let Some(bytes) = this.take_out()
+                    {
                         return Poll::Ready(Some(Ok(Frame::data(bytes))));
                     }
                 }
@@ -211,6 +221,9 @@ impl Body for ClientStream {
                     this.done = true;
                 }
                 Poll::Pending => {
+                    if let Some(bytes) = this.take_out() {
+                        return Poll::Ready(Some(Ok(Frame::data(bytes))));
+                    }
                     if this.keepalive.as_mut().poll(cx).is_ready() {
                         this.keepalive
                             .as_mut()
