@@ -265,18 +265,17 @@ impl FallbackState {
 
     // --- live counters --------------------------------------------------
 
-    /// Records one request for `scope`/`id` on the UTC day of `at`.
-    pub async fn live_record(
+    /// Adds `added` to the counts of `scope`/`id` on `day`.
+    pub async fn live_add(
         &self,
         scope: LiveScope,
         id: &str,
-        at: DateTime<Utc>,
-        failed: bool,
+        day: NaiveDate,
+        added: LiveCounts,
     ) -> Result<LiveCounts, StateError> {
-        self.run(
-            self.inner.redis.live_record(scope, id, at, failed),
-            |local| Ok(local.live_record(scope, id, at, failed)),
-        )
+        self.run(self.inner.redis.live_add(scope, id, day, added), |local| {
+            Ok(local.live_add(scope, id, day, added))
+        })
         .await
     }
 

@@ -256,16 +256,15 @@ impl InProcessState {
 
     // --- live counters --------------------------------------------------
 
-    /// Records one request (a failure if `failed`) for `scope`/`id` on the
-    /// UTC day of `at`, and returns that day's counts.
-    pub fn live_record(
+    /// Adds `added` (requests and failures) to the counts of `scope`/`id` on
+    /// `day`, and returns that day's counts.
+    pub fn live_add(
         &self,
         scope: LiveScope,
         id: &str,
-        at: DateTime<Utc>,
-        failed: bool,
+        day: NaiveDate,
+        added: LiveCounts,
     ) -> LiveCounts {
-        let day = at.date_naive();
         let now = Utc::now();
         let mut live = self.inner.live.lock();
         if live
@@ -279,22 +278,13 @@ impl InProcessState {
             expires_at: expires_at(day, self.inner.live_grace),
             by_id: HashMap::new(),
         });
-        let bump = |counts: &mut LiveCounts| {
-            counts.requests += 1;
-            if failed {
-                counts.failures += 1;
-            }
-            *counts
+        let counts = match bucket.by_id.get_mut(id) {
+            Some(counts) => counts,
+            None => bucket.by_id.entry(Box::from(id)).or_default(),
         };
-        match bucket.by_id.get_mut(id) {
-            Some(counts) => bump(counts),
-            None => {
-                let mut counts = LiveCounts::default();
-                let now_counts = bump(&mut counts);
-                bucket.by_id.insert(Box::from(id), counts);
-                now_counts
-            }
-        }
+        counts.requests = counts.requests.saturating_add(added.requests);
+        counts.failures = counts.failures.saturating_add(added.failures);
+        *counts
     }
 
     /// The counts of `scope`/`id` on `day` (zero once expired).

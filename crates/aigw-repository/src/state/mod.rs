@@ -222,21 +222,23 @@ impl SharedState {
 
     // --- live counters --------------------------------------------------
 
-    /// Records one request (and one failure if `failed`) for `scope`/`id` on
-    /// the UTC day of `at` (normally now), and returns that day's counts.
-    /// The day's counters expire at the end of the day plus the configured
-    /// grace, an absolute time set in the same atomic step.
-    pub async fn live_record(
+    /// Adds `added` (requests, and the failures among them) to the counts of
+    /// `scope`/`id` on the UTC `day`, and returns that day's counts. The
+    /// stats writer sums a batch's events per scope, id and day first, so a
+    /// batch costs one call per distinct group, not one per event. The day's
+    /// counters expire at the end of the day plus the configured grace, an
+    /// absolute time set in the same atomic step.
+    pub async fn live_add(
         &self,
         scope: LiveScope,
         id: &str,
-        at: DateTime<Utc>,
-        failed: bool,
+        day: NaiveDate,
+        added: LiveCounts,
     ) -> Result<LiveCounts, StateError> {
         match self {
-            SharedState::InProcess(s) => Ok(s.live_record(scope, id, at, failed)),
-            SharedState::Redis(s) => s.live_record(scope, id, at, failed).await,
-            SharedState::Fallback(s) => s.live_record(scope, id, at, failed).await,
+            SharedState::InProcess(s) => Ok(s.live_add(scope, id, day, added)),
+            SharedState::Redis(s) => s.live_add(scope, id, day, added).await,
+            SharedState::Fallback(s) => s.live_add(scope, id, day, added).await,
         }
     }
 

@@ -41,14 +41,15 @@ end
 return 0
 ";
 
-/// Both day counters and their absolute expiry in one atomic step, so that
-/// no counter can exist without its expiry (INCR then EXPIRE as two calls
-/// leaves an immortal key when the second one is lost).
-const LIVE_RECORD: &str = r"
-local requests = redis.call('INCRBY', KEYS[1], 1)
-local failures = redis.call('INCRBY', KEYS[2], ARGV[1])
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+/// Both day counters, raised by the given increments, and their absolute
+/// expiry in one atomic step, so that no counter can exist without its expiry
+/// (INCRBY then EXPIRE as two calls leaves an immortal key when the second
+/// one is lost).
+const LIVE_ADD: &str = r"
+local requests = redis.call('INCRBY', KEYS[1], ARGV[1])
+local failures = redis.call('INCRBY', KEYS[2], ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+redis.call('PEXPIREAT', KEYS[2], ARGV[3])
 return {requests, failures}
 ";
 
@@ -100,7 +101,7 @@ impl Drop for RedisInner {
 
 struct Scripts {
     release_lock: LuaScript,
-    live_record: LuaScript,
+    live_add: LuaScript,
     error_log_append: LuaScript,
 }
 
@@ -216,7 +217,7 @@ impl RedisState {
         let channel = keys.invalidation_channel();
         let scripts = Arc::new(Scripts {
             release_lock: LuaScript::new(RELEASE_LOCK),
-            live_record: LuaScript::new(LIVE_RECORD),
+            live_add: LuaScript::new(LIVE_ADD),
             error_log_append: LuaScript::new(ERROR_LOG_APPEND),
         });
 
@@ -445,26 +446,30 @@ impl RedisState {
 
     // --- live counters --------------------------------------------------
 
-    /// Records one request (a failure if `failed`) for `scope`/`id` on the
-    /// UTC day of `at`, and returns that day's counts.
-    pub async fn live_record(
+    /// Adds `added` to the counts of `scope`/`id` on `day` and returns that
+    /// day's counts: one script call (`INCRBY` both counters, then
+    /// `PEXPIREAT` both), whatever the increments.
+    pub async fn live_add(
         &self,
         scope: LiveScope,
         id: &str,
-        at: DateTime<Utc>,
-        failed: bool,
+        day: NaiveDate,
+        added: LiveCounts,
     ) -> Result<LiveCounts, StateError> {
-        let day = at.date_naive();
         let keys = vec![
             Key::from(self.inner.keys.live(scope, id, day, LiveField::Requests)),
             Key::from(self.inner.keys.live(scope, id, day, LiveField::Failures)),
         ];
         let expiry = expires_at(day, self.inner.live_grace).timestamp_millis();
-        let args = vec![Value::Integer(i64::from(failed)), Value::Integer(expiry)];
+        let args = vec![
+            Value::Integer(increment(added.requests)),
+            Value::Integer(increment(added.failures)),
+            Value::Integer(expiry),
+        ];
         let counts: Vec<i64> = self
             .inner
             .scripts
-            .live_record
+            .live_add
             .run(&self.inner.cmd, keys, args)
             .await?;
         match counts.as_slice() {
@@ -768,6 +773,13 @@ fn millis_at_least_one(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis())
         .unwrap_or(i64::MAX)
         .max(1)
+}
+
+/// A count as a Redis increment (`INCRBY` takes a signed 64-bit integer).
+/// Saturates: a count beyond `i64::MAX` cannot occur, and if it did, Redis
+/// would refuse the overflowing `INCRBY` rather than wrap.
+fn increment(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
 }
 
 fn non_negative(value: i64) -> Result<u64, StateError> {

@@ -20,6 +20,7 @@ pub(crate) struct Counters {
     pub(crate) flushed_rows: AtomicU64,
     pub(crate) flushes: AtomicU64,
     pub(crate) flush_failures: AtomicU64,
+    pub(crate) live_updates: AtomicU64,
     pub(crate) live_failures: AtomicU64,
     pub(crate) backlog_len: AtomicU64,
 }
@@ -48,6 +49,7 @@ impl Counters {
             flushed_rows: get(&self.flushed_rows),
             flushes: get(&self.flushes),
             flush_failures: get(&self.flush_failures),
+            live_updates: get(&self.live_updates),
             live_failures: get(&self.live_failures),
             queue_depth: get(&self.enqueued).saturating_sub(received),
             backlog_len: get(&self.backlog_len),
@@ -82,6 +84,9 @@ pub struct StatsMetrics {
     pub flushes: u64,
     /// Write attempts that failed and will be retried.
     pub flush_failures: u64,
+    /// Live-counter updates sent to the shared state: one per scope, id and
+    /// UTC day in a batch (a batch's events are summed first).
+    pub live_updates: u64,
     /// Live-counter updates the shared state refused (not retried: the live
     /// counters are a same-day view, the SQL rows are the record).
     pub live_failures: u64,

@@ -12,8 +12,10 @@
 //! written, within a deadline. Every dropped event shows in
 //! [`StatsMetrics`].
 //!
-//! Account usage is written one `UPDATE` per distinct account per batch
-//! (not per event): the repository has no multi-account statement yet.
+//! The live counters get one update per scope (proxy, account, provider), id
+//! and UTC day of a batch, with the batch's sums, not one per event. Account
+//! usage is written one `UPDATE` per distinct account per batch (not per
+//! event): the repository has no multi-account statement yet.
 
 mod batch;
 mod event;

@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use aigw_repository::state::{
-    ErrorLogEntry, FallbackState, Invalidation, LiveScope, RedisState, SharedState, StateBackend,
-    StateConfig,
+    ErrorLogEntry, FallbackState, Invalidation, LiveCounts, LiveScope, RedisState, SharedState,
+    StateBackend, StateConfig,
 };
 use chrono::{TimeDelta, Utc};
 use fred::interfaces::{KeysInterface, SortedSetsInterface};
@@ -80,8 +80,16 @@ async fn everything_works_without_redis(state: &SharedState) {
     );
     assert!(quick("release", guard.release()).await.unwrap());
     let counts = quick(
-        "live_record",
-        state.live_record(LiveScope::Account, "1", Utc::now(), true),
+        "live_add",
+        state.live_add(
+            LiveScope::Account,
+            "1",
+            Utc::now().date_naive(),
+            LiveCounts {
+                requests: 1,
+                failures: 1,
+            },
+        ),
     )
     .await
     .unwrap();

@@ -10,8 +10,17 @@ use super::support::{Backend, Harness, backend_tests};
 
 backend_tests!(
     requests_and_failures_are_counted_per_scope_id_and_day,
+    increments_of_many_requests_add_up,
     day_counters_carry_an_absolute_expiry,
 );
+
+/// One request, failed or not.
+fn one(failed: bool) -> LiveCounts {
+    LiveCounts {
+        requests: 1,
+        failures: u64::from(failed),
+    }
+}
 
 async fn requests_and_failures_are_counted_per_scope_id_and_day(backend: Backend) {
     let Some(harness) = Harness::new(backend).await else {
@@ -23,7 +32,7 @@ async fn requests_and_failures_are_counted_per_scope_id_and_day(backend: Backend
     let yesterday = now - TimeDelta::days(1);
 
     let first = state
-        .live_record(LiveScope::Proxy, "12", now, false)
+        .live_add(LiveScope::Proxy, "12", now.date_naive(), one(false))
         .await
         .unwrap();
     assert_eq!(
@@ -34,11 +43,11 @@ async fn requests_and_failures_are_counted_per_scope_id_and_day(backend: Backend
         }
     );
     state
-        .live_record(LiveScope::Proxy, "12", now, true)
+        .live_add(LiveScope::Proxy, "12", now.date_naive(), one(true))
         .await
         .unwrap();
     let third = state
-        .live_record(LiveScope::Proxy, "12", now, false)
+        .live_add(LiveScope::Proxy, "12", now.date_naive(), one(false))
         .await
         .unwrap();
     assert_eq!(
@@ -50,15 +59,15 @@ async fn requests_and_failures_are_counted_per_scope_id_and_day(backend: Backend
     );
 
     state
-        .live_record(LiveScope::Account, "12", now, true)
+        .live_add(LiveScope::Account, "12", now.date_naive(), one(true))
         .await
         .unwrap();
     state
-        .live_record(LiveScope::Proxy, "13", now, false)
+        .live_add(LiveScope::Proxy, "13", now.date_naive(), one(false))
         .await
         .unwrap();
     state
-        .live_record(LiveScope::Proxy, "12", yesterday, true)
+        .live_add(LiveScope::Proxy, "12", yesterday.date_naive(), one(true))
         .await
         .unwrap();
 
@@ -111,6 +120,69 @@ async fn requests_and_failures_are_counted_per_scope_id_and_day(backend: Backend
     harness.finish().await;
 }
 
+/// A batch's sums arrive as one increment of many requests: they add to
+/// what is there, and the reply is the day's total.
+async fn increments_of_many_requests_add_up(backend: Backend) {
+    let Some(harness) = Harness::new(backend).await else {
+        return;
+    };
+    let state = &harness.state;
+    let day = Utc::now().date_naive();
+    let first = state
+        .live_add(
+            LiveScope::Account,
+            "a",
+            day,
+            LiveCounts {
+                requests: 1000,
+                failures: 50,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        LiveCounts {
+            requests: 1000,
+            failures: 50
+        }
+    );
+    let second = state
+        .live_add(
+            LiveScope::Account,
+            "a",
+            day,
+            LiveCounts {
+                requests: 24,
+                failures: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        second,
+        LiveCounts {
+            requests: 1024,
+            failures: 50
+        }
+    );
+    assert_eq!(
+        state
+            .live_counts(LiveScope::Account, "a", day)
+            .await
+            .unwrap(),
+        second
+    );
+    assert_eq!(
+        state
+            .live_counts(LiveScope::Account, "b", day)
+            .await
+            .unwrap(),
+        LiveCounts::default()
+    );
+    harness.finish().await;
+}
+
 async fn day_counters_carry_an_absolute_expiry(backend: Backend) {
     const GRACE: Duration = Duration::from_secs(6 * 3600);
     let Some(harness) = Harness::with(backend, |c| c.live_counter_grace = GRACE).await else {
@@ -133,7 +205,7 @@ async fn day_counters_carry_an_absolute_expiry(backend: Backend) {
         None
     );
     state
-        .live_record(LiveScope::Provider, "openai", now, true)
+        .live_add(LiveScope::Provider, "openai", now.date_naive(), one(true))
         .await
         .unwrap();
     assert_eq!(
@@ -147,7 +219,12 @@ async fn day_counters_carry_an_absolute_expiry(backend: Backend) {
 
     // Recording again later does not move the expiry (no sliding window).
     state
-        .live_record(LiveScope::Provider, "openai", Utc::now(), false)
+        .live_add(
+            LiveScope::Provider,
+            "openai",
+            Utc::now().date_naive(),
+            one(false),
+        )
         .await
         .unwrap();
     assert_eq!(
