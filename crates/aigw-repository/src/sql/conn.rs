@@ -22,7 +22,8 @@ use crate::error::{Unavailable, db};
 pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+pub(crate) const SQLITE_MIGRATIONS: EmbeddedMigrations =
+    embed_migrations!("../../migrations/sqlite");
 
 /// An arbitrary constant naming the advisory lock that serialises concurrent migrations.
 const MIGRATION_LOCK_KEY: i64 = 0x6169_6777_6d69_6772; // "aigwmigr"

@@ -1,5 +1,5 @@
-//! Request logs: batch insert (one multi-row INSERT per chunk, one transaction per batch),
-//! filtered listing, and retention.
+//! Request logs: batch insert (one transaction per batch: multi-row INSERTs on PostgreSQL,
+//! a cached single-row INSERT per row on SQLite), filtered listing, and retention.
 
 use aigw_domain::{
     AccountId, ApiKeyId, NewRequestLog, Page, Paged, ProxyId, RequestLog, RequestLogFilter,
@@ -19,8 +19,6 @@ use crate::error::db;
 
 /// Bound parameters per inserted row: the columns of [`LogInsert`].
 const COLUMNS: usize = 19;
-/// SQLite's default `SQLITE_MAX_VARIABLE_NUMBER` (3.32+).
-const SQLITE_MAX_BINDS: usize = 32_766;
 /// PostgreSQL's wire-protocol limit on parameters per statement.
 const POSTGRES_MAX_BINDS: usize = 65_535;
 
@@ -77,7 +75,8 @@ impl LogRow {
 }
 
 /// An owned row, so a batch can move to SQLite's blocking thread. `NULL` is written for
-/// `None` (not `DEFAULT`), which keeps the batch one multi-row statement on SQLite.
+/// `None` (not `DEFAULT`), which keeps the SQL of a row the same whatever its values: one
+/// multi-row statement per chunk on PostgreSQL, one cached statement on SQLite.
 #[derive(Insertable)]
 #[diesel(table_name = request_logs, treat_none_as_default_value = false)]
 struct LogInsert {
@@ -180,9 +179,31 @@ macro_rules! log_filter {
     }};
 }
 
+/// Inserts `rows` on the synchronous SQLite connection, inside the caller's transaction:
+/// one single-row `INSERT` per row. Its SQL is the same for every row (`NULL` is bound for
+/// `None`, never `DEFAULT`), so diesel prepares it once per connection and keeps it in its
+/// statement cache; a multi-row `INSERT` of a batch would be parsed anew for every batch.
+fn insert_rows_sqlite(
+    conn: &mut diesel::SqliteConnection,
+    rows: &[LogInsert],
+) -> QueryResult<usize> {
+    let mut written = 0;
+    for row in rows {
+        written += diesel::RunQueryDsl::execute(
+            diesel::insert_into(request_logs::table).values(row),
+            conn,
+        )?;
+    }
+    Ok(written)
+}
+
 impl SqlRepository {
-    /// Inserts a batch of request logs in one transaction, as one multi-row `INSERT` per
-    /// chunk (chunks sized to the backend's bind-parameter limit). Returns the rows written.
+    /// Inserts a batch of request logs in one transaction. Returns the rows written.
+    ///
+    /// On PostgreSQL the batch is one multi-row `INSERT` per chunk (chunks sized to the
+    /// bind-parameter limit): one round trip per chunk. On SQLite, where a statement costs
+    /// no round trip but parsing a multi-row one costs more than running it, it is one
+    /// cached single-row `INSERT` per row.
     pub async fn insert_request_logs(&self, logs: &[NewRequestLog]) -> Result<usize, Error> {
         const CTX: &str = "request_logs.insert_batch";
         if logs.is_empty() {
@@ -207,22 +228,12 @@ impl SqlRepository {
                 .map_err(db(CTX))
             }
             Backend::Sqlite(sqlite) => {
-                // diesel-async cannot express SQLite's multi-row insert (diesel picks it
-                // per statement in its synchronous `execute`), so the batch runs as
-                // synchronous diesel on the writer's own blocking thread.
+                // The rows run as synchronous diesel on the writer's own blocking thread:
+                // one hop to it for the batch, not one per statement.
                 let mut pooled = sqlite.write(CTX).await?;
                 pooled
                     .spawn_blocking(move |conn| {
-                        conn.immediate_transaction(|conn| {
-                            let mut written = 0;
-                            for chunk in rows.chunks(SQLITE_MAX_BINDS / COLUMNS) {
-                                written += diesel::RunQueryDsl::execute(
-                                    diesel::insert_into(request_logs::table).values(chunk),
-                                    conn,
-                                )?;
-                            }
-                            Ok(written)
-                        })
+                        conn.immediate_transaction(|conn| insert_rows_sqlite(conn, &rows))
                     })
                     .await
                     .map_err(db(CTX))
@@ -279,18 +290,62 @@ mod tests {
     use super::*;
     use diesel::sqlite::Sqlite;
 
-    /// The SQLite batch is one multi-row statement, not a statement per row (what diesel
-    /// does when a row may need `DEFAULT`).
+    /// On SQLite every row of every batch runs one prepared statement: diesel prepares
+    /// (parses) it once and then takes it from its cache, which a multi-row insert of a
+    /// varying number of rows would not allow.
     #[test]
-    fn sqlite_batch_is_one_multi_row_insert() {
+    fn sqlite_rows_reuse_one_cached_statement() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use diesel::connection::{Instrumentation, InstrumentationEvent};
+        use diesel_migrations::MigrationHarness;
+
+        let mut conn = diesel::SqliteConnection::establish(":memory:").unwrap();
+        conn.run_pending_migrations(crate::sql::conn::SQLITE_MIGRATIONS)
+            .unwrap();
+        let (prepared, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (p, q) = (Arc::clone(&prepared), Arc::clone(&started));
+        let counter = move |event: InstrumentationEvent<'_>| match event {
+            InstrumentationEvent::CacheQuery { .. } => {
+                p.fetch_add(1, Ordering::Relaxed);
+            }
+            InstrumentationEvent::StartQuery { .. } => {
+                q.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        };
+        let instrumentation: Box<dyn Instrumentation> = Box::new(counter);
+        conn.set_instrumentation(instrumentation);
+
         let now: DateTime<Utc> = "2025-01-01T00:00:00Z".parse().unwrap();
-        let rows: Vec<LogInsert> = (0..3)
-            .map(|i| LogInsert::new(&NewRequestLog::new(now, format!("r{i}"), 200, 1)))
-            .collect();
-        let query = diesel::insert_into(request_logs::table).values(&rows[..]);
-        let sql = diesel::debug_query::<Sqlite, _>(&query).to_string();
-        assert_eq!(sql.matches("INSERT INTO").count(), 1, "{sql}");
-        assert_eq!(sql.matches("), (").count(), 2, "{sql}");
+        let batch = |n: usize| -> Vec<LogInsert> {
+            (0..n)
+                .map(|i| {
+                    let mut log = NewRequestLog::new(now, format!("r{i}"), 200, 1);
+                    // Some values set, some not: the SQL must not depend on which.
+                    if i % 2 == 0 {
+                        log.model = Some("m".to_owned());
+                    }
+                    LogInsert::new(&log)
+                })
+                .collect()
+        };
+        assert_eq!(insert_rows_sqlite(&mut conn, &batch(3)).unwrap(), 3);
+        assert_eq!(insert_rows_sqlite(&mut conn, &batch(5)).unwrap(), 5);
+        assert_eq!(
+            AtomicUsize::load(&started, Ordering::Relaxed),
+            8,
+            "one statement per row"
+        );
+        assert_eq!(
+            AtomicUsize::load(&prepared, Ordering::Relaxed),
+            1,
+            "prepared once, then taken from the cache"
+        );
+        let count: i64 =
+            diesel::RunQueryDsl::get_result(request_logs::table.count(), &mut conn).unwrap();
+        assert_eq!(count, 8);
     }
 
     /// `COLUMNS` must be the binds per row, or chunks would overflow the bind limit.
