@@ -128,6 +128,13 @@ uuid_id!(
     ApiKeyId,
     "api key id"
 );
+uuid_id!(
+    /// The id of one batch of the stats writer: its writes carry it, so that
+    /// a batch retried after a commit that was reported as failed but had in
+    /// fact succeeded is not counted twice.
+    StatsBatchId,
+    "stats batch id"
+);
 
 int_id!(
     /// The id of an outbound proxy in the pool.

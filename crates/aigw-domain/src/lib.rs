@@ -28,7 +28,8 @@ pub use enums::{HealthStatus, ProxyProtocol, Role};
 pub use error::DomainError;
 pub use format::{Format, ProviderKind};
 pub use ids::{
-    AccountId, ApiKeyId, MappingId, ProviderId, ProxyId, QuotaPatternId, RequestLogId, UserId,
+    AccountId, ApiKeyId, MappingId, ProviderId, ProxyId, QuotaPatternId, RequestLogId,
+    StatsBatchId, UserId,
 };
 pub use model_mapping::{ModelMapping, ModelMappingPatch, NewModelMapping};
 pub use provider::{NewProvider, Provider, ProviderPatch};

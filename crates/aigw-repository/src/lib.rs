@@ -26,4 +26,6 @@ pub mod state;
 
 pub use crypto::{KeyId, Keyring, SecretError, SecretKey};
 pub use error::{Error, Unavailable};
-pub use sql::{ResealReport, SnapshotData, SqlBackend, SqlOptions, SqlRepository};
+pub use sql::{
+    ResealReport, SnapshotData, SqlBackend, SqlOptions, SqlRepository, StageWrite, StatsStage,
+};

@@ -7,13 +7,13 @@ use aigw_domain::{
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::SqlRepository;
 use super::convert::{
     account_id, db_time, opt_db_time, opt_time, parse, provider_id, time, user_id,
 };
 use super::schema::accounts;
 use super::secrets::{open_auth, seal_auth};
 use super::types::{DbJson, DbTime, DbUuid, now};
+use super::{SqlRepository, StageWrite, StatsStage};
 use crate::Error;
 use crate::crypto::Keyring;
 
@@ -329,6 +329,46 @@ impl SqlRepository {
         .execute(conn)
         .await)?;
         found(updated, id)
+    }
+
+    /// Records the uses of one stats batch for many accounts (`usage_count += n`,
+    /// `last_used_at = now`) in one transaction, together with the marker of `stage`;
+    /// writes nothing when the marker is there already (the uses were committed before).
+    /// Accounts are updated in id order, so that concurrent batches lock rows in the same
+    /// order and cannot deadlock. Returns the accounts that no longer exist (their uses
+    /// are dropped; the others are recorded).
+    pub async fn record_accounts_usage_once(
+        &self,
+        stage: &StatsStage,
+        uses: &[(AccountId, i64)],
+    ) -> Result<StageWrite<Vec<AccountId>>, Error> {
+        let ctx = "accounts.record_usage_batch";
+        if uses.is_empty() {
+            return Ok(StageWrite::Written(Vec::new()));
+        }
+        let mut uses = uses.to_vec();
+        uses.sort_unstable_by_key(|&(id, _)| id);
+        let at = DbTime(now());
+        let missing = with_tx!(self, ctx, |conn| {
+            if !claim_stage!(conn, stage) {
+                return Ok(None);
+            }
+            let mut missing = Vec::new();
+            for &(id, requests) in &uses {
+                let updated = diesel::update(accounts::table.find(key(id)))
+                    .set((
+                        accounts::usage_count.eq(accounts::usage_count + requests),
+                        accounts::last_used_at.eq(Some(at)),
+                    ))
+                    .execute(conn)
+                    .await?;
+                if updated == 0 {
+                    missing.push(id);
+                }
+            }
+            Ok(Some(missing))
+        })?;
+        Ok(missing.map_or(StageWrite::AlreadyWritten, StageWrite::Written))
     }
 
     /// Records a success: health `healthy`, `failure_count = 0`, `last_success_at = now`.

@@ -9,11 +9,12 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::SqlRepository;
 use super::conn::Backend;
 use super::convert::{account_id, api_key_id, db_time, opt_provider_id, time};
 use super::schema::request_logs;
+use super::stats_batches::claim_stage_sync;
 use super::types::{DbTime, DbUuid};
+use super::{SqlRepository, StageWrite, StatsStage};
 use crate::Error;
 use crate::error::db;
 
@@ -205,9 +206,33 @@ impl SqlRepository {
     /// no round trip but parsing a multi-row one costs more than running it, it is one
     /// cached single-row `INSERT` per row.
     pub async fn insert_request_logs(&self, logs: &[NewRequestLog]) -> Result<usize, Error> {
+        let written = self.insert_logs(None, logs).await?;
+        Ok(written.unwrap_or(0))
+    }
+
+    /// Like [`SqlRepository::insert_request_logs`], for the stats writer: writes the
+    /// marker of `stage` in the same transaction, and writes nothing when it is there
+    /// already (the rows were committed before).
+    pub async fn insert_request_logs_once(
+        &self,
+        stage: &StatsStage,
+        logs: &[NewRequestLog],
+    ) -> Result<StageWrite<usize>, Error> {
+        Ok(match self.insert_logs(Some(stage), logs).await? {
+            Some(written) => StageWrite::Written(written),
+            None => StageWrite::AlreadyWritten,
+        })
+    }
+
+    /// The insert, with or without a stage marker; `None` when the marker was there.
+    async fn insert_logs(
+        &self,
+        stage: Option<&StatsStage>,
+        logs: &[NewRequestLog],
+    ) -> Result<Option<usize>, Error> {
         const CTX: &str = "request_logs.insert_batch";
         if logs.is_empty() {
-            return Ok(0);
+            return Ok(Some(0));
         }
         let rows: Vec<LogInsert> = logs.iter().map(LogInsert::new).collect();
         match &self.backend {
@@ -215,6 +240,11 @@ impl SqlRepository {
                 let mut pooled = pg.get(CTX).await?;
                 let conn: &mut diesel_async::AsyncPgConnection = &mut pooled;
                 diesel_async::AsyncConnection::transaction(conn, async |conn| {
+                    if let Some(stage) = stage
+                        && !claim_stage!(conn, stage)
+                    {
+                        return Ok(None);
+                    }
                     let mut written = 0;
                     for chunk in rows.chunks(POSTGRES_MAX_BINDS / COLUMNS) {
                         written += diesel::insert_into(request_logs::table)
@@ -222,7 +252,7 @@ impl SqlRepository {
                             .execute(conn)
                             .await?;
                     }
-                    Ok(written)
+                    Ok(Some(written))
                 })
                 .await
                 .map_err(db(CTX))
@@ -230,10 +260,18 @@ impl SqlRepository {
             Backend::Sqlite(sqlite) => {
                 // The rows run as synchronous diesel on the writer's own blocking thread:
                 // one hop to it for the batch, not one per statement.
+                let stage = stage.cloned();
                 let mut pooled = sqlite.write(CTX).await?;
                 pooled
                     .spawn_blocking(move |conn| {
-                        conn.immediate_transaction(|conn| insert_rows_sqlite(conn, &rows))
+                        conn.immediate_transaction(|conn| {
+                            if let Some(stage) = &stage
+                                && !claim_stage_sync(conn, stage)?
+                            {
+                                return Ok(None);
+                            }
+                            insert_rows_sqlite(conn, &rows).map(Some)
+                        })
                     })
                     .await
                     .map_err(db(CTX))

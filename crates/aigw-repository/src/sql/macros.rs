@@ -79,3 +79,31 @@ macro_rules! with_read_tx {
         }
     }};
 }
+
+/// Inside a `with_tx!` body: writes the marker of the stats stage `$stage` (a
+/// `&StatsStage`) and evaluates to whether the stage is to be written now; `false` means
+/// it was committed before (or, for a part of a stage, its whole stage was), so the
+/// transaction must write nothing else. See `stats_batches.rs`; `claim_stage_sync` is the
+/// twin for the synchronous SQLite connection.
+macro_rules! claim_stage {
+    ($conn:expr, $stage:expr) => {{
+        let stage: &$crate::sql::StatsStage = $stage;
+        let whole_done = match stage.part_of() {
+            Some(whole) => {
+                ::diesel::select(::diesel::dsl::exists(
+                    $crate::sql::schema::stats_batches::table.find((stage.batch_key(), whole)),
+                ))
+                .get_result::<bool>(&mut *$conn)
+                .await?
+            }
+            None => false,
+        };
+        !whole_done
+            && ::diesel::insert_into($crate::sql::schema::stats_batches::table)
+                .values(stage.marker())
+                .on_conflict_do_nothing()
+                .execute(&mut *$conn)
+                .await?
+                == 1
+    }};
+}

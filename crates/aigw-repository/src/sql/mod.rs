@@ -38,6 +38,7 @@ mod schema;
 mod secrets;
 mod settings;
 mod snapshot;
+mod stats_batches;
 pub mod types;
 mod users;
 
@@ -47,6 +48,7 @@ pub use conn::SqlBackend;
 pub use reports::{AccountModelUsage, AccountUsage, DailyModelUsage, UsageQuery, UsageTotals};
 pub use secrets::ResealReport;
 pub use snapshot::SnapshotData;
+pub use stats_batches::{StageWrite, StatsStage};
 
 use crate::Error;
 use crate::crypto::Keyring;

@@ -11,12 +11,12 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel_async::RunQueryDsl;
 
-use super::SqlRepository;
 use super::accounts::RECOUNT_PROXY_ACCOUNTS;
 use super::convert::{opt_time, parse, provider_id, time};
 use super::schema::{proxy_pool, proxy_stats};
 use super::secrets::{open_proxy_url, seal_proxy_url};
 use super::types::{DbTime, now};
+use super::{SqlRepository, StageWrite, StatsStage};
 use crate::Error;
 use crate::crypto::Keyring;
 
@@ -414,6 +414,30 @@ impl SqlRepository {
     /// Deltas for the same key are summed first, and keys are written in sorted order so
     /// concurrent batches lock rows in the same order and cannot deadlock.
     pub async fn upsert_proxy_stats(&self, deltas: &[ProxyStatsDelta]) -> Result<(), Error> {
+        self.upsert_stats(None, deltas).await.map(|_| ())
+    }
+
+    /// Like [`SqlRepository::upsert_proxy_stats`], for the stats writer: writes the marker
+    /// of `stage` in the same transaction, and adds nothing when it is there already (the
+    /// sums were committed before).
+    pub async fn upsert_proxy_stats_once(
+        &self,
+        stage: &StatsStage,
+        deltas: &[ProxyStatsDelta],
+    ) -> Result<StageWrite<()>, Error> {
+        Ok(if self.upsert_stats(Some(stage), deltas).await? {
+            StageWrite::Written(())
+        } else {
+            StageWrite::AlreadyWritten
+        })
+    }
+
+    /// The upsert, with or without a stage marker; `false` when the marker was there.
+    async fn upsert_stats(
+        &self,
+        stage: Option<&StatsStage>,
+        deltas: &[ProxyStatsDelta],
+    ) -> Result<bool, Error> {
         let ctx = "proxy_stats.upsert";
         let mut merged: BTreeMap<(i64, String, NaiveDate), [i64; 4]> = BTreeMap::new();
         for d in deltas {
@@ -431,7 +455,7 @@ impl SqlRepository {
             sums[3] += d.total_latency_ms;
         }
         if merged.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         let rows: Vec<ProxyStatsInsert> = merged
             .into_iter()
@@ -448,6 +472,11 @@ impl SqlRepository {
             )
             .collect();
         with_tx!(self, ctx, |conn| {
+            if let Some(stage) = stage
+                && !claim_stage!(conn, stage)
+            {
+                return Ok(false);
+            }
             for row in &rows {
                 diesel::insert_into(proxy_stats::table)
                     .values(row)
@@ -471,7 +500,7 @@ impl SqlRepository {
                     .execute(conn)
                     .await?;
             }
-            Ok(())
+            Ok(true)
         })
     }
 

@@ -200,6 +200,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::Text;
+    use crate::sql::types::{UtcTimestamp, UuidType};
+
+    stats_batches (batch_id, stage) {
+        batch_id -> UuidType,
+        stage -> Text,
+        created_at -> UtcTimestamp,
+    }
+}
+
 diesel::joinable!(accounts -> providers (provider_id));
 diesel::joinable!(accounts -> proxy_pool (proxy_id));
 diesel::joinable!(api_keys -> users (user_id));

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use aigw_domain::{AccountId, NewRequestLog, ProviderId, ProxyId, ProxyStatsDelta};
+use aigw_domain::{AccountId, NewRequestLog, ProviderId, ProxyId, ProxyStatsDelta, StatsBatchId};
 use chrono::NaiveDate;
 use tokio::time::Instant;
 
@@ -25,13 +25,26 @@ pub(crate) struct ProxySums {
 
 /// The writes of a group of events, aggregated, with what is still to do.
 /// A stage is emptied as it is written, so a retry after a partial failure
-/// never writes a stage twice.
-#[derive(Debug, Default)]
+/// resumes where it stopped. A stage whose commit was in flight when its
+/// connection died is reported as failed although it may have committed: its
+/// rows stay, and the retry finds the stage's marker (written in the same
+/// transaction under the batch's `id`) and skips it, so that it is never
+/// counted twice.
+#[derive(Debug)]
 pub(crate) struct PendingBatch {
+    /// Names the batch's writes in the database's stage markers.
+    pub(crate) id: StatsBatchId,
+    /// Whether a write of this batch was attempted: from then on its
+    /// content is tied to its id (another batch merged into it would be
+    /// taken for written when a stage's marker shows up).
+    pub(crate) attempted: bool,
     /// Events in the batch (what the backlog's capacity counts).
     pub(crate) events: usize,
     /// Request-log rows not yet written.
     pub(crate) logs: VecDeque<NewRequestLog>,
+    /// The position of the first row of `logs` among the batch's rows, which
+    /// names a row's marker once the rows are written one by one.
+    pub(crate) logs_done: usize,
     /// Proxy-stats sums not yet written.
     pub(crate) proxy: BTreeMap<ProxyKey, ProxySums>,
     /// Account uses not yet recorded.
@@ -47,9 +60,20 @@ pub(crate) struct PendingBatch {
 }
 
 impl PendingBatch {
-    /// The writes of `events`.
+    /// The writes of `events`, under a fresh batch id.
     pub(crate) fn from_events(events: &[StatsEvent]) -> Self {
-        let mut batch = Self::default();
+        let mut batch = Self {
+            id: StatsBatchId::new(),
+            attempted: false,
+            events: 0,
+            logs: VecDeque::with_capacity(events.len()),
+            logs_done: 0,
+            proxy: BTreeMap::new(),
+            accounts: BTreeMap::new(),
+            unclassified: [0; 3],
+            split_logs: false,
+            split_proxy: false,
+        };
         for event in events {
             batch.add(event);
         }
@@ -75,10 +99,10 @@ impl PendingBatch {
         }
     }
 
-    /// Whether nothing of this batch has been written yet, so that another
-    /// batch may be merged into it.
+    /// Whether no write of this batch has been attempted yet, so that
+    /// another batch may be merged into it.
     fn untouched(&self) -> bool {
-        self.logs.len() == self.events && !self.split_logs && !self.split_proxy
+        !self.attempted
     }
 
     /// Adds `other`'s writes to this batch (both untouched).
@@ -336,13 +360,27 @@ mod tests {
     }
 
     #[test]
-    fn a_partly_written_batch_is_not_merged_into() {
+    fn an_attempted_batch_is_not_merged_into() {
         let mut backlog = backlog(100);
         backlog.push(batch_of(2));
-        backlog.front_mut().unwrap().logs.clear();
+        // A failed attempt writes nothing that shows here, but its commit
+        // may have happened: the batch's id now stands for these two rows.
+        backlog.front_mut().unwrap().attempted = true;
         backlog.push(batch_of(1));
         assert_eq!(backlog.pop_front(), 2);
         assert_eq!(backlog.front_mut().unwrap().logs.len(), 1);
+    }
+
+    #[test]
+    fn every_batch_has_its_own_id_and_a_merge_keeps_the_first() {
+        let (a, b) = (batch_of(1), batch_of(1));
+        assert_ne!(a.id, b.id);
+        let first = a.id;
+        let mut backlog = backlog(100);
+        backlog.push(a);
+        backlog.push(b);
+        let merged = backlog.front_mut().unwrap();
+        assert_eq!((merged.id, merged.events), (first, 2));
     }
 
     #[test]

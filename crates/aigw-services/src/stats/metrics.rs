@@ -20,6 +20,7 @@ pub(crate) struct Counters {
     pub(crate) flushed_rows: AtomicU64,
     pub(crate) flushes: AtomicU64,
     pub(crate) flush_failures: AtomicU64,
+    pub(crate) replays_skipped: AtomicU64,
     pub(crate) live_updates: AtomicU64,
     pub(crate) live_failures: AtomicU64,
     pub(crate) backlog_len: AtomicU64,
@@ -49,6 +50,7 @@ impl Counters {
             flushed_rows: get(&self.flushed_rows),
             flushes: get(&self.flushes),
             flush_failures: get(&self.flush_failures),
+            replays_skipped: get(&self.replays_skipped),
             live_updates: get(&self.live_updates),
             live_failures: get(&self.live_failures),
             queue_depth: get(&self.enqueued).saturating_sub(received),
@@ -84,6 +86,10 @@ pub struct StatsMetrics {
     pub flushes: u64,
     /// Write attempts that failed and will be retried.
     pub flush_failures: u64,
+    /// Stages of batches (or parts of split stages) that a retry found
+    /// committed already, by an attempt whose commit was reported as failed:
+    /// skipped, so that nothing is counted twice.
+    pub replays_skipped: u64,
     /// Live-counter updates sent to the shared state: one per scope, id and
     /// UTC day in a batch (a batch's events are summed first).
     pub live_updates: u64,

@@ -12,10 +12,20 @@
 //! written, within a deadline. Every dropped event shows in
 //! [`StatsMetrics`].
 //!
-//! The live counters get one update per scope (proxy, account, provider), id
-//! and UTC day of a batch, with the batch's sums, not one per event. Account
-//! usage is written one `UPDATE` per distinct account per batch (not per
-//! event): the repository has no multi-account statement yet.
+//! A batch's writes grow with what its events touch, not with their number:
+//! the live counters get one update per scope (proxy, account, provider), id
+//! and UTC day, with the batch's sums; the SQL store gets three transactions,
+//! run at once: the request-log rows, the proxy-stats sums per proxy,
+//! provider and day, and the account uses (one `UPDATE` per distinct
+//! account).
+//!
+//! Each of the three is written exactly once, even when a commit succeeds
+//! but is reported as failed (the connection died while it was in flight)
+//! and the batch is retried: every batch has an id, and each transaction
+//! writes a marker `(batch id, stage)` with its rows. A retry that finds the
+//! marker skips the stage ([`StatsMetrics::replays_skipped`]); a stage split
+//! into one-row writes (after the database refused a row) marks each row.
+//! Markers older than a day are deleted by the writer, at most once an hour.
 
 mod batch;
 mod event;

@@ -7,12 +7,13 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use aigw_domain::{AccountId, NewRequestLog, ProviderId, ProxyId};
-use aigw_repository::SqlRepository;
+use aigw_domain::{AccountId, NewRequestLog, ProviderId, ProxyId, StatsBatchId};
 use aigw_repository::state::{LiveCounts, LiveScope, SharedState};
+use aigw_repository::{SqlRepository, StageWrite, StatsStage};
 use chrono::NaiveDate;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
@@ -26,9 +27,18 @@ use super::{FlushReport, StatsConfig};
 /// one-row writes, so that a single bad row cannot hold up the pipeline.
 const MAX_UNCLASSIFIED_FAILURES: u32 = 3;
 
-/// Account-usage updates in flight at once: enough to overlap their
-/// commits, few enough to leave the pool's other connections free.
-const ACCOUNT_CONCURRENCY: usize = 8;
+/// The stage names of a batch's writes in the database's stage markers.
+const STAGE_LOGS: &str = "logs";
+const STAGE_PROXY_STATS: &str = "proxy_stats";
+const STAGE_ACCOUNT_USAGE: &str = "account_usage";
+
+/// How long a stage marker is kept. A marker is only read by the retries of
+/// its own batch, which follow its commit within the retry backoff (seconds),
+/// unless the database stays unreachable for longer than this.
+const MARKER_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// How often the writer deletes markers past their retention.
+const MARKER_CLEANUP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Live-counter updates in flight at once (they are Redis round trips in the
 /// scale-out deployment; fred pipelines them on one connection).
@@ -39,6 +49,9 @@ struct Sink {
     repository: SqlRepository,
     state: SharedState,
     counters: Arc<Counters>,
+    /// When old stage markers are next deleted. Locked only to read and
+    /// move it, never across an `.await`.
+    next_marker_cleanup: Mutex<Instant>,
 }
 
 /// The writer task's state. It is the only owner of the receiver, the
@@ -79,6 +92,7 @@ impl Writer {
                 repository,
                 state,
                 counters,
+                next_marker_cleanup: Mutex::new(Instant::now()),
             },
             batch: Vec::with_capacity(config.batch_size),
             config,
@@ -344,18 +358,6 @@ fn live_groups(events: &[StatsEvent]) -> HashMap<(LiveTarget<'_>, NaiveDate), Li
     groups
 }
 
-/// One account's usage update, with the account it was for.
-async fn usage_one(
-    repository: &SqlRepository,
-    account: AccountId,
-    uses: i64,
-) -> (AccountId, Result<(), aigw_repository::Error>) {
-    (
-        account,
-        repository.record_account_usage(account, uses).await,
-    )
-}
-
 /// What to do after a failed write.
 enum Verdict {
     /// Keep the rows and try again later.
@@ -450,15 +452,19 @@ impl Sink {
         backlog.succeeded();
     }
 
-    /// Writes what is left of `batch`: the request logs (one transaction),
-    /// the proxy-stats sums (one transaction) and the account uses, the
-    /// three at once on separate connections (each commit waits for the
-    /// disk; waiting for three in turn would triple the time per batch).
-    /// Each stage is emptied as it is written, so a retry resumes where the
-    /// failure happened and never writes a stage twice.
+    /// Writes what is left of `batch`: the request logs, the proxy-stats
+    /// sums and the account uses, each in one transaction with its stage
+    /// marker, the three at once on separate connections (each commit waits
+    /// for the disk; waiting for three in turn would triple the time per
+    /// batch). Each stage is emptied as it is written, so a retry resumes
+    /// where the failure happened; a stage that committed although its
+    /// commit was reported as failed is found by its marker and skipped.
     async fn write_batch(&self, batch: &mut PendingBatch) -> Result<(), aigw_repository::Error> {
+        batch.attempted = true;
         let PendingBatch {
+            id,
             logs,
+            logs_done,
             proxy,
             accounts,
             unclassified: [logs_unclassified, proxy_unclassified, accounts_unclassified],
@@ -466,33 +472,53 @@ impl Sink {
             split_proxy,
             ..
         } = batch;
+        let id = *id;
         let (logs, proxy, accounts) = tokio::join!(
-            self.write_logs(logs, split_logs, logs_unclassified),
-            self.write_proxy_stats(proxy, split_proxy, proxy_unclassified),
-            self.write_account_usage(accounts, accounts_unclassified),
+            self.write_logs(id, logs, logs_done, split_logs, logs_unclassified),
+            self.write_proxy_stats(id, proxy, split_proxy, proxy_unclassified),
+            self.write_account_usage(id, accounts, accounts_unclassified),
         );
         logs.and(proxy).and(accounts)?;
         debug_assert!(batch.is_done());
+        self.cleanup_markers().await;
         Ok(())
     }
 
-    /// The request logs: one multi-row insert in one transaction; once
-    /// refused for good, one row at a time to isolate the bad ones.
+    /// Counts a stage (or part) found committed by an earlier attempt.
+    fn replayed(&self, stage: &StatsStage) {
+        Counters::add(&self.counters.replays_skipped, 1);
+        tracing::info!(
+            batch = %stage.batch(),
+            stage = stage.name(),
+            "stats stage already committed by an earlier attempt; skipped"
+        );
+    }
+
+    /// The request logs: one insert transaction; once refused for good, one
+    /// row (and one transaction, with the row's own marker) at a time, to
+    /// isolate the bad ones.
     async fn write_logs(
         &self,
+        batch: StatsBatchId,
         logs: &mut VecDeque<NewRequestLog>,
+        done: &mut usize,
         split: &mut bool,
         unclassified: &mut u32,
     ) -> Result<(), aigw_repository::Error> {
         let counters = &self.counters;
         if !logs.is_empty() && !*split {
+            let stage = StatsStage::whole(batch, STAGE_LOGS);
             match self
                 .repository
-                .insert_request_logs(logs.make_contiguous())
+                .insert_request_logs_once(&stage, logs.make_contiguous())
                 .await
             {
                 Ok(written) => {
-                    Counters::add(&counters.flushed_rows, written);
+                    if written == StageWrite::AlreadyWritten {
+                        self.replayed(&stage);
+                    }
+                    Counters::add(&counters.flushed_rows, logs.len());
+                    *done += logs.len();
                     logs.clear();
                 }
                 Err(error) => match verdict(&error, unclassified) {
@@ -505,12 +531,18 @@ impl Sink {
             }
         }
         while let Some(row) = logs.front() {
+            let stage = StatsStage::part(batch, STAGE_LOGS, *done);
             match self
                 .repository
-                .insert_request_logs(std::slice::from_ref(row))
+                .insert_request_logs_once(&stage, std::slice::from_ref(row))
                 .await
             {
-                Ok(written) => Counters::add(&counters.flushed_rows, written),
+                Ok(written) => {
+                    if written == StageWrite::AlreadyWritten {
+                        self.replayed(&stage);
+                    }
+                    Counters::add(&counters.flushed_rows, 1);
+                }
                 Err(error) => match verdict(&error, unclassified) {
                     Verdict::Retry => return Err(error),
                     Verdict::Reject => {
@@ -520,21 +552,33 @@ impl Sink {
                 },
             }
             logs.pop_front();
+            *done += 1;
         }
         Ok(())
     }
 
     /// The proxy-stats sums: one upsert transaction; once refused for good
-    /// (a proxy deleted meanwhile), one key at a time.
+    /// (a proxy deleted meanwhile), one key (with its own marker) at a time.
     async fn write_proxy_stats(
         &self,
+        batch: StatsBatchId,
         proxy: &mut BTreeMap<ProxyKey, ProxySums>,
         split: &mut bool,
         unclassified: &mut u32,
     ) -> Result<(), aigw_repository::Error> {
         if !proxy.is_empty() && !*split {
-            match self.repository.upsert_proxy_stats(&deltas(proxy)).await {
-                Ok(()) => proxy.clear(),
+            let stage = StatsStage::whole(batch, STAGE_PROXY_STATS);
+            match self
+                .repository
+                .upsert_proxy_stats_once(&stage, &deltas(proxy))
+                .await
+            {
+                Ok(written) => {
+                    if written == StageWrite::AlreadyWritten {
+                        self.replayed(&stage);
+                    }
+                    proxy.clear();
+                }
                 Err(error) => match verdict(&error, unclassified) {
                     Verdict::Retry => return Err(error),
                     Verdict::Reject => {
@@ -545,12 +589,22 @@ impl Sink {
             }
         }
         while let Some((key, sums)) = proxy.first_key_value() {
+            let (proxy_id, provider, day) = key;
+            let part = format!(
+                "{proxy_id}/{}/{day}",
+                provider.as_ref().map_or("", ProviderId::as_str)
+            );
+            let stage = StatsStage::part(batch, STAGE_PROXY_STATS, part);
             match self
                 .repository
-                .upsert_proxy_stats(&[delta(key, sums)])
+                .upsert_proxy_stats_once(&stage, &[delta(key, sums)])
                 .await
             {
-                Ok(()) => {}
+                Ok(written) => {
+                    if written == StageWrite::AlreadyWritten {
+                        self.replayed(&stage);
+                    }
+                }
                 Err(error) => match verdict(&error, unclassified) {
                     Verdict::Retry => return Err(error),
                     Verdict::Reject => {
@@ -564,44 +618,60 @@ impl Sink {
         Ok(())
     }
 
-    /// The account uses: one `UPDATE` per account (the repository has no
-    /// multi-account statement), several at once. An account written (or
-    /// refused for good) leaves the map; the others stay for the retry.
+    /// The account uses: one transaction for all the batch's accounts, with
+    /// its marker. Uses of an account deleted meanwhile are dropped and
+    /// counted; the others are recorded.
     async fn write_account_usage(
         &self,
+        batch: StatsBatchId,
         accounts: &mut BTreeMap<AccountId, i64>,
         unclassified: &mut u32,
     ) -> Result<(), aigw_repository::Error> {
-        let mut in_flight = FuturesUnordered::new();
-        let mut results = Vec::with_capacity(accounts.len());
-        for (&account, &uses) in accounts.iter() {
-            if in_flight.len() >= ACCOUNT_CONCURRENCY
-                && let Some(result) = in_flight.next().await
-            {
-                results.push(result);
+        if accounts.is_empty() {
+            return Ok(());
+        }
+        let stage = StatsStage::whole(batch, STAGE_ACCOUNT_USAGE);
+        let uses: Vec<(AccountId, i64)> = accounts.iter().map(|(&a, &n)| (a, n)).collect();
+        match self
+            .repository
+            .record_accounts_usage_once(&stage, &uses)
+            .await
+        {
+            Ok(StageWrite::Written(missing)) => {
+                for account in &missing {
+                    tracing::debug!(%account, "account usage not recorded (account gone)");
+                }
+                Counters::add(&self.counters.rejected_updates, missing.len());
             }
-            in_flight.push(usage_one(&self.repository, account, uses));
+            Ok(StageWrite::AlreadyWritten) => self.replayed(&stage),
+            Err(error) => match verdict(&error, unclassified) {
+                Verdict::Retry => return Err(error),
+                Verdict::Reject => {
+                    tracing::warn!(%error, accounts = accounts.len(), "account usage refused; dropped");
+                    Counters::add(&self.counters.rejected_updates, accounts.len());
+                }
+            },
         }
-        while let Some(result) = in_flight.next().await {
-            results.push(result);
-        }
-        let mut retry = None;
-        for (account, result) in results {
-            match result {
-                Ok(()) => {}
-                Err(error) => match verdict(&error, unclassified) {
-                    Verdict::Retry => {
-                        retry.get_or_insert(error);
-                        continue;
-                    }
-                    Verdict::Reject => {
-                        tracing::debug!(%error, %account, "account usage not recorded (account gone)");
-                        Counters::add(&self.counters.rejected_updates, 1);
-                    }
-                },
+        accounts.clear();
+        Ok(())
+    }
+
+    /// Deletes stage markers older than [`MARKER_RETENTION`], at most every
+    /// [`MARKER_CLEANUP_INTERVAL`], after a batch was written (so never while
+    /// the database is failing). A failure waits for the next interval.
+    async fn cleanup_markers(&self) {
+        let now = Instant::now();
+        {
+            let mut next = self.next_marker_cleanup.lock();
+            if now < *next {
+                return;
             }
-            accounts.remove(&account);
+            *next = now + MARKER_CLEANUP_INTERVAL;
         }
-        retry.map_or(Ok(()), Err)
+        let before = chrono::Utc::now() - MARKER_RETENTION;
+        match self.repository.delete_stats_stages_before(before).await {
+            Ok(deleted) => tracing::debug!(deleted, "old stats stage markers deleted"),
+            Err(error) => tracing::debug!(%error, "old stats stage markers not deleted"),
+        }
     }
 }

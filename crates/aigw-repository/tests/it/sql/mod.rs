@@ -17,4 +17,5 @@ mod reports;
 mod secrets;
 mod settings;
 mod snapshot;
+mod stats_batches;
 mod users;
