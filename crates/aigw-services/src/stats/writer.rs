@@ -484,8 +484,12 @@ impl Sink {
         Ok(())
     }
 
-    /// Counts a stage (or part) found committed by an earlier attempt.
-    fn replayed(&self, stage: &StatsStage) {
+    /// Counts a stage (or part) that `written` found committed by an
+    /// earlier attempt.
+    fn note_replay<T>(&self, stage: &StatsStage, written: &StageWrite<T>) {
+        if !matches!(written, StageWrite::AlreadyWritten) {
+            return;
+        }
         Counters::add(&self.counters.replays_skipped, 1);
         tracing::info!(
             batch = %stage.batch(),
@@ -514,9 +518,7 @@ impl Sink {
                 .await
             {
                 Ok(written) => {
-                    if written == StageWrite::AlreadyWritten {
-                        self.replayed(&stage);
-                    }
+                    self.note_replay(&stage, &written);
                     Counters::add(&counters.flushed_rows, logs.len());
                     *done += logs.len();
                     logs.clear();
@@ -538,9 +540,7 @@ impl Sink {
                 .await
             {
                 Ok(written) => {
-                    if written == StageWrite::AlreadyWritten {
-                        self.replayed(&stage);
-                    }
+                    self.note_replay(&stage, &written);
                     Counters::add(&counters.flushed_rows, 1);
                 }
                 Err(error) => match verdict(&error, unclassified) {
@@ -574,9 +574,7 @@ impl Sink {
                 .await
             {
                 Ok(written) => {
-                    if written == StageWrite::AlreadyWritten {
-                        self.replayed(&stage);
-                    }
+                    self.note_replay(&stage, &written);
                     proxy.clear();
                 }
                 Err(error) => match verdict(&error, unclassified) {
@@ -600,11 +598,7 @@ impl Sink {
                 .upsert_proxy_stats_once(&stage, &[delta(key, sums)])
                 .await
             {
-                Ok(written) => {
-                    if written == StageWrite::AlreadyWritten {
-                        self.replayed(&stage);
-                    }
-                }
+                Ok(written) => self.note_replay(&stage, &written),
                 Err(error) => match verdict(&error, unclassified) {
                     Verdict::Retry => return Err(error),
                     Verdict::Reject => {
@@ -643,7 +637,7 @@ impl Sink {
                 }
                 Counters::add(&self.counters.rejected_updates, missing.len());
             }
-            Ok(StageWrite::AlreadyWritten) => self.replayed(&stage),
+            Ok(written @ StageWrite::AlreadyWritten) => self.note_replay(&stage, &written),
             Err(error) => match verdict(&error, unclassified) {
                 Verdict::Retry => return Err(error),
                 Verdict::Reject => {
