@@ -4,8 +4,8 @@
 //! the whole stage was; old markers are deleted.
 
 use aigw_domain::{
-    AccountId, NewProxy, NewRequestLog, Page, ProxyId, ProxyStatsDelta, ProxyStatsFilter,
-    RequestLogFilter, StatsBatchId,
+    AccountId, NewProxy, NewRequestLog, Page, ProviderId, ProxyId, ProxyStatsDelta,
+    ProxyStatsFilter, RequestLogFilter, StatsBatchId,
 };
 use aigw_repository::{SqlRepository, StageWrite, StatsStage};
 use chrono::{Duration, NaiveDate, Utc};
@@ -48,22 +48,21 @@ async fn proxy_requests(repo: &SqlRepository) -> i64 {
         .sum()
 }
 
+async fn account(repo: &SqlRepository, provider: &ProviderId, name: &str) -> AccountId {
+    repo.insert_account(&api_key_account(provider, name))
+        .await
+        .unwrap()
+        .id
+}
+
 async fn usage(repo: &SqlRepository, id: AccountId) -> i64 {
     repo.get_account(id).await.unwrap().usage_count
 }
 
 async fn a_stage_written_twice_counts_once(repo: SqlRepository) {
     let provider = provider(&repo, "openai").await;
-    let a = repo
-        .insert_account(&api_key_account(&provider, "a"))
-        .await
-        .unwrap()
-        .id;
-    let b = repo
-        .insert_account(&api_key_account(&provider, "b"))
-        .await
-        .unwrap()
-        .id;
+    let a = account(&repo, &provider, "a").await;
+    let b = account(&repo, &provider, "b").await;
     let proxy = repo
         .insert_proxy(&NewProxy::new("http://p:1"))
         .await
@@ -192,11 +191,7 @@ async fn parts_of_a_split_stage_count_once_and_not_after_the_whole(repo: SqlRepo
 
 async fn usage_of_a_deleted_account_is_reported_and_the_rest_recorded(repo: SqlRepository) {
     let provider = provider(&repo, "openai").await;
-    let a = repo
-        .insert_account(&api_key_account(&provider, "a"))
-        .await
-        .unwrap()
-        .id;
+    let a = account(&repo, &provider, "a").await;
     let gone = AccountId::new();
     let stage = StatsStage::whole(StatsBatchId::new(), "account_usage");
     assert_eq!(
