@@ -14,7 +14,9 @@ mod resources;
 mod scale_out;
 
 use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
 
 use http::Method;
 use serde_json::Value;
@@ -161,7 +163,7 @@ struct LogSink(Arc<Mutex<Vec<u8>>>);
 
 impl Write for LogSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        self.0.lock().extend_from_slice(buf);
         Ok(buf.len())
     }
 
@@ -174,7 +176,7 @@ impl Write for LogSink {
 /// how many bytes of log were checked.
 pub fn assert_logs_free_of_canary() -> usize {
     let logs = captured_logs();
-    let logs = logs.lock().unwrap();
+    let logs = logs.lock();
     let text = String::from_utf8_lossy(&logs);
     if let Some(line) = text.lines().find(|l| l.contains(CANARY)) {
         panic!("a log line carries a stored secret: {line}");

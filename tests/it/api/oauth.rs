@@ -317,7 +317,7 @@ async fn exchange_and_refresh_check_who_asks(d: Deployment) {
 /// authorisation code the mock issued (to this test or any other).
 fn assert_logs_free_of_tokens() {
     let logs = super::captured_logs();
-    let logs = logs.lock().unwrap();
+    let logs = logs.lock();
     let text = String::from_utf8_lossy(&logs);
     for marker in ["ya29.mock-", "mock-rt-", "mock-code-"] {
         if let Some(line) = text.lines().find(|l| l.contains(marker)) {

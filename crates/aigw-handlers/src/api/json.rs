@@ -138,14 +138,14 @@ mod tests {
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
+    #[expect(dead_code, reason = "fields exist only to be deserialised")]
     struct Inner {
         api_key: String,
     }
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
+    #[expect(dead_code, reason = "fields exist only to be deserialised")]
     struct Outer {
         name: String,
         count: Option<i64>,
@@ -196,7 +196,6 @@ mod tests {
     }
 
     #[derive(Debug, Deserialize)]
-    #[allow(dead_code)]
     struct Query {
         limit: Option<i64>,
         offset: Option<i64>,
