@@ -79,11 +79,24 @@ fn parse_tracked<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, ParseFa
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        classify(e.into_inner(), path)
+        match classify(e.into_inner(), path.clone()) {
+            // serde_json reports a value of the wrong JSON type for an enum
+            // (`"effort": 1`) as a syntax error; in a well-formed document it
+            // is the field's fault, so name the field.
+            ParseFailure::Syntax { message, .. } if is_json(body) => ParseFailure::Data {
+                path,
+                message: format!("invalid type: {message}"),
+            },
+            failure => failure,
+        }
     })?;
     // Trailing garbage after the document is a syntax error, not something to ignore.
     de.end().map_err(|e| classify(e, ".".to_owned()))?;
     Ok(value)
+}
+
+fn is_json(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
 }
 
 fn classify(err: serde_json::Error, path: String) -> ParseFailure {

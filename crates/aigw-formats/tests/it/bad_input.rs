@@ -133,6 +133,12 @@ fn openai_wrong_types_and_missing_fields_name_the_path() {
         r#"{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":1}}]}"#,
         "tools[0].function.name",
     );
+    // A number where an enum's string belongs is the field's fault, not bad JSON.
+    assert_path(
+        c,
+        r#"{"model":"m","messages":[],"reasoning_effort":1}"#,
+        "reasoning_effort",
+    );
 }
 
 #[test]
