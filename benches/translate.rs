@@ -123,6 +123,17 @@ fn upstream_response(format: Format) -> Vec<u8> {
             "stop_reason": "tool_use", "stop_sequence": null,
             "usage": {"input_tokens": 388, "output_tokens": 300, "cache_read_input_tokens": 512, "cache_creation_input_tokens": 0}
         }),
+        Format::OpenAiResponses => json!({
+            "id": "resp_1", "object": "response", "created_at": 1, "status": "completed", "model": "gpt-5",
+            "output": [
+                {"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+                 "content": [{"type": "output_text", "text": text, "annotations": []}]},
+                {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "get_weather", "arguments": "{\"city\":\"Rome\"}"},
+                {"type": "function_call", "id": "fc_2", "call_id": "call_2", "name": "search", "arguments": "{\"query\":\"x\"}"}
+            ],
+            "usage": {"input_tokens": 900, "input_tokens_details": {"cached_tokens": 512}, "output_tokens": 300,
+                      "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 1200}
+        }),
         Format::Gemini | Format::Antigravity => {
             let inner = json!({
                 "candidates": [{"content": {"role": "model", "parts": [

@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 
 /// The wire format of a request or response body.
 ///
-/// Clients speak [`Format::OpenAiChat`] or [`Format::AnthropicMessages`] (the request
-/// path decides which); upstreams speak one format per [`ProviderKind`].
+/// Clients speak [`Format::OpenAiChat`], [`Format::AnthropicMessages`] or
+/// [`Format::OpenAiResponses`] (the request path decides which); upstreams
+/// speak one format per [`ProviderKind`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
@@ -13,6 +14,9 @@ pub enum Format {
     OpenAiChat,
     /// Anthropic Messages (`/v1/messages`).
     AnthropicMessages,
+    /// OpenAI Responses (`/v1/responses`), as Codex CLI and the OpenAI SDK's
+    /// `responses` client speak it.
+    OpenAiResponses,
     /// Gemini `generateContent` / `streamGenerateContent`.
     Gemini,
     /// Gemini wrapped in the Antigravity `v1internal` envelope.
@@ -25,6 +29,7 @@ impl Format {
         match self {
             Self::OpenAiChat => "openai",
             Self::AnthropicMessages => "anthropic",
+            Self::OpenAiResponses => "responses",
             Self::Gemini => "gemini",
             Self::Antigravity => "antigravity",
         }

@@ -1,7 +1,7 @@
 //! Error bodies in each client's format: gateway-generated errors, and upstream
 //! error bodies translated to the client's format with the right type.
 //!
-//! OpenAI: `{"error":{"message","type","param","code"}}`;
+//! OpenAI (Chat and Responses): `{"error":{"message","type","param","code"}}`;
 //! Anthropic: `{"type":"error","error":{"type","message"}}`.
 
 use aigw_domain::Format;
@@ -142,7 +142,7 @@ impl ErrorKind {
 /// An error body in `client`'s format. `param` names the offending field (OpenAI only).
 pub fn error_body(client: Format, kind: ErrorKind, message: &str, param: Option<&str>) -> Bytes {
     let value = match client {
-        Format::OpenAiChat => json!({
+        Format::OpenAiChat | Format::OpenAiResponses => json!({
             "error": {
                 "message": message,
                 "type": kind.openai_type(),
@@ -248,7 +248,7 @@ pub fn translate_error(upstream: Format, client: Format, status: u16, body: &[u8
     let param = value
         .as_ref()
         .and_then(error_object)
-        .filter(|_| upstream == Format::OpenAiChat)
+        .filter(|_| matches!(upstream, Format::OpenAiChat | Format::OpenAiResponses))
         .and_then(|e| e.get("param"))
         .and_then(Value::as_str);
     error_body(client, kind, &message, param)
@@ -260,7 +260,7 @@ fn is_error_shape(format: Format, v: &Value) -> bool {
         .and_then(|e| e.get("message"))
         .is_some_and(Value::is_string);
     match format {
-        Format::OpenAiChat => message_is_str,
+        Format::OpenAiChat | Format::OpenAiResponses => message_is_str,
         Format::AnthropicMessages => {
             message_is_str
                 && v.get("type").and_then(Value::as_str) == Some("error")

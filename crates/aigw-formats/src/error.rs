@@ -4,6 +4,8 @@
 //! cannot carry) are distinguished from a malformed upstream response, so the
 //! caller can answer 400 for the former and treat the latter as an upstream fault.
 
+use std::borrow::Cow;
+
 use aigw_domain::Format;
 
 /// An error of parsing, validating or translating a body.
@@ -43,7 +45,7 @@ pub enum FormatError {
         /// The upstream format that cannot carry it.
         upstream: Format,
         /// What is not supported, and what to do instead.
-        reason: &'static str,
+        reason: Cow<'static, str>,
     },
     /// The format cannot be used in that role (e.g. Gemini as a client format).
     #[error("{} is not a supported {role} format", format.as_str())]
@@ -109,12 +111,12 @@ impl FormatError {
     pub(crate) fn unsupported(
         path: impl Into<String>,
         upstream: Format,
-        reason: &'static str,
+        reason: impl Into<Cow<'static, str>>,
     ) -> Self {
         Self::Unsupported {
             path: path.into(),
             upstream,
-            reason,
+            reason: reason.into(),
         }
     }
 }

@@ -12,8 +12,20 @@ use aigw_domain::Format;
 pub fn tool_call_id(client: Format, seed: &str, index: usize) -> String {
     let prefix = match client {
         Format::AnthropicMessages => "toolu_",
-        Format::OpenAiChat | Format::Gemini | Format::Antigravity => "call_",
+        Format::OpenAiChat | Format::OpenAiResponses | Format::Gemini | Format::Antigravity => {
+            "call_"
+        }
     };
+    hashed(prefix, seed, index)
+}
+
+/// An id for the Responses output item at `output_index` of the response
+/// identified by `seed`: `prefix` is the item type's (`msg`, `fc`, `rs`).
+pub fn item_id(prefix: &str, seed: &str, output_index: usize) -> String {
+    hashed(&format!("{prefix}_"), seed, output_index)
+}
+
+fn hashed(prefix: &str, seed: &str, index: usize) -> String {
     let mut hash = Fnv::new();
     hash.write(seed.as_bytes());
     hash.write(&[0xff]);
@@ -72,6 +84,11 @@ mod tests {
             "{a}"
         );
         assert!(tool_call_id(Format::OpenAiChat, "req-1", 0).starts_with("call_"));
+        let msg = item_id("msg", "req-1", 0);
+        assert!(
+            msg.starts_with("msg_") && msg != item_id("msg", "req-1", 1),
+            "{msg}"
+        );
     }
 
     #[test]

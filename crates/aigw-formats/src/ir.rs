@@ -1,10 +1,10 @@
 //! The neutral form every cross-format translation goes through.
 //!
-//! Client requests (OpenAI, Anthropic) are read into a [`Conversation`]; each
-//! upstream format is written from it. Upstream responses are read into a
-//! [`Reply`]; each client format is written from it. So every mapping rule
-//! (tool ids, tool result names, images, reasons, thinking) lives in one place
-//! per side instead of once per pair.
+//! Client requests (OpenAI Chat, Anthropic, OpenAI Responses) are read into a
+//! [`Conversation`]; each upstream format is written from it. Upstream
+//! responses are read into a [`Reply`]; each client format is written from
+//! it. So every mapping rule (tool ids, tool result names, images, reasons,
+//! thinking) lives in one place per side instead of once per pair.
 
 use serde_json::Value;
 

@@ -1,10 +1,12 @@
-//! aigateway wire formats: OpenAI Chat Completions, Anthropic Messages, Gemini
-//! and the Antigravity envelope; request, response and error translation; SSE
-//! parsing and stream translation. Pure functions, no IO.
+//! aigateway wire formats: OpenAI Chat Completions, OpenAI Responses,
+//! Anthropic Messages, Gemini and the Antigravity envelope; request, response
+//! and error translation; SSE parsing and stream translation. Pure functions,
+//! no IO.
 //!
 //! Entry points: [`RequestMeta::parse`] (first look at a client body),
 //! [`translate_request`], [`translate_response`], [`translate_error`] and
-//! [`error_body`]; the [`stream`] module for SSE.
+//! [`error_body`]; the [`stream`] module for SSE (and
+//! [`stream::aggregate_responses`] for an upstream that only streams).
 
 pub mod anthropic;
 mod client_error;
@@ -19,6 +21,7 @@ mod passthrough;
 pub mod reasons;
 mod request;
 mod response;
+pub mod responses;
 pub mod sse;
 pub mod stream;
 mod translate;

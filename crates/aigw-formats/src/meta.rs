@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use crate::FormatError;
-use crate::json::parse_request;
+use crate::json::{TextOr, parse_request};
 use crate::translate::UpstreamTarget;
 
 /// What the data plane needs before routing a request.
@@ -24,6 +24,9 @@ pub struct RequestMeta {
     pub stream: bool,
     /// OpenAI only: the client asked for a final usage chunk.
     pub include_usage: bool,
+    /// Responses only: the stored response this request continues, which
+    /// only the upstream account that created it can serve.
+    pub previous_response_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -57,13 +60,30 @@ struct AnthropicTop {
     stream: Option<bool>,
 }
 
+#[derive(Deserialize)]
+struct ResponsesTop {
+    model: String,
+    #[expect(
+        dead_code,
+        reason = "parsed only to check that `input` is a string or an array"
+    )]
+    #[serde(default)]
+    input: Option<TextOr<IgnoredAny>>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    previous_response_id: Option<String>,
+}
+
 impl RequestMeta {
-    /// Parse the top level of a client body of `format` (OpenAI or Anthropic).
+    /// Parse the top level of a client body of `format` (OpenAI Chat,
+    /// Anthropic or OpenAI Responses).
     ///
     /// # Errors
     /// [`FormatError::MalformedJson`] for bad JSON, [`FormatError::InvalidField`]
     /// for a missing or mistyped `model`, `messages`, `max_tokens` (Anthropic),
-    /// `stream` or `stream_options`, [`FormatError::InvalidValue`] for an empty
+    /// `input`, `previous_response_id` (Responses), `stream` or
+    /// `stream_options`, [`FormatError::InvalidValue`] for an empty
     /// model, and [`FormatError::FormatRole`] for a format clients cannot speak.
     pub fn parse(format: Format, body: &[u8]) -> Result<Self, FormatError> {
         let meta = match format {
@@ -79,6 +99,7 @@ impl RequestMeta {
                             .stream_options
                             .and_then(|o| o.include_usage)
                             .unwrap_or(false),
+                    previous_response_id: None,
                 }
             }
             Format::AnthropicMessages => {
@@ -88,6 +109,17 @@ impl RequestMeta {
                     model: top.model,
                     stream: top.stream.unwrap_or(false),
                     include_usage: false,
+                    previous_response_id: None,
+                }
+            }
+            Format::OpenAiResponses => {
+                let top: ResponsesTop = parse_request(body)?;
+                Self {
+                    format,
+                    model: top.model,
+                    stream: top.stream.unwrap_or(false),
+                    include_usage: false,
+                    previous_response_id: top.previous_response_id,
                 }
             }
             Format::Gemini | Format::Antigravity => {
@@ -113,7 +145,7 @@ impl RequestMeta {
             && self.stream == target.stream
             && match self.format {
                 Format::OpenAiChat => !self.stream || self.include_usage,
-                Format::AnthropicMessages => true,
+                Format::AnthropicMessages | Format::OpenAiResponses => true,
                 Format::Gemini | Format::Antigravity => false,
             }
     }

@@ -2,8 +2,10 @@
 //!
 //! Only the top level is split (into keys and raw, unparsed values, in order);
 //! `model` is replaced and, for OpenAI streams, `stream_options.include_usage`
-//! forced on so usage can be recorded. Every other value keeps its exact bytes,
-//! so fields this gateway does not know survive.
+//! forced on so usage can be recorded. A Responses request gets the target's
+//! `stream` flag (an upstream that only streams is asked for a stream, which
+//! the data plane aggregates). Every other value keeps its exact bytes, so
+//! fields this gateway does not know survive.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -79,11 +81,13 @@ pub(crate) fn rewrite(
 ) -> Result<Bytes, FormatError> {
     let top: TopLevel<'_> = parse_request(body)?;
     let force_usage = format == Format::OpenAiChat && target.stream;
+    let set_stream = format == Format::OpenAiResponses;
 
     let mut out = Vec::with_capacity(body.len() + target.model.len() + 48);
     out.push(b'{');
     let mut saw_model = false;
     let mut saw_stream_options = false;
+    let mut saw_stream = false;
     for (key, value) in &top.0 {
         if out.len() > 1 {
             out.push(b',');
@@ -95,6 +99,10 @@ pub(crate) fn rewrite(
                 saw_model = true;
                 write_str(&mut out, target.model);
             }
+            "stream" if set_stream => {
+                saw_stream = true;
+                out.extend_from_slice(if target.stream { b"true" } else { b"false" });
+            }
             "stream_options" if force_usage => {
                 saw_stream_options = true;
                 out.extend_from_slice(&stream_options_with_usage(value));
@@ -105,6 +113,10 @@ pub(crate) fn rewrite(
     if !saw_model {
         push_member(&mut out, "model");
         write_str(&mut out, target.model);
+    }
+    if set_stream && target.stream && !saw_stream {
+        push_member(&mut out, "stream");
+        out.extend_from_slice(b"true");
     }
     if force_usage && !saw_stream_options {
         push_member(&mut out, "stream_options");

@@ -7,7 +7,7 @@
 //! - OpenAI `content_filter` is an Anthropic `refusal`, not `stop_sequence`;
 //! - Anthropic `stop_sequence` and `pause_turn` are an OpenAI `stop`.
 
-use crate::{anthropic, gemini, openai};
+use crate::{anthropic, gemini, openai, responses};
 
 /// Why generation ended, independent of any wire format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,6 +77,42 @@ impl Finish {
                 } else {
                     Self::EndTurn
                 }
+            }
+        }
+    }
+
+    /// From an OpenAI Responses `status` and `incomplete_details.reason`;
+    /// `saw_function_call` says whether the output holds a function call
+    /// (Responses has no reason of its own for it).
+    pub fn from_responses(
+        status: Option<responses::ResponseStatus>,
+        incomplete_reason: Option<&str>,
+        saw_function_call: bool,
+    ) -> Self {
+        match (status, incomplete_reason) {
+            (Some(responses::ResponseStatus::Incomplete), Some("content_filter")) => {
+                Self::ContentFilter
+            }
+            (Some(responses::ResponseStatus::Incomplete), _) => Self::MaxTokens,
+            _ if saw_function_call => Self::ToolUse,
+            _ => Self::EndTurn,
+        }
+    }
+
+    /// As an OpenAI Responses `status` and `incomplete_details.reason`: only a
+    /// token limit and a content filter make a response incomplete.
+    pub const fn to_responses(self) -> (responses::ResponseStatus, Option<&'static str>) {
+        match self {
+            Self::MaxTokens => (
+                responses::ResponseStatus::Incomplete,
+                Some("max_output_tokens"),
+            ),
+            Self::ContentFilter => (
+                responses::ResponseStatus::Incomplete,
+                Some("content_filter"),
+            ),
+            Self::EndTurn | Self::StopSequence | Self::ToolUse | Self::PauseTurn => {
+                (responses::ResponseStatus::Completed, None)
             }
         }
     }

@@ -12,8 +12,11 @@ pub struct UpstreamTarget<'a> {
     /// The upstream model name (after routing and mapping). Gemini bodies do not
     /// carry it (it goes in the URL); every other format does.
     pub model: &'a str,
-    /// Whether the upstream call streams. OpenAI upstreams then also get
+    /// Whether the upstream call streams. OpenAI Chat upstreams then also get
     /// `stream_options.include_usage: true`; Gemini streams are chosen by URL.
+    /// A same-format Responses request gets `stream` set to this, so an
+    /// upstream that only streams can be asked for a stream the caller then
+    /// aggregates ([`crate::stream::aggregate_responses`]).
     pub stream: bool,
     /// The Antigravity envelope fields (ignored for other upstreams).
     pub antigravity: AntigravityEnvelope<'a>,
@@ -72,8 +75,8 @@ impl Default for AntigravityEnvelope<'_> {
 pub struct ResponseContext<'a> {
     /// The model name reported to the client.
     pub model: &'a str,
-    /// The gateway's request id: response ids (`chatcmpl-…`, `msg_…`) and
-    /// generated tool call ids derive from it.
+    /// The gateway's request id: response ids (`chatcmpl-…`, `msg_…`,
+    /// `resp_…`), generated tool call ids and Responses item ids derive from it.
     pub request_id: &'a str,
     /// Unix seconds for OpenAI's `created`.
     pub created: u64,
@@ -83,8 +86,9 @@ pub struct ResponseContext<'a> {
 /// upstream speaking `upstream`.
 ///
 /// Same format: the body is passed through with only `model` replaced (and, for
-/// OpenAI streams, `stream_options.include_usage` forced on); every other field,
-/// known or not, keeps its bytes. Different formats: the body is fully parsed and
+/// OpenAI Chat streams, `stream_options.include_usage` forced on; for OpenAI
+/// Responses, `stream` set to the target's); every other field, known or not,
+/// keeps its bytes. Different formats: the body is fully parsed and
 /// rewritten; fields with no equivalent in the target are dropped, and things the
 /// target cannot express are refused with [`FormatError::Unsupported`].
 ///

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{anthropic, gemini, openai};
+use crate::{anthropic, gemini, openai, responses};
 
 /// Token usage of one request, in the gateway's own terms (see the module docs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -78,6 +78,32 @@ impl Usage {
         }
     }
 
+    /// From an OpenAI Responses `usage` object.
+    pub fn from_responses(u: &responses::ResponseUsage) -> Self {
+        Self {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cached_input_tokens: u.input_tokens_details.cached_tokens,
+            cache_creation_tokens: 0,
+            reasoning_tokens: u.output_tokens_details.reasoning_tokens,
+        }
+    }
+
+    /// As an OpenAI Responses `usage` object.
+    pub fn to_responses(&self) -> responses::ResponseUsage {
+        responses::ResponseUsage {
+            input_tokens: self.input_tokens,
+            input_tokens_details: responses::InputTokensDetails {
+                cached_tokens: self.cached_input_tokens,
+            },
+            output_tokens: self.output_tokens,
+            output_tokens_details: responses::OutputTokensDetails {
+                reasoning_tokens: self.reasoning_tokens,
+            },
+            total_tokens: self.input_tokens.saturating_add(self.output_tokens),
+        }
+    }
+
     /// As an OpenAI `usage` object.
     pub fn to_openai(&self) -> openai::ChatUsage {
         openai::ChatUsage {
@@ -122,6 +148,12 @@ struct OpenAiUsageOnly {
 }
 
 #[derive(serde::Deserialize)]
+struct ResponsesUsageOnly {
+    #[serde(default)]
+    usage: Option<responses::ResponseUsage>,
+}
+
+#[derive(serde::Deserialize)]
 struct AnthropicUsageOnly {
     #[serde(default)]
     usage: Option<anthropic::Usage>,
@@ -159,6 +191,9 @@ impl Usage {
             Format::AnthropicMessages => parse_upstream::<AnthropicUsageOnly>(body)?
                 .usage
                 .map(|u| Self::from_anthropic(&u)),
+            Format::OpenAiResponses => parse_upstream::<ResponsesUsageOnly>(body)?
+                .usage
+                .map(|u| Self::from_responses(&u)),
             Format::Gemini => parse_upstream::<GeminiUsageOnly>(body)?
                 .usage_metadata
                 .map(|u| Self::from_gemini(&u)),

@@ -44,7 +44,9 @@ pub(crate) fn read(req: MessagesRequest, upstream: Format) -> Result<Conversatio
             return Err(FormatError::Unsupported {
                 path: format!("tools[{i}]"),
                 upstream,
-                reason: "server tools run only on Anthropic; declare a client tool with an input_schema",
+                reason:
+                    "server tools run only on Anthropic; declare a client tool with an input_schema"
+                        .into(),
             });
         }
         conv.tools.push(ToolDef {

@@ -20,7 +20,7 @@ pub(crate) fn read(req: ChatRequest, upstream: Format) -> Result<Conversation, F
         return Err(FormatError::Unsupported {
             path: "n".into(),
             upstream,
-            reason: "only one choice can be generated; send n = 1",
+            reason: "only one choice can be generated; send n = 1".into(),
         });
     }
     let mut conv = Conversation {
@@ -153,7 +153,7 @@ fn read_message(
 /// Append parts as a turn of `speaker`, merged into the previous turn when it has
 /// the same speaker (tool messages then the next user message form one user turn,
 /// with the tool results first, as Anthropic requires).
-fn push(conv: &mut Conversation, speaker: Speaker, parts: Vec<Part>) {
+pub(super) fn push(conv: &mut Conversation, speaker: Speaker, parts: Vec<Part>) {
     match conv.turns.last_mut() {
         Some(last) if last.speaker == speaker => last.parts.extend(parts),
         _ => conv.turns.push(Turn { speaker, parts }),
@@ -204,12 +204,12 @@ fn user_parts(
                     ContentPart::InputAudio { .. } => Err(FormatError::Unsupported {
                         path: part_path,
                         upstream,
-                        reason: "audio input cannot be translated",
+                        reason: "audio input cannot be translated".into(),
                     }),
                     ContentPart::File { .. } => Err(FormatError::Unsupported {
                         path: part_path,
                         upstream,
-                        reason: "file parts cannot be translated",
+                        reason: "file parts cannot be translated".into(),
                     }),
                 }
             })

@@ -3,10 +3,12 @@
 
 mod from_anthropic;
 mod from_openai;
+mod from_responses;
 pub(crate) mod media;
 mod to_anthropic;
 mod to_gemini;
 mod to_openai;
+mod to_responses;
 
 use aigw_domain::Format;
 use bytes::Bytes;
@@ -79,6 +81,7 @@ pub(crate) fn translate(
     let conv: Conversation = match client {
         Format::OpenAiChat => from_openai::read(parse_request(body)?, upstream)?,
         Format::AnthropicMessages => from_anthropic::read(parse_request(body)?, upstream)?,
+        Format::OpenAiResponses => from_responses::read(parse_request(body)?, upstream)?,
         Format::Gemini | Format::Antigravity => {
             return Err(FormatError::FormatRole {
                 format: client,
@@ -89,6 +92,7 @@ pub(crate) fn translate(
     let bytes = match upstream {
         Format::OpenAiChat => serde_json::to_vec(&to_openai::write(conv, target)),
         Format::AnthropicMessages => serde_json::to_vec(&to_anthropic::write(conv, target)?),
+        Format::OpenAiResponses => serde_json::to_vec(&to_responses::write(conv, target)),
         Format::Gemini => serde_json::to_vec(&to_gemini::write(conv, upstream)?),
         Format::Antigravity => {
             let mut request = to_gemini::write(conv, upstream)?;

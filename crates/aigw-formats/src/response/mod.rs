@@ -3,9 +3,11 @@
 
 mod from_anthropic;
 mod from_gemini;
-mod from_openai;
+pub(crate) mod from_openai;
+pub(crate) mod from_responses;
 mod to_anthropic;
 mod to_openai;
+mod to_responses;
 
 use aigw_domain::Format;
 use bytes::Bytes;
@@ -27,6 +29,7 @@ pub(crate) fn translate(
     let reply: Reply = match upstream {
         Format::OpenAiChat => from_openai::read(parse_upstream(body)?),
         Format::AnthropicMessages => from_anthropic::read(parse_upstream(body)?),
+        Format::OpenAiResponses => from_responses::read(parse_upstream(body)?)?,
         Format::Gemini => from_gemini::read(parse_upstream(body)?),
         Format::Antigravity => from_gemini::read(unwrap_antigravity(body)?),
     };
@@ -34,6 +37,7 @@ pub(crate) fn translate(
     let bytes = match client {
         Format::OpenAiChat => serde_json::to_vec(&to_openai::write(reply, ctx)),
         Format::AnthropicMessages => serde_json::to_vec(&to_anthropic::write(reply, ctx)),
+        Format::OpenAiResponses => serde_json::to_vec(&to_responses::write(reply, ctx)),
         Format::Gemini | Format::Antigravity => {
             return Err(FormatError::FormatRole {
                 format: client,

@@ -138,6 +138,27 @@ pub(crate) fn kind_from_openai(error: &openai::ErrorObject) -> ErrorKind {
     }
 }
 
+/// The kind of a Responses stream error (`error` event or `response.failed`),
+/// from its code.
+pub(crate) fn kind_from_responses(code: Option<&str>) -> ErrorKind {
+    match code.unwrap_or("") {
+        "rate_limit_exceeded"
+        | "insufficient_quota"
+        | "usage_limit_reached"
+        | "usage_not_included" => ErrorKind::RateLimited,
+        "invalid_api_key" | "authentication_error" => ErrorKind::Authentication,
+        "model_not_found" => ErrorKind::ModelNotFound,
+        "context_length_exceeded"
+        | "invalid_prompt"
+        | "invalid_request_error"
+        | "invalid_image"
+        | "invalid_image_url" => ErrorKind::InvalidRequest,
+        "server_is_overloaded" | "overloaded" | "slow_down" => ErrorKind::Overloaded,
+        "timeout" => ErrorKind::Timeout,
+        _ => ErrorKind::Api,
+    }
+}
+
 /// The kind of a Google `Status` (Gemini and Antigravity): its canonical name,
 /// else its HTTP code.
 pub(crate) fn kind_from_gemini(status: &gemini::ErrorStatus) -> ErrorKind {

@@ -12,18 +12,22 @@
 //! (or finished): an upstream error event at the start of a 200 stream leaves
 //! [`StreamTranslator::bytes_emitted`] false, so the caller can still fail over.
 
+mod aggregate;
 mod error;
 mod from_anthropic;
 mod from_gemini;
 mod from_openai;
+mod from_responses;
 mod passthrough;
 mod to_anthropic;
 mod to_openai;
+mod to_responses;
 mod wire;
 
 use aigw_domain::Format;
 use bytes::BytesMut;
 
+pub use aggregate::{ResponsesAggregator, aggregate_responses};
 pub use error::{StreamError, UpstreamError, is_retryable};
 
 use crate::sse::{SseEvent, SseParser};
@@ -31,16 +35,18 @@ use crate::{ErrorKind, Finish, Usage};
 use from_anthropic::AnthropicDecoder;
 use from_gemini::GeminiDecoder;
 use from_openai::OpenAiDecoder;
+use from_responses::ResponsesDecoder;
 use passthrough::Passthrough;
 use to_anthropic::AnthropicEncoder;
 use to_openai::OpenAiEncoder;
+use to_responses::ResponsesEncoder;
 
 /// What the client-facing stream needs to know about its request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamContext {
     /// The gateway's request id: the client-facing message id is derived from
-    /// it (`msg_…`, `chatcmpl-…`), and so are generated tool call ids, the same
-    /// way as for whole responses.
+    /// it (`msg_…`, `chatcmpl-…`, `resp_…`), and so are generated tool call
+    /// and output item ids, the same way as for whole responses.
     pub request_id: String,
     /// The model name the client asked for.
     pub model: String,
@@ -99,6 +105,7 @@ enum Decoder {
     OpenAi(OpenAiDecoder),
     Anthropic(AnthropicDecoder),
     Gemini(GeminiDecoder),
+    Responses(ResponsesDecoder),
 }
 
 /// The client-side writer. An enum rather than a trait object: the set is closed.
@@ -106,13 +113,15 @@ enum Decoder {
 pub(crate) enum Encoder {
     OpenAi(OpenAiEncoder),
     Anthropic(AnthropicEncoder),
+    Responses(ResponsesEncoder),
 }
 
 /// What a decoder saw in one upstream event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Step {
     Continue,
-    /// The upstream's own end marker (`[DONE]`, `message_stop`).
+    /// The upstream's own end marker (`[DONE]`, `message_stop`,
+    /// `response.completed`).
     End,
 }
 
@@ -121,7 +130,7 @@ impl StreamTranslator {
     ///
     /// # Errors
     /// [`StreamError::UnsupportedPair`] when `client` is not a client format
-    /// (OpenAI or Anthropic).
+    /// (OpenAI Chat, Anthropic or OpenAI Responses).
     pub fn new(upstream: Format, client: Format, ctx: StreamContext) -> Result<Self, StreamError> {
         let pipeline = match (upstream, client) {
             (Format::OpenAiChat, Format::OpenAiChat) => {
@@ -130,17 +139,21 @@ impl StreamTranslator {
             (Format::AnthropicMessages, Format::AnthropicMessages) => {
                 Pipeline::Passthrough(Passthrough::anthropic())
             }
-            (_, Format::OpenAiChat | Format::AnthropicMessages) => {
+            (Format::OpenAiResponses, Format::OpenAiResponses) => {
+                Pipeline::Passthrough(Passthrough::responses())
+            }
+            (_, Format::OpenAiChat | Format::AnthropicMessages | Format::OpenAiResponses) => {
                 let decoder = match upstream {
                     Format::OpenAiChat => Decoder::OpenAi(OpenAiDecoder::default()),
                     Format::AnthropicMessages => Decoder::Anthropic(AnthropicDecoder::default()),
+                    Format::OpenAiResponses => Decoder::Responses(ResponsesDecoder::default()),
                     Format::Gemini => Decoder::Gemini(GeminiDecoder::new(false)),
                     Format::Antigravity => Decoder::Gemini(GeminiDecoder::new(true)),
                 };
-                let encoder = if client == Format::OpenAiChat {
-                    Encoder::OpenAi(OpenAiEncoder::new())
-                } else {
-                    Encoder::Anthropic(AnthropicEncoder::new())
+                let encoder = match client {
+                    Format::OpenAiChat => Encoder::OpenAi(OpenAiEncoder::new()),
+                    Format::AnthropicMessages => Encoder::Anthropic(AnthropicEncoder::new()),
+                    _ => Encoder::Responses(ResponsesEncoder::new()),
                 };
                 Pipeline::Translate { decoder, encoder }
             }
@@ -150,6 +163,7 @@ impl StreamTranslator {
         };
         let response_id = match client {
             Format::AnthropicMessages => format!("msg_{}", ctx.request_id),
+            Format::OpenAiResponses => format!("resp_{}", ctx.request_id),
             _ => format!("chatcmpl-{}", ctx.request_id),
         };
         Ok(Self {
@@ -268,7 +282,8 @@ impl StreamTranslator {
     }
 
     /// Ends the client stream with an error in its grammar (Anthropic
-    /// `event: error`; OpenAI a `{"error":…}` chunk then `[DONE]`), for when
+    /// `event: error`; OpenAI a `{"error":…}` chunk then `[DONE]`; Responses
+    /// `error` then `response.failed`), for when
     /// bytes were already sent and failing over is no longer possible. The
     /// upstream's message is passed on for upstream errors; for the gateway's
     /// own failures a generic one is written. Does nothing once the client's
@@ -291,12 +306,23 @@ impl StreamTranslator {
             }
         };
         let before = out.len();
-        let body = crate::error_body(self.shared.client, kind, message, None);
-        if self.shared.client == Format::AnthropicMessages {
-            crate::sse::write_event(out, Some("error"), &body);
-        } else {
-            crate::sse::write_event(out, None, &body);
-            to_openai::write_done(out);
+        match self.shared.client {
+            Format::AnthropicMessages => {
+                let body = crate::error_body(self.shared.client, kind, message, None);
+                crate::sse::write_event(out, Some("error"), &body);
+            }
+            Format::OpenAiResponses => {
+                // Only serialising the response could fail, and it is made
+                // of strings and numbers; the stream ends either way.
+                let _written = self
+                    .pipeline
+                    .fail_responses(&self.shared, kind, message, out);
+            }
+            _ => {
+                let body = crate::error_body(self.shared.client, kind, message, None);
+                crate::sse::write_event(out, None, &body);
+                to_openai::write_done(out);
+            }
         }
         self.emitted |= out.len() > before;
         self.state = State::Done;
@@ -326,6 +352,7 @@ impl Pipeline {
                 Decoder::OpenAi(d) => d.on_event(ev, sh, encoder, out),
                 Decoder::Anthropic(d) => d.on_event(ev, sh, encoder, out),
                 Decoder::Gemini(d) => d.on_event(ev, sh, encoder, out),
+                Decoder::Responses(d) => d.on_event(ev, sh, encoder, out),
             },
             Self::Passthrough(p) => p.on_event(ev, sh, out),
         }
@@ -338,6 +365,7 @@ impl Pipeline {
                 Decoder::OpenAi(d) => d.complete(),
                 Decoder::Anthropic(d) => d.complete(),
                 Decoder::Gemini(d) => d.complete(),
+                Decoder::Responses(d) => d.complete(),
             },
             Self::Passthrough(p) => p.complete(),
         }
@@ -352,6 +380,24 @@ impl Pipeline {
             }
         }
     }
+
+    /// Ends a Responses client stream with `error` and `response.failed`.
+    fn fail_responses(
+        &mut self,
+        sh: &Shared,
+        kind: ErrorKind,
+        message: &str,
+        out: &mut BytesMut,
+    ) -> Result<(), StreamError> {
+        match self {
+            Self::Translate {
+                encoder: Encoder::Responses(e),
+                ..
+            } => e.fail(sh, kind, message, out),
+            Self::Translate { .. } => Ok(()),
+            Self::Passthrough(p) => p.fail_responses(sh, kind, message, out),
+        }
+    }
 }
 
 impl Encoder {
@@ -361,6 +407,7 @@ impl Encoder {
         match self {
             Self::OpenAi(e) => e.finished(),
             Self::Anthropic(e) => e.finished(),
+            Self::Responses(e) => e.finished(),
         }
     }
 
@@ -376,6 +423,7 @@ impl Encoder {
         match self {
             Self::OpenAi(e) => e.text(sh, text, out),
             Self::Anthropic(e) => e.text(sh, text, out),
+            Self::Responses(e) => e.text(sh, text, out),
         }
     }
 
@@ -391,10 +439,12 @@ impl Encoder {
         match self {
             Self::OpenAi(e) => e.thinking(sh, text, out),
             Self::Anthropic(e) => e.thinking(sh, text, out),
+            Self::Responses(e) => e.thinking(sh, text, out),
         }
     }
 
-    /// A reasoning signature; OpenAI has nowhere to put one.
+    /// A reasoning signature; OpenAI Chat has nowhere to put one, Responses
+    /// puts it in the reasoning item's `encrypted_content`.
     pub(crate) fn signature(
         &mut self,
         sh: &Shared,
@@ -407,6 +457,7 @@ impl Encoder {
         match self {
             Self::OpenAi(_) => Ok(()),
             Self::Anthropic(e) => e.signature(sh, signature, out),
+            Self::Responses(e) => e.signature(sh, signature, out),
         }
     }
 
@@ -424,6 +475,10 @@ impl Encoder {
             Self::OpenAi(_) => Ok(()),
             Self::Anthropic(e) if e.is_thinking() => e.signature(sh, signature, out),
             Self::Anthropic(_) => Ok(()),
+            Self::Responses(e) => {
+                e.signature_if_thinking(signature);
+                Ok(())
+            }
         }
     }
 
@@ -437,7 +492,8 @@ impl Encoder {
             return Ok(());
         }
         match self {
-            Self::OpenAi(_) => Ok(()),
+            // Redacted reasoning is Anthropic's own; no other client could return it.
+            Self::OpenAi(_) | Self::Responses(_) => Ok(()),
             Self::Anthropic(e) => e.redacted_thinking(sh, data, out),
         }
     }
@@ -456,6 +512,7 @@ impl Encoder {
         match self {
             Self::OpenAi(e) => e.tool_start(sh, key, id, name, out),
             Self::Anthropic(e) => e.tool_start(sh, key, id, name, out),
+            Self::Responses(e) => e.tool_start(sh, key, id, name, out),
         }
     }
 
@@ -472,6 +529,7 @@ impl Encoder {
         match self {
             Self::OpenAi(e) => e.tool_args(sh, key, json, out),
             Self::Anthropic(e) => e.tool_args(key, json, out),
+            Self::Responses(e) => e.tool_args(key, json, out),
         }
     }
 
@@ -485,6 +543,7 @@ impl Encoder {
         match self {
             Self::OpenAi(e) => e.finish(sh, finish, out),
             Self::Anthropic(e) => e.finish(finish, stop_sequence, out),
+            Self::Responses(e) => e.finish(finish, out),
         }
     }
 
@@ -492,6 +551,7 @@ impl Encoder {
         match self {
             Self::OpenAi(e) => e.end(sh, out),
             Self::Anthropic(e) => e.end(sh, out),
+            Self::Responses(e) => e.end(sh, out),
         }
     }
 }

@@ -5,7 +5,10 @@
 //! `message_start` and `ping`) is held back until content arrives so that an
 //! upstream error before any content can still be failed over. For OpenAI the
 //! usage-only chunk is dropped when the client did not ask for it (the gateway
-//! always asks the upstream, to record usage).
+//! always asks the upstream, to record usage). For Responses the held preamble
+//! is `response.created` and `response.in_progress`, and the last
+//! `sequence_number` is kept so that a failure written by the gateway
+//! continues the upstream's numbering.
 
 use bytes::{BufMut, BytesMut};
 use serde::Deserialize;
@@ -15,8 +18,9 @@ use serde_json::value::RawValue;
 use super::{Shared, Step, StreamError, UpstreamError};
 use crate::anthropic::{self, ErrorDetail, MessageDeltaUsage, StopReason};
 use crate::openai::ChatUsage;
+use crate::responses::{ResponseObject, ResponseStatus, ResponseUsage};
 use crate::sse::SseEvent;
-use crate::{Usage, sse};
+use crate::{ErrorKind, Usage, sse};
 
 /// Past this many held bytes the preamble is released anyway: holding is an
 /// optimisation for failover, not a reason to buffer.
@@ -36,8 +40,35 @@ pub(crate) struct Passthrough {
 
 #[derive(Debug)]
 enum Dialect {
-    OpenAi { include_usage: bool },
-    Anthropic { usage: anthropic::Usage },
+    OpenAi {
+        include_usage: bool,
+    },
+    Anthropic {
+        usage: anthropic::Usage,
+    },
+    Responses {
+        /// The `sequence_number` after the last forwarded event.
+        next_seq: u64,
+        /// The upstream's response shell, from `response.created`.
+        shell: Option<ResponseObject>,
+    },
+}
+
+/// What the passthrough needs of a Responses event; the rest is skipped unparsed.
+#[derive(Deserialize)]
+struct ResponsesPeek<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    sequence_number: Option<u64>,
+    #[serde(default, borrow)]
+    response: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ResponsesUsagePeek {
+    #[serde(default)]
+    usage: Option<ResponseUsage>,
 }
 
 /// What the passthrough needs of an OpenAI chunk; the rest is skipped unparsed.
@@ -129,6 +160,13 @@ impl Passthrough {
         })
     }
 
+    pub(crate) fn responses() -> Self {
+        Self::with(Dialect::Responses {
+            next_seq: 0,
+            shell: None,
+        })
+    }
+
     fn with(dialect: Dialect) -> Self {
         Self {
             dialect,
@@ -155,7 +193,84 @@ impl Passthrough {
                 self.on_openai(ev, include_usage, sh, out)
             }
             Dialect::Anthropic { .. } => self.on_anthropic(ev, sh, out),
+            Dialect::Responses { .. } => self.on_responses(ev, sh, out),
         }
+    }
+
+    fn on_responses(
+        &mut self,
+        ev: &SseEvent<'_>,
+        sh: &mut Shared,
+        out: &mut BytesMut,
+    ) -> Result<Step, StreamError> {
+        let Dialect::Responses { next_seq, shell } = &mut self.dialect else {
+            return Ok(Step::Continue);
+        };
+        let malformed = |e: serde_json::Error| StreamError::malformed(ev.event, &e);
+        let peek: ResponsesPeek<'_> = serde_json::from_str(ev.data).map_err(malformed)?;
+        let mut step = Step::Continue;
+        let content = match peek.kind.as_ref() {
+            "response.created" | "response.in_progress" | "response.queued" => {
+                if let Some(raw) = peek.response {
+                    *shell = Some(serde_json::from_str(raw.get()).map_err(malformed)?);
+                }
+                false
+            }
+            "response.completed" | "response.incomplete" => {
+                if let Some(raw) = peek.response {
+                    let usage: ResponsesUsagePeek =
+                        serde_json::from_str(raw.get()).map_err(malformed)?;
+                    if let Some(u) = &usage.usage {
+                        sh.usage = Usage::from_responses(u);
+                    }
+                }
+                self.finished = true;
+                self.ended = true;
+                step = Step::End;
+                true
+            }
+            "response.failed" | "error" => {
+                let event = serde_json::from_str(ev.data).map_err(malformed)?;
+                return Err(super::from_responses::failure(event));
+            }
+            // Items, their content, and types this gateway does not know yet.
+            _ => true,
+        };
+        // Only forwarded events count: a failure the gateway writes follows
+        // the last event the client saw.
+        if let Some(seq) = peek.sequence_number {
+            *next_seq = seq.saturating_add(1);
+        }
+        self.forward(ev, content, out);
+        Ok(step)
+    }
+
+    /// Ends a Responses client stream with `error` and `response.failed`,
+    /// numbered after the last event forwarded.
+    pub(crate) fn fail_responses(
+        &mut self,
+        sh: &Shared,
+        kind: ErrorKind,
+        message: &str,
+        out: &mut BytesMut,
+    ) -> Result<(), StreamError> {
+        self.flush_held(out);
+        let Dialect::Responses { next_seq, shell } = &mut self.dialect else {
+            return Ok(());
+        };
+        let response = shell.take().unwrap_or_else(|| ResponseObject {
+            id: sh.response_id.clone(),
+            object: ResponseObject::OBJECT.to_owned(),
+            created_at: sh.ctx.created,
+            status: Some(ResponseStatus::Failed),
+            error: None,
+            incomplete_details: None,
+            model: sh.ctx.model.clone(),
+            output: Vec::new(),
+            usage: None,
+        });
+        self.ended = true;
+        super::to_responses::write_failure(next_seq, response, kind, message, out)
     }
 
     fn on_openai(
@@ -291,6 +406,9 @@ impl Passthrough {
             Dialect::Anthropic { .. } => {
                 sse::write_event(out, Some("message_stop"), br#"{"type":"message_stop"}"#);
             }
+            // A Responses stream has no end marker of its own beyond
+            // `response.completed`, which `complete()` required to get here.
+            Dialect::Responses { .. } => {}
         }
     }
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::gemini::{self, UsageMetadata};
 use crate::openai::{ChatUsage, FinishReason, ToolType};
+use crate::responses::{OutputItem, ResponseObject};
 
 /// A `chat.completion.chunk` to write.
 #[derive(Debug, Serialize)]
@@ -208,6 +209,63 @@ pub(crate) struct PartIn<'a> {
     pub function_call: Option<gemini::FunctionCall>,
 }
 
+/// A Responses fragment event to write (`response.output_text.delta`,
+/// `response.function_call_arguments.delta`,
+/// `response.reasoning_summary_text.delta`): the fragment is borrowed.
+#[derive(Debug, Serialize)]
+pub(crate) struct ResponsesDeltaOut<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub item_id: &'a str,
+    pub output_index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_index: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary_index: Option<u32>,
+    pub delta: &'a str,
+    /// `[]` on text deltas, as OpenAI sends; absent on the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<[u8; 0]>,
+    pub sequence_number: u64,
+}
+
+/// A Responses stream event as read: flat, fragments borrowed unless they
+/// hold escapes; the item and the response are read only by the events that
+/// carry them. Fields an event does not have stay empty.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ResponsesEventIn<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub delta: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub output_index: Option<u32>,
+    #[serde(default)]
+    pub summary_index: Option<u32>,
+    #[serde(default)]
+    pub item: Option<OutputItem>,
+    #[serde(default)]
+    pub response: Option<ResponseObject>,
+    /// `error` events: the code and message, at the top level…
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    /// …or, from some servers, under `error`.
+    #[serde(default)]
+    pub error: Option<ResponsesErrorIn>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ResponsesErrorIn {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +316,40 @@ mod tests {
             }])
         );
         assert!(text.contains("\"finish_reason\":null"), "{text}");
+    }
+
+    #[test]
+    fn written_responses_deltas_read_back_as_wire_events() {
+        use crate::responses::StreamEvent as R;
+        let out = ResponsesDeltaOut {
+            kind: "response.output_text.delta",
+            item_id: "msg_1",
+            output_index: 2,
+            content_index: Some(0),
+            summary_index: None,
+            delta: "hi\n",
+            logprobs: Some([]),
+            sequence_number: 9,
+        };
+        let text = serde_json::to_string(&out).unwrap();
+        let event: R = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            event,
+            R::OutputTextDelta {
+                item_id: "msg_1".into(),
+                output_index: 2,
+                content_index: 0,
+                delta: "hi\n".into(),
+                logprobs: Vec::new(),
+                sequence_number: 9,
+            }
+        );
+        let read: ResponsesEventIn<'_> = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            (read.kind.as_ref(), read.output_index),
+            ("response.output_text.delta", Some(2))
+        );
+        assert_eq!(read.delta.as_deref(), Some("hi\n"));
     }
 
     #[test]

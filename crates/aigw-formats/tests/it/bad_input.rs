@@ -3,9 +3,10 @@
 use aigw_domain::Format;
 use aigw_formats::{FormatError, UpstreamTarget, translate_request};
 
-const UPSTREAMS: [Format; 4] = [
+const UPSTREAMS: [Format; 5] = [
     Format::OpenAiChat,
     Format::AnthropicMessages,
+    Format::OpenAiResponses,
     Format::Gemini,
     Format::Antigravity,
 ];
@@ -26,7 +27,11 @@ fn cross(client: Format) -> impl Iterator<Item = Format> {
 
 #[test]
 fn malformed_json_is_a_syntax_error_everywhere() {
-    for client in [Format::OpenAiChat, Format::AnthropicMessages] {
+    for client in [
+        Format::OpenAiChat,
+        Format::AnthropicMessages,
+        Format::OpenAiResponses,
+    ] {
         for upstream in UPSTREAMS {
             for body in [
                 "",
@@ -54,6 +59,7 @@ fn trailing_garbage_after_a_valid_body_is_a_syntax_error() {
             Format::AnthropicMessages,
             r#"{"model":"m","max_tokens":1,"messages":[]} x"#,
         ),
+        (Format::OpenAiResponses, r#"{"model":"m","input":"x"}]"#),
     ];
     for (client, body) in bodies {
         for upstream in UPSTREAMS {
@@ -191,4 +197,152 @@ fn openai_image_url_to_gemini_is_unsupported_not_dropped() {
         assert_eq!(err.path(), Some("messages[0].content[0].image_url.url"));
     }
     assert!(translate(Format::OpenAiChat, Format::AnthropicMessages, body).is_ok());
+}
+
+#[test]
+fn responses_wrong_types_and_missing_fields_name_the_path() {
+    let c = Format::OpenAiResponses;
+    let cases = [
+        (r#"{"input":"x"}"#, "model"),
+        (r#"{"model":"m","input":5}"#, "input"),
+        (r#"{"model":"m","instructions":5}"#, "instructions"),
+        (
+            r#"{"model":"m","input":[{"role":"wizard","content":"x"}]}"#,
+            "input[0].role",
+        ),
+        (
+            r#"{"model":"m","input":[{"content":"x"}]}"#,
+            "input[0].role",
+        ),
+        (
+            r#"{"model":"m","input":[{"role":"user","content":5}]}"#,
+            "input[0].content",
+        ),
+        (
+            r#"{"model":"m","input":[{"role":"user","content":[{"type":"input_text","text":3}]}]}"#,
+            "input[0].content[0]",
+        ),
+        (
+            r#"{"model":"m","input":[{"role":"user","content":[{"type":"input_image","image_url":"data:image/png;base64,@@@"}]}]}"#,
+            "input[0].content[0].image_url",
+        ),
+        (
+            r#"{"model":"m","input":[{"type":"function_call","call_id":"c","name":"f","arguments":"[1]"}]}"#,
+            "input[0].arguments",
+        ),
+        (
+            r#"{"model":"m","input":[{"type":"function_call","call_id":"c","arguments":"{}"}]}"#,
+            "input[0].name",
+        ),
+        (
+            r#"{"model":"m","input":[{"type":"function_call","name":"f","arguments":{}}]}"#,
+            "input[0].arguments",
+        ),
+        (
+            r#"{"model":"m","input":[{"type":"function_call_output","output":"x"}]}"#,
+            "input[0].call_id",
+        ),
+        (
+            r#"{"model":"m","input":[{"type":"function_call_output","call_id":"c"}]}"#,
+            "input[0].output",
+        ),
+        (
+            r#"{"model":"m","input":[{"type":"reasoning","summary":"x"}]}"#,
+            "input[0].summary",
+        ),
+        (
+            r#"{"model":"m","input":[{"type":"reasoning","encrypted_content":1}]}"#,
+            "input[0].encrypted_content",
+        ),
+        (
+            r#"{"model":"m","input":"x","tools":[{"name":"f"}]}"#,
+            "tools[0].type",
+        ),
+        (
+            r#"{"model":"m","input":"x","tools":[{"type":"function"}]}"#,
+            "tools[0].name",
+        ),
+        (
+            r#"{"model":"m","input":"x","tools":[{"type":"function","name":"f","strict":"no"}]}"#,
+            "tools[0].strict",
+        ),
+        (
+            r#"{"model":"m","input":"x","tool_choice":"sometimes"}"#,
+            "tool_choice",
+        ),
+        (
+            r#"{"model":"m","input":"x","tool_choice":{"type":"function"}}"#,
+            "tool_choice.name",
+        ),
+        (
+            r#"{"model":"m","input":"x","parallel_tool_calls":"yes"}"#,
+            "parallel_tool_calls",
+        ),
+        (
+            r#"{"model":"m","input":"x","max_output_tokens":-1}"#,
+            "max_output_tokens",
+        ),
+        (
+            r#"{"model":"m","input":"x","temperature":"hot"}"#,
+            "temperature",
+        ),
+        (r#"{"model":"m","input":"x","top_p":[]}"#, "top_p"),
+        (
+            r#"{"model":"m","input":"x","reasoning":{"effort":"extreme"}}"#,
+            "reasoning.effort",
+        ),
+        (
+            r#"{"model":"m","input":"x","reasoning":{"summary":1}}"#,
+            "reasoning.summary",
+        ),
+        (
+            r#"{"model":"m","input":"x","text":{"format":{"type":"yaml"}}}"#,
+            "text.format.type",
+        ),
+        (
+            r#"{"model":"m","input":"x","text":{"format":{"type":"json_schema"}}}"#,
+            "text.format.name",
+        ),
+        (
+            r#"{"model":"m","input":"x","metadata":{"k":1}}"#,
+            "metadata.k",
+        ),
+        (r#"{"model":"m","input":"x","user":1}"#, "user"),
+        (
+            r#"{"model":"m","input":"x","prompt_cache_key":1}"#,
+            "prompt_cache_key",
+        ),
+        (r#"{"model":"m","input":"x","store":"no"}"#, "store"),
+        (
+            r#"{"model":"m","input":"x","include":"reasoning.encrypted_content"}"#,
+            "include",
+        ),
+        (r#"{"model":"m","input":"x","stream":"yes"}"#, "stream"),
+        (
+            r#"{"model":"m","input":"x","previous_response_id":5}"#,
+            "previous_response_id",
+        ),
+    ];
+    for (body, path) in cases {
+        assert_path(c, body, path);
+    }
+}
+
+#[test]
+fn responses_items_and_tools_other_upstreams_cannot_run_are_named() {
+    let body = r#"{"model":"m","input":[{"type":"item_reference","id":"msg_1"}]}"#;
+    for upstream in cross(Format::OpenAiResponses) {
+        let err = translate(Format::OpenAiResponses, upstream, body).unwrap_err();
+        assert!(matches!(err, FormatError::Unsupported { .. }), "{err:?}");
+        assert_eq!(err.path(), Some("input[0].type"));
+        assert!(err.to_string().contains("`item_reference`"), "{err}");
+    }
+    let body = r#"{"model":"m","input":"x","tools":[{"type":"custom","name":"apply_patch"}]}"#;
+    let err = translate(Format::OpenAiResponses, Format::AnthropicMessages, body).unwrap_err();
+    assert_eq!(err.path(), Some("tools[0].type"));
+    assert!(err.to_string().contains("`custom` tools"), "{err}");
+    let body = r#"{"model":"m","input":"x","tool_choice":{"type":"web_search_preview"}}"#;
+    let err = translate(Format::OpenAiResponses, Format::Gemini, body).unwrap_err();
+    assert_eq!(err.path(), Some("tool_choice.type"));
+    assert!(err.to_string().contains("`web_search_preview`"), "{err}");
 }

@@ -28,6 +28,7 @@ fn format_named(name: &str) -> Format {
     match name {
         "openai" => Format::OpenAiChat,
         "anthropic" => Format::AnthropicMessages,
+        "responses" => Format::OpenAiResponses,
         "gemini" => Format::Gemini,
         "antigravity" => Format::Antigravity,
         other => panic!("unknown format `{other}` in a fixture directory name"),
@@ -178,8 +179,8 @@ fn translation_fixtures() {
 #[test]
 fn every_pair_is_covered() {
     let files = fixture_files();
-    for client in ["openai", "anthropic"] {
-        for upstream in ["openai", "anthropic", "gemini", "antigravity"] {
+    for client in ["openai", "anthropic", "responses"] {
+        for upstream in ["openai", "anthropic", "responses", "gemini", "antigravity"] {
             let dir = format!("{client}-{upstream}");
             for kind in ["request", "response", "error"] {
                 let n = files

@@ -108,3 +108,27 @@ fn unknown_fields_and_blocks_do_not_fail_the_first_look() {
     let body = br#"{"model":"c","max_tokens":1,"messages":[{"role":"user","content":[{"type":"future_block"}]}],"new_param":{}}"#;
     assert!(RequestMeta::parse(Format::AnthropicMessages, body).is_ok());
 }
+
+#[test]
+fn responses_meta_reads_model_stream_and_previous_response_id() {
+    let body = br#"{"model":"gpt-5-codex","instructions":"x","input":[{"type":"reasoning","summary":[]}],"stream":true,"store":false,"previous_response_id":"resp_1","future":{}}"#;
+    let meta = RequestMeta::parse(Format::OpenAiResponses, body).unwrap();
+    assert_eq!(meta.model, "gpt-5-codex");
+    assert!(meta.stream && !meta.include_usage);
+    assert_eq!(meta.previous_response_id.as_deref(), Some("resp_1"));
+    let meta =
+        RequestMeta::parse(Format::OpenAiResponses, br#"{"model":"m","input":"hi"}"#).unwrap();
+    assert!(!meta.stream && meta.previous_response_id.is_none());
+    for (body, path) in [
+        (&br#"{"input":"hi"}"#[..], "model"),
+        (br#"{"model":"m","input":5}"#, "input"),
+        (br#"{"model":"m","input":"x","stream":"yes"}"#, "stream"),
+        (
+            br#"{"model":"m","input":"x","previous_response_id":7}"#,
+            "previous_response_id",
+        ),
+    ] {
+        let err = RequestMeta::parse(Format::OpenAiResponses, body).unwrap_err();
+        assert_eq!(err.path(), Some(path), "{err}");
+    }
+}

@@ -174,6 +174,18 @@ fn forwarding_unchanged_agrees_with_the_rewrite() {
             "d",
             false,
         ),
+        (
+            Format::OpenAiResponses,
+            r#"{"model":"g","input":"hi","stream":true,"store":false}"#,
+            "g",
+            true,
+        ),
+        (
+            Format::OpenAiResponses,
+            r#"{"model":"g","input":[]}"#,
+            "h",
+            false,
+        ),
     ];
     for &(format, body, model, unchanged) in cases {
         let meta = aigw_formats::RequestMeta::parse(format, body.as_bytes()).unwrap();
@@ -193,4 +205,37 @@ fn forwarding_unchanged_agrees_with_the_rewrite() {
         };
         assert!(!meta.forwards_unchanged(other, &target));
     }
+}
+
+#[test]
+fn responses_requests_get_the_target_stream_flag() {
+    // An upstream that only streams is asked for a stream; the rest keeps its bytes.
+    let body =
+        r#"{"model":"a","input":[{"role":"user","content":"x"}],"stream":false,"store":false}"#;
+    assert_eq!(
+        pass(Format::OpenAiResponses, body, "b", true),
+        r#"{"model":"b","input":[{"role":"user","content":"x"}],"stream":true,"store":false}"#
+    );
+    assert_eq!(
+        pass(
+            Format::OpenAiResponses,
+            r#"{"model":"a","input":"x"}"#,
+            "b",
+            true
+        ),
+        r#"{"model":"b","input":"x","stream":true}"#
+    );
+    assert_eq!(
+        pass(
+            Format::OpenAiResponses,
+            r#"{"model":"a","input":"x"}"#,
+            "b",
+            false
+        ),
+        r#"{"model":"b","input":"x"}"#
+    );
+    let meta =
+        aigw_formats::RequestMeta::parse(Format::OpenAiResponses, br#"{"model":"a","input":"x"}"#)
+            .unwrap();
+    assert!(!meta.forwards_unchanged(Format::OpenAiResponses, &UpstreamTarget::new("a", true)));
 }

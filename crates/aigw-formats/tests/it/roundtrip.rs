@@ -105,3 +105,80 @@ fn argument_key_order_survives_the_round_trip() {
         "{\"zeta\":1,\"alpha\":2,\"mid\":3}"
     );
 }
+
+/// What must survive of a Responses input: each item's kind, role, text,
+/// call id, function name and arguments (as JSON), and output.
+fn items_essence(req: &Value) -> Vec<(String, String, String, String, Value)> {
+    req["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            let text = match &item["content"] {
+                Value::Array(parts) => parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(""),
+                Value::String(s) => s.clone(),
+                _ => item["output"].as_str().unwrap_or("").to_owned(),
+            };
+            let arguments = item["arguments"]
+                .as_str()
+                .map(|a| serde_json::from_str(a).unwrap())
+                .unwrap_or(Value::Null);
+            (
+                item["type"].as_str().unwrap_or("message").to_owned(),
+                item["role"].as_str().unwrap_or("").to_owned(),
+                text,
+                format!(
+                    "{}{}",
+                    item["call_id"].as_str().unwrap_or(""),
+                    item["name"].as_str().unwrap_or("")
+                ),
+                arguments,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn responses_chat_responses_keeps_messages_calls_and_outputs() {
+    let original = json!({
+        "model": "gpt-5",
+        "instructions": "Be terse.",
+        "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "List files and \"quote\" ünï."}]},
+            {"type": "function_call", "call_id": "call_1", "name": "shell", "arguments": "{\"command\":[\"ls\"],\"z\":{\"b\":1,\"a\":2}}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "a\nb"},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Two files."}]},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Thanks"}]}
+        ],
+        "tools": [{"type": "function", "name": "shell", "parameters": {"type": "object", "properties": {"command": {"type": "array"}}}, "strict": false}]
+    });
+    let chat = hop(Format::OpenAiResponses, Format::OpenAiChat, &original);
+    let back = hop(Format::OpenAiChat, Format::OpenAiResponses, &chat);
+    assert_eq!(
+        items_essence(&back),
+        items_essence(&original),
+        "chat form: {chat:#}"
+    );
+    assert_eq!(back["instructions"], "Be terse.");
+    assert_eq!(back["tools"], original["tools"]);
+    // And through Anthropic, whose ids and turns differ the most.
+    let anthropic = hop(
+        Format::OpenAiResponses,
+        Format::AnthropicMessages,
+        &original,
+    );
+    let back = hop(
+        Format::AnthropicMessages,
+        Format::OpenAiResponses,
+        &anthropic,
+    );
+    assert_eq!(
+        items_essence(&back),
+        items_essence(&original),
+        "anthropic form: {anthropic:#}"
+    );
+}

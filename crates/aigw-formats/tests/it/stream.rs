@@ -12,8 +12,10 @@
 //! `UPDATE_FIXTURES=1 cargo test -p aigw-formats --test it stream` rewrites the
 //! expectations from the current output (review the diff before committing).
 
+mod aggregate;
 mod grammar;
 mod props;
+mod responses_grammar;
 
 use std::path::{Path, PathBuf};
 
@@ -26,12 +28,13 @@ use serde_json::{Value, json};
 
 use crate::diff;
 
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stream");
+pub(crate) const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stream");
 
 pub(crate) fn format_named(name: &str) -> Format {
     match name {
         "openai" => Format::OpenAiChat,
         "anthropic" => Format::AnthropicMessages,
+        "responses" => Format::OpenAiResponses,
         "gemini" => Format::Gemini,
         "antigravity" => Format::Antigravity,
         other => panic!("unknown format `{other}` in a fixture directory name"),
@@ -118,7 +121,7 @@ pub(crate) fn events(bytes: &[u8]) -> Vec<Value> {
 }
 
 /// The upstream SSE text of a fixture.
-fn input_bytes(fixture: &Value) -> Vec<u8> {
+pub(crate) fn input_bytes(fixture: &Value) -> Vec<u8> {
     let mut text = String::new();
     for ev in fixture["input"]
         .as_array()
@@ -274,13 +277,17 @@ fn stream_fixtures() {
     let update = std::env::var_os("UPDATE_FIXTURES").is_some();
     let files = fixture_files();
     assert!(
-        files.len() >= 48,
+        files.len() >= 90,
         "expected every pair's fixtures, found {}",
         files.len()
     );
     let mut pairs: Vec<(Format, Format)> = files.iter().map(|f| pair_of(f)).collect();
     pairs.dedup();
-    assert_eq!(pairs.len(), 8, "every upstream × client pair has fixtures");
+    assert_eq!(
+        pairs.len(),
+        grammar::PAIRS.len(),
+        "every upstream × client pair has fixtures"
+    );
     let failures: Vec<String> = files.iter().flat_map(|f| check(f, update)).collect();
     assert!(
         failures.is_empty(),

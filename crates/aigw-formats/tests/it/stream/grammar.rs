@@ -18,15 +18,22 @@ pub(crate) struct Rules {
 }
 
 /// Every upstream × client pair.
-pub(crate) const PAIRS: [(Format, Format); 8] = [
+pub(crate) const PAIRS: [(Format, Format); 15] = [
     (Format::OpenAiChat, Format::OpenAiChat),
     (Format::OpenAiChat, Format::AnthropicMessages),
+    (Format::OpenAiChat, Format::OpenAiResponses),
     (Format::AnthropicMessages, Format::OpenAiChat),
     (Format::AnthropicMessages, Format::AnthropicMessages),
+    (Format::AnthropicMessages, Format::OpenAiResponses),
+    (Format::OpenAiResponses, Format::OpenAiChat),
+    (Format::OpenAiResponses, Format::AnthropicMessages),
+    (Format::OpenAiResponses, Format::OpenAiResponses),
     (Format::Gemini, Format::OpenAiChat),
     (Format::Gemini, Format::AnthropicMessages),
+    (Format::Gemini, Format::OpenAiResponses),
     (Format::Antigravity, Format::OpenAiChat),
     (Format::Antigravity, Format::AnthropicMessages),
+    (Format::Antigravity, Format::OpenAiResponses),
 ];
 
 /// Checks `events` (as parsed by `super::events`) against `client`'s grammar.
@@ -41,6 +48,7 @@ pub(crate) fn check(
     match client {
         Format::AnthropicMessages => anthropic(events, rules),
         Format::OpenAiChat => openai(events, include_usage, rules),
+        Format::OpenAiResponses => super::responses_grammar::check(events, rules),
         other => Err(format!("{other:?} is not a client format")),
     }
 }

@@ -148,6 +148,49 @@ fn upstream_event(upstream: Format) -> BoxedStrategy<String> {
             });
             ev.boxed()
         }
+        Format::OpenAiResponses => {
+            let ev = (0u8..15, text, 0u32..3).prop_map(|(kind, text, i)| {
+                let item_id = format!("it_{i}");
+                let usage = json!({"input_tokens": 9, "input_tokens_details": {"cached_tokens": 4},
+                    "output_tokens": 3, "output_tokens_details": {"reasoning_tokens": 1}, "total_tokens": 12});
+                let data = match kind {
+                    0 => json!({"type": "response.created", "response": {"id": "resp_u", "object": "response",
+                        "status": "in_progress", "model": "m", "output": []}}),
+                    1 => json!({"type": "response.output_item.added", "output_index": i,
+                        "item": {"id": item_id, "type": "message", "role": "assistant", "content": []}}),
+                    2 => json!({"type": "response.output_item.added", "output_index": i,
+                        "item": {"id": item_id, "type": "function_call", "call_id": format!("call_{i}"), "name": "f", "arguments": ""}}),
+                    3 => json!({"type": "response.output_item.added", "output_index": i,
+                        "item": {"id": item_id, "type": "reasoning", "summary": []}}),
+                    4 => json!({"type": "response.output_text.delta", "item_id": item_id, "output_index": i,
+                        "content_index": 0, "delta": text}),
+                    5 => json!({"type": "response.function_call_arguments.delta", "item_id": item_id,
+                        "output_index": i, "delta": "{\"a\":1}"}),
+                    6 => json!({"type": "response.reasoning_summary_text.delta", "item_id": item_id,
+                        "output_index": i, "summary_index": 0, "delta": text}),
+                    7 => json!({"type": "response.reasoning_summary_part.added", "item_id": item_id,
+                        "output_index": i, "summary_index": i, "part": {"type": "summary_text", "text": ""}}),
+                    8 => json!({"type": "response.output_item.done", "output_index": i,
+                        "item": {"id": item_id, "type": "reasoning", "summary": [{"type": "summary_text", "text": text}],
+                            "encrypted_content": "enc"}}),
+                    9 => json!({"type": "response.output_item.done", "output_index": i,
+                        "item": {"id": item_id, "type": "function_call", "call_id": format!("call_{i}"), "name": "f",
+                            "arguments": "{\"b\":2}"}}),
+                    10 => json!({"type": "response.output_item.done", "output_index": i,
+                        "item": {"id": item_id, "type": "message", "role": "assistant",
+                            "content": [{"type": "output_text", "text": text, "annotations": []}]}}),
+                    11 => json!({"type": "response.completed", "response": {"id": "resp_u", "status": "completed",
+                        "output": [], "usage": usage}}),
+                    12 => json!({"type": "response.incomplete", "response": {"id": "resp_u", "status": "incomplete",
+                        "incomplete_details": {"reason": "max_output_tokens"}, "output": [], "usage": usage}}),
+                    13 => json!({"type": "response.failed", "response": {"id": "resp_u", "status": "failed",
+                        "error": {"code": "server_error", "message": "boom"}}}),
+                    _ => json!({"type": "error", "code": "rate_limit_exceeded", "message": "slow down"}),
+                };
+                format!("event: {}\ndata: {data}\n\n", data["type"].as_str().unwrap_or(""))
+            });
+            ev.boxed()
+        }
         Format::Gemini | Format::Antigravity => {
             let antigravity = upstream == Format::Antigravity;
             let ev = (0u8..8, text).prop_map(move |(kind, text)| {
