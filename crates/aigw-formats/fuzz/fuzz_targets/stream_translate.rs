@@ -7,15 +7,22 @@ use aigw_formats::stream::{StreamContext, StreamTranslator};
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 
-const PAIRS: [(Format, Format); 8] = [
+const PAIRS: [(Format, Format); 15] = [
     (Format::OpenAiChat, Format::OpenAiChat),
     (Format::OpenAiChat, Format::AnthropicMessages),
+    (Format::OpenAiChat, Format::OpenAiResponses),
     (Format::AnthropicMessages, Format::OpenAiChat),
     (Format::AnthropicMessages, Format::AnthropicMessages),
+    (Format::AnthropicMessages, Format::OpenAiResponses),
+    (Format::OpenAiResponses, Format::OpenAiChat),
+    (Format::OpenAiResponses, Format::AnthropicMessages),
+    (Format::OpenAiResponses, Format::OpenAiResponses),
     (Format::Gemini, Format::OpenAiChat),
     (Format::Gemini, Format::AnthropicMessages),
+    (Format::Gemini, Format::OpenAiResponses),
     (Format::Antigravity, Format::OpenAiChat),
     (Format::Antigravity, Format::AnthropicMessages),
+    (Format::Antigravity, Format::OpenAiResponses),
 ];
 
 fn run(upstream: Format, client: Format, include_usage: bool, chunks: &[&[u8]]) -> (Vec<u8>, bool) {

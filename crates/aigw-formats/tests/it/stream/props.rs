@@ -7,6 +7,7 @@
 
 use aigw_domain::Format;
 use aigw_formats::sse::SseParser;
+use aigw_formats::stream::ResponsesAggregator;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -286,6 +287,30 @@ proptest! {
             );
             prop_assert!(checked.is_ok(), "{:?} -> {:?}: {}\n{}", upstream, client, checked.unwrap_err(),
                 String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn the_responses_aggregator_is_chunking_invariant(
+        input in prop_oneof![
+            sse_bytes(),
+            proptest::collection::vec(upstream_event(Format::OpenAiResponses), 0..14)
+                .prop_map(|v| v.concat().into_bytes()),
+        ],
+        cuts in proptest::collection::vec(any::<usize>(), 0..6),
+    ) {
+        let aggregate = |chunks: &[&[u8]]| {
+            let mut aggregator = ResponsesAggregator::new();
+            for chunk in chunks {
+                aggregator.push(chunk)?;
+            }
+            aggregator.finish()
+        };
+        let whole = aggregate(&[&input]);
+        prop_assert_eq!(&whole, &aggregate(&cut(&input, &cuts)));
+        if let Ok((body, _)) = &whole {
+            let value: Value = serde_json::from_slice(body).unwrap();
+            prop_assert!(value.is_object());
         }
     }
 }
