@@ -41,8 +41,10 @@ impl ResponsesDecoder {
         out: &mut BytesMut,
     ) -> Result<Step, StreamError> {
         let data = ev.data.trim_ascii();
+        // Not in the grammar, but some compatible servers add it; only
+        // `response.completed` says the response is whole.
         if data == "[DONE]" {
-            return Ok(Step::End);
+            return Ok(Step::Continue);
         }
         let event: ResponsesEventIn<'_> =
             serde_json::from_str(data).map_err(|e| StreamError::malformed(ev.event, &e))?;

@@ -206,6 +206,11 @@ impl Passthrough {
         let Dialect::Responses { next_seq, shell } = &mut self.dialect else {
             return Ok(Step::Continue);
         };
+        if ev.data.trim_ascii() == "[DONE]" {
+            // Not in the grammar (some compatible servers add it); a client
+            // reading Responses events could not parse it.
+            return Ok(Step::Continue);
+        }
         let malformed = |e: serde_json::Error| StreamError::malformed(ev.event, &e);
         let peek: ResponsesPeek<'_> = serde_json::from_str(ev.data).map_err(malformed)?;
         let mut step = Step::Continue;

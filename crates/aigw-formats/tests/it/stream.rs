@@ -367,3 +367,21 @@ fn an_empty_upstream_stream_is_truncated_and_retryable() {
         assert!(!outcome.emitted_before_error && outcome.bytes.is_empty());
     }
 }
+
+#[test]
+fn a_responses_stream_needs_response_completed_even_after_done() {
+    let input = b"data: {\"type\":\"response.output_text.delta\",\"item_id\":\"m\",\"output_index\":0,\"content_index\":0,\"delta\":\"hi\"}\n\ndata: [DONE]\n\n";
+    for client in [
+        Format::OpenAiChat,
+        Format::AnthropicMessages,
+        Format::OpenAiResponses,
+    ] {
+        let outcome = run(Format::OpenAiResponses, client, context(true), &[input]);
+        assert_eq!(outcome.error, Some(StreamError::Truncated), "{client:?}");
+        let bytes = String::from_utf8(outcome.bytes).unwrap();
+        assert!(
+            !bytes.contains("[DONE]") || client == Format::OpenAiChat,
+            "{bytes}"
+        );
+    }
+}
