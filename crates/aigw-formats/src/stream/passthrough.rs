@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 use super::{Shared, Step, StreamError, UpstreamError};
 use crate::anthropic::{self, ErrorDetail, MessageDeltaUsage, StopReason};
 use crate::openai::ChatUsage;
-use crate::responses::{ResponseObject, ResponseStatus, ResponseUsage};
+use crate::responses::{OutputItem, ResponseObject, ResponseStatus, ResponseUsage};
 use crate::sse::SseEvent;
 use crate::{ErrorKind, Usage, sse};
 
@@ -274,6 +274,12 @@ impl Passthrough {
             output: Vec::new(),
             usage: None,
         });
+        let mut response = response;
+        // Items this gateway does not model cannot be written back; the
+        // client has them from the events already forwarded.
+        response
+            .output
+            .retain(|item| !matches!(item, OutputItem::Other));
         self.ended = true;
         super::to_responses::write_failure(next_seq, response, kind, message, out)
     }

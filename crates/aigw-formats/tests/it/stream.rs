@@ -385,3 +385,30 @@ fn a_responses_stream_needs_response_completed_even_after_done() {
         );
     }
 }
+
+#[test]
+fn a_forwarded_responses_stream_that_fails_ends_with_error_and_response_failed() {
+    // The upstream's shell holds an item type this gateway does not model.
+    let input = concat!(
+        "data: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_u\",\"object\":\"response\",\"status\":\"in_progress\",\"model\":\"m\",\"output\":[{\"type\":\"web_search_call\",\"id\":\"ws_1\",\"status\":\"in_progress\"}]}}\n\n",
+        "data: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"item_id\":\"m\",\"output_index\":0,\"content_index\":0,\"delta\":\"hi\"}\n\n",
+    );
+    let outcome = run(
+        Format::OpenAiResponses,
+        Format::OpenAiResponses,
+        context(false),
+        &[input.as_bytes()],
+    );
+    assert_eq!(outcome.error, Some(StreamError::Truncated));
+    let events = events(&outcome.bytes);
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["", "", "error", "response.failed"], "{events:?}");
+    let failed = &events[3]["data"];
+    assert_eq!(failed["sequence_number"], 3);
+    assert_eq!(failed["response"]["id"], "resp_u");
+    assert_eq!(failed["response"]["status"], "failed");
+    assert_eq!(failed["response"]["output"], json!([]));
+}
