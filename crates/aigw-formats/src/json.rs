@@ -78,42 +78,133 @@ fn parse_with<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, ParseFailu
 fn parse_tracked<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, ParseFailure> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        match classify(e.into_inner(), path.clone()) {
-            // serde_json reports a value of the wrong JSON type for an enum
-            // (`"effort": 1`) as a syntax error; in a well-formed document it
-            // is the field's fault, so name the field.
-            ParseFailure::Syntax { message, .. } if is_json(body) => ParseFailure::Data {
-                path,
-                message: format!("invalid type: {message}"),
-            },
-            failure => failure,
-        }
+        let path = e.path().clone();
+        classify(body, e.into_inner(), &path)
     })?;
     // Trailing garbage after the document is a syntax error, not something to ignore.
-    de.end().map_err(|e| classify(e, ".".to_owned()))?;
+    de.end().map_err(|e| syntax(&e))?;
     Ok(value)
 }
 
-fn is_json(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+fn syntax(err: &serde_json::Error) -> ParseFailure {
+    ParseFailure::Syntax {
+        line: err.line(),
+        column: err.column(),
+        message: strip_position(&err.to_string()),
+    }
 }
 
-fn classify(err: serde_json::Error, path: String) -> ParseFailure {
+fn classify(body: &[u8], err: serde_json::Error, path: &serde_path_to_error::Path) -> ParseFailure {
     let message = strip_position(&err.to_string());
     match err.classify() {
-        serde_json::error::Category::Data => ParseFailure::Data {
-            path: missing_field_path(path, &message),
-            message,
-        },
+        serde_json::error::Category::Data => {
+            let (path, message) = refine_type_error(body, path, message);
+            ParseFailure::Data {
+                path: missing_field_path(path, &message),
+                message: json_vocabulary(&message),
+            }
+        }
         serde_json::error::Category::Io
         | serde_json::error::Category::Syntax
-        | serde_json::error::Category::Eof => ParseFailure::Syntax {
-            line: err.line(),
-            column: err.column(),
-            message,
-        },
+        | serde_json::error::Category::Eof => {
+            // serde_json reports a value of the wrong kind where an enum name
+            // is expected (`"role": 7`) as a syntax error, though the JSON is
+            // well-formed: it is the field's type that is wrong.
+            match parse_value(body).and_then(|v| value_at(&v, path).map(describe)) {
+                Some(found) => ParseFailure::Data {
+                    path: path.to_string(),
+                    message: json_vocabulary(&format!("invalid type: {found}, expected a string")),
+                },
+                None => syntax(&err),
+            }
+        }
     }
+}
+
+/// The whole body as a JSON value, if it is well-formed JSON at all.
+fn parse_value(body: &[u8]) -> Option<serde_json::Value> {
+    serde_json::from_slice(body).ok()
+}
+
+/// The value a path leads to in `root`.
+fn value_at<'v>(
+    root: &'v serde_json::Value,
+    path: &serde_path_to_error::Path,
+) -> Option<&'v serde_json::Value> {
+    use serde_path_to_error::Segment;
+    path.iter().try_fold(root, |value, segment| match segment {
+        Segment::Seq { index } => value.get(*index),
+        Segment::Map { key } => value.get(key.as_str()),
+        Segment::Enum { .. } | Segment::Unknown => None,
+    })
+}
+
+/// A JSON value as serde names an unexpected one ("integer `7`").
+fn describe(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => format!("boolean `{b}`"),
+        Value::Number(n) if n.is_f64() => format!("floating point `{n}`"),
+        Value::Number(n) => format!("integer `{n}`"),
+        Value::String(s) => format!("string {s:?}"),
+        Value::Array(_) => "sequence".to_owned(),
+        Value::Object(_) => "map".to_owned(),
+    }
+}
+
+/// Errors inside a variant of a `type`-tagged enum are reported at the
+/// enum's own path, because serde buffers the object before choosing the
+/// variant. When exactly one field of that object has the wrong value the
+/// message describes, the path is extended to name it.
+fn refine_type_error(
+    body: &[u8],
+    path: &serde_path_to_error::Path,
+    message: String,
+) -> (String, String) {
+    let found = message
+        .strip_prefix("invalid type: ")
+        .and_then(|rest| rest.split_once(", expected "))
+        .map(|(found, _)| found);
+    let field = found.and_then(|found| {
+        let root = parse_value(body)?;
+        let object = value_at(&root, path)?.as_object()?;
+        let mut matching = object
+            .iter()
+            .filter(|(_, v)| describe(v) == found)
+            .map(|(k, _)| k.clone());
+        let first = matching.next()?;
+        matching.next().is_none().then_some(first)
+    });
+    let path_text = path.to_string();
+    match field {
+        Some(field) if path_text == "." => (field, message),
+        Some(field) => (format!("{path_text}.{field}"), message),
+        None => (path_text, message),
+    }
+}
+
+/// serde's names of types, in JSON's words: an object, not a map or a
+/// `struct ChatMessage`; an array, not a sequence.
+fn json_vocabulary(message: &str) -> String {
+    let (found, expected) = match message.split_once(", expected ") {
+        Some((found, expected)) => (found, expected),
+        None => return message.to_owned(),
+    };
+    let found = found
+        .replace("invalid type: sequence", "invalid type: array")
+        .replace("invalid type: map", "invalid type: object");
+    let expected = match expected {
+        "a sequence" => "an array",
+        "a map" => "an object",
+        "variant identifier" => "a string",
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a non-negative integer",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "an integer",
+        "f32" | "f64" => "a number",
+        other if other.starts_with("struct ") => "an object",
+        other => other,
+    };
+    format!("{found}, expected {expected}")
 }
 
 /// serde_json appends " at line L column C"; the path says more, so drop it.

@@ -222,13 +222,43 @@ pub struct FunctionDef {
 }
 
 /// `tool_choice`: a mode string or a named function.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Deserialised by hand rather than `#[serde(untagged)]`, so that a wrong
+/// value says what was expected and an error inside the object keeps its
+/// path (`tool_choice.function.name`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ToolChoice {
     /// `none`, `auto` or `required`.
     Mode(ToolChoiceMode),
     /// `{"type":"function","function":{"name":…}}`.
     Named(NamedToolChoice),
+}
+
+impl<'de> Deserialize<'de> for ToolChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ToolChoiceVisitor)
+    }
+}
+
+struct ToolChoiceVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ToolChoiceVisitor {
+    type Value = ToolChoice;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("`none`, `auto`, `required` or an object naming a function")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        use serde::de::IntoDeserializer;
+        ToolChoiceMode::deserialize(v.into_deserializer()).map(ToolChoice::Mode)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        NamedToolChoice::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            .map(ToolChoice::Named)
+    }
 }
 
 /// The string forms of `tool_choice`.

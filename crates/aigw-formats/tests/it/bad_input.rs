@@ -164,7 +164,7 @@ fn anthropic_wrong_types_and_missing_fields_name_the_path() {
     assert_path(
         c,
         r#"{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"text","text":3}]}]}"#,
-        "messages[0].content[0]",
+        "messages[0].content[0].text",
     );
     assert_path(
         c,
@@ -220,7 +220,7 @@ fn responses_wrong_types_and_missing_fields_name_the_path() {
         ),
         (
             r#"{"model":"m","input":[{"role":"user","content":[{"type":"input_text","text":3}]}]}"#,
-            "input[0].content[0]",
+            "input[0].content[0].text",
         ),
         (
             r#"{"model":"m","input":[{"role":"user","content":[{"type":"input_image","image_url":"data:image/png;base64,@@@"}]}]}"#,
@@ -345,4 +345,83 @@ fn responses_items_and_tools_other_upstreams_cannot_run_are_named() {
     let err = translate(Format::OpenAiResponses, Format::Gemini, body).unwrap_err();
     assert_eq!(err.path(), Some("tool_choice.type"));
     assert!(err.to_string().contains("`web_search_preview`"), "{err}");
+}
+fn wrong_types_name_the_field_and_the_expected_type() {
+    let cases = [
+        (
+            Format::OpenAiChat,
+            r#"{"model":"m","messages":[{"role":7,"content":"x"}]}"#,
+            "messages[0].role",
+            "invalid type: integer `7`, expected a string",
+        ),
+        (
+            Format::AnthropicMessages,
+            r#"{"model":"m","max_tokens":1,"messages":[{"role":7,"content":"x"}]}"#,
+            "messages[0].role",
+            "invalid type: integer `7`, expected a string",
+        ),
+        (
+            Format::OpenAiChat,
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"reasoning_effort":[]}"#,
+            "reasoning_effort",
+            "invalid type: array, expected a string",
+        ),
+        (
+            Format::AnthropicMessages,
+            r#"{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":7}]}]}"#,
+            "messages[0].content[0].type",
+            "invalid type: integer `7`, expected a string",
+        ),
+        (
+            Format::AnthropicMessages,
+            r#"{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"text","text":7}]}]}"#,
+            "messages[0].content[0].text",
+            "invalid type: integer `7`, expected a string",
+        ),
+        (
+            Format::OpenAiChat,
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":true}]}]}"#,
+            "messages[0].content[0].text",
+            "invalid type: boolean `true`, expected a string",
+        ),
+        (
+            Format::OpenAiChat,
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":7}"#,
+            "tool_choice",
+            "invalid type: integer `7`, expected `none`, `auto`, `required` or an object naming a function",
+        ),
+        (
+            Format::OpenAiChat,
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":{"type":"function","function":{"name":1}}}"#,
+            "tool_choice.function.name",
+            "invalid type: integer `1`, expected a string",
+        ),
+        (
+            Format::OpenAiChat,
+            r#"{"model":"m","messages":[7]}"#,
+            "messages[0]",
+            "invalid type: integer `7`, expected an object",
+        ),
+        (
+            Format::AnthropicMessages,
+            r#"{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#,
+            "temperature",
+            "invalid type: string \"hot\", expected a number",
+        ),
+    ];
+    for (client, body, path, message) in cases {
+        for upstream in cross(client) {
+            let err = translate(client, upstream, body).unwrap_err();
+            match &err {
+                FormatError::InvalidField {
+                    path: p,
+                    message: m,
+                } => {
+                    assert_eq!(p, path, "{client:?}->{upstream:?} {body}: {err}");
+                    assert_eq!(m, message, "{client:?}->{upstream:?} {body}: {err}");
+                }
+                other => panic!("{client:?}->{upstream:?} {body}: {other:?}"),
+            }
+        }
+    }
 }
