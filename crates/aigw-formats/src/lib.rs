@@ -32,7 +32,7 @@ pub use client_error::{
 };
 pub use error::{Error, FormatError};
 pub use json::TextOr;
-pub use meta::RequestMeta;
+pub use meta::{MAX_MODEL_BYTES, RequestMeta};
 pub use reasons::Finish;
 pub use request::{DEFAULT_ANTHROPIC_MAX_TOKENS, MIN_THINKING_BUDGET};
 pub use translate::{

@@ -13,6 +13,12 @@ use crate::FormatError;
 use crate::json::{TextOr, parse_request};
 use crate::translate::UpstreamTarget;
 
+/// The longest model name accepted, in bytes. Real model ids are a few dozen
+/// bytes; the name is the client's own choice, and it travels into logs,
+/// upstream URLs and error messages, so it is bounded before anything else
+/// looks at it.
+pub const MAX_MODEL_BYTES: usize = 256;
+
 /// What the data plane needs before routing a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestMeta {
@@ -84,7 +90,8 @@ impl RequestMeta {
     /// for a missing or mistyped `model`, `messages`, `max_tokens` (Anthropic),
     /// `input`, `previous_response_id` (Responses), `stream` or
     /// `stream_options`, [`FormatError::InvalidValue`] for an empty
-    /// model, and [`FormatError::FormatRole`] for a format clients cannot speak.
+    /// model, one longer than [`MAX_MODEL_BYTES`] or one with control
+    /// characters, and [`FormatError::FormatRole`] for a format clients cannot speak.
     pub fn parse(format: Format, body: &[u8]) -> Result<Self, FormatError> {
         let meta = match format {
             Format::OpenAiChat => {
@@ -129,9 +136,7 @@ impl RequestMeta {
                 });
             }
         };
-        if meta.model.trim().is_empty() {
-            return Err(FormatError::invalid_value("model", "must not be empty"));
-        }
+        check_model(&meta.model)?;
         Ok(meta)
     }
 
@@ -149,4 +154,26 @@ impl RequestMeta {
                 Format::Gemini | Format::Antigravity => false,
             }
     }
+}
+
+fn check_model(model: &str) -> Result<(), FormatError> {
+    if model.trim().is_empty() {
+        return Err(FormatError::invalid_value("model", "must not be empty"));
+    }
+    if model.len() > MAX_MODEL_BYTES {
+        return Err(FormatError::invalid_value(
+            "model",
+            format!(
+                "must be at most {MAX_MODEL_BYTES} bytes long (got {})",
+                model.len()
+            ),
+        ));
+    }
+    if model.chars().any(char::is_control) {
+        return Err(FormatError::invalid_value(
+            "model",
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
 }

@@ -132,3 +132,28 @@ fn responses_meta_reads_model_stream_and_previous_response_id() {
         assert_eq!(err.path(), Some(path), "{err}");
     }
 }
+
+#[test]
+fn a_model_name_is_bounded_and_free_of_control_characters() {
+    for format in [Format::OpenAiChat, Format::AnthropicMessages] {
+        let body = |model: &str| {
+            serde_json::json!({"model": model, "max_tokens": 1, "messages": []}).to_string()
+        };
+        let longest = "m".repeat(aigw_formats::MAX_MODEL_BYTES);
+        let meta = RequestMeta::parse(format, body(&longest).as_bytes()).unwrap();
+        assert_eq!(meta.model, longest);
+        for bad in [
+            "m".repeat(aigw_formats::MAX_MODEL_BYTES + 1),
+            "m".repeat(10 * 1024),
+            "gpt-4o\n".to_owned(),
+            "gpt\u{0}4o".to_owned(),
+        ] {
+            let err = RequestMeta::parse(format, body(&bad).as_bytes()).unwrap_err();
+            assert!(
+                matches!(&err, FormatError::InvalidValue { path, .. } if path == "model"),
+                "{format:?} {}: {err:?}",
+                bad.len()
+            );
+        }
+    }
+}
