@@ -1,13 +1,12 @@
 //! Cheap first look at a client request: model, stream flag, include_usage, and
 //! enough validation of the top level to answer 400 naming the field.
 //!
-//! Only the top level is typed here (the rest is skipped, though still checked to
-//! be well-formed JSON), so that a same-format request carrying fields or blocks
+//! Only the top level and each message's `role` are typed here (the rest is
+//! skipped, though still checked to be well-formed JSON), so that a same-format request carrying fields or blocks
 //! this gateway does not know still goes through untouched.
 
 use aigw_domain::Format;
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 
 use crate::FormatError;
 use crate::json::{TextOr, parse_request};
@@ -35,11 +34,44 @@ pub struct RequestMeta {
     pub previous_response_id: Option<String>,
 }
 
+/// One message, as far as every request is checked: its `role` must be a
+/// string. The value is not checked here, so that a same-format request with
+/// a role this gateway does not know still goes through; translation checks
+/// it.
+#[derive(Deserialize)]
+struct MessageTop {
+    #[expect(dead_code, reason = "parsed only to check that `role` is a string")]
+    role: AnyString,
+}
+
+/// Any string, not kept.
+struct AnyString;
+
+impl<'de> Deserialize<'de> for AnyString {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(AnyStringVisitor)
+    }
+}
+
+struct AnyStringVisitor;
+
+impl serde::de::Visitor<'_> for AnyStringVisitor {
+    type Value = AnyString;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<AnyString, E> {
+        Ok(AnyString)
+    }
+}
+
 #[derive(Deserialize)]
 struct OpenAiTop {
     model: String,
     #[expect(dead_code, reason = "parsed only to check that `messages` is an array")]
-    messages: Vec<IgnoredAny>,
+    messages: Vec<MessageTop>,
     #[serde(default)]
     stream: Option<bool>,
     #[serde(default)]
@@ -56,7 +88,7 @@ struct OpenAiStreamOptions {
 struct AnthropicTop {
     model: String,
     #[expect(dead_code, reason = "parsed only to check that `messages` is an array")]
-    messages: Vec<IgnoredAny>,
+    messages: Vec<MessageTop>,
     #[expect(
         dead_code,
         reason = "parsed only to check that `max_tokens` is present and an integer"

@@ -157,3 +157,24 @@ fn a_model_name_is_bounded_and_free_of_control_characters() {
         }
     }
 }
+
+#[test]
+fn a_role_of_the_wrong_type_is_refused_even_when_forwarded_untouched() {
+    for (format, extra) in [
+        (Format::OpenAiChat, ""),
+        (Format::AnthropicMessages, r#","max_tokens":1"#),
+    ] {
+        let (path, message) = field_error(
+            format,
+            &format!(
+                r#"{{"model":"m","messages":[{{"role":"user","content":"x"}},{{"role":7,"content":"x"}}]{extra}}}"#
+            ),
+        );
+        assert_eq!(path, "messages[1].role");
+        assert_eq!(message, "invalid type: integer `7`, expected a string");
+        // The value itself is the upstream's to judge.
+        let body =
+            format!(r#"{{"model":"m","messages":[{{"role":"oracle","content":"x"}}]{extra}}}"#);
+        RequestMeta::parse(format, body.as_bytes()).unwrap();
+    }
+}
