@@ -18,6 +18,7 @@ mod api;
 mod dataplane;
 mod errors;
 mod failover;
+mod input;
 mod oauth;
 mod secrets;
 mod stats;

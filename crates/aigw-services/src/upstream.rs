@@ -4,6 +4,7 @@
 use aigw_domain::{Account, AuthData, ProviderKind};
 use http::HeaderValue;
 use http::header::{AUTHORIZATION, HeaderName};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::Error;
 
@@ -22,16 +23,31 @@ pub fn default_base_url(kind: ProviderKind) -> &'static str {
     }
 }
 
-/// The URL of a generation call: `base` joined with the kind's path.
+/// Every byte but RFC 3986's unreserved characters is escaped in a path
+/// segment built from a model name: `/`, `?`, `#`, `%`, `:` and control
+/// characters then stay inside the segment instead of changing the path or
+/// starting a query or fragment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The URL of a generation call: `base` joined with the kind's path. The
+/// model name (the client's choice) is percent-encoded as one path segment.
 pub fn endpoint_url(kind: ProviderKind, base: &str, model: &str, stream: bool) -> String {
     let base = base.trim_end_matches('/');
     match kind {
         ProviderKind::Openai => format!("{base}/chat/completions"),
         ProviderKind::Anthropic => format!("{base}/messages"),
-        ProviderKind::Gemini if stream => {
-            format!("{base}/models/{model}:streamGenerateContent?alt=sse")
+        ProviderKind::Gemini => {
+            let model = utf8_percent_encode(model, SEGMENT);
+            if stream {
+                format!("{base}/models/{model}:streamGenerateContent?alt=sse")
+            } else {
+                format!("{base}/models/{model}:generateContent")
+            }
         }
-        ProviderKind::Gemini => format!("{base}/models/{model}:generateContent"),
         ProviderKind::Antigravity if stream => {
             format!("{base}/v1internal:streamGenerateContent?alt=sse")
         }
@@ -122,5 +138,38 @@ mod tests {
             endpoint_url(ProviderKind::Antigravity, "http://h", "m", false),
             "http://h/v1internal:generateContent"
         );
+    }
+
+    #[test]
+    fn a_gemini_model_name_stays_one_path_segment() {
+        for (model, encoded) in [
+            ("gemini-x#frag", "gemini-x%23frag"),
+            (
+                "gemini-x?key=injected&a=",
+                "gemini-x%3Fkey%3Dinjected%26a%3D",
+            ),
+            (
+                "gemini-x/../../../files?pageSize=1&",
+                "gemini-x%2F..%2F..%2F..%2Ffiles%3FpageSize%3D1%26",
+            ),
+            ("gemini-x%2F", "gemini-x%252F"),
+            ("gemini x\n\u{7f}é", "gemini%20x%0A%7F%C3%A9"),
+        ] {
+            let url = endpoint_url(ProviderKind::Gemini, "http://h/v1beta", model, false);
+            assert_eq!(
+                url,
+                format!("http://h/v1beta/models/{encoded}:generateContent")
+            );
+            let uri: http::Uri = url.parse().unwrap();
+            assert_eq!(uri.query(), None, "{model}");
+            assert_eq!(
+                uri.path(),
+                format!("/v1beta/models/{encoded}:generateContent"),
+                "{model}"
+            );
+            let url = endpoint_url(ProviderKind::Gemini, "http://h/v1beta", model, true);
+            let uri: http::Uri = url.parse().unwrap();
+            assert_eq!(uri.query(), Some("alt=sse"), "{model}");
+        }
     }
 }
