@@ -1,7 +1,10 @@
 //! Input the gateway does not trust: model names that would change an
-//! upstream URL.
+//! upstream URL, oversized names, and names that must not become metric
+//! labels or shared keys of their own.
 
+use aigateway::domain::{Page, RequestLogFilter};
 use aigw_mock_upstream::Endpoint;
+use http::Method;
 use serde_json::json;
 
 use crate::support::{Deployment, TestGateway};
@@ -62,4 +65,129 @@ async fn a_gemini_model_name_cannot_change_the_upstream_url(d: Deployment) {
     gw.stop().await;
 }
 
-deployment_tests!(a_gemini_model_name_cannot_change_the_upstream_url);
+async fn an_oversized_model_name_is_refused_naming_the_field(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("openai", "long-names").await;
+    let model = format!("gpt-{}", "x".repeat(10 * 1024));
+    for path in ["/v1/chat/completions", "/v1/messages"] {
+        let resp = gw
+            .post(
+                path,
+                &key,
+                json!({"model": model, "max_tokens": 8,
+                       "messages": [{"role": "user", "content": "hi"}]}),
+            )
+            .await;
+        assert_eq!(resp.status, 400, "{path}: {}", resp.text());
+        let body = resp.json();
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("`model`"), "{path}: {message}");
+        assert!(message.contains("256 bytes"), "{path}: {message}");
+        assert!(
+            !message.contains(&model[..300]),
+            "{path}: the name is echoed"
+        );
+        if path == "/v1/messages" {
+            assert_eq!(body["type"], "error");
+            assert_eq!(body["error"]["type"], "invalid_request_error");
+        } else {
+            assert_eq!(body["error"]["param"], "model");
+        }
+    }
+    assert_eq!(gw.mock.total_requests(), 0);
+    let flushed = gw.stop_and_flush().await;
+    let logs = flushed
+        .repo
+        .list_request_logs(
+            &RequestLogFilter::default(),
+            Page {
+                limit: 10,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(logs.total, 2, "both refusals are logged");
+    assert!(
+        logs.data
+            .iter()
+            .all(|l| l.model.as_ref().is_none_or(|m| m.len() <= 256)),
+        "a request log kept a model name longer than the bound"
+    );
+}
+
+async fn client_chosen_model_names_share_metrics_and_counters(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("openai", "many-names").await;
+    let n = 20;
+    for i in 0..n {
+        // Routed by the `gpt-` prefix, but no provider lists it.
+        let resp = gw
+            .post(
+                "/v1/chat/completions",
+                &key,
+                json!({"model": format!("gpt-zz-{i}"),
+                       "messages": [{"role": "user", "content": "hi"}]}),
+            )
+            .await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        // Routed nowhere.
+        let resp = gw
+            .post(
+                "/v1/chat/completions",
+                &key,
+                json!({"model": format!("nowhere-{i}"),
+                       "messages": [{"role": "user", "content": "hi"}]}),
+            )
+            .await;
+        assert_eq!(resp.status, 404, "{}", resp.text());
+    }
+    // A listed model keeps its own label.
+    let resp = gw
+        .post(
+            "/v1/chat/completions",
+            &key,
+            json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+
+    let text = gw.request(Method::GET, "/metrics", &[], "").await.text();
+    assert!(!text.contains("gpt-zz-"), "{text}");
+    assert!(!text.contains("nowhere-"), "{text}");
+    assert!(
+        text.contains(&format!(
+            r#"aigw_requests_total{{provider="openai",model="other",status_class="2xx",client_format="openai"}} {n}"#
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            r#"aigw_requests_total{{provider="none",model="other",status_class="4xx",client_format="openai"}} {n}"#
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"aigw_requests_total{provider="openai",model="gpt-4o",status_class="2xx",client_format="openai"} 1"#),
+        "{text}"
+    );
+
+    // The unlisted names shared the provider's one counter; none got its own.
+    let state = gw.runtime.gateway().state();
+    assert_eq!(state.incr("rr:openai").await.unwrap(), n + 1);
+    assert_eq!(state.incr("rr:openai:gpt-zz-0").await.unwrap(), 1);
+    assert_eq!(state.incr("rr:openai:gpt-4o").await.unwrap(), 2);
+    gw.stop().await;
+}
+
+deployment_tests!(
+    a_gemini_model_name_cannot_change_the_upstream_url,
+    an_oversized_model_name_is_refused_naming_the_field,
+    client_chosen_model_names_share_metrics_and_counters,
+);

@@ -215,7 +215,7 @@ impl Gateway {
         }
         self.inner.metrics.request(
             served.provider.as_ref().map_or("none", |p| p.as_str()),
-            served.model.as_deref().unwrap_or("none"),
+            served.model_label(),
             status,
             client.as_str(),
         );
@@ -234,6 +234,7 @@ impl Gateway {
         served.model = Some(meta.model.clone());
         let snapshot = self.inner.snapshot.load();
         let candidates = snapshot.route(&meta.model, principal.user_id);
+        served.known_model = candidates.iter().any(|c| c.entry.knows(c.upstream_model));
         if candidates.is_empty() {
             return Err(Error::ModelNotFound(meta.model.clone()));
         }
@@ -571,8 +572,28 @@ pub(crate) fn token_usage(usage: aigw_formats::Usage) -> TokenUsage {
 struct Served {
     provider: Option<aigw_domain::ProviderId>,
     model: Option<String>,
+    /// Whether the model is one the gateway is configured to serve (a
+    /// provider's listed model, or a mapping), as opposed to any name a
+    /// prefix rule lets through or that routes nowhere.
+    known_model: bool,
     attempts: u32,
 }
+
+impl Served {
+    /// The `model` label of the request's metrics: the model when the
+    /// gateway knows it, else one shared bucket, so the number of series is
+    /// bounded by configuration rather than by what clients send.
+    fn model_label(&self) -> &str {
+        match &self.model {
+            Some(model) if self.known_model => model,
+            Some(_) => OTHER_MODEL_LABEL,
+            None => "none",
+        }
+    }
+}
+
+/// The `model` label of requests for models the gateway does not know.
+pub const OTHER_MODEL_LABEL: &str = "other";
 
 /// A failed attempt and what it means for failover.
 struct Failure {

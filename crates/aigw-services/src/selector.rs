@@ -3,7 +3,9 @@
 //!
 //! The counter is the shared state's atomic `incr` (Redis `INCR`, or an
 //! in-process atomic in the embedded deployment): that is the only round trip
-//! selection makes. The pick is `accounts[(counter - 1) mod n]`.
+//! selection makes. The pick is `accounts[(counter - 1) mod n]`. Models the
+//! provider does not list share one counter per provider, so the number of
+//! counters is bounded by configuration, never by what clients send.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -32,6 +34,12 @@ pub fn counter_key(provider: &str, model: &str) -> String {
     key.push(':');
     key.push_str(model);
     key
+}
+
+/// The key of the round-robin counter that every model a provider does not
+/// list shares. It cannot equal a per-model key: those have a second `:`.
+pub fn other_counter_key(provider: &str) -> String {
+    format!("rr:{provider}")
 }
 
 /// Round-robin selection over the shared counters.
@@ -77,7 +85,7 @@ impl RoundRobin {
             .iter()
             .find(|c| filter.any_usable(&c.entry.rotation, c.upstream_model))?;
         let counter = self
-            .next(&candidate.entry.counter_key(candidate.upstream_model))
+            .next(candidate.entry.counter_key(candidate.upstream_model))
             .await;
         let chosen = filter.pick(&candidate.entry.rotation, candidate.upstream_model, counter)?;
         Some(Selection {
@@ -146,6 +154,7 @@ mod tests {
     #[test]
     fn counter_key_names_provider_and_model() {
         assert_eq!(counter_key("openai", "gpt-4o"), "rr:openai:gpt-4o");
+        assert_eq!(other_counter_key("openai"), "rr:openai");
     }
 
     fn rotation(n: usize) -> Vec<Routable> {

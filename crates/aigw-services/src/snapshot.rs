@@ -6,7 +6,6 @@
 //! Writers rebuild it from the repository after every change, on an
 //! invalidation message from another instance, and periodically.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -19,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::client_pool::Route;
 use crate::routing::RuleTable;
-use crate::selector::counter_key;
+use crate::selector::{counter_key, other_counter_key};
 
 /// What to do with an account that has no proxy while proxies are configured
 /// (every proxy was full or down when it was assigned).
@@ -65,16 +64,25 @@ pub struct ProviderEntry {
     /// serve (its model list and the mappings to it), built once so a pick
     /// does not format one.
     counter_keys: HashMap<String, Box<str>>,
+    /// The one counter every other model name shares (see [`other_counter_key`]).
+    other_counter_key: Box<str>,
 }
 
 impl ProviderEntry {
-    /// The round-robin counter key of `model` on this provider: borrowed for
-    /// a known model, formatted for any other.
-    pub fn counter_key<'a>(&'a self, model: &str) -> Cow<'a, str> {
-        match self.counter_keys.get(model) {
-            Some(key) => Cow::Borrowed(key),
-            None => Cow::Owned(counter_key(self.provider.id.as_str(), model)),
-        }
+    /// The round-robin counter key of `model` on this provider: its own for
+    /// a known model, the provider's shared one for any other. Model names a
+    /// prefix rule lets through are the client's choice; one counter each
+    /// would let clients create shared-state keys without bound.
+    pub fn counter_key(&self, model: &str) -> &str {
+        self.counter_keys
+            .get(model)
+            .unwrap_or(&self.other_counter_key)
+    }
+
+    /// Whether `model` is one this provider is known to serve: in its model
+    /// list, or the target of a mapping to it.
+    pub fn knows(&self, model: &str) -> bool {
+        self.counter_keys.contains_key(model)
     }
 }
 
@@ -213,6 +221,7 @@ impl Snapshot {
                         (model.to_owned(), key)
                     })
                     .collect();
+                let other_counter_key = other_counter_key(provider.id.as_str()).into_boxed_str();
                 (
                     provider.id.clone(),
                     ProviderEntry {
@@ -220,6 +229,7 @@ impl Snapshot {
                         accounts: accounts.into(),
                         rotation,
                         counter_keys,
+                        other_counter_key,
                     },
                 )
             })

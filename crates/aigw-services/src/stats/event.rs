@@ -122,8 +122,8 @@ impl StatsEvent {
             request_id: clean(&self.request_id),
             api_key_id: self.api_key_id,
             provider_id: self.provider_id.clone(),
-            model: self.model.as_deref().map(clean),
-            upstream_model: self.upstream_model.as_deref().map(clean),
+            model: self.model.as_deref().map(clean_model),
+            upstream_model: self.upstream_model.as_deref().map(clean_model),
             account_id: self.account_id,
             proxy_id: self.proxy_id,
             status_code: i32::from(self.status),
@@ -158,6 +158,15 @@ fn clean(text: &str) -> String {
     } else {
         text.to_owned()
     }
+}
+
+/// A model name as stored: cleaned and cut to the longest name a client may
+/// send. The data plane refuses longer names before routing, so this only
+/// bounds what a caller of the stats API hands in.
+fn clean_model(model: &str) -> String {
+    let mut model = clean(model);
+    truncate_at_char(&mut model, aigw_formats::MAX_MODEL_BYTES);
+    model
 }
 
 fn truncate_at_char(text: &mut String, max: usize) {
@@ -244,7 +253,23 @@ mod tests {
     }
 
     #[test]
-    fn long_messages_are_cut_at_a_char_boundary() {
+    fn long_models_and_messages_are_cut_at_a_char_boundary() {
+        let mut event = StatsEvent::new(Utc::now(), "req");
+        event.model = Some("m".repeat(10 * 1024 * 1024).into());
+        event.upstream_model = Some("é".repeat(1000).into());
+        let row = event.to_log();
+        assert_eq!(
+            row.model.map(|m| m.len()),
+            Some(aigw_formats::MAX_MODEL_BYTES)
+        );
+        let upstream = row.upstream_model.unwrap();
+        assert!(
+            upstream.len() <= aigw_formats::MAX_MODEL_BYTES,
+            "{}",
+            upstream.len()
+        );
+        assert!(upstream.len() >= aigw_formats::MAX_MODEL_BYTES - 1);
+
         let long = "é".repeat(MAX_ERROR_MESSAGE);
         let failure = StatsFailure::new("x", long);
         assert!(failure.message.len() <= MAX_ERROR_MESSAGE);
