@@ -1,10 +1,11 @@
 //! Input the gateway does not trust: model names that would change an
-//! upstream URL, oversized names, and names that must not become metric
-//! labels or shared keys of their own.
+//! upstream URL, oversized names, names that must not become metric labels
+//! or shared keys of their own, and upstream error text that echoes the
+//! account's credential.
 
 use aigateway::domain::{Page, RequestLogFilter};
-use aigw_mock_upstream::Endpoint;
-use http::Method;
+use aigw_mock_upstream::{Endpoint, Fault};
+use http::{Method, StatusCode};
 use serde_json::json;
 
 use crate::support::{Deployment, TestGateway};
@@ -186,7 +187,115 @@ async fn client_chosen_model_names_share_metrics_and_counters(d: Deployment) {
     gw.stop().await;
 }
 
+/// Whether `text` holds any run of 8 bytes of `secret`.
+fn leaks(text: &str, secret: &str) -> bool {
+    secret
+        .as_bytes()
+        .windows(8)
+        .any(|w| text.as_bytes().windows(8).any(|t| t == w))
+}
+
+async fn upstream_error_text_never_carries_the_accounts_credential(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    let openai_key = "sk-proj-Zq8Xv2Lm9Rt4Wn6Yb1Kc3Hd5";
+    let anthropic_key = "sk-ant-api03-Pf7Gj2Qs9Ux4Ve6Na1Mb8Tc";
+    gw.add_api_key_account("openai", openai_key).await;
+    gw.add_api_key_account("anthropic", anthropic_key).await;
+    let openai_echo = format!(
+        r#"{{"error":{{"message":"Incorrect API key provided: Bearer {openai_key}. Or was it {}?","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}}}"#,
+        &openai_key[4..20]
+    );
+    let anthropic_echo = format!(
+        r#"{{"type":"error","error":{{"type":"invalid_request_error","message":"bad header x-api-key: {anthropic_key}"}}}}"#
+    );
+    let chat = |model: &str| {
+        json!({"model": model, "max_tokens": 16,
+               "messages": [{"role": "user", "content": "hi"}]})
+    };
+    // A 400 is the request's fault and goes back, with the key hidden,
+    // forwarded verbatim or translated.
+    gw.mock.set_fault(
+        openai_key,
+        Fault::status_with_body(StatusCode::BAD_REQUEST, openai_echo.clone()),
+    );
+    gw.mock.set_fault(
+        anthropic_key,
+        Fault::status_with_body(StatusCode::BAD_REQUEST, anthropic_echo.clone()),
+    );
+    for path in ["/v1/chat/completions", "/v1/messages"] {
+        for (model, secret) in [("gpt-4o", openai_key), ("claude-sonnet-4-5", anthropic_key)] {
+            let resp = gw.post(path, &key, chat(model)).await;
+            assert_eq!(resp.status, 400, "{path} {model}: {}", resp.text());
+            let text = resp.text();
+            assert!(!leaks(&text, secret), "{path} {model}: {text}");
+            assert!(text.contains("[redacted]"), "{path} {model}: {text}");
+            let message = resp.json()["error"]["message"].as_str().unwrap().to_owned();
+            assert!(
+                message.contains("Incorrect API key") || message.contains("bad header"),
+                "{path} {model}: the rest of the message is kept: {message}"
+            );
+        }
+    }
+    // A refused credential is the gateway's concern: a generic error, in
+    // either format, whatever the upstream said.
+    gw.mock.set_fault(
+        openai_key,
+        Fault::status_with_body(StatusCode::UNAUTHORIZED, openai_echo),
+    );
+    gw.mock.set_fault(
+        anthropic_key,
+        Fault::status_with_body(StatusCode::FORBIDDEN, anthropic_echo),
+    );
+    for (path, model, secret) in [
+        ("/v1/chat/completions", "gpt-4o", openai_key),
+        ("/v1/messages", "claude-sonnet-4-5", anthropic_key),
+    ] {
+        let resp = gw.post(path, &key, chat(model)).await;
+        assert_eq!(resp.status, 502, "{path}: {}", resp.text());
+        let text = resp.text();
+        assert!(!leaks(&text, secret), "{path}: {text}");
+        assert!(
+            !text.contains("Incorrect API key") && !text.contains("bad header"),
+            "{path}: {text}"
+        );
+        assert!(
+            text.contains("could not be authenticated"),
+            "{path}: {text}"
+        );
+        if path == "/v1/messages" {
+            assert_eq!(resp.json()["type"], "error");
+            assert_eq!(resp.json()["error"]["type"], "api_error");
+        } else {
+            assert_eq!(resp.json()["error"]["type"], "server_error");
+        }
+    }
+    let flushed = gw.stop_and_flush().await;
+    let logs = flushed
+        .repo
+        .list_request_logs(
+            &RequestLogFilter::default(),
+            Page {
+                limit: 100,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(logs.total >= 6, "{}", logs.total);
+    for log in &logs.data {
+        let message = log.error_message.as_deref().unwrap_or_default();
+        assert!(
+            !leaks(message, openai_key) && !leaks(message, anthropic_key),
+            "{message}"
+        );
+    }
+}
+
 deployment_tests!(
+    upstream_error_text_never_carries_the_accounts_credential,
     a_gemini_model_name_cannot_change_the_upstream_url,
     an_oversized_model_name_is_refused_naming_the_field,
     client_chosen_model_names_share_metrics_and_counters,

@@ -87,7 +87,7 @@ pub(crate) fn service_error(client: Format, error: &Error) -> Response<ResponseB
         | Error::Onboarding(_) => {
             error_body(client, ErrorKind::Api, "internal gateway error", None)
         }
-        Error::Credential(_) => error_body(
+        Error::Credential(_) | Error::UpstreamAuth { .. } => error_body(
             client,
             ErrorKind::Api,
             "the upstream account could not be authenticated",

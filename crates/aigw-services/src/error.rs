@@ -68,6 +68,14 @@ pub enum Error {
         status: http::StatusCode,
         body: bytes::Bytes,
     },
+    /// The upstream refused the account's credential (401 or 403). The
+    /// client did nothing wrong, and the upstream's text about the
+    /// credential is not passed on.
+    #[error("upstream refused the account's credential ({status})")]
+    UpstreamAuth {
+        status: http::StatusCode,
+        account: AccountId,
+    },
     /// An OAuth account's token could not be obtained.
     #[error(transparent)]
     Credential(crate::credentials::CredentialError),
@@ -133,6 +141,7 @@ impl Error {
             Self::InvalidUpstreamUrl => "invalid_upstream_url",
             Self::Upstream(e) => e.kind().as_str(),
             Self::UpstreamStatus { .. } => "upstream_status",
+            Self::UpstreamAuth { .. } => "upstream_auth",
             Self::UpstreamResponse(_) => "upstream_response",
             Self::UpstreamStream(_) => "upstream_stream",
             Self::Credential(e) => e.kind(),
@@ -165,7 +174,10 @@ pub fn error_status(error: &Error) -> u16 {
                 502
             }
         }
-        Error::UpstreamResponse(_) | Error::UpstreamStream(_) | Error::Credential(_) => 502,
+        Error::UpstreamResponse(_)
+        | Error::UpstreamStream(_)
+        | Error::Credential(_)
+        | Error::UpstreamAuth { .. } => 502,
         Error::NotSignedIn | Error::InvalidCredentials => 401,
         Error::UserDisabled | Error::Forbidden(_) => 403,
         Error::NotFound(_) => 404,

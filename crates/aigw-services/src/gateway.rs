@@ -29,6 +29,7 @@ use crate::cooldown::{CooldownNotice, CooldownReason, Cooldowns};
 use crate::credentials::CredentialService;
 use crate::failover::{FailoverSettings, Verdict};
 use crate::metrics::Metrics;
+use crate::redact::Secrets;
 use crate::selector::RoundRobin;
 use crate::snapshot::SnapshotStore;
 use crate::stats::{StatsEvent, StatsFailure, StatsRecorder, TokenUsage};
@@ -289,7 +290,9 @@ impl Gateway {
                 event.at = chrono::Utc::now();
                 event.latency = attempt_started.elapsed();
                 event.status = match &failure.error {
-                    Error::UpstreamStatus { status, .. } => status.as_u16(),
+                    Error::UpstreamStatus { status, .. } | Error::UpstreamAuth { status, .. } => {
+                        status.as_u16()
+                    }
                     _ => 0,
                 };
                 event.error = Some(StatsFailure::new(
@@ -458,21 +461,14 @@ impl Gateway {
             }
         };
         let status = response.status();
+        // Built only on the error paths: a success never looks at them.
+        let secrets = || Secrets::of(attempt.account, oauth_token);
         if !status.is_success() {
             let (parts, body) = response.into_parts();
             let body = collect(body).await.map_err(|e| self.transport_failure(e))?;
             let verdict = policy.classify_status(status, &parts.headers, &body);
-            let translated = aigw_formats::translate_error(
-                upstream_format,
-                attempt.client,
-                status.as_u16(),
-                &body,
-            );
             return Err(Failure {
-                error: Error::UpstreamStatus {
-                    status,
-                    body: translated,
-                },
+                error: upstream_status_error(attempt, upstream_format, status, &body, &secrets()),
                 verdict,
             });
         }
@@ -500,14 +496,10 @@ impl Gateway {
                 Err(PrimeError::Upstream(e)) => Err(self.transport_failure(e)),
                 Err(PrimeError::Stream(StreamError::Upstream(e))) => Err(Failure {
                     verdict: policy.classify_stream_error(e.kind),
-                    error: Error::UpstreamStatus {
-                        status: StatusCode::from_u16(e.kind.http_status())
-                            .unwrap_or(StatusCode::BAD_GATEWAY),
-                        body: aigw_formats::error_body(attempt.client, e.kind, &e.message, None),
-                    },
+                    error: upstream_event_error(attempt, e.kind, &e.message, &secrets()),
                 }),
                 Err(PrimeError::Stream(e)) => Err(Failure::retry(
-                    Error::UpstreamStream(e.to_string()),
+                    Error::UpstreamStream(secrets().redact_str(&e.to_string()).into_owned()),
                     policy.server_error_cooldown,
                     CooldownReason::ServerError,
                     false,
@@ -558,6 +550,64 @@ impl Gateway {
     }
 }
 
+/// The error of an upstream answer with a non-2xx `status`. A refused
+/// credential (401, 403) is the gateway's own concern: the client gets a
+/// generic error and the log names the account by id only. Any other error
+/// body goes on in the client's format, with the account's secrets hidden.
+fn upstream_status_error(
+    attempt: &Attempt<'_>,
+    upstream_format: Format,
+    status: StatusCode,
+    body: &[u8],
+    secrets: &Secrets<'_>,
+) -> Error {
+    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        return refused_credential(attempt, status);
+    }
+    let body = secrets.redact(body);
+    let translated =
+        aigw_formats::translate_error(upstream_format, attempt.client, status.as_u16(), &body);
+    Error::UpstreamStatus {
+        status,
+        body: translated,
+    }
+}
+
+/// The error of an error event that ended an upstream stream before
+/// anything reached the client; treated like the same error as a status.
+fn upstream_event_error(
+    attempt: &Attempt<'_>,
+    kind: aigw_formats::ErrorKind,
+    message: &str,
+    secrets: &Secrets<'_>,
+) -> Error {
+    let status = StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    if matches!(
+        kind,
+        aigw_formats::ErrorKind::Authentication | aigw_formats::ErrorKind::PermissionDenied
+    ) {
+        return refused_credential(attempt, status);
+    }
+    let message = secrets.redact_str(message);
+    Error::UpstreamStatus {
+        status,
+        body: aigw_formats::error_body(attempt.client, kind, &message, None),
+    }
+}
+
+fn refused_credential(attempt: &Attempt<'_>, status: StatusCode) -> Error {
+    tracing::warn!(
+        account = %attempt.account.id,
+        provider = %attempt.provider,
+        status = status.as_u16(),
+        "upstream refused the account's credential"
+    );
+    Error::UpstreamAuth {
+        status,
+        account: attempt.account.id,
+    }
+}
+
 /// The stats form of a response's usage.
 pub(crate) fn token_usage(usage: aigw_formats::Usage) -> TokenUsage {
     TokenUsage {
@@ -603,7 +653,7 @@ struct Failure {
 
 impl Failure {
     fn is_unauthorized(&self) -> bool {
-        matches!(&self.error, Error::UpstreamStatus { status, .. } if *status == StatusCode::UNAUTHORIZED)
+        matches!(&self.error, Error::UpstreamAuth { status, .. } if *status == StatusCode::UNAUTHORIZED)
     }
 
     fn fatal(error: Error) -> Self {

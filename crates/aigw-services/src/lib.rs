@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod metrics;
 pub mod onboarding;
 pub mod proxy_assign;
+pub mod redact;
 pub mod reports;
 pub mod routing;
 pub mod runtime;
