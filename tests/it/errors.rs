@@ -254,7 +254,150 @@ async fn metrics_count_requests_failovers_and_gauges(d: Deployment) {
     );
 }
 
+async fn unknown_paths_and_methods_under_v1_answer_in_the_client_format(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    let auth = format!("Bearer {key}");
+    // (method, path, anthropic-version?, status, Allow, shape of path)
+    let cases = [
+        (
+            Method::GET,
+            "/v1/nope",
+            false,
+            404,
+            None,
+            "/v1/chat/completions",
+        ),
+        (
+            Method::POST,
+            "/v1",
+            false,
+            404,
+            None,
+            "/v1/chat/completions",
+        ),
+        (
+            Method::POST,
+            "/v1/responses",
+            false,
+            404,
+            None,
+            "/v1/chat/completions",
+        ),
+        (
+            Method::POST,
+            "/v1/messages/batches",
+            false,
+            404,
+            None,
+            "/v1/messages",
+        ),
+        (Method::GET, "/v1/nope", true, 404, None, "/v1/messages"),
+        (
+            Method::GET,
+            "/v1/chat/completions",
+            false,
+            405,
+            Some("POST"),
+            "/v1/chat/completions",
+        ),
+        (
+            Method::GET,
+            "/v1/messages",
+            false,
+            405,
+            Some("POST"),
+            "/v1/messages",
+        ),
+        (
+            Method::POST,
+            "/v1/models",
+            false,
+            405,
+            Some("GET"),
+            "/v1/chat/completions",
+        ),
+        (
+            Method::DELETE,
+            "/v1/models",
+            true,
+            405,
+            Some("GET"),
+            "/v1/messages",
+        ),
+    ];
+    for (method, path, anthropic, status, allow, shape) in cases {
+        let mut headers = vec![("authorization", auth.as_str())];
+        if anthropic {
+            headers.push(("anthropic-version", "2023-06-01"));
+        }
+        let resp = gw.request(method.clone(), path, &headers, "{}").await;
+        assert_eq!(resp.status, status, "{method} {path}: {}", resp.text());
+        let ty = error_type(shape, &resp);
+        let expected = if status == 404 {
+            "not_found_error"
+        } else {
+            "invalid_request_error"
+        };
+        assert_eq!(ty, expected, "{method} {path}: {}", resp.text());
+        if shape == "/v1/chat/completions" {
+            assert!(resp.json().get("type").is_none(), "{method} {path}");
+        }
+        assert_eq!(
+            resp.headers.get("allow").map(|v| v.to_str().unwrap()),
+            allow,
+            "{method} {path}"
+        );
+    }
+    // Outside /v1 the management shape stays.
+    let resp = gw.request(Method::GET, "/nope", &[], "").await;
+    assert_eq!(resp.status, 404);
+    assert_eq!(resp.json()["error"], "not found");
+    assert_eq!(gw.mock.total_requests(), 0);
+}
+
+async fn wrong_types_name_the_field_translated_or_forwarded(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("openai", "types-openai").await;
+    gw.add_api_key_account("anthropic", "types-anthropic").await;
+    for path in PATHS {
+        // One upstream of the client's own format (forwarded), one not.
+        for model in ["gpt-4o", "claude-sonnet-4-5"] {
+            let body = format!(
+                r#"{{"model":"{model}","max_tokens":16,"messages":[{{"role":7,"content":"x"}}]}}"#
+            );
+            let resp = send(&gw, path, &key, &body).await;
+            assert_eq!(resp.status, 400, "{path} {model}: {}", resp.text());
+            assert_eq!(error_type(path, &resp), "invalid_request_error");
+            let message = resp.json()["error"]["message"].as_str().unwrap().to_owned();
+            assert!(
+                message.contains("`messages[0].role`")
+                    && message.contains("expected a string")
+                    && !message.contains("malformed JSON"),
+                "{path} {model}: {message}"
+            );
+        }
+    }
+    // A field inside a content block of a translated body.
+    let body = r#"{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":[{"type":"text","text":7}]}]}"#;
+    let resp = send(&gw, "/v1/chat/completions", &key, body).await;
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    let message = resp.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("`messages[0].content[0].text`") && message.contains("expected a string"),
+        "{message}"
+    );
+    assert_eq!(gw.mock.total_requests(), 0);
+}
+
 deployment_tests!(
+    unknown_paths_and_methods_under_v1_answer_in_the_client_format,
+    wrong_types_name_the_field_translated_or_forwarded,
     metrics_count_requests_failovers_and_gauges,
     bad_input_gets_documented_status_and_shape,
     revoked_key_is_refused,

@@ -105,6 +105,17 @@ pub(crate) fn client_error(
 ) -> Response<ResponseBody> {
     let status =
         StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    client_error_with_status(client, status, kind, message)
+}
+
+/// A gateway-generated error of `kind` in `client`'s format, with a status
+/// the kind does not imply (405).
+pub(crate) fn client_error_with_status(
+    client: Format,
+    status: StatusCode,
+    kind: ErrorKind,
+    message: &str,
+) -> Response<ResponseBody> {
     json_error(status, error_body(client, kind, message, None), None)
 }
 

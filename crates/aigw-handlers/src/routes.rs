@@ -2,14 +2,16 @@
 //! handler shares.
 
 use aigw_domain::Format;
+use aigw_formats::ErrorKind;
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue};
+use http::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use serde::Serialize;
 
 use crate::app::App;
 use crate::body::ResponseBody;
+use crate::error::{client_error, client_error_with_status};
 use crate::{api, dataplane, health};
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -37,10 +39,46 @@ where
         (&Method::GET, "/v1/models") => dataplane::models(app, &req),
         (&Method::GET, "/health") => health::health(app),
         (&Method::GET, "/metrics") => health::metrics(app),
-        (_, "/health" | "/metrics" | "/v1/chat/completions" | "/v1/messages" | "/v1/models") => {
+        (_, path) if path == "/v1" || path.starts_with("/v1/") => dataplane_miss(&req),
+        (_, "/health" | "/metrics") => {
             error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => error_response(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+/// The method each data-plane path answers.
+const DATAPLANE: [(&str, &str); 3] = [
+    ("/v1/chat/completions", "POST"),
+    ("/v1/messages", "POST"),
+    ("/v1/models", "GET"),
+];
+
+/// An unknown path or a wrong method under `/v1/`: an error in the format of
+/// the client that is most likely asking (Anthropic's when the request says
+/// `anthropic-version` or is about messages, OpenAI's otherwise), 404 for
+/// an unknown path and 405 with `Allow` for a wrong method.
+fn dataplane_miss<B>(req: &Request<B>) -> Response<ResponseBody> {
+    let path = req.uri().path();
+    let client =
+        if path.starts_with("/v1/messages") || req.headers().contains_key("anthropic-version") {
+            Format::AnthropicMessages
+        } else {
+            Format::OpenAiChat
+        };
+    match DATAPLANE.iter().find(|(p, _)| *p == path) {
+        Some((_, allowed)) => {
+            let mut resp = client_error_with_status(
+                client,
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorKind::InvalidRequest,
+                &format!("method not allowed; this endpoint accepts {allowed}"),
+            );
+            resp.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allowed));
+            resp
+        }
+        None => client_error(client, ErrorKind::NotFound, "no such endpoint"),
     }
 }
 
