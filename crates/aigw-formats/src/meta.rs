@@ -7,6 +7,7 @@
 
 use aigw_domain::Format;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 use crate::FormatError;
 use crate::json::{TextOr, parse_request};

@@ -346,6 +346,8 @@ fn responses_items_and_tools_other_upstreams_cannot_run_are_named() {
     assert_eq!(err.path(), Some("tool_choice.type"));
     assert!(err.to_string().contains("`web_search_preview`"), "{err}");
 }
+
+#[test]
 fn wrong_types_name_the_field_and_the_expected_type() {
     let cases = [
         (
