@@ -9,4 +9,6 @@
     reason = "test code: failures should panic loudly, and tasks are spawned freely"
 )]
 
+mod logging;
 mod shutdown;
+mod support;
