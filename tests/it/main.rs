@@ -16,6 +16,7 @@ mod support;
 
 mod api;
 mod dataplane;
+mod edge;
 mod errors;
 mod failover;
 mod input;

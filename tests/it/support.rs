@@ -228,6 +228,19 @@ impl TestGateway {
         deployment: Deployment,
         adjust: impl FnOnce(&mut RuntimeSettings),
     ) -> Option<Self> {
+        Self::start_serving_with(deployment, adjust, ServeOptions::default()).await
+    }
+
+    /// Like [`TestGateway::start`], with the HTTP edge's limits in `options`.
+    pub async fn start_serving(deployment: Deployment, options: ServeOptions) -> Option<Self> {
+        Self::start_serving_with(deployment, |_| {}, options).await
+    }
+
+    async fn start_serving_with(
+        deployment: Deployment,
+        adjust: impl FnOnce(&mut RuntimeSettings),
+        options: ServeOptions,
+    ) -> Option<Self> {
         let mock = MockUpstream::start()
             .await
             .expect("start the mock upstream");
@@ -292,7 +305,7 @@ impl TestGateway {
             dir,
             pg,
         };
-        Some(Self::launch(settings, Arc::new(mock), stores).await)
+        Some(Self::launch(settings, Arc::new(mock), stores, options).await)
     }
 
     /// A second instance sharing this one's database, shared state and mock
@@ -304,10 +317,21 @@ impl TestGateway {
             dir: tempfile::tempdir().expect("temp dir"),
             pg: None,
         };
-        Self::launch(self.settings.clone(), Arc::clone(&self.mock), stores).await
+        Self::launch(
+            self.settings.clone(),
+            Arc::clone(&self.mock),
+            stores,
+            ServeOptions::default(),
+        )
+        .await
     }
 
-    async fn launch(settings: RuntimeSettings, mock: Arc<MockUpstream>, stores: Stores) -> Self {
+    async fn launch(
+        settings: RuntimeSettings,
+        mock: Arc<MockUpstream>,
+        stores: Stores,
+        options: ServeOptions,
+    ) -> Self {
         let Stores {
             database_url,
             secret_key,
@@ -335,7 +359,7 @@ impl TestGateway {
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            aigateway::handlers::serve(listener, app, ServeOptions::default(), shutdown)
+            aigateway::handlers::serve(listener, app, options, shutdown)
                 .await
                 .expect("server");
         });

@@ -49,14 +49,49 @@ pub struct ServerConfig {
     /// How long in-flight requests may run after SIGTERM before the process exits.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Client connections open at once; at the cap the longest-idle ones are
+    /// closed to make room, else new ones are refused. Unset: half the
+    /// open-files limit, leaving the rest for upstream and database connections.
+    pub max_connections: Option<usize>,
+    /// Connections the kernel queues before the server accepts them.
+    pub listen_backlog: u32,
+    /// A new connection must send a whole request head within this, and
+    /// so must a kept-alive one once it starts the next request.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// Longest silence while a request body arrives (408).
+    #[serde(with = "humantime_serde")]
+    pub body_idle_timeout: Duration,
+    /// Longest time to receive a whole request body (408).
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// How long a connection may wait, idle, for its next request.
+    #[serde(with = "humantime_serde")]
+    pub keep_alive_timeout: Duration,
+    /// After refusing a body as too large, how long the rest is still read
+    /// (and discarded) so the client can read the 413; zero closes at once.
+    #[serde(with = "humantime_serde")]
+    pub linger_timeout: Duration,
+    /// How much of a refused body is read and discarded at most.
+    pub linger_max_bytes: u64,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
+        let edge = aigw_handlers::ServeOptions::default();
+        let linger = aigw_handlers::Linger::default();
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 32 * 1024 * 1024,
-            shutdown_grace: Duration::from_secs(30),
+            shutdown_grace: edge.shutdown_grace,
+            max_connections: None,
+            listen_backlog: 1024,
+            header_timeout: edge.header_timeout,
+            body_idle_timeout: edge.body_idle_timeout,
+            body_timeout: edge.body_timeout,
+            keep_alive_timeout: edge.keep_alive_timeout,
+            linger_timeout: linger.timeout,
+            linger_max_bytes: linger.max_bytes,
         }
     }
 }
@@ -642,6 +677,7 @@ impl Config {
                 "must be greater than zero".into(),
             ));
         }
+        self.validate_server_edge()?;
         self.validate_security()?;
         for (id, provider) in &self.providers {
             if let Some(base) = &provider.base_url {
@@ -661,6 +697,36 @@ impl Config {
 
     /// Checks the key settings that can be checked without reading files; a malformed
     /// key is named by its key path, never echoed.
+    fn validate_server_edge(&self) -> Result<(), ConfigError> {
+        let server = &self.server;
+        if server.max_connections == Some(0) {
+            return Err(ConfigError::Invalid(
+                "server.max_connections".into(),
+                "must be at least 1 (leave it unset for the default)".into(),
+            ));
+        }
+        if server.listen_backlog == 0 {
+            return Err(ConfigError::Invalid(
+                "server.listen_backlog".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        for (key, value) in [
+            ("server.header_timeout", server.header_timeout),
+            ("server.body_idle_timeout", server.body_idle_timeout),
+            ("server.body_timeout", server.body_timeout),
+            ("server.keep_alive_timeout", server.keep_alive_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::Invalid(
+                    key.into(),
+                    "must be greater than zero".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn validate_security(&self) -> Result<(), ConfigError> {
         let security = &self.security;
         if let Some(key) = &security.secret_key {
@@ -853,6 +919,29 @@ mod tests {
         assert!(c.redis.url.is_none());
         assert_eq!(c.redis.command_timeout, Duration::from_millis(50));
         assert!(c.auth.require_client_key);
+    }
+
+    #[test]
+    fn edge_limits_have_defaults_and_take_env() {
+        let c = load(None, &[]).unwrap();
+        assert_eq!(c.server.max_connections, None);
+        assert_eq!(c.server.listen_backlog, 1024);
+        assert_eq!(c.server.header_timeout, Duration::from_secs(30));
+        assert_eq!(c.server.keep_alive_timeout, Duration::from_secs(75));
+        let c = load(
+            None,
+            &[
+                ("AIGW_SERVER__MAX_CONNECTIONS", "500"),
+                ("AIGW_SERVER__BODY_TIMEOUT", "2m"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.server.max_connections, Some(500));
+        assert_eq!(c.server.body_timeout, Duration::from_secs(120));
+        let e = load(None, &[("AIGW_SERVER__HEADER_TIMEOUT", "0s")]).unwrap_err();
+        assert!(e.to_string().contains("server.header_timeout"), "{e}");
+        let e = load(None, &[("AIGW_SERVER__MAX_CONNECTIONS", "0")]).unwrap_err();
+        assert!(e.to_string().contains("server.max_connections"), "{e}");
     }
 
     #[test]

@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
-use aigw_handlers::{App, Deployment, ServeOptions};
+use aigw_handlers::{App, Deployment, Linger, ServeOptions};
 use aigw_repository::state::StateConfig;
 use aigw_repository::{Keyring, SqlOptions};
 use aigw_services::client_pool::PoolConfig;
 use aigw_services::{GatewaySettings, Runtime, RuntimeSettings};
 use anyhow::Context as _;
-use tokio::net::TcpListener;
 
 use crate::config::{Config, DatabaseTarget, mask_url};
 
@@ -128,8 +127,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // Everything that can fail is checked before the port is bound, so a bad
     // deployment never answers health checks.
     let runtime = start_runtime(&config, config.database.migrate_on_start).await?;
-    let listener = TcpListener::bind(config.server.listen)
-        .await
+    let listener = aigw_handlers::bind(config.server.listen, config.server.listen_backlog)
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let local = listener
         .local_addr()
@@ -141,10 +139,24 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "aigateway listening"
     );
     let max_body = usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX);
-    let app = Arc::new(App::new(deployment, runtime.admin().clone(), max_body));
+    let server = &config.server;
+    let app = App::new(deployment, runtime.admin().clone(), max_body).with_linger(Linger {
+        timeout: server.linger_timeout,
+        max_bytes: server.linger_max_bytes,
+    });
+    let max_connections = server
+        .max_connections
+        .unwrap_or_else(default_max_connections);
+    tracing::debug!(max_connections, "connection cap");
     let options = ServeOptions {
-        shutdown_grace: config.server.shutdown_grace,
+        shutdown_grace: server.shutdown_grace,
+        max_connections,
+        header_timeout: server.header_timeout,
+        body_idle_timeout: server.body_idle_timeout,
+        body_timeout: server.body_timeout,
+        keep_alive_timeout: server.keep_alive_timeout,
     };
+    let app = Arc::new(app);
     aigw_handlers::serve(listener, app, options, shutdown_signal())
         .await
         .context("server failed")?;
@@ -158,6 +170,25 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("aigateway stopped");
     Ok(())
+}
+
+/// The connection cap when none is configured: half the open-files limit,
+/// so that client connections leave as many descriptors for upstream
+/// connections (one per request being served), the database pool, Redis
+/// and files. 1024 when the limit cannot be read.
+fn default_max_connections() -> usize {
+    #[cfg(unix)]
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    #[cfg(not(unix))]
+    let limit: Option<u64> = None;
+    connections_for(limit)
+}
+
+fn connections_for(open_files: Option<u64>) -> usize {
+    match open_files {
+        Some(limit) => usize::try_from(limit / 2).unwrap_or(usize::MAX).max(16),
+        None => 1024,
+    }
 }
 
 /// Shows the password generated for the first `admin` user, once, on
@@ -211,5 +242,20 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
         () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connections_for;
+
+    #[test]
+    fn the_default_connection_cap_leaves_half_the_descriptors() {
+        assert_eq!(connections_for(Some(1024)), 512);
+        assert_eq!(connections_for(Some(512)), 256);
+        assert_eq!(connections_for(Some(10)), 16);
+        // RLIM_INFINITY
+        assert!(connections_for(Some(u64::MAX)) > 1_000_000);
+        assert_eq!(connections_for(None), 1024);
     }
 }

@@ -7,6 +7,8 @@ use aigw_services::Gateway;
 use aigw_services::admin::Admin;
 use chrono::{DateTime, Utc};
 
+use crate::edge::{EdgeCounters, Linger};
+
 /// Which backends this instance runs on, reported by `/health`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deployment {
@@ -26,6 +28,10 @@ pub struct App {
     pub(crate) gateway: Gateway,
     pub(crate) admin: Admin,
     pub(crate) max_body_bytes: usize,
+    /// How a too-large body is still read after its refusal.
+    pub(crate) linger: Linger,
+    /// What the HTTP edge counts, for `/metrics`.
+    pub(crate) edge: EdgeCounters,
 }
 
 impl App {
@@ -41,6 +47,16 @@ impl App {
             gateway: admin.gateway().clone(),
             admin,
             max_body_bytes,
+            linger: Linger::default(),
+            edge: EdgeCounters::default(),
         }
+    }
+
+    /// Reads and discards the rest of a refused (too large) body within
+    /// `linger`, rather than [`Linger::default`].
+    #[must_use]
+    pub fn with_linger(mut self, linger: Linger) -> Self {
+        self.linger = linger;
+        self
     }
 }

@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::body::ResponseBody;
-use crate::error::{client_error, service_error};
-use crate::request::{BodyError, client_credential, read_body};
+use crate::error::{client_error, client_error_with_status, service_error};
+use crate::request::{BodyError, client_credential, closing, read_body, refuse_body};
 use crate::routes::json_response;
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -32,7 +32,7 @@ pub(crate) async fn generate<B>(
     request_id: &str,
 ) -> Response<ResponseBody>
 where
-    B: Body<Data = Bytes>,
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let (parts, body) = req.into_parts();
@@ -42,19 +42,28 @@ where
     };
     let body = match read_body(&parts.headers, body, app.max_body_bytes).await {
         Ok(b) => b,
-        Err(BodyError::TooLarge { limit }) => {
-            return client_error(
+        Err(BodyError::TooLarge { limit, rest }) => {
+            let refusal = client_error(
                 client,
                 ErrorKind::RequestTooLarge,
                 &format!("the request body is larger than the limit of {limit} bytes"),
             );
+            return refuse_body(app, &parts.headers, refusal, rest);
         }
         Err(BodyError::Read) => {
-            return client_error(
+            return closing(client_error(
                 client,
                 ErrorKind::InvalidRequest,
                 "the request body could not be read",
-            );
+            ));
+        }
+        Err(BodyError::Timeout) => {
+            return closing(client_error_with_status(
+                client,
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorKind::InvalidRequest,
+                "the request body did not arrive in time",
+            ));
         }
     };
     match app

@@ -119,6 +119,17 @@ pub(crate) fn client_error_with_status(
     json_error(status, error_body(client, kind, message, None), None)
 }
 
+/// A gateway-generated error in `client`'s format, shaped as `kind` but sent
+/// with `status` (a status no [`ErrorKind`] stands for, such as 408).
+pub(crate) fn client_error_with_status(
+    client: Format,
+    status: StatusCode,
+    kind: ErrorKind,
+    message: &str,
+) -> Response<ResponseBody> {
+    json_error(status, error_body(client, kind, message, None), None)
+}
+
 fn json_error(status: StatusCode, body: Bytes, retry_after: Option<u64>) -> Response<ResponseBody> {
     let mut resp = Response::new(ResponseBody::full(body));
     *resp.status_mut() = status;

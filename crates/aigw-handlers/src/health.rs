@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::body::ResponseBody;
+use crate::edge::EdgeCounters;
 use crate::routes::json_response;
 
 #[derive(Serialize)]
@@ -37,6 +38,7 @@ pub(crate) fn metrics(app: &App) -> Response<ResponseBody> {
     let gateway = &app.gateway;
     let state = gateway.state().health();
     let stats = gateway.stats().metrics();
+    let edge = &app.edge;
     let gauges = [
         (
             "aigw_stats_queue_depth",
@@ -97,6 +99,46 @@ pub(crate) fn metrics(app: &App) -> Response<ResponseBody> {
             "aigw_cooldown_notices_dropped_total",
             "Cooldowns not announced to other instances because the outbox was full.",
             gateway.cooldowns().dropped_notices() as f64,
+        ),
+        (
+            "aigw_http_connections_open",
+            "Client connections open.",
+            EdgeCounters::get(&edge.open),
+        ),
+        (
+            "aigw_http_accept_errors_total",
+            "Failed accepts of client connections (out of file descriptors, aborted handshakes).",
+            EdgeCounters::get(&edge.accept_errors),
+        ),
+        (
+            "aigw_http_connections_refused_total",
+            "Client connections closed at once because the connection cap was reached and none was idle.",
+            EdgeCounters::get(&edge.refused),
+        ),
+        (
+            "aigw_http_idle_connections_evicted_total",
+            "Idle client connections closed to make room (connection cap or no file descriptors).",
+            EdgeCounters::get(&edge.evicted),
+        ),
+        (
+            "aigw_http_header_timeouts_total",
+            "Client connections closed because a request head did not arrive in time.",
+            EdgeCounters::get(&edge.header_timeouts),
+        ),
+        (
+            "aigw_http_body_timeouts_total",
+            "Requests answered 408 because their body did not arrive in time.",
+            EdgeCounters::get(&edge.body_timeouts),
+        ),
+        (
+            "aigw_http_keep_alive_timeouts_total",
+            "Kept-alive client connections closed after waiting too long for a request.",
+            EdgeCounters::get(&edge.keep_alive_timeouts),
+        ),
+        (
+            "aigw_http_lingering_closes_total",
+            "Too-large bodies refused (413) while the rest of the body was read and discarded.",
+            EdgeCounters::get(&edge.lingering_closes),
         ),
         (
             "aigw_uptime_seconds",

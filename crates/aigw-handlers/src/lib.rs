@@ -9,7 +9,9 @@
 pub mod api;
 mod app;
 mod body;
+mod connection;
 mod dataplane;
+mod edge;
 mod error;
 mod health;
 mod request;
@@ -18,4 +20,5 @@ mod server;
 
 pub use app::{App, Deployment};
 pub use body::ResponseBody;
-pub use server::{ServeOptions, serve};
+pub use edge::{Linger, ServeOptions};
+pub use server::{bind, serve};

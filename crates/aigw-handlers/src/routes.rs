@@ -19,7 +19,7 @@ static JSON: HeaderValue = HeaderValue::from_static("application/json");
 /// Routes one request. Never fails: every error is a response.
 pub(crate) async fn route<B>(app: &App, req: Request<B>, request_id: &str) -> Response<ResponseBody>
 where
-    B: Body<Data = Bytes>,
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let path = req.uri().path();

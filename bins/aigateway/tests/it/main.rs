@@ -9,6 +9,7 @@
     reason = "test code: failures should panic loudly, and tasks are spawned freely"
 )]
 
+mod fd_exhaustion;
 mod logging;
 mod shutdown;
 mod support;

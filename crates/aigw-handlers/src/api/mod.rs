@@ -34,7 +34,7 @@ use auth::{ADMIN, ADMIN_PROVIDER, ADMIN_USER};
 use crate::app::App;
 use crate::body::ResponseBody;
 use crate::error::ApiError;
-use crate::request::{BodyError, read_body};
+use crate::request::{BodyError, closing, read_body, refuse_body};
 
 /// The path prefix of the management API.
 pub(crate) const PREFIX: &str = "/api/v1";
@@ -578,18 +578,22 @@ pub(crate) async fn handle<B>(
     request_id: &str,
 ) -> Response<ResponseBody>
 where
-    B: Body<Data = Bytes>,
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    match dispatch(app, req).await {
+    match dispatch(app, req, request_id).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(request_id),
     }
 }
 
-async fn dispatch<B>(app: &App, req: Request<B>) -> Result<Response<ResponseBody>, ApiError>
+async fn dispatch<B>(
+    app: &App,
+    req: Request<B>,
+    request_id: &str,
+) -> Result<Response<ResponseBody>, ApiError>
 where
-    B: Body<Data = Bytes>,
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let (parts, body) = req.into_parts();
@@ -597,18 +601,30 @@ where
     let caller = auth::authorize(&app.admin, &parts.headers, route.access).await?;
     let body = match read_body(&parts.headers, body, app.max_body_bytes).await {
         Ok(b) => b,
-        Err(BodyError::TooLarge { limit }) => {
-            return Err(ApiError::new(
+        Err(BodyError::TooLarge { limit, rest }) => {
+            let refusal = ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 format!("the request body is larger than the limit of {limit} bytes"),
+            );
+            return Ok(refuse_body(
+                app,
+                &parts.headers,
+                refusal.into_response(request_id),
+                rest,
             ));
         }
         Err(BodyError::Read) => {
-            return Err(ApiError::bad_field(
-                "$",
-                "the request body could not be read",
-            ));
+            let error = ApiError::bad_field("$", "the request body could not be read");
+            return Ok(closing(error.into_response(request_id)));
+        }
+        Err(BodyError::Timeout) => {
+            let error = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body did not arrive in time",
+            );
+            return Ok(closing(error.into_response(request_id)));
         }
     };
     let ctx = Ctx {
