@@ -71,6 +71,18 @@ pub(crate) enum Deadline {
     Expired(Timeout),
 }
 
+/// Whether a new connection may be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Under the cap.
+    Room,
+    /// At the cap, but idle connections are closing: wait for them
+    /// ([`Shared::wait_for_room`]), then serve it.
+    Closing,
+    /// At the cap with no idle connection: refuse it.
+    Full,
+}
+
 /// What the whole server shares: the application, the limits, the clock and
 /// the table of open connections.
 #[derive(Debug)]
@@ -82,6 +94,10 @@ pub(crate) struct Shared {
     /// Open connections by id. The lock guards only map operations and
     /// atomic loads; nothing awaits while holding it.
     conns: Mutex<HashMap<u64, Arc<Conn>>>,
+    /// Connections evicted (out of `conns`) whose socket is not closed yet.
+    closing: AtomicUsize,
+    /// Signalled when an evicted connection's socket is closed.
+    closed: Notify,
     next_id: AtomicU64,
     shutting_down: AtomicBool,
     /// Signalled when the last connection closes during shutdown.
@@ -95,6 +111,8 @@ impl Shared {
             options,
             epoch: Instant::now(),
             conns: Mutex::new(HashMap::new()),
+            closing: AtomicUsize::new(0),
+            closed: Notify::new(),
             next_id: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
             drained: Notify::new(),
@@ -123,10 +141,41 @@ impl Shared {
         self.conns.lock().len()
     }
 
-    /// Makes room for one more connection: true when under the cap, or when
-    /// idle connections were closed to get under it.
-    pub(crate) fn admit(&self) -> bool {
-        self.open() < self.options.max_connections || self.evict_idle() > 0
+    /// Makes room for one more connection. Evicted connections hold their
+    /// socket until their task runs, so they count against the cap until
+    /// then: under a flood of connects, descriptors in use stay near the
+    /// cap rather than growing with the evictions not yet carried out.
+    pub(crate) fn admit(&self) -> Admission {
+        let cap = self.options.max_connections;
+        let open = self.open();
+        let closing = self.closing.load(Ordering::Acquire);
+        if open + closing < cap {
+            Admission::Room
+        } else if (closing > 0 && open < cap) || self.evict_idle() > 0 {
+            Admission::Closing
+        } else {
+            Admission::Full
+        }
+    }
+
+    /// Waits (at most 100 ms) until evicted connections have closed enough
+    /// sockets to be under the cap.
+    pub(crate) async fn wait_for_room(&self) {
+        let cap = self.options.max_connections;
+        let deadline = Instant::now() + std::time::Duration::from_millis(100);
+        loop {
+            let closing = self.closing.load(Ordering::Acquire);
+            if closing == 0 || self.open() + closing < cap {
+                return;
+            }
+            // A permit left by an earlier close only costs one more check.
+            if tokio::time::timeout_at(deadline, self.closed.notified())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
     }
 
     /// Closes the connections that have waited longest without a request in
@@ -149,7 +198,9 @@ impl Shared {
             }
             idle.iter().filter_map(|(_, id)| conns.remove(id)).collect()
         };
+        self.closing.fetch_add(evicted.len(), Ordering::AcqRel);
         for conn in &evicted {
+            conn.evicted.store(true, Ordering::Release);
             conn.close(Close::Evict);
         }
         let counters = self.counters();
@@ -175,6 +226,7 @@ impl Shared {
             first_byte: AtomicU64::new(0),
             last_read: AtomicU64::new(0),
             close: AtomicU8::new(Close::No as u8),
+            evicted: AtomicBool::new(false),
             wake: Notify::new(),
         });
         self.conns.lock().insert(conn.id, Arc::clone(&conn));
@@ -182,11 +234,16 @@ impl Shared {
         conn
     }
 
-    /// Takes a connection out of the table once its task ends.
-    pub(crate) fn remove(&self, id: u64) {
+    /// Takes a connection out of the table once its task ends (its socket
+    /// is closed).
+    pub(crate) fn remove(&self, conn: &Conn) {
+        if conn.evicted.load(Ordering::Acquire) {
+            self.closing.fetch_sub(1, Ordering::AcqRel);
+            self.closed.notify_one();
+        }
         let (removed, empty) = {
             let mut conns = self.conns.lock();
-            (conns.remove(&id).is_some(), conns.is_empty())
+            (conns.remove(&conn.id).is_some(), conns.is_empty())
         };
         if removed {
             self.counters().open.fetch_sub(1, Ordering::Relaxed);
@@ -249,15 +306,13 @@ pub(crate) struct Conn {
     /// The last byte received.
     last_read: AtomicU64,
     close: AtomicU8,
+    /// Taken out of the table to make room; its task has yet to close it.
+    evicted: AtomicBool,
     /// Wakes the connection's task: asked to close, or it went idle.
     wake: Notify,
 }
 
 impl Conn {
-    pub(crate) fn id(&self) -> u64 {
-        self.id
-    }
-
     pub(crate) fn app(&self) -> &App {
         &self.shared.app
     }

@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::Instant;
 
 use crate::app::App;
-use crate::connection::{ClientIo, Close, Conn, Deadline, Served, Shared, Timeout};
+use crate::connection::{Admission, ClientIo, Close, Conn, Deadline, Served, Shared, Timeout};
 use crate::edge::{EdgeCounters, ServeOptions};
 use crate::request::{BodyTimeouts, TimedBody};
 use crate::routes::route;
@@ -109,7 +109,11 @@ where
                 continue;
             }
         };
-        if !shared.admit() {
+        let admission = shared.admit();
+        if admission == Admission::Closing {
+            shared.wait_for_room().await;
+        }
+        if admission == Admission::Full {
             EdgeCounters::bump(&shared.counters().refused);
             if let Some(since) = refusals.due() {
                 tracing::warn!(
@@ -168,45 +172,54 @@ fn spawn_connection(
         reason = "one task per connection is the server's unit of concurrency, not per-request bookkeeping"
     )]
     tokio::spawn(async move {
-        tokio::pin!(http);
-        let timer = tokio::time::sleep_until(Instant::now() + conn.shared.options.header_timeout);
-        tokio::pin!(timer);
-        let mut graceful = false;
-        loop {
-            tokio::select! {
-                result = http.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(error = %e, "connection ended with an error");
+        // `http`, and the socket with it, is dropped when this block ends,
+        // before the table hears that the connection is gone.
+        let serving = {
+            let conn = &conn;
+            async move {
+                tokio::pin!(http);
+                let timer =
+                    tokio::time::sleep_until(Instant::now() + conn.shared.options.header_timeout);
+                tokio::pin!(timer);
+                let mut graceful = false;
+                loop {
+                    tokio::select! {
+                        result = http.as_mut() => {
+                            if let Err(e) = result {
+                                tracing::debug!(error = %e, "connection ended with an error");
+                            }
+                            break;
+                        }
+                        () = conn.changed() => match conn.close_requested() {
+                            Close::No => {}
+                            Close::Evict | Close::Force => break,
+                            Close::Shutdown if conn.only_reading() => break,
+                            Close::Shutdown => {
+                                if !graceful {
+                                    graceful = true;
+                                    http.as_mut().graceful_shutdown();
+                                }
+                            }
+                        },
+                        () = &mut timer => {}
                     }
-                    break;
-                }
-                () = conn.changed() => match conn.close_requested() {
-                    Close::No => {}
-                    Close::Evict | Close::Force => break,
-                    Close::Shutdown if conn.only_reading() => break,
-                    Close::Shutdown => {
-                        if !graceful {
-                            graceful = true;
-                            http.as_mut().graceful_shutdown();
+                    // Something changed or the timer fired: see which deadline applies.
+                    match conn.deadline() {
+                        Deadline::At(at) => timer.as_mut().reset(at),
+                        Deadline::Expired(kind) => {
+                            let counters = conn.shared.counters();
+                            EdgeCounters::bump(match kind {
+                                Timeout::Header => &counters.header_timeouts,
+                                Timeout::KeepAlive => &counters.keep_alive_timeouts,
+                            });
+                            break;
                         }
                     }
-                },
-                () = &mut timer => {}
-            }
-            // Something changed or the timer fired: see which deadline applies.
-            match conn.deadline() {
-                Deadline::At(at) => timer.as_mut().reset(at),
-                Deadline::Expired(kind) => {
-                    let counters = conn.shared.counters();
-                    EdgeCounters::bump(match kind {
-                        Timeout::Header => &counters.header_timeouts,
-                        Timeout::KeepAlive => &counters.keep_alive_timeouts,
-                    });
-                    break;
                 }
             }
-        }
-        conn.shared.remove(conn.id());
+        };
+        serving.await;
+        conn.shared.remove(&conn);
     });
 }
 
