@@ -4,9 +4,10 @@ use serde::{Deserialize, Serialize};
 
 /// The wire format of a request or response body.
 ///
-/// Clients speak [`Format::OpenAiChat`], [`Format::AnthropicMessages`] or
-/// [`Format::OpenAiResponses`] (the request path decides which); upstreams
-/// speak one format per [`ProviderKind`].
+/// Clients speak [`Format::OpenAiChat`], [`Format::AnthropicMessages`],
+/// [`Format::OpenAiResponses`] or [`Format::Gemini`] (the request path decides
+/// which); upstreams speak one format per [`ProviderKind`]. Antigravity is
+/// only ever an upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {

@@ -3,13 +3,16 @@
 //! and error translation; SSE parsing and stream translation. Pure functions,
 //! no IO.
 //!
-//! Entry points: [`RequestMeta::parse`] (first look at a client body),
+//! Entry points: [`RequestMeta::parse`] (first look at a client body;
+//! [`RequestMeta::parse_gemini`] for Gemini, whose model is in the URL),
+//! [`gemini_count_request`] and [`gemini_count_reply`] for `countTokens`,
 //! [`translate_request`], [`translate_response`], [`translate_error`] and
 //! [`error_body`]; the [`stream`] module for SSE (and
 //! [`stream::aggregate_responses`] for an upstream that only streams).
 
 pub mod anthropic;
 mod client_error;
+mod count;
 mod error;
 pub mod gemini;
 pub mod ids;
@@ -30,6 +33,7 @@ mod usage;
 pub use client_error::{
     ErrorKind, error_body, format_error_body, translate_error, upstream_error_kind,
 };
+pub use count::{gemini_count_reply, gemini_count_request};
 pub use error::{Error, FormatError};
 pub use json::TextOr;
 pub use meta::{MAX_MODEL_BYTES, RequestMeta};

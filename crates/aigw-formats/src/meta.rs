@@ -100,6 +100,31 @@ struct AnthropicTop {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GeminiTop {
+    #[expect(dead_code, reason = "parsed only to check that `contents` is an array")]
+    contents: Vec<IgnoredAny>,
+    #[expect(dead_code, reason = "parsed only to check the type")]
+    #[serde(default)]
+    system_instruction: Option<IgnoredAny>,
+    #[expect(dead_code, reason = "parsed only to check that `tools` is an array")]
+    #[serde(default)]
+    tools: Option<Vec<IgnoredAny>>,
+    #[expect(
+        dead_code,
+        reason = "parsed only to check that `safetySettings` is an array"
+    )]
+    #[serde(default)]
+    safety_settings: Option<Vec<IgnoredAny>>,
+    #[expect(
+        dead_code,
+        reason = "parsed only to check that `cachedContent` is a string"
+    )]
+    #[serde(default)]
+    cached_content: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct ResponsesTop {
     model: String,
     #[expect(
@@ -162,6 +187,8 @@ impl RequestMeta {
                     previous_response_id: top.previous_response_id,
                 }
             }
+            // A Gemini body names neither its model nor whether it streams:
+            // the URL does ([`Self::parse_gemini`]).
             Format::Gemini | Format::Antigravity => {
                 return Err(FormatError::FormatRole {
                     format,
@@ -173,11 +200,38 @@ impl RequestMeta {
         Ok(meta)
     }
 
+    /// Parse the top level of a Gemini `generateContent` body whose `model`
+    /// came from the URL (`/v1beta/models/{model}:generateContent`) and which
+    /// streams when the method is `streamGenerateContent`.
+    ///
+    /// # Errors
+    /// [`FormatError::MalformedJson`] for bad JSON, [`FormatError::InvalidField`]
+    /// for a missing or mistyped `contents`, or a mistyped
+    /// `systemInstruction`, `tools`, `safetySettings` or `cachedContent`, and
+    /// [`FormatError::InvalidValue`] for an empty model.
+    pub fn parse_gemini(model: &str, stream: bool, body: &[u8]) -> Result<Self, FormatError> {
+        let _top: GeminiTop = parse_request(body)?;
+        if model.trim().is_empty() {
+            return Err(FormatError::invalid_value("model", "must not be empty"));
+        }
+        Ok(Self {
+            format: Format::Gemini,
+            model: model.to_owned(),
+            stream,
+            include_usage: false,
+            previous_response_id: None,
+        })
+    }
+
     /// Whether an `upstream` of the client's own format can take the client's
     /// body byte for byte for `target`: the same model, and (OpenAI streams)
     /// usage already requested. [`crate::translate_request`] would then
     /// rebuild the very same document, so the copy can be skipped.
     pub fn forwards_unchanged(&self, upstream: Format, target: &UpstreamTarget<'_>) -> bool {
+        // A Gemini body carries neither model nor stream flag: it always can.
+        if (self.format, upstream) == (Format::Gemini, Format::Gemini) {
+            return true;
+        }
         self.format == upstream
             && self.model == target.model
             && self.stream == target.stream

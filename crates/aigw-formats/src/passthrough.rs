@@ -150,3 +150,58 @@ fn stream_options_with_usage(value: &RawValue) -> Vec<u8> {
     options.insert("include_usage".to_owned(), serde_json::Value::Bool(true));
     serde_json::to_vec(&options).unwrap_or_else(|_| br#"{"include_usage":true}"#.to_vec())
 }
+
+/// A Gemini body for a Gemini upstream: checked to be a JSON object, then
+/// sent as it came (the model is in the URL, and no field needs changing).
+pub(crate) fn check_gemini(body: &[u8]) -> Result<Bytes, FormatError> {
+    let _top: TopLevel<'_> = parse_request(body)?;
+    Ok(Bytes::copy_from_slice(body))
+}
+
+/// A Gemini body inside the Antigravity `v1internal` envelope, its members
+/// unchanged but for `sessionId`, set when the caller keeps one.
+pub(crate) fn wrap_antigravity(
+    body: &[u8],
+    target: &UpstreamTarget<'_>,
+) -> Result<Bytes, FormatError> {
+    let top: TopLevel<'_> = parse_request(body)?;
+    let ag = &target.antigravity;
+    let mut out = Vec::with_capacity(body.len() + target.model.len() + 160);
+    out.push(b'{');
+    if let Some(project) = ag.project {
+        push_member(&mut out, "project");
+        write_str(&mut out, project);
+    }
+    push_member(&mut out, "requestId");
+    write_str(&mut out, ag.request_id);
+    push_member(&mut out, "userAgent");
+    write_str(&mut out, ag.user_agent);
+    push_member(&mut out, "model");
+    write_str(&mut out, target.model);
+    push_member(&mut out, "request");
+    let start = out.len();
+    out.push(b'{');
+    let mut first = true;
+    for (key, value) in &top.0 {
+        if key == "sessionId" && ag.session_id.is_some() {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_str(&mut out, key);
+        out.push(b':');
+        out.extend_from_slice(value.get().as_bytes());
+    }
+    if let Some(session) = ag.session_id {
+        if out.len() > start + 1 {
+            out.push(b',');
+        }
+        write_str(&mut out, "sessionId");
+        out.push(b':');
+        write_str(&mut out, session);
+    }
+    out.extend_from_slice(b"}}");
+    Ok(Bytes::from(out))
+}

@@ -127,6 +127,17 @@ impl Finish {
         }
     }
 
+    /// As a Gemini `finishReason` (`STOP` also after function calls, as Gemini says it).
+    pub const fn to_gemini(self) -> gemini::FinishReason {
+        match self {
+            Self::EndTurn | Self::StopSequence | Self::ToolUse | Self::PauseTurn => {
+                gemini::FinishReason::Stop
+            }
+            Self::MaxTokens => gemini::FinishReason::MaxTokens,
+            Self::ContentFilter => gemini::FinishReason::Safety,
+        }
+    }
+
     /// As an Anthropic `stop_reason`.
     pub const fn to_anthropic(self) -> anthropic::StopReason {
         match self {

@@ -88,7 +88,8 @@ pub struct ResponseContext<'a> {
 /// Same format: the body is passed through with only `model` replaced (and, for
 /// OpenAI Chat streams, `stream_options.include_usage` forced on; for OpenAI
 /// Responses, `stream` set to the target's); every other field, known or not,
-/// keeps its bytes. Different formats: the body is fully parsed and
+/// keeps its bytes. A Gemini body goes to a Gemini upstream byte for byte, and
+/// to an Antigravity upstream inside the envelope, otherwise unchanged. Different formats: the body is fully parsed and
 /// rewritten; fields with no equivalent in the target are dropped, and things the
 /// target cannot express are refused with [`FormatError::Unsupported`].
 ///
@@ -101,22 +102,24 @@ pub fn translate_request(
     body: &[u8],
     target: &UpstreamTarget<'_>,
 ) -> Result<Bytes, FormatError> {
-    if client == upstream {
-        if matches!(client, Format::Gemini | Format::Antigravity) {
-            return Err(FormatError::FormatRole {
-                format: client,
-                role: "client",
-            });
-        }
-        return passthrough::rewrite(client, body, target);
+    match (client, upstream) {
+        (Format::Antigravity, _) => Err(FormatError::FormatRole {
+            format: client,
+            role: "client",
+        }),
+        // The model is in the URL and the stream in the method: the body goes as it is.
+        (Format::Gemini, Format::Gemini) => passthrough::check_gemini(body),
+        (Format::Gemini, Format::Antigravity) => passthrough::wrap_antigravity(body, target),
+        _ if client == upstream => passthrough::rewrite(client, body, target),
+        _ => request::translate(client, upstream, body, target),
     }
-    request::translate(client, upstream, body, target)
 }
 
 /// Translate a whole (non-stream) upstream response body into the client's
 /// format, and extract its usage.
 ///
 /// Same format: the body is returned as is (no copy) and only its usage is parsed.
+/// An Antigravity body for a Gemini client is only taken out of its envelope.
 ///
 /// # Errors
 /// [`FormatError::UpstreamResponse`] when the upstream body cannot be read,
@@ -130,6 +133,9 @@ pub fn translate_response(
     if upstream == client {
         let usage = Usage::from_response_body(upstream, &body)?;
         return Ok((body, usage));
+    }
+    if (upstream, client) == (Format::Antigravity, Format::Gemini) {
+        return response::unwrap_for_gemini(body);
     }
     response::translate(upstream, client, &body, ctx)
 }

@@ -78,6 +78,20 @@ impl Usage {
         }
     }
 
+    /// As Gemini `usageMetadata`: candidates exclude thoughts; the cached and
+    /// thought counts are written only when there are some.
+    pub fn to_gemini(&self) -> gemini::UsageMetadata {
+        gemini::UsageMetadata {
+            prompt_token_count: Some(self.input_tokens),
+            candidates_token_count: Some(self.output_tokens.saturating_sub(self.reasoning_tokens)),
+            total_token_count: Some(self.input_tokens.saturating_add(self.output_tokens)),
+            cached_content_token_count: (self.cached_input_tokens > 0)
+                .then_some(self.cached_input_tokens),
+            thoughts_token_count: (self.reasoning_tokens > 0).then_some(self.reasoning_tokens),
+            tool_use_prompt_token_count: None,
+        }
+    }
+
     /// From an OpenAI Responses `usage` object.
     pub fn from_responses(u: &responses::ResponseUsage) -> Self {
         Self {

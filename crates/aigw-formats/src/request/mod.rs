@@ -2,6 +2,7 @@
 //! [`crate::ir::Conversation`], then written in the upstream's format.
 
 mod from_anthropic;
+mod from_gemini;
 mod from_openai;
 mod from_responses;
 pub(crate) mod media;
@@ -82,7 +83,8 @@ pub(crate) fn translate(
         Format::OpenAiChat => from_openai::read(parse_request(body)?, upstream)?,
         Format::AnthropicMessages => from_anthropic::read(parse_request(body)?, upstream)?,
         Format::OpenAiResponses => from_responses::read(parse_request(body)?, upstream)?,
-        Format::Gemini | Format::Antigravity => {
+        Format::Gemini => from_gemini::read(parse_request(body)?, upstream)?,
+        Format::Antigravity => {
             return Err(FormatError::FormatRole {
                 format: client,
                 role: "client",

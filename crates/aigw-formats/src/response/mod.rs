@@ -6,6 +6,7 @@ mod from_gemini;
 pub(crate) mod from_openai;
 pub(crate) mod from_responses;
 mod to_anthropic;
+pub(crate) mod to_gemini;
 mod to_openai;
 mod to_responses;
 
@@ -38,7 +39,8 @@ pub(crate) fn translate(
         Format::OpenAiChat => serde_json::to_vec(&to_openai::write(reply, ctx)),
         Format::AnthropicMessages => serde_json::to_vec(&to_anthropic::write(reply, ctx)),
         Format::OpenAiResponses => serde_json::to_vec(&to_responses::write(reply, ctx)),
-        Format::Gemini | Format::Antigravity => {
+        Format::Gemini => serde_json::to_vec(&to_gemini::write(reply, ctx)),
+        Format::Antigravity => {
             return Err(FormatError::FormatRole {
                 format: client,
                 role: "client",
@@ -64,4 +66,21 @@ fn unwrap_antigravity(body: &[u8]) -> Result<GenerateContentResponse, FormatErro
         Some(inner) => Ok(inner),
         None => parse_upstream(body),
     }
+}
+
+#[derive(Deserialize)]
+struct RawWrapped<'a> {
+    #[serde(default, borrow)]
+    response: Option<&'a serde_json::value::RawValue>,
+}
+
+/// An Antigravity body for a Gemini client: the Gemini response inside the
+/// envelope, its bytes unchanged (a bare Gemini body is taken as it is).
+pub(crate) fn unwrap_for_gemini(body: Bytes) -> Result<(Bytes, Usage), FormatError> {
+    let inner = match parse_upstream::<RawWrapped<'_>>(&body)?.response {
+        Some(raw) => Bytes::copy_from_slice(raw.get().as_bytes()),
+        None => body,
+    };
+    let usage = Usage::from_response_body(Format::Gemini, &inner)?;
+    Ok((inner, usage))
 }

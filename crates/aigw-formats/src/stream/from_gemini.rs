@@ -113,7 +113,7 @@ impl GeminiDecoder {
 }
 
 /// The Google error object an upstream may send as a stream event, if `data` is one.
-fn upstream_error(data: &str) -> Option<StreamError> {
+pub(super) fn upstream_error(data: &str) -> Option<StreamError> {
     memchr::memmem::find(data.as_bytes(), b"\"error\"")?;
     let body: ErrorBody = serde_json::from_str(data)
         .ok()

@@ -14,12 +14,14 @@
 
 mod aggregate;
 mod error;
+mod forward_gemini;
 mod from_anthropic;
 mod from_gemini;
 mod from_openai;
 mod from_responses;
 mod passthrough;
 mod to_anthropic;
+mod to_gemini;
 mod to_openai;
 mod to_responses;
 mod wire;
@@ -32,12 +34,14 @@ pub use error::{StreamError, UpstreamError, is_retryable};
 
 use crate::sse::{SseEvent, SseParser};
 use crate::{ErrorKind, Finish, Usage};
+use forward_gemini::GeminiForward;
 use from_anthropic::AnthropicDecoder;
 use from_gemini::GeminiDecoder;
 use from_openai::OpenAiDecoder;
 use from_responses::ResponsesDecoder;
 use passthrough::Passthrough;
 use to_anthropic::AnthropicEncoder;
+use to_gemini::GeminiEncoder;
 use to_openai::OpenAiEncoder;
 use to_responses::ResponsesEncoder;
 
@@ -96,8 +100,13 @@ enum State {
 
 #[derive(Debug)]
 enum Pipeline {
-    Translate { decoder: Decoder, encoder: Encoder },
+    Translate {
+        decoder: Decoder,
+        encoder: Encoder,
+    },
     Passthrough(Passthrough),
+    /// Gemini or Antigravity chunks to a Gemini client.
+    GeminiForward(GeminiForward),
 }
 
 #[derive(Debug)]
@@ -114,6 +123,7 @@ pub(crate) enum Encoder {
     OpenAi(OpenAiEncoder),
     Anthropic(AnthropicEncoder),
     Responses(ResponsesEncoder),
+    Gemini(GeminiEncoder),
 }
 
 /// What a decoder saw in one upstream event.
@@ -130,7 +140,9 @@ impl StreamTranslator {
     ///
     /// # Errors
     /// [`StreamError::UnsupportedPair`] when `client` is not a client format
-    /// (OpenAI Chat, Anthropic or OpenAI Responses).
+    /// (OpenAI Chat, Anthropic, OpenAI Responses or Gemini). A Gemini client
+    /// gets SSE (`alt=sse`) unless [`gemini_json_array`](Self::gemini_json_array)
+    /// is asked for.
     pub fn new(upstream: Format, client: Format, ctx: StreamContext) -> Result<Self, StreamError> {
         let pipeline = match (upstream, client) {
             (Format::OpenAiChat, Format::OpenAiChat) => {
@@ -142,7 +154,17 @@ impl StreamTranslator {
             (Format::OpenAiResponses, Format::OpenAiResponses) => {
                 Pipeline::Passthrough(Passthrough::responses())
             }
-            (_, Format::OpenAiChat | Format::AnthropicMessages | Format::OpenAiResponses) => {
+            (Format::Gemini, Format::Gemini) => Pipeline::GeminiForward(GeminiForward::new(false)),
+            (Format::Antigravity, Format::Gemini) => {
+                Pipeline::GeminiForward(GeminiForward::new(true))
+            }
+            (
+                _,
+                Format::OpenAiChat
+                | Format::AnthropicMessages
+                | Format::OpenAiResponses
+                | Format::Gemini,
+            ) => {
                 let decoder = match upstream {
                     Format::OpenAiChat => Decoder::OpenAi(OpenAiDecoder::default()),
                     Format::AnthropicMessages => Decoder::Anthropic(AnthropicDecoder::default()),
@@ -153,17 +175,19 @@ impl StreamTranslator {
                 let encoder = match client {
                     Format::OpenAiChat => Encoder::OpenAi(OpenAiEncoder::new()),
                     Format::AnthropicMessages => Encoder::Anthropic(AnthropicEncoder::new()),
+                    Format::Gemini => Encoder::Gemini(GeminiEncoder::new()),
                     _ => Encoder::Responses(ResponsesEncoder::new()),
                 };
                 Pipeline::Translate { decoder, encoder }
             }
-            (_, Format::Gemini | Format::Antigravity) => {
+            (_, Format::Antigravity) => {
                 return Err(StreamError::UnsupportedPair { upstream, client });
             }
         };
         let response_id = match client {
             Format::AnthropicMessages => format!("msg_{}", ctx.request_id),
             Format::OpenAiResponses => format!("resp_{}", ctx.request_id),
+            Format::Gemini => ctx.request_id.clone(),
             _ => format!("chatcmpl-{}", ctx.request_id),
         };
         Ok(Self {
@@ -185,6 +209,21 @@ impl StreamTranslator {
     #[must_use]
     pub fn with_max_event_size(mut self, max: usize) -> Self {
         self.parser = SseParser::with_max_event_size(max);
+        self
+    }
+
+    /// For a Gemini client without `alt=sse`: the chunks as the elements of one
+    /// JSON array instead of SSE events. Other clients are not affected.
+    #[must_use]
+    pub fn gemini_json_array(mut self) -> Self {
+        match &mut self.pipeline {
+            Pipeline::Translate {
+                encoder: Encoder::Gemini(e),
+                ..
+            } => e.framer.set_array(true),
+            Pipeline::GeminiForward(f) => f.framer.set_array(true),
+            Pipeline::Translate { .. } | Pipeline::Passthrough(_) => {}
+        }
         self
     }
 
@@ -283,7 +322,7 @@ impl StreamTranslator {
 
     /// Ends the client stream with an error in its grammar (Anthropic
     /// `event: error`; OpenAI a `{"error":…}` chunk then `[DONE]`; Responses
-    /// `error` then `response.failed`), for when
+    /// `error` then `response.failed`; Gemini a last `{"error":…}` chunk), for when
     /// bytes were already sent and failing over is no longer possible. The
     /// upstream's message is passed on for upstream errors; for the gateway's
     /// own failures a generic one is written. Does nothing once the client's
@@ -318,6 +357,7 @@ impl StreamTranslator {
                     .pipeline
                     .fail_responses(&self.shared, kind, message, out);
             }
+            Format::Gemini => self.pipeline.fail_gemini(kind, message, out),
             _ => {
                 let body = crate::error_body(self.shared.client, kind, message, None);
                 crate::sse::write_event(out, None, &body);
@@ -355,6 +395,7 @@ impl Pipeline {
                 Decoder::Responses(d) => d.on_event(ev, sh, encoder, out),
             },
             Self::Passthrough(p) => p.on_event(ev, sh, out),
+            Self::GeminiForward(f) => f.on_event(ev, sh, out),
         }
     }
 
@@ -368,6 +409,7 @@ impl Pipeline {
                 Decoder::Responses(d) => d.complete(),
             },
             Self::Passthrough(p) => p.complete(),
+            Self::GeminiForward(f) => f.complete(),
         }
     }
 
@@ -378,6 +420,22 @@ impl Pipeline {
                 p.end(out);
                 Ok(())
             }
+            Self::GeminiForward(f) => {
+                f.end(out);
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends a Gemini client stream with an error chunk.
+    fn fail_gemini(&mut self, kind: ErrorKind, message: &str, out: &mut BytesMut) {
+        match self {
+            Self::Translate {
+                encoder: Encoder::Gemini(e),
+                ..
+            } => e.framer.fail(out, kind, message),
+            Self::GeminiForward(f) => f.fail(kind, message, out),
+            Self::Translate { .. } | Self::Passthrough(_) => {}
         }
     }
 
@@ -394,7 +452,7 @@ impl Pipeline {
                 encoder: Encoder::Responses(e),
                 ..
             } => e.fail(sh, kind, message, out),
-            Self::Translate { .. } => Ok(()),
+            Self::Translate { .. } | Self::GeminiForward(_) => Ok(()),
             Self::Passthrough(p) => p.fail_responses(sh, kind, message, out),
         }
     }
@@ -408,6 +466,7 @@ impl Encoder {
             Self::OpenAi(e) => e.finished(),
             Self::Anthropic(e) => e.finished(),
             Self::Responses(e) => e.finished(),
+            Self::Gemini(e) => e.finished(),
         }
     }
 
@@ -424,6 +483,7 @@ impl Encoder {
             Self::OpenAi(e) => e.text(sh, text, out),
             Self::Anthropic(e) => e.text(sh, text, out),
             Self::Responses(e) => e.text(sh, text, out),
+            Self::Gemini(e) => e.text(sh, text, out),
         }
     }
 
@@ -440,6 +500,7 @@ impl Encoder {
             Self::OpenAi(e) => e.thinking(sh, text, out),
             Self::Anthropic(e) => e.thinking(sh, text, out),
             Self::Responses(e) => e.thinking(sh, text, out),
+            Self::Gemini(e) => e.thinking(sh, text, out),
         }
     }
 
@@ -458,6 +519,7 @@ impl Encoder {
             Self::OpenAi(_) => Ok(()),
             Self::Anthropic(e) => e.signature(sh, signature, out),
             Self::Responses(e) => e.signature(sh, signature, out),
+            Self::Gemini(e) => e.signature(sh, signature, out),
         }
     }
 
@@ -479,6 +541,7 @@ impl Encoder {
                 e.signature_if_thinking(signature);
                 Ok(())
             }
+            Self::Gemini(e) => e.signature_if_thinking(sh, signature, out),
         }
     }
 
@@ -493,7 +556,7 @@ impl Encoder {
         }
         match self {
             // Redacted reasoning is Anthropic's own; no other client could return it.
-            Self::OpenAi(_) | Self::Responses(_) => Ok(()),
+            Self::OpenAi(_) | Self::Responses(_) | Self::Gemini(_) => Ok(()),
             Self::Anthropic(e) => e.redacted_thinking(sh, data, out),
         }
     }
@@ -513,6 +576,10 @@ impl Encoder {
             Self::OpenAi(e) => e.tool_start(sh, key, id, name, out),
             Self::Anthropic(e) => e.tool_start(sh, key, id, name, out),
             Self::Responses(e) => e.tool_start(sh, key, id, name, out),
+            Self::Gemini(e) => {
+                e.tool_start(key, id, name);
+                Ok(())
+            }
         }
     }
 
@@ -530,6 +597,10 @@ impl Encoder {
             Self::OpenAi(e) => e.tool_args(sh, key, json, out),
             Self::Anthropic(e) => e.tool_args(key, json, out),
             Self::Responses(e) => e.tool_args(key, json, out),
+            Self::Gemini(e) => {
+                e.tool_args(key, json);
+                Ok(())
+            }
         }
     }
 
@@ -544,6 +615,10 @@ impl Encoder {
             Self::OpenAi(e) => e.finish(sh, finish, out),
             Self::Anthropic(e) => e.finish(finish, stop_sequence, out),
             Self::Responses(e) => e.finish(finish, out),
+            Self::Gemini(e) => {
+                e.finish(finish);
+                Ok(())
+            }
         }
     }
 
@@ -552,6 +627,7 @@ impl Encoder {
             Self::OpenAi(e) => e.end(sh, out),
             Self::Anthropic(e) => e.end(sh, out),
             Self::Responses(e) => e.end(sh, out),
+            Self::Gemini(e) => e.end(sh, out),
         }
     }
 }

@@ -13,6 +13,7 @@
 //! expectations from the current output (review the diff before committing).
 
 mod aggregate;
+mod gemini_grammar;
 mod grammar;
 mod props;
 mod responses_grammar;
@@ -232,7 +233,7 @@ fn check(path: &Path, update: bool) -> Vec<String> {
         client,
         include_usage,
         grammar::Rules {
-            passthrough: upstream == client,
+            passthrough: grammar::forwarded(upstream, client),
             complete_tool_args: true,
         },
         &actual_events,
@@ -298,9 +299,9 @@ fn stream_fixtures() {
 }
 
 #[test]
-fn gemini_is_not_a_client_format() {
+fn antigravity_is_not_a_client_format() {
     let err =
-        StreamTranslator::new(Format::OpenAiChat, Format::Gemini, context(false)).unwrap_err();
+        StreamTranslator::new(Format::OpenAiChat, Format::Antigravity, context(false)).unwrap_err();
     assert_eq!(err.kind(), "unsupported_pair");
 }
 

@@ -18,7 +18,7 @@ pub(crate) struct Rules {
 }
 
 /// Every upstream × client pair.
-pub(crate) const PAIRS: [(Format, Format); 15] = [
+pub(crate) const PAIRS: [(Format, Format); 20] = [
     (Format::OpenAiChat, Format::OpenAiChat),
     (Format::OpenAiChat, Format::AnthropicMessages),
     (Format::OpenAiChat, Format::OpenAiResponses),
@@ -34,7 +34,18 @@ pub(crate) const PAIRS: [(Format, Format); 15] = [
     (Format::Antigravity, Format::OpenAiChat),
     (Format::Antigravity, Format::AnthropicMessages),
     (Format::Antigravity, Format::OpenAiResponses),
+    (Format::OpenAiChat, Format::Gemini),
+    (Format::AnthropicMessages, Format::Gemini),
+    (Format::OpenAiResponses, Format::Gemini),
+    (Format::Gemini, Format::Gemini),
+    (Format::Antigravity, Format::Gemini),
 ];
+
+/// Whether the pair forwards the upstream's own chunks (the same format, or
+/// Antigravity's taken out of their envelope for a Gemini client).
+pub(crate) fn forwarded(upstream: Format, client: Format) -> bool {
+    upstream == client || (upstream, client) == (Format::Antigravity, Format::Gemini)
+}
 
 /// Checks `events` (as parsed by `super::events`) against `client`'s grammar.
 /// A stream may end early with a terminal error event.
@@ -49,6 +60,7 @@ pub(crate) fn check(
         Format::AnthropicMessages => anthropic(events, rules),
         Format::OpenAiChat => openai(events, include_usage, rules),
         Format::OpenAiResponses => super::responses_grammar::check(events, rules),
+        Format::Gemini => super::gemini_grammar::check(events, rules),
         other => Err(format!("{other:?} is not a client format")),
     }
 }
