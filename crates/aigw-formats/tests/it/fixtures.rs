@@ -179,7 +179,7 @@ fn translation_fixtures() {
 #[test]
 fn every_pair_is_covered() {
     let files = fixture_files();
-    for client in ["openai", "anthropic", "responses"] {
+    for client in ["openai", "anthropic", "responses", "gemini"] {
         for upstream in ["openai", "anthropic", "responses", "gemini", "antigravity"] {
             let dir = format!("{client}-{upstream}");
             for kind in ["request", "response", "error"] {
