@@ -7,7 +7,7 @@ use aigw_formats::stream::{StreamContext, StreamTranslator};
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 
-const PAIRS: [(Format, Format); 15] = [
+const PAIRS: [(Format, Format); 20] = [
     (Format::OpenAiChat, Format::OpenAiChat),
     (Format::OpenAiChat, Format::AnthropicMessages),
     (Format::OpenAiChat, Format::OpenAiResponses),
@@ -23,9 +23,15 @@ const PAIRS: [(Format, Format); 15] = [
     (Format::Antigravity, Format::OpenAiChat),
     (Format::Antigravity, Format::AnthropicMessages),
     (Format::Antigravity, Format::OpenAiResponses),
+    (Format::OpenAiChat, Format::Gemini),
+    (Format::AnthropicMessages, Format::Gemini),
+    (Format::OpenAiResponses, Format::Gemini),
+    (Format::Gemini, Format::Gemini),
+    (Format::Antigravity, Format::Gemini),
 ];
 
 fn run(upstream: Format, client: Format, include_usage: bool, chunks: &[&[u8]]) -> (Vec<u8>, bool) {
+    // The usage flag also picks the Gemini JSON-array form, so both get fuzzed.
     let ctx = StreamContext {
         request_id: "fuzz".to_owned(),
         model: "m".to_owned(),
@@ -35,6 +41,9 @@ fn run(upstream: Format, client: Format, include_usage: bool, chunks: &[&[u8]]) 
     let Ok(mut t) = StreamTranslator::new(upstream, client, ctx) else {
         return (Vec::new(), false);
     };
+    if include_usage {
+        t = t.gemini_json_array();
+    }
     let mut out = BytesMut::new();
     let mut failed = None;
     for chunk in chunks {

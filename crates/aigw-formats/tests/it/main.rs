@@ -12,6 +12,7 @@ mod bad_input;
 mod diff;
 mod errors;
 mod fixtures;
+mod gemini;
 mod meta;
 mod passthrough;
 mod proptests;

@@ -5,9 +5,10 @@ use aigw_formats::{RequestMeta, UpstreamTarget, translate_request};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-const UPSTREAMS: [Format; 4] = [
+const UPSTREAMS: [Format; 5] = [
     Format::OpenAiChat,
     Format::AnthropicMessages,
+    Format::OpenAiResponses,
     Format::Gemini,
     Format::Antigravity,
 ];
@@ -267,8 +268,85 @@ fn shaped(client: Format) -> impl Strategy<Value = Value> {
     })
 }
 
+/// A Gemini part of any kind, some with values of the wrong type.
+fn gemini_part() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        json_value().prop_map(|v| json!({"text": v})),
+        "[a-z ]{0,8}".prop_map(|t| json!({"text": t})),
+        "[a-z ]{0,8}".prop_map(|t| json!({"text": t, "thought": true, "thoughtSignature": "sig"})),
+        Just(json!({"thought": true, "thoughtSignature": "sig"})),
+        (json_value(), prop::option::of("[a-c]{1,2}")).prop_map(|(args, id)| {
+            json!({"functionCall": {"id": id, "name": "f", "args": args}, "thoughtSignature": "sig"})
+        }),
+        (json_value(), prop::option::of("[a-c]{1,2}")).prop_map(|(response, id)| {
+            json!({"functionResponse": {"id": id, "name": "f", "response": response}})
+        }),
+        Just(json!({"inlineData": {"mimeType": "image/png", "data": "aGk="}})),
+        Just(json!({"inlineData": {"mimeType": "application/pdf", "data": "aGk="}})),
+        Just(json!({"fileData": {"fileUri": "gs://b/x.png"}})),
+    ]
+}
+
+/// A Gemini request: turns of either role, and any mix of options.
+fn gemini_request() -> impl Strategy<Value = Value> {
+    let content = (
+        prop_oneof![Just(json!("user")), Just(json!("model")), Just(Value::Null)],
+        prop::collection::vec(gemini_part(), 0..4),
+    )
+        .prop_map(|(role, parts)| json!({"role": role, "parts": parts}));
+    let thinking = prop_oneof![
+        Just(json!({"includeThoughts": true})),
+        (-2i64..40000).prop_map(|b| json!({"thinkingBudget": b})),
+        Just(json!({"thinkingLevel": "LOW"})),
+        json_value().prop_map(|v| json!({"thinkingLevel": v})),
+    ];
+    let config = (
+        prop::option::of(thinking),
+        prop::option::of(0u32..3),
+        prop::option::of(prop_oneof![
+            Just("application/json"),
+            Just("text/plain"),
+            Just("text/x.enum")
+        ]),
+        prop::option::of(json_value()),
+    )
+        .prop_map(|(thinking, candidates, mime, schema)| {
+            json!({"thinkingConfig": thinking, "candidateCount": candidates,
+                "responseMimeType": mime, "responseSchema": schema})
+        });
+    let tools = prop_oneof![
+        Just(
+            json!([{"functionDeclarations": [{"name": "f", "parameters": {"type": "OBJECT", "nullable": true}}]}])
+        ),
+        Just(json!([{"googleSearch": {}}])),
+        json_value(),
+    ];
+    let mode = prop_oneof![Just("AUTO"), Just("ANY"), Just("NONE"), Just("VALIDATED")];
+    (
+        prop::collection::vec(content, 0..6),
+        prop::option::of(config),
+        prop::option::of(tools),
+        prop::option::of((mode, prop::collection::vec("[f-g]", 0..3))),
+    )
+        .prop_map(|(contents, config, tools, choice)| {
+            let mut body = json!({"contents": contents});
+            if let Some(config) = config {
+                body["generationConfig"] = config;
+            }
+            if let Some(tools) = tools {
+                body["tools"] = tools;
+            }
+            if let Some((mode, names)) = choice {
+                body["toolConfig"] =
+                    json!({"functionCallingConfig": {"mode": mode, "allowedFunctionNames": names}});
+            }
+            body
+        })
+}
+
 fn run_all(client: Format, bytes: &[u8]) {
     let _ = RequestMeta::parse(client, bytes);
+    let _ = RequestMeta::parse_gemini("m", false, bytes);
     for upstream in UPSTREAMS {
         for stream in [false, true] {
             if let Ok(out) =
@@ -309,5 +387,16 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
         run_all(Format::OpenAiChat, &bytes);
         run_all(Format::AnthropicMessages, &bytes);
+        run_all(Format::Gemini, &bytes);
+    }
+
+    #[test]
+    fn gemini_requests_never_panic(body in gemini_request()) {
+        run_all(Format::Gemini, &serde_json::to_vec(&body).unwrap());
+    }
+
+    #[test]
+    fn arbitrary_json_as_gemini_never_panics(body in request(Format::OpenAiChat)) {
+        run_all(Format::Gemini, &serde_json::to_vec(&body).unwrap());
     }
 }
