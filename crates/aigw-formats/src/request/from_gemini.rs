@@ -380,6 +380,12 @@ fn read_part(
             arguments,
         }));
     } else if let Some(response) = part.function_response {
+        if speaker == Speaker::Assistant {
+            return Err(FormatError::invalid_value(
+                format!("{path}.functionResponse"),
+                "function responses belong in `user` contents",
+            ));
+        }
         parts.push(Part::ToolResult(read_response(calls, response, path)?));
     } else if let Some(blob) = part.inline_data {
         let data_path = format!("{path}.inlineData.data");

@@ -103,6 +103,10 @@ fn bad_values_are_refused_naming_the_field() {
             "contents[0].parts[0].functionCall.args",
         ),
         (
+            r#"{"contents":[{"role":"model","parts":[{"functionCall":{"name":"f","args":{}}},{"functionResponse":{"name":"f","response":{}}}]}]}"#,
+            "contents[0].parts[1].functionResponse",
+        ),
+        (
             r#"{"contents":[{"role":"user","parts":[{"functionResponse":{"name":"f","response":{}}}]}]}"#,
             "contents[0].parts[0].functionResponse",
         ),
