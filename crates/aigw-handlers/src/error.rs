@@ -109,18 +109,7 @@ pub(crate) fn client_error(
 }
 
 /// A gateway-generated error of `kind` in `client`'s format, with a status
-/// the kind does not imply (405).
-pub(crate) fn client_error_with_status(
-    client: Format,
-    status: StatusCode,
-    kind: ErrorKind,
-    message: &str,
-) -> Response<ResponseBody> {
-    json_error(status, error_body(client, kind, message, None), None)
-}
-
-/// A gateway-generated error in `client`'s format, shaped as `kind` but sent
-/// with `status` (a status no [`ErrorKind`] stands for, such as 408).
+/// the kind does not imply (405, 408).
 pub(crate) fn client_error_with_status(
     client: Format,
     status: StatusCode,
