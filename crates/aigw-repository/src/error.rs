@@ -130,6 +130,15 @@ pub enum Unavailable {
     /// The SQLite file's folder does not exist.
     #[error("folder `{0}` of the SQLite database does not exist")]
     MissingFolder(String),
+    /// The SQLite file could not be created or made private to its owner.
+    #[error("cannot create or restrict `{path}`: {source}")]
+    FileMode {
+        /// The file.
+        path: String,
+        /// The file-system error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A blocking database task could not finish.
     #[error("database task failed: {0}")]
     Task(#[from] tokio::task::JoinError),

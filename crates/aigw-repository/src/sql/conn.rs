@@ -151,6 +151,49 @@ fn sqlite_pool(path: &str, pragmas: String, size: usize) -> Result<Pool<SqliteCo
         .map_err(|e| Error::unavailable("sqlite.pool", e))
 }
 
+/// Makes `path` readable and writable by its owner only (0600), creating it empty first
+/// when `create` is set and it does not exist yet, so that it is never visible to others,
+/// not even for a moment. A missing file is left missing when `create` is not set.
+#[cfg(unix)]
+fn private_file(path: &Path, create: bool) -> Result<(), Error> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let failed = |source: std::io::Error| {
+        Error::unavailable(
+            "sqlite.open",
+            Unavailable::FileMode {
+                path: path.display().to_string(),
+                source,
+            },
+        )
+    };
+    if create {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.permissions().mode() & 0o777 == 0o600 => Ok(()),
+        // A file written by an older version, or a side file: tighten it.
+        Ok(_) => {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(failed)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => Ok(()),
+        Err(e) => Err(failed(e)),
+    }
+}
+
+#[cfg(not(unix))]
+fn private_file(_path: &Path, _create: bool) -> Result<(), Error> {
+    Ok(())
+}
+
 /// Replaces a failed first connection's error with the socket error of a plain TCP connect
 /// to the server, when that fails too: the driver's error loses the reason ("Connection
 /// refused", "No route to host"). Any other failure (authentication, missing database)
@@ -247,6 +290,9 @@ impl Backend {
                 Unavailable::MissingFolder(folder.display().to_string()),
             ));
         }
+        // The file holds password hashes and sealed secrets: private to its owner from
+        // the first byte, whatever the umask.
+        private_file(path, true)?;
         let file = path.to_string_lossy().into_owned();
         // WAL lets readers work while the writer commits; the mode is stored in the file.
         let writer = sqlite_pool(&file, format!("{common} PRAGMA journal_mode = WAL;"), 1)?;
@@ -257,6 +303,14 @@ impl Backend {
         };
         // Open the writer first so the file exists and is in WAL mode before readers open it.
         drop(backend_writer.write("sqlite.open").await?);
+        // The writer keeps the WAL and shared-memory files open from here on, so they
+        // exist now. SQLite gives them the database file's mode; setting it here as
+        // well does not depend on that, nor on the umask.
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            private_file(Path::new(&side), false)?;
+        }
         let reader = sqlite_pool(
             &file,
             format!("{common} PRAGMA query_only = ON;"),

@@ -97,6 +97,55 @@ async fn sqlite_file_migrates_once_and_persists() {
     assert_eq!(reopened.get_account(account.id).await.unwrap(), account);
 }
 
+/// The permission bits of `path`.
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// The database file and its WAL and shared-memory files are private to their owner
+/// (they hold password hashes and sealed secrets), whatever the umask; a file an older
+/// version created readable by others is tightened when opened.
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gw.db");
+    let url = format!("sqlite://{}", db.display());
+    let repo = SqlRepository::connect(&url).await.unwrap();
+    repo.migrate().await.unwrap();
+    let openai = provider(&repo, "openai").await;
+    repo.insert_account(&api_key_account(&openai, "written"))
+        .await
+        .unwrap();
+    for name in ["gw.db", "gw.db-wal", "gw.db-shm"] {
+        assert_eq!(mode(&dir.path().join(name)), 0o600, "{name}");
+    }
+    drop(repo);
+
+    for name in ["gw.db", "gw.db-wal", "gw.db-shm"] {
+        let path = dir.path().join(name);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let reopened = SqlRepository::connect(&url).await.unwrap();
+    reopened.ping().await.unwrap();
+    for name in ["gw.db", "gw.db-wal", "gw.db-shm"] {
+        assert_eq!(
+            mode(&dir.path().join(name)),
+            0o600,
+            "{name} after reopening"
+        );
+    }
+}
+
 #[tokio::test]
 async fn sqlite_memory_works_for_reads_and_writes() {
     let repo = SqlRepository::connect("sqlite::memory:").await.unwrap();
