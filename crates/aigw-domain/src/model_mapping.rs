@@ -10,7 +10,7 @@ use crate::{MappingId, ProviderId, UserId};
 pub struct ModelMapping {
     /// The id.
     pub id: MappingId,
-    /// The name clients send as `model` (unique).
+    /// The name clients send as `model`: unique per owner (and among the global ones).
     pub alias: String,
     /// The provider it routes to.
     pub provider_id: ProviderId,

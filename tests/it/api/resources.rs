@@ -495,7 +495,7 @@ async fn mappings_are_owned_and_routed(d: Deployment) {
     };
     let api = Api::new(&gw);
     let admin = api.admin().await;
-    let (_, alice) = api.user(&admin, "alice", "user").await;
+    let (alice_id, alice) = api.user(&admin, "alice", "user").await;
     let (_, bob) = api.user(&admin, "bob", "user").await;
     gw.add_api_key_account("openai", "sk-mapping").await;
     let key_of = |token: String| {
@@ -514,8 +514,15 @@ async fn mappings_are_owned_and_routed(d: Deployment) {
         .await;
     assert_eq!(resp.status, 201, "{}", resp.text());
     assert!(resp.json()["owner_id"].is_string());
+    // Aliases are per owner: bob holds `my-fast` too, without learning of
+    // alice's; only alice's second one collides.
+    let his = json!({"alias": "my-fast", "provider_id": "openai", "model_name": "gpt-4o"});
+    let resp = api.post("/api/v1/model-mappings", &bob, his).await;
+    assert_eq!(resp.status, 201, "{}", resp.text());
     assert_eq!(
-        api.post("/api/v1/model-mappings", &bob, mine).await.status,
+        api.post("/api/v1/model-mappings", &alice, mine)
+            .await
+            .status,
         409
     );
     let global =
@@ -529,20 +536,26 @@ async fn mappings_are_owned_and_routed(d: Deployment) {
     let resp = api.post("/api/v1/model-mappings", &admin, global).await;
     assert_eq!(resp.status, 201);
     assert!(resp.json()["owner_id"].is_null());
-
-    // Routing honours the owner: only alice's key resolves her alias.
-    let resp = gw
-        .post("/v1/chat/completions", &alice_key, chat("my-fast"))
-        .await;
-    assert_eq!(resp.status, 200, "{}", resp.text());
-    let sent: Value = serde_json::from_slice(&gw.mock.last_request().unwrap().body).unwrap();
-    assert_eq!(sent["model"], "gpt-4o-mini");
+    // A global `my-fast` does not displace the users' own.
+    let shadowed = json!({"alias": "my-fast", "provider_id": "openai",
+                          "model_name": "gpt-4-turbo", "is_global": true});
     assert_eq!(
-        gw.post("/v1/chat/completions", &bob_key, chat("my-fast"))
+        api.post("/api/v1/model-mappings", &admin, shadowed)
             .await
             .status,
-        404
+        201
     );
+
+    // Routing resolves the key owner's alias first, then the global one.
+    let sent_model = || {
+        let sent: Value = serde_json::from_slice(&gw.mock.last_request().unwrap().body).unwrap();
+        sent["model"].as_str().unwrap().to_owned()
+    };
+    for (key, model) in [(&alice_key, "gpt-4o-mini"), (&bob_key, "gpt-4o")] {
+        let resp = gw.post("/v1/chat/completions", key, chat("my-fast")).await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        assert_eq!(sent_model(), model);
+    }
     assert_eq!(
         gw.post("/v1/chat/completions", &bob_key, chat("g"))
             .await
@@ -550,18 +563,48 @@ async fn mappings_are_owned_and_routed(d: Deployment) {
         200
     );
 
-    // Visibility and ownership on the API.
-    assert_eq!(
-        api.get("/api/v1/model-mappings/my-fast", &bob).await.status,
-        404
-    );
+    // On the API too: the caller's own, else the global; `?owner=` picks.
+    let get = |path: String, token: String| {
+        let api = &api;
+        async move { api.get(&path, &token).await }
+    };
+    let resp = get("/api/v1/model-mappings/my-fast".into(), bob.clone()).await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.json()["model_name"], "gpt-4o");
+    let resp = get("/api/v1/model-mappings/my-fast".into(), admin.clone()).await;
+    assert_eq!(resp.json()["model_name"], "gpt-4-turbo");
+    let resp = get(
+        format!("/api/v1/model-mappings/my-fast?owner={alice_id}"),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.json()["model_name"], "gpt-4o-mini");
+    let resp = get(
+        format!("/api/v1/model-mappings/my-fast?owner={alice_id}"),
+        bob.clone(),
+    )
+    .await;
+    assert_eq!(resp.status, 404, "someone else's mapping is not found");
+    let resp = get(
+        "/api/v1/model-mappings/my-fast?owner=global".into(),
+        bob.clone(),
+    )
+    .await;
+    assert_eq!(resp.json()["model_name"], "gpt-4-turbo");
+    let resp = get(
+        "/api/v1/model-mappings/my-fast?owner=nobody".into(),
+        bob.clone(),
+    )
+    .await;
+    assert_eq!(resp.status, 400);
     assert_eq!(
         api.get("/api/v1/model-mappings", &bob).await.json()["total"],
-        1
+        3
     );
     assert_eq!(
         api.get("/api/v1/model-mappings", &admin).await.json()["total"],
-        2
+        4
     );
     assert_eq!(
         api.put("/api/v1/model-mappings/g", &bob, json!({"priority": 5}))
@@ -570,7 +613,8 @@ async fn mappings_are_owned_and_routed(d: Deployment) {
         403
     );
 
-    // A partial update keeps the rest; disabling stops routing at once.
+    // A partial update keeps the rest; disabling stops routing at once, and
+    // the global alias serves alice again.
     let resp = api
         .put(
             "/api/v1/model-mappings/my-fast",
@@ -581,12 +625,11 @@ async fn mappings_are_owned_and_routed(d: Deployment) {
     assert_eq!(resp.status, 200);
     assert_eq!(resp.json()["model_name"], "gpt-4o-mini");
     assert_eq!(resp.json()["enabled"], false);
-    assert_eq!(
-        gw.post("/v1/chat/completions", &alice_key, chat("my-fast"))
-            .await
-            .status,
-        404
-    );
+    let resp = gw
+        .post("/v1/chat/completions", &alice_key, chat("my-fast"))
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(sent_model(), "gpt-4-turbo");
 
     let bad = api
         .post(
@@ -597,9 +640,12 @@ async fn mappings_are_owned_and_routed(d: Deployment) {
         .await;
     assert_eq!(bad.status, 422);
     assert_eq!(
-        api.delete("/api/v1/model-mappings/my-fast", &bob)
-            .await
-            .status,
+        api.delete(
+            &format!("/api/v1/model-mappings/my-fast?owner={alice_id}"),
+            &bob
+        )
+        .await
+        .status,
         404
     );
     assert_eq!(
@@ -608,12 +654,10 @@ async fn mappings_are_owned_and_routed(d: Deployment) {
             .status,
         204
     );
-    assert_eq!(
-        api.get("/api/v1/model-mappings/my-fast", &alice)
-            .await
-            .status,
-        404
-    );
+    let resp = api.get("/api/v1/model-mappings/my-fast", &alice).await;
+    assert_eq!(resp.json()["model_name"], "gpt-4-turbo", "the global one");
+    let resp = get("/api/v1/model-mappings/my-fast".into(), bob.clone()).await;
+    assert_eq!(resp.json()["model_name"], "gpt-4o", "bob's is untouched");
 }
 
 deployment_tests!(

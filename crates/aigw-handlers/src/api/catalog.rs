@@ -3,11 +3,11 @@
 
 use aigw_domain::{
     Account, AccountId, AuthData, AuthKind, NewProxy, Provider, ProviderId, ProviderKind, ProxyId,
-    ProxyProtocol,
+    ProxyProtocol, UserId,
 };
 use aigw_services::Error;
 use aigw_services::admin::accounts::{CreateAccount, UpdateAccount};
-use aigw_services::admin::mappings::{CreateMapping, UpdateMapping};
+use aigw_services::admin::mappings::{CreateMapping, MappingOwner, UpdateMapping};
 use aigw_services::admin::providers::{CreateProvider, UpdateProvider};
 use aigw_services::admin::proxies::UpdateProxy;
 use chrono::{DateTime, Utc};
@@ -449,12 +449,34 @@ pub(crate) async fn list_mappings(ctx: Ctx<'_>) -> Reply {
         .await?))
 }
 
+/// Which mapping of `{alias}` a request means: `?owner=global`, `?owner=<user
+/// id>`, or by default the caller's own, else the global one.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MappingOwnerQuery {
+    #[serde(default)]
+    owner: Option<String>,
+}
+
+fn mapping_owner(ctx: &Ctx<'_>) -> Result<MappingOwner, ApiError> {
+    let q: MappingOwnerQuery = ctx.query()?;
+    match q.owner.as_deref() {
+        None | Some("") => Ok(MappingOwner::Resolve),
+        Some("global") => Ok(MappingOwner::Global),
+        Some(id) => id
+            .parse::<UserId>()
+            .map(MappingOwner::User)
+            .map_err(|_| ApiError::bad_field("owner", "must be `global` or a user id")),
+    }
+}
+
 /// `GET /api/v1/model-mappings/{alias}`.
 pub(crate) async fn get_mapping(ctx: Ctx<'_>) -> Reply {
+    let owner = mapping_owner(&ctx)?;
     Ok(ok(&ctx
         .app
         .admin
-        .get_mapping(ctx.caller()?, ctx.param(0))
+        .get_mapping(ctx.caller()?, ctx.param(0), owner)
         .await?))
 }
 
@@ -522,12 +544,14 @@ struct UpdateMappingRequest {
 /// `alias` renames.
 pub(crate) async fn update_mapping(ctx: Ctx<'_>) -> Reply {
     let r: UpdateMappingRequest = ctx.body()?;
+    let owner = mapping_owner(&ctx)?;
     let m = ctx
         .app
         .admin
         .update_mapping(
             ctx.caller()?,
             ctx.param(0),
+            owner,
             UpdateMapping {
                 alias: r.alias,
                 provider_id: r.provider_id,
@@ -544,9 +568,10 @@ pub(crate) async fn update_mapping(ctx: Ctx<'_>) -> Reply {
 
 /// `DELETE /api/v1/model-mappings/{alias}`.
 pub(crate) async fn delete_mapping(ctx: Ctx<'_>) -> Reply {
+    let owner = mapping_owner(&ctx)?;
     ctx.app
         .admin
-        .delete_mapping(ctx.caller()?, ctx.param(0))
+        .delete_mapping(ctx.caller()?, ctx.param(0), owner)
         .await?;
     Ok(no_content())
 }

@@ -1,8 +1,9 @@
-//! Model mappings: CRUD, lookup by alias, listing by ownership.
+//! Model mappings: CRUD, lookup by owner and alias, listing by ownership. An alias is
+//! unique per owner (each user's own, and the global ones), not across every user.
 
 use aigw_domain::{
     MappingId, MappingOwnership, ModelMapping, ModelMappingFilter, ModelMappingPatch,
-    NewModelMapping, Page, Paged, ProviderId,
+    NewModelMapping, Page, Paged, ProviderId, UserId,
 };
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -105,8 +106,9 @@ macro_rules! mapping_filter {
 }
 
 impl SqlRepository {
-    /// Creates a mapping; [`Error::Conflict`] if the alias is taken, [`Error::ForeignKey`]
-    /// if the provider or owner does not exist.
+    /// Creates a mapping; [`Error::Conflict`] if its owner (or, for a global one, the
+    /// global mappings) already has the alias, [`Error::ForeignKey`] if the provider or
+    /// owner does not exist.
     pub async fn insert_model_mapping(&self, new: &NewModelMapping) -> Result<ModelMapping, Error> {
         let ctx = "model_mappings.insert";
         let at = DbTime(now());
@@ -144,15 +146,24 @@ impl SqlRepository {
         .into_domain(ctx)
     }
 
-    /// The mapping with this alias.
-    pub async fn get_model_mapping_by_alias(&self, alias: &str) -> Result<ModelMapping, Error> {
+    /// The mapping `alias` of `owner`, or the global one with `owner` `None`.
+    pub async fn get_model_mapping_by_alias(
+        &self,
+        alias: &str,
+        owner: Option<UserId>,
+    ) -> Result<ModelMapping, Error> {
         let ctx = "model_mappings.get_by_alias";
-        with_conn!(self, read, ctx, |conn| model_mappings::table
-            .filter(model_mappings::alias.eq(alias))
-            .select(MappingRow::as_select())
-            .first(conn)
-            .await
-            .optional())?
+        with_conn!(self, read, ctx, |conn| {
+            let query = model_mappings::table
+                .filter(model_mappings::alias.eq(alias))
+                .select(MappingRow::as_select())
+                .into_boxed();
+            let query = match owner {
+                Some(user) => query.filter(model_mappings::owner_id.eq(DbUuid(*user.as_uuid()))),
+                None => query.filter(model_mappings::owner_id.is_null()),
+            };
+            query.first(conn).await.optional()
+        })?
         .ok_or_else(|| Error::not_found(ENTITY, alias))?
         .into_domain(ctx)
     }

@@ -1,10 +1,15 @@
 //! Model mappings: admins manage all, global or owned; users see global ones
 //! and their own, and manage their own. Routing honours owner, priority and
 //! the enabled flag (see `Snapshot::route`).
+//!
+//! An alias is unique per owner: every user has their own aliases, and the
+//! global ones are a namespace of their own. A user's alias shadows a global
+//! one of the same name for that user (on the API and when routing), and
+//! nobody learns which aliases other users hold.
 
 use aigw_domain::{
     MappingOwnership, ModelMapping, ModelMappingFilter, ModelMappingPatch, NewModelMapping, Page,
-    Paged, ProviderId,
+    Paged, ProviderId, UserId,
 };
 
 use super::Admin;
@@ -44,12 +49,25 @@ fn check_name(field: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Which mapping of an alias a request means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MappingOwner {
+    /// The caller's own, else the global one.
+    #[default]
+    Resolve,
+    /// The global one.
+    Global,
+    /// The one of this user (admins, or the caller themself).
+    User(UserId),
+}
+
 fn mapping_error(e: aigw_repository::Error) -> Error {
     match e {
         aigw_repository::Error::NotFound { .. } => Error::NotFound("model mapping"),
-        aigw_repository::Error::Conflict { .. } => {
-            Error::Conflict("a model mapping with this alias already exists".to_owned())
-        }
+        // Only ever the owner's own aliases (or the global ones) collide.
+        aigw_repository::Error::Conflict { .. } => Error::Conflict(
+            "a model mapping with this alias already exists for this owner".to_owned(),
+        ),
         e => e.into(),
     }
 }
@@ -68,20 +86,46 @@ impl Admin {
         Ok(self.repository().list_model_mappings(&filter, page).await?)
     }
 
-    /// One mapping the caller may see (global, own, or any for admins).
-    pub async fn get_mapping(&self, caller: &Caller, alias: &str) -> Result<ModelMapping, Error> {
-        match self.repository().get_model_mapping_by_alias(alias).await {
-            Ok(m) if m.owner_id.is_none() || caller.owns(m.owner_id) => Ok(m),
-            Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => {
-                Err(Error::NotFound("model mapping"))
+    /// One mapping the caller may see: by default the caller's own alias, else
+    /// the global one, as a request of the caller's keys resolves it; `owner`
+    /// picks the global one or one user's (any user's for admins, only their
+    /// own for others: someone else's is "not found").
+    pub async fn get_mapping(
+        &self,
+        caller: &Caller,
+        alias: &str,
+        owner: MappingOwner,
+    ) -> Result<ModelMapping, Error> {
+        let repo = self.repository();
+        let found = match owner {
+            MappingOwner::Resolve => {
+                match repo
+                    .get_model_mapping_by_alias(alias, Some(caller.user.id))
+                    .await
+                {
+                    Err(aigw_repository::Error::NotFound { .. }) => {
+                        repo.get_model_mapping_by_alias(alias, None).await
+                    }
+                    found => found,
+                }
             }
-            Err(e) => Err(e.into()),
-        }
+            MappingOwner::Global => repo.get_model_mapping_by_alias(alias, None).await,
+            MappingOwner::User(user) if caller.owns(Some(user)) => {
+                repo.get_model_mapping_by_alias(alias, Some(user)).await
+            }
+            MappingOwner::User(_) => return Err(Error::NotFound("model mapping")),
+        };
+        found.map_err(mapping_error)
     }
 
     /// A mapping the caller may change: their own, or any for admins.
-    async fn own_mapping(&self, caller: &Caller, alias: &str) -> Result<ModelMapping, Error> {
-        let m = self.get_mapping(caller, alias).await?;
+    async fn own_mapping(
+        &self,
+        caller: &Caller,
+        alias: &str,
+        owner: MappingOwner,
+    ) -> Result<ModelMapping, Error> {
+        let m = self.get_mapping(caller, alias, owner).await?;
         if !caller.owns(m.owner_id) {
             return Err(Error::Forbidden("only admins change global model mappings"));
         }
@@ -133,9 +177,10 @@ impl Admin {
         &self,
         caller: &Caller,
         alias: &str,
+        owner: MappingOwner,
         update: UpdateMapping,
     ) -> Result<ModelMapping, Error> {
-        let current = self.own_mapping(caller, alias).await?;
+        let current = self.own_mapping(caller, alias, owner).await?;
         if let Some(a) = &update.alias {
             check_name("alias", a)?;
         }
@@ -174,8 +219,13 @@ impl Admin {
     }
 
     /// Deletes a mapping the caller may change.
-    pub async fn delete_mapping(&self, caller: &Caller, alias: &str) -> Result<(), Error> {
-        let current = self.own_mapping(caller, alias).await?;
+    pub async fn delete_mapping(
+        &self,
+        caller: &Caller,
+        alias: &str,
+        owner: MappingOwner,
+    ) -> Result<(), Error> {
+        let current = self.own_mapping(caller, alias, owner).await?;
         self.repository()
             .delete_model_mapping(current.id)
             .await

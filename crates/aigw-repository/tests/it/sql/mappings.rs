@@ -32,7 +32,7 @@ async fn mapping_crud(repo: SqlRepository) {
     assert_eq!(created.model_name, "fast-upstream");
     assert_eq!(repo.get_model_mapping(created.id).await.unwrap(), created);
     assert_eq!(
-        repo.get_model_mapping_by_alias("fast").await.unwrap(),
+        repo.get_model_mapping_by_alias("fast", None).await.unwrap(),
         created
     );
 
@@ -69,7 +69,7 @@ async fn mapping_crud(repo: SqlRepository) {
         "omitted fields are kept"
     );
     assert!(
-        repo.get_model_mapping_by_alias("fast")
+        repo.get_model_mapping_by_alias("fast", None)
             .await
             .unwrap_err()
             .is_not_found()
@@ -167,6 +167,87 @@ async fn mapping_visibility_and_order(repo: SqlRepository) {
     assert_eq!(aliases(ModelMappingFilter::default()).await.len(), 3);
 }
 
+/// An alias is unique per owner: users hold the same alias independently of each other
+/// and of the global one, while one owner (or the global mappings) cannot hold it twice.
+async fn aliases_are_unique_per_owner(repo: SqlRepository) {
+    provider(&repo, "openai").await;
+    let alice = repo
+        .insert_user(&new_user("alice", Role::User))
+        .await
+        .unwrap()
+        .id;
+    let bob = repo
+        .insert_user(&new_user("bob", Role::User))
+        .await
+        .unwrap()
+        .id;
+    let owned = |owner: Option<aigw_domain::UserId>, model: &str| {
+        let mut new = mapping("fast", "openai");
+        new.owner_id = owner;
+        new.model_name = model.to_owned();
+        new
+    };
+    for (owner, model) in [(Some(alice), "a"), (Some(bob), "b"), (None, "g")] {
+        repo.insert_model_mapping(&owned(owner, model))
+            .await
+            .unwrap();
+    }
+    for owner in [Some(alice), None] {
+        let err = repo
+            .insert_model_mapping(&owned(owner, "again"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Conflict { .. }), "{owner:?}: {err:?}");
+    }
+    for (owner, model) in [(Some(alice), "a"), (Some(bob), "b"), (None, "g")] {
+        let found = repo
+            .get_model_mapping_by_alias("fast", owner)
+            .await
+            .unwrap();
+        assert_eq!((found.owner_id, found.model_name.as_str()), (owner, model));
+    }
+
+    // Renaming into an alias the owner already holds collides; into another owner's
+    // alias it does not.
+    let other = repo
+        .insert_model_mapping(&{
+            let mut new = mapping("slow", "openai");
+            new.owner_id = Some(alice);
+            new
+        })
+        .await
+        .unwrap();
+    let rename = |alias: &str| ModelMappingPatch {
+        alias: Some(alias.to_owned()),
+        ..ModelMappingPatch::default()
+    };
+    let err = repo
+        .update_model_mapping(other.id, &rename("fast"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
+    let mut bobs = mapping("slow", "openai");
+    bobs.owner_id = Some(bob);
+    repo.insert_model_mapping(&bobs).await.unwrap();
+    // Making alice's `slow` global is fine; a second global `fast` is not.
+    let global = repo
+        .update_model_mapping(
+            other.id,
+            &ModelMappingPatch {
+                owner_id: Some(None),
+                ..ModelMappingPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(global.owner_id, None);
+    let err = repo
+        .update_model_mapping(global.id, &rename("fast"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
+}
+
 async fn quota_crud(repo: SqlRepository) {
     let provider = provider(&repo, "antigravity").await;
     let account = repo
@@ -252,4 +333,9 @@ async fn quota_crud(repo: SqlRepository) {
     assert_eq!(left.total, 0);
 }
 
-backend_tests!(mapping_crud, mapping_visibility_and_order, quota_crud);
+backend_tests!(
+    mapping_crud,
+    mapping_visibility_and_order,
+    aliases_are_unique_per_owner,
+    quota_crud
+);
