@@ -521,8 +521,20 @@ impl Default for SnapshotConfig {
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProviderOverride {
-    #[serde(deserialize_with = "optional_scalar_string")]
+    /// May carry an upstream's basic-auth credentials (`https://user:pw@host/v1`):
+    /// printed masked, sealed at rest like every stored credential.
+    #[serde(
+        deserialize_with = "optional_scalar_string",
+        serialize_with = "serialize_masked_base_url"
+    )]
     pub base_url: Option<String>,
+}
+
+fn serialize_masked_base_url<S: Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(u) => s.serialize_str(&aigw_domain::mask_url_credentials(u)),
+        None => s.serialize_none(),
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -1055,6 +1067,28 @@ mod tests {
         let c = load(None, &[("AIGW_DATABASE__URL", "postgres://u:hunter2@db/x")]).unwrap();
         let shown = toml::to_string(&c).unwrap();
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    /// `check-config` prints a provider's base URL without the credentials in it.
+    #[test]
+    fn provider_base_url_credentials_are_masked() {
+        let c = load(
+            None,
+            &[(
+                "AIGW_PROVIDERS__OPENAI__BASE_URL",
+                "https://gw-user:hunter2@llm.internal/v1",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            c.providers["openai"].base_url.as_deref(),
+            Some("https://gw-user:hunter2@llm.internal/v1"),
+            "kept whole for the data plane"
+        );
+        let shown = toml::to_string(&c).unwrap();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("gw-user"), "{shown}");
+        assert!(shown.contains("https://****@llm.internal/v1"), "{shown}");
     }
 
     #[test]

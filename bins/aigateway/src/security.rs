@@ -337,13 +337,17 @@ pub async fn rotate(config: &Config, new: NewKey) -> anyhow::Result<()> {
     #[expect(clippy::print_stdout, reason = "the counts are the command's output")]
     {
         println!(
-            "re-encrypted {} account credentials and {} proxy credentials under key {} \
-             ({} and {} already were)",
+            "re-encrypted {} account credentials, {} proxy credentials, {} provider URL \
+             credentials and {} secret settings under key {} ({}, {}, {} and {} already were)",
             report.accounts_sealed,
             report.proxies_sealed,
+            report.providers_sealed,
+            report.settings_sealed,
             new_key.id(),
             report.accounts_current,
             report.proxies_current,
+            report.providers_current,
+            report.settings_current,
         );
         if report.changed_concurrently > 0 {
             println!(
@@ -485,7 +489,13 @@ mod tests {
             aigw_services::admin::add_account(runtime.repository(), &provider, "a", auth.clone())
                 .await
                 .unwrap();
+        let jwt = runtime
+            .repository()
+            .init_secret_setting(aigw_repository::sql::JWT_SECRET_SETTING, "unused")
+            .await
+            .unwrap();
         runtime.shutdown().await;
+        assert_eq!(mode(&database), 0o600, "the database is private");
         let before = load(&config).unwrap();
 
         rotate(&config, NewKey::Generate).await.unwrap();
@@ -507,6 +517,14 @@ mod tests {
         assert_eq!(
             repository.get_account(account.id).await.unwrap().auth_data,
             auth
+        );
+        // The session-signing secret too.
+        assert_eq!(
+            repository
+                .init_secret_setting(aigw_repository::sql::JWT_SECRET_SETTING, "unused")
+                .await
+                .unwrap(),
+            jwt
         );
         // Finishing the rotation has nothing left to do.
         rotate(&config, NewKey::KeepCurrent).await.unwrap();

@@ -88,10 +88,17 @@ pub async fn start_runtime(config: &Config, migrate: bool) -> anyhow::Result<Run
         .seal_clear_secrets()
         .await
         .context("cannot encrypt the credentials stored in clear")?;
-    if sealed.accounts_sealed + sealed.proxies_sealed > 0 {
+    if sealed.accounts_sealed
+        + sealed.proxies_sealed
+        + sealed.providers_sealed
+        + sealed.settings_sealed
+        > 0
+    {
         tracing::info!(
             accounts = sealed.accounts_sealed,
             proxies = sealed.proxies_sealed,
+            providers = sealed.providers_sealed,
+            settings = sealed.settings_sealed,
             "encrypted credentials that were stored in clear"
         );
     }

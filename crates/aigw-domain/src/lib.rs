@@ -32,7 +32,7 @@ pub use ids::{
     StatsBatchId, UserId,
 };
 pub use model_mapping::{ModelMapping, ModelMappingPatch, NewModelMapping};
-pub use provider::{NewProvider, Provider, ProviderPatch};
+pub use provider::{NewProvider, Provider, ProviderPatch, mask_url_credentials};
 pub use proxy::{NewProxy, Proxy, ProxyPatch, ProxyStats, ProxyStatsDelta, ProxyUrl};
 pub use query::{
     AccountFilter, ApiKeyFilter, MappingOwnership, ModelMappingFilter, Page, Paged, ProviderFilter,

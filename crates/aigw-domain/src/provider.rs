@@ -1,12 +1,40 @@
 //! Providers: the upstream services (OpenAI-compatible, Anthropic, Gemini, Antigravity) accounts belong to.
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::{AuthKind, ProviderId, ProviderKind};
 
-/// An upstream provider.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `url` with any user information (`user:password@`, or a lone token before `@`)
+/// replaced by `****`, for every place a URL is shown: a base URL may carry the
+/// credentials of an upstream behind basic auth.
+pub fn mask_url_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    // The last `@` ends the user information: a password may itself contain `@`.
+    match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://****@{host}{tail}"),
+        None => url.to_owned(),
+    }
+}
+
+fn serialize_masked_url<S: Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&mask_url_credentials(url))
+}
+
+fn serialize_masked_urls<S: Serializer>(urls: &[String], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(urls.iter().map(|u| mask_url_credentials(u)))
+}
+
+/// An upstream provider. `Debug` and `Serialize` show its URLs with any
+/// credentials masked ([`mask_url_credentials`]); the fields hold them whole,
+/// for the data plane.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Provider {
     /// The slug clients and mappings refer to, e.g. `openai`.
     pub id: ProviderId,
@@ -14,10 +42,12 @@ pub struct Provider {
     pub name: String,
     /// The wire format and auth style.
     pub kind: ProviderKind,
-    /// The primary base URL.
+    /// The primary base URL; credentials in it are sealed at rest.
+    #[serde(serialize_with = "serialize_masked_url")]
     pub base_url: String,
     /// Further base URLs tried in order when the primary fails to connect or answers 5xx
     /// (Antigravity's daily → sandbox → prod fallback).
+    #[serde(serialize_with = "serialize_masked_urls")]
     pub fallback_base_urls: Vec<String>,
     /// The credential kinds its accounts may use.
     pub supported_auth_types: Vec<AuthKind>,
@@ -33,6 +63,30 @@ pub struct Provider {
     pub created_at: DateTime<Utc>,
     /// When it was last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fallbacks: Vec<String> = self
+            .fallback_base_urls
+            .iter()
+            .map(|u| mask_url_credentials(u))
+            .collect();
+        f.debug_struct("Provider")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("base_url", &mask_url_credentials(&self.base_url))
+            .field("fallback_base_urls", &fallbacks)
+            .field("supported_auth_types", &self.supported_auth_types)
+            .field("models", &self.models)
+            .field("is_active", &self.is_active)
+            .field("is_builtin", &self.is_builtin)
+            .field("config", &self.config)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
 }
 
 /// A provider to create.
@@ -114,4 +168,23 @@ pub struct ProviderPatch {
     /// New provider-specific settings.
     #[serde(default)]
     pub config: Option<serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_urls_are_masked() {
+        assert_eq!(
+            mask_url_credentials("http://u:p@ss@10.0.0.1:8080/v1?q=a@b"),
+            "http://****@10.0.0.1:8080/v1?q=a@b"
+        );
+        assert_eq!(
+            mask_url_credentials("https://token@h/v1"),
+            "https://****@h/v1"
+        );
+        assert_eq!(mask_url_credentials("https://h/v1"), "https://h/v1");
+        assert_eq!(mask_url_credentials("not a url"), "not a url");
+    }
 }

@@ -317,6 +317,31 @@ async fn providers_list_create_update_delete(d: Deployment) {
             .status,
         204
     );
+
+    // Credentials in a base URL (an upstream behind basic auth) are never
+    // shown, to admins or users; the data plane reads the whole URL.
+    let full = format!("http://gw-user:{CANARY}@127.0.0.1:9/v1");
+    let basic = json!({"id": "basic-auth", "name": "Basic", "kind": "openai", "base_url": full,
+                       "fallback_base_urls": [format!("http://{CANARY}@127.0.0.1:10/v1")]});
+    let resp = api.post("/api/v1/providers", &admin, basic).await;
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    assert_eq!(resp.json()["base_url"], "http://****@127.0.0.1:9/v1");
+    for token in [&user, &admin] {
+        let shown = api.get("/api/v1/providers/basic-auth", token).await;
+        assert_eq!(shown.json()["base_url"], "http://****@127.0.0.1:9/v1");
+        assert_eq!(
+            shown.json()["fallback_base_urls"],
+            json!(["http://****@127.0.0.1:10/v1"])
+        );
+        assert_eq!(api.get("/api/v1/providers", token).await.status, 200);
+    }
+    let stored = gw
+        .runtime
+        .repository()
+        .get_provider(&aigateway::domain::ProviderId::new("basic-auth").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(stored.base_url, full);
     assert_eq!(
         api.get("/api/v1/providers/local-vllm", &admin).await.status,
         404

@@ -3,7 +3,7 @@
 
 use aigw_domain::{
     Account, AccountId, AuthData, AuthKind, NewProxy, Provider, ProviderId, ProviderKind, ProxyId,
-    ProxyProtocol, UserId,
+    ProxyProtocol, UserId, mask_url_credentials,
 };
 use aigw_services::Error;
 use aigw_services::admin::accounts::{CreateAccount, UpdateAccount};
@@ -24,14 +24,15 @@ type Reply = Result<Response<ResponseBody>, ApiError>;
 
 // ---------------------------------------------------------------- providers
 
-/// A provider as the API shows it.
+/// A provider as the API shows it: credentials in its URLs (basic auth of an
+/// upstream) are masked for every caller.
 #[derive(Serialize)]
 struct ProviderView<'a> {
     id: &'a ProviderId,
     name: &'a str,
     kind: ProviderKind,
-    base_url: &'a str,
-    fallback_base_urls: &'a [String],
+    base_url: String,
+    fallback_base_urls: Vec<String>,
     supported_auth_types: &'a [AuthKind],
     models: &'a [String],
     is_active: bool,
@@ -46,8 +47,12 @@ impl<'a> From<&'a Provider> for ProviderView<'a> {
             id: &p.id,
             name: &p.name,
             kind: p.kind,
-            base_url: &p.base_url,
-            fallback_base_urls: &p.fallback_base_urls,
+            base_url: mask_url_credentials(&p.base_url),
+            fallback_base_urls: p
+                .fallback_base_urls
+                .iter()
+                .map(|u| mask_url_credentials(u))
+                .collect(),
             supported_auth_types: &p.supported_auth_types,
             models: &p.models,
             is_active: p.is_active,

@@ -47,6 +47,7 @@ use std::time::Duration;
 pub use conn::SqlBackend;
 pub use reports::{AccountModelUsage, AccountUsage, DailyModelUsage, UsageQuery, UsageTotals};
 pub use secrets::ResealReport;
+pub use settings::{JWT_SECRET_SETTING, SEALED_SETTINGS};
 pub use snapshot::SnapshotData;
 pub use stats_batches::{StageWrite, StatsStage};
 

@@ -1,4 +1,5 @@
-//! Providers: CRUD and listing.
+//! Providers: CRUD and listing. Credentials in a base URL (`https://user:pw@host/…`) are
+//! sealed at rest in `providers.credentials` (see `secrets.rs`) and come back whole.
 
 use aigw_domain::{
     AuthKind, NewProvider, Page, Paged, Provider, ProviderFilter, ProviderId, ProviderKind,
@@ -10,8 +11,10 @@ use diesel_async::RunQueryDsl;
 use super::SqlRepository;
 use super::convert::{from_json, parse, provider_id, string_array, time};
 use super::schema::providers;
+use super::secrets::{open_provider_url, seal_provider_url};
 use super::types::{DbJson, DbTime, now};
 use crate::Error;
+use crate::crypto::Keyring;
 
 const ENTITY: &str = "provider";
 
@@ -30,15 +33,21 @@ pub(crate) struct ProviderRow {
     config: DbJson,
     created_at: DbTime,
     updated_at: DbTime,
+    credentials: Option<String>,
 }
 
 impl ProviderRow {
-    pub(crate) fn into_domain(self, ctx: &'static str) -> Result<Provider, Error> {
+    pub(crate) fn into_domain(
+        self,
+        ctx: &'static str,
+        keyring: Option<&Keyring>,
+    ) -> Result<Provider, Error> {
+        let base_url = open_provider_url(keyring, ctx, &self.id, self.base_url, self.credentials)?;
         Ok(Provider {
             id: provider_id(ctx, "providers.id", self.id)?,
             name: self.name,
             kind: parse::<ProviderKind>(ctx, "providers.kind", &self.kind)?,
-            base_url: self.base_url,
+            base_url,
             fallback_base_urls: from_json(
                 ctx,
                 "providers.fallback_base_urls",
@@ -65,7 +74,8 @@ struct ProviderInsert<'a> {
     id: &'a str,
     name: &'a str,
     kind: &'static str,
-    base_url: &'a str,
+    base_url: String,
+    credentials: Option<String>,
     fallback_base_urls: DbJson,
     supported_auth_types: DbJson,
     models: DbJson,
@@ -77,13 +87,20 @@ struct ProviderInsert<'a> {
 }
 
 impl<'a> ProviderInsert<'a> {
-    fn new(new: &'a NewProvider) -> Self {
+    fn new(
+        new: &'a NewProvider,
+        keyring: Option<&Keyring>,
+        ctx: &'static str,
+    ) -> Result<Self, Error> {
         let at = DbTime(now());
-        Self {
+        let (base_url, credentials) =
+            seal_provider_url(keyring, ctx, new.id.as_str(), &new.base_url)?;
+        Ok(Self {
             id: new.id.as_str(),
             name: &new.name,
             kind: new.kind.as_str(),
-            base_url: &new.base_url,
+            base_url,
+            credentials,
             fallback_base_urls: string_array(new.fallback_base_urls.iter().map(String::as_str)),
             supported_auth_types: auth_kinds(&new.supported_auth_types),
             models: string_array(new.models.iter().map(String::as_str)),
@@ -92,7 +109,7 @@ impl<'a> ProviderInsert<'a> {
             config: DbJson(new.config.clone()),
             created_at: at,
             updated_at: at,
-        }
+        })
     }
 }
 
@@ -105,7 +122,9 @@ fn auth_kinds(kinds: &[AuthKind]) -> DbJson {
 struct ProviderChanges<'a> {
     name: Option<&'a str>,
     kind: Option<&'static str>,
-    base_url: Option<&'a str>,
+    base_url: Option<String>,
+    /// Written with every new base URL: its sealed credentials, or NULL.
+    credentials: Option<Option<String>>,
     fallback_base_urls: Option<DbJson>,
     supported_auth_types: Option<DbJson>,
     models: Option<DbJson>,
@@ -115,11 +134,24 @@ struct ProviderChanges<'a> {
 }
 
 impl<'a> ProviderChanges<'a> {
-    fn new(patch: &'a ProviderPatch) -> Self {
-        Self {
+    fn new(
+        id: &ProviderId,
+        patch: &'a ProviderPatch,
+        keyring: Option<&Keyring>,
+        ctx: &'static str,
+    ) -> Result<Self, Error> {
+        let (base_url, credentials) = match &patch.base_url {
+            Some(full) => {
+                let (url, credentials) = seal_provider_url(keyring, ctx, id.as_str(), full)?;
+                (Some(url), Some(credentials))
+            }
+            None => (None, None),
+        };
+        Ok(Self {
             name: patch.name.as_deref(),
             kind: patch.kind.map(ProviderKind::as_str),
-            base_url: patch.base_url.as_deref(),
+            base_url,
+            credentials,
             fallback_base_urls: patch
                 .fallback_base_urls
                 .as_ref()
@@ -132,7 +164,7 @@ impl<'a> ProviderChanges<'a> {
             is_active: patch.is_active,
             config: patch.config.clone().map(DbJson),
             updated_at: DbTime(now()),
-        }
+        })
     }
 }
 
@@ -153,7 +185,7 @@ impl SqlRepository {
     /// Creates a provider; [`Error::Conflict`] if the id is taken.
     pub async fn insert_provider(&self, new: &NewProvider) -> Result<Provider, Error> {
         let ctx = "providers.insert";
-        let row = ProviderInsert::new(new);
+        let row = ProviderInsert::new(new, self.keyring(), ctx)?;
         with_conn!(self, write, ctx, |conn| diesel::insert_into(
             providers::table
         )
@@ -161,14 +193,14 @@ impl SqlRepository {
         .returning(ProviderRow::as_returning())
         .get_result(conn)
         .await)?
-        .into_domain(ctx)
+        .into_domain(ctx, self.keyring())
     }
 
     /// Creates a provider unless one with the same id exists (for seeding built-ins);
     /// returns whether it was created. An existing provider is left as the operator set it.
     pub async fn insert_provider_if_absent(&self, new: &NewProvider) -> Result<bool, Error> {
         let ctx = "providers.insert_if_absent";
-        let row = ProviderInsert::new(new);
+        let row = ProviderInsert::new(new, self.keyring(), ctx)?;
         let inserted = with_conn!(self, write, ctx, |conn| diesel::insert_into(
             providers::table
         )
@@ -190,7 +222,7 @@ impl SqlRepository {
             .await
             .optional())?
         .ok_or_else(|| Error::not_found(ENTITY, id))?
-        .into_domain(ctx)
+        .into_domain(ctx, self.keyring())
     }
 
     /// Providers matching `filter`, ordered by id.
@@ -217,7 +249,7 @@ impl SqlRepository {
         })?;
         let data = rows
             .into_iter()
-            .map(|r| r.into_domain(ctx))
+            .map(|r| r.into_domain(ctx, self.keyring()))
             .collect::<Result<_, _>>()?;
         Ok(Paged {
             data,
@@ -234,7 +266,7 @@ impl SqlRepository {
         patch: &ProviderPatch,
     ) -> Result<Provider, Error> {
         let ctx = "providers.update";
-        let changes = ProviderChanges::new(patch);
+        let changes = ProviderChanges::new(id, patch, self.keyring(), ctx)?;
         with_conn!(self, write, ctx, |conn| diesel::update(
             providers::table.find(id.as_str())
         )
@@ -244,7 +276,7 @@ impl SqlRepository {
         .await
         .optional())?
         .ok_or_else(|| Error::not_found(ENTITY, id))?
-        .into_domain(ctx)
+        .into_domain(ctx, self.keyring())
     }
 
     /// Deletes a provider; [`Error::ForeignKey`] while accounts or mappings still use it.

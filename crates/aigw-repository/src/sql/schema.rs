@@ -2,7 +2,7 @@
 //! It mirrors `migrations/postgres` and `migrations/sqlite`.
 
 diesel::table! {
-    use diesel::sql_types::{BigInt, Bool, Text};
+    use diesel::sql_types::{Bool, Nullable, Text};
     use crate::sql::types::{JsonDoc, UtcTimestamp};
 
     providers (id) {
@@ -18,6 +18,7 @@ diesel::table! {
         config -> JsonDoc,
         created_at -> UtcTimestamp,
         updated_at -> UtcTimestamp,
+        credentials -> Nullable<Text>,
     }
 }
 

@@ -5,6 +5,8 @@
 //! |---|---|---|---|
 //! | account credentials | `accounts.auth_data` | a JSON string holding the sealed text | the credential's JSON object |
 //! | proxy `user:password` | `proxy_pool.credentials` | the sealed text; `url` keeps the URL without them | NULL; `url` holds the whole URL |
+//! | provider base URL `user:password` | `providers.credentials` | the sealed text; `base_url` keeps the URL without them | NULL; `base_url` holds the whole URL |
+//! | secret settings (the JWT signing secret, see `settings::SEALED_SETTINGS`) | `settings.value` | the sealed text | the value |
 //!
 //! Both layouts need no other schema change, and a reader tells them apart by shape, so
 //! rows written before encryption stay readable. The proxy URL without its credentials
@@ -19,7 +21,8 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::SqlRepository;
-use super::schema::{accounts, proxy_pool};
+use super::schema::{accounts, providers, proxy_pool, settings};
+use super::settings::SEALED_SETTINGS;
 use super::types::{DbJson, DbUuid};
 use crate::Error;
 use crate::crypto::{Keyring, SecretError, is_sealed, sealed_key_id};
@@ -33,6 +36,22 @@ fn account_aad(id: Uuid) -> Vec<u8> {
 
 fn proxy_aad(url: &str) -> Vec<u8> {
     format!("proxy_pool.credentials:{url}").into_bytes()
+}
+
+fn provider_aad(id: &str, url: &str) -> Vec<u8> {
+    format!("providers.credentials:{id}:{url}").into_bytes()
+}
+
+fn provider_row(id: &str) -> String {
+    format!("provider `{id}` base_url credentials")
+}
+
+fn setting_aad(key: &str) -> Vec<u8> {
+    format!("settings.value:{key}").into_bytes()
+}
+
+fn setting_row(key: &str) -> String {
+    format!("setting `{key}`")
 }
 
 fn account_row(id: Uuid) -> String {
@@ -184,6 +203,92 @@ pub(crate) fn open_proxy_url(
     Ok(join_userinfo(&url, userinfo))
 }
 
+/// What `providers.base_url` and `providers.credentials` store for the base URL `full`
+/// of provider `id`: with a keyring, the URL without its user info and the user info
+/// sealed; without one, the whole URL in clear.
+pub(crate) fn seal_provider_url(
+    keyring: Option<&Keyring>,
+    ctx: &'static str,
+    id: &str,
+    full: &str,
+) -> Result<(String, Option<String>), Error> {
+    let Some(keyring) = keyring else {
+        return Ok((full.to_owned(), None));
+    };
+    let (url, userinfo) = split_userinfo(full);
+    let Some(userinfo) = userinfo.map(Zeroizing::new) else {
+        return Ok((url, None));
+    };
+    let sealed = keyring
+        .seal(userinfo.as_bytes(), &provider_aad(id, &url))
+        .map_err(|reason| Error::Secret {
+            context: ctx,
+            row: provider_row(id),
+            reason,
+        })?;
+    Ok((url, Some(sealed)))
+}
+
+/// The whole base URL of provider `id` from its stored columns.
+pub(crate) fn open_provider_url(
+    keyring: Option<&Keyring>,
+    ctx: &'static str,
+    id: &str,
+    url: String,
+    credentials: Option<String>,
+) -> Result<String, Error> {
+    let Some(sealed) = credentials else {
+        return Ok(url);
+    };
+    let plain = open(
+        keyring,
+        ctx,
+        || provider_row(id),
+        &sealed,
+        &provider_aad(id, &url),
+    )?;
+    let userinfo = std::str::from_utf8(&plain)
+        .map_err(|_| Error::invalid_row(ctx, "column `providers.credentials`: not UTF-8 text"))?;
+    Ok(join_userinfo(&url, userinfo))
+}
+
+/// What `settings.value` stores for the secret setting `key`: sealed with a keyring,
+/// clear without one.
+pub(crate) fn seal_setting(
+    keyring: Option<&Keyring>,
+    ctx: &'static str,
+    key: &str,
+    value: &str,
+) -> Result<String, Error> {
+    let Some(keyring) = keyring else {
+        return Ok(value.to_owned());
+    };
+    keyring
+        .seal(value.as_bytes(), &setting_aad(key))
+        .map_err(|reason| Error::Secret {
+            context: ctx,
+            row: setting_row(key),
+            reason,
+        })
+}
+
+/// The value of the secret setting `key` from what `settings.value` stores, sealed or
+/// clear (written before encryption).
+pub(crate) fn open_setting(
+    keyring: Option<&Keyring>,
+    ctx: &'static str,
+    key: &str,
+    stored: &str,
+) -> Result<Zeroizing<String>, Error> {
+    if !is_sealed(stored) {
+        return Ok(Zeroizing::new(stored.to_owned()));
+    }
+    let plain = open(keyring, ctx, || setting_row(key), stored, &setting_aad(key))?;
+    let text = std::str::from_utf8(&plain)
+        .map_err(|_| Error::invalid_row(ctx, "column `settings.value`: not UTF-8 text"))?;
+    Ok(Zeroizing::new(text.to_owned()))
+}
+
 /// What a re-sealing pass did. Counts only, never values.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ResealReport {
@@ -195,6 +300,14 @@ pub struct ResealReport {
     pub proxies_sealed: u64,
     /// Proxy credentials that already were under the current key.
     pub proxies_current: u64,
+    /// Provider base-URL credentials (re)written under the current key.
+    pub providers_sealed: u64,
+    /// Provider base-URL credentials that already were under the current key.
+    pub providers_current: u64,
+    /// Secret settings (the JWT signing secret) (re)written under the current key.
+    pub settings_sealed: u64,
+    /// Secret settings that already were under the current key.
+    pub settings_current: u64,
     /// Values left under an older key (a pass that seals clear values only).
     pub left_on_older_keys: u64,
     /// Rows that changed while the pass ran and were left as they were; running the pass
@@ -244,7 +357,166 @@ impl SqlRepository {
             .await?;
         self.reseal_proxies(keyring, scope, ctx, &mut report)
             .await?;
+        self.reseal_providers(keyring, scope, ctx, &mut report)
+            .await?;
+        self.reseal_settings(keyring, scope, ctx, &mut report)
+            .await?;
         Ok(report)
+    }
+
+    /// Re-seals provider base-URL credentials. Providers are few (a row per upstream
+    /// service), so one read and at most one transaction.
+    async fn reseal_providers(
+        &self,
+        keyring: &Keyring,
+        scope: Scope,
+        ctx: &'static str,
+        report: &mut ResealReport,
+    ) -> Result<(), Error> {
+        type Stored = (String, Option<String>);
+        let rows: Vec<(String, String, Option<String>)> = with_conn!(self, read, ctx, |conn| {
+            providers::table
+                .select((providers::id, providers::base_url, providers::credentials))
+                .order(providers::id.asc())
+                .load(conn)
+                .await
+        })?;
+        let mut writes: Vec<(String, Stored, Stored)> = Vec::new();
+        for (id, url, credentials) in rows {
+            let plan = match &credentials {
+                Some(sealed) => {
+                    let key_id = sealed_key_id(sealed).map_err(|reason| Error::Secret {
+                        context: ctx,
+                        row: provider_row(&id),
+                        reason,
+                    })?;
+                    if key_id == keyring.current_id().as_str() {
+                        Plan::Current
+                    } else if scope == Scope::Clear {
+                        Plan::OlderKey
+                    } else {
+                        let full = Zeroizing::new(open_provider_url(
+                            Some(keyring),
+                            ctx,
+                            &id,
+                            url.clone(),
+                            Some(sealed.clone()),
+                        )?);
+                        Plan::Reseal(seal_provider_url(Some(keyring), ctx, &id, &full)?)
+                    }
+                }
+                None => match split_userinfo(&url) {
+                    (_, None) => continue,
+                    (_, Some(_)) => Plan::Reseal(seal_provider_url(Some(keyring), ctx, &id, &url)?),
+                },
+            };
+            match plan {
+                Plan::Current => report.providers_current += 1,
+                Plan::OlderKey => report.left_on_older_keys += 1,
+                Plan::Reseal(new) => writes.push((id, (url, credentials), new)),
+            }
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let written = with_tx!(self, ctx, |conn| {
+            let mut written = 0_u64;
+            for (id, (old_url, old_credentials), (url, credentials)) in &writes {
+                let target = providers::table
+                    .filter(providers::id.eq(id))
+                    .filter(providers::base_url.eq(old_url));
+                let changes = (
+                    providers::base_url.eq(url),
+                    providers::credentials.eq(credentials),
+                );
+                // Only if the row still holds what was read.
+                let n = match old_credentials {
+                    Some(old) => {
+                        diesel::update(target.filter(providers::credentials.eq(old)))
+                            .set(changes)
+                            .execute(conn)
+                            .await?
+                    }
+                    None => {
+                        diesel::update(target.filter(providers::credentials.is_null()))
+                            .set(changes)
+                            .execute(conn)
+                            .await?
+                    }
+                };
+                written += n as u64;
+            }
+            Ok(written)
+        })?;
+        report.providers_sealed += written;
+        report.changed_concurrently += writes.len() as u64 - written;
+        Ok(())
+    }
+
+    /// Re-seals the secret settings: the few rows named by [`SEALED_SETTINGS`], so one
+    /// read and at most one short transaction.
+    async fn reseal_settings(
+        &self,
+        keyring: &Keyring,
+        scope: Scope,
+        ctx: &'static str,
+        report: &mut ResealReport,
+    ) -> Result<(), Error> {
+        let rows: Vec<(String, String)> = with_conn!(self, read, ctx, |conn| {
+            settings::table
+                .select((settings::key, settings::value))
+                .filter(settings::key.eq_any(SEALED_SETTINGS))
+                .order(settings::key.asc())
+                .load(conn)
+                .await
+        })?;
+        let mut writes: Vec<(String, String, String)> = Vec::new();
+        for (key, stored) in rows {
+            let plan = if is_sealed(&stored) {
+                let key_id = sealed_key_id(&stored).map_err(|reason| Error::Secret {
+                    context: ctx,
+                    row: setting_row(&key),
+                    reason,
+                })?;
+                if key_id == keyring.current_id().as_str() {
+                    Plan::Current
+                } else if scope == Scope::Clear {
+                    Plan::OlderKey
+                } else {
+                    let plain = open_setting(Some(keyring), ctx, &key, &stored)?;
+                    Plan::Reseal(seal_setting(Some(keyring), ctx, &key, &plain)?)
+                }
+            } else {
+                Plan::Reseal(seal_setting(Some(keyring), ctx, &key, &stored)?)
+            };
+            match plan {
+                Plan::Current => report.settings_current += 1,
+                Plan::OlderKey => report.left_on_older_keys += 1,
+                Plan::Reseal(new) => writes.push((key, stored, new)),
+            }
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let written = with_tx!(self, ctx, |conn| {
+            let mut written = 0_u64;
+            for (key, old, new) in &writes {
+                // Only if the row still holds what was read.
+                let n = diesel::update(
+                    settings::table
+                        .filter(settings::key.eq(key))
+                        .filter(settings::value.eq(old)),
+                )
+                .set(settings::value.eq(new))
+                .execute(conn)
+                .await?;
+                written += n as u64;
+            }
+            Ok(written)
+        })?;
+        report.settings_sealed += written;
+        report.changed_concurrently += writes.len() as u64 - written;
+        Ok(())
     }
 
     async fn reseal_accounts(

@@ -1,12 +1,24 @@
 //! Gateway-wide settings shared by every instance (key/value text), such as the
-//! generated JWT signing secret.
+//! generated JWT signing secret. The values named by [`SEALED_SETTINGS`] are secrets:
+//! they are sealed with the repository's keyring like account credentials (see
+//! `secrets.rs`), and read and written only through the `*_secret_setting` methods.
 
+use aigw_domain::Secret;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::SqlRepository;
 use super::schema::settings;
+use super::secrets::{open_setting, seal_setting};
 use crate::Error;
+use crate::crypto::is_sealed;
+
+/// The `settings` key of the generated JWT signing secret of management sessions.
+pub const JWT_SECRET_SETTING: &str = "auth.jwt_secret";
+
+/// The settings whose values are secrets, sealed at rest and re-sealed by a key
+/// rotation. Anyone who can read the JWT secret can sign an admin's session token.
+pub const SEALED_SETTINGS: &[&str] = &[JWT_SECRET_SETTING];
 
 impl SqlRepository {
     /// The value stored under `key`, if any.
@@ -36,5 +48,32 @@ impl SqlRepository {
         self.get_setting(key)
             .await?
             .ok_or_else(|| Error::not_found("setting", key))
+    }
+
+    /// The secret stored under `key` (one of [`SEALED_SETTINGS`]), storing `fresh` first
+    /// if there is none: like [`SqlRepository::init_setting`], every instance ends up
+    /// with the one value that won. The value is sealed at rest when the repository has
+    /// a keyring; a value stored in clear (before encryption) is read and re-sealed in
+    /// place. A sealed value needs the keyring: without it (or without its key) this
+    /// fails with [`Error::Secret`].
+    pub async fn init_secret_setting(&self, key: &str, fresh: &str) -> Result<Secret, Error> {
+        let ctx = "settings.init_secret";
+        let keyring = self.keyring.as_ref();
+        let sealed = seal_setting(keyring, ctx, key, fresh)?;
+        let stored = self.init_setting(key, &sealed).await?;
+        let value = open_setting(keyring, ctx, key, &stored)?;
+        if keyring.is_some() && !is_sealed(&stored) {
+            let resealed = seal_setting(keyring, ctx, key, &value)?;
+            // Only if it still holds the clear value: another instance may have sealed it.
+            with_conn!(self, write, ctx, |conn| diesel::update(
+                settings::table
+                    .filter(settings::key.eq(key))
+                    .filter(settings::value.eq(&stored))
+            )
+            .set(settings::value.eq(&resealed))
+            .execute(conn)
+            .await)?;
+        }
+        Ok(Secret::new(value.as_str()))
     }
 }

@@ -33,8 +33,8 @@ pub struct SnapshotData {
 
 impl SqlRepository {
     /// Loads the providers, accounts, proxies, mappings, API keys and users in six queries
-    /// inside one read-only transaction, so they are mutually consistent. Account and proxy
-    /// credentials come back decrypted (the snapshot holds them in memory, so requests
+    /// inside one read-only transaction, so they are mutually consistent. Account, proxy
+    /// and provider base-URL credentials come back decrypted (the snapshot holds them in memory, so requests
     /// never decrypt); a value the keyring cannot open fails the load with
     /// [`Error::Secret`] rather than leave an account unusable.
     pub async fn load_snapshot(&self) -> Result<SnapshotData, Error> {
@@ -75,7 +75,7 @@ impl SqlRepository {
         Ok(SnapshotData {
             providers: p
                 .into_iter()
-                .map(|r| r.into_domain(ctx))
+                .map(|r| r.into_domain(ctx, self.keyring()))
                 .collect::<Result<_, _>>()?,
             accounts: into_accounts(ctx, a, self.keyring())?,
             proxies: x

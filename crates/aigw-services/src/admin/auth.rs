@@ -23,9 +23,6 @@ use crate::Error;
 /// The prefix of a user's access key.
 pub const ACCESS_KEY_PREFIX: &str = "uk_";
 
-/// The `settings` key under which a generated JWT secret is persisted.
-const JWT_SECRET_SETTING: &str = "auth.jwt_secret";
-
 /// The shortest password accepted.
 pub const MIN_PASSWORD_LEN: usize = 8;
 
@@ -71,7 +68,8 @@ impl std::fmt::Debug for TokenKeys {
 
 impl TokenKeys {
     /// Keys from the configured secret, else from the one persisted in the
-    /// database (generated there by the first instance that starts).
+    /// database (generated there by the first instance that starts, and sealed
+    /// at rest with the repository's keyring).
     pub(crate) async fn load(
         repository: &SqlRepository,
         settings: &AuthSettings,
@@ -81,9 +79,12 @@ impl TokenKeys {
             _ => {
                 let mut bytes = [0u8; 32];
                 rand::rng().fill_bytes(&mut bytes);
+                let fresh = hex::encode(bytes);
                 repository
-                    .init_setting(JWT_SECRET_SETTING, &hex::encode(bytes))
+                    .init_secret_setting(aigw_repository::sql::JWT_SECRET_SETTING, &fresh)
                     .await?
+                    .expose()
+                    .to_owned()
             }
         };
         Ok(Self::from_secret(secret.as_bytes(), settings.token_ttl))

@@ -4,7 +4,7 @@
 use aigw_domain::{AuthData, NewAccount, NewProxy, OAuthCredentials, ProxyPatch, Secret};
 use aigw_repository::{Error, Keyring, SecretError, SecretKey, SqlOptions, SqlRepository};
 
-use super::fixtures::provider;
+use super::fixtures::{new_provider, pid, provider};
 use super::support::{raw_execute, raw_texts, test_options};
 
 const CANARY: &str = "CANARY7f3a";
@@ -278,7 +278,200 @@ async fn rotation_reseals_under_the_new_key(url: String) {
     assert_eq!((again.accounts_current, again.proxies_current), (2, 1));
 }
 
+/// The stored JWT signing secret, as the database holds it.
+async fn raw_jwt_secret(url: &str) -> String {
+    let rows = raw_texts(
+        url,
+        "SELECT value AS v FROM settings WHERE key = 'auth.jwt_secret'",
+    )
+    .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    rows.into_iter().next().unwrap()
+}
+
+/// The JWT signing secret is sealed with the keyring like account credentials: a clear
+/// value written before is read and sealed in place, rotation re-seals it, and a
+/// repository without its key cannot read it.
+async fn the_jwt_secret_is_sealed_at_rest(url: String) {
+    const JWT: &str = aigw_repository::sql::JWT_SECRET_SETTING;
+    let clear = open(&url, None).await;
+    let first = format!("{CANARY}-jwt-first");
+    let value = clear.init_secret_setting(JWT, &first).await.unwrap();
+    assert_eq!(value.expose(), first);
+    assert_eq!(raw_jwt_secret(&url).await, first, "clear without a keyring");
+
+    // An upgraded instance reads the clear value and seals it in place.
+    let old = SecretKey::generate();
+    let repo = open(&url, Some(Keyring::new(old.clone()))).await;
+    let value = repo
+        .init_secret_setting(JWT, &format!("{CANARY}-jwt-second"))
+        .await
+        .unwrap();
+    assert_eq!(value.expose(), first, "the first value stays");
+    let sealed = raw_jwt_secret(&url).await;
+    assert!(!sealed.contains(CANARY), "stored in clear: {sealed}");
+    assert!(
+        sealed.starts_with(&format!("aigw1:{}:", old.id())),
+        "{sealed}"
+    );
+    assert_eq!(
+        repo.init_secret_setting(JWT, "ignored")
+            .await
+            .unwrap()
+            .expose(),
+        first
+    );
+    assert_eq!(raw_jwt_secret(&url).await, sealed, "sealed once");
+
+    // Rotation re-seals it under the new key.
+    let new = SecretKey::generate();
+    let rotating = open(
+        &url,
+        Some(Keyring::with_previous(new.clone(), [old.clone()])),
+    )
+    .await;
+    let report = rotating.rotate_secrets().await.unwrap();
+    assert_eq!((report.settings_sealed, report.settings_current), (1, 0));
+    let rotated = raw_jwt_secret(&url).await;
+    assert!(
+        rotated.starts_with(&format!("aigw1:{}:", new.id())),
+        "{rotated}"
+    );
+    let fresh = open(&url, Some(Keyring::new(new))).await;
+    assert_eq!(
+        fresh.init_secret_setting(JWT, "x").await.unwrap().expose(),
+        first
+    );
+    assert_eq!(fresh.rotate_secrets().await.unwrap().settings_current, 1);
+
+    // The old key alone, or no key, cannot read it.
+    for stale in [open(&url, Some(Keyring::new(old))).await, clear] {
+        assert!(matches!(
+            stale.init_secret_setting(JWT, "x").await,
+            Err(Error::Secret { .. })
+        ));
+    }
+}
+
+/// A first start with a keyring never writes the secret in clear.
+async fn a_new_jwt_secret_is_sealed_from_the_start(url: String) {
+    const JWT: &str = aigw_repository::sql::JWT_SECRET_SETTING;
+    let key = SecretKey::generate();
+    let repo = open(&url, Some(Keyring::new(key.clone()))).await;
+    let fresh = format!("{CANARY}-jwt");
+    assert_eq!(
+        repo.init_secret_setting(JWT, &fresh)
+            .await
+            .unwrap()
+            .expose(),
+        fresh
+    );
+    let stored = raw_jwt_secret(&url).await;
+    assert!(!stored.contains(CANARY), "stored in clear: {stored}");
+    let report = repo.seal_clear_secrets().await.unwrap();
+    assert_eq!((report.settings_sealed, report.settings_current), (0, 1));
+}
+
+/// The base URL of provider `id`, as the database holds it (URL and credentials).
+async fn raw_provider(url: &str, id: &str) -> String {
+    let rows = raw_texts(
+        url,
+        &format!(
+            "SELECT base_url || ' ' || COALESCE(credentials, '') AS v FROM providers \
+             WHERE id = '{id}'"
+        ),
+    )
+    .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    rows.into_iter().next().unwrap()
+}
+
+/// Credentials in a provider's base URL are sealed like proxy credentials: stored apart
+/// from the URL, read back whole (the snapshot included), sealed when written in clear
+/// before, and re-sealed by rotation.
+async fn provider_base_url_credentials_are_sealed(url: String) {
+    let full = format!("https://gw:{CANARY}@llm.internal/v1");
+    let clear = open(&url, None).await;
+    let mut new = new_provider("basic", aigw_domain::ProviderKind::Openai);
+    new.base_url = full.clone();
+    clear.insert_provider(&new).await.unwrap();
+    assert!(raw_provider(&url, "basic").await.contains(CANARY));
+
+    let old = SecretKey::generate();
+    let repo = open(&url, Some(Keyring::new(old.clone()))).await;
+    assert_eq!(
+        repo.get_provider(&pid("basic")).await.unwrap().base_url,
+        full
+    );
+    let report = repo.seal_clear_secrets().await.unwrap();
+    assert_eq!((report.providers_sealed, report.providers_current), (1, 0));
+    let stored = raw_provider(&url, "basic").await;
+    assert!(!stored.contains(CANARY), "stored in clear: {stored}");
+    assert!(
+        stored.starts_with("https://llm.internal/v1 aigw1:"),
+        "{stored}"
+    );
+    assert_eq!(
+        repo.get_provider(&pid("basic")).await.unwrap().base_url,
+        full
+    );
+
+    // New writes seal too, and the snapshot reads the whole URL.
+    let moved = format!("https://gw:{CANARY}2@llm2.internal/v1");
+    repo.update_provider(
+        &pid("basic"),
+        &aigw_domain::ProviderPatch {
+            base_url: Some(moved.clone()),
+            ..aigw_domain::ProviderPatch::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut other = new_provider("other", aigw_domain::ProviderKind::Openai);
+    other.base_url = format!("https://{CANARY}@llm3.internal");
+    repo.insert_provider(&other).await.unwrap();
+    for id in ["basic", "other"] {
+        let stored = raw_provider(&url, id).await;
+        assert!(!stored.contains(CANARY), "stored in clear: {stored}");
+    }
+    let snapshot = repo.load_snapshot().await.unwrap();
+    let urls: Vec<&str> = snapshot
+        .providers
+        .iter()
+        .map(|p| p.base_url.as_str())
+        .collect();
+    assert_eq!(
+        urls,
+        [moved.as_str(), &format!("https://{CANARY}@llm3.internal")]
+    );
+    let shown = format!("{:?}", snapshot.providers);
+    assert!(!shown.contains(CANARY), "Debug masks: {shown}");
+
+    // Rotation re-seals; the old key alone then reads nothing.
+    let new_key = SecretKey::generate();
+    let rotating = open(
+        &url,
+        Some(Keyring::with_previous(new_key.clone(), [old.clone()])),
+    )
+    .await;
+    let report = rotating.rotate_secrets().await.unwrap();
+    assert_eq!((report.providers_sealed, report.providers_current), (2, 0));
+    let fresh = open(&url, Some(Keyring::new(new_key))).await;
+    assert_eq!(
+        fresh.get_provider(&pid("basic")).await.unwrap().base_url,
+        moved
+    );
+    let stale = open(&url, Some(Keyring::new(old))).await;
+    assert!(matches!(
+        stale.get_provider(&pid("basic")).await,
+        Err(Error::Secret { .. })
+    ));
+}
+
 backend_url_tests!(
+    provider_base_url_credentials_are_sealed,
+    the_jwt_secret_is_sealed_at_rest,
+    a_new_jwt_secret_is_sealed_from_the_start,
     credentials_are_sealed_at_rest,
     the_wrong_key_is_refused_with_a_typed_error,
     clear_rows_are_read_and_then_sealed,
