@@ -24,6 +24,11 @@ pub struct User {
     pub access_key_prefix: Option<String>,
     /// Whether the user may sign in.
     pub is_active: bool,
+    /// The generation of the user's session tokens: a token issued under another
+    /// value is refused. Raised by every change that must sign the user out
+    /// (see [`UserPatch::revokes_sessions`]).
+    #[serde(skip_serializing)]
+    pub token_version: i64,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it was last changed.
@@ -63,6 +68,16 @@ pub struct UserPatch {
     pub access_key_prefix: Option<Option<String>>,
     /// New active flag.
     pub is_active: Option<bool>,
+}
+
+impl UserPatch {
+    /// Whether applying this patch signs the user out everywhere: a new
+    /// password, a role change or disabling the user make every session token
+    /// issued before it invalid (the stored [`User::token_version`] is raised
+    /// in the same update).
+    pub fn revokes_sessions(&self) -> bool {
+        self.password_hash.is_some() || self.role.is_some() || self.is_active == Some(false)
+    }
 }
 
 /// A client API key (`ak_…`). Only its hash is stored.

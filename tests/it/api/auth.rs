@@ -134,8 +134,88 @@ async fn unknown_paths_and_methods(d: Deployment) {
     assert!(resp.json()["paths"]["/api/v1/auth/login"]["post"].is_object());
 }
 
+/// Changing a password (own or by an admin), the role, or disabling a user
+/// signs out every session token issued before, on every instance; tokens
+/// issued after keep working.
+async fn password_and_role_changes_sign_out_earlier_sessions(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let peer = gw.start_peer().await;
+    let api = Api::new(&gw);
+    let on_peer = Api::new(&peer);
+    let admin = api.admin().await;
+    let (id, first) = api.user(&admin, "sam", "user").await;
+    let second = on_peer.login("sam", "sam-password").await;
+    for token in [&first, &second] {
+        assert_eq!(api.get("/api/v1/auth/me", token).await.status, 200);
+    }
+
+    let changed = api
+        .put(
+            "/api/v1/auth/password",
+            &first,
+            json!({"current_password": "sam-password", "new_password": "sam-password-2"}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text());
+    let fresh = changed.json()["token"].as_str().unwrap().to_owned();
+    for token in [&first, &second] {
+        assert_eq!(api.get("/api/v1/auth/me", token).await.status, 401);
+        assert_eq!(on_peer.get("/api/v1/auth/me", token).await.status, 401);
+    }
+    assert_eq!(on_peer.get("/api/v1/auth/me", &fresh).await.status, 200);
+    let after = api.login("sam", "sam-password-2").await;
+    assert_eq!(on_peer.get("/api/v1/auth/me", &after).await.status, 200);
+
+    // An admin resetting the password signs the user out too.
+    let reset = api
+        .put(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            json!({"password": "sam-password-3"}),
+        )
+        .await;
+    assert_eq!(reset.status, 200, "{}", reset.text());
+    for token in [&fresh, &after] {
+        assert_eq!(on_peer.get("/api/v1/auth/me", token).await.status, 401);
+    }
+
+    // So does a role change.
+    let token = api.login("sam", "sam-password-3").await;
+    let demoted = api
+        .put(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            json!({"role": "provider"}),
+        )
+        .await;
+    assert_eq!(demoted.status, 200, "{}", demoted.text());
+    assert_eq!(on_peer.get("/api/v1/auth/me", &token).await.status, 401);
+
+    // A disabled user's sessions stay invalid once the user is enabled again.
+    let token = api.login("sam", "sam-password-3").await;
+    for active in [false, true] {
+        let resp = api
+            .put(
+                &format!("/api/v1/users/{id}"),
+                &admin,
+                json!({"is_active": active}),
+            )
+            .await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+    }
+    assert_eq!(on_peer.get("/api/v1/auth/me", &token).await.status, 401);
+    let token = api.login("sam", "sam-password-3").await;
+    assert_eq!(on_peer.get("/api/v1/auth/me", &token).await.status, 200);
+
+    // Unrelated changes leave sessions alone: the admin's own token still works.
+    assert_eq!(api.get("/api/v1/auth/me", &admin).await.status, 200);
+}
+
 deployment_tests!(
     login_returns_a_token_that_signs_in,
+    password_and_role_changes_sign_out_earlier_sessions,
     bad_credentials_are_refused,
     unknown_paths_and_methods,
 );

@@ -6,7 +6,7 @@ use http::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::Ctx;
-use super::json::{message, ok};
+use super::json::ok;
 use crate::body::ResponseBody;
 use crate::error::ApiError;
 
@@ -69,14 +69,25 @@ struct PasswordRequest {
     new_password: String,
 }
 
-/// `PUT /api/v1/auth/password`.
+#[derive(Serialize)]
+struct PasswordChanged {
+    message: &'static str,
+    token: String,
+}
+
+/// `PUT /api/v1/auth/password`: every earlier session token of the user stops
+/// working; the answer carries a fresh one.
 pub(crate) async fn change_password(ctx: Ctx<'_>) -> Result<Response<ResponseBody>, ApiError> {
     let req: PasswordRequest = ctx.body()?;
-    ctx.app
+    let session = ctx
+        .app
         .admin
         .change_password(ctx.caller()?, &req.current_password, &req.new_password)
         .await?;
-    Ok(message("password changed"))
+    Ok(ok(&PasswordChanged {
+        message: "password changed; other sessions are signed out",
+        token: session.token,
+    }))
 }
 
 #[derive(Serialize)]

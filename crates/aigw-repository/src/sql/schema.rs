@@ -23,7 +23,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    use diesel::sql_types::{Bool, Nullable, Text};
+    use diesel::sql_types::{BigInt, Bool, Nullable, Text};
     use crate::sql::types::{UtcTimestamp, UuidType};
 
     users (id) {
@@ -36,6 +36,7 @@ diesel::table! {
         is_active -> Bool,
         created_at -> UtcTimestamp,
         updated_at -> UtcTimestamp,
+        token_version -> BigInt,
     }
 }
 

@@ -28,6 +28,7 @@ pub(crate) struct UserRow {
     is_active: bool,
     created_at: DbTime,
     updated_at: DbTime,
+    token_version: i64,
 }
 
 impl UserRow {
@@ -40,6 +41,7 @@ impl UserRow {
             access_key_hash: self.access_key_hash,
             access_key_prefix: self.access_key_prefix,
             is_active: self.is_active,
+            token_version: self.token_version,
             created_at: time(self.created_at),
             updated_at: time(self.updated_at),
         })
@@ -261,7 +263,9 @@ impl SqlRepository {
         })
     }
 
-    /// Applies `patch`; fields it leaves `None` are untouched.
+    /// Applies `patch`; fields it leaves `None` are untouched. A patch that
+    /// [revokes sessions](UserPatch::revokes_sessions) raises `token_version` in
+    /// the same statement.
     pub async fn update_user(&self, id: UserId, patch: &UserPatch) -> Result<User, Error> {
         let ctx = "users.update";
         let changes = UserChanges {
@@ -273,14 +277,28 @@ impl SqlRepository {
             is_active: patch.is_active,
             updated_at: DbTime(now()),
         };
-        with_conn!(self, write, ctx, |conn| diesel::update(
-            users::table.find(user_key(id))
-        )
-        .set(&changes)
-        .returning(UserRow::as_returning())
-        .get_result(conn)
-        .await
-        .optional())?
+        let revoke = patch.revokes_sessions();
+        with_conn!(self, write, ctx, |conn| {
+            let target = users::table.find(user_key(id));
+            if revoke {
+                diesel::update(target)
+                    .set((
+                        &changes,
+                        users::token_version.eq(users::token_version + 1_i64),
+                    ))
+                    .returning(UserRow::as_returning())
+                    .get_result(conn)
+                    .await
+                    .optional()
+            } else {
+                diesel::update(target)
+                    .set(&changes)
+                    .returning(UserRow::as_returning())
+                    .get_result(conn)
+                    .await
+                    .optional()
+            }
+        })?
         .ok_or_else(|| Error::not_found(USER, id))?
         .into_domain(ctx)
     }

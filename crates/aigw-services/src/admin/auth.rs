@@ -4,7 +4,10 @@
 //!
 //! Every management request resolves its credential against the database
 //! (the user row, and the key row for `ak_` keys), so a disabled user or a
-//! revoked key is refused on every instance on its very next request.
+//! revoked key is refused on every instance on its very next request. A
+//! session token carries the user's `token_version` when issued, and is
+//! refused once the stored one has moved on (a password, role or activation
+//! change), with no lookup beyond the user row that is read anyway.
 
 use std::time::Duration;
 
@@ -107,6 +110,7 @@ impl TokenKeys {
             sub: user.id.to_string(),
             username: user.username.clone(),
             role: user.role,
+            ver: user.token_version,
             iat: now,
             exp: now.saturating_add(ttl),
         };
@@ -135,6 +139,11 @@ struct Claims {
     username: String,
     /// The role when issued (informational: the stored role is what counts).
     role: Role,
+    /// The user's `token_version` when issued; the token is valid only while
+    /// the stored one is the same. Tokens issued before versions existed
+    /// carry none, which reads as the initial 0.
+    #[serde(default)]
+    ver: i64,
     iat: i64,
     exp: i64,
 }
@@ -291,7 +300,12 @@ impl Admin {
         } else {
             let claims = self.decode_token(presented)?;
             let id: UserId = claims.sub.parse().map_err(|_| Error::NotSignedIn)?;
-            (self.active_user(id).await?, CallerCredential::Session)
+            let user = self.active_user(id).await?;
+            // Issued before the password, role or activation last changed.
+            if claims.ver != user.token_version {
+                return Err(Error::NotSignedIn);
+            }
+            (user, CallerCredential::Session)
         };
         if !user.is_active {
             return Err(Error::NotSignedIn);
@@ -342,13 +356,15 @@ impl Admin {
         Ok(Session { token, user })
     }
 
-    /// Changes the caller's password after checking the current one.
+    /// Changes the caller's password after checking the current one. Every
+    /// session token of the user issued before stops working; the returned
+    /// session is a fresh one, so the caller stays signed in.
     pub async fn change_password(
         &self,
         caller: &Caller,
         current: &str,
         new: &str,
-    ) -> Result<(), Error> {
+    ) -> Result<Session, Error> {
         check_password_rules("new_password", new)?;
         if !verify_password(current, &caller.user.password_hash).await {
             return Err(Error::invalid(
@@ -360,10 +376,12 @@ impl Admin {
             password_hash: Some(hash_password(new).await?),
             ..UserPatch::default()
         };
-        self.repository()
+        let user = self
+            .repository()
             .update_user(caller.user.id, &patch)
             .await?;
-        Ok(())
+        let token = self.issue_token(&user)?;
+        Ok(Session { token, user })
     }
 
     /// Replaces the caller's access key with a fresh one; the old key stops
@@ -447,6 +465,7 @@ mod tests {
             access_key_hash: None,
             access_key_prefix: None,
             is_active: true,
+            token_version: 0,
             created_at: now,
             updated_at: now,
         }
@@ -467,6 +486,15 @@ mod tests {
         // A token whose signature was cut off is refused too.
         let unsigned = token.rsplit_once('.').unwrap().0.to_owned() + ".";
         assert!(keys.decode(&unsigned).is_err());
+    }
+
+    #[test]
+    fn tokens_carry_the_token_version() {
+        let keys = TokenKeys::from_secret(b"secret-one", Duration::from_secs(3600));
+        let mut user = user();
+        user.token_version = 3;
+        let token = keys.issue(&user, chrono::Utc::now().timestamp()).unwrap();
+        assert_eq!(keys.decode(&token).unwrap().ver, 3);
     }
 
     #[test]
