@@ -170,14 +170,40 @@ pub struct AuthConfig {
     /// How long a session token from `POST /api/v1/auth/login` is valid.
     #[serde(with = "humantime_serde")]
     pub token_ttl: Duration,
+    /// Failed sign-ins per username within `login_window`; the next is refused with 429.
+    pub login_max_failures_per_user: u32,
+    /// Failed sign-ins per client address (TCP peer; IPv6 by /64) within `login_window`.
+    pub login_max_failures_per_address: u32,
+    /// The window sign-in failures are counted in, from its first attempt.
+    #[serde(with = "humantime_serde")]
+    pub login_window: Duration,
+    /// Password hashes (argon2) computed or verified at once, so sign-ins never take
+    /// every core from the data plane.
+    pub password_hash_concurrency: usize,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
+        let login = aigw_services::admin::throttle::LoginLimits::default();
         Self {
             require_client_key: true,
             jwt_secret: None,
             token_ttl: Duration::from_secs(24 * 3600),
+            login_max_failures_per_user: login.max_failures_per_user,
+            login_max_failures_per_address: login.max_failures_per_address,
+            login_window: login.window,
+            password_hash_concurrency: login.password_hash_concurrency,
+        }
+    }
+}
+
+impl AuthConfig {
+    pub fn login_limits(&self) -> aigw_services::admin::throttle::LoginLimits {
+        aigw_services::admin::throttle::LoginLimits {
+            max_failures_per_user: self.login_max_failures_per_user,
+            max_failures_per_address: self.login_max_failures_per_address,
+            window: self.login_window,
+            password_hash_concurrency: self.password_hash_concurrency,
         }
     }
 }
@@ -690,6 +716,31 @@ impl Config {
             ));
         }
         self.validate_server_edge()?;
+        for (key, value) in [
+            (
+                "auth.login_max_failures_per_user",
+                u64::from(self.auth.login_max_failures_per_user),
+            ),
+            (
+                "auth.login_max_failures_per_address",
+                u64::from(self.auth.login_max_failures_per_address),
+            ),
+            (
+                "auth.password_hash_concurrency",
+                self.auth.password_hash_concurrency as u64,
+            ),
+            (
+                "auth.login_window",
+                self.auth.login_window.as_millis() as u64,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(
+                    key.into(),
+                    "must be greater than zero".into(),
+                ));
+            }
+        }
         self.validate_security()?;
         for (id, provider) in &self.providers {
             if let Some(base) = &provider.base_url {
@@ -1067,6 +1118,27 @@ mod tests {
         let c = load(None, &[("AIGW_DATABASE__URL", "postgres://u:hunter2@db/x")]).unwrap();
         let shown = toml::to_string(&c).unwrap();
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn login_limits_come_from_the_auth_section() {
+        let c = load(
+            None,
+            &[
+                ("AIGW_AUTH__LOGIN_MAX_FAILURES_PER_USER", "3"),
+                ("AIGW_AUTH__LOGIN_WINDOW", "5m"),
+            ],
+        )
+        .unwrap();
+        let limits = c.auth.login_limits();
+        assert_eq!(limits.max_failures_per_user, 3);
+        assert_eq!(limits.window, Duration::from_secs(300));
+        assert_eq!(limits.max_failures_per_address, 50);
+        let e = load(None, &[("AIGW_AUTH__PASSWORD_HASH_CONCURRENCY", "0")]).unwrap_err();
+        assert!(
+            e.to_string().contains("auth.password_hash_concurrency"),
+            "{e}"
+        );
     }
 
     /// `check-config` prints a provider's base URL without the credentials in it.

@@ -59,6 +59,7 @@ pub fn runtime_settings(config: &Config, migrate: bool, keyring: Keyring) -> Run
             jwt_secret: config.auth.jwt_secret.clone().map(aigw_domain::Secret::new),
             token_ttl: config.auth.token_ttl,
             admin_password: config.admin.password.clone().map(aigw_domain::Secret::new),
+            login: config.auth.login_limits(),
         },
     }
 }

@@ -79,6 +79,7 @@ pub(crate) fn service_error(client: Format, error: &Error) -> Response<ResponseB
         | Error::NotSignedIn
         | Error::InvalidCredentials
         | Error::UserDisabled
+        | Error::TooManyAttempts { .. }
         | Error::Forbidden(_)
         | Error::NotFound(_)
         | Error::Conflict(_)
@@ -139,6 +140,8 @@ pub(crate) struct ApiError {
     pub(crate) message: String,
     /// The methods a 405 lists in `Allow`.
     pub(crate) allow: Option<String>,
+    /// Seconds a 429 or 503 tells the client to wait (`Retry-After`).
+    pub(crate) retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -148,6 +151,7 @@ impl ApiError {
             code,
             message: message.into(),
             allow: None,
+            retry_after: None,
         }
     }
 
@@ -174,7 +178,7 @@ impl ApiError {
             request_id,
         })
         .unwrap_or_default();
-        let mut resp = json_error(self.status, Bytes::from(body), None);
+        let mut resp = json_error(self.status, Bytes::from(body), self.retry_after);
         if let Some(allow) = self.allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
             resp.headers_mut().insert(http::header::ALLOW, allow);
         }
@@ -196,6 +200,17 @@ impl From<Error> for ApiError {
                 Self::new(status, "invalid_credentials", "invalid credentials")
             }
             Error::UserDisabled => Self::new(status, "account_disabled", "account disabled"),
+            Error::TooManyAttempts { retry_after } => {
+                let mut e = Self::new(
+                    status,
+                    "too_many_attempts",
+                    "too many sign-in attempts; try again later",
+                );
+                // Round up: a retry at the second boundary must be admitted.
+                e.retry_after =
+                    Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0));
+                e
+            }
             Error::Forbidden(why) => Self::new(status, "forbidden", why),
             Error::NotFound(entity) => {
                 Self::new(status, "not_found", format!("{entity} not found"))

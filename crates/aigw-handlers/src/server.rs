@@ -24,6 +24,12 @@ use crate::edge::{EdgeCounters, ServeOptions};
 use crate::request::{BodyTimeouts, TimedBody};
 use crate::routes::route;
 
+/// The TCP peer of the connection a request came on, as a request extension:
+/// the client address sign-in throttling counts against. Headers such as
+/// `X-Forwarded-For` are the client's to invent and are not consulted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PeerAddr(pub(crate) SocketAddr);
+
 /// How often a persisting condition (accept failing, the cap reached) is
 /// logged: once per interval with the count since, never once per event.
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -78,10 +84,10 @@ where
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => {
+        let (stream, peer) = match accepted {
+            Ok((stream, peer)) => {
                 backoff = FIRST_BACKOFF;
-                stream
+                (stream, peer)
             }
             Err(e) => {
                 EdgeCounters::bump(&shared.counters().accept_errors);
@@ -125,7 +131,7 @@ where
             drop(stream);
             continue;
         }
-        spawn_connection(&shared, &builder, stream);
+        spawn_connection(&shared, &builder, stream, peer);
     }
 
     drop(listener);
@@ -151,6 +157,7 @@ fn spawn_connection(
     shared: &Arc<Shared>,
     builder: &auto::Builder<TokioExecutor>,
     stream: TcpStream,
+    peer: SocketAddr,
 ) {
     // Responses are small and latency-bound: never wait for Nagle.
     if let Err(e) = stream.set_nodelay(true) {
@@ -159,7 +166,10 @@ fn spawn_connection(
     let conn = shared.register();
     let service = {
         let conn = Arc::clone(&conn);
-        service_fn(move |req: http::Request<Incoming>| handle(Arc::clone(&conn), req))
+        service_fn(move |mut req: http::Request<Incoming>| {
+            req.extensions_mut().insert(PeerAddr(peer));
+            handle(Arc::clone(&conn), req)
+        })
     };
     let http = builder
         .serve_connection_with_upgrades(

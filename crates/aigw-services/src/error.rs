@@ -95,6 +95,10 @@ pub enum Error {
     /// A sign-in with the right password for a disabled user.
     #[error("account disabled")]
     UserDisabled,
+    /// Too many sign-in attempts for the username or from the address; the
+    /// next may come after `retry_after`.
+    #[error("too many sign-in attempts; try again later")]
+    TooManyAttempts { retry_after: Duration },
     /// The caller may not do this (role or ownership).
     #[error("{0}")]
     Forbidden(&'static str),
@@ -148,6 +152,7 @@ impl Error {
             Self::NotSignedIn => "not_signed_in",
             Self::InvalidCredentials => "invalid_credentials",
             Self::UserDisabled => "user_disabled",
+            Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
@@ -180,6 +185,7 @@ pub fn error_status(error: &Error) -> u16 {
         | Error::UpstreamAuth { .. } => 502,
         Error::NotSignedIn | Error::InvalidCredentials => 401,
         Error::UserDisabled | Error::Forbidden(_) => 403,
+        Error::TooManyAttempts { .. } => 429,
         Error::NotFound(_) => 404,
         Error::Conflict(_) => 409,
         Error::InvalidField { .. } => 422,

@@ -137,6 +137,7 @@ impl Runtime {
             gateway.clone(),
             builder.clone(),
             tokens,
+            settings.auth.login.clone(),
             onboarding,
         );
         let generated_admin_password = admin

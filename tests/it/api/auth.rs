@@ -213,8 +213,85 @@ async fn password_and_role_changes_sign_out_earlier_sessions(d: Deployment) {
     assert_eq!(api.get("/api/v1/auth/me", &admin).await.status, 200);
 }
 
+async fn try_login(api: &Api<'_>, username: &str, password: &str) -> crate::support::Resp {
+    api.call(
+        Method::POST,
+        "/api/v1/auth/login",
+        None,
+        Some(json!({"username": username, "password": password})),
+    )
+    .await
+}
+
+/// After five wrong passwords for a user, the sixth attempt is refused with
+/// 429 and `Retry-After` even with the right password, on every instance of
+/// a scale-out deployment; other users still sign in.
+async fn wrong_passwords_are_throttled_per_user(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let api = Api::new(&gw);
+    let admin = api.admin().await;
+    api.user(&admin, "carl", "user").await;
+    for _ in 0..5 {
+        assert_eq!(try_login(&api, "admin", "wrong-password").await.status, 401);
+    }
+    let refused = try_login(&api, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert_eq!(refused.json()["code"], "too_many_attempts");
+    let wait: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((840..=900).contains(&wait), "Retry-After: {wait}");
+    if d == Deployment::ScaleOut {
+        // The budget is shared through Redis.
+        let peer = gw.start_peer().await;
+        let on_peer = Api::new(&peer);
+        assert_eq!(
+            try_login(&on_peer, "admin", ADMIN_PASSWORD).await.status,
+            429
+        );
+    }
+    // Another user from the same address is not affected, and an unknown
+    // username is throttled like a known one.
+    api.login("carl", "carl-password").await;
+    for _ in 0..5 {
+        assert_eq!(try_login(&api, "nobody", "x-password").await.status, 401);
+    }
+    assert_eq!(try_login(&api, "nobody", "x-password").await.status, 429);
+    // Sessions issued before keep working.
+    assert_eq!(api.get("/api/v1/auth/me", &admin).await.status, 200);
+}
+
+/// One client address has a budget of failures across usernames.
+async fn wrong_passwords_are_throttled_per_address(d: Deployment) {
+    let Some(gw) = TestGateway::start_with(d, |s| {
+        s.auth.login.max_failures_per_address = 3;
+        s.auth.login.max_failures_per_user = 100;
+    })
+    .await
+    else {
+        return;
+    };
+    let api = Api::new(&gw);
+    // Successful sign-ins do not use the budget up.
+    for _ in 0..5 {
+        api.admin().await;
+    }
+    for name in ["u1", "u2", "u3"] {
+        assert_eq!(try_login(&api, name, "wrong-password").await.status, 401);
+    }
+    let refused = try_login(&api, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert!(refused.headers.contains_key("retry-after"));
+}
+
 deployment_tests!(
     login_returns_a_token_that_signs_in,
+    wrong_passwords_are_throttled_per_user,
+    wrong_passwords_are_throttled_per_address,
     password_and_role_changes_sign_out_earlier_sessions,
     bad_credentials_are_refused,
     unknown_paths_and_methods,

@@ -407,6 +407,8 @@ pub fn routes() -> &'static [ApiRoute] {
 /// path parameters (percent-decoded, in pattern order), the query and body.
 pub(crate) struct Ctx<'a> {
     pub(crate) app: &'a App,
+    /// The client's IP address (the TCP peer), when the server knows it.
+    pub(crate) peer: Option<std::net::IpAddr>,
     caller: Option<Caller>,
     params: Vec<String>,
     query: Option<String>,
@@ -629,6 +631,10 @@ where
     };
     let ctx = Ctx {
         app,
+        peer: parts
+            .extensions
+            .get::<crate::server::PeerAddr>()
+            .map(|peer| peer.0.ip()),
         caller,
         params,
         query: parts.uri.query().map(str::to_owned),

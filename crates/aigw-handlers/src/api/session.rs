@@ -47,10 +47,15 @@ struct LoginResponse {
     user: UserView,
 }
 
-/// `POST /api/v1/auth/login`.
+/// `POST /api/v1/auth/login`: throttled per username and per client address
+/// (429 with `Retry-After` past either budget).
 pub(crate) async fn login(ctx: Ctx<'_>) -> Result<Response<ResponseBody>, ApiError> {
     let req: LoginRequest = ctx.body()?;
-    let session = ctx.app.admin.login(&req.username, &req.password).await?;
+    let session = ctx
+        .app
+        .admin
+        .login(&req.username, &req.password, ctx.peer)
+        .await?;
     Ok(ok(&LoginResponse {
         token: session.token,
         user: UserView::from(&session.user),

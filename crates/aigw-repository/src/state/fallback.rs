@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 
 use super::{
     ErrorLogEntry, InProcessState, InstanceId, Invalidation, LiveCounts, LiveScope, LockGuard,
-    RedisState, StateConfig, StateError, Subscription,
+    RedisState, StateConfig, StateError, Subscription, WindowCount,
 };
 
 /// Redis with an in-process fallback. Cheap to clone; clones share state.
@@ -196,6 +196,34 @@ impl FallbackState {
     pub async fn incr(&self, key: &str) -> Result<u64, StateError> {
         self.run(self.inner.redis.incr(key), |local| Ok(local.incr(key)))
             .await
+    }
+
+    // --- windowed attempt counters ---------------------------------------
+
+    /// Counts one attempt against `key` in its window.
+    pub async fn window_hit(&self, key: &str, window: Duration) -> Result<WindowCount, StateError> {
+        self.run(self.inner.redis.window_hit(key, window), |local| {
+            Ok(local.window_hit(key, window))
+        })
+        .await
+    }
+
+    /// Takes one attempt back from `key`.
+    pub async fn window_forgive(&self, key: &str) -> Result<(), StateError> {
+        self.run(self.inner.redis.window_forgive(key), |local| {
+            local.window_forgive(key);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Forgets the attempts counted against `key`.
+    pub async fn window_reset(&self, key: &str) -> Result<(), StateError> {
+        self.run(self.inner.redis.window_reset(key), |local| {
+            local.window_reset(key);
+            Ok(())
+        })
+        .await
     }
 
     // --- token cache ----------------------------------------------------

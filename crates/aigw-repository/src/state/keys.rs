@@ -49,6 +49,11 @@ impl KeyLayout {
         self.join("counter:", key)
     }
 
+    /// `{prefix}window:{key}`: an attempt counter that expires with its window.
+    pub fn window(&self, key: &str) -> String {
+        self.join("window:", key)
+    }
+
     /// `{prefix}cache:{key}`: a JSON value with a TTL.
     pub fn cache(&self, key: &str) -> String {
         self.join("cache:", key)
@@ -106,6 +111,7 @@ mod tests {
             "aigw:cache:auth:anthropic:7"
         );
         assert_eq!(keys.lock("refresh:7"), "aigw:lock:refresh:7");
+        assert_eq!(keys.window("login:user:ab"), "aigw:window:login:user:ab");
         let day = NaiveDate::from_ymd_opt(2025, 3, 9).unwrap();
         assert_eq!(
             keys.live(LiveScope::Proxy, "12", day, LiveField::Failures),

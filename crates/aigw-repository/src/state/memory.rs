@@ -20,7 +20,7 @@ use super::invalidation::BUS_CAPACITY;
 use super::live::expires_at;
 use super::{
     ErrorLogEntry, InstanceId, Invalidation, InvalidationMessage, LiveCounts, LiveScope, LockGuard,
-    StateConfig, StateError, Subscription,
+    StateConfig, StateError, Subscription, WindowCount,
 };
 
 /// Shared state kept in this process. Cheap to clone; clones share the state.
@@ -36,6 +36,7 @@ struct Inner {
     /// takes no exclusive lock at all.
     counters: RwLock<HashMap<Box<str>, AtomicU64>>,
     cache: RwLock<Cache>,
+    windows: Mutex<Windows>,
     locks: Mutex<Locks>,
     /// Per (scope, day), the counters of each id; expiry depends on the day
     /// only, so whole days are dropped at once.
@@ -59,6 +60,18 @@ struct CacheEntry {
 struct Cache {
     entries: HashMap<Box<str>, CacheEntry>,
     sweep_at_len: usize,
+}
+
+/// Attempt counters by key; expired windows are dropped lazily, and in bulk
+/// when the map has doubled since the last sweep (like [`Cache`]).
+struct Windows {
+    counts: HashMap<Box<str>, WindowEntry>,
+    sweep_at_len: usize,
+}
+
+struct WindowEntry {
+    count: u64,
+    ends_at: Instant,
 }
 
 struct HeldLock {
@@ -96,6 +109,10 @@ impl InProcessState {
                 counters: RwLock::new(HashMap::new()),
                 cache: RwLock::new(Cache {
                     entries: HashMap::new(),
+                    sweep_at_len: MIN_SWEEP_LEN,
+                }),
+                windows: Mutex::new(Windows {
+                    counts: HashMap::new(),
                     sweep_at_len: MIN_SWEEP_LEN,
                 }),
                 locks: Mutex::new(Locks {
@@ -136,6 +153,57 @@ impl InProcessState {
             .entry(Box::from(key))
             .or_insert_with(|| AtomicU64::new(0));
         counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    // --- windowed attempt counters ---------------------------------------
+
+    /// Counts one attempt against `key` in its window (started by the first
+    /// attempt, `window` long) and returns the count so far.
+    pub fn window_hit(&self, key: &str, window: Duration) -> WindowCount {
+        let window = window.max(Duration::from_millis(1));
+        let mut windows = self.inner.windows.lock();
+        // Read under the lock: a moment taken before it could precede the start
+        // of a window another caller opened meanwhile.
+        let now = Instant::now();
+        let fresh = || WindowEntry {
+            count: 0,
+            ends_at: now.checked_add(window).unwrap_or(now),
+        };
+        let entry = match windows.counts.get_mut(key) {
+            Some(entry) => {
+                if entry.ends_at <= now {
+                    *entry = fresh();
+                }
+                entry
+            }
+            None => windows.counts.entry(Box::from(key)).or_insert_with(fresh),
+        };
+        entry.count = entry.count.saturating_add(1);
+        let counted = WindowCount {
+            count: entry.count,
+            resets_in: entry.ends_at.saturating_duration_since(now),
+        };
+        if windows.counts.len() >= windows.sweep_at_len {
+            windows.counts.retain(|_, entry| entry.ends_at > now);
+            windows.sweep_at_len = (windows.counts.len() * 2).max(MIN_SWEEP_LEN);
+        }
+        counted
+    }
+
+    /// Takes one attempt back from `key`, never below zero.
+    pub fn window_forgive(&self, key: &str) {
+        let mut windows = self.inner.windows.lock();
+        if let Some(entry) = windows.counts.get_mut(key) {
+            entry.count = entry.count.saturating_sub(1);
+            if entry.count == 0 {
+                windows.counts.remove(key);
+            }
+        }
+    }
+
+    /// Forgets the attempts counted against `key`.
+    pub fn window_reset(&self, key: &str) {
+        self.inner.windows.lock().counts.remove(key);
     }
 
     // --- token cache ----------------------------------------------------

@@ -1,4 +1,4 @@
-//! Shared state between gateway instances: counters, token cache, locks, live counters, error log, invalidation.
+//! Shared state between gateway instances: counters, windowed attempt counters, token cache, locks, live counters, error log, invalidation.
 //!
 //! One API, three stores, chosen at startup and dispatched by `match`:
 //!
@@ -23,6 +23,7 @@ mod live;
 mod lock;
 mod memory;
 mod redis;
+mod window;
 
 use std::time::Duration;
 
@@ -40,6 +41,7 @@ pub use live::{LiveCounts, LiveScope};
 pub use lock::LockGuard;
 pub use memory::InProcessState;
 pub use redis::RedisState;
+pub use window::WindowCount;
 
 /// The shared-state store used by the services. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -151,6 +153,48 @@ impl SharedState {
             SharedState::InProcess(s) => Ok(s.incr(key)),
             SharedState::Redis(s) => s.incr(key).await,
             SharedState::Fallback(s) => s.incr(key).await,
+        }
+    }
+
+    // --- windowed attempt counters ---------------------------------------
+
+    /// Counts one attempt against `key` and returns the count so far in the
+    /// current window, which starts with the first attempt and lasts `window`
+    /// (a fixed window: later attempts do not extend it). The increment and
+    /// the expiry are one atomic step (a Lua script on Redis), so every
+    /// instance counts against the same budget and no counter outlives its
+    /// window. For rate limits such as sign-in attempts.
+    pub async fn window_hit(&self, key: &str, window: Duration) -> Result<WindowCount, StateError> {
+        match self {
+            SharedState::InProcess(s) => Ok(s.window_hit(key, window)),
+            SharedState::Redis(s) => s.window_hit(key, window).await,
+            SharedState::Fallback(s) => s.window_hit(key, window).await,
+        }
+    }
+
+    /// Takes one attempt back from `key` (an attempt that turned out not to
+    /// count, such as a successful sign-in); never below zero, and the window
+    /// keeps its end.
+    pub async fn window_forgive(&self, key: &str) -> Result<(), StateError> {
+        match self {
+            SharedState::InProcess(s) => {
+                s.window_forgive(key);
+                Ok(())
+            }
+            SharedState::Redis(s) => s.window_forgive(key).await,
+            SharedState::Fallback(s) => s.window_forgive(key).await,
+        }
+    }
+
+    /// Forgets every attempt counted against `key`.
+    pub async fn window_reset(&self, key: &str) -> Result<(), StateError> {
+        match self {
+            SharedState::InProcess(s) => {
+                s.window_reset(key);
+                Ok(())
+            }
+            SharedState::Redis(s) => s.window_reset(key).await,
+            SharedState::Fallback(s) => s.window_reset(key).await,
         }
     }
 

@@ -30,7 +30,7 @@ use super::live::expires_at;
 use super::memory::cutoff_millis;
 use super::{
     ErrorLogEntry, FallbackState, InstanceId, Invalidation, InvalidationMessage, LiveCounts,
-    LiveScope, LockGuard, StateConfig, StateError, Subscription,
+    LiveScope, LockGuard, StateConfig, StateError, Subscription, WindowCount,
 };
 
 /// Compare-and-delete: only the holder of the token may release the lock.
@@ -51,6 +51,31 @@ local failures = redis.call('INCRBY', KEYS[2], ARGV[2])
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 redis.call('PEXPIREAT', KEYS[2], ARGV[3])
 return {requests, failures}
+";
+
+/// One attempt counted, and the window's expiry set by the attempt that
+/// starts it, in one atomic step: INCR then PEXPIRE as two calls leaves a
+/// counter that never expires (a user locked out for good) when the second
+/// is lost. Returns the count and the milliseconds left in the window.
+const WINDOW_HIT: &str = r"
+local count = redis.call('INCR', KEYS[1])
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  left = tonumber(ARGV[1])
+end
+return {count, left}
+";
+
+/// One attempt taken back; the key goes at zero, and keeps its expiry
+/// otherwise (DECR does not touch it). A missing key stays missing.
+const WINDOW_FORGIVE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('DECR', KEYS[1]) <= 0 then
+    redis.call('DEL', KEYS[1])
+  end
+end
+return 0
 ";
 
 /// Append and cap in one step, so that the log can never outgrow its cap.
@@ -101,6 +126,8 @@ impl Drop for RedisInner {
 
 struct Scripts {
     release_lock: LuaScript,
+    window_hit: LuaScript,
+    window_forgive: LuaScript,
     live_add: LuaScript,
     error_log_append: LuaScript,
 }
@@ -217,6 +244,8 @@ impl RedisState {
         let channel = keys.invalidation_channel();
         let scripts = Arc::new(Scripts {
             release_lock: LuaScript::new(RELEASE_LOCK),
+            window_hit: LuaScript::new(WINDOW_HIT),
+            window_forgive: LuaScript::new(WINDOW_FORGIVE),
             live_add: LuaScript::new(LIVE_ADD),
             error_log_append: LuaScript::new(ERROR_LOG_APPEND),
         });
@@ -319,6 +348,51 @@ impl RedisState {
     pub async fn incr(&self, key: &str) -> Result<u64, StateError> {
         let value: i64 = self.inner.cmd.incr(self.inner.keys.counter(key)).await?;
         u64::try_from(value).map_err(|_| StateError::UnexpectedReply("negative counter"))
+    }
+
+    // --- windowed attempt counters ---------------------------------------
+
+    /// Counts one attempt against `key` (one script call: `INCR`, and
+    /// `PEXPIRE` when it starts the window) and returns the count so far.
+    pub async fn window_hit(&self, key: &str, window: Duration) -> Result<WindowCount, StateError> {
+        let reply: Vec<i64> = self
+            .inner
+            .scripts
+            .window_hit
+            .run(
+                &self.inner.cmd,
+                vec![Key::from(self.inner.keys.window(key))],
+                vec![Value::Integer(millis_at_least_one(window))],
+            )
+            .await?;
+        match reply.as_slice() {
+            [count, left] => Ok(WindowCount {
+                count: non_negative(*count)?,
+                resets_in: Duration::from_millis(non_negative(*left)?),
+            }),
+            _ => Err(StateError::UnexpectedReply("window counter script")),
+        }
+    }
+
+    /// Takes one attempt back from `key` (one script call).
+    pub async fn window_forgive(&self, key: &str) -> Result<(), StateError> {
+        let _: i64 = self
+            .inner
+            .scripts
+            .window_forgive
+            .run(
+                &self.inner.cmd,
+                vec![Key::from(self.inner.keys.window(key))],
+                vec![],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `DEL`: forgets the attempts counted against `key`.
+    pub async fn window_reset(&self, key: &str) -> Result<(), StateError> {
+        let _: i64 = self.inner.cmd.del(self.inner.keys.window(key)).await?;
+        Ok(())
     }
 
     // --- token cache ----------------------------------------------------

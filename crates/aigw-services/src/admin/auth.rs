@@ -9,6 +9,7 @@
 //! refused once the stored one has moved on (a password, role or activation
 //! change), with no lookup beyond the user row that is read anyway.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use aigw_domain::{ApiKeyId, NewUser, Role, Secret, User, UserId, UserPatch};
@@ -20,6 +21,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+use super::throttle::LoginLimits;
 use super::{Admin, key_hash};
 use crate::Error;
 
@@ -41,6 +43,8 @@ pub struct AuthSettings {
     /// `None`, a random one is generated and handed to the caller of
     /// [`crate::Runtime::start`] to show once.
     pub admin_password: Option<Secret>,
+    /// Sign-in throttling and the password-hashing pool.
+    pub login: LoginLimits,
 }
 
 impl Default for AuthSettings {
@@ -49,6 +53,7 @@ impl Default for AuthSettings {
             jwt_secret: None,
             token_ttl: Duration::from_secs(24 * 3600),
             admin_password: None,
+            login: LoginLimits::default(),
         }
     }
 }
@@ -313,6 +318,18 @@ impl Admin {
         Ok(Caller { user, credential })
     }
 
+    /// [`verify_password`] on the instance's bounded hashing pool.
+    pub(crate) async fn verify_password(&self, password: &str, hash: &str) -> Result<bool, Error> {
+        let _permit = self.inner.throttle.hashing_permit().await?;
+        Ok(verify_password(password, hash).await)
+    }
+
+    /// [`hash_password`] on the instance's bounded hashing pool.
+    pub(crate) async fn hash_password(&self, password: &str) -> Result<String, Error> {
+        let _permit = self.inner.throttle.hashing_permit().await?;
+        hash_password(password).await
+    }
+
     async fn active_user(&self, id: UserId) -> Result<User, Error> {
         match self.repository().get_user(id).await {
             Ok(user) if user.is_active => Ok(user),
@@ -332,10 +349,18 @@ impl Admin {
             .issue(user, chrono::Utc::now().timestamp())
     }
 
-    /// Signs in with a username and password. An unknown user and a wrong
-    /// password are the same error and cost the same (one argon2 verify); a
-    /// disabled user with the right password is told so.
-    pub async fn login(&self, username: &str, password: &str) -> Result<Session, Error> {
+    /// Signs in with a username and password from the client `address` (the
+    /// TCP peer). An unknown user and a wrong password are the same error and
+    /// cost the same (one argon2 verify); a disabled user with the right
+    /// password is told so. Attempts are throttled per username and per
+    /// address before any password is checked (see [`super::throttle`]).
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        address: Option<IpAddr>,
+    ) -> Result<Session, Error> {
+        let attempt = self.inner.throttle.admit(username, address).await?;
         let user = match self.repository().get_user_by_username(username).await {
             Ok(user) => Some(user),
             Err(aigw_repository::Error::NotFound { .. }) => None,
@@ -344,11 +369,12 @@ impl Admin {
         let hash = user
             .as_ref()
             .map_or(DUMMY_HASH, |u| u.password_hash.as_str());
-        let matches = verify_password(password, hash).await;
+        let matches = self.verify_password(password, hash).await?;
         let user = match user {
             Some(user) if matches => user,
             _ => return Err(Error::InvalidCredentials),
         };
+        self.inner.throttle.succeeded(attempt).await;
         if !user.is_active {
             return Err(Error::UserDisabled);
         }
@@ -366,14 +392,17 @@ impl Admin {
         new: &str,
     ) -> Result<Session, Error> {
         check_password_rules("new_password", new)?;
-        if !verify_password(current, &caller.user.password_hash).await {
+        if !self
+            .verify_password(current, &caller.user.password_hash)
+            .await?
+        {
             return Err(Error::invalid(
                 "current_password",
                 "the current password is incorrect",
             ));
         }
         let patch = UserPatch {
-            password_hash: Some(hash_password(new).await?),
+            password_hash: Some(self.hash_password(new).await?),
             ..UserPatch::default()
         };
         let user = self

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod mappings;
 pub mod providers;
 pub mod proxies;
+pub mod throttle;
 pub mod users;
 
 use std::sync::Arc;
@@ -40,6 +41,7 @@ struct Inner {
     gateway: Gateway,
     builder: SnapshotBuilder,
     tokens: auth::TokenKeys,
+    throttle: throttle::LoginThrottle,
     onboarding: crate::onboarding::Onboarding,
 }
 
@@ -49,14 +51,17 @@ impl Admin {
         gateway: Gateway,
         builder: SnapshotBuilder,
         tokens: auth::TokenKeys,
+        login: throttle::LoginLimits,
         onboarding: crate::onboarding::Onboarding,
     ) -> Self {
+        let throttle = throttle::LoginThrottle::new(login, gateway.state().clone());
         Self {
             inner: Arc::new(Inner {
                 repository,
                 gateway,
                 builder,
                 tokens,
+                throttle,
                 onboarding,
             }),
         }

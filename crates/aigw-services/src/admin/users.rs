@@ -111,7 +111,7 @@ impl Admin {
         };
         if let Some(password) = &update.password {
             check_password_rules("password", password)?;
-            patch.password_hash = Some(hash_password(password).await?);
+            patch.password_hash = Some(self.hash_password(password).await?);
         }
         let user = self
             .repository()

@@ -11,3 +11,4 @@ mod live;
 mod locks;
 mod pubsub;
 mod support;
+mod windows;
