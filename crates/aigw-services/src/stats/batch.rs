@@ -235,12 +235,10 @@ impl Backlog {
         dropped
     }
 
-    /// Drops everything; returns how many events were dropped.
-    pub(crate) fn clear(&mut self) -> usize {
-        let events = self.events;
-        self.batches.clear();
+    /// Takes every batch out, oldest first (to journal them).
+    pub(crate) fn take_all(&mut self) -> VecDeque<PendingBatch> {
         self.events = 0;
-        events
+        std::mem::take(&mut self.batches)
     }
 
     /// Whether a write may be attempted at `now`.

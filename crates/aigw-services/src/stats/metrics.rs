@@ -24,6 +24,18 @@ pub(crate) struct Counters {
     pub(crate) live_updates: AtomicU64,
     pub(crate) live_failures: AtomicU64,
     pub(crate) backlog_len: AtomicU64,
+    pub(crate) dropped_journal_full: AtomicU64,
+    pub(crate) dropped_journal_expired: AtomicU64,
+    pub(crate) journal_corrupt_records: AtomicU64,
+    pub(crate) journal_errors: AtomicU64,
+    pub(crate) journal_appended_batches: AtomicU64,
+    pub(crate) journal_appended_events: AtomicU64,
+    pub(crate) journal_replayed_batches: AtomicU64,
+    pub(crate) journal_replayed_events: AtomicU64,
+    pub(crate) journal_bytes: AtomicU64,
+    pub(crate) journal_pending_bytes: AtomicU64,
+    /// Unix milliseconds of the oldest record still to replay; 0 for none.
+    pub(crate) journal_oldest_ms: AtomicU64,
 }
 
 impl Counters {
@@ -33,6 +45,22 @@ impl Counters {
 
     pub(crate) fn set(counter: &AtomicU64, n: usize) {
         counter.store(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    pub(crate) fn add64(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set64(counter: &AtomicU64, n: u64) {
+        counter.store(n, Ordering::Relaxed);
+    }
+
+    /// Events waiting in the queue now.
+    pub(crate) fn queue_depth(&self) -> u64 {
+        let received = self.received.load(Ordering::Relaxed);
+        self.enqueued
+            .load(Ordering::Relaxed)
+            .saturating_sub(received)
     }
 
     pub(crate) fn metrics(&self) -> StatsMetrics {
@@ -55,6 +83,17 @@ impl Counters {
             live_failures: get(&self.live_failures),
             queue_depth: get(&self.enqueued).saturating_sub(received),
             backlog_len: get(&self.backlog_len),
+            dropped_journal_full: get(&self.dropped_journal_full),
+            dropped_journal_expired: get(&self.dropped_journal_expired),
+            journal_corrupt_records: get(&self.journal_corrupt_records),
+            journal_errors: get(&self.journal_errors),
+            journal_appended_batches: get(&self.journal_appended_batches),
+            journal_appended_events: get(&self.journal_appended_events),
+            journal_replayed_batches: get(&self.journal_replayed_batches),
+            journal_replayed_events: get(&self.journal_replayed_events),
+            journal_bytes: get(&self.journal_bytes),
+            journal_pending_bytes: get(&self.journal_pending_bytes),
+            journal_oldest_unix_ms: get(&self.journal_oldest_ms),
         }
     }
 }
@@ -100,6 +139,31 @@ pub struct StatsMetrics {
     pub queue_depth: u64,
     /// Events waiting in the writer's backlog for the database.
     pub backlog_len: u64,
+    /// Events dropped because the journal was at its size limit.
+    pub dropped_journal_full: u64,
+    /// Events dropped from the journal because they were older than its age
+    /// limit when their turn to be replayed came.
+    pub dropped_journal_expired: u64,
+    /// Journal records that failed their checksum or were cut short (a torn
+    /// write); each ends its segment, which is skipped, never replayed.
+    pub journal_corrupt_records: u64,
+    /// Journal file operations that failed (the batch then stays in memory).
+    pub journal_errors: u64,
+    /// Batches written to the journal because the database could not take them.
+    pub journal_appended_batches: u64,
+    /// Events in those batches.
+    pub journal_appended_events: u64,
+    /// Journal batches written to the database (replayed).
+    pub journal_replayed_batches: u64,
+    /// Events in those batches.
+    pub journal_replayed_events: u64,
+    /// Bytes of the journal's segments on disk (gauge).
+    pub journal_bytes: u64,
+    /// Bytes of the journal still to replay (gauge).
+    pub journal_pending_bytes: u64,
+    /// When the oldest record still to replay was journaled, in Unix
+    /// milliseconds; 0 when nothing waits (gauge).
+    pub journal_oldest_unix_ms: u64,
 }
 
 impl StatsMetrics {
@@ -109,5 +173,17 @@ impl StatsMetrics {
             + self.dropped_closed
             + self.dropped_backlog_full
             + self.dropped_shutdown
+            + self.dropped_journal_full
+            + self.dropped_journal_expired
+    }
+
+    /// Seconds since the oldest record still in the journal was written
+    /// there, at `now_unix_ms`; 0 when the journal has nothing to replay.
+    pub fn journal_oldest_age_seconds(&self, now_unix_ms: i64) -> f64 {
+        if self.journal_oldest_unix_ms == 0 {
+            return 0.0;
+        }
+        let now = u64::try_from(now_unix_ms).unwrap_or(0);
+        now.saturating_sub(self.journal_oldest_unix_ms) as f64 / 1000.0
     }
 }

@@ -26,10 +26,18 @@
 //! marker skips the stage ([`StatsMetrics::replays_skipped`]); a stage split
 //! into one-row writes (after the database refused a row) marks each row.
 //! Markers older than a day are deleted by the writer, at most once an hour.
+//!
+//! With a [`Journal`] ([`StatsRecorder::start_with_journal`]), a batch the
+//! database cannot take goes to local disk instead of the in-memory backlog,
+//! and so does every batch while writes keep failing; the journal is replayed
+//! through the same markers (so a batch replayed twice counts once) when the
+//! database is back, and after a restart. Only a full journal drops events.
 
 mod batch;
 mod event;
+mod journal;
 mod metrics;
+mod spill;
 mod writer;
 
 use std::sync::Arc;
@@ -43,6 +51,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use event::{MAX_ERROR_MESSAGE, StatsEvent, StatsFailure, TokenUsage};
+pub use journal::{FsyncPolicy, Journal, JournalConfig, JournalError};
 pub use metrics::StatsMetrics;
 
 use metrics::Counters;
@@ -62,7 +71,8 @@ pub struct StatsConfig {
     pub backlog_capacity: usize,
     /// The first wait before retrying a failed write.
     pub retry_backoff_min: Duration,
-    /// The longest wait between retries (the wait doubles up to it).
+    /// The longest wait between retries (the wait doubles up to it). It is
+    /// also how late the writer may notice that the database is back.
     pub retry_backoff_max: Duration,
     /// How long the drain may take when the writer stops without an
     /// explicit [`StatsHandle::shutdown`] (every recorder and the handle
@@ -78,7 +88,7 @@ impl Default for StatsConfig {
             flush_interval: Duration::from_secs(1),
             backlog_capacity: 200_000,
             retry_backoff_min: Duration::from_millis(200),
-            retry_backoff_max: Duration::from_secs(10),
+            retry_backoff_max: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(10),
         }
     }
@@ -137,6 +147,27 @@ impl StatsRecorder {
         state: SharedState,
         config: StatsConfig,
     ) -> (StatsRecorder, StatsHandle) {
+        Self::spawn(repository, state, config, None)
+    }
+
+    /// Like [`StatsRecorder::start`], with `journal` keeping what the
+    /// database cannot take; what it holds already (left by an earlier
+    /// process) is replayed first.
+    pub fn start_with_journal(
+        repository: SqlRepository,
+        state: SharedState,
+        config: StatsConfig,
+        journal: Journal,
+    ) -> (StatsRecorder, StatsHandle) {
+        Self::spawn(repository, state, config, Some(journal))
+    }
+
+    fn spawn(
+        repository: SqlRepository,
+        state: SharedState,
+        config: StatsConfig,
+        journal: Option<Journal>,
+    ) -> (StatsRecorder, StatsHandle) {
         let config = config.normalized();
         let (tx, rx) = mpsc::channel(config.queue_capacity);
         let (stop_tx, stop_rx) = oneshot::channel();
@@ -148,6 +179,7 @@ impl StatsRecorder {
             rx,
             stop_rx,
             Arc::clone(&counters),
+            journal,
         );
         #[expect(
             clippy::disallowed_methods,

@@ -1,7 +1,15 @@
 //! The one stats writer task: collects events from the queue into batches,
 //! updates the live counters, writes each batch to the SQL store (retrying
-//! with backoff while it is unreachable, from a bounded backlog), and drains
-//! everything on shutdown.
+//! with backoff while it is unreachable, from a bounded backlog, or from the
+//! journal on disk when one is configured), and drains everything on
+//! shutdown.
+//!
+//! With a journal, a batch the database could not take is appended to it,
+//! and so is every new batch while the database keeps failing, so the queue
+//! never waits on the database. Once writes succeed again, the journal is
+//! replayed oldest first between live batches: after each live write, one
+//! journal batch at least, then more while the queue holds less than a
+//! batch and for at most `flush_interval`, so neither side starves.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -19,7 +27,9 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::batch::{Backlog, PendingBatch, ProxyKey, ProxySums, delta, deltas};
 use super::event::StatsEvent;
+use super::journal::Journal;
 use super::metrics::Counters;
+use super::spill::Spill;
 use super::{FlushReport, StatsConfig};
 
 /// Failures the repository cannot classify (neither "unreachable" nor a
@@ -32,9 +42,10 @@ const STAGE_LOGS: &str = "logs";
 const STAGE_PROXY_STATS: &str = "proxy_stats";
 const STAGE_ACCOUNT_USAGE: &str = "account_usage";
 
-/// How long a stage marker is kept. A marker is only read by the retries of
-/// its own batch, which follow its commit within the retry backoff (seconds),
-/// unless the database stays unreachable for longer than this.
+/// How long a stage marker is kept at least. A marker is only read by the
+/// retries of its own batch, which follow its commit within the retry backoff
+/// (seconds), unless the database stays unreachable for longer than this; a
+/// journal keeps markers for its age limit plus this.
 const MARKER_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 /// How often the writer deletes markers past their retention.
@@ -52,6 +63,8 @@ struct Sink {
     /// When old stage markers are next deleted. Locked only to read and
     /// move it, never across an `.await`.
     next_marker_cleanup: Mutex<Instant>,
+    /// How old a stage marker gets before it is deleted.
+    marker_retention: chrono::TimeDelta,
 }
 
 /// The writer task's state. It is the only owner of the receiver, the
@@ -70,6 +83,8 @@ pub(crate) struct Writer {
     /// `flush_interval` later.
     batch_started: Option<Instant>,
     backlog: Backlog,
+    /// The journal, when one is configured.
+    spill: Option<Spill>,
 }
 
 impl Writer {
@@ -80,7 +95,15 @@ impl Writer {
         rx: mpsc::Receiver<StatsEvent>,
         stop: oneshot::Receiver<Instant>,
         counters: Arc<Counters>,
+        journal: Option<Journal>,
     ) -> Self {
+        // A batch replayed from the journal may be as old as its age limit;
+        // its markers must outlive it, or a replay could count it twice.
+        let marker_retention = journal
+            .as_ref()
+            .and_then(|j| chrono::TimeDelta::from_std(j.config().max_age).ok())
+            .map_or(MARKER_RETENTION, |age| age + MARKER_RETENTION);
+        let spill = journal.map(|j| Spill::new(j, Arc::clone(&counters)));
         let backlog = Backlog::new(
             config.backlog_capacity,
             config.batch_size,
@@ -93,6 +116,7 @@ impl Writer {
                 state,
                 counters,
                 next_marker_cleanup: Mutex::new(Instant::now()),
+                marker_retention,
             },
             batch: Vec::with_capacity(config.batch_size),
             config,
@@ -102,7 +126,13 @@ impl Writer {
             queue_open: true,
             batch_started: None,
             backlog,
+            spill,
         }
+    }
+
+    /// Whether writes wait: in the backlog or in the journal.
+    fn pending(&self) -> bool {
+        !self.backlog.is_empty() || self.spill.as_ref().is_some_and(Spill::has_pending)
     }
 
     /// Runs until asked to stop (or until every recorder and the handle are
@@ -124,7 +154,8 @@ impl Writer {
                 || self
                     .batch_started
                     .is_some_and(|t| now >= t + self.config.flush_interval);
-            let retry_due = !self.backlog.is_empty() && self.backlog.due(now);
+            let pending = self.pending();
+            let retry_due = pending && self.backlog.due(now);
             if batch_due || retry_due {
                 if let Some(deadline) = self.flush().await {
                     return Some(deadline);
@@ -136,7 +167,7 @@ impl Writer {
             }
             let wake = [
                 self.batch_started.map(|t| t + self.config.flush_interval),
-                self.backlog.retry_at().filter(|_| !self.backlog.is_empty()),
+                self.backlog.retry_at().filter(|_| pending),
             ]
             .into_iter()
             .flatten()
@@ -186,8 +217,9 @@ impl Writer {
             batch,
             batch_started,
             backlog,
+            spill,
         } = self;
-        let work = write(sink, backlog, events);
+        let work = write(sink, config, backlog, spill, events, true);
         tokio::pin!(work);
         let mut deadline = None;
         loop {
@@ -226,6 +258,7 @@ impl Writer {
             rx,
             batch,
             backlog,
+            spill,
             ..
         } = &mut self;
         let work = async {
@@ -234,31 +267,43 @@ impl Writer {
                 // which would read as "queue empty".
                 if batch.len() >= config.batch_size {
                     let events = std::mem::replace(batch, Vec::with_capacity(config.batch_size));
-                    write(sink, backlog, events).await;
+                    write(sink, config, backlog, spill, events, false).await;
                 }
                 let room = config.batch_size - batch.len();
                 // Returns at once: the queue is closed, so 0 means empty.
                 let received = rx.recv_many(batch, room).await;
                 Counters::add(&sink.counters.received, received);
                 if received == 0 {
-                    write(sink, backlog, std::mem::take(batch)).await;
+                    write(sink, config, backlog, spill, std::mem::take(batch), false).await;
                     break;
                 }
             }
+            // With a journal, a failed write moves the backlog there, which
+            // ends this loop; the journal is replayed at the next start.
             while !backlog.is_empty() {
                 if let Some(at) = backlog.retry_at() {
                     sleep_until(at).await;
                 }
-                write(sink, backlog, Vec::new()).await;
+                write(sink, config, backlog, spill, Vec::new(), false).await;
             }
         };
         let drained = timeout_at(deadline, work).await.is_ok();
-        let mut dropped = backlog.clear() + batch.len();
-        batch.clear();
-        while rx.try_recv().is_ok() {
+        let mut left: Vec<PendingBatch> = backlog.take_all().into();
+        let mut events = std::mem::take(batch);
+        while let Ok(event) = rx.try_recv() {
             Counters::add(&sink.counters.received, 1);
-            dropped += 1;
+            events.push(event);
         }
+        if !events.is_empty() {
+            left.push(PendingBatch::from_events(&events));
+        }
+        if let Some(spill) = spill.as_mut() {
+            // What the deadline cut off goes to the journal rather than
+            // being lost; only what the journal cannot take is dropped.
+            left = spill.append(left).await;
+            spill.sync(true).await;
+        }
+        let dropped: usize = left.iter().map(|b| b.events).sum();
         let counters = &sink.counters;
         Counters::add(&counters.dropped_shutdown, dropped);
         Counters::set(&counters.backlog_len, 0);
@@ -280,13 +325,45 @@ impl Writer {
 
 /// Records `events` in the live counters, queues their writes, writes the
 /// backlog if a retry is due, then trims the backlog to its capacity.
-async fn write(sink: &Sink, backlog: &mut Backlog, events: Vec<StatsEvent>) {
+///
+/// With a journal: while writes are failing, the batch goes to the journal
+/// instead; a failed write moves the whole backlog there; after a successful
+/// one, journal batches are replayed (when `replay`).
+async fn write(
+    sink: &Sink,
+    config: &StatsConfig,
+    backlog: &mut Backlog,
+    spill: &mut Option<Spill>,
+    events: Vec<StatsEvent>,
+    replay: bool,
+) {
     if !events.is_empty() {
         sink.live(&events).await;
-        backlog.push(PendingBatch::from_events(&events));
+        let batch = PendingBatch::from_events(&events);
+        match spill.as_mut() {
+            Some(spill) if backlog.retry_at().is_some() => {
+                for kept in spill.append(vec![batch]).await {
+                    backlog.push(kept);
+                }
+            }
+            _ => backlog.push(batch),
+        }
     }
     if backlog.due(Instant::now()) {
-        sink.write_backlog(backlog).await;
+        let written = sink.write_backlog(backlog).await;
+        if let Some(spill) = spill.as_mut() {
+            if !written {
+                let failed: Vec<PendingBatch> = backlog.take_all().into();
+                for kept in spill.append(failed).await {
+                    backlog.push(kept);
+                }
+            } else if replay && spill.has_pending() {
+                sink.replay(spill, backlog, config).await;
+            }
+        }
+    }
+    if let Some(spill) = spill.as_mut() {
+        spill.sync(false).await;
     }
     let dropped = backlog.enforce_capacity();
     if dropped > 0 {
@@ -421,8 +498,12 @@ impl Sink {
     }
 
     /// Writes the backlog oldest first; stops at the first batch that must
-    /// be retried, and schedules the retry.
-    async fn write_backlog(&self, backlog: &mut Backlog) {
+    /// be retried, and schedules the retry. Returns whether the backlog is
+    /// written (an empty one leaves the schedule as it is).
+    async fn write_backlog(&self, backlog: &mut Backlog) -> bool {
+        if backlog.is_empty() {
+            return true;
+        }
         while let Some(batch) = backlog.front_mut() {
             match self.write_batch(batch).await {
                 Ok(()) => {
@@ -442,7 +523,7 @@ impl Sink {
                     } else {
                         tracing::debug!(%error, backlog = backlog.len(), "stats write retry failed");
                     }
-                    return;
+                    return false;
                 }
             }
         }
@@ -450,6 +531,54 @@ impl Sink {
             tracing::info!("stats writes succeed again; backlog written");
         }
         backlog.succeeded();
+        true
+    }
+
+    /// Replays journal batches oldest first: one at least, then more while
+    /// the queue holds less than a batch (live events are keeping up) and
+    /// `flush_interval` has not passed. A failure keeps the batch for the
+    /// next attempt and schedules the retry.
+    async fn replay(&self, spill: &mut Spill, backlog: &mut Backlog, config: &StatsConfig) {
+        let started = Instant::now();
+        let mut replayed = 0_usize;
+        loop {
+            if replayed > 0
+                && (started.elapsed() >= config.flush_interval
+                    || self.counters.queue_depth() >= config.batch_size as u64)
+            {
+                return;
+            }
+            let Some((mut batch, end)) = spill.next().await else {
+                return;
+            };
+            match self.write_batch(&mut batch).await {
+                Ok(()) => {
+                    spill.consumed(end).await;
+                    replayed += 1;
+                    Counters::add(&self.counters.flushes, 1);
+                    Counters::add(&self.counters.journal_replayed_batches, 1);
+                    Counters::add(&self.counters.journal_replayed_events, batch.events);
+                    if backlog.retry_at().is_some() {
+                        tracing::info!("stats writes succeed again; replaying the journal");
+                        backlog.succeeded();
+                    }
+                    if !spill.has_pending() {
+                        tracing::info!("stats journal replayed");
+                    }
+                }
+                Err(error) => {
+                    spill.retry_later(batch, end);
+                    Counters::add(&self.counters.flush_failures, 1);
+                    if backlog.retry_at().is_none() {
+                        tracing::warn!(%error, "stats journal replay failed; retrying");
+                    } else {
+                        tracing::debug!(%error, "stats journal replay retry failed");
+                    }
+                    backlog.failed(Instant::now());
+                    return;
+                }
+            }
+        }
     }
 
     /// Writes what is left of `batch`: the request logs, the proxy-stats
@@ -662,7 +791,7 @@ impl Sink {
             }
             *next = now + MARKER_CLEANUP_INTERVAL;
         }
-        let before = chrono::Utc::now() - MARKER_RETENTION;
+        let before = chrono::Utc::now() - self.marker_retention;
         match self.repository.delete_stats_stages_before(before).await {
             Ok(deleted) => tracing::debug!(deleted, "old stats stage markers deleted"),
             Err(error) => tracing::debug!(%error, "old stats stage markers not deleted"),
