@@ -37,6 +37,7 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderOverride>,
     pub log: LogConfig,
     pub admin: AdminConfig,
+    pub stats: StatsSection,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -517,6 +518,83 @@ fn key_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<KeyText>, D::Error> {
         .collect())
 }
 
+/// The stats pipeline's journal: where usage records wait while the
+/// database cannot take them.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatsSection {
+    /// Keep what the database cannot take in a journal on local disk
+    /// (otherwise only a bounded in-memory backlog, then drops).
+    pub journal: bool,
+    /// The journal's directory; by default `<database file>.journal` beside
+    /// the SQLite file, or `journal` in the working directory.
+    pub journal_dir: Option<PathBuf>,
+    /// The journal's size limit in bytes; past it, batches are dropped and counted.
+    pub journal_max_bytes: u64,
+    /// Records older than this when their turn to be replayed comes are dropped.
+    #[serde(with = "humantime_serde")]
+    pub journal_max_age: Duration,
+    /// `always`, `interval` or `never`: when appends are forced to disk.
+    pub journal_fsync: JournalFsync,
+    /// The interval of `journal_fsync = "interval"`.
+    #[serde(with = "humantime_serde")]
+    pub journal_fsync_interval: Duration,
+}
+
+impl Default for StatsSection {
+    fn default() -> Self {
+        Self {
+            journal: true,
+            journal_dir: None,
+            journal_max_bytes: 1 << 30,
+            journal_max_age: Duration::from_secs(7 * 24 * 3600),
+            journal_fsync: JournalFsync::Interval,
+            journal_fsync_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JournalFsync {
+    Always,
+    Interval,
+    Never,
+}
+
+impl Config {
+    /// The stats journal's settings, `None` when it is turned off.
+    pub fn stats_journal(
+        &self,
+    ) -> Result<Option<aigw_services::stats::JournalConfig>, ConfigError> {
+        use aigw_services::stats::{FsyncPolicy, JournalConfig};
+        let stats = &self.stats;
+        if !stats.journal {
+            return Ok(None);
+        }
+        let dir = match (&stats.journal_dir, self.database_target()?) {
+            (Some(dir), _) => dir.clone(),
+            (None, DatabaseTarget::Sqlite(database)) => {
+                let mut name = database.file_name().unwrap_or_default().to_os_string();
+                name.push(".journal");
+                database.with_file_name(name)
+            }
+            (None, DatabaseTarget::Postgres) => PathBuf::from("journal"),
+        };
+        Ok(Some(JournalConfig {
+            max_bytes: stats.journal_max_bytes,
+            max_age: stats.journal_max_age,
+            fsync: match stats.journal_fsync {
+                JournalFsync::Always => FsyncPolicy::Always,
+                JournalFsync::Interval => FsyncPolicy::Interval,
+                JournalFsync::Never => FsyncPolicy::Never,
+            },
+            fsync_interval: stats.journal_fsync_interval,
+            ..JournalConfig::new(dir)
+        }))
+    }
+}
+
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxyConfig {
@@ -742,6 +820,13 @@ impl Config {
             }
         }
         self.validate_security()?;
+        if self.stats.journal && self.stats.journal_max_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "stats.journal_max_bytes".into(),
+                "must be greater than zero (set stats.journal = false to turn the journal off)"
+                    .into(),
+            ));
+        }
         for (id, provider) in &self.providers {
             if let Some(base) = &provider.base_url {
                 let parsed = url::Url::parse(base).map_err(|e| {
@@ -982,6 +1067,26 @@ mod tests {
         assert!(c.redis.url.is_none());
         assert_eq!(c.redis.command_timeout, Duration::from_millis(50));
         assert!(c.auth.require_client_key);
+        let journal = c.stats_journal().unwrap().unwrap();
+        assert_eq!(journal.dir, PathBuf::from("aigateway.db.journal"));
+        assert_eq!(journal.max_bytes, 1 << 30);
+    }
+
+    #[test]
+    fn the_stats_journal_is_configured_or_turned_off() {
+        let c = load(
+            Some("[stats]\njournal_dir = \"/var/lib/aigw/journal\"\njournal_fsync = \"always\"\n"),
+            &[("AIGW_STATS__JOURNAL_MAX_BYTES", "1048576")],
+        )
+        .unwrap();
+        let journal = c.stats_journal().unwrap().unwrap();
+        assert_eq!(journal.dir, PathBuf::from("/var/lib/aigw/journal"));
+        assert_eq!(journal.max_bytes, 1_048_576);
+        assert_eq!(journal.fsync, aigw_services::stats::FsyncPolicy::Always);
+        let off = load(None, &[("AIGW_STATS__JOURNAL", "false")]).unwrap();
+        assert!(off.stats_journal().unwrap().is_none());
+        let err = load(None, &[("AIGW_STATS__JOURNAL_FSYNC", "sometimes")]).unwrap_err();
+        assert!(err.to_string().contains("stats.journal_fsync"), "{err}");
     }
 
     #[test]

@@ -13,7 +13,11 @@ use crate::config::{Config, DatabaseTarget, mask_url};
 
 /// The services' settings from the configuration, with the keyring that credentials
 /// at rest are sealed with.
-pub fn runtime_settings(config: &Config, migrate: bool, keyring: Keyring) -> RuntimeSettings {
+pub fn runtime_settings(
+    config: &Config,
+    migrate: bool,
+    keyring: Keyring,
+) -> anyhow::Result<RuntimeSettings> {
     let mut state = match &config.redis.url {
         Some(url) => StateConfig::redis(url.clone()),
         None => StateConfig::in_process(),
@@ -21,7 +25,7 @@ pub fn runtime_settings(config: &Config, migrate: bool, keyring: Keyring) -> Run
     state.key_prefix = config.redis.key_prefix.clone();
     state.command_timeout = config.redis.command_timeout;
     state.pool_size = config.redis.pool_size;
-    RuntimeSettings {
+    Ok(RuntimeSettings {
         database_url: config.database.url.clone(),
         sql: SqlOptions {
             max_connections: config.database.max_connections as usize,
@@ -55,13 +59,14 @@ pub fn runtime_settings(config: &Config, migrate: bool, keyring: Keyring) -> Run
             shutdown_timeout: config.server.shutdown_grace,
             ..aigw_services::stats::StatsConfig::default()
         },
+        stats_journal: config.stats_journal()?,
         auth: aigw_services::admin::auth::AuthSettings {
             jwt_secret: config.auth.jwt_secret.clone().map(aigw_domain::Secret::new),
             token_ttl: config.auth.token_ttl,
             admin_password: config.admin.password.clone().map(aigw_domain::Secret::new),
             login: config.auth.login_limits(),
         },
-    }
+    })
 }
 
 /// Opens the services, naming the database in any failure. Credentials at rest are
@@ -69,21 +74,34 @@ pub fn runtime_settings(config: &Config, migrate: bool, keyring: Keyring) -> Run
 /// stored credential cannot be decrypted with it, and credentials still stored in clear
 /// (written before encryption) are encrypted now. Whichever command first opens an
 /// empty database creates the `admin` user, so every command shows a generated password.
+/// The stats journal is the server's alone: the other commands record no traffic.
 pub async fn start_runtime(config: &Config, migrate: bool) -> anyhow::Result<Runtime> {
+    start_runtime_with(config, migrate, false).await
+}
+
+/// [`start_runtime`], with the stats journal when `journal` (and the
+/// configuration) says so.
+async fn start_runtime_with(
+    config: &Config,
+    migrate: bool,
+    journal: bool,
+) -> anyhow::Result<Runtime> {
     let keys = crate::security::load(config)?;
     tracing::debug!(
         key_id = %keys.current.id(),
         previous = keys.previous.len(),
         "credentials at rest are encrypted"
     );
-    let mut runtime = Runtime::start(runtime_settings(config, migrate, keys.keyring()))
-        .await
-        .with_context(|| {
-            format!(
-                "cannot start on database {}",
-                mask_url(&config.database.url)
-            )
-        })?;
+    let mut settings = runtime_settings(config, migrate, keys.keyring())?;
+    if !journal {
+        settings.stats_journal = None;
+    }
+    let mut runtime = Runtime::start(settings).await.with_context(|| {
+        format!(
+            "cannot start on database {}",
+            mask_url(&config.database.url)
+        )
+    })?;
     let sealed = runtime
         .repository()
         .seal_clear_secrets()
@@ -134,7 +152,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     // Everything that can fail is checked before the port is bound, so a bad
     // deployment never answers health checks.
-    let runtime = start_runtime(&config, config.database.migrate_on_start).await?;
+    let runtime = start_runtime_with(&config, config.database.migrate_on_start, true).await?;
     let listener = aigw_handlers::bind(config.server.listen, config.server.listen_backlog)
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let local = listener

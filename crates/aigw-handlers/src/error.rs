@@ -76,6 +76,7 @@ pub(crate) fn service_error(client: Format, error: &Error) -> Response<ResponseB
         | Error::Repository(_)
         | Error::State(_)
         | Error::Pool(_)
+        | Error::Journal(_)
         | Error::NotSignedIn
         | Error::InvalidCredentials
         | Error::UserDisabled

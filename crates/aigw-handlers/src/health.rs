@@ -18,6 +18,37 @@ struct Health<'a> {
     uptime_seconds: u64,
     database: &'a str,
     shared_state: &'a str,
+    stats: StatsHealth,
+}
+
+/// Where usage records wait: the queue, the in-memory backlog and the
+/// journal on disk (with its replay progress).
+#[derive(Serialize)]
+struct StatsHealth {
+    queue_depth: u64,
+    backlog_events: u64,
+    journal_bytes: u64,
+    journal_pending_bytes: u64,
+    journal_oldest_age_seconds: f64,
+    journal_appended_events: u64,
+    journal_replayed_events: u64,
+    dropped_events: u64,
+}
+
+impl StatsHealth {
+    fn of(stats: &aigw_services::stats::StatsMetrics) -> Self {
+        Self {
+            queue_depth: stats.queue_depth,
+            backlog_events: stats.backlog_len,
+            journal_bytes: stats.journal_bytes,
+            journal_pending_bytes: stats.journal_pending_bytes,
+            journal_oldest_age_seconds: stats
+                .journal_oldest_age_seconds(chrono::Utc::now().timestamp_millis()),
+            journal_appended_events: stats.journal_appended_events,
+            journal_replayed_events: stats.journal_replayed_events,
+            dropped_events: stats.dropped(),
+        }
+    }
 }
 
 pub(crate) fn health(app: &App) -> Response<ResponseBody> {
@@ -29,6 +60,7 @@ pub(crate) fn health(app: &App) -> Response<ResponseBody> {
         uptime_seconds: app.started.elapsed().as_secs(),
         database: app.deployment.database,
         shared_state: app.deployment.shared_state,
+        stats: StatsHealth::of(&app.gateway.stats().metrics()),
     };
     json_response(StatusCode::OK, &body)
 }
@@ -69,6 +101,46 @@ pub(crate) fn metrics(app: &App) -> Response<ResponseBody> {
             "aigw_stats_dropped_total",
             "Stats events dropped (queue full, backlog full, or at shutdown).",
             stats.dropped() as f64,
+        ),
+        (
+            "aigw_stats_journal_bytes",
+            "Bytes of the stats journal's segments on disk.",
+            stats.journal_bytes as f64,
+        ),
+        (
+            "aigw_stats_journal_pending_bytes",
+            "Bytes of the stats journal still to replay into the database.",
+            stats.journal_pending_bytes as f64,
+        ),
+        (
+            "aigw_stats_journal_oldest_age_seconds",
+            "Age of the oldest stats journal record still to replay (0 when none).",
+            stats.journal_oldest_age_seconds(chrono::Utc::now().timestamp_millis()),
+        ),
+        (
+            "aigw_stats_journal_appended_events_total",
+            "Stats events written to the journal because the database could not take them.",
+            stats.journal_appended_events as f64,
+        ),
+        (
+            "aigw_stats_journal_replayed_events_total",
+            "Stats events replayed from the journal into the database.",
+            stats.journal_replayed_events as f64,
+        ),
+        (
+            "aigw_stats_journal_replayed_batches_total",
+            "Stats batches replayed from the journal into the database.",
+            stats.journal_replayed_batches as f64,
+        ),
+        (
+            "aigw_stats_journal_corrupt_records_total",
+            "Stats journal records skipped because of a bad checksum or a torn write.",
+            stats.journal_corrupt_records as f64,
+        ),
+        (
+            "aigw_stats_journal_errors_total",
+            "Stats journal file operations that failed.",
+            stats.journal_errors as f64,
         ),
         (
             "aigw_token_refreshes_total",
@@ -146,10 +218,32 @@ pub(crate) fn metrics(app: &App) -> Response<ResponseBody> {
             app.started.elapsed().as_secs_f64(),
         ),
     ];
-    let mut resp = Response::new(ResponseBody::full(gateway.metrics().render(&gauges)));
+    let mut text = gateway.metrics().render(&gauges);
+    render_drops(&mut text, &stats);
+    let mut resp = Response::new(ResponseBody::full(text));
     resp.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     resp
+}
+
+/// Dropped stats events by reason, one labelled family.
+fn render_drops(out: &mut String, stats: &aigw_services::stats::StatsMetrics) {
+    use std::fmt::Write as _;
+    let name = "aigw_stats_dropped_events_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Stats events dropped, by reason.\n# TYPE {name} counter"
+    );
+    for (reason, value) in [
+        ("queue_full", stats.dropped_queue_full),
+        ("closed", stats.dropped_closed),
+        ("backlog_full", stats.dropped_backlog_full),
+        ("journal_full", stats.dropped_journal_full),
+        ("journal_expired", stats.dropped_journal_expired),
+        ("shutdown", stats.dropped_shutdown),
+    ] {
+        let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {value}");
+    }
 }

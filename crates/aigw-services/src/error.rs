@@ -42,6 +42,9 @@ pub enum Error {
     /// The client pool is misconfigured.
     #[error(transparent)]
     Pool(#[from] crate::client_pool::PoolError),
+    /// The stats journal cannot be opened.
+    #[error(transparent)]
+    Journal(#[from] crate::stats::JournalError),
     /// A credential kind the provider does not accept.
     #[error(
         "provider `{provider}` does not accept {kind} credentials (it accepts: {})",
@@ -140,6 +143,7 @@ impl Error {
             Self::Repository(_) => "repository",
             Self::State(_) => "state",
             Self::Pool(_) => "pool",
+            Self::Journal(_) => "stats_journal",
             Self::UnknownProvider(_) => "unknown_provider",
             Self::UnsupportedAuthKind { .. } => "unsupported_auth_kind",
             Self::InvalidUpstreamUrl => "invalid_upstream_url",

@@ -22,7 +22,7 @@ use crate::credentials::{CredentialService, CredentialSettings};
 use crate::gateway::{Gateway, GatewaySettings};
 use crate::routing::{PrefixRule, RuleTable, default_rules};
 use crate::snapshot::{ProxyOverflow, Snapshot, SnapshotStore};
-use crate::stats::{FlushReport, StatsConfig, StatsHandle, StatsRecorder};
+use crate::stats::{FlushReport, Journal, JournalConfig, StatsConfig, StatsHandle, StatsRecorder};
 use crate::upstream::default_base_url;
 
 /// Everything needed to start the services.
@@ -52,6 +52,9 @@ pub struct RuntimeSettings {
     pub credentials: CredentialSettings,
     /// The stats pipeline: queue, batches, backlog.
     pub stats: StatsConfig,
+    /// The stats journal on local disk, which keeps what the database
+    /// cannot take; `None` keeps only the in-memory backlog.
+    pub stats_journal: Option<JournalConfig>,
     /// Management API sign-in and the first admin.
     pub auth: AuthSettings,
     /// OAuth onboarding: authorisation and token endpoints, clients, the callback.
@@ -73,6 +76,7 @@ impl Default for RuntimeSettings {
             proxy_overflow: ProxyOverflow::Reject,
             credentials: CredentialSettings::default(),
             stats: StatsConfig::default(),
+            stats_journal: None,
             auth: AuthSettings::default(),
             onboarding: crate::onboarding::OnboardingSettings::default(),
         }
@@ -123,8 +127,15 @@ impl Runtime {
             pool.clone(),
             settings.credentials,
         );
-        let (stats, stats_handle) =
-            StatsRecorder::start(repository.clone(), state.clone(), settings.stats.clone());
+        let (stats, stats_handle) = match settings.stats_journal {
+            Some(journal) => StatsRecorder::start_with_journal(
+                repository.clone(),
+                state.clone(),
+                settings.stats.clone(),
+                Journal::open(journal)?,
+            ),
+            None => StatsRecorder::start(repository.clone(), state.clone(), settings.stats.clone()),
+        };
         let gateway = Gateway::new(snapshot, state, pool, credentials, stats, settings.gateway);
         let tokens = TokenKeys::load(&repository, &settings.auth).await?;
         let onboarding = crate::onboarding::Onboarding::new(

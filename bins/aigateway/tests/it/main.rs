@@ -10,6 +10,7 @@
 )]
 
 mod fd_exhaustion;
+mod journal;
 mod logging;
 mod shutdown;
 mod support;

@@ -14,7 +14,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::support::{Running, admin, free_port, gateway};
 
-fn chat() -> Full<Bytes> {
+pub(crate) fn chat() -> Full<Bytes> {
     Full::new(Bytes::from_static(
         br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#,
     ))

@@ -633,11 +633,7 @@ fn read_header(
 type Record = (DateTime<Utc>, Vec<u8>, u64);
 
 /// The record at `offset`; `None` when it is torn or fails its checksum.
-fn read_record(
-    path: &Path,
-    offset: u64,
-    segment_len: u64,
-) -> Result<Option<Record>, JournalError> {
+fn read_record(path: &Path, offset: u64, segment_len: u64) -> Result<Option<Record>, JournalError> {
     let io = JournalError::io(path);
     let mut file = File::open(path).map_err(JournalError::io(path))?;
     let Some((len, crc, millis)) =
