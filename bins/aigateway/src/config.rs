@@ -38,6 +38,7 @@ pub struct Config {
     pub log: LogConfig,
     pub admin: AdminConfig,
     pub stats: StatsSection,
+    pub retention: RetentionSection,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -554,6 +555,62 @@ impl Default for StatsSection {
     }
 }
 
+/// How long usage data is kept; `0s` keeps it for ever.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSection {
+    /// Request logs older than this are deleted.
+    #[serde(with = "humantime_serde")]
+    pub request_logs: Duration,
+    /// Error-log entries older than this are deleted.
+    #[serde(with = "humantime_serde")]
+    pub error_logs: Duration,
+    /// Daily proxy stats of days older than this are deleted.
+    #[serde(with = "humantime_serde")]
+    pub proxy_stats: Duration,
+    /// How long the per-day live counters outlive their UTC day.
+    #[serde(with = "humantime_serde")]
+    pub live_counters: Duration,
+    /// How often retention runs.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Rows deleted per statement.
+    pub batch_rows: usize,
+    /// Pause between two statements.
+    #[serde(with = "humantime_serde")]
+    pub batch_pause: Duration,
+}
+
+impl Default for RetentionSection {
+    fn default() -> Self {
+        const DAY: u64 = 24 * 3600;
+        Self {
+            request_logs: Duration::from_secs(30 * DAY),
+            error_logs: Duration::from_secs(30 * DAY),
+            proxy_stats: Duration::from_secs(400 * DAY),
+            live_counters: Duration::from_secs(DAY),
+            interval: Duration::from_secs(3600),
+            batch_rows: 5_000,
+            batch_pause: Duration::from_millis(100),
+        }
+    }
+}
+
+impl RetentionSection {
+    /// The retention task's settings.
+    pub fn settings(&self) -> aigw_services::retention::RetentionSettings {
+        let keep = |age: Duration| (!age.is_zero()).then_some(age);
+        aigw_services::retention::RetentionSettings {
+            request_logs: keep(self.request_logs),
+            error_logs: keep(self.error_logs),
+            proxy_stats: keep(self.proxy_stats),
+            interval: self.interval,
+            batch_rows: self.batch_rows,
+            batch_pause: self.batch_pause,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JournalFsync {
@@ -820,6 +877,17 @@ impl Config {
             }
         }
         self.validate_security()?;
+        if self.retention.interval.is_zero() || self.retention.batch_rows == 0 {
+            return Err(ConfigError::Invalid(
+                if self.retention.interval.is_zero() {
+                    "retention.interval"
+                } else {
+                    "retention.batch_rows"
+                }
+                .into(),
+                "must be greater than zero".into(),
+            ));
+        }
         if self.stats.journal && self.stats.journal_max_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "stats.journal_max_bytes".into(),
@@ -1083,6 +1151,15 @@ mod tests {
         assert_eq!(journal.dir, PathBuf::from("/var/lib/aigw/journal"));
         assert_eq!(journal.max_bytes, 1_048_576);
         assert_eq!(journal.fsync, aigw_services::stats::FsyncPolicy::Always);
+        let retention = load(None, &[("AIGW_RETENTION__REQUEST_LOGS", "0s")])
+            .unwrap()
+            .retention
+            .settings();
+        assert_eq!(retention.request_logs, None, "0s keeps for ever");
+        assert_eq!(
+            retention.proxy_stats,
+            Some(Duration::from_secs(400 * 24 * 3600))
+        );
         let off = load(None, &[("AIGW_STATS__JOURNAL", "false")]).unwrap();
         assert!(off.stats_journal().unwrap().is_none());
         let err = load(None, &[("AIGW_STATS__JOURNAL_FSYNC", "sometimes")]).unwrap_err();

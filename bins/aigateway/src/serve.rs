@@ -25,6 +25,7 @@ pub fn runtime_settings(
     state.key_prefix = config.redis.key_prefix.clone();
     state.command_timeout = config.redis.command_timeout;
     state.pool_size = config.redis.pool_size;
+    state.live_counter_grace = config.retention.live_counters;
     Ok(RuntimeSettings {
         database_url: config.database.url.clone(),
         sql: SqlOptions {
@@ -60,6 +61,7 @@ pub fn runtime_settings(
             ..aigw_services::stats::StatsConfig::default()
         },
         stats_journal: config.stats_journal()?,
+        retention: Some(config.retention.settings()),
         auth: aigw_services::admin::auth::AuthSettings {
             jwt_secret: config.auth.jwt_secret.clone().map(aigw_domain::Secret::new),
             token_ttl: config.auth.token_ttl,
@@ -74,17 +76,18 @@ pub fn runtime_settings(
 /// stored credential cannot be decrypted with it, and credentials still stored in clear
 /// (written before encryption) are encrypted now. Whichever command first opens an
 /// empty database creates the `admin` user, so every command shows a generated password.
-/// The stats journal is the server's alone: the other commands record no traffic.
+/// The stats journal and retention are the server's alone: the other commands record
+/// no traffic and should not delete any.
 pub async fn start_runtime(config: &Config, migrate: bool) -> anyhow::Result<Runtime> {
     start_runtime_with(config, migrate, false).await
 }
 
-/// [`start_runtime`], with the stats journal when `journal` (and the
+/// [`start_runtime`], with the stats journal and retention when `server` (and the
 /// configuration) says so.
 async fn start_runtime_with(
     config: &Config,
     migrate: bool,
-    journal: bool,
+    server: bool,
 ) -> anyhow::Result<Runtime> {
     let keys = crate::security::load(config)?;
     tracing::debug!(
@@ -93,8 +96,9 @@ async fn start_runtime_with(
         "credentials at rest are encrypted"
     );
     let mut settings = runtime_settings(config, migrate, keys.keyring())?;
-    if !journal {
+    if !server {
         settings.stats_journal = None;
+        settings.retention = None;
     }
     let mut runtime = Runtime::start(settings).await.with_context(|| {
         format!(

@@ -14,6 +14,7 @@ pub mod onboarding;
 pub mod proxy_assign;
 pub mod redact;
 pub mod reports;
+pub mod retention;
 pub mod routing;
 pub mod runtime;
 pub mod selector;

@@ -170,6 +170,8 @@ pub struct Metrics {
     time_to_first_byte: HistogramVec<1>,
     failovers: CounterVec<1>,
     cooldowns: CounterVec<1>,
+    pruned: CounterVec<1>,
+    prune_failures: CounterVec<1>,
 }
 
 /// The class of an HTTP status for labels: `2xx`, `4xx`, `5xx`.
@@ -210,6 +212,16 @@ impl Metrics {
         self.cooldowns.add([reason], 1);
     }
 
+    /// Rows (or entries) of `data` deleted by retention.
+    pub fn pruned(&self, data: &str, rows: u64) {
+        self.pruned.add([data], rows);
+    }
+
+    /// A retention pass over `data` that failed (retried at the next pass).
+    pub fn prune_failed(&self, data: &str) {
+        self.prune_failures.add([data], 1);
+    }
+
     /// Renders these metrics; `gauges` are appended as `name value` lines
     /// (already formatted by their owners).
     pub fn render(&self, gauges: &[(&str, &str, f64)]) -> String {
@@ -243,6 +255,18 @@ impl Metrics {
             "aigw_cooldowns_total",
             "Accounts put in cooldown, by reason.",
             ["reason"],
+        );
+        self.pruned.render(
+            &mut out,
+            "aigw_retention_pruned_rows_total",
+            "Rows deleted by retention, by data set.",
+            ["data"],
+        );
+        self.prune_failures.render(
+            &mut out,
+            "aigw_retention_failures_total",
+            "Retention passes that failed, by data set.",
+            ["data"],
         );
         for (name, help, value) in gauges {
             let _ = writeln!(

@@ -20,6 +20,7 @@ use crate::client_pool::{ClientPool, PoolConfig};
 use crate::cooldown::CooldownNotice;
 use crate::credentials::{CredentialService, CredentialSettings};
 use crate::gateway::{Gateway, GatewaySettings};
+use crate::retention::{RetentionHandle, RetentionSettings};
 use crate::routing::{PrefixRule, RuleTable, default_rules};
 use crate::snapshot::{ProxyOverflow, Snapshot, SnapshotStore};
 use crate::stats::{FlushReport, Journal, JournalConfig, StatsConfig, StatsHandle, StatsRecorder};
@@ -55,6 +56,9 @@ pub struct RuntimeSettings {
     /// The stats journal on local disk, which keeps what the database
     /// cannot take; `None` keeps only the in-memory backlog.
     pub stats_journal: Option<JournalConfig>,
+    /// Retention of request logs, proxy stats and error-log entries; `None`
+    /// keeps everything (no retention task).
+    pub retention: Option<RetentionSettings>,
     /// Management API sign-in and the first admin.
     pub auth: AuthSettings,
     /// OAuth onboarding: authorisation and token endpoints, clients, the callback.
@@ -77,6 +81,7 @@ impl Default for RuntimeSettings {
             credentials: CredentialSettings::default(),
             stats: StatsConfig::default(),
             stats_journal: None,
+            retention: None,
             auth: AuthSettings::default(),
             onboarding: crate::onboarding::OnboardingSettings::default(),
         }
@@ -95,6 +100,7 @@ pub struct Runtime {
     refresher: Option<JoinHandle<()>>,
     stats: Option<StatsHandle>,
     stats_timeout: Duration,
+    retention: Option<RetentionHandle>,
 }
 
 impl Runtime {
@@ -162,6 +168,14 @@ impl Runtime {
             settings.snapshot_refresh,
             stopped,
         );
+        let retention = settings.retention.map(|retention| {
+            crate::retention::start(
+                repository.clone(),
+                gateway.state().clone(),
+                retention,
+                gateway.clone(),
+            )
+        });
         Ok(Self {
             repository,
             gateway,
@@ -171,6 +185,7 @@ impl Runtime {
             refresher: Some(refresher),
             stats: Some(stats_handle),
             stats_timeout: settings.stats.shutdown_timeout,
+            retention,
         })
     }
 
@@ -201,12 +216,16 @@ impl Runtime {
         self.admin.reload().await
     }
 
-    /// Stops the background work and waits for it: the refresher, then the
-    /// stats writer, which drains its queue and flushes before returning.
+    /// Stops the background work and waits for it: the refresher and the
+    /// retention task, then the stats writer, which drains its queue and
+    /// flushes before returning.
     pub async fn shutdown(mut self) -> Option<FlushReport> {
         let _ = self.stop.send(true);
         if let Some(handle) = self.refresher.take() {
             let _ = handle.await;
+        }
+        if let Some(retention) = self.retention.take() {
+            retention.shutdown().await;
         }
         match self.stats.take() {
             Some(stats) => Some(stats.shutdown(self.stats_timeout).await),

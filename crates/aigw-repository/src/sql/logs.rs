@@ -312,6 +312,34 @@ impl SqlRepository {
         })
     }
 
+    /// Deletes at most `limit` request logs created before `before`, oldest first, in one
+    /// short statement (retention prunes in such bounded steps, so that the stats writer
+    /// is never held up for long); returns how many.
+    pub async fn prune_request_logs_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<usize, Error> {
+        let ctx = "request_logs.prune_before";
+        // The ids first, then the delete: diesel's delete takes no ordered, limited
+        // subquery, and the two short statements hold the writer no longer than one.
+        with_conn!(self, write, ctx, |conn| {
+            let ids: Vec<i64> = request_logs::table
+                .select(request_logs::id)
+                .filter(request_logs::created_at.lt(db_time(before)))
+                .order(request_logs::created_at.asc())
+                .limit(limit)
+                .load(conn)
+                .await?;
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            diesel::delete(request_logs::table.filter(request_logs::id.eq_any(&ids)))
+                .execute(conn)
+                .await
+        })
+    }
+
     /// Deletes request logs created before `before` (retention); returns how many.
     pub async fn delete_request_logs_before(&self, before: DateTime<Utc>) -> Result<usize, Error> {
         let ctx = "request_logs.delete_before";

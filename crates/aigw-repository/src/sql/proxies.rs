@@ -504,6 +504,33 @@ impl SqlRepository {
         })
     }
 
+    /// Deletes at most `limit` daily proxy-stats rows of days before `before`, oldest
+    /// first, in one short statement (retention); returns how many.
+    pub async fn prune_proxy_stats_before(
+        &self,
+        before: NaiveDate,
+        limit: i64,
+    ) -> Result<usize, Error> {
+        let ctx = "proxy_stats.prune_before";
+        // The ids first, then the delete: diesel's delete takes no ordered, limited
+        // subquery, and the two short statements hold the writer no longer than one.
+        with_conn!(self, write, ctx, |conn| {
+            let ids: Vec<i64> = proxy_stats::table
+                .select(proxy_stats::id)
+                .filter(proxy_stats::date.lt(before))
+                .order(proxy_stats::date.asc())
+                .limit(limit)
+                .load(conn)
+                .await?;
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            diesel::delete(proxy_stats::table.filter(proxy_stats::id.eq_any(&ids)))
+                .execute(conn)
+                .await
+        })
+    }
+
     /// Daily proxy stats matching `filter`, newest day first.
     pub async fn list_proxy_stats(
         &self,

@@ -14,6 +14,7 @@ mod live;
 mod outage;
 mod pipeline;
 mod queue;
+mod retention;
 mod support;
 
 use std::sync::Arc;
