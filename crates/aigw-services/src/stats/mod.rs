@@ -74,6 +74,10 @@ pub struct StatsConfig {
     /// The longest wait between retries (the wait doubles up to it). It is
     /// also how late the writer may notice that the database is back.
     pub retry_backoff_max: Duration,
+    /// The longest one batch's write may take before it counts as failed
+    /// (and the batch is retried, or journaled): a connection that died
+    /// silently must not hold the writer until TCP gives up.
+    pub write_timeout: Duration,
     /// How long the drain may take when the writer stops without an
     /// explicit [`StatsHandle::shutdown`] (every recorder and the handle
     /// dropped).
@@ -89,6 +93,7 @@ impl Default for StatsConfig {
             backlog_capacity: 200_000,
             retry_backoff_min: Duration::from_millis(200),
             retry_backoff_max: Duration::from_secs(1),
+            write_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
         }
     }
@@ -103,6 +108,7 @@ impl StatsConfig {
         self.backlog_capacity = self.backlog_capacity.max(1);
         self.retry_backoff_min = self.retry_backoff_min.max(Duration::from_millis(1));
         self.retry_backoff_max = self.retry_backoff_max.max(self.retry_backoff_min);
+        self.write_timeout = self.write_timeout.max(Duration::from_millis(1));
         self
     }
 }

@@ -51,6 +51,10 @@ const MARKER_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(1);
 /// How often the writer deletes markers past their retention.
 const MARKER_CLEANUP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// How long a probe of the database may take while writes are failing. A
+/// probe is a `SELECT 1`: cancelling it leaves nothing half done.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Live-counter updates in flight at once (they are Redis round trips in the
 /// scale-out deployment; fred pipelines them on one connection).
 const LIVE_CONCURRENCY: usize = 64;
@@ -65,6 +69,8 @@ struct Sink {
     next_marker_cleanup: Mutex<Instant>,
     /// How old a stage marker gets before it is deleted.
     marker_retention: chrono::TimeDelta,
+    /// The longest a batch's write may take before it counts as failed.
+    write_timeout: std::time::Duration,
 }
 
 /// The writer task's state. It is the only owner of the receiver, the
@@ -117,6 +123,7 @@ impl Writer {
                 counters,
                 next_marker_cleanup: Mutex::new(Instant::now()),
                 marker_retention,
+                write_timeout: config.write_timeout,
             },
             batch: Vec::with_capacity(config.batch_size),
             config,
@@ -349,7 +356,14 @@ async fn write(
             _ => backlog.push(batch),
         }
     }
-    if backlog.due(Instant::now()) {
+    // While writes fail, the journal takes every batch and a cheap probe
+    // decides whether to try the database again: a dead database (or a
+    // network that swallows packets) holds the writer for at most the
+    // probe's timeout, never for a pool's connect timeout per batch.
+    let outage = spill.is_some() && backlog.retry_at().is_some();
+    if outage && backlog.due(Instant::now()) && !sink.probe().await {
+        backlog.failed(Instant::now());
+    } else if backlog.due(Instant::now()) {
         let written = sink.write_backlog(backlog).await;
         if let Some(spill) = spill.as_mut() {
             if !written {
@@ -534,6 +548,16 @@ impl Sink {
         true
     }
 
+    /// Whether the database answers a `SELECT 1` within [`PROBE_TIMEOUT`].
+    async fn probe(&self) -> bool {
+        let answered = tokio::time::timeout(PROBE_TIMEOUT, self.repository.ping()).await;
+        let ok = matches!(answered, Ok(Ok(())));
+        if !ok {
+            Counters::add(&self.counters.flush_failures, 1);
+        }
+        ok
+    }
+
     /// Replays journal batches oldest first: one at least, then more while
     /// the queue holds less than a batch (live events are keeping up) and
     /// `flush_interval` has not passed. A failure keeps the batch for the
@@ -602,11 +626,24 @@ impl Sink {
             ..
         } = batch;
         let id = *id;
-        let (logs, proxy, accounts) = tokio::join!(
-            self.write_logs(id, logs, logs_done, split_logs, logs_unclassified),
-            self.write_proxy_stats(id, proxy, split_proxy, proxy_unclassified),
-            self.write_account_usage(id, accounts, accounts_unclassified),
-        );
+        let stages = async {
+            tokio::join!(
+                self.write_logs(id, logs, logs_done, split_logs, logs_unclassified),
+                self.write_proxy_stats(id, proxy, split_proxy, proxy_unclassified),
+                self.write_account_usage(id, accounts, accounts_unclassified),
+            )
+        };
+        // A connection that died without a reset (the network swallows its
+        // packets) would hold the writer until TCP gives up, minutes later.
+        // Cancelled here, a stage keeps its rows (they are removed only once
+        // written), and its marker tells whether its commit landed after all.
+        let Ok((logs, proxy, accounts)) = tokio::time::timeout(self.write_timeout, stages).await
+        else {
+            return Err(aigw_repository::Error::Unavailable {
+                context: "stats.write",
+                source: aigw_repository::Unavailable::Timeout(self.write_timeout),
+            });
+        };
         logs.and(proxy).and(accounts)?;
         debug_assert!(batch.is_done());
         self.cleanup_markers().await;
