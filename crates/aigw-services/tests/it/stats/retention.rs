@@ -140,3 +140,75 @@ async fn postgres_rows_past_their_retention_are_deleted() {
     })
     .await;
 }
+
+/// Pruning tens of thousands of rows while events keep arriving (on SQLite,
+/// whose one writer connection both need) drops no event: the deletes go in
+/// bounded steps, so the stats writer's queue never fills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_while_traffic_flows_drops_no_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("retention.db").display());
+    let repo = SqlRepository::connect_with(&url, test_options())
+        .await
+        .unwrap();
+    repo.migrate().await.unwrap();
+    let fixture = Fixture::create(&repo, 2, 2).await;
+    let now = Utc::now();
+    let old = workload(&fixture, 40_000, now - TimeDelta::days(40));
+    let (recorder, handle) = StatsRecorder::start(
+        repo.clone(),
+        state().await,
+        aigw_services::stats::StatsConfig {
+            queue_capacity: old.len(),
+            batch_size: 1_000,
+            ..config()
+        },
+    );
+    for event in old.iter().cloned() {
+        recorder.record(event);
+    }
+    let report = handle.shutdown(Duration::from_secs(120)).await;
+    assert_eq!(report.metrics.flushed_rows, old.len() as u64);
+
+    // A small queue: a writer held up for long would overflow it.
+    let (recorder, handle) = StatsRecorder::start(
+        repo.clone(),
+        state().await,
+        aigw_services::stats::StatsConfig {
+            queue_capacity: 2_000,
+            ..config()
+        },
+    );
+    let runtime = Runtime::start(RuntimeSettings {
+        database_url: url.clone(),
+        sql: test_options(),
+        retention: Some(RetentionSettings {
+            request_logs: Some(Duration::from_secs(30 * DAY)),
+            proxy_stats: None,
+            error_logs: None,
+            batch_pause: Duration::from_millis(5),
+            ..RetentionSettings::default()
+        }),
+        ..RuntimeSettings::default()
+    })
+    .await
+    .unwrap();
+    let mut live = 0;
+    let mut i = 0;
+    while pruned(&runtime, "request_logs") != Some(old.len() as u64) {
+        let events = workload(&fixture, 50, Utc::now());
+        for mut event in events {
+            event.request_id = format!("live-{i}").into();
+            i += 1;
+            recorder.record(event);
+            live += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let report = handle.shutdown(Duration::from_secs(30)).await;
+    runtime.shutdown().await;
+    assert!(live > 0);
+    assert_eq!(report.metrics.dropped(), 0, "{report:?}");
+    assert_eq!(report.metrics.flushed_rows, live as u64);
+    assert_eq!(request_ids(&repo).await.len(), live);
+}
