@@ -156,9 +156,58 @@ async fn a_torn_record_is_skipped_and_counted(repo: SqlRepository) {
     assert_recorded_once(&repo, &fixture, kept).await;
 }
 
+/// Live batches are not held up behind a long replay: events recorded while
+/// a large journal is being replayed are written before it is done.
+async fn live_batches_are_written_while_the_journal_replays(repo: SqlRepository) {
+    let fixture = Fixture::create(&repo, 2, 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let backlog = workload(&fixture, 20_000, Utc::now());
+    {
+        let mut journal = Journal::open(JournalConfig::new(dir.path())).unwrap();
+        for chunk in backlog.chunks(64) {
+            assert!(journal.append_events(chunk).unwrap());
+        }
+    }
+    let journal = Journal::open(JournalConfig::new(dir.path())).unwrap();
+    let (recorder, handle) =
+        StatsRecorder::start_with_journal(repo.clone(), state().await, config(), journal);
+    let live: Vec<_> = workload(&fixture, 50, Utc::now())
+        .into_iter()
+        .map(|mut e| {
+            e.request_id = format!("live-{}", e.request_id).into();
+            e
+        })
+        .collect();
+    for event in live.iter().cloned() {
+        recorder.record(event);
+    }
+    let live_count = live.len() as u64;
+    let mut pending_when_live_written = 0;
+    eventually("the live events written", || {
+        let m = recorder.metrics();
+        let live_written = m.flushed_rows - m.journal_replayed_events;
+        pending_when_live_written = m.journal_pending_bytes;
+        async move { live_written == live_count }
+    })
+    .await;
+    assert!(
+        pending_when_live_written > 0,
+        "the live events waited for the whole journal"
+    );
+    eventually("the journal replayed", || async {
+        recorder.metrics().journal_pending_bytes == 0
+    })
+    .await;
+    let report = handle.shutdown(Duration::from_secs(30)).await;
+    assert_eq!(report.metrics.dropped(), 0);
+    let all: Vec<_> = backlog.iter().chain(&live).cloned().collect();
+    assert_recorded_once(&repo, &fixture, &all).await;
+}
+
 backend_tests!(
     a_batch_replayed_twice_is_counted_once,
     a_torn_record_is_skipped_and_counted,
+    live_batches_are_written_while_the_journal_replays,
 );
 
 /// A migrated database reached through a forwarder the test can cut.
