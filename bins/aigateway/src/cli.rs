@@ -101,7 +101,9 @@ enum AccountsCommand {
             required_unless_present = "auth_json"
         )]
         api_key: Option<String>,
-        /// Any credential as JSON, e.g. '{"type":"oauth","access_token":"…","refresh_token":"…"}'.
+        /// Any credential as JSON, e.g. '{"type":"oauth","access_token":"…","refresh_token":"…"}',
+        /// or the original gateway's untagged shapes ('{"api_key":"…"}',
+        /// '{"access_token":"…","refresh_token":"…","expires_at":"…"}').
         #[arg(long)]
         auth_json: Option<String>,
     },

@@ -1,7 +1,8 @@
 //! Account credentials: the typed `auth_data` of an upstream account, and its masked summary.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::{DomainError, Secret};
 
@@ -11,8 +12,12 @@ use crate::{DomainError, Secret};
 /// `{"type":"bearer","token":"…"}` or `{"type":"oauth","access_token":"…",…}`.
 /// It implements `Deserialize` but not `Serialize`: persist it with
 /// [`AuthData::to_storage_json`] and show it with [`AuthData::masked`].
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+///
+/// `Deserialize` is what operators' input goes through (the management API,
+/// the command line), so besides the tagged form it accepts the shapes the
+/// original gateway's API and dashboard send (see [`AuthData::from_input`]).
+/// Stored values are read with the strict [`AuthData::from_storage_json`].
+#[derive(Debug, Clone, PartialEq)]
 pub enum AuthData {
     /// A static API key (OpenAI `Authorization: Bearer`, Anthropic `x-api-key`, Gemini `x-goog-api-key`).
     ApiKey {
@@ -38,8 +43,9 @@ pub struct OAuthCredentials {
     /// The refresh token; without it the grant cannot be renewed.
     #[serde(default)]
     pub refresh_token: Option<Secret>,
-    /// When the access token expires (UTC).
-    #[serde(default)]
+    /// When the access token expires (UTC). Read from an RFC 3339 string
+    /// (any offset) or a Unix time in seconds or milliseconds.
+    #[serde(default, deserialize_with = "expiry")]
     pub expires_at: Option<DateTime<Utc>>,
     /// The token endpoint; `None` means the provider kind's default.
     #[serde(default)]
@@ -220,9 +226,149 @@ impl AuthData {
         Value::Object(map)
     }
 
-    /// Parses the storage JSON written by [`AuthData::to_storage_json`].
+    /// Parses the storage JSON written by [`AuthData::to_storage_json`]: the
+    /// tagged form only.
     pub fn from_storage_json(value: serde_json::Value) -> Result<Self, serde_json::Error> {
-        serde_json::from_value(value)
+        serde_json::from_value::<Tagged>(value).map(Self::from)
+    }
+
+    /// Parses a credential as an operator may write it:
+    ///
+    /// - the tagged form, `{"type":"api_key"|"bearer"|"oauth",…}`;
+    /// - the original gateway's untagged form, its kind inferred from the
+    ///   fields: `api_key` makes an API key (it wins when an access token is
+    ///   there too, as the original's OpenAI and GLM providers read the key
+    ///   first), `access_token` or `refresh_token` an OAuth grant, `token` a
+    ///   bearer token;
+    /// - either of those as a JSON string holding the object, as the
+    ///   original's dashboard sends it.
+    ///
+    /// Fields this type has no room for (`id_token`, `account_id`,
+    /// `expires_in`, …) are ignored on purpose: the original's OAuth flow
+    /// stores them, but nothing here sends them upstream. Error messages
+    /// never quote the input, which holds secrets.
+    pub fn from_input(value: serde_json::Value) -> Result<Self, serde_json::Error> {
+        use serde_json::Value;
+
+        let value = match value {
+            Value::String(text) => match serde_json::from_str::<Value>(&text) {
+                Ok(inner @ Value::Object(_)) => inner,
+                _ => return Err(serde_json::Error::custom(NOT_A_CREDENTIAL)),
+            },
+            other => other,
+        };
+        let Value::Object(map) = &value else {
+            return Err(serde_json::Error::custom(NOT_A_CREDENTIAL));
+        };
+        if map.contains_key("type") {
+            return match map.get("type").and_then(Value::as_str) {
+                Some("api_key" | "bearer" | "oauth") => Self::from_storage_json(value),
+                _ => Err(serde_json::Error::custom(UNKNOWN_TYPE)),
+            };
+        }
+        let has = |field: &str| map.get(field).is_some_and(|v| !v.is_null());
+        let kind = if has("api_key") {
+            AuthKind::ApiKey
+        } else if has("access_token") || has("refresh_token") {
+            AuthKind::Oauth
+        } else if has("token") {
+            AuthKind::Bearer
+        } else {
+            return Err(serde_json::Error::custom(NOT_A_CREDENTIAL));
+        };
+        match kind {
+            AuthKind::ApiKey => Ok(Self::ApiKey {
+                api_key: field(map, "api_key")?,
+            }),
+            AuthKind::Bearer => Ok(Self::Bearer {
+                token: field(map, "token")?,
+            }),
+            AuthKind::Oauth => {
+                serde_json::from_value::<OAuthCredentials>(value).map(|o| Self::Oauth(Box::new(o)))
+            }
+        }
+    }
+}
+
+/// What a credential that fits no accepted form is told.
+const NOT_A_CREDENTIAL: &str = "is not a credential; accepted forms: \
+    {\"type\":\"api_key\",\"api_key\":\"…\"}, {\"type\":\"bearer\",\"token\":\"…\"}, \
+    {\"type\":\"oauth\",\"access_token\":\"…\",\"refresh_token\":\"…\",\"expires_at\":\"…\"}, \
+    the same objects without \"type\" (an api_key, or an access_token and/or \
+    refresh_token), or any of them as a JSON string";
+
+/// What a credential with an unknown `type` is told.
+const UNKNOWN_TYPE: &str = "has an unknown type; accepted types: api_key, bearer, oauth \
+    (or leave type out and give api_key, or access_token and/or refresh_token)";
+
+/// A string field of an untagged credential.
+fn field(
+    map: &serde_json::Map<String, serde_json::Value>,
+    name: &'static str,
+) -> Result<Secret, serde_json::Error> {
+    match map.get(name) {
+        Some(serde_json::Value::String(s)) => Ok(Secret::new(s.as_str())),
+        _ => Err(serde_json::Error::custom(format_args!(
+            "{name} must be a string"
+        ))),
+    }
+}
+
+/// The stored, tagged form.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Tagged {
+    ApiKey { api_key: Secret },
+    Bearer { token: Secret },
+    Oauth(Box<OAuthCredentials>),
+}
+
+impl From<Tagged> for AuthData {
+    fn from(tagged: Tagged) -> Self {
+        match tagged {
+            Tagged::ApiKey { api_key } => Self::ApiKey { api_key },
+            Tagged::Bearer { token } => Self::Bearer { token },
+            Tagged::Oauth(o) => Self::Oauth(o),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AuthData {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        Self::from_input(value).map_err(D::Error::custom)
+    }
+}
+
+/// Unix times above this are taken as milliseconds: as seconds they would
+/// be past the year 5000, as milliseconds they are after March 1973.
+const MILLIS_FROM: i64 = 100_000_000_000;
+
+/// An expiry as RFC 3339 text (any offset; empty means none) or a Unix time
+/// in seconds or milliseconds.
+fn expiry<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    use serde_json::Value;
+
+    let invalid = || D::Error::custom("expires_at must be an RFC 3339 time or a Unix time");
+    match Option::<Value>::deserialize(deserializer)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if text.trim().is_empty() => Ok(None),
+        Some(Value::String(text)) => DateTime::parse_from_rfc3339(text.trim())
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| invalid()),
+        Some(Value::Number(n)) => {
+            let whole = n
+                .as_i64()
+                .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+                .ok_or_else(invalid)?;
+            let at = if whole.abs() >= MILLIS_FROM {
+                DateTime::from_timestamp_millis(whole)
+            } else {
+                DateTime::from_timestamp(whole, 0)
+            };
+            at.map(Some).ok_or_else(invalid)
+        }
+        Some(_) => Err(invalid()),
     }
 }
 
@@ -283,6 +429,55 @@ mod tests {
     #[test]
     fn unknown_type_is_rejected() {
         assert!(serde_json::from_value::<AuthData>(json!({"type": "magic"})).is_err());
-        assert!(serde_json::from_value::<AuthData>(json!({"api_key": "x"})).is_err());
+    }
+
+    /// Every shape of `auth_data` the original gateway's API and dashboard
+    /// send (fixtures in `fixtures/auth_data_input.json`), and what is
+    /// refused: each input either becomes exactly the stored form given, or
+    /// fails with a message that names the accepted forms and quotes none of
+    /// the input.
+    #[test]
+    fn original_shapes_are_accepted_and_others_refused_clearly() {
+        let cases: Vec<serde_json::Value> =
+            serde_json::from_str(include_str!("../fixtures/auth_data_input.json")).unwrap();
+        assert!(cases.len() > 10);
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let input = case["input"].clone();
+            let parsed = serde_json::from_value::<AuthData>(input.clone());
+            match (&case["stored"], &case["error"]) {
+                (stored @ serde_json::Value::Object(_), _) => {
+                    let auth = parsed.unwrap_or_else(|e| panic!("{name}: {e}"));
+                    assert_eq!(&auth.to_storage_json(), stored, "{name}");
+                    // The stored form reads back as the same credential.
+                    assert_eq!(
+                        AuthData::from_storage_json(stored.clone()).unwrap(),
+                        auth,
+                        "{name}"
+                    );
+                    // The command line parses the same text.
+                    let text = input.to_string();
+                    assert_eq!(
+                        serde_json::from_str::<AuthData>(&text).unwrap(),
+                        auth,
+                        "{name}"
+                    );
+                }
+                (_, serde_json::Value::String(expected)) => {
+                    let message = parsed.map(|_| ()).expect_err(name).to_string();
+                    assert!(message.contains(expected.as_str()), "{name}: {message}");
+                    assert!(!message.contains("secret-in-error"), "{name}: {message}");
+                }
+                _ => panic!("{name}: a case needs `stored` or `error`"),
+            }
+        }
+    }
+
+    #[test]
+    fn storage_reads_only_the_tagged_form() {
+        assert!(AuthData::from_storage_json(json!({"api_key": "sk-1"})).is_err());
+        assert!(
+            AuthData::from_storage_json(json!("{\"type\":\"api_key\",\"api_key\":\"k\"}")).is_err()
+        );
     }
 }

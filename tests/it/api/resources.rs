@@ -443,6 +443,115 @@ async fn accounts_are_owned_validated_masked_and_used(d: Deployment) {
     assert!(checked > 0, "the log capture saw nothing");
 }
 
+/// The original gateway's API and dashboard send `auth_data` without a
+/// `type` (the kind follows from the fields), its dashboard as a JSON string
+/// holding the object, and `metadata` the same way: all are taken, on create
+/// and on update, and the account they make serves requests.
+async fn accounts_take_the_original_gateways_shapes(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let api = Api::new(&gw);
+    let admin = api.admin().await;
+    let client_key = gw.issue_key().await;
+
+    // The original's API: `{"api_key": …}`.
+    let first_key = format!("sk-{CANARY}-orig-0001");
+    let body = json!({"provider_id": "openai", "label": "from-api",
+                      "auth_data": {"api_key": first_key}});
+    let resp = api.post("/api/v1/accounts", &admin, body).await;
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    let id = resp.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(resp.json()["auth_data"]["type"], "api_key");
+    assert_eq!(resp.json()["auth_data"]["last4"], "0001");
+    let resp = gw
+        .post("/v1/chat/completions", &client_key, chat("gpt-4o"))
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(gw.mock.count_for(&first_key), 1);
+
+    // The original's dashboard: both fields as JSON strings.
+    let dashboard_key = format!("sk-{CANARY}-dash-0002");
+    let auth_text = json!({"api_key": dashboard_key}).to_string();
+    let body = json!({"provider_id": "glm", "label": "from-dashboard",
+                      "auth_data": auth_text, "metadata": "{\"team\":\"blue\"}"});
+    let resp = api.post("/api/v1/accounts", &admin, body).await;
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    assert_eq!(resp.json()["auth_data"]["type"], "api_key");
+    assert_eq!(resp.json()["metadata"], json!({"team": "blue"}));
+
+    // An OAuth grant as the original's OAuth flow stores it, with an
+    // RFC 3339 expiry carrying an offset, and fields it has no room for.
+    let grant = json!({
+        "access_token": format!("at-{CANARY}-7777"),
+        "refresh_token": format!("rt-{CANARY}-6666"),
+        "token_type": "Bearer",
+        "expires_at": "2099-01-01T08:00:00+08:00",
+        "expires_in": 3599,
+        "id_token": format!("id-{CANARY}"),
+        "account_id": "acct-1",
+        "email": "someone@example.com"
+    });
+    let body = json!({"provider_id": "anthropic", "label": "grant", "auth_data": grant});
+    let resp = api.post("/api/v1/accounts", &admin, body).await;
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    let summary = &resp.json()["auth_data"];
+    assert_eq!(summary["type"], "oauth");
+    assert_eq!(summary["has_refresh_token"], true);
+    assert_eq!(summary["last4"], "7777");
+    assert_eq!(summary["expires_at"], "2099-01-01T00:00:00Z");
+    // The same as the dashboard's string, with the expiry in Unix seconds.
+    let grant_text = json!({"access_token": format!("at-{CANARY}-5555"),
+                            "refresh_token": format!("rt-{CANARY}-4444"),
+                            "expires_at": 4070908800_i64})
+    .to_string();
+    let body = json!({"provider_id": "anthropic", "label": "grant-2", "auth_data": grant_text});
+    let resp = api.post("/api/v1/accounts", &admin, body).await;
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    assert_eq!(
+        resp.json()["auth_data"]["expires_at"],
+        "2099-01-01T00:00:00Z"
+    );
+
+    // An update in the original's shape replaces the credential.
+    let second_key = format!("sk-{CANARY}-orig-0003");
+    let path = format!("/api/v1/accounts/{id}");
+    let resp = api
+        .put(&path, &admin, json!({"auth_data": {"api_key": second_key}}))
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.json()["auth_data"]["last4"], "0003");
+    let resp = gw
+        .post("/v1/chat/completions", &client_key, chat("gpt-4o"))
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(gw.mock.count_for(&second_key), 1);
+    assert_eq!(gw.mock.count_for(&first_key), 1);
+
+    // Nothing fits: a 400 naming the accepted forms, quoting nothing.
+    for auth_data in [
+        json!({"secret": format!("x-{CANARY}")}),
+        json!(format!("not json {CANARY}")),
+        json!({"type": "magic", "api_key": format!("x-{CANARY}")}),
+    ] {
+        let body = json!({"provider_id": "openai", "label": "bad", "auth_data": auth_data});
+        let resp = api.post("/api/v1/accounts", &admin, body).await;
+        assert_eq!(resp.status, 400, "{}", resp.text());
+        let error = resp.json()["error"].as_str().unwrap().to_owned();
+        assert!(error.starts_with("auth_data: "), "{error}");
+        assert!(
+            error.contains("accepted forms") || error.contains("accepted types"),
+            "{error}"
+        );
+    }
+    let resp = api
+        .put(&path, &admin, json!({"auth_data": {"nothing": "here"}}))
+        .await;
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    let checked = super::assert_logs_free_of_canary();
+    assert!(checked > 0, "the log capture saw nothing");
+}
+
 async fn proxies_validate_assign_and_recalculate(d: Deployment) {
     let Some(gw) = TestGateway::start(d).await else {
         return;
@@ -691,6 +800,7 @@ deployment_tests!(
     access_keys_are_regenerated_and_masked,
     providers_list_create_update_delete,
     accounts_are_owned_validated_masked_and_used,
+    accounts_take_the_original_gateways_shapes,
     proxies_validate_assign_and_recalculate,
     mappings_are_owned_and_routed,
 );

@@ -9,6 +9,7 @@
     reason = "test code: failures should panic loudly, and tasks are spawned freely"
 )]
 
+mod accounts;
 mod fd_exhaustion;
 mod journal;
 mod logging;

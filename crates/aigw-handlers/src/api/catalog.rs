@@ -266,6 +266,20 @@ struct CreateAccountRequest {
     is_active: bool,
 }
 
+/// `metadata` as given, or the object a JSON string holds: the original
+/// gateway's dashboard sends it as a string, like `auth_data` (which
+/// [`AuthData`]'s own parsing unwraps). Anything else is left for the
+/// service to refuse.
+fn metadata(value: Option<serde_json::Value>) -> Option<serde_json::Value> {
+    match value {
+        Some(serde_json::Value::String(text)) => match serde_json::from_str(&text) {
+            Ok(object @ serde_json::Value::Object(_)) => Some(object),
+            _ => Some(serde_json::Value::String(text)),
+        },
+        other => other,
+    }
+}
+
 /// `POST /api/v1/accounts`.
 pub(crate) async fn create_account(ctx: Ctx<'_>) -> Reply {
     let r: CreateAccountRequest = ctx.body()?;
@@ -278,7 +292,7 @@ pub(crate) async fn create_account(ctx: Ctx<'_>) -> Reply {
                 provider_id: r.provider_id,
                 label: r.label,
                 auth_data: r.auth_data,
-                metadata: r.metadata,
+                metadata: metadata(r.metadata),
                 is_active: r.is_active,
             },
         )
@@ -312,7 +326,7 @@ pub(crate) async fn update_account(ctx: Ctx<'_>) -> Reply {
             UpdateAccount {
                 label: r.label,
                 auth_data: r.auth_data,
-                metadata: r.metadata,
+                metadata: metadata(r.metadata),
                 is_active: r.is_active,
             },
         )
