@@ -3,6 +3,7 @@
 //! account is cooling down, no splice after a stream started, and traffic
 //! that always goes through the account's assigned proxy.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use aigateway::domain::{NewProxy, ProxyUrl};
@@ -226,6 +227,208 @@ async fn traffic_goes_through_the_assigned_proxy_never_direct(d: Deployment) {
     assert_eq!(gw.mock.total_requests(), before);
 }
 
+/// Accounts created through the API while proxies exist: from the moment
+/// they serve, every upstream request of each arrives through a tunnel of the
+/// proxy it is assigned to, on every instance, never straight from a gateway.
+async fn accounts_created_next_to_proxies_never_go_direct(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let peer = match d {
+        Deployment::ScaleOut => Some(Arc::new(gw.start_peer().await)),
+        Deployment::Embedded => None,
+    };
+    let gw = Arc::new(gw);
+    let instances: Vec<Arc<TestGateway>> = std::iter::once(gw.clone()).chain(peer).collect();
+    let api = crate::api::Api::new(&gw);
+    let admin = api.admin().await;
+    let proxies = [
+        MockProxy::start(None).await.unwrap(),
+        MockProxy::start(None).await.unwrap(),
+    ];
+    let mut proxy_ids = Vec::new();
+    for proxy in &proxies {
+        let resp = api
+            .post(
+                "/api/v1/proxies",
+                &admin,
+                json!({"url": proxy.url(), "max_accounts": 1}),
+            )
+            .await;
+        assert_eq!(resp.status, 201, "{}", resp.text());
+        proxy_ids.push(resp.json()["id"].as_i64().unwrap());
+    }
+    let key: Arc<str> = gw.issue_key().await.into();
+    // Every instance knows the key before the accounts exist.
+    for instance in &instances {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let resp = instance
+                .post("/v1/chat/completions", &key, chat("gpt-4o", false))
+                .await;
+            if resp.status != 401 {
+                assert_eq!(resp.status, 503, "{}", resp.text());
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the key never reached an instance"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    // Both accounts are created at once while every instance takes
+    // requests, 20 at a time, from before the creation until a second after.
+    let labels = ["tunnel-a", "tunnel-b"];
+    let created: OnceLock<Instant> = OnceLock::new();
+    let create = |label: &'static str| {
+        let api = &api;
+        let admin = &admin;
+        async move {
+            let body = json!({"provider_id": "openai", "label": label,
+                              "auth_data": {"type": "api_key", "api_key": label}});
+            let resp = api.post("/api/v1/accounts", admin, body).await;
+            assert_eq!(resp.status, 201, "{}", resp.text());
+            resp.json()["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let burst = async {
+        let mut served = 0;
+        while created
+            .get()
+            .is_none_or(|at| at.elapsed() < Duration::from_secs(1))
+        {
+            let tasks: Vec<_> = (0..20)
+                .map(|i| {
+                    let instance = instances[i % instances.len()].clone();
+                    let key = key.clone();
+                    tokio::spawn(async move {
+                        instance
+                            .post("/v1/chat/completions", &key, chat("gpt-4o", false))
+                            .await
+                    })
+                })
+                .collect();
+            for task in tasks {
+                let resp = task.await.unwrap();
+                assert!(
+                    resp.status == 200 || resp.status == 503,
+                    "{}: {}",
+                    resp.status,
+                    resp.text()
+                );
+                served += usize::from(resp.status == 200);
+            }
+        }
+        served
+    };
+    let ((a, b), served) = tokio::join!(
+        async {
+            let ids = tokio::join!(create(labels[0]), create(labels[1]));
+            let _ = created.set(Instant::now());
+            ids
+        },
+        burst
+    );
+    assert!(served > 0, "no request was served");
+
+    // Each account has its own proxy, and each of its requests came out of
+    // one of that proxy's tunnels.
+    let mut assigned = Vec::new();
+    for (id, label) in [(a, labels[0]), (b, labels[1])] {
+        let account = api
+            .get(&format!("/api/v1/accounts/{id}"), &admin)
+            .await
+            .json();
+        let proxy_id = account["proxy_id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{label} has no proxy: {account}"));
+        assigned.push(proxy_id);
+        let proxy = &proxies[proxy_ids.iter().position(|p| *p == proxy_id).unwrap()];
+        let tunnels: Vec<_> = proxy.tunnel_log().iter().map(|t| t.outbound).collect();
+        let requests = gw.mock.requests_for(label);
+        assert!(!requests.is_empty(), "{label} served nothing");
+        for request in requests {
+            assert!(
+                tunnels.contains(&request.peer),
+                "a request of {label} came from {} instead of proxy {proxy_id}'s tunnels {tunnels:?}",
+                request.peer
+            );
+        }
+    }
+    assert_ne!(assigned[0], assigned[1], "both accounts on one proxy");
+}
+
+/// Accounts that connected directly (no proxy existed) and then got a proxy:
+/// the direct client goes with its pooled connections on every instance, and
+/// every later request of theirs arrives through the proxy's tunnels.
+async fn pooled_direct_connections_go_once_accounts_get_proxies(d: Deployment) {
+    use aigateway::services::client_pool::Route;
+
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let peer = match d {
+        Deployment::ScaleOut => Some(gw.start_peer().await),
+        Deployment::Embedded => None,
+    };
+    let instances: Vec<&TestGateway> = std::iter::once(&gw).chain(peer.as_ref()).collect();
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("openai", "was-direct").await;
+    for instance in &instances {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let resp = instance
+                .post("/v1/chat/completions", &key, chat("gpt-4o", false))
+                .await;
+            if resp.status == 200 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}", resp.text());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(instance.runtime.gateway().pool().contains(&Route::Direct));
+    }
+
+    let api = crate::api::Api::new(&gw);
+    let admin = api.admin().await;
+    let proxy = MockProxy::start(None).await.unwrap();
+    let resp = api
+        .post("/api/v1/proxies", &admin, json!({"url": proxy.url()}))
+        .await;
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    for instance in &instances {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while instance.runtime.gateway().pool().contains(&Route::Direct) {
+            assert!(
+                Instant::now() < deadline,
+                "the direct client outlived the last direct account"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let before = gw.mock.count_for("was-direct");
+    for instance in &instances {
+        for _ in 0..3 {
+            let resp = instance
+                .post("/v1/chat/completions", &key, chat("gpt-4o", false))
+                .await;
+            assert_eq!(resp.status, 200, "{}", resp.text());
+        }
+    }
+    let tunnels: Vec<_> = proxy.tunnel_log().iter().map(|t| t.outbound).collect();
+    let later = &gw.mock.requests_for("was-direct")[before..];
+    assert_eq!(later.len(), 3 * instances.len());
+    for request in later {
+        assert!(
+            tunnels.contains(&request.peer),
+            "a request came from {} instead of the proxy's tunnels {tunnels:?}",
+            request.peer
+        );
+    }
+}
+
 async fn stream_failing_after_first_event_ends_with_an_error_event(d: Deployment) {
     let Some(gw) = TestGateway::start(d).await else {
         return;
@@ -268,6 +471,8 @@ deployment_tests!(
     all_accounts_cooling_down_gives_503_with_retry_after,
     connect_failure_fails_over,
     traffic_goes_through_the_assigned_proxy_never_direct,
+    accounts_created_next_to_proxies_never_go_direct,
+    pooled_direct_connections_go_once_accounts_get_proxies,
     stream_failing_after_first_event_ends_with_an_error_event,
 );
 

@@ -22,7 +22,7 @@ use crate::credentials::{CredentialService, CredentialSettings};
 use crate::gateway::{Gateway, GatewaySettings};
 use crate::retention::{RetentionHandle, RetentionSettings};
 use crate::routing::{PrefixRule, RuleTable, default_rules};
-use crate::snapshot::{ProxyOverflow, Snapshot, SnapshotStore};
+use crate::snapshot::{LoadTicket, ProxyOverflow, Snapshot, SnapshotStore};
 use crate::stats::{FlushReport, Journal, JournalConfig, StatsConfig, StatsHandle, StatsRecorder};
 use crate::upstream::default_base_url;
 
@@ -253,14 +253,30 @@ impl SnapshotBuilder {
         let data = repository.load_snapshot().await?;
         Ok(Snapshot::build(data, self.rules.clone(), self.overflow))
     }
+
+    /// Rebuilds the gateway's snapshot from the database and installs it,
+    /// unless a rebuild that read later got there first (see
+    /// [`crate::snapshot::SnapshotStore`]).
+    pub(crate) async fn rebuild(
+        &self,
+        repository: &SqlRepository,
+        gateway: &Gateway,
+    ) -> Result<(), Error> {
+        let ticket = gateway.snapshot().ticket();
+        let fresh = self.load(repository).await?;
+        install(gateway, ticket, fresh);
+        Ok(())
+    }
 }
 
-/// Swaps in a fresh snapshot and drops pooled clients of proxies it no
-/// longer uses.
-pub(crate) fn install(gateway: &Gateway, snapshot: Snapshot) {
+/// Swaps in a fresh snapshot read under `ticket` and drops the pooled
+/// clients of routes it no longer uses: proxies gone, and the direct route
+/// once no account connects directly.
+fn install(gateway: &Gateway, ticket: LoadTicket, snapshot: Snapshot) {
     let routes: std::collections::HashSet<_> = snapshot.routes().cloned().collect();
-    gateway.snapshot().store(snapshot);
-    gateway.pool().retain(|route| routes.contains(route));
+    if gateway.snapshot().install(ticket, snapshot) {
+        gateway.pool().retain(|route| routes.contains(route));
+    }
 }
 
 /// The providers every gateway starts with.
@@ -432,11 +448,8 @@ fn spawn_refresher(
                 },
             }
             gateway.cooldowns().purge_expired();
-            match builder.load(&repository).await {
-                Ok(fresh) => install(&gateway, fresh),
-                Err(e) => {
-                    tracing::warn!(error = %e, "snapshot refresh failed; serving the previous one")
-                }
+            if let Err(e) = builder.rebuild(&repository, &gateway).await {
+                tracing::warn!(error = %e, "snapshot refresh failed; serving the previous one")
             }
         }
     };

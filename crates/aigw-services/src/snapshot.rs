@@ -8,12 +8,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aigw_domain::{
     Account, ApiKey, HealthStatus, ModelMapping, Provider, ProviderId, ProxyId, UserId,
 };
 use aigw_repository::SnapshotData;
 use arc_swap::ArcSwap;
+use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
 use crate::client_pool::Route;
@@ -116,6 +118,8 @@ pub struct Snapshot {
     /// Whether any proxy is configured at all.
     proxies_configured: bool,
     overflow: ProxyOverflow,
+    /// Whether any account of the rotation connects directly.
+    direct_in_use: bool,
 }
 
 /// The route of accounts that use no proxy.
@@ -188,7 +192,7 @@ impl Snapshot {
             overflow,
         };
 
-        let providers = source
+        let providers: HashMap<ProviderId, ProviderEntry> = source
             .providers
             .into_iter()
             .filter(|p| p.is_active)
@@ -235,6 +239,10 @@ impl Snapshot {
             })
             .collect();
 
+        let direct_in_use = providers
+            .values()
+            .flat_map(|entry| entry.rotation.iter())
+            .any(|r| r.route == Route::Direct);
         Self {
             providers,
             rules,
@@ -243,6 +251,7 @@ impl Snapshot {
             proxy_routes,
             proxies_configured,
             overflow,
+            direct_in_use,
         }
     }
 
@@ -258,9 +267,15 @@ impl Snapshot {
         .of(account)
     }
 
-    /// Every route the snapshot's accounts may use (for pruning the client pool).
+    /// Every route the snapshot's accounts may use (for pruning the client
+    /// pool). The direct route is one only while some account connects
+    /// directly: once every account has a proxy, the direct client and its
+    /// pooled connections go, so none of them can carry an account that has
+    /// since been given a proxy.
     pub fn routes(&self) -> impl Iterator<Item = &Route> {
-        self.proxy_routes.values().chain(std::iter::once(&DIRECT))
+        self.proxy_routes
+            .values()
+            .chain(self.direct_in_use.then_some(&DIRECT))
     }
 
     /// The active provider `id`, if any.
@@ -356,10 +371,26 @@ pub fn hash_key(key: &str) -> [u8; 32] {
 }
 
 /// The current snapshot, swapped whole on every rebuild.
+///
+/// Rebuilds run concurrently (the refresher, and every management write on
+/// its own request), so one that read the database earlier can finish later.
+/// Each rebuild therefore takes a [`LoadTicket`] before it reads, and
+/// [`SnapshotStore::install`] never replaces a snapshot with one read before
+/// it: otherwise an account could briefly get back an older route (direct,
+/// or no longer its proxy) after the database gave it a new one.
 #[derive(Debug, Clone)]
 pub struct SnapshotStore {
     current: Arc<ArcSwap<Snapshot>>,
+    /// The last ticket handed out.
+    tickets: Arc<AtomicU64>,
+    /// The ticket of the installed snapshot. Held only to compare and swap,
+    /// never across an `.await`.
+    installed: Arc<Mutex<u64>>,
 }
+
+/// Taken before a snapshot's rows are read: later tickets read later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LoadTicket(u64);
 
 impl Default for SnapshotStore {
     fn default() -> Self {
@@ -372,7 +403,27 @@ impl SnapshotStore {
     pub fn new(initial: Snapshot) -> Self {
         Self {
             current: Arc::new(ArcSwap::from_pointee(initial)),
+            tickets: Arc::new(AtomicU64::new(0)),
+            installed: Arc::new(Mutex::new(0)),
         }
+    }
+
+    /// The ticket of a rebuild about to read the database.
+    pub fn ticket(&self) -> LoadTicket {
+        LoadTicket(self.tickets.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
+    /// Installs `snapshot`, read under `ticket`, unless a snapshot read
+    /// after it is installed already. Returns whether it was installed.
+    pub fn install(&self, ticket: LoadTicket, snapshot: Snapshot) -> bool {
+        let snapshot = Arc::new(snapshot);
+        let mut installed = self.installed.lock();
+        if ticket.0 <= *installed {
+            return false;
+        }
+        *installed = ticket.0;
+        self.current.store(snapshot);
+        true
     }
 
     /// The current snapshot. Holding the `Arc` across an await is fine: it
@@ -381,8 +432,132 @@ impl SnapshotStore {
         self.current.load_full()
     }
 
-    /// Replaces the snapshot; requests already running keep the one they loaded.
+    /// Replaces the snapshot with one read now; requests already running
+    /// keep the one they loaded.
     pub fn store(&self, snapshot: Snapshot) {
-        self.current.store(Arc::new(snapshot));
+        let ticket = self.ticket();
+        self.install(ticket, snapshot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aigw_domain::{AuthData, NewAccount, Proxy, ProxyUrl, Secret};
+    use chrono::Utc;
+
+    fn data(proxies: usize, assign: bool) -> SnapshotData {
+        let openai = crate::runtime::builtin_providers()
+            .into_iter()
+            .find(|p| p.id.as_str() == "openai")
+            .unwrap();
+        let now = Utc::now();
+        let proxies: Vec<Proxy> = (0..proxies)
+            .map(|i| Proxy {
+                id: ProxyId::new(i as i64 + 1),
+                url: ProxyUrl::new(format!("http://127.0.0.1:{}", 3000 + i)),
+                protocol: aigw_domain::ProxyProtocol::Http,
+                is_active: true,
+                health_status: HealthStatus::Healthy,
+                max_accounts: 1,
+                current_accounts: 0,
+                last_used_at: None,
+                usage_count: 0,
+                priority: 0,
+                weight: 1,
+                consecutive_failures: 0,
+                max_failures: 3,
+                success_rate: 100.0,
+                avg_latency_ms: 0,
+                last_checked_at: None,
+                marked_down_at: None,
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        let accounts = (0..2)
+            .map(|i| {
+                let mut new = NewAccount::new(
+                    openai.id.clone(),
+                    format!("a{i}"),
+                    AuthData::ApiKey {
+                        api_key: Secret::new("k"),
+                    },
+                );
+                new.proxy_id = proxies.get(i).filter(|_| assign).map(|p| p.id);
+                Account::from_new(aigw_domain::AccountId::new(), new, now)
+            })
+            .collect();
+        SnapshotData {
+            providers: vec![Provider::from_new(openai, now)],
+            accounts,
+            proxies,
+            ..SnapshotData::default()
+        }
+    }
+
+    fn build(data: SnapshotData, overflow: ProxyOverflow) -> Snapshot {
+        let rules = RuleTable::new(&crate::routing::default_rules()).unwrap();
+        Snapshot::build(data, rules, overflow)
+    }
+
+    fn rotation_routes(snapshot: &Snapshot) -> Vec<Route> {
+        let openai = ProviderId::new("openai").unwrap();
+        let entry = snapshot.provider(&openai).unwrap();
+        entry.rotation.iter().map(|r| r.route.clone()).collect()
+    }
+
+    #[test]
+    fn accounts_without_a_proxy_while_proxies_exist_are_not_routable() {
+        let unassigned = build(data(2, false), ProxyOverflow::Reject);
+        assert!(rotation_routes(&unassigned).is_empty());
+        assert!(!unassigned.routes().any(|r| *r == Route::Direct));
+
+        let assigned = build(data(2, true), ProxyOverflow::Reject);
+        let routes = rotation_routes(&assigned);
+        assert_eq!(routes.len(), 2);
+        assert!(routes.iter().all(|r| r.proxy().is_some()), "{routes:?}");
+
+        // Overflow "direct" is the operator's explicit choice.
+        let overflow = build(data(2, false), ProxyOverflow::Direct);
+        assert_eq!(rotation_routes(&overflow), [Route::Direct, Route::Direct]);
+        assert!(overflow.routes().any(|r| *r == Route::Direct));
+    }
+
+    /// The pool keeps a client for the direct route only while an account
+    /// connects directly, so connections pooled before the accounts got
+    /// their proxies are dropped with it.
+    #[test]
+    fn the_direct_route_is_kept_only_while_an_account_uses_it() {
+        let direct = build(data(0, false), ProxyOverflow::Reject);
+        assert_eq!(rotation_routes(&direct), [Route::Direct, Route::Direct]);
+        assert_eq!(direct.routes().collect::<Vec<_>>(), [&Route::Direct]);
+
+        let proxied = build(data(2, true), ProxyOverflow::Reject);
+        assert_eq!(proxied.routes().count(), 2);
+        assert!(!proxied.routes().any(|r| *r == Route::Direct));
+    }
+
+    /// A rebuild that read the database earlier but finishes later must not
+    /// replace what a later read installed.
+    #[test]
+    fn an_older_read_never_replaces_a_newer_snapshot() {
+        let store = SnapshotStore::default();
+        let older = store.ticket();
+        let newer = store.ticket();
+        assert!(store.install(newer, build(data(2, true), ProxyOverflow::Reject)));
+        assert!(!store.install(older, build(data(0, false), ProxyOverflow::Reject)));
+        let current = store.load();
+        assert!(
+            rotation_routes(&current)
+                .iter()
+                .all(|r| r.proxy().is_some())
+        );
+        // A later read still gets in.
+        assert!(store.install(store.ticket(), build(data(0, false), ProxyOverflow::Reject)));
+        assert_eq!(
+            rotation_routes(&store.load()),
+            [Route::Direct, Route::Direct]
+        );
     }
 }

@@ -91,8 +91,10 @@ impl Admin {
     /// instances to do the same. Called after every write.
     pub async fn reload(&self) -> Result<(), Error> {
         crate::proxy_assign::assign_proxies(self.repository(), false).await?;
-        let fresh = self.inner.builder.load(self.repository()).await?;
-        crate::runtime::install(self.gateway(), fresh);
+        self.inner
+            .builder
+            .rebuild(self.repository(), self.gateway())
+            .await?;
         if let Err(e) = self.gateway().state().publish(Invalidation::Snapshot).await {
             // The other instances still catch up on their periodic refresh.
             tracing::warn!(error = %e, "could not tell other instances about a change");
