@@ -231,7 +231,26 @@ async fn traffic_goes_through_the_assigned_proxy_never_direct(d: Deployment) {
 /// they serve, every upstream request of each arrives through a tunnel of the
 /// proxy it is assigned to, on every instance, never straight from a gateway.
 async fn accounts_created_next_to_proxies_never_go_direct(d: Deployment) {
-    let Some(gw) = TestGateway::start(d).await else {
+    new_accounts_only_use_their_tunnels(d, |_| {}).await;
+}
+
+/// With `overflow = "direct"` an account without a proxy connects directly,
+/// so a snapshot read between an account's insert and its assignment (here
+/// the refresher reads all the time) would send it direct although a proxy
+/// has room: a new account is inserted with its proxy.
+async fn new_accounts_get_their_proxy_before_any_snapshot_sees_them(d: Deployment) {
+    new_accounts_only_use_their_tunnels(d, |settings| {
+        settings.proxy_overflow = aigateway::services::snapshot::ProxyOverflow::Direct;
+        settings.snapshot_refresh = Duration::from_millis(1);
+    })
+    .await;
+}
+
+async fn new_accounts_only_use_their_tunnels(
+    d: Deployment,
+    adjust: impl FnOnce(&mut aigateway::services::RuntimeSettings),
+) {
+    let Some(gw) = TestGateway::start_with(d, adjust).await else {
         return;
     };
     let peer = match d {
@@ -333,8 +352,15 @@ async fn accounts_created_next_to_proxies_never_go_direct(d: Deployment) {
     );
     assert!(served > 0, "no request was served");
 
-    // Each account has its own proxy, and each of its requests came out of
-    // one of that proxy's tunnels.
+    // Each account ends on its own proxy, and each of its requests came out
+    // of a proxy's tunnel: of its own, or, when both creations took the last
+    // place of one proxy at the same moment, of the one it briefly shared
+    // before the newer moved on. Never straight from a gateway.
+    let tunnels: Vec<_> = proxies
+        .iter()
+        .flat_map(|p| p.tunnel_log())
+        .map(|t| t.outbound)
+        .collect();
     let mut assigned = Vec::new();
     for (id, label) in [(a, labels[0]), (b, labels[1])] {
         let account = api
@@ -344,15 +370,14 @@ async fn accounts_created_next_to_proxies_never_go_direct(d: Deployment) {
         let proxy_id = account["proxy_id"]
             .as_i64()
             .unwrap_or_else(|| panic!("{label} has no proxy: {account}"));
+        assert!(proxy_ids.contains(&proxy_id));
         assigned.push(proxy_id);
-        let proxy = &proxies[proxy_ids.iter().position(|p| *p == proxy_id).unwrap()];
-        let tunnels: Vec<_> = proxy.tunnel_log().iter().map(|t| t.outbound).collect();
         let requests = gw.mock.requests_for(label);
         assert!(!requests.is_empty(), "{label} served nothing");
         for request in requests {
             assert!(
                 tunnels.contains(&request.peer),
-                "a request of {label} came from {} instead of proxy {proxy_id}'s tunnels {tunnels:?}",
+                "a request of {label} came from {}, not through a proxy {tunnels:?}",
                 request.peer
             );
         }
@@ -472,6 +497,7 @@ deployment_tests!(
     connect_failure_fails_over,
     traffic_goes_through_the_assigned_proxy_never_direct,
     accounts_created_next_to_proxies_never_go_direct,
+    new_accounts_get_their_proxy_before_any_snapshot_sees_them,
     pooled_direct_connections_go_once_accounts_get_proxies,
     stream_failing_after_first_event_ends_with_an_error_event,
 );

@@ -84,6 +84,73 @@ pub async fn assign_proxies(repository: &SqlRepository, recalculate: bool) -> Re
     Ok(changed)
 }
 
+/// The loads of the usable proxies: how many active accounts each carries.
+fn loads(accounts: &[Account], usable: &HashMap<ProxyId, &Proxy>) -> HashMap<ProxyId, i64> {
+    let mut load: HashMap<ProxyId, i64> = HashMap::new();
+    for account in accounts.iter().filter(|a| a.is_active) {
+        if let Some(id) = account.proxy_id.filter(|id| usable.contains_key(id)) {
+            *load.entry(id).or_default() += 1;
+        }
+    }
+    load
+}
+
+/// The proxy an account about to be created gets (fill-first), so that it is
+/// inserted with it: no snapshot, on any instance, can then read the new
+/// account before its assignment, when it would be unusable or, with
+/// `overflow = "direct"`, connect directly although a proxy has room.
+pub async fn proxy_for_new_account(repository: &SqlRepository) -> Result<Option<ProxyId>, Error> {
+    let data = repository.load_snapshot().await?;
+    let order = ordered(&data.proxies);
+    let usable: HashMap<ProxyId, &Proxy> = order.iter().map(|p| (p.id, *p)).collect();
+    Ok(choose(&order, &loads(&data.accounts, &usable)))
+}
+
+/// Checks the proxy a new account was inserted with: when a creation at the
+/// same moment filled it first (both chose its last place), the newer
+/// account moves to the next proxy with room, or to none, so `max_accounts`
+/// holds. The account stays behind a proxy meanwhile, never direct.
+pub async fn settle_new_account(repository: &SqlRepository, id: AccountId) -> Result<(), Error> {
+    let data = repository.load_snapshot().await?;
+    let Some(proxy) = data
+        .accounts
+        .iter()
+        .find(|a| a.id == id)
+        .and_then(|a| a.proxy_id)
+    else {
+        return Ok(());
+    };
+    let order = ordered(&data.proxies);
+    let usable: HashMap<ProxyId, &Proxy> = order.iter().map(|p| (p.id, *p)).collect();
+    let Some(limit) = usable.get(&proxy).map(|p| p.max_accounts) else {
+        return Ok(());
+    };
+    let mut load = loads(&data.accounts, &usable);
+    if limit <= 0 || load.get(&proxy).copied().unwrap_or(0) <= limit {
+        return Ok(());
+    }
+    // The accounts on the proxy in creation order (ids are time-ordered):
+    // only the ones past the limit move, the newest of them being this one.
+    let mut on_proxy: Vec<&Account> = data
+        .accounts
+        .iter()
+        .filter(|a| a.is_active && a.proxy_id == Some(proxy))
+        .collect();
+    on_proxy.sort_by_key(|a| (a.created_at, a.id));
+    let keeps = usize::try_from(limit).unwrap_or(usize::MAX);
+    if !on_proxy.iter().skip(keeps).any(|a| a.id == id) {
+        return Ok(());
+    }
+    if let Some(n) = load.get_mut(&proxy) {
+        *n -= 1;
+    }
+    let others: Vec<&Proxy> = order.into_iter().filter(|p| p.id != proxy).collect();
+    repository
+        .set_account_proxy(id, choose(&others, &load))
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -143,7 +143,13 @@ impl Admin {
         if let Some(m) = new.metadata {
             row.metadata = m;
         }
+        if row.is_active {
+            row.proxy_id = crate::proxy_assign::proxy_for_new_account(self.repository()).await?;
+        }
         let account = self.repository().insert_account(&row).await?;
+        if row.proxy_id.is_some() {
+            crate::proxy_assign::settle_new_account(self.repository(), account.id).await?;
+        }
         self.reload().await?;
         Ok(self.repository().get_account(account.id).await?)
     }

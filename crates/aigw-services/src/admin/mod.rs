@@ -201,7 +201,11 @@ pub async fn add_account(
     }
     let mut new = NewAccount::new(provider.clone(), label, auth);
     new.expires_at = new.auth_data.expires_at();
+    new.proxy_id = crate::proxy_assign::proxy_for_new_account(repository).await?;
     let account = repository.insert_account(&new).await?;
+    if new.proxy_id.is_some() {
+        crate::proxy_assign::settle_new_account(repository, account.id).await?;
+    }
     crate::proxy_assign::assign_proxies(repository, false).await?;
     Ok(repository.get_account(account.id).await?)
 }
