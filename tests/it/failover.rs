@@ -385,6 +385,62 @@ async fn new_accounts_only_use_their_tunnels(
     assert_ne!(assigned[0], assigned[1], "both accounts on one proxy");
 }
 
+/// An account activated next to a proxy with room is behind it from its first
+/// request, even with `overflow = "direct"` and a refresher reading all the
+/// time.
+async fn activated_accounts_get_their_proxy_in_the_same_write(d: Deployment) {
+    let Some(gw) = TestGateway::start_with(d, |settings| {
+        settings.proxy_overflow = aigateway::services::snapshot::ProxyOverflow::Direct;
+        settings.snapshot_refresh = Duration::from_millis(1);
+    })
+    .await
+    else {
+        return;
+    };
+    let api = crate::api::Api::new(&gw);
+    let admin = api.admin().await;
+    let proxy = MockProxy::start(None).await.unwrap();
+    let resp = api
+        .post("/api/v1/proxies", &admin, json!({"url": proxy.url()}))
+        .await;
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    let key = gw.issue_key().await;
+    let body = json!({"provider_id": "openai", "label": "dormant", "is_active": false,
+                      "auth_data": {"type": "api_key", "api_key": "dormant"}});
+    let resp = api.post("/api/v1/accounts", &admin, body).await;
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    let path = format!("/api/v1/accounts/{}", resp.json()["id"].as_str().unwrap());
+
+    let activated: OnceLock<Instant> = OnceLock::new();
+    let activate = async {
+        let resp = api.put(&path, &admin, json!({"is_active": true})).await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        let _ = activated.set(Instant::now());
+    };
+    let requests = async {
+        while activated
+            .get()
+            .is_none_or(|at| at.elapsed() < Duration::from_millis(500))
+        {
+            let resp = gw
+                .post("/v1/chat/completions", &key, chat("gpt-4o", false))
+                .await;
+            assert!(resp.status == 200 || resp.status == 503, "{}", resp.text());
+        }
+    };
+    tokio::join!(activate, requests);
+    let tunnels: Vec<_> = proxy.tunnel_log().iter().map(|t| t.outbound).collect();
+    let sent = gw.mock.requests_for("dormant");
+    assert!(!sent.is_empty(), "the activated account served nothing");
+    for request in sent {
+        assert!(
+            tunnels.contains(&request.peer),
+            "a request came from {}, not through the proxy {tunnels:?}",
+            request.peer
+        );
+    }
+}
+
 /// Accounts that connected directly (no proxy existed) and then got a proxy:
 /// the direct client goes with its pooled connections on every instance, and
 /// every later request of theirs arrives through the proxy's tunnels.
@@ -498,6 +554,7 @@ deployment_tests!(
     traffic_goes_through_the_assigned_proxy_never_direct,
     accounts_created_next_to_proxies_never_go_direct,
     new_accounts_get_their_proxy_before_any_snapshot_sees_them,
+    activated_accounts_get_their_proxy_in_the_same_write,
     pooled_direct_connections_go_once_accounts_get_proxies,
     stream_failing_after_first_event_ends_with_an_error_event,
 );

@@ -174,16 +174,27 @@ impl Admin {
             check_metadata(m)?;
         }
         let new_credential = update.auth_data.is_some();
+        // Like a new account, an activated one gets its proxy in the same
+        // write, so no snapshot sees it active without one.
+        let activated = !current.is_active && update.is_active == Some(true);
+        let proxy = if activated && current.proxy_id.is_none() {
+            crate::proxy_assign::proxy_for_new_account(self.repository()).await?
+        } else {
+            None
+        };
         let patch = AccountPatch {
             label: update.label,
             expires_at: update.auth_data.as_ref().map(AuthData::expires_at),
             auth_data: update.auth_data,
             metadata: update.metadata,
             is_active: update.is_active,
-            proxy_id: None,
+            proxy_id: proxy.map(Some),
             health_status: None,
         };
         self.repository().update_account(id, &patch).await?;
+        if proxy.is_some() {
+            crate::proxy_assign::settle_new_account(self.repository(), id).await?;
+        }
         if new_credential {
             self.forget_credential(id).await;
         }
