@@ -53,6 +53,7 @@ pub(crate) struct Turn {
 pub(crate) enum Part {
     Text(String),
     Image(Image),
+    Document(Document),
     ToolCall(ToolCall),
     ToolResult(ToolResult),
     Thinking {
@@ -97,6 +98,35 @@ pub(crate) enum ImageSource {
     Url(String),
 }
 
+/// A document (a PDF, inline or by URL). Plain-text documents are read as text parts.
+#[derive(Debug, Clone)]
+pub(crate) struct Document {
+    pub source: DocumentSource,
+    pub title: Option<String>,
+    /// Where the document was in the client body, for error messages.
+    pub path: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum DocumentSource {
+    /// Validated base64.
+    Base64 {
+        media_type: String,
+        data: String,
+    },
+    Url(String),
+}
+
+impl Document {
+    /// A file name for upstreams that want one (OpenAI `file` parts).
+    pub(crate) fn filename(&self) -> String {
+        match &self.title {
+            Some(title) if !title.trim().is_empty() => title.clone(),
+            _ => "document.pdf".to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct ToolDef {
     pub name: String,
@@ -120,6 +150,9 @@ pub(crate) enum Thinking {
     Budget(u32),
     /// A coarse effort (OpenAI `reasoning_effort`).
     Effort(ReasoningEffort),
+    /// The model decides how much to think (Anthropic `adaptive`), within an
+    /// effort when one was given.
+    Adaptive(Option<ReasoningEffort>),
     Disabled,
 }
 

@@ -7,8 +7,9 @@ mod stream;
 
 pub use error::{ErrorBody, ErrorDetail, ErrorType};
 pub use request::{
-    ContentBlock, ImageSource, Message, MessagesRequest, Metadata, Role, SystemBlock, SystemPrompt,
-    ThinkingConfig, Tool, ToolChoice, ToolResultContent,
+    ContentBlock, DocumentSource, Effort, ImageSource, Message, MessagesRequest, Metadata,
+    OutputConfig, Role, SystemBlock, SystemPrompt, ThinkingConfig, Tool, ToolChoice,
+    ToolResultContent,
 };
 pub use response::{MessageType, MessagesResponse, StopReason, Usage};
 pub use stream::{Delta, MessageDelta, MessageDeltaUsage, StreamEvent};

@@ -45,6 +45,9 @@ pub struct MessagesRequest {
     /// Request metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,
+    /// Output settings (`effort`, which steers adaptive thinking).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_config: Option<OutputConfig>,
 }
 
 /// `system`: a string or an array of text blocks.
@@ -143,6 +146,59 @@ pub enum ContentBlock {
         /// Opaque data.
         data: String,
     },
+    /// A document (PDF, plain text, or content blocks) sent by the user.
+    Document {
+        /// Where the document is.
+        source: DocumentSource,
+        /// A title the model may cite.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        /// Context about the document, not cited.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<String>,
+        /// Citation settings (`{"enabled": true}`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        citations: Option<Value>,
+        /// Prompt caching marker.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
+    },
+}
+
+/// The source of a document block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DocumentSource {
+    /// Inline bytes (`application/pdf`).
+    Base64 {
+        /// The media type.
+        media_type: String,
+        /// Base64 data.
+        data: String,
+    },
+    /// Plain text.
+    Text {
+        /// `text/plain`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media_type: Option<String>,
+        /// The text.
+        data: String,
+    },
+    /// A PDF the upstream fetches.
+    Url {
+        /// The URL.
+        url: String,
+    },
+    /// Content blocks (text and images) making up the document.
+    Content {
+        /// A string or blocks.
+        content: TextOr<ContentBlock>,
+    },
+    /// A file uploaded with Anthropic's Files API.
+    File {
+        /// The file id.
+        file_id: String,
+    },
 }
 
 /// `tool_result.content`.
@@ -225,6 +281,34 @@ pub enum ThinkingConfig {
     },
     /// Do not think.
     Disabled,
+    /// The model decides whether and how much to think (steered by
+    /// `output_config.effort`).
+    Adaptive,
+}
+
+/// `output_config`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct OutputConfig {
+    /// How much effort (thinking, text and tool calls) the model spends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effort: Option<Effort>,
+    /// Other output settings (structured output `format`), kept as sent.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
+}
+
+/// `output_config.effort`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effort {
+    /// Least effort.
+    Low,
+    /// Balanced.
+    Medium,
+    /// The default.
+    High,
+    /// No constraint.
+    Max,
 }
 
 /// `metadata`.

@@ -5,16 +5,23 @@ use aigw_domain::Format;
 use super::media;
 use crate::FormatError;
 use crate::anthropic::{
-    self, ContentBlock, ImageSource, MessagesRequest, SystemBlock, ThinkingConfig,
+    self, ContentBlock, DocumentSource, Effort, ImageSource, MessagesRequest, SystemBlock,
+    ThinkingConfig,
 };
 use crate::ir::{
-    self, Conversation, Image, Part, Speaker, Thinking, ToolCall, ToolChoice, ToolDef, ToolResult,
-    Turn,
+    self, Conversation, Document, Image, Part, Speaker, Thinking, ToolCall, ToolChoice, ToolDef,
+    ToolResult, Turn,
 };
 use crate::json::TextOr;
+use crate::openai::ReasoningEffort;
 
 /// Read an Anthropic request for a non-Anthropic `upstream` (named in errors).
 pub(crate) fn read(req: MessagesRequest, upstream: Format) -> Result<Conversation, FormatError> {
+    let effort = req
+        .output_config
+        .as_ref()
+        .and_then(|c| c.effort)
+        .map(reasoning_effort);
     let mut conv = Conversation {
         max_tokens: Some(req.max_tokens),
         temperature: req.temperature,
@@ -22,10 +29,15 @@ pub(crate) fn read(req: MessagesRequest, upstream: Format) -> Result<Conversatio
         top_k: req.top_k,
         stop: req.stop_sequences.unwrap_or_default(),
         user: req.metadata.and_then(|m| m.user_id),
-        thinking: req.thinking.map(|t| match t {
-            ThinkingConfig::Enabled { budget_tokens } => Thinking::Budget(budget_tokens),
-            ThinkingConfig::Disabled => Thinking::Disabled,
-        }),
+        thinking: match req.thinking {
+            Some(ThinkingConfig::Enabled { budget_tokens }) => {
+                Some(Thinking::Budget(budget_tokens))
+            }
+            Some(ThinkingConfig::Disabled) => Some(Thinking::Disabled),
+            Some(ThinkingConfig::Adaptive) => Some(Thinking::Adaptive(effort)),
+            // An effort alone still steers how much the model reasons.
+            None => effort.map(Thinking::Effort),
+        },
         ..Conversation::default()
     };
     conv.system = match req.system {
@@ -39,14 +51,25 @@ pub(crate) fn read(req: MessagesRequest, upstream: Format) -> Result<Conversatio
             .collect(),
     };
     for (i, tool) in req.tools.unwrap_or_default().into_iter().enumerate() {
-        let is_client_tool = tool.kind.as_deref().is_none_or(|k| k == "custom");
-        if !is_client_tool || tool.input_schema.is_none() {
+        match tool.kind.as_deref() {
+            None | Some("custom") => {}
+            Some(kind) => {
+                return Err(FormatError::Unsupported {
+                    path: format!("tools[{i}]"),
+                    upstream,
+                    reason: format!(
+                        "`{kind}` is a server tool that runs only on Anthropic upstreams; \
+                         declare a client tool with an input_schema instead"
+                    )
+                    .into(),
+                });
+            }
+        }
+        if tool.input_schema.is_none() {
             return Err(FormatError::Unsupported {
                 path: format!("tools[{i}]"),
                 upstream,
-                reason:
-                    "server tools run only on Anthropic; declare a client tool with an input_schema"
-                        .into(),
+                reason: "a client tool needs an input_schema".into(),
             });
         }
         conv.tools.push(ToolDef {
@@ -80,11 +103,19 @@ pub(crate) fn read(req: MessagesRequest, upstream: Format) -> Result<Conversatio
         };
         let parts = match msg.content {
             TextOr::Text(s) => vec![Part::Text(s)],
-            TextOr::Items(blocks) => blocks
-                .into_iter()
-                .enumerate()
-                .map(|(j, b)| read_block(b, &format!("{path}[{j}]")))
-                .collect::<Result<_, _>>()?,
+            TextOr::Items(blocks) => {
+                let mut parts = Vec::with_capacity(blocks.len());
+                for (j, block) in blocks.into_iter().enumerate() {
+                    let block_path = format!("{path}[{j}]");
+                    match block {
+                        ContentBlock::Document { source, title, .. } => {
+                            read_document(source, title, &block_path, &mut parts)?;
+                        }
+                        other => parts.push(read_block(other, &block_path)?),
+                    }
+                }
+                parts
+            }
         };
         conv.turns.push(Turn { speaker, parts });
     }
@@ -153,7 +184,87 @@ fn read_block(block: ContentBlock, path: &str) -> Result<Part, FormatError> {
             signature: Some(signature).filter(|s| !s.is_empty()),
         },
         ContentBlock::RedactedThinking { data } => Part::RedactedThinking(data),
+        ContentBlock::Document { .. } => {
+            return Err(FormatError::invalid_value(
+                path,
+                "document blocks may appear only in message content",
+            ));
+        }
     })
+}
+
+/// A document block: a PDF (inline or by URL) stays a document; a plain-text
+/// or content-block document becomes the text and image parts it holds.
+fn read_document(
+    source: DocumentSource,
+    title: Option<String>,
+    path: &str,
+    parts: &mut Vec<Part>,
+) -> Result<(), FormatError> {
+    let source_path = format!("{path}.source");
+    let source = match source {
+        DocumentSource::Base64 { media_type, data } => {
+            media::check_base64(&data, &format!("{source_path}.data"))?;
+            ir::DocumentSource::Base64 { media_type, data }
+        }
+        DocumentSource::Url { url } => ir::DocumentSource::Url(url),
+        DocumentSource::Text { data, .. } => {
+            parts.push(Part::Text(match title {
+                Some(title) if !title.is_empty() => format!("{title}\n\n{data}"),
+                _ => data,
+            }));
+            return Ok(());
+        }
+        DocumentSource::Content { content } => {
+            if let Some(title) = title.filter(|t| !t.is_empty()) {
+                parts.push(Part::Text(title));
+            }
+            match content {
+                TextOr::Text(text) => parts.push(Part::Text(text)),
+                TextOr::Items(blocks) => {
+                    for (k, block) in blocks.into_iter().enumerate() {
+                        let p = format!("{source_path}.content[{k}]");
+                        match block {
+                            ContentBlock::Text { text, .. } => parts.push(Part::Text(text)),
+                            ContentBlock::Image { source, .. } => {
+                                parts.push(Part::Image(read_image(source, &p)?));
+                            }
+                            _ => {
+                                return Err(FormatError::invalid_value(
+                                    p,
+                                    "a content document may hold only text and image blocks",
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            return Ok(());
+        }
+        DocumentSource::File { .. } => {
+            return Err(FormatError::invalid_value(
+                source_path,
+                "document blocks with a file source name a file in Anthropic's Files API and \
+                 can be sent only to Anthropic upstreams",
+            ));
+        }
+    };
+    parts.push(Part::Document(Document {
+        source,
+        title,
+        path: path.to_owned(),
+    }));
+    Ok(())
+}
+
+/// Anthropic's effort levels as the neutral reasoning effort.
+const fn reasoning_effort(effort: Effort) -> ReasoningEffort {
+    match effort {
+        Effort::Low => ReasoningEffort::Low,
+        Effort::Medium => ReasoningEffort::Medium,
+        Effort::High => ReasoningEffort::High,
+        Effort::Max => ReasoningEffort::Xhigh,
+    }
 }
 
 fn read_image(source: ImageSource, path: &str) -> Result<Image, FormatError> {

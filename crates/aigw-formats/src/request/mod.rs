@@ -92,7 +92,7 @@ pub(crate) fn translate(
         }
     };
     let bytes = match upstream {
-        Format::OpenAiChat => serde_json::to_vec(&to_openai::write(conv, target)),
+        Format::OpenAiChat => serde_json::to_vec(&to_openai::write(conv, target)?),
         Format::AnthropicMessages => serde_json::to_vec(&to_anthropic::write(conv, target)?),
         Format::OpenAiResponses => serde_json::to_vec(&to_responses::write(conv, target)),
         Format::Gemini => serde_json::to_vec(&to_gemini::write(conv, upstream)?),

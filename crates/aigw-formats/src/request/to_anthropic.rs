@@ -4,11 +4,12 @@ use serde_json::{Value, json};
 
 use super::{DEFAULT_ANTHROPIC_MAX_TOKENS, MIN_THINKING_BUDGET, effort_budget, output_instruction};
 use crate::anthropic::{
-    self, ContentBlock, ImageSource, Message, MessagesRequest, Metadata, SystemBlock,
-    ThinkingConfig,
+    self, ContentBlock, DocumentSource, Effort, ImageSource, Message, MessagesRequest, Metadata,
+    OutputConfig, SystemBlock, ThinkingConfig,
 };
 use crate::ir::{self, Conversation, Part, Speaker, Thinking, ToolChoice};
 use crate::json::TextOr;
+use crate::openai::ReasoningEffort;
 use crate::translate::UpstreamTarget;
 use crate::{FormatError, ids};
 use aigw_domain::Format;
@@ -19,7 +20,17 @@ pub(crate) fn write(
 ) -> Result<MessagesRequest, FormatError> {
     let max_tokens = conv.max_tokens.unwrap_or(DEFAULT_ANTHROPIC_MAX_TOKENS);
     let thinking = thinking(conv.thinking, max_tokens).filter(|_| thinking_allowed(&conv));
-    let thinking_on = matches!(thinking, Some(ThinkingConfig::Enabled { .. }));
+    let thinking_on = matches!(
+        thinking,
+        Some(ThinkingConfig::Enabled { .. } | ThinkingConfig::Adaptive)
+    );
+    let output_config = match conv.thinking {
+        Some(Thinking::Adaptive(Some(e))) if thinking_on => Some(OutputConfig {
+            effort: Some(anthropic_effort(e)),
+            other: serde_json::Map::new(),
+        }),
+        _ => None,
+    };
 
     let mut system: Vec<SystemBlock> = conv
         .system
@@ -134,6 +145,7 @@ pub(crate) fn write(
         metadata: conv.user.map(|user_id| Metadata {
             user_id: Some(user_id),
         }),
+        output_config,
     })
 }
 
@@ -174,6 +186,7 @@ fn thinking_allowed(conv: &Conversation) -> bool {
 /// below `max_tokens` (which includes thinking), else none at all.
 fn thinking(thinking: Option<Thinking>, max_tokens: u32) -> Option<ThinkingConfig> {
     let wanted = match thinking? {
+        Thinking::Adaptive(_) => return Some(ThinkingConfig::Adaptive),
         Thinking::Budget(b) => b,
         Thinking::Effort(e) => effort_budget(e)?,
         Thinking::Disabled => return None,
@@ -193,6 +206,18 @@ fn write_part(part: Part) -> Result<Option<ContentBlock>, FormatError> {
         },
         Part::Image(image) => ContentBlock::Image {
             source: image_source(image.source),
+            cache_control: None,
+        },
+        Part::Document(document) => ContentBlock::Document {
+            source: match document.source {
+                ir::DocumentSource::Base64 { media_type, data } => {
+                    DocumentSource::Base64 { media_type, data }
+                }
+                ir::DocumentSource::Url(url) => DocumentSource::Url { url },
+            },
+            title: document.title,
+            context: None,
+            citations: None,
             cache_control: None,
         },
         Part::ToolCall(call) => ContentBlock::ToolUse {
@@ -254,6 +279,16 @@ fn image_source(source: ir::ImageSource) -> ImageSource {
             data,
         },
         ir::ImageSource::Url(url) => ImageSource::Url { url },
+    }
+}
+
+/// The Anthropic effort closest to a neutral reasoning effort.
+const fn anthropic_effort(effort: ReasoningEffort) -> Effort {
+    match effort {
+        ReasoningEffort::None | ReasoningEffort::Minimal | ReasoningEffort::Low => Effort::Low,
+        ReasoningEffort::Medium => Effort::Medium,
+        ReasoningEffort::High => Effort::High,
+        ReasoningEffort::Xhigh => Effort::Max,
     }
 }
 

@@ -9,15 +9,18 @@ use serde_json::json;
 use super::effort_budget;
 use crate::FormatError;
 use crate::gemini::{
-    Blob, Content, FunctionCall, FunctionCallingConfig, FunctionCallingMode, FunctionDeclaration,
-    FunctionResponse, GenerateContentRequest, GenerationConfig, Part, ThinkingConfig, Tool,
-    ToolConfig,
+    Blob, Content, FileData, FunctionCall, FunctionCallingConfig, FunctionCallingMode,
+    FunctionDeclaration, FunctionResponse, GenerateContentRequest, GenerationConfig, Part,
+    ThinkingConfig, Tool, ToolConfig,
 };
 use crate::ir::{self, Conversation, OutputFormat, Speaker, Thinking, ToolChoice};
 
 /// What Gemini accepts on a `functionCall` part whose reasoning signature is
 /// unknown (history written by another model or an OpenAI client).
 pub(crate) const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
+
+/// The `thinkingBudget` that lets the model decide how much to think.
+const DYNAMIC_THINKING_BUDGET: i64 = -1;
 
 /// `upstream` is Gemini or Antigravity (named in errors; Antigravity also gets
 /// the `VALIDATED` function calling mode it expects).
@@ -104,6 +107,9 @@ pub(crate) fn write(
     let thinking_config = match conv.thinking {
         Some(Thinking::Budget(b)) => Some(i64::from(b)),
         Some(Thinking::Effort(e)) => effort_budget(e).map(i64::from),
+        Some(Thinking::Adaptive(Some(e))) => effort_budget(e).map(i64::from),
+        // The model decides: Gemini's dynamic budget.
+        Some(Thinking::Adaptive(None)) => Some(DYNAMIC_THINKING_BUDGET),
         Some(Thinking::Disabled) | None => None,
     }
     .map(|budget| ThinkingConfig {
@@ -167,6 +173,7 @@ fn user_parts(
             ir::Part::Text(text) if text.is_empty() => {}
             ir::Part::Text(text) => out.push(text_part(text)),
             ir::Part::Image(image) => out.push(image_part(image, upstream)?),
+            ir::Part::Document(document) => out.push(document_part(document, upstream)?),
             ir::Part::ToolResult(result) => {
                 let Some(name) = names.get(&result.call_id) else {
                     return Err(FormatError::invalid_value(
@@ -243,7 +250,10 @@ fn model_parts(parts: Vec<ir::Part>) -> Vec<Part> {
                 ..Part::default()
             }),
             // Images in model turns and redacted reasoning have no Gemini form.
-            ir::Part::Image(_) | ir::Part::ToolResult(_) | ir::Part::RedactedThinking(_) => {}
+            ir::Part::Image(_)
+            | ir::Part::Document(_)
+            | ir::Part::ToolResult(_)
+            | ir::Part::RedactedThinking(_) => {}
         }
     }
     out
@@ -258,10 +268,70 @@ fn image_part(image: ir::Image, upstream: Format) -> Result<Part, FormatError> {
             }),
             ..Part::default()
         }),
-        ir::ImageSource::Url(_) => Err(FormatError::unsupported(
-            image.path,
-            upstream,
-            "image URLs cannot be fetched by this upstream; send the image as base64 data",
-        )),
+        ir::ImageSource::Url(url) => file_part(url, None, &image.path, "image", upstream),
     }
+}
+
+fn document_part(document: ir::Document, upstream: Format) -> Result<Part, FormatError> {
+    match document.source {
+        ir::DocumentSource::Base64 { media_type, data } => Ok(Part {
+            inline_data: Some(Blob {
+                mime_type: media_type,
+                data,
+            }),
+            ..Part::default()
+        }),
+        ir::DocumentSource::Url(url) => file_part(
+            url,
+            Some("application/pdf"),
+            &document.path,
+            "document",
+            upstream,
+        ),
+    }
+}
+
+/// A `fileData` part for a URL. Gemini fetches public URLs itself; the
+/// Antigravity backend takes only inline data, so there the block is refused.
+fn file_part(
+    url: String,
+    mime_type: Option<&str>,
+    path: &str,
+    block: &str,
+    upstream: Format,
+) -> Result<Part, FormatError> {
+    if upstream == Format::Antigravity {
+        return Err(FormatError::unsupported(
+            path,
+            upstream,
+            format!(
+                "{block} blocks with a url source cannot be sent to this upstream; \
+                 send the {block} as base64 data"
+            ),
+        ));
+    }
+    let mime_type = mime_type
+        .map(str::to_owned)
+        .or_else(|| media_type_of_url(&url).map(str::to_owned));
+    Ok(Part {
+        file_data: Some(FileData {
+            mime_type,
+            file_uri: url,
+        }),
+        ..Part::default()
+    })
+}
+
+/// The media type a URL's file extension names, for the common image and document types.
+fn media_type_of_url(url: &str) -> Option<&'static str> {
+    let path = url.split(['?', '#']).next().unwrap_or_default();
+    let ext = path.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "pdf" => "application/pdf",
+        _ => return None,
+    })
 }

@@ -1,6 +1,10 @@
 //! Neutral [`Conversation`] → OpenAI Chat request.
 
+use aigw_domain::Format;
+use serde_json::json;
+
 use super::{effort_for_budget, media};
+use crate::FormatError;
 use crate::ir::{self, Conversation, OutputFormat, Part, Speaker, Thinking, ToolChoice};
 use crate::json::TextOr;
 use crate::openai::{
@@ -10,7 +14,10 @@ use crate::openai::{
 };
 use crate::translate::UpstreamTarget;
 
-pub(crate) fn write(conv: Conversation, target: &UpstreamTarget<'_>) -> ChatRequest {
+pub(crate) fn write(
+    conv: Conversation,
+    target: &UpstreamTarget<'_>,
+) -> Result<ChatRequest, FormatError> {
     let mut messages = Vec::with_capacity(conv.turns.len() + 1);
     let system: Vec<String> = conv.system.into_iter().filter(|s| !s.is_empty()).collect();
     if !system.is_empty() {
@@ -23,7 +30,7 @@ pub(crate) fn write(conv: Conversation, target: &UpstreamTarget<'_>) -> ChatRequ
     }
     for turn in conv.turns {
         match turn.speaker {
-            Speaker::User => write_user(&mut messages, turn.parts),
+            Speaker::User => write_user(&mut messages, turn.parts)?,
             Speaker::Assistant => write_assistant(&mut messages, turn.parts),
         }
     }
@@ -31,6 +38,8 @@ pub(crate) fn write(conv: Conversation, target: &UpstreamTarget<'_>) -> ChatRequ
     let reasoning_effort = match conv.thinking {
         Some(Thinking::Effort(e)) => Some(e),
         Some(Thinking::Budget(b)) => Some(effort_for_budget(b)),
+        // OpenAI's own default effort when the client left it to the model.
+        Some(Thinking::Adaptive(e)) => Some(e.unwrap_or(ReasoningEffort::Medium)),
         Some(Thinking::Disabled) | None => None,
     }
     .filter(|e| *e != ReasoningEffort::None);
@@ -64,7 +73,7 @@ pub(crate) fn write(conv: Conversation, target: &UpstreamTarget<'_>) -> ChatRequ
             })
             .collect()
     });
-    ChatRequest {
+    Ok(ChatRequest {
         model: target.model.to_owned(),
         messages,
         stream: target.stream.then_some(true),
@@ -97,7 +106,7 @@ pub(crate) fn write(conv: Conversation, target: &UpstreamTarget<'_>) -> ChatRequ
         }),
         reasoning_effort,
         user: conv.user,
-    }
+    })
 }
 
 fn message(role: Role, content: Option<TextOr<ContentPart>>) -> ChatMessage {
@@ -115,12 +124,13 @@ fn message(role: Role, content: Option<TextOr<ContentPart>>) -> ChatMessage {
 /// A user turn: each tool result becomes a `tool` message (they must directly
 /// follow the assistant's tool calls), then the rest as one user message. Images
 /// inside tool results cannot go in a `tool` message, so they join that user message.
-fn write_user(messages: &mut Vec<ChatMessage>, parts: Vec<Part>) {
+fn write_user(messages: &mut Vec<ChatMessage>, parts: Vec<Part>) -> Result<(), FormatError> {
     let mut user: Vec<ContentPart> = Vec::new();
     for part in parts {
         match part {
             Part::Text(text) => user.push(ContentPart::Text { text }),
             Part::Image(image) => user.push(image_part(image.source)),
+            Part::Document(document) => user.push(file_part(document)?),
             Part::ToolResult(result) => {
                 let mut texts = Vec::new();
                 for p in result.content {
@@ -145,13 +155,34 @@ fn write_user(messages: &mut Vec<ChatMessage>, parts: Vec<Part>) {
         }
     }
     if user.is_empty() {
-        return;
+        return Ok(());
     }
     let content = match user.as_slice() {
         [ContentPart::Text { text }] => TextOr::Text(text.clone()),
         _ => TextOr::Items(user),
     };
     messages.push(message(Role::User, Some(content)));
+    Ok(())
+}
+
+/// A PDF as a `file` part with a `data:` URL; Chat Completions takes files
+/// only inline.
+fn file_part(document: ir::Document) -> Result<ContentPart, FormatError> {
+    let filename = document.filename();
+    match document.source {
+        ir::DocumentSource::Base64 { media_type, data } => Ok(ContentPart::File {
+            file: json!({
+                "filename": filename,
+                "file_data": media::data_url(&media_type, &data),
+            }),
+        }),
+        ir::DocumentSource::Url(_) => Err(FormatError::unsupported(
+            document.path,
+            Format::OpenAiChat,
+            "document blocks with a url source cannot be sent to this upstream; \
+             send the document as base64 data",
+        )),
+    }
 }
 
 /// An assistant turn: text joined, tool calls with their arguments re-encoded;
@@ -171,6 +202,7 @@ fn write_assistant(messages: &mut Vec<ChatMessage>, parts: Vec<Part>) {
                 },
             }),
             Part::Image(_)
+            | Part::Document(_)
             | Part::ToolResult(_)
             | Part::Thinking { .. }
             | Part::RedactedThinking(_) => {}

@@ -35,6 +35,8 @@ pub(crate) fn write(conv: Conversation, target: &UpstreamTarget<'_>) -> Response
     let effort = match conv.thinking {
         Some(Thinking::Effort(e)) => Some(e),
         Some(Thinking::Budget(b)) => Some(effort_for_budget(b)),
+        // OpenAI's own default effort when the client left it to the model.
+        Some(Thinking::Adaptive(e)) => Some(e.unwrap_or(ReasoningEffort::Medium)),
         Some(Thinking::Disabled) | None => None,
     }
     .filter(|e| *e != ReasoningEffort::None);
@@ -122,6 +124,7 @@ fn write_user(input: &mut Vec<InputItem>, parts: Vec<Part>) {
         match part {
             Part::Text(text) => user.push(ContentPart::InputText { text }),
             Part::Image(image) => user.push(image_part(image.source)),
+            Part::Document(document) => user.push(file_part(document)),
             Part::ToolResult(result) => {
                 let mut texts = Vec::new();
                 for p in result.content {
@@ -198,10 +201,30 @@ fn write_assistant(input: &mut Vec<InputItem>, parts: Vec<Part>) {
             }
             | Part::RedactedThinking(_)
             | Part::Image(_)
+            | Part::Document(_)
             | Part::ToolResult(_) => {}
         }
     }
     flush(input, &mut text);
+}
+
+/// A PDF as an `input_file`: inline as a `data:` URL, or by `file_url`.
+fn file_part(document: ir::Document) -> ContentPart {
+    let mut file = std::collections::BTreeMap::new();
+    let filename = document.filename();
+    match document.source {
+        ir::DocumentSource::Base64 { media_type, data } => {
+            file.insert("filename".to_owned(), json!(filename));
+            file.insert(
+                "file_data".to_owned(),
+                json!(media::data_url(&media_type, &data)),
+            );
+        }
+        ir::DocumentSource::Url(url) => {
+            file.insert("file_url".to_owned(), json!(url));
+        }
+    }
+    ContentPart::InputFile { file }
 }
 
 fn image_part(source: ir::ImageSource) -> ContentPart {

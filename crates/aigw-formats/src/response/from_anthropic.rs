@@ -27,7 +27,9 @@ pub(super) fn read(msg: MessagesResponse) -> Reply {
                 arguments: input,
             }),
             // Not produced in assistant responses.
-            ContentBlock::Image { .. } | ContentBlock::ToolResult { .. } => None,
+            ContentBlock::Image { .. }
+            | ContentBlock::Document { .. }
+            | ContentBlock::ToolResult { .. } => None,
         })
         .collect();
     Reply {

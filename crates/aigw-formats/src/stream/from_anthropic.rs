@@ -78,7 +78,9 @@ impl AnthropicDecoder {
                     }
                 }
                 // Blocks a client never receives from a model.
-                ContentBlock::Image { .. } | ContentBlock::ToolResult { .. } => {}
+                ContentBlock::Image { .. }
+                | ContentBlock::Document { .. }
+                | ContentBlock::ToolResult { .. } => {}
             },
             StreamEvent::ContentBlockDelta { index, delta } => match delta {
                 Delta::TextDelta { text } => enc.text(sh, &text, out)?,

@@ -189,13 +189,13 @@ fn anthropic_wrong_types_and_missing_fields_name_the_path() {
 }
 
 #[test]
-fn openai_image_url_to_gemini_is_unsupported_not_dropped() {
+fn openai_image_url_to_antigravity_is_unsupported_not_dropped() {
     let body = r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]}"#;
-    for upstream in [Format::Gemini, Format::Antigravity] {
-        let err = translate(Format::OpenAiChat, upstream, body).unwrap_err();
-        assert!(matches!(err, FormatError::Unsupported { .. }), "{err:?}");
-        assert_eq!(err.path(), Some("messages[0].content[0].image_url.url"));
-    }
+    let err = translate(Format::OpenAiChat, Format::Antigravity, body).unwrap_err();
+    assert!(matches!(err, FormatError::Unsupported { .. }), "{err:?}");
+    assert_eq!(err.path(), Some("messages[0].content[0].image_url.url"));
+    // Gemini fetches the URL itself, as `fileData`.
+    assert!(translate(Format::OpenAiChat, Format::Gemini, body).is_ok());
     assert!(translate(Format::OpenAiChat, Format::AnthropicMessages, body).is_ok());
 }
 
