@@ -7,6 +7,7 @@
 use aigw_domain::Format;
 use aigw_formats::ErrorKind;
 use aigw_services::Reply;
+use aigw_services::upstream::ClientHeaders;
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
@@ -68,7 +69,13 @@ where
     };
     match app
         .gateway
-        .handle(&principal, client, body, request_id)
+        .handle(
+            &principal,
+            client,
+            body,
+            request_id,
+            &ClientHeaders::from_request(&parts.headers),
+        )
         .await
     {
         Ok(Reply::Full { status, body }) => {

@@ -34,7 +34,7 @@ use crate::selector::RoundRobin;
 use crate::snapshot::SnapshotStore;
 use crate::stats::{StatsEvent, StatsFailure, StatsRecorder, TokenUsage};
 use crate::stream::{ClientStream, PrimeError};
-use crate::upstream::{auth_headers, endpoint_url};
+use crate::upstream::{ClientHeaders, anthropic_headers, auth_headers, endpoint_url};
 
 /// Who is calling the data plane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -184,17 +184,19 @@ impl Gateway {
         }
     }
 
-    /// Serves one request of `client` format.
+    /// Serves one request of `client` format; `headers` are the client's
+    /// headers that go on to the upstream.
     pub async fn handle(
         &self,
         principal: &Principal,
         client: Format,
         body: Bytes,
         request_id: &str,
+        headers: &ClientHeaders,
     ) -> Result<Reply, Error> {
         let mut served = Served::default();
         let result = self
-            .handle_inner(principal, client, body, request_id, &mut served)
+            .handle_inner(principal, client, body, request_id, headers, &mut served)
             .await;
         let status = match &result {
             Ok(Reply::Full { status, .. }) => status.as_u16(),
@@ -229,6 +231,7 @@ impl Gateway {
         client: Format,
         body: Bytes,
         request_id: &str,
+        headers: &ClientHeaders,
         served: &mut Served,
     ) -> Result<Reply, Error> {
         let meta = RequestMeta::parse(client, &body)?;
@@ -283,6 +286,7 @@ impl Gateway {
                 client,
                 meta: &meta,
                 body: &body,
+                client_headers: headers,
             };
             let outcome = self.send(attempt).await;
             if let Err(failure) = &outcome {
@@ -439,6 +443,12 @@ impl Gateway {
         })?;
         for (name, value) in headers {
             request = request.header(name, value);
+        }
+        if attempt.kind == ProviderKind::Anthropic {
+            let oauth = oauth_token.is_some();
+            for (name, value) in anthropic_headers(oauth, attempt.client_headers) {
+                request = request.header(name, value);
+            }
         }
         let request = request
             .body(Full::new(payload))
@@ -694,6 +704,8 @@ struct Attempt<'a> {
     client: Format,
     meta: &'a RequestMeta,
     body: &'a Bytes,
+    /// The client's headers that go on to the upstream.
+    client_headers: &'a ClientHeaders,
 }
 
 async fn collect(

@@ -2,8 +2,8 @@
 //! streaming mode, and the authentication headers of an account.
 
 use aigw_domain::{Account, AuthData, ProviderKind};
-use http::HeaderValue;
 use http::header::{AUTHORIZATION, HeaderName};
+use http::{HeaderMap, HeaderValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::Error;
@@ -96,29 +96,114 @@ pub fn auth_headers(
         (AuthData::Oauth(_), _) => {
             let token = oauth_token.ok_or_else(unusable)?;
             headers.push((AUTHORIZATION, bearer(token)?));
-            if kind == ProviderKind::Anthropic {
-                headers.push((
-                    HeaderName::from_static("anthropic-beta"),
-                    HeaderValue::from_static(ANTHROPIC_OAUTH_BETA),
-                ));
-            }
         }
         // Antigravity only accepts OAuth tokens; an API key there is a
         // misconfigured account, not something to send and see fail.
         (AuthData::ApiKey { .. }, ProviderKind::Antigravity) => return Err(unusable()),
     }
-    if kind == ProviderKind::Anthropic {
-        headers.push((
-            HeaderName::from_static("anthropic-version"),
-            HeaderValue::from_static(ANTHROPIC_VERSION),
-        ));
-    }
     Ok(headers)
+}
+
+/// The Anthropic request headers a client sent, carried on to Anthropic
+/// upstreams (other upstreams have no use for them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientHeaders {
+    /// The `anthropic-beta` values, every header split at commas, in order.
+    pub anthropic_beta: Vec<String>,
+    /// `anthropic-version`, when the client sent one.
+    pub anthropic_version: Option<HeaderValue>,
+}
+
+impl ClientHeaders {
+    /// Reads the client's request headers. Values that are not plain tokens
+    /// are left out rather than sent on.
+    pub fn from_request(headers: &HeaderMap) -> Self {
+        let anthropic_beta = headers
+            .get_all("anthropic-beta")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|b| !b.is_empty() && b.bytes().all(|c| c.is_ascii_graphic()))
+            .map(str::to_owned)
+            .collect();
+        let anthropic_version = headers
+            .get("anthropic-version")
+            .filter(|v| !v.is_empty())
+            .cloned();
+        Self {
+            anthropic_beta,
+            anthropic_version,
+        }
+    }
+}
+
+/// The Anthropic-specific headers of an upstream call: the client's
+/// `anthropic-version` (else the gateway's), and one `anthropic-beta` holding
+/// the client's betas followed by the ones the gateway needs (OAuth's),
+/// each once, in order.
+pub fn anthropic_headers(oauth: bool, client: &ClientHeaders) -> Vec<(HeaderName, HeaderValue)> {
+    let mut headers = Vec::with_capacity(2);
+    headers.push((
+        HeaderName::from_static("anthropic-version"),
+        client
+            .anthropic_version
+            .clone()
+            .unwrap_or(HeaderValue::from_static(ANTHROPIC_VERSION)),
+    ));
+    let own = oauth.then_some(ANTHROPIC_OAUTH_BETA);
+    let mut betas: Vec<&str> = Vec::with_capacity(client.anthropic_beta.len() + 1);
+    for beta in client.anthropic_beta.iter().map(String::as_str).chain(own) {
+        if !betas.contains(&beta) {
+            betas.push(beta);
+        }
+    }
+    if !betas.is_empty() {
+        // Only visible ASCII went in, so the value is valid; skip it otherwise.
+        if let Ok(value) = HeaderValue::from_str(&betas.join(",")) {
+            headers.push((HeaderName::from_static("anthropic-beta"), value));
+        }
+    }
+    headers
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn beta_of(headers: &[(HeaderName, HeaderValue)]) -> Option<&str> {
+        headers
+            .iter()
+            .find(|(n, _)| n == "anthropic-beta")
+            .and_then(|(_, v)| v.to_str().ok())
+    }
+
+    #[test]
+    fn client_betas_merge_with_the_gateways_once_each_in_order() {
+        let mut sent = HeaderMap::new();
+        sent.append(
+            "anthropic-beta",
+            HeaderValue::from_static("claude-code-20250219, oauth-2025-04-20"),
+        );
+        sent.append(
+            "anthropic-beta",
+            HeaderValue::from_static("interleaved-thinking-2025-05-14,claude-code-20250219"),
+        );
+        sent.insert("anthropic-version", HeaderValue::from_static("2024-01-01"));
+        let client = ClientHeaders::from_request(&sent);
+        let headers = anthropic_headers(true, &client);
+        assert_eq!(
+            beta_of(&headers),
+            Some("claude-code-20250219,oauth-2025-04-20,interleaved-thinking-2025-05-14")
+        );
+        assert_eq!(headers[0].1, "2024-01-01");
+
+        let headers = anthropic_headers(false, &ClientHeaders::default());
+        assert_eq!(beta_of(&headers), None);
+        assert_eq!(headers[0].1, ANTHROPIC_VERSION);
+        let headers = anthropic_headers(true, &ClientHeaders::default());
+        assert_eq!(beta_of(&headers), Some(ANTHROPIC_OAUTH_BETA));
+    }
 
     #[test]
     fn endpoints_per_kind() {
