@@ -15,6 +15,7 @@
 mod support;
 
 mod api;
+mod claude_code;
 mod dataplane;
 mod edge;
 mod errors;

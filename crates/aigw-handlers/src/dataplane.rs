@@ -116,7 +116,7 @@ struct ModelEntry<'a> {
 
 /// `GET /v1/models` in the OpenAI list shape: the models of every active
 /// provider that has an account to serve them, plus the mappings the caller
-/// can use.
+/// can use whose provider has one.
 pub(crate) fn models<B>(app: &App, req: &Request<B>) -> Response<ResponseBody> {
     let principal = match app.gateway.authenticate(client_credential(req.headers())) {
         Ok(p) => p,
@@ -134,7 +134,15 @@ pub(crate) fn models<B>(app: &App, req: &Request<B>) -> Response<ResponseBody> {
             });
         }
     }
-    for mapping in snapshot.mappings_for(principal.user_id) {
+    let servable = |id| {
+        snapshot
+            .provider(id)
+            .is_some_and(|e| !e.accounts.is_empty())
+    };
+    for mapping in snapshot
+        .mappings_for(principal.user_id)
+        .filter(|m| servable(&m.provider_id))
+    {
         data.push(ModelEntry {
             id: &mapping.alias,
             object: "model",

@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aigw_domain::{AccountId, AuthKind, NewProvider, ProviderId, ProviderKind, ProviderPatch};
+use aigw_domain::{
+    AccountId, AuthKind, NewModelMapping, NewProvider, ProviderId, ProviderKind, ProviderPatch,
+};
 use aigw_repository::state::{Invalidation, SharedState, StateConfig};
 use aigw_repository::{SqlOptions, SqlRepository};
 use tokio::sync::watch;
@@ -119,6 +121,7 @@ impl Runtime {
             repository.migrate().await?;
         }
         seed_providers(&repository, &settings.base_url_overrides).await?;
+        seed_model_mappings(&repository).await?;
         crate::proxy_assign::assign_proxies(&repository, false).await?;
         let state = SharedState::from_config(&settings.state).await?;
         let pool = ClientPool::new(settings.pool)?;
@@ -309,10 +312,17 @@ pub fn builtin_providers() -> Vec<NewProvider> {
         default_base_url(ProviderKind::Antigravity),
         &[AuthKind::Oauth],
         &[
-            "gemini-2.5-pro",
             "gemini-2.5-flash",
+            "gemini-2.5-flash-lite",
+            "gemini-2.5-pro",
+            "gemini-2.5-computer-use-preview-10-2025",
             "gemini-3-pro-preview",
+            "gemini-3-pro-image-preview",
+            "gemini-3-flash-preview",
             "gemini-claude-sonnet-4-5",
+            "gemini-claude-sonnet-4-5-thinking",
+            "gemini-claude-opus-4-5",
+            "gemini-claude-opus-4-5-thinking",
         ],
     );
     if let Some(antigravity) = antigravity.as_mut() {
@@ -393,6 +403,67 @@ async fn seed_providers(
             Err(e) => return Err(e.into()),
         }
     }
+    Ok(())
+}
+
+/// The public aliases of the Claude models Antigravity serves, and the
+/// upstream ids they stand for. (Its Gemini ids are the upstream's own: the
+/// routing rules send them unchanged.)
+pub const ANTIGRAVITY_ALIASES: &[(&str, &str)] = &[
+    ("gemini-claude-sonnet-4-5", "claude-sonnet-4-5"),
+    (
+        "gemini-claude-sonnet-4-5-thinking",
+        "claude-sonnet-4-5-thinking",
+    ),
+    ("gemini-claude-opus-4-5", "claude-opus-4-5"),
+    (
+        "gemini-claude-opus-4-5-thinking",
+        "claude-opus-4-5-thinking",
+    ),
+];
+
+/// The settings key that records that the built-in mappings were seeded once.
+const MAPPINGS_SEEDED: &str = "builtin_model_mappings_seeded";
+
+/// The model mappings every gateway starts with (global, enabled).
+pub fn builtin_model_mappings() -> Vec<NewModelMapping> {
+    let Ok(antigravity) = ProviderId::new("antigravity") else {
+        return Vec::new();
+    };
+    ANTIGRAVITY_ALIASES
+        .iter()
+        .map(|(alias, model)| NewModelMapping {
+            alias: (*alias).to_owned(),
+            provider_id: antigravity.clone(),
+            model_name: (*model).to_owned(),
+            description: Some("built-in: Antigravity's id for this Claude model".to_owned()),
+            enabled: true,
+            priority: 0,
+            owner_id: None,
+        })
+        .collect()
+}
+
+/// Creates the built-in mappings once per database: later starts leave them
+/// as the admins left them, deleted ones included. An alias an admin already
+/// uses is kept as it is.
+async fn seed_model_mappings(repository: &SqlRepository) -> Result<(), Error> {
+    if repository.get_setting(MAPPINGS_SEEDED).await?.is_some() {
+        return Ok(());
+    }
+    for mapping in builtin_model_mappings() {
+        match repository.insert_model_mapping(&mapping).await {
+            Ok(_) => tracing::info!(alias = %mapping.alias, "seeded built-in model mapping"),
+            // Taken by an admin, or by another instance starting now.
+            Err(aigw_repository::Error::Conflict { .. }) => {}
+            // The built-in provider was deleted: nothing to map to.
+            Err(aigw_repository::Error::ForeignKey { .. }) => {
+                tracing::info!(alias = %mapping.alias, "built-in model mapping skipped: no such provider");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    repository.init_setting(MAPPINGS_SEEDED, "1").await?;
     Ok(())
 }
 

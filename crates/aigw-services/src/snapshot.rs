@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aigw_domain::{
-    Account, ApiKey, HealthStatus, ModelMapping, Provider, ProviderId, ProxyId, UserId,
+    Account, ApiKey, HealthStatus, ModelMapping, Provider, ProviderId, ProviderKind, ProxyId,
+    UserId,
 };
 use aigw_repository::SnapshotData;
 use arc_swap::ArcSwap;
@@ -320,6 +321,17 @@ impl Snapshot {
             self.rules
                 .providers_for(model)
                 .filter_map(|p| self.providers.get(p))
+                // Google's upstreams know no `gemini-claude-*` ids: those
+                // public aliases reach Antigravity only through a mapping,
+                // and an unmapped one would only draw an upstream 400 there
+                // (or from Gemini, whose `gemini-*` rule it also matches).
+                .filter(|entry| {
+                    !model.starts_with(ANTIGRAVITY_ALIAS_PREFIX)
+                        || !matches!(
+                            entry.provider.kind,
+                            ProviderKind::Antigravity | ProviderKind::Gemini
+                        )
+                })
                 .map(|entry| RouteCandidate {
                     entry,
                     upstream_model: model,
@@ -356,6 +368,9 @@ impl<'a> RouteTable<'a> {
         }
     }
 }
+
+/// The prefix of the public aliases of Antigravity's Claude models.
+const ANTIGRAVITY_ALIAS_PREFIX: &str = "gemini-claude-";
 
 fn visible(mapping: &ModelMapping, user: Option<UserId>) -> bool {
     match mapping.owner_id {

@@ -732,13 +732,15 @@ async fn mappings_are_owned_and_routed(d: Deployment) {
     )
     .await;
     assert_eq!(resp.status, 400);
+    // Besides the built-in global ones.
+    let builtin = aigateway::services::runtime::ANTIGRAVITY_ALIASES.len();
     assert_eq!(
         api.get("/api/v1/model-mappings", &bob).await.json()["total"],
-        3
+        3 + builtin
     );
     assert_eq!(
         api.get("/api/v1/model-mappings", &admin).await.json()["total"],
-        4
+        4 + builtin
     );
     assert_eq!(
         api.put("/api/v1/model-mappings/g", &bob, json!({"priority": 5}))

@@ -1,0 +1,148 @@
+//! Claude Code's requests through the gateway: its `anthropic-beta` values
+//! reach an Anthropic upstream merged with the gateway's own, and its
+//! `gemini-claude-*` models reach Antigravity under the upstream's ids.
+
+use aigateway::domain::{AuthData, OAuthCredentials, Secret};
+use http::Method;
+use serde_json::json;
+
+use crate::support::{Deployment, TestGateway, sse_events};
+
+/// An OAuth account whose token is good for a day (no refresh on the way).
+async fn add_oauth_account(gw: &TestGateway, provider: &str, token: &str) {
+    gw.add_account_with(
+        provider,
+        token,
+        AuthData::Oauth(Box::new(OAuthCredentials {
+            access_token: Some(Secret::new(token)),
+            refresh_token: Some(Secret::new(format!("refresh-{token}"))),
+            expires_at: Some(chrono::Utc::now() + chrono::Duration::days(1)),
+            project_id: Some("proj-cc".to_owned()),
+            ..OAuthCredentials::default()
+        })),
+    )
+    .await;
+}
+
+/// A turn in the shape Claude Code sends: cached system blocks, a tool,
+/// adaptive thinking, a PDF, `metadata.user_id`.
+fn claude_code_body(model: &str, stream: bool) -> serde_json::Value {
+    json!({
+        "model": model,
+        "max_tokens": 32000,
+        "stream": stream,
+        "system": [
+            {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude.",
+             "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "You are an interactive CLI tool.",
+             "cache_control": {"type": "ephemeral"}}
+        ],
+        "tools": [{"name": "Bash", "description": "Run a command.",
+                   "input_schema": {"type": "object",
+                                    "properties": {"command": {"type": "string"}},
+                                    "required": ["command"]}}],
+        "thinking": {"type": "adaptive"},
+        "metadata": {"user_id": "user_abc_account__session_1"},
+        "messages": [{"role": "user", "content": [
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
+                                             "data": "JVBERi0xLjQKJSVFT0YK"}},
+            {"type": "text", "text": "Summarise this.", "cache_control": {"type": "ephemeral"}}
+        ]}]
+    })
+}
+
+async fn post_as_claude_code(
+    gw: &TestGateway,
+    key: &str,
+    body: serde_json::Value,
+) -> crate::support::Resp {
+    let headers = [
+        ("x-api-key", key),
+        ("content-type", "application/json"),
+        ("anthropic-version", "2023-06-01"),
+        (
+            "anthropic-beta",
+            "claude-code-20250219,interleaved-thinking-2025-05-14",
+        ),
+    ];
+    gw.request(Method::POST, "/v1/messages", &headers, body.to_string())
+        .await
+}
+
+async fn client_betas_reach_anthropic_merged_with_the_gateways(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    add_oauth_account(&gw, "anthropic", "cc-anthropic").await;
+    let resp = post_as_claude_code(&gw, &key, claude_code_body("claude-sonnet-4-5", false)).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let sent = gw.mock.last_request().expect("the upstream was called");
+    assert_eq!(
+        sent.headers["anthropic-beta"],
+        "claude-code-20250219,interleaved-thinking-2025-05-14,oauth-2025-04-20"
+    );
+    assert_eq!(sent.headers["anthropic-version"], "2023-06-01");
+    let body: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(body["system"][0]["cache_control"]["type"], "ephemeral");
+    assert_eq!(body["thinking"]["type"], "adaptive");
+}
+
+async fn gemini_claude_alias_reaches_antigravity_as_its_upstream_id(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    add_oauth_account(&gw, "antigravity", "cc-antigravity").await;
+    for stream in [false, true] {
+        let resp = post_as_claude_code(
+            &gw,
+            &key,
+            claude_code_body("gemini-claude-sonnet-4-5", stream),
+        )
+        .await;
+        assert_eq!(resp.status, 200, "stream {stream}: {}", resp.text());
+        if stream {
+            let events = sse_events(&resp.text());
+            assert_eq!(events.last().map(|e| e.0.as_str()), Some("message_stop"));
+        } else {
+            assert_eq!(resp.json()["model"], "gemini-claude-sonnet-4-5");
+        }
+        let sent = gw.mock.last_request().expect("the upstream was called");
+        let body: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
+        assert_eq!(body["model"], "claude-sonnet-4-5");
+        let request = &body["request"];
+        assert_eq!(
+            request["generationConfig"]["thinkingConfig"]["thinkingBudget"],
+            -1
+        );
+        assert_eq!(
+            request["contents"][0]["parts"][0]["inlineData"]["mimeType"],
+            "application/pdf"
+        );
+        // Betas mean nothing to Antigravity.
+        assert!(sent.headers.get("anthropic-beta").is_none());
+    }
+}
+
+async fn unknown_gemini_claude_alias_is_a_404_in_the_anthropic_shape(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    add_oauth_account(&gw, "antigravity", "cc-antigravity").await;
+    let resp = post_as_claude_code(&gw, &key, claude_code_body("gemini-claude-nope", false)).await;
+    assert_eq!(resp.status, 404, "{}", resp.text());
+    let body = resp.json();
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "not_found_error");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("gemini-claude-nope"), "{message}");
+    assert_eq!(gw.mock.total_requests(), 0);
+}
+
+deployment_tests!(
+    client_betas_reach_anthropic_merged_with_the_gateways,
+    gemini_claude_alias_reaches_antigravity_as_its_upstream_id,
+    unknown_gemini_claude_alias_is_a_404_in_the_anthropic_shape,
+);
