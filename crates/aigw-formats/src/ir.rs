@@ -74,7 +74,7 @@ pub(crate) struct ToolCall {
 #[derive(Debug, Clone)]
 pub(crate) struct ToolResult {
     pub call_id: String,
-    /// Text and images only.
+    /// Text, images and documents only.
     pub content: Vec<Part>,
     pub is_error: bool,
     /// Where the result was in the client body, for error messages.

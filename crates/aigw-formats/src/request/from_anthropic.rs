@@ -151,23 +151,29 @@ fn read_block(block: ContentBlock, path: &str) -> Result<Part, FormatError> {
             let content = match content {
                 None => Vec::new(),
                 Some(TextOr::Text(s)) => vec![Part::Text(s)],
-                Some(TextOr::Items(blocks)) => blocks
-                    .into_iter()
-                    .enumerate()
-                    .map(|(k, b)| {
+                Some(TextOr::Items(blocks)) => {
+                    let mut parts = Vec::with_capacity(blocks.len());
+                    for (k, b) in blocks.into_iter().enumerate() {
                         let p = format!("{content_path}[{k}]");
                         match b {
-                            ContentBlock::Text { text, .. } => Ok(Part::Text(text)),
+                            ContentBlock::Text { text, .. } => parts.push(Part::Text(text)),
                             ContentBlock::Image { source, .. } => {
-                                Ok(Part::Image(read_image(source, &p)?))
+                                parts.push(Part::Image(read_image(source, &p)?));
                             }
-                            _ => Err(FormatError::invalid_value(
-                                p,
-                                "tool_result content may hold only text and image blocks",
-                            )),
+                            // A file a tool read, such as a PDF.
+                            ContentBlock::Document { source, title, .. } => {
+                                read_document(source, title, &p, &mut parts)?;
+                            }
+                            _ => {
+                                return Err(FormatError::invalid_value(
+                                    p,
+                                    "tool_result content may hold only text, image and document blocks",
+                                ));
+                            }
                         }
-                    })
-                    .collect::<Result<_, _>>()?,
+                    }
+                    parts
+                }
             };
             Part::ToolResult(ToolResult {
                 call_id: tool_use_id,

@@ -208,18 +208,7 @@ fn write_part(part: Part) -> Result<Option<ContentBlock>, FormatError> {
             source: image_source(image.source),
             cache_control: None,
         },
-        Part::Document(document) => ContentBlock::Document {
-            source: match document.source {
-                ir::DocumentSource::Base64 { media_type, data } => {
-                    DocumentSource::Base64 { media_type, data }
-                }
-                ir::DocumentSource::Url(url) => DocumentSource::Url { url },
-            },
-            title: document.title,
-            context: None,
-            citations: None,
-            cache_control: None,
-        },
+        Part::Document(document) => document_block(document),
         Part::ToolCall(call) => ContentBlock::ToolUse {
             id: ids::anthropic_tool_id(&call.id).into_owned(),
             name: call.name,
@@ -239,11 +228,12 @@ fn write_part(part: Part) -> Result<Option<ContentBlock>, FormatError> {
                         source: image_source(image.source),
                         cache_control: None,
                     }),
+                    Part::Document(document) => blocks.push(document_block(document)),
                     _ => {
                         return Err(FormatError::unsupported(
                             result.path,
                             Format::AnthropicMessages,
-                            "tool results may hold only text and images",
+                            "tool results may hold only text, images and documents",
                         ));
                     }
                 }
@@ -265,6 +255,21 @@ fn write_part(part: Part) -> Result<Option<ContentBlock>, FormatError> {
         },
         Part::RedactedThinking(data) => ContentBlock::RedactedThinking { data },
     }))
+}
+
+fn document_block(document: ir::Document) -> ContentBlock {
+    ContentBlock::Document {
+        source: match document.source {
+            ir::DocumentSource::Base64 { media_type, data } => {
+                DocumentSource::Base64 { media_type, data }
+            }
+            ir::DocumentSource::Url(url) => DocumentSource::Url { url },
+        },
+        title: document.title,
+        context: None,
+        citations: None,
+        cache_control: None,
+    }
 }
 
 fn image_source(source: ir::ImageSource) -> ImageSource {

@@ -166,7 +166,7 @@ fn user_parts(
     upstream: Format,
 ) -> Result<Vec<Part>, FormatError> {
     let mut out = Vec::with_capacity(parts.len());
-    // Images returned by tools follow the function responses as plain parts.
+    // Images and documents returned by tools follow the function responses as plain parts.
     let mut trailing = Vec::new();
     for part in parts {
         match part {
@@ -189,6 +189,9 @@ fn user_parts(
                     match p {
                         ir::Part::Text(t) => texts.push(t),
                         ir::Part::Image(image) => trailing.push(image_part(image, upstream)?),
+                        ir::Part::Document(document) => {
+                            trailing.push(document_part(document, upstream)?);
+                        }
                         _ => {}
                     }
                 }

@@ -137,6 +137,7 @@ fn write_user(messages: &mut Vec<ChatMessage>, parts: Vec<Part>) -> Result<(), F
                     match p {
                         Part::Text(t) => texts.push(t),
                         Part::Image(image) => user.push(image_part(image.source)),
+                        Part::Document(document) => user.push(file_part(document)?),
                         _ => {}
                     }
                 }

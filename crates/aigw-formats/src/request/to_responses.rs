@@ -131,6 +131,7 @@ fn write_user(input: &mut Vec<InputItem>, parts: Vec<Part>) {
                     match p {
                         Part::Text(t) => texts.push(t),
                         Part::Image(image) => user.push(image_part(image.source)),
+                        Part::Document(document) => user.push(file_part(document)),
                         _ => {}
                     }
                 }
