@@ -141,7 +141,50 @@ async fn unknown_gemini_claude_alias_is_a_404_in_the_anthropic_shape(d: Deployme
     assert_eq!(gw.mock.total_requests(), 0);
 }
 
+async fn seeded_mappings_stay_as_admins_leave_them(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let repo = gw.runtime.repository();
+    let opus = repo
+        .get_model_mapping_by_alias("gemini-claude-opus-4-5")
+        .await
+        .expect("seeded");
+    assert_eq!(opus.model_name, "claude-opus-4-5");
+    assert_eq!(opus.provider_id.as_str(), "antigravity");
+    assert_eq!(opus.owner_id, None);
+    repo.delete_model_mapping(opus.id).await.unwrap();
+    let sonnet = repo
+        .get_model_mapping_by_alias("gemini-claude-sonnet-4-5")
+        .await
+        .unwrap();
+    let patch = aigateway::domain::ModelMappingPatch {
+        model_name: Some("claude-sonnet-4-5-custom".to_owned()),
+        ..Default::default()
+    };
+    repo.update_model_mapping(sonnet.id, &patch).await.unwrap();
+
+    // Another start on the same database seeds nothing again.
+    let peer = gw.start_peer().await;
+    let repo = peer.runtime.repository();
+    assert!(
+        repo.get_model_mapping_by_alias("gemini-claude-opus-4-5")
+            .await
+            .is_err(),
+        "a deleted built-in mapping is not re-created"
+    );
+    assert_eq!(
+        repo.get_model_mapping_by_alias("gemini-claude-sonnet-4-5")
+            .await
+            .unwrap()
+            .model_name,
+        "claude-sonnet-4-5-custom"
+    );
+    peer.stop().await;
+}
+
 deployment_tests!(
+    seeded_mappings_stay_as_admins_leave_them,
     client_betas_reach_anthropic_merged_with_the_gateways,
     gemini_claude_alias_reaches_antigravity_as_its_upstream_id,
     unknown_gemini_claude_alias_is_a_404_in_the_anthropic_shape,
