@@ -281,11 +281,11 @@ async fn unknown_paths_and_methods_under_v1_answer_in_the_client_format(d: Deplo
             "/v1/chat/completions",
         ),
         (
-            Method::POST,
+            Method::GET,
             "/v1/responses",
             false,
-            404,
-            None,
+            405,
+            Some("POST"),
             "/v1/chat/completions",
         ),
         (

@@ -22,6 +22,7 @@ mod errors;
 mod failover;
 mod input;
 mod oauth;
+mod responses;
 mod secrets;
 mod stats;
 mod tidy;

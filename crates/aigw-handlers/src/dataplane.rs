@@ -1,4 +1,5 @@
 //! The data-plane endpoints: `POST /v1/chat/completions` (OpenAI clients),
+//! `POST /v1/responses` (OpenAI Responses clients),
 //! `POST /v1/messages` (Anthropic clients) and `GET /v1/models`.
 //!
 //! The path decides the client format; everything after that is the

@@ -36,6 +36,9 @@ where
         (&Method::POST, "/v1/messages") => {
             dataplane::generate(app, Format::AnthropicMessages, req, request_id).await
         }
+        (&Method::POST, "/v1/responses") => {
+            dataplane::generate(app, Format::OpenAiResponses, req, request_id).await
+        }
         (&Method::GET, "/v1/models") => dataplane::models(app, &req),
         (&Method::GET, "/health") => health::health(app),
         (&Method::GET, "/metrics") => health::metrics(app),
@@ -48,9 +51,10 @@ where
 }
 
 /// The method each data-plane path answers.
-const DATAPLANE: [(&str, &str); 3] = [
+const DATAPLANE: [(&str, &str); 4] = [
     ("/v1/chat/completions", "POST"),
     ("/v1/messages", "POST"),
+    ("/v1/responses", "POST"),
     ("/v1/models", "GET"),
 ];
 

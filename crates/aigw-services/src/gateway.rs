@@ -236,6 +236,9 @@ impl Gateway {
     ) -> Result<Reply, Error> {
         let meta = RequestMeta::parse(client, &body)?;
         served.model = Some(meta.model.clone());
+        if meta.previous_response_id.is_some() {
+            return Err(Error::BadRequest(unpinned_previous_response()));
+        }
         let snapshot = self.inner.snapshot.load();
         let candidates = snapshot.route(&meta.model, principal.user_id);
         served.known_model = candidates.iter().any(|c| c.entry.knows(c.upstream_model));
@@ -615,6 +618,21 @@ fn refused_credential(attempt: &Attempt<'_>, status: StatusCode) -> Error {
     Error::UpstreamAuth {
         status,
         account: attempt.account.id,
+    }
+}
+
+/// The refusal of `previous_response_id`: a stored response lives only on
+/// the upstream account that created it, and this gateway does not remember
+/// which account that was, so it cannot send the follow-up there. Refused
+/// rather than sent elsewhere, where it would fail or silently restart the
+/// conversation.
+fn unpinned_previous_response() -> aigw_formats::FormatError {
+    aigw_formats::FormatError::InvalidValue {
+        path: "previous_response_id".to_owned(),
+        reason: "this gateway cannot continue a stored response (it does not pin response ids \
+                 to the upstream account that created them); send the whole conversation in \
+                 `input` instead"
+            .to_owned(),
     }
 }
 

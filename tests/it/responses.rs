@@ -1,0 +1,399 @@
+//! `POST /v1/responses`: the OpenAI Responses API in, every upstream kind
+//! out, whole and streamed, with the Responses event grammar, tool round
+//! trips, instructions as the upstream's system prompt, usage in the request
+//! log, and 400s in the OpenAI error shape.
+
+use aigateway::domain::{AuthData, OAuthCredentials, Page, RequestLogFilter, Secret};
+use aigw_mock_upstream::{Reply, Usage};
+use serde_json::{Value, json};
+
+use crate::support::{Deployment, TestGateway, sse_events};
+
+/// A provider and a model the default rules route to it.
+const UPSTREAMS: &[(&str, &str)] = &[
+    ("openai", "gpt-4o-mini"),
+    ("anthropic", "claude-sonnet-4-5"),
+    ("gemini", "gemini-1.5-flash"),
+    ("antigravity", "gemini-2.5-pro"),
+];
+
+async fn add_account_for(gw: &TestGateway, provider: &str, key: &str) {
+    if provider == "antigravity" {
+        let far = chrono::Utc::now() + chrono::Duration::days(1);
+        gw.add_account_with(
+            provider,
+            key,
+            AuthData::Oauth(Box::new(OAuthCredentials {
+                access_token: Some(Secret::new(key)),
+                refresh_token: Some(Secret::new(format!("refresh-{key}"))),
+                expires_at: Some(far),
+                project_id: Some("proj-e2e".to_owned()),
+                ..OAuthCredentials::default()
+            })),
+        )
+        .await;
+    } else {
+        gw.add_api_key_account(provider, key).await;
+    }
+}
+
+/// The text of a whole Responses object's message items.
+fn output_text(body: &Value) -> String {
+    body["output"]
+        .as_array()
+        .expect("output array")
+        .iter()
+        .filter(|item| item["type"] == "message")
+        .flat_map(|item| item["content"].as_array().into_iter().flatten())
+        .filter(|part| part["type"] == "output_text")
+        .map(|part| part["text"].as_str().unwrap_or_default())
+        .collect()
+}
+
+/// Checks the stream's grammar (each event's `type` matches its SSE name,
+/// sequence numbers count up from 0, created first and completed last) and
+/// returns the streamed text and the completed response.
+fn check_stream(case: &str, events: &[(String, Value)]) -> (String, Value) {
+    assert!(!events.is_empty(), "{case}: no events");
+    for (i, (name, data)) in events.iter().enumerate() {
+        assert_eq!(data["type"].as_str(), Some(name.as_str()), "{case}: {data}");
+        assert_eq!(
+            data["sequence_number"].as_u64(),
+            Some(i as u64),
+            "{case}: sequence number of {data}"
+        );
+    }
+    assert_eq!(events[0].0, "response.created", "{case}");
+    assert_eq!(events.last().unwrap().0, "response.completed", "{case}");
+    let mut text = String::new();
+    for (name, data) in events {
+        match name.as_str() {
+            "response.output_text.delta" => {
+                assert!(data["item_id"].is_string(), "{case}: {data}");
+                assert!(data["output_index"].is_u64(), "{case}: {data}");
+                assert!(data["content_index"].is_u64(), "{case}: {data}");
+                text.push_str(data["delta"].as_str().unwrap());
+            }
+            "error" | "response.failed" => panic!("{case}: {data}"),
+            _ => {}
+        }
+    }
+    let done = events.last().unwrap().1["response"].clone();
+    assert_eq!(done["status"], "completed", "{case}: {done}");
+    assert_eq!(output_text(&done), text, "{case}: completed output");
+    (text, done)
+}
+
+async fn text_to_every_upstream_whole_and_streamed(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    for (i, (provider, _)) in UPSTREAMS.iter().enumerate() {
+        let account = format!("resp-{provider}");
+        add_account_for(&gw, provider, &account).await;
+        gw.mock.set_reply(
+            &account,
+            Reply::text(format!("reply from {provider}"))
+                .with_usage(Usage::new(20 + i as u32, 5 + i as u32)),
+        );
+    }
+    for (i, (provider, model)) in UPSTREAMS.iter().enumerate() {
+        for stream in [false, true] {
+            let case = format!("{provider} stream={stream}");
+            let resp = gw
+                .post(
+                    "/v1/responses",
+                    &key,
+                    json!({"model": model, "input": "hello", "stream": stream}),
+                )
+                .await;
+            assert_eq!(resp.status, 200, "{case}: {}", resp.text());
+            let (text, done) = if stream {
+                assert_eq!(resp.headers["content-type"], "text/event-stream", "{case}");
+                check_stream(&case, &sse_events(&resp.text()))
+            } else {
+                let body = resp.json();
+                (output_text(&body), body)
+            };
+            assert_eq!(text, format!("reply from {provider}"), "{case}");
+            assert_eq!(done["object"], "response", "{case}: {done}");
+            assert!(
+                done["id"].as_str().unwrap().starts_with("resp_"),
+                "{case}: {done}"
+            );
+            assert_eq!(done["model"], *model, "{case}");
+            assert_eq!(done["usage"]["input_tokens"], 20 + i as u64, "{case}");
+            assert_eq!(done["usage"]["output_tokens"], 5 + i as u64, "{case}");
+            assert_eq!(done["usage"]["total_tokens"], 25 + 2 * i as u64, "{case}");
+        }
+    }
+    gw.stop().await;
+}
+
+/// A function call comes back from an Anthropic upstream as a
+/// `function_call` item; the next turn's `function_call_output` reaches it
+/// as a `tool_result` for the same call, and `instructions` as `system`.
+async fn tool_round_trip_to_anthropic(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("anthropic", "resp-tools").await;
+    gw.mock.set_reply(
+        "resp-tools",
+        Reply::tool_call("get_weather", json!({"city": "Paris"})),
+    );
+    let tools = json!([{
+        "type": "function",
+        "name": "get_weather",
+        "description": "Weather of a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}
+    }]);
+    for stream in [false, true] {
+        let case = format!("stream={stream}");
+        let resp = gw
+            .post(
+                "/v1/responses",
+                &key,
+                json!({
+                    "model": "claude-sonnet-4-5",
+                    "instructions": "You are terse.",
+                    "input": [{"role": "user", "content": [{"type": "input_text", "text": "weather?"}]}],
+                    "tools": tools,
+                    "stream": stream
+                }),
+            )
+            .await;
+        assert_eq!(resp.status, 200, "{case}: {}", resp.text());
+        let done = if stream {
+            let events = sse_events(&resp.text());
+            let args: String = events
+                .iter()
+                .filter(|e| e.0 == "response.function_call_arguments.delta")
+                .map(|e| e.1["delta"].as_str().unwrap().to_owned())
+                .collect();
+            assert_eq!(
+                serde_json::from_str::<Value>(&args).unwrap(),
+                json!({"city": "Paris"}),
+                "{case}"
+            );
+            check_stream(&case, &events).1
+        } else {
+            resp.json()
+        };
+        let call = done["output"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["type"] == "function_call")
+            .unwrap_or_else(|| panic!("{case}: no function_call in {done}"))
+            .clone();
+        assert_eq!(call["name"], "get_weather", "{case}");
+        assert_eq!(
+            serde_json::from_str::<Value>(call["arguments"].as_str().unwrap()).unwrap(),
+            json!({"city": "Paris"}),
+            "{case}"
+        );
+        let call_id = call["call_id"].as_str().unwrap().to_owned();
+        let upstream = gw.mock.requests_for("resp-tools").pop().unwrap();
+        let sent = upstream.json().unwrap();
+        assert_eq!(
+            system_text(&sent["system"]),
+            "You are terse.",
+            "{case}: instructions as the system prompt: {sent}"
+        );
+
+        // The next turn: the call and its output go back.
+        gw.mock.set_reply("resp-tools", Reply::text("It is sunny."));
+        let resp = gw
+            .post(
+                "/v1/responses",
+                &key,
+                json!({
+                    "model": "claude-sonnet-4-5",
+                    "input": [
+                        {"role": "user", "content": "weather?"},
+                        {"type": "function_call", "call_id": call_id, "name": "get_weather",
+                         "arguments": "{\"city\":\"Paris\"}"},
+                        {"type": "function_call_output", "call_id": call_id, "output": "sunny, 21C"}
+                    ],
+                    "tools": tools,
+                    "stream": stream
+                }),
+            )
+            .await;
+        assert_eq!(resp.status, 200, "{case}: {}", resp.text());
+        let text = if stream {
+            check_stream(&case, &sse_events(&resp.text())).0
+        } else {
+            output_text(&resp.json())
+        };
+        assert_eq!(text, "It is sunny.", "{case}");
+        let sent = gw
+            .mock
+            .requests_for("resp-tools")
+            .pop()
+            .unwrap()
+            .json()
+            .unwrap();
+        let messages = sent["messages"].as_array().unwrap();
+        let tool_use = messages
+            .iter()
+            .flat_map(|m| m["content"].as_array().into_iter().flatten())
+            .find(|b| b["type"] == "tool_use")
+            .unwrap_or_else(|| panic!("{case}: no tool_use in {sent}"));
+        assert_eq!(tool_use["id"], call_id.as_str(), "{case}");
+        let result = messages
+            .iter()
+            .flat_map(|m| m["content"].as_array().into_iter().flatten())
+            .find(|b| b["type"] == "tool_result")
+            .unwrap_or_else(|| panic!("{case}: no tool_result in {sent}"));
+        assert_eq!(result["tool_use_id"], call_id.as_str(), "{case}");
+        assert!(
+            result.to_string().contains("sunny, 21C"),
+            "{case}: {result}"
+        );
+        gw.mock.set_reply(
+            "resp-tools",
+            Reply::tool_call("get_weather", json!({"city": "Paris"})),
+        );
+    }
+    gw.stop().await;
+}
+
+/// Anthropic's `system`: a string or a list of text blocks.
+fn system_text(system: &Value) -> String {
+    match system {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .map(|b| b["text"].as_str().unwrap_or_default())
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+async fn usage_reaches_the_request_log(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("openai", "resp-usage").await;
+    gw.mock.set_reply(
+        "resp-usage",
+        Reply::text("counted").with_usage(Usage::new(31, 9)),
+    );
+    for stream in [false, true] {
+        let resp = gw
+            .post(
+                "/v1/responses",
+                &key,
+                json!({"model": "gpt-4o", "input": "hi", "stream": stream}),
+            )
+            .await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+    }
+    let flushed = gw.stop_and_flush().await;
+    let logs = flushed
+        .repo
+        .list_request_logs(
+            &RequestLogFilter::default(),
+            Page {
+                limit: 10,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(logs.total, 2, "{:?}", logs.data);
+    for log in &logs.data {
+        assert_eq!(log.status_code, 200);
+        assert_eq!(log.input_tokens, Some(31), "{log:?}");
+        assert_eq!(log.output_tokens, Some(9), "{log:?}");
+    }
+}
+
+async fn bad_input_is_a_400_in_the_openai_shape(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("openai", "resp-bad").await;
+    let cases = [
+        (json!({"model": "gpt-4o", "input": 7}), "input"),
+        (json!({"model": 7, "input": "hi"}), "model"),
+        (
+            json!({"model": "gpt-4o", "input": "hi", "stream": "yes"}),
+            "stream",
+        ),
+        (
+            json!({"model": "gpt-4o", "input": "hi", "previous_response_id": 5}),
+            "previous_response_id",
+        ),
+    ];
+    for (body, field) in cases {
+        let resp = gw.post("/v1/responses", &key, body.clone()).await;
+        assert_eq!(resp.status, 400, "{body}: {}", resp.text());
+        let err = resp.json();
+        assert_eq!(err["error"]["type"], "invalid_request_error", "{err}");
+        assert_eq!(err["error"]["param"], field, "{body}: {err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(field),
+            "{err}"
+        );
+    }
+    assert_eq!(gw.mock.count_for("resp-bad"), 0, "nothing went upstream");
+    // The path is in the data plane's table: a wrong method is a 405.
+    let auth = format!("Bearer {key}");
+    let resp = gw
+        .request(
+            http::Method::GET,
+            "/v1/responses",
+            &[("authorization", &auth)],
+            "",
+        )
+        .await;
+    assert_eq!(resp.status, 405, "{}", resp.text());
+    assert_eq!(resp.headers["allow"], "POST");
+    assert_eq!(resp.json()["error"]["type"], "invalid_request_error");
+    gw.stop().await;
+}
+
+/// A stored response lives on the account that made it, which this gateway
+/// does not track: a follow-up is refused with a 400 saying why, and is
+/// never sent anywhere.
+async fn previous_response_id_is_refused_with_a_reason(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("openai", "resp-prev").await;
+    for stream in [false, true] {
+        let resp = gw
+            .post(
+                "/v1/responses",
+                &key,
+                json!({"model": "gpt-4o", "input": "and then?", "stream": stream,
+                       "previous_response_id": "resp_abc123"}),
+            )
+            .await;
+        assert_eq!(resp.status, 400, "{}", resp.text());
+        let err = resp.json();
+        assert_eq!(err["error"]["type"], "invalid_request_error", "{err}");
+        assert_eq!(err["error"]["param"], "previous_response_id", "{err}");
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(message.contains("stored response"), "{message}");
+        assert!(message.contains("input"), "{message}");
+    }
+    assert_eq!(gw.mock.count_for("resp-prev"), 0);
+    gw.stop().await;
+}
+
+deployment_tests!(
+    text_to_every_upstream_whole_and_streamed,
+    tool_round_trip_to_anthropic,
+    usage_reaches_the_request_log,
+    bad_input_is_a_400_in_the_openai_shape,
+    previous_response_id_is_refused_with_a_reason,
+);
