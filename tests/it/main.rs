@@ -20,6 +20,7 @@ mod dataplane;
 mod edge;
 mod errors;
 mod failover;
+mod gemini;
 mod input;
 mod oauth;
 mod responses;

@@ -208,12 +208,11 @@ impl RequestMeta {
     /// [`FormatError::MalformedJson`] for bad JSON, [`FormatError::InvalidField`]
     /// for a missing or mistyped `contents`, or a mistyped
     /// `systemInstruction`, `tools`, `safetySettings` or `cachedContent`, and
-    /// [`FormatError::InvalidValue`] for an empty model.
+    /// [`FormatError::InvalidValue`] for a model that is empty, longer than
+    /// [`MAX_MODEL_BYTES`] or has control characters.
     pub fn parse_gemini(model: &str, stream: bool, body: &[u8]) -> Result<Self, FormatError> {
         let _top: GeminiTop = parse_request(body)?;
-        if model.trim().is_empty() {
-            return Err(FormatError::invalid_value("model", "must not be empty"));
-        }
+        check_model(model)?;
         Ok(Self {
             format: Format::Gemini,
             model: model.to_owned(),

@@ -7,8 +7,12 @@
 
 use aigw_domain::Format;
 use aigw_formats::ErrorKind;
-use aigw_services::Reply;
-use aigw_services::upstream::ClientHeaders;
+use std::borrow::Cow;
+
+use aigw_domain::UserId;
+use aigw_services::snapshot::Snapshot;
+use aigw_services::upstream::{ClientHeaders, count_tokens_url};
+use aigw_services::{ClientCall, GeminiMethod, Reply};
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
@@ -18,7 +22,9 @@ use serde::Serialize;
 use crate::app::App;
 use crate::body::ResponseBody;
 use crate::error::{client_error, client_error_with_status, service_error};
-use crate::request::{BodyError, client_credential, closing, read_body, refuse_body};
+use crate::request::{
+    BodyError, client_credential, closing, gemini_credential, read_body, refuse_body,
+};
 use crate::routes::json_response;
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -37,8 +43,28 @@ where
     B: Body<Data = Bytes> + Unpin + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
+    generate_call(app, ClientCall::Body(client), req, request_id).await
+}
+
+/// Serves the client request `call` (a Gemini call names its model and
+/// method in the URL).
+pub(crate) async fn generate_call<B>(
+    app: &App,
+    call: ClientCall,
+    req: Request<B>,
+    request_id: &str,
+) -> Response<ResponseBody>
+where
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let client = call.format();
     let (parts, body) = req.into_parts();
-    let principal = match app.gateway.authenticate(client_credential(&parts.headers)) {
+    let credential = match client {
+        Format::Gemini => gemini_credential(&parts.headers, parts.uri.query()),
+        _ => client_credential(&parts.headers).map(Cow::Borrowed),
+    };
+    let principal = match app.gateway.authenticate(credential.as_deref()) {
         Ok(p) => p,
         Err(e) => return service_error(client, &e),
     };
@@ -68,11 +94,18 @@ where
             ));
         }
     };
+    let json_array = matches!(
+        call,
+        ClientCall::Gemini {
+            method: GeminiMethod::Stream { sse: false },
+            ..
+        }
+    );
     match app
         .gateway
-        .handle(
+        .handle_call(
             &principal,
-            client,
+            &call,
             body,
             request_id,
             &ClientHeaders::from_request(&parts.headers),
@@ -88,7 +121,10 @@ where
         Ok(Reply::Stream(stream)) => {
             let mut resp = Response::new(ResponseBody::Stream(stream));
             let headers = resp.headers_mut();
-            headers.insert(CONTENT_TYPE, EVENT_STREAM.clone());
+            // Gemini's stream without `alt=sse` is one JSON array, sent as
+            // its elements are produced.
+            let content_type = if json_array { &JSON } else { &EVENT_STREAM };
+            headers.insert(CONTENT_TYPE, content_type.clone());
             headers.insert(CACHE_CONTROL, NO_CACHE.clone());
             // Tells nginx-style reverse proxies not to hold events back.
             headers.insert("x-accel-buffering", NO_BUFFERING.clone());
@@ -108,22 +144,21 @@ struct ModelList<'a> {
 }
 
 #[derive(Serialize)]
-struct ModelEntry<'a> {
-    id: &'a str,
+pub(crate) struct ModelEntry<'a> {
+    pub(crate) id: &'a str,
     object: &'static str,
     created: i64,
     owned_by: &'a str,
+    /// Whether the upstream serving it counts tokens (Gemini's list says so).
+    #[serde(skip)]
+    pub(crate) counts_tokens: bool,
 }
 
-/// `GET /v1/models` in the OpenAI list shape: the models of every active
-/// provider that has an account to serve them, plus the mappings the caller
-/// can use whose provider has one.
-pub(crate) fn models<B>(app: &App, req: &Request<B>) -> Response<ResponseBody> {
-    let principal = match app.gateway.authenticate(client_credential(req.headers())) {
-        Ok(p) => p,
-        Err(e) => return service_error(Format::OpenAiChat, &e),
-    };
-    let snapshot = app.gateway.snapshot().load();
+/// The models of every active provider that has an account to serve them,
+/// plus the mappings `user` can use whose provider has one, sorted by id,
+/// each once.
+pub(crate) fn served_models(snapshot: &Snapshot, user: Option<UserId>) -> Vec<ModelEntry<'_>> {
+    let counts = |kind| count_tokens_url(kind, "", "").is_some();
     let mut data: Vec<ModelEntry<'_>> = Vec::new();
     for entry in snapshot.providers().filter(|e| !e.accounts.is_empty()) {
         for model in &entry.provider.models {
@@ -132,6 +167,7 @@ pub(crate) fn models<B>(app: &App, req: &Request<B>) -> Response<ResponseBody> {
                 object: "model",
                 created: entry.provider.created_at.timestamp(),
                 owned_by: entry.provider.id.as_str(),
+                counts_tokens: counts(entry.provider.kind),
             });
         }
     }
@@ -141,7 +177,7 @@ pub(crate) fn models<B>(app: &App, req: &Request<B>) -> Response<ResponseBody> {
             .is_some_and(|e| !e.accounts.is_empty())
     };
     for mapping in snapshot
-        .mappings_for(principal.user_id)
+        .mappings_for(user)
         .filter(|m| servable(&m.provider_id))
     {
         data.push(ModelEntry {
@@ -149,15 +185,30 @@ pub(crate) fn models<B>(app: &App, req: &Request<B>) -> Response<ResponseBody> {
             object: "model",
             created: mapping.created_at.timestamp(),
             owned_by: mapping.provider_id.as_str(),
+            counts_tokens: snapshot
+                .provider(&mapping.provider_id)
+                .is_some_and(|e| counts(e.provider.kind)),
         });
     }
     data.sort_by(|a, b| a.id.cmp(b.id));
     data.dedup_by(|a, b| a.id == b.id);
+    data
+}
+
+/// `GET /v1/models` in the OpenAI list shape: the models of every active
+/// provider that has an account to serve them, plus the mappings the caller
+/// can use.
+pub(crate) fn models<B>(app: &App, req: &Request<B>) -> Response<ResponseBody> {
+    let principal = match app.gateway.authenticate(client_credential(req.headers())) {
+        Ok(p) => p,
+        Err(e) => return service_error(Format::OpenAiChat, &e),
+    };
+    let snapshot = app.gateway.snapshot().load();
     json_response(
         StatusCode::OK,
         &ModelList {
             object: "list",
-            data,
+            data: served_models(&snapshot, principal.user_id),
         },
     )
 }

@@ -13,6 +13,7 @@ mod connection;
 mod dataplane;
 mod edge;
 mod error;
+mod gemini;
 mod health;
 mod request;
 mod routes;

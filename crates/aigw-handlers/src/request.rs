@@ -1,6 +1,7 @@
 //! Reading what a client sent: the body, bounded in size and time before it
 //! is read whole, and the credential in whichever header its SDK uses.
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -286,6 +287,29 @@ pub(crate) fn client_credential(headers: &HeaderMap) -> Option<&str> {
     let (scheme, token) = auth.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// A Gemini client's credential: `x-goog-api-key` (the google-genai SDKs
+/// and Gemini CLI), then `?key=` (the REST examples), then the headers
+/// every other client uses.
+pub(crate) fn gemini_credential<'a>(
+    headers: &'a HeaderMap,
+    query: Option<&'a str>,
+) -> Option<Cow<'a, str>> {
+    if let Some(value) = headers
+        .get("x-goog-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        return Some(Cow::Borrowed(value));
+    }
+    let from_query = query.and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(name, value)| name == "key" && !value.trim().is_empty())
+            .map(|(_, value)| value)
+    });
+    from_query.or_else(|| client_credential(headers).map(Cow::Borrowed))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::body::ResponseBody;
 use crate::error::{client_error, client_error_with_status};
-use crate::{api, dataplane, health};
+use crate::{api, dataplane, gemini, health};
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
@@ -40,6 +40,7 @@ where
             dataplane::generate(app, Format::OpenAiResponses, req, request_id).await
         }
         (&Method::GET, "/v1/models") => dataplane::models(app, &req),
+        (_, path) if gemini::claims(path) => gemini::handle(app, req, request_id).await,
         (&Method::GET, "/health") => health::health(app),
         (&Method::GET, "/metrics") => health::metrics(app),
         (_, path) if path == "/v1" || path.starts_with("/v1/") => dataplane_miss(&req),

@@ -34,7 +34,9 @@ use crate::selector::RoundRobin;
 use crate::snapshot::SnapshotStore;
 use crate::stats::{StatsEvent, StatsFailure, StatsRecorder, TokenUsage};
 use crate::stream::{ClientStream, PrimeError};
-use crate::upstream::{ClientHeaders, anthropic_headers, auth_headers, endpoint_url};
+use crate::upstream::{
+    ClientHeaders, anthropic_headers, auth_headers, count_tokens_url, endpoint_url,
+};
 
 /// Who is calling the data plane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -75,6 +77,83 @@ pub enum Reply {
     },
     /// A server-sent event stream in the client's format.
     Stream(Box<ClientStream>),
+}
+
+/// A client request as the data plane takes it: its format, and what its
+/// URL says that its body does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientCall {
+    /// A body that names its model and whether it streams (OpenAI Chat,
+    /// OpenAI Responses, Anthropic Messages).
+    Body(Format),
+    /// A Gemini call: the model and the method are in the URL.
+    Gemini {
+        /// The model named by the path, percent-decoded.
+        model: String,
+        /// What the client asks of it.
+        method: GeminiMethod,
+    },
+}
+
+/// The Gemini methods the gateway serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeminiMethod {
+    /// `:generateContent`.
+    Generate,
+    /// `:streamGenerateContent`: SSE with `alt=sse`, else one JSON array.
+    Stream {
+        /// The client asked `alt=sse`.
+        sse: bool,
+    },
+    /// `:countTokens`, answered by the upstream's own counter.
+    CountTokens,
+}
+
+impl ClientCall {
+    /// The client's wire format.
+    pub const fn format(&self) -> Format {
+        match self {
+            Self::Body(format) => *format,
+            Self::Gemini { .. } => Format::Gemini,
+        }
+    }
+
+    /// The first look at the body: model, stream flag, and the 400s that
+    /// name a field.
+    fn meta(&self, body: &[u8]) -> Result<RequestMeta, aigw_formats::FormatError> {
+        match self {
+            Self::Body(format) => RequestMeta::parse(*format, body),
+            Self::Gemini { model, method } => match method {
+                GeminiMethod::Generate => RequestMeta::parse_gemini(model, false, body),
+                GeminiMethod::Stream { .. } => RequestMeta::parse_gemini(model, true, body),
+                GeminiMethod::CountTokens => {
+                    let counted = aigw_formats::gemini_count_request(body)?;
+                    RequestMeta::parse_gemini(model, false, &counted)
+                }
+            },
+        }
+    }
+
+    const fn counts_tokens(&self) -> bool {
+        matches!(
+            self,
+            Self::Gemini {
+                method: GeminiMethod::CountTokens,
+                ..
+            }
+        )
+    }
+
+    /// A Gemini stream without `alt=sse`: the chunks form one JSON array.
+    const fn json_array(&self) -> bool {
+        matches!(
+            self,
+            Self::Gemini {
+                method: GeminiMethod::Stream { sse: false },
+                ..
+            }
+        )
+    }
 }
 
 /// The data plane. Cheap to clone.
@@ -194,9 +273,31 @@ impl Gateway {
         request_id: &str,
         headers: &ClientHeaders,
     ) -> Result<Reply, Error> {
+        self.handle_call(
+            principal,
+            &ClientCall::Body(client),
+            body,
+            request_id,
+            headers,
+        )
+        .await
+    }
+
+    /// Serves one client request described by `call` (a Gemini call's model
+    /// and method come from its URL); `headers` are the client's headers
+    /// that go on to the upstream.
+    pub async fn handle_call(
+        &self,
+        principal: &Principal,
+        call: &ClientCall,
+        body: Bytes,
+        request_id: &str,
+        headers: &ClientHeaders,
+    ) -> Result<Reply, Error> {
+        let client = call.format();
         let mut served = Served::default();
         let result = self
-            .handle_inner(principal, client, body, request_id, headers, &mut served)
+            .handle_inner(principal, call, body, request_id, headers, &mut served)
             .await;
         let status = match &result {
             Ok(Reply::Full { status, .. }) => status.as_u16(),
@@ -228,22 +329,31 @@ impl Gateway {
     async fn handle_inner(
         &self,
         principal: &Principal,
-        client: Format,
+        call: &ClientCall,
         body: Bytes,
         request_id: &str,
         headers: &ClientHeaders,
         served: &mut Served,
     ) -> Result<Reply, Error> {
-        let meta = RequestMeta::parse(client, &body)?;
+        let meta = call.meta(&body)?;
         served.model = Some(meta.model.clone());
         if meta.previous_response_id.is_some() {
             return Err(Error::BadRequest(unpinned_previous_response()));
         }
         let snapshot = self.inner.snapshot.load();
-        let candidates = snapshot.route(&meta.model, principal.user_id);
+        let mut candidates = snapshot.route(&meta.model, principal.user_id);
         served.known_model = candidates.iter().any(|c| c.entry.knows(c.upstream_model));
         if candidates.is_empty() {
             return Err(Error::ModelNotFound(meta.model.clone()));
+        }
+        if call.counts_tokens() {
+            // Only an upstream with a counter of its own can count: a number
+            // made up here would drive the client's context decisions wrong.
+            let first = candidates[0].entry.provider.kind;
+            candidates.retain(|c| count_tokens_url(c.entry.provider.kind, "", "").is_some());
+            if candidates.is_empty() {
+                return Err(Error::BadRequest(counting_unavailable(first)));
+            }
         }
         let policy = &self.inner.settings.failover;
         let cooldowns = &self.inner.cooldowns;
@@ -286,7 +396,7 @@ impl Gateway {
                 kind: entry.provider.kind,
                 base_url: &entry.provider.base_url,
                 upstream_model,
-                client,
+                call,
                 meta: &meta,
                 body: &body,
                 client_headers: headers,
@@ -420,18 +530,31 @@ impl Gateway {
         };
         let target = aigw_formats::UpstreamTarget::new(attempt.upstream_model, attempt.meta.stream)
             .with_antigravity(envelope);
-        let payload = if attempt.meta.forwards_unchanged(upstream_format, &target) {
+        let counting = attempt.call.counts_tokens();
+        // A countTokens body goes to the upstream's own counter as it came
+        // (only upstreams that have one are candidates).
+        let payload = if counting || attempt.meta.forwards_unchanged(upstream_format, &target) {
             attempt.body.clone()
         } else {
-            aigw_formats::translate_request(attempt.client, upstream_format, attempt.body, &target)
-                .map_err(|e| Failure::fatal(Error::BadRequest(e)))?
+            aigw_formats::translate_request(
+                attempt.client(),
+                upstream_format,
+                attempt.body,
+                &target,
+            )
+            .map_err(|e| Failure::fatal(Error::BadRequest(e)))?
         };
-        let url = endpoint_url(
-            attempt.kind,
-            attempt.base_url,
-            attempt.upstream_model,
-            attempt.meta.stream,
-        );
+        let url = if counting {
+            count_tokens_url(attempt.kind, attempt.base_url, attempt.upstream_model)
+                .ok_or_else(|| Failure::fatal(Error::InvalidUpstreamUrl))?
+        } else {
+            endpoint_url(
+                attempt.kind,
+                attempt.base_url,
+                attempt.upstream_model,
+                attempt.meta.stream,
+            )
+        };
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(url)
@@ -493,8 +616,11 @@ impl Gateway {
                 created,
                 include_usage: attempt.meta.include_usage,
             };
-            let translator = StreamTranslator::new(upstream_format, attempt.client, ctx)
+            let mut translator = StreamTranslator::new(upstream_format, attempt.client(), ctx)
                 .map_err(|e| Failure::fatal(Error::UpstreamStream(e.to_string())))?;
+            if attempt.call.json_array() {
+                translator = translator.gemini_json_array();
+            }
             let mut stream = ClientStream::new(response.into_body(), translator);
             // Nothing has reached the client yet, so a stream that fails
             // before its first event is still a failed attempt to fail over.
@@ -525,22 +651,34 @@ impl Gateway {
         self.inner
             .metrics
             .upstream_latency(provider_label, sent_at.elapsed());
+        if counting {
+            // The upstream's count, in the client's own format already; a
+            // count is logged but uses no tokens.
+            let mut event = attempt.event.clone();
+            event.at = chrono::Utc::now();
+            event.status = 200;
+            event.latency = sent_at.elapsed();
+            self.inner.stats.record(event);
+            return Ok(Reply::Full {
+                status: StatusCode::OK,
+                body,
+            });
+        }
         let ctx = aigw_formats::ResponseContext {
             model: &attempt.meta.model,
             request_id: attempt.request_id,
             created,
         };
         let (translated, usage) =
-            aigw_formats::translate_response(upstream_format, attempt.client, body, &ctx).map_err(
-                |e| {
+            aigw_formats::translate_response(upstream_format, attempt.client(), body, &ctx)
+                .map_err(|e| {
                     Failure::retry(
                         Error::UpstreamResponse(e),
                         policy.server_error_cooldown,
                         CooldownReason::ServerError,
                         false,
                     )
-                },
-            )?;
+                })?;
         let mut event = attempt.event.clone();
         event.at = chrono::Utc::now();
         event.status = 200;
@@ -579,7 +717,7 @@ fn upstream_status_error(
     }
     let body = secrets.redact(body);
     let translated =
-        aigw_formats::translate_error(upstream_format, attempt.client, status.as_u16(), &body);
+        aigw_formats::translate_error(upstream_format, attempt.client(), status.as_u16(), &body);
     Error::UpstreamStatus {
         status,
         body: translated,
@@ -604,7 +742,7 @@ fn upstream_event_error(
     let message = secrets.redact_str(message);
     Error::UpstreamStatus {
         status,
-        body: aigw_formats::error_body(attempt.client, kind, &message, None),
+        body: aigw_formats::error_body(attempt.client(), kind, &message, None),
     }
 }
 
@@ -633,6 +771,18 @@ fn unpinned_previous_response() -> aigw_formats::FormatError {
                  to the upstream account that created them); send the whole conversation in \
                  `input` instead"
             .to_owned(),
+    }
+}
+
+/// The refusal of a `countTokens` call whose model no upstream with a
+/// counter of its own serves (`kind` is the first that does serve it).
+fn counting_unavailable(kind: ProviderKind) -> aigw_formats::FormatError {
+    aigw_formats::FormatError::Unsupported {
+        path: "countTokens".to_owned(),
+        upstream: kind.format(),
+        reason: "token counting is not available for this model's upstream; only Gemini \
+                 upstreams count tokens"
+            .into(),
     }
 }
 
@@ -719,11 +869,17 @@ struct Attempt<'a> {
     kind: ProviderKind,
     base_url: &'a str,
     upstream_model: &'a str,
-    client: Format,
+    call: &'a ClientCall,
     meta: &'a RequestMeta,
     body: &'a Bytes,
     /// The client's headers that go on to the upstream.
     client_headers: &'a ClientHeaders,
+}
+
+impl Attempt<'_> {
+    const fn client(&self) -> Format {
+        self.call.format()
+    }
 }
 
 async fn collect(

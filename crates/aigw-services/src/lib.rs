@@ -25,5 +25,5 @@ pub mod upstream;
 
 pub use aigw_repository::Error as RepositoryError;
 pub use error::{Error, error_status};
-pub use gateway::{Gateway, GatewaySettings, Principal, Reply};
+pub use gateway::{ClientCall, Gateway, GatewaySettings, GeminiMethod, Principal, Reply};
 pub use runtime::{Runtime, RuntimeSettings};

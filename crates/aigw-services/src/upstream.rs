@@ -55,6 +55,19 @@ pub fn endpoint_url(kind: ProviderKind, base: &str, model: &str, stream: bool) -
     }
 }
 
+/// The URL of the upstream's own token counter for `model`, for the kinds
+/// that have one the gateway can call with a Gemini `countTokens` body.
+pub fn count_tokens_url(kind: ProviderKind, base: &str, model: &str) -> Option<String> {
+    match kind {
+        ProviderKind::Gemini => {
+            let base = base.trim_end_matches('/');
+            let model = utf8_percent_encode(model, SEGMENT);
+            Some(format!("{base}/models/{model}:countTokens"))
+        }
+        ProviderKind::Openai | ProviderKind::Anthropic | ProviderKind::Antigravity => None,
+    }
+}
+
 /// The headers that authenticate `account` at a provider of `kind`, with
 /// `token` the current OAuth access token when the account uses OAuth.
 pub fn auth_headers(
