@@ -147,7 +147,7 @@ async fn seeded_mappings_stay_as_admins_leave_them(d: Deployment) {
     };
     let repo = gw.runtime.repository();
     let opus = repo
-        .get_model_mapping_by_alias("gemini-claude-opus-4-5")
+        .get_model_mapping_by_alias("gemini-claude-opus-4-5", None)
         .await
         .expect("seeded");
     assert_eq!(opus.model_name, "claude-opus-4-5");
@@ -155,7 +155,7 @@ async fn seeded_mappings_stay_as_admins_leave_them(d: Deployment) {
     assert_eq!(opus.owner_id, None);
     repo.delete_model_mapping(opus.id).await.unwrap();
     let sonnet = repo
-        .get_model_mapping_by_alias("gemini-claude-sonnet-4-5")
+        .get_model_mapping_by_alias("gemini-claude-sonnet-4-5", None)
         .await
         .unwrap();
     let patch = aigateway::domain::ModelMappingPatch {
@@ -168,13 +168,13 @@ async fn seeded_mappings_stay_as_admins_leave_them(d: Deployment) {
     let peer = gw.start_peer().await;
     let repo = peer.runtime.repository();
     assert!(
-        repo.get_model_mapping_by_alias("gemini-claude-opus-4-5")
+        repo.get_model_mapping_by_alias("gemini-claude-opus-4-5", None)
             .await
             .is_err(),
         "a deleted built-in mapping is not re-created"
     );
     assert_eq!(
-        repo.get_model_mapping_by_alias("gemini-claude-sonnet-4-5")
+        repo.get_model_mapping_by_alias("gemini-claude-sonnet-4-5", None)
             .await
             .unwrap()
             .model_name,
