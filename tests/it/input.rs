@@ -294,8 +294,42 @@ async fn upstream_error_text_never_carries_the_accounts_credential(d: Deployment
     }
 }
 
+/// An error event that arrives after the first byte of a stream has gone to
+/// the client is passed on with the account's credential hidden, forwarded
+/// as it came or translated.
+async fn a_mid_stream_error_event_never_carries_the_accounts_credential(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    let anthropic_key = "sk-ant-api03-Hm4Rw8Zt2Lq6Xc9Vb3Nd7Pj";
+    gw.add_api_key_account("anthropic", anthropic_key).await;
+    let event = format!(
+        "event: error\ndata: {{\"type\":\"error\",\"error\":{{\"type\":\"overloaded_error\",\"message\":\"key {anthropic_key} is overloaded\"}}}}\n\n"
+    );
+    gw.mock.set_fault(
+        anthropic_key,
+        Fault::StreamRawEvent {
+            after_events: 3,
+            event: event.into(),
+        },
+    );
+    let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 16, "stream": true,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    for path in ["/v1/messages", "/v1/chat/completions"] {
+        let resp = gw.post(path, &key, body.clone()).await;
+        assert_eq!(resp.status, 200, "{path}: {}", resp.text());
+        let text = resp.text();
+        assert!(text.contains("is overloaded"), "{path}: the error event arrives: {text}");
+        assert!(!leaks(&text, anthropic_key), "{path}: {text}");
+        assert!(text.contains("[redacted]"), "{path}: {text}");
+    }
+    gw.stop().await;
+}
+
 deployment_tests!(
     upstream_error_text_never_carries_the_accounts_credential,
+    a_mid_stream_error_event_never_carries_the_accounts_credential,
     a_gemini_model_name_cannot_change_the_upstream_url,
     an_oversized_model_name_is_refused_naming_the_field,
     client_chosen_model_names_share_metrics_and_counters,

@@ -50,6 +50,15 @@ pub enum Fault {
         /// Events sent before the error event.
         after_events: usize,
     },
+    /// Like [`Fault::StreamErrorEvent`], with these bytes, verbatim, as the
+    /// event (for example an SSE error event whose message echoes what the
+    /// request carried, as real upstreams do).
+    StreamRawEvent {
+        /// Events sent before the raw event.
+        after_events: usize,
+        /// The event's bytes, framing included.
+        event: Bytes,
+    },
 }
 
 impl Fault {

@@ -632,6 +632,16 @@ fn shape(fault: Option<Fault>, wire: Wire, rendered: &Rendered) -> Result<Shapin
                 ..Shaping::default()
             }
         }
+        Some(Fault::StreamRawEvent {
+            after_events,
+            event,
+        }) if rendered.stream => Shaping {
+            error_event: Some((
+                after_events.min(rendered.chunks.len().saturating_sub(1)),
+                event,
+            )),
+            ..Shaping::default()
+        },
         _ => Shaping::default(),
     };
     Ok(shaping)

@@ -622,6 +622,7 @@ impl Gateway {
                 translator = translator.gemini_json_array();
             }
             let mut stream = ClientStream::new(response.into_body(), translator);
+            stream.hide_secrets_of(Arc::clone(attempt.account), oauth_token);
             // Nothing has reached the client yet, so a stream that fails
             // before its first event is still a failed attempt to fail over.
             return match stream.prime().await {
@@ -865,7 +866,7 @@ struct Attempt<'a> {
     request_id: &'a str,
     provider: &'a aigw_domain::ProviderId,
     route: &'a Route,
-    account: &'a Account,
+    account: &'a Arc<Account>,
     kind: ProviderKind,
     base_url: &'a str,
     upstream_model: &'a str,

@@ -8,12 +8,15 @@
 //! silences it emits SSE comments so proxies and clients keep the
 //! connection open.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::future::Future as _;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use aigw_domain::Account;
 use aigw_formats::Usage;
 use aigw_formats::stream::{StreamError, StreamStatus, StreamTranslator};
 use bytes::{Bytes, BytesMut};
@@ -21,6 +24,7 @@ use http_body::{Body, Frame};
 use tokio::time::{Instant, Sleep, sleep};
 
 use crate::client_pool::UpstreamBody;
+use crate::redact::Secrets;
 use crate::stats::{StatsEvent, StatsFailure, StatsRecorder};
 
 /// How long the upstream may stay silent before a keep-alive comment is sent.
@@ -44,6 +48,33 @@ pub struct ClientStream {
     stats: Option<PendingStats>,
     /// Why the stream ended badly, if it did.
     failure: Option<&'static str>,
+    /// Whose credentials an upstream error event must not carry to the client.
+    secrets: Option<OwnedSecrets>,
+}
+
+/// The account an upstream stream was opened with, and the OAuth token sent,
+/// kept so that an error event arriving mid-stream is redacted like one
+/// arriving before the first byte.
+#[derive(Debug)]
+struct OwnedSecrets {
+    account: Arc<Account>,
+    sent: Option<Box<str>>,
+}
+
+impl OwnedSecrets {
+    /// `error` with the account's secrets hidden from its message.
+    fn redact(&self, error: StreamError) -> StreamError {
+        match error {
+            StreamError::Upstream(mut e) => {
+                let secrets = Secrets::of(&self.account, self.sent.as_deref());
+                if let Cow::Owned(clean) = secrets.redact_str(&e.message) {
+                    e.message = clean;
+                }
+                StreamError::Upstream(e)
+            }
+            other => other,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -64,7 +95,26 @@ impl ClientStream {
             done: false,
             stats: None,
             failure: None,
+            secrets: None,
         }
+    }
+
+    /// Hides the credentials of `account` (and `sent`, the OAuth token the
+    /// request carried) from any upstream error event this stream passes on.
+    pub fn hide_secrets_of(&mut self, account: Arc<Account>, sent: Option<&str>) {
+        self.secrets = Some(OwnedSecrets {
+            account,
+            sent: sent.map(Box::from),
+        });
+    }
+
+    /// Writes `error` for the client, without the account's credentials.
+    fn write_error(&mut self, error: StreamError) {
+        let error = match &self.secrets {
+            Some(secrets) => secrets.redact(error),
+            None => error,
+        };
+        self.translator.write_error(&error, &mut self.out);
     }
 
     /// Sends `event`, completed with the stream's usage, latency and outcome,
@@ -145,7 +195,7 @@ impl ClientStream {
                 PrimeError::Stream(e) => e.clone(),
                 PrimeError::Upstream(_) => StreamError::Truncated,
             };
-            self.translator.write_error(&stream_error, &mut self.out);
+            self.write_error(stream_error);
             self.done = true;
             return Ok(());
         }
@@ -191,7 +241,7 @@ impl Body for ClientStream {
                         Ok(StreamStatus::Open) => {}
                         Ok(StreamStatus::Done) => this.done = true,
                         Err(e) => {
-                            this.translator.write_error(&e, &mut this.out);
+                            this.write_error(e);
                             this.failure = Some("stream_error");
                             this.done = true;
                         }
@@ -208,14 +258,13 @@ impl Body for ClientStream {
                 Poll::Ready(Some(Err(_))) => {
                     // The upstream connection broke mid-stream: no retry once
                     // bytes went out, so the client gets a terminal error event.
-                    this.translator
-                        .write_error(&StreamError::Truncated, &mut this.out);
+                    this.write_error(StreamError::Truncated);
                     this.failure = Some("upstream_broken");
                     this.done = true;
                 }
                 Poll::Ready(None) => {
                     if let Err(e) = this.translator.finish(&mut this.out) {
-                        this.translator.write_error(&e, &mut this.out);
+                        this.write_error(e);
                         this.failure = Some("stream_error");
                     }
                     this.done = true;
