@@ -320,7 +320,10 @@ async fn a_mid_stream_error_event_never_carries_the_accounts_credential(d: Deplo
         let resp = gw.post(path, &key, body.clone()).await;
         assert_eq!(resp.status, 200, "{path}: {}", resp.text());
         let text = resp.text();
-        assert!(text.contains("is overloaded"), "{path}: the error event arrives: {text}");
+        assert!(
+            text.contains("is overloaded"),
+            "{path}: the error event arrives: {text}"
+        );
         assert!(!leaks(&text, anthropic_key), "{path}: {text}");
         assert!(text.contains("[redacted]"), "{path}: {text}");
     }

@@ -85,7 +85,7 @@ where
     }
     let model = match decode_model(model) {
         Ok(model) => model,
-        Err(resp) => return resp,
+        Err(e) => return e.response(),
     };
     let method = match action {
         "streamGenerateContent" => GeminiMethod::Stream {
@@ -102,24 +102,37 @@ where
 /// The model named in the path, percent-decoded; a 400 naming `model` when
 /// it is not UTF-8 or too long to be a model name (the rest of the checks
 /// are the body's, with every other format's).
-fn decode_model(raw: &str) -> Result<String, Response<ResponseBody>> {
-    let invalid = |why: &str| {
+fn decode_model(raw: &str) -> Result<String, ModelPathError> {
+    // Bounded before decoding: an encoded name is at most three bytes a byte.
+    if raw.len() > MAX_MODEL_BYTES * 3 {
+        return Err(ModelPathError::TooLong);
+    }
+    percent_decode_str(raw)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| ModelPathError::NotUtf8)
+}
+
+/// Why the model in a path is not one.
+#[derive(Debug, Clone, Copy)]
+enum ModelPathError {
+    TooLong,
+    NotUtf8,
+}
+
+impl ModelPathError {
+    /// The 400 naming `model`, in Google's shape.
+    fn response(self) -> Response<ResponseBody> {
+        let why = match self {
+            Self::TooLong => format!("must be at most {MAX_MODEL_BYTES} bytes long"),
+            Self::NotUtf8 => "must be UTF-8 once percent-decoded".to_owned(),
+        };
         client_error(
             Format::Gemini,
             ErrorKind::InvalidRequest,
             &format!("invalid request: `model`: {why}"),
         )
-    };
-    // Bounded before decoding: an encoded name is at most three bytes a byte.
-    if raw.len() > MAX_MODEL_BYTES * 3 {
-        return Err(invalid(&format!(
-            "must be at most {MAX_MODEL_BYTES} bytes long"
-        )));
     }
-    let model = percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| invalid("must be UTF-8 once percent-decoded"))?;
-    Ok(model.into_owned())
 }
 
 #[derive(Serialize)]
@@ -181,7 +194,7 @@ fn get_model<B>(app: &App, req: &Request<B>, raw: &str) -> Response<ResponseBody
     };
     let model = match decode_model(raw) {
         Ok(model) => model,
-        Err(resp) => return resp,
+        Err(e) => return e.response(),
     };
     let snapshot = app.gateway.snapshot().load();
     let models = served_models(&snapshot, principal.user_id);
