@@ -141,6 +141,19 @@ impl ErrorKind {
 
 /// An error body in `client`'s format. `param` names the offending field (OpenAI only).
 pub fn error_body(client: Format, kind: ErrorKind, message: &str, param: Option<&str>) -> Bytes {
+    error_body_with_status(client, kind.http_status(), kind, message, param)
+}
+
+/// [`error_body`] for an answer whose HTTP status is `status` rather than
+/// `kind`'s own (a 405 or 408 at the edge): Google's shape repeats the
+/// status in `code`, the other shapes do not carry it.
+pub fn error_body_with_status(
+    client: Format,
+    status: u16,
+    kind: ErrorKind,
+    message: &str,
+    param: Option<&str>,
+) -> Bytes {
     let value = match client {
         Format::OpenAiChat | Format::OpenAiResponses => json!({
             "error": {
@@ -155,7 +168,7 @@ pub fn error_body(client: Format, kind: ErrorKind, message: &str, param: Option<
             "error": { "type": kind.anthropic_type(), "message": message }
         }),
         Format::Gemini | Format::Antigravity => json!({
-            "error": { "code": kind.http_status(), "message": message, "status": kind.google_status() }
+            "error": { "code": status, "message": message, "status": kind.google_status() }
         }),
     };
     Bytes::from(value.to_string())

@@ -31,7 +31,8 @@ mod translate;
 mod usage;
 
 pub use client_error::{
-    ErrorKind, error_body, format_error_body, translate_error, upstream_error_kind,
+    ErrorKind, error_body, error_body_with_status, format_error_body, translate_error,
+    upstream_error_kind,
 };
 pub use count::{gemini_count_reply, gemini_count_request};
 pub use error::{Error, FormatError};

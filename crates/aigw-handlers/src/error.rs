@@ -5,7 +5,7 @@
 //! Internal details (SQL, Redis, socket errors) never reach the client.
 
 use aigw_domain::Format;
-use aigw_formats::{ErrorKind, error_body, format_error_body};
+use aigw_formats::{ErrorKind, error_body, error_body_with_status, format_error_body};
 use aigw_services::Error;
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
@@ -118,7 +118,11 @@ pub(crate) fn client_error_with_status(
     kind: ErrorKind,
     message: &str,
 ) -> Response<ResponseBody> {
-    json_error(status, error_body(client, kind, message, None), None)
+    json_error(
+        status,
+        error_body_with_status(client, status.as_u16(), kind, message, None),
+        None,
+    )
 }
 
 fn json_error(status: StatusCode, body: Bytes, retry_after: Option<u64>) -> Response<ResponseBody> {
