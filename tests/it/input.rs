@@ -309,8 +309,10 @@ async fn a_mid_stream_error_event_never_carries_the_accounts_credential(d: Deplo
     );
     gw.mock.set_fault(
         anthropic_key,
+        // Just before the last event: the text has reached the client in
+        // every format by then.
         Fault::StreamRawEvent {
-            after_events: 3,
+            after_events: usize::MAX,
             event: event.into(),
         },
     );

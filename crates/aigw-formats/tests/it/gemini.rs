@@ -31,7 +31,7 @@ fn translate(upstream: Format, body: &str) -> Result<Bytes, FormatError> {
 fn wrong_types_name_the_field_and_the_expected_type() {
     let cases = [
         (r#"{}"#, "contents", "missing field `contents`"),
-        (r#"{"contents":{}}"#, "contents", "expected a sequence"),
+        (r#"{"contents":{}}"#, "contents", "expected an array"),
         (
             r#"{"contents":[{"parts":[{"text":1}]}]}"#,
             "contents[0].parts[0].text",
@@ -40,27 +40,27 @@ fn wrong_types_name_the_field_and_the_expected_type() {
         (
             r#"{"contents":[{"role":"model","parts":"hi"}]}"#,
             "contents[0].parts",
-            "expected a sequence",
+            "expected an array",
         ),
         (
             r#"{"contents":[],"systemInstruction":"be brief"}"#,
             "systemInstruction",
-            "expected struct",
+            "expected an object",
         ),
         (
             r#"{"contents":[],"generationConfig":{"temperature":"hot"}}"#,
             "generationConfig.temperature",
-            "expected f64",
+            "expected a number",
         ),
         (
             r#"{"contents":[],"generationConfig":{"thinkingConfig":{"thinkingBudget":"lots"}}}"#,
             "generationConfig.thinkingConfig.thinkingBudget",
-            "expected i64",
+            "expected an integer",
         ),
         (
             r#"{"contents":[],"tools":[{"functionDeclarations":{}}]}"#,
             "tools[0].functionDeclarations",
-            "expected a sequence",
+            "expected an array",
         ),
         (
             r#"{"contents":[],"toolConfig":{"functionCallingConfig":{"mode":"SOMETIMES"}}}"#,
