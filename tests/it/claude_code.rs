@@ -24,17 +24,20 @@ async fn add_oauth_account(gw: &TestGateway, provider: &str, token: &str) {
     .await;
 }
 
-/// A turn in the shape Claude Code sends: cached system blocks, a tool,
-/// adaptive thinking, a PDF, `metadata.user_id`.
+/// A turn in the shape Claude Code (2.1) sends: a billing line and cached
+/// blocks in `system`, a tool, adaptive thinking steered by
+/// `output_config.effort`, `context_management`, `metadata.user_id` as a JSON
+/// string, a PDF, and a system message in the middle of the conversation.
 fn claude_code_body(model: &str, stream: bool) -> serde_json::Value {
     json!({
         "model": model,
         "max_tokens": 32000,
         "stream": stream,
         "system": [
-            {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude.",
+            {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.0; cc_entrypoint=sdk-cli;"},
+            {"type": "text", "text": "You are a coding agent.",
              "cache_control": {"type": "ephemeral"}},
-            {"type": "text", "text": "You are an interactive CLI tool.",
+            {"type": "text", "text": "Work in the user's repository.",
              "cache_control": {"type": "ephemeral"}}
         ],
         "tools": [{"name": "Bash", "description": "Run a command.",
@@ -42,14 +45,25 @@ fn claude_code_body(model: &str, stream: bool) -> serde_json::Value {
                                     "properties": {"command": {"type": "string"}},
                                     "required": ["command"]}}],
         "thinking": {"type": "adaptive"},
-        "metadata": {"user_id": "user_abc_account__session_1"},
-        "messages": [{"role": "user", "content": [
-            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
-                                             "data": "JVBERi0xLjQKJSVFT0YK"}},
-            {"type": "text", "text": "Summarise this.", "cache_control": {"type": "ephemeral"}}
-        ]}]
+        "output_config": {"effort": "high"},
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        "metadata": {"user_id": "{\"device_id\":\"d1\",\"account_uuid\":\"\",\"session_id\":\"s1\"}"},
+        "messages": [
+            {"role": "user", "content": [
+                {"type": "text", "text": "<system-reminder>Today is a Sunday.</system-reminder>"},
+                {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
+                                                 "data": "JVBERi0xLjQKJSVFT0YK"}},
+                {"type": "text", "text": "Summarise this.", "cache_control": {"type": "ephemeral"}}
+            ]},
+            {"role": "system", "content": "Agent types available: Explore, Plan."}
+        ]
     })
 }
+
+/// The betas Claude Code 2.1 sends with every turn.
+const CLAUDE_CODE_BETAS: &str = "claude-code-20250219,interleaved-thinking-2025-05-14,\
+thinking-token-count-2026-05-13,context-management-2025-06-27,prompt-caching-scope-2026-01-05,\
+mid-conversation-system-2026-04-07,effort-2025-11-24";
 
 async fn post_as_claude_code(
     gw: &TestGateway,
@@ -60,10 +74,7 @@ async fn post_as_claude_code(
         ("x-api-key", key),
         ("content-type", "application/json"),
         ("anthropic-version", "2023-06-01"),
-        (
-            "anthropic-beta",
-            "claude-code-20250219,interleaved-thinking-2025-05-14",
-        ),
+        ("anthropic-beta", CLAUDE_CODE_BETAS),
     ];
     gw.request(Method::POST, "/v1/messages", &headers, body.to_string())
         .await
@@ -80,12 +91,55 @@ async fn client_betas_reach_anthropic_merged_with_the_gateways(d: Deployment) {
     let sent = gw.mock.last_request().expect("the upstream was called");
     assert_eq!(
         sent.headers["anthropic-beta"],
-        "claude-code-20250219,interleaved-thinking-2025-05-14,oauth-2025-04-20"
+        format!("{CLAUDE_CODE_BETAS},oauth-2025-04-20")
     );
     assert_eq!(sent.headers["anthropic-version"], "2023-06-01");
     let body: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
-    assert_eq!(body["system"][0]["cache_control"]["type"], "ephemeral");
+    assert_eq!(body["system"][1]["cache_control"]["type"], "ephemeral");
     assert_eq!(body["thinking"]["type"], "adaptive");
+    assert_eq!(body["messages"][1]["role"], "system", "sent as it came");
+    assert_eq!(body["context_management"]["edits"][0]["keep"], "all");
+}
+
+/// Claude Code's turn, whole and streamed, reaches every other upstream with
+/// its mid-conversation system message in the upstream's system prompt.
+async fn claude_codes_turn_reaches_every_upstream(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("openai", "cc-openai").await;
+    gw.add_api_key_account("gemini", "cc-gemini").await;
+    add_oauth_account(&gw, "antigravity", "cc-antigravity").await;
+    for model in [
+        "gpt-4o",
+        "gemini-2.5-pro",
+        "gemini-claude-opus-4-5-thinking",
+    ] {
+        for stream in [false, true] {
+            let resp = post_as_claude_code(&gw, &key, claude_code_body(model, stream)).await;
+            assert_eq!(resp.status, 200, "{model} stream {stream}: {}", resp.text());
+            if stream {
+                let events = sse_events(&resp.text());
+                assert_eq!(events.last().map(|e| e.0.as_str()), Some("message_stop"));
+            } else {
+                assert_eq!(resp.json()["type"], "message");
+            }
+            let sent = gw.mock.last_request().expect("the upstream was called");
+            let body: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
+            let system = if model == "gpt-4o" {
+                body["messages"][0].clone()
+            } else {
+                // Gemini ids go to Antigravity too when it has an account.
+                let gemini = body.get("request").unwrap_or(&body);
+                gemini["systemInstruction"].clone()
+            };
+            assert!(
+                system.to_string().contains("Agent types available"),
+                "{model}: the system message is in the system prompt: {body}"
+            );
+        }
+    }
 }
 
 async fn gemini_claude_alias_reaches_antigravity_as_its_upstream_id(d: Deployment) {
@@ -112,12 +166,13 @@ async fn gemini_claude_alias_reaches_antigravity_as_its_upstream_id(d: Deploymen
         let body: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
         assert_eq!(body["model"], "claude-sonnet-4-5");
         let request = &body["request"];
+        // Adaptive thinking at `output_config.effort` "high".
         assert_eq!(
             request["generationConfig"]["thinkingConfig"]["thinkingBudget"],
-            -1
+            16384
         );
         assert_eq!(
-            request["contents"][0]["parts"][0]["inlineData"]["mimeType"],
+            request["contents"][0]["parts"][1]["inlineData"]["mimeType"],
             "application/pdf"
         );
         // Betas mean nothing to Antigravity.
@@ -186,6 +241,7 @@ async fn seeded_mappings_stay_as_admins_leave_them(d: Deployment) {
 deployment_tests!(
     seeded_mappings_stay_as_admins_leave_them,
     client_betas_reach_anthropic_merged_with_the_gateways,
+    claude_codes_turn_reaches_every_upstream,
     gemini_claude_alias_reaches_antigravity_as_its_upstream_id,
     unknown_gemini_claude_alias_is_a_404_in_the_anthropic_shape,
 );

@@ -76,6 +76,9 @@ pub enum Role {
     /// The model.
     #[default]
     Assistant,
+    /// A system instruction given mid-conversation (Claude Code sends these
+    /// under the `mid-conversation-system` beta): text only.
+    System,
 }
 
 /// One message.

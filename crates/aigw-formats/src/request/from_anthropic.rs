@@ -100,6 +100,12 @@ pub(crate) fn read(req: MessagesRequest, upstream: Format) -> Result<Conversatio
         let speaker = match msg.role {
             anthropic::Role::User => Speaker::User,
             anthropic::Role::Assistant => Speaker::Assistant,
+            anthropic::Role::System => {
+                // Other upstreams take instructions only as the system
+                // prompt: appended to it, as OpenAI clients' system messages.
+                conv.system.extend(system_texts(msg.content, &path)?);
+                continue;
+            }
         };
         let parts = match msg.content {
             TextOr::Text(s) => vec![Part::Text(s)],
@@ -120,6 +126,25 @@ pub(crate) fn read(req: MessagesRequest, upstream: Format) -> Result<Conversatio
         conv.turns.push(Turn { speaker, parts });
     }
     Ok(conv)
+}
+
+/// The texts of a mid-conversation system message; any other block is
+/// refused naming it.
+fn system_texts(content: TextOr<ContentBlock>, path: &str) -> Result<Vec<String>, FormatError> {
+    match content {
+        TextOr::Text(s) => Ok(vec![s]),
+        TextOr::Items(blocks) => blocks
+            .into_iter()
+            .enumerate()
+            .map(|(j, block)| match block {
+                ContentBlock::Text { text, .. } => Ok(text),
+                _ => Err(FormatError::invalid_value(
+                    format!("{path}[{j}]"),
+                    "a system message holds text blocks only",
+                )),
+            })
+            .collect(),
+    }
 }
 
 fn read_block(block: ContentBlock, path: &str) -> Result<Part, FormatError> {

@@ -153,7 +153,7 @@ fn anthropic_wrong_types_and_missing_fields_name_the_path() {
     assert_path(c, r#"{"model":"m","messages":[]}"#, "max_tokens");
     assert_path(
         c,
-        r#"{"model":"m","max_tokens":1,"messages":[{"role":"system","content":"x"}]}"#,
+        r#"{"model":"m","max_tokens":1,"messages":[{"role":"tool","content":"x"}]}"#,
         "messages[0].role",
     );
     assert_path(
@@ -426,4 +426,24 @@ fn wrong_types_name_the_field_and_the_expected_type() {
             }
         }
     }
+}
+
+#[test]
+fn an_anthropic_system_message_holds_text_only() {
+    let ok = r#"{"model":"m","max_tokens":8,"messages":[
+        {"role":"user","content":"hi"},
+        {"role":"system","content":[{"type":"text","text":"be brief"}]}]}"#;
+    for upstream in cross(Format::AnthropicMessages) {
+        let out = translate(Format::AnthropicMessages, upstream, ok)
+            .unwrap_or_else(|e| panic!("{upstream:?}: {e}"));
+        let out = String::from_utf8(out.to_vec()).unwrap();
+        assert!(out.contains("be brief"), "{upstream:?}: {out}");
+    }
+    assert_path(
+        Format::AnthropicMessages,
+        r#"{"model":"m","max_tokens":8,"messages":[
+            {"role":"user","content":"hi"},
+            {"role":"system","content":[{"type":"image","source":{"type":"url","url":"https://x/y.png"}}]}]}"#,
+        "messages[1].content[0]",
+    );
 }
