@@ -214,6 +214,7 @@ fn responses(c: &mut Criterion) {
         model: "client-model",
         request_id: "req-1",
         created: 1_700_000_000,
+        tool_namespaces: &[],
     };
     let mut group = c.benchmark_group("response");
     for upstream in UPSTREAMS {

@@ -390,7 +390,136 @@ async fn previous_response_id_is_refused_with_a_reason(d: Deployment) {
     gw.stop().await;
 }
 
+/// A turn in the shape Codex CLI (0.171) sends: developer messages, function
+/// tools with `strict: false`, a `namespace` tool grouping its sub-agent
+/// functions, a finished call of one of them and its output, reasoning with
+/// `include: ["reasoning.encrypted_content"]`, `store: false`,
+/// `prompt_cache_key` and `client_metadata`.
+fn codex_turn(model: &str, stream: bool) -> Value {
+    let schema = json!({"type": "object", "properties": {"id": {"type": "string"}},
+                        "required": ["id"], "additionalProperties": false});
+    json!({
+        "model": model,
+        "stream": stream,
+        "input": [
+            {"type": "message", "id": "msg_1", "role": "developer",
+             "content": [{"type": "input_text", "text": "You are a coding agent."}]},
+            {"type": "message", "id": "msg_2", "role": "user",
+             "content": [{"type": "input_text", "text": "<environment_context>cwd=/src</environment_context>"}]},
+            {"type": "message", "id": "msg_3", "role": "user",
+             "content": [{"type": "input_text", "text": "Close agent a1."}]},
+            {"type": "function_call", "call_id": "call_1", "namespace": "multi_agent_v1",
+             "name": "list_agents", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "a1: running"}
+        ],
+        "tools": [
+            {"type": "function", "name": "exec_command", "description": "Run a command.",
+             "strict": false,
+             "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}},
+                            "required": ["cmd"], "additionalProperties": false}},
+            {"type": "namespace", "name": "multi_agent_v1",
+             "description": "Tools for spawning and managing sub-agents.",
+             "tools": [
+                {"type": "function", "name": "list_agents", "description": "List agents.",
+                 "strict": false, "parameters": {"type": "object", "properties": {}}},
+                {"type": "function", "name": "close_agent", "description": "Close an agent.",
+                 "strict": false, "parameters": schema}
+             ]}
+        ],
+        "tool_choice": "auto",
+        "parallel_tool_calls": true,
+        "reasoning": {"summary": "auto"},
+        "store": false,
+        "include": ["reasoning.encrypted_content"],
+        "prompt_cache_key": "0a1b2c3d",
+        "client_metadata": {"originator": "codex_exec"}
+    })
+}
+
+/// Codex CLI's namespaced tools reach upstreams without namespaces as
+/// `{namespace}__{name}`, and a call of one comes back in its namespace,
+/// whole and streamed.
+async fn codex_namespaced_tools_round_trip_on_every_upstream(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    for (provider, model) in UPSTREAMS {
+        let account = format!("codex-ns-{provider}");
+        add_account_for(&gw, provider, &account).await;
+        gw.mock.set_reply(
+            &account,
+            Reply::tool_call("multi_agent_v1__close_agent", json!({"id": "a1"})),
+        );
+        for stream in [false, true] {
+            let case = format!("{provider} stream={stream}");
+            let resp = gw
+                .post("/v1/responses", &key, codex_turn(model, stream))
+                .await;
+            assert_eq!(resp.status, 200, "{case}: {}", resp.text());
+            let done = if stream {
+                let events = sse_events(&resp.text());
+                let added = events
+                    .iter()
+                    .find(|e| {
+                        e.0 == "response.output_item.added"
+                            && e.1["item"]["type"] == "function_call"
+                    })
+                    .unwrap_or_else(|| panic!("{case}: no function_call added"));
+                assert_eq!(added.1["item"]["namespace"], "multi_agent_v1", "{case}");
+                check_stream(&case, &events).1
+            } else {
+                resp.json()
+            };
+            let call = done["output"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["type"] == "function_call")
+                .unwrap_or_else(|| panic!("{case}: no function_call in {done}"))
+                .clone();
+            assert_eq!(call["name"], "close_agent", "{case}: {call}");
+            assert_eq!(call["namespace"], "multi_agent_v1", "{case}: {call}");
+            let sent = gw.mock.requests_for(&account).pop().unwrap();
+            let sent = String::from_utf8(sent.body.to_vec()).unwrap();
+            for name in ["multi_agent_v1__close_agent", "multi_agent_v1__list_agents"] {
+                assert!(
+                    sent.contains(name),
+                    "{case}: {name} declared or called: {sent}"
+                );
+            }
+            assert!(sent.contains("exec_command"), "{case}");
+        }
+    }
+    gw.stop().await;
+}
+
+/// Codex CLI's cached web search cannot run anywhere but an OpenAI Responses
+/// upstream: a 400 naming the tool and how to turn it off.
+async fn codex_web_search_is_refused_with_the_way_out(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("anthropic", "codex-ws").await;
+    let mut body = codex_turn("claude-sonnet-4-5", false);
+    body["tools"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "web_search", "external_web_access": false}));
+    let resp = gw.post("/v1/responses", &key, body).await;
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    let err = resp.json();
+    assert_eq!(err["error"]["param"], "tools[2].type", "{err}");
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(message.contains("web_search = \"disabled\""), "{message}");
+    assert_eq!(gw.mock.count_for("codex-ws"), 0);
+    gw.stop().await;
+}
+
 deployment_tests!(
+    codex_namespaced_tools_round_trip_on_every_upstream,
+    codex_web_search_is_refused_with_the_way_out,
     text_to_every_upstream_whole_and_streamed,
     tool_round_trip_to_anthropic,
     usage_reaches_the_request_log,

@@ -19,6 +19,7 @@ pub mod ids;
 mod ir;
 mod json;
 mod meta;
+mod namespaces;
 pub mod openai;
 mod passthrough;
 pub mod reasons;

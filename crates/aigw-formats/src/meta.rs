@@ -33,6 +33,9 @@ pub struct RequestMeta {
     /// Responses only: the stored response this request continues, which
     /// only the upstream account that created it can serve.
     pub previous_response_id: Option<String>,
+    /// Responses only: the names of the client's `namespace` tools, whose
+    /// functions other upstreams see as `{namespace}__{name}`.
+    pub tool_namespaces: Vec<String>,
 }
 
 /// One message, as far as every request is checked: its `role` must be a
@@ -137,6 +140,17 @@ struct ResponsesTop {
     stream: Option<bool>,
     #[serde(default)]
     previous_response_id: Option<String>,
+    #[serde(default)]
+    tools: Option<Vec<ResponsesToolTop>>,
+}
+
+/// A Responses tool, as far as routing needs it: namespaces are named.
+#[derive(Deserialize)]
+struct ResponsesToolTop {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    name: Option<String>,
 }
 
 impl RequestMeta {
@@ -165,6 +179,7 @@ impl RequestMeta {
                             .and_then(|o| o.include_usage)
                             .unwrap_or(false),
                     previous_response_id: None,
+                    tool_namespaces: Vec::new(),
                 }
             }
             Format::AnthropicMessages => {
@@ -175,6 +190,7 @@ impl RequestMeta {
                     stream: top.stream.unwrap_or(false),
                     include_usage: false,
                     previous_response_id: None,
+                    tool_namespaces: Vec::new(),
                 }
             }
             Format::OpenAiResponses => {
@@ -185,6 +201,13 @@ impl RequestMeta {
                     stream: top.stream.unwrap_or(false),
                     include_usage: false,
                     previous_response_id: top.previous_response_id,
+                    tool_namespaces: top
+                        .tools
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|t| t.kind == "namespace")
+                        .filter_map(|t| t.name)
+                        .collect(),
                 }
             }
             // A Gemini body names neither its model nor whether it streams:
@@ -219,6 +242,7 @@ impl RequestMeta {
             stream,
             include_usage: false,
             previous_response_id: None,
+            tool_namespaces: Vec::new(),
         })
     }
 

@@ -80,6 +80,10 @@ pub struct ResponseContext<'a> {
     pub request_id: &'a str,
     /// Unix seconds for OpenAI's `created`.
     pub created: u64,
+    /// The Responses client's tool namespaces (see
+    /// [`RequestMeta::tool_namespaces`](crate::RequestMeta::tool_namespaces)):
+    /// a call of a function declared in one comes back in it.
+    pub tool_namespaces: &'a [String],
 }
 
 /// Translate a client request body (`client` format) into the body to send to an

@@ -621,6 +621,9 @@ impl Gateway {
             if attempt.call.json_array() {
                 translator = translator.gemini_json_array();
             }
+            if !attempt.meta.tool_namespaces.is_empty() {
+                translator = translator.tool_namespaces(attempt.meta.tool_namespaces.clone());
+            }
             let mut stream = ClientStream::new(response.into_body(), translator);
             stream.hide_secrets_of(Arc::clone(attempt.account), oauth_token);
             // Nothing has reached the client yet, so a stream that fails
@@ -669,6 +672,7 @@ impl Gateway {
             model: &attempt.meta.model,
             request_id: attempt.request_id,
             created,
+            tool_namespaces: &attempt.meta.tool_namespaces,
         };
         let (translated, usage) =
             aigw_formats::translate_response(upstream_format, attempt.client(), body, &ctx)

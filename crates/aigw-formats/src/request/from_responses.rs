@@ -10,7 +10,6 @@ use aigw_domain::Format;
 
 use super::from_openai::{parse_arguments, push};
 use super::media;
-use crate::FormatError;
 use crate::ir::{
     Conversation, OutputFormat, Part, Speaker, Thinking, ToolCall, ToolChoice, ToolDef, ToolResult,
 };
@@ -18,6 +17,7 @@ use crate::json::TextOr;
 use crate::responses::{
     self, ContentPart, InputItem, ResponsesRequest, Role, SummaryPart, TextFormat, ToolChoiceMode,
 };
+use crate::{FormatError, namespaces};
 
 /// Read a Responses request for a non-Responses `upstream` (named in errors).
 pub(crate) fn read(req: ResponsesRequest, upstream: Format) -> Result<Conversation, FormatError> {
@@ -42,21 +42,13 @@ pub(crate) fn read(req: ResponsesRequest, upstream: Format) -> Result<Conversati
         conv.system.push(instructions);
     }
     for (i, tool) in req.tools.unwrap_or_default().into_iter().enumerate() {
-        if tool.kind != "function" {
-            return Err(FormatError::unsupported(
-                format!("tools[{i}].type"),
-                upstream,
-                format!(
-                    "`{}` tools run only on OpenAI Responses upstreams; declare a `function` tool",
-                    tool.kind
-                ),
-            ));
-        }
-        conv.tools.push(ToolDef {
-            name: required(tool.name, &format!("tools[{i}].name"))?,
-            description: tool.description,
-            parameters: tool.parameters,
-        });
+        read_tool(
+            &mut conv.tools,
+            tool,
+            None,
+            &format!("tools[{i}]"),
+            upstream,
+        )?;
     }
     conv.tool_choice = req
         .tool_choice
@@ -79,6 +71,70 @@ pub(crate) fn read(req: ResponsesRequest, upstream: Format) -> Result<Conversati
         }
     }
     Ok(conv)
+}
+
+/// A tool definition; a `namespace` tool's functions are declared under
+/// their qualified names (see [`crate::namespaces`]).
+fn read_tool(
+    tools: &mut Vec<ToolDef>,
+    tool: responses::Tool,
+    namespace: Option<&str>,
+    path: &str,
+    upstream: Format,
+) -> Result<(), FormatError> {
+    match (tool.kind.as_str(), namespace) {
+        ("function", _) => {
+            let name = required(tool.name, &format!("{path}.name"))?;
+            let name = match namespace {
+                Some(ns) => {
+                    let qualified = namespaces::qualify(ns, &name);
+                    if qualified.len() > namespaces::MAX_NAME {
+                        return Err(FormatError::unsupported(
+                            format!("{path}.name"),
+                            upstream,
+                            format!(
+                                "`{qualified}` (the namespace and the function name) is longer \
+                                 than the {} characters a function name may have there",
+                                namespaces::MAX_NAME
+                            ),
+                        ));
+                    }
+                    qualified
+                }
+                None => name,
+            };
+            tools.push(ToolDef {
+                name,
+                description: tool.description,
+                parameters: tool.parameters,
+            });
+            Ok(())
+        }
+        ("namespace", None) => {
+            let ns = required(tool.name, &format!("{path}.name"))?;
+            let inner = required(tool.tools, &format!("{path}.tools"))?;
+            for (j, t) in inner.into_iter().enumerate() {
+                read_tool(tools, t, Some(&ns), &format!("{path}.tools[{j}]"), upstream)?;
+            }
+            Ok(())
+        }
+        (kind, _) => {
+            // Codex CLI sends its (cached) web search unless told not to.
+            let hint = if kind.starts_with("web_search") {
+                " (Codex CLI: `web_search = \"disabled\"` in config.toml)"
+            } else {
+                ""
+            };
+            Err(FormatError::unsupported(
+                format!("{path}.type"),
+                upstream,
+                format!(
+                    "`{kind}` tools run only on OpenAI Responses upstreams; declare a \
+                     `function` tool{hint}"
+                ),
+            ))
+        }
+    }
 }
 
 fn read_tool_choice(
@@ -121,9 +177,13 @@ fn read_item(
         "message" => read_message(conv, item, path, upstream),
         "function_call" => {
             let arguments_path = format!("{path}.arguments");
+            let name = required(item.name, &format!("{path}.name"))?;
             let call = ToolCall {
                 id: required(item.call_id, &format!("{path}.call_id"))?,
-                name: required(item.name, &format!("{path}.name"))?,
+                name: match item.namespace {
+                    Some(ns) => namespaces::qualify(&ns, &name),
+                    None => name,
+                },
                 arguments: parse_arguments(
                     item.arguments.as_deref().unwrap_or(""),
                     &arguments_path,

@@ -56,6 +56,7 @@ pub(crate) fn write(conv: Conversation, target: &UpstreamTarget<'_>) -> Response
                         .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
                 ),
                 strict: Some(false),
+                tools: None,
             })
             .collect()
     });

@@ -2,12 +2,12 @@
 
 use aigw_domain::Format;
 
-use crate::ids;
 use crate::ir::{Reply, ReplyPart};
 use crate::responses::{
     IncompleteDetails, ItemStatus, OutputContent, OutputItem, ResponseObject, SummaryPart,
 };
 use crate::translate::ResponseContext;
+use crate::{ids, namespaces};
 
 pub(super) fn write(reply: Reply, ctx: &ResponseContext<'_>) -> ResponseObject {
     let mut output: Vec<OutputItem> = Vec::with_capacity(reply.parts.len());
@@ -55,10 +55,12 @@ pub(super) fn write(reply: Reply, ctx: &ResponseContext<'_>) -> ResponseObject {
                     ids::tool_call_id(Format::OpenAiResponses, ctx.request_id, calls)
                 });
                 calls += 1;
+                let (namespace, name) = namespaces::split(name, ctx.tool_namespaces);
                 output.push(OutputItem::FunctionCall {
                     id: ids::item_id("fc", ctx.request_id, index),
                     call_id,
                     name,
+                    namespace,
                     arguments: arguments.to_string(),
                     status: Some(ItemStatus::Completed),
                 });

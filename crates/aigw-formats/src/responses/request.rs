@@ -113,6 +113,9 @@ pub struct InputItem {
     /// `function_call`: the function name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `function_call`: the namespace tool the function belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     /// `function_call`: the arguments as a JSON text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arguments: Option<String>,
@@ -201,6 +204,9 @@ pub struct Tool {
     /// Strict schema adherence (the Responses API defaults it to true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
+    /// `namespace`: the tools it groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Tool>>,
 }
 
 /// `tool_choice`: a mode string or a named tool.

@@ -130,6 +130,9 @@ pub enum OutputItem {
         call_id: String,
         /// Function name.
         name: String,
+        /// The namespace tool the function belongs to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
         /// Arguments as a JSON text.
         #[serde(default)]
         arguments: String,

@@ -227,6 +227,23 @@ impl StreamTranslator {
         self
     }
 
+    /// For a Responses client that declared tool namespaces: calls of the
+    /// functions declared in one come back in it (see
+    /// [`RequestMeta::tool_namespaces`](crate::RequestMeta::tool_namespaces)).
+    /// Other clients, and a Responses upstream (which keeps namespaces
+    /// itself), are not affected.
+    #[must_use]
+    pub fn tool_namespaces(mut self, namespaces: Vec<String>) -> Self {
+        if let Pipeline::Translate {
+            encoder: Encoder::Responses(e),
+            ..
+        } = &mut self.pipeline
+        {
+            e.set_tool_namespaces(namespaces);
+        }
+        self
+    }
+
     /// Feeds a chunk of the upstream body and appends whatever the client
     /// should receive to `out`.
     ///

@@ -21,7 +21,7 @@ use crate::responses::{
     IncompleteDetails, ItemStatus, OutputContent, OutputItem, ResponseError, ResponseObject,
     ResponseStatus, StreamEvent, SummaryPart,
 };
-use crate::{ErrorKind, Finish, ids};
+use crate::{ErrorKind, Finish, ids, namespaces};
 
 #[derive(Debug)]
 enum Body {
@@ -38,6 +38,7 @@ enum Body {
         key: u32,
         call_id: String,
         name: String,
+        namespace: Option<String>,
         arguments: String,
     },
 }
@@ -83,12 +84,14 @@ impl Item {
             Body::Tool {
                 call_id,
                 name,
+                namespace,
                 arguments,
                 ..
             } => OutputItem::FunctionCall {
                 id: self.id.clone(),
                 call_id: call_id.clone(),
                 name: name.clone(),
+                namespace: namespace.clone(),
                 arguments: if whole {
                     arguments.clone()
                 } else {
@@ -121,6 +124,8 @@ pub(crate) struct ResponsesEncoder {
     /// Output items by `output_index`.
     items: Vec<Item>,
     finish: Option<Finish>,
+    /// The client's tool namespaces (see [`crate::namespaces`]).
+    tool_namespaces: Vec<String>,
 }
 
 impl ResponsesEncoder {
@@ -130,7 +135,13 @@ impl ResponsesEncoder {
             seq: 0,
             items: Vec::new(),
             finish: None,
+            tool_namespaces: Vec::new(),
         }
+    }
+
+    /// Calls of functions declared in one of `namespaces` come back in it.
+    pub(crate) fn set_tool_namespaces(&mut self, namespaces: Vec<String>) {
+        self.tool_namespaces = namespaces;
     }
 
     pub(crate) fn finished(&self) -> bool {
@@ -377,10 +388,12 @@ impl ResponsesEncoder {
         {
             self.close(index, out)?;
         }
+        let (namespace, name) = namespaces::split(name.to_owned(), &self.tool_namespaces);
         let body = Body::Tool {
             key,
             call_id: id.to_owned(),
-            name: name.to_owned(),
+            name,
+            namespace,
             arguments: String::new(),
         };
         self.add(sh, "fc", body, out)?;

@@ -114,6 +114,7 @@ fn run(path: &Path, fixture: &Value) -> Value {
                 model: "client-model",
                 request_id: "req_1",
                 created: 1_700_000_000,
+                tool_namespaces: &[],
             };
             match translate_response(upstream, client, Bytes::from(input), &ctx) {
                 Ok((bytes, usage)) => json!({"body": parse_output(&bytes), "usage": usage}),

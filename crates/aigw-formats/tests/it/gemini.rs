@@ -202,6 +202,7 @@ fn an_antigravity_reply_is_only_unwrapped() {
         model: "m",
         request_id: "r",
         created: 0,
+        tool_namespaces: &[],
     };
     let (out, usage) = translate_response(Format::Antigravity, Format::Gemini, body, &ctx).unwrap();
     assert_eq!(
@@ -366,6 +367,7 @@ fn a_signed_tool_loop_survives_a_gemini_client_whole() {
         model: "gemini-claude",
         request_id: "req9",
         created: 0,
+        tool_namespaces: &[],
     };
     let (out, usage) = translate_response(
         Format::AnthropicMessages,

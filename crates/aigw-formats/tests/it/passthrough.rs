@@ -113,6 +113,7 @@ fn same_format_responses_are_returned_without_copy() {
         model: "m",
         request_id: "r",
         created: 0,
+        tool_namespaces: &[],
     };
     let (out, usage) =
         translate_response(Format::OpenAiChat, Format::OpenAiChat, body.clone(), &ctx).unwrap();

@@ -79,6 +79,7 @@ fn the_aggregate_translates_to_the_other_client_formats() {
         model: "client-model",
         request_id: "req_1",
         created: 1,
+        tool_namespaces: &[],
     };
     let (chat, _) = translate_response(
         Format::OpenAiResponses,
