@@ -446,6 +446,33 @@ async fn a_client_writing_a_too_large_body_before_reading_gets_the_413() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_writing_a_large_body_it_is_refused_before_reads_the_refusal() {
+    let gw = TestGateway::start(Deployment::Embedded).await.unwrap();
+    let lingered = metric(&gw, "aigw_http_lingering_closes_total").await;
+    for (path, code, shape) in [
+        (CHAT, 401, r#""type":"authentication_error""#),
+        (MESSAGES, 401, r#""type":"authentication_error""#),
+        ("/v1/no-such-thing", 404, r#""type":"not_found_error""#),
+    ] {
+        for chunked in [false, true] {
+            let response = write_then_read(&gw, path, "ak_not_a_key", chunked).await;
+            assert_eq!(
+                status(&response),
+                code,
+                "{path}, chunked {chunked}: {response}"
+            );
+            assert!(
+                response.contains(shape),
+                "{path}, chunked {chunked}: {response}"
+            );
+        }
+    }
+    assert!(metric(&gw, "aigw_http_lingering_closes_total").await >= lingered + 6.0);
+    assert_eq!(gw.mock.total_requests(), 0);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_listener_queues_a_burst_of_connects() {
     let listener = aigateway::handlers::bind("127.0.0.1:0".parse().unwrap(), 1024).unwrap();
     let addr = listener.local_addr().unwrap();

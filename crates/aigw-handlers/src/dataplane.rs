@@ -66,7 +66,9 @@ where
     };
     let principal = match app.gateway.authenticate(credential.as_deref()) {
         Ok(p) => p,
-        Err(e) => return service_error(client, &e),
+        // Answered before the body is read: a client still writing it must
+        // read the 401, not a reset.
+        Err(e) => return refuse_body(app, &parts.headers, service_error(client, &e), body),
     };
     let body = match read_body(&parts.headers, body, app.max_body_bytes).await {
         Ok(b) => b,

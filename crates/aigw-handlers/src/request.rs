@@ -91,7 +91,8 @@ pub(crate) fn closing(mut resp: Response<ResponseBody>) -> Response<ResponseBody
     resp
 }
 
-/// Sends the refusal `resp` of a too-large body and closes the connection,
+/// Sends the refusal `resp` of a request whose body is not read (too large,
+/// or refused before it was read) and closes the connection,
 /// reading and discarding the rest of the body meanwhile (within the
 /// application's [`Linger`] bounds) so that a client still writing it reads
 /// the answer rather than a reset. A client that waits for `100 Continue`

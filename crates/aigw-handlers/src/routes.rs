@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::body::ResponseBody;
 use crate::error::{client_error, client_error_with_status};
+use crate::request::refuse_body;
 use crate::{api, dataplane, gemini, health};
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -43,12 +44,34 @@ where
         (_, path) if gemini::claims(path) => gemini::handle(app, req, request_id).await,
         (&Method::GET, "/health") => health::health(app),
         (&Method::GET, "/metrics") => health::metrics(app),
-        (_, path) if path == "/v1" || path.starts_with("/v1/") => dataplane_miss(&req),
-        (_, "/health" | "/metrics") => {
-            error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        (_, path) if path == "/v1" || path.starts_with("/v1/") => {
+            let resp = dataplane_miss(&req);
+            refuse_unread(app, req, resp)
         }
-        _ => error_response(StatusCode::NOT_FOUND, "not found"),
+        (_, "/health" | "/metrics") => refuse_unread(
+            app,
+            req,
+            error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        ),
+        _ => refuse_unread(app, req, error_response(StatusCode::NOT_FOUND, "not found")),
     }
+}
+
+/// Answers `req` with `resp` without reading its body: a client still
+/// writing one reads the answer, not a reset (see [`refuse_body`]).
+fn refuse_unread<B>(
+    app: &App,
+    req: Request<B>,
+    resp: Response<ResponseBody>,
+) -> Response<ResponseBody>
+where
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+{
+    let (parts, body) = req.into_parts();
+    if body.is_end_stream() {
+        return resp;
+    }
+    refuse_body(app, &parts.headers, resp, body)
 }
 
 /// The method each data-plane path answers.
