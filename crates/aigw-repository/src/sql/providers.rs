@@ -11,7 +11,9 @@ use diesel_async::RunQueryDsl;
 use super::SqlRepository;
 use super::convert::{from_json, parse, provider_id, string_array, time};
 use super::schema::providers;
-use super::secrets::{open_provider_url, seal_provider_url};
+use super::secrets::{
+    open_fallback_urls, open_provider_url, seal_fallback_urls, seal_provider_url,
+};
 use super::types::{DbJson, DbTime, now};
 use crate::Error;
 use crate::crypto::Keyring;
@@ -43,16 +45,14 @@ impl ProviderRow {
         keyring: Option<&Keyring>,
     ) -> Result<Provider, Error> {
         let base_url = open_provider_url(keyring, ctx, &self.id, self.base_url, self.credentials)?;
+        let fallback_base_urls =
+            open_fallback_urls(keyring, ctx, &self.id, self.fallback_base_urls)?;
         Ok(Provider {
             id: provider_id(ctx, "providers.id", self.id)?,
             name: self.name,
             kind: parse::<ProviderKind>(ctx, "providers.kind", &self.kind)?,
             base_url,
-            fallback_base_urls: from_json(
-                ctx,
-                "providers.fallback_base_urls",
-                self.fallback_base_urls,
-            )?,
+            fallback_base_urls,
             supported_auth_types: from_json(
                 ctx,
                 "providers.supported_auth_types",
@@ -101,7 +101,12 @@ impl<'a> ProviderInsert<'a> {
             kind: new.kind.as_str(),
             base_url,
             credentials,
-            fallback_base_urls: string_array(new.fallback_base_urls.iter().map(String::as_str)),
+            fallback_base_urls: seal_fallback_urls(
+                keyring,
+                ctx,
+                new.id.as_str(),
+                &new.fallback_base_urls,
+            )?,
             supported_auth_types: auth_kinds(&new.supported_auth_types),
             models: string_array(new.models.iter().map(String::as_str)),
             is_active: new.is_active,
@@ -154,8 +159,9 @@ impl<'a> ProviderChanges<'a> {
             credentials,
             fallback_base_urls: patch
                 .fallback_base_urls
-                .as_ref()
-                .map(|urls| string_array(urls.iter().map(String::as_str))),
+                .as_deref()
+                .map(|urls| seal_fallback_urls(keyring, ctx, id.as_str(), urls))
+                .transpose()?,
             supported_auth_types: patch.supported_auth_types.as_deref().map(auth_kinds),
             models: patch
                 .models

@@ -6,6 +6,7 @@
 //! | account credentials | `accounts.auth_data` | a JSON string holding the sealed text | the credential's JSON object |
 //! | proxy `user:password` | `proxy_pool.credentials` | the sealed text; `url` keeps the URL without them | NULL; `url` holds the whole URL |
 //! | provider base URL `user:password` | `providers.credentials` | the sealed text; `base_url` keeps the URL without them | NULL; `base_url` holds the whole URL |
+//! | provider fallback URL `user:password` | `providers.fallback_base_urls` | the element `{"url": <without them>, "credentials": <sealed>}` | the element is the whole URL |
 //! | secret settings (the JWT signing secret, see `settings::SEALED_SETTINGS`) | `settings.value` | the sealed text | the value |
 //!
 //! Both layouts need no other schema change, and a reader tells them apart by shape, so
@@ -16,6 +17,7 @@
 use aigw_domain::AuthData;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -252,6 +254,81 @@ pub(crate) fn open_provider_url(
     Ok(join_userinfo(&url, userinfo))
 }
 
+/// One element of `providers.fallback_base_urls`: a whole URL in clear, or (written
+/// with a keyring, when it has user info) the URL without it beside the sealed user info.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum StoredUrl {
+    Clear(String),
+    Sealed { url: String, credentials: String },
+}
+
+impl StoredUrl {
+    fn seal(
+        keyring: Option<&Keyring>,
+        ctx: &'static str,
+        id: &str,
+        full: &str,
+    ) -> Result<Self, Error> {
+        let (url, credentials) = seal_provider_url(keyring, ctx, id, full)?;
+        Ok(match credentials {
+            Some(credentials) => Self::Sealed { url, credentials },
+            None => Self::Clear(url),
+        })
+    }
+}
+
+fn stored_urls(ctx: &'static str, value: Value) -> Result<Vec<StoredUrl>, Error> {
+    serde_json::from_value(value)
+        .map_err(|e| Error::invalid_row(ctx, format!("column `providers.fallback_base_urls`: {e}")))
+}
+
+fn stored_urls_json(urls: &[StoredUrl]) -> DbJson {
+    DbJson(Value::Array(
+        urls.iter()
+            .map(|u| match u {
+                StoredUrl::Clear(url) => Value::String(url.clone()),
+                StoredUrl::Sealed { url, credentials } => {
+                    serde_json::json!({"url": url, "credentials": credentials})
+                }
+            })
+            .collect(),
+    ))
+}
+
+/// What `providers.fallback_base_urls` stores for the fallback URLs `urls` of provider
+/// `id`: each sealed like the base URL ([`seal_provider_url`]).
+pub(crate) fn seal_fallback_urls(
+    keyring: Option<&Keyring>,
+    ctx: &'static str,
+    id: &str,
+    urls: &[String],
+) -> Result<DbJson, Error> {
+    let stored = urls
+        .iter()
+        .map(|full| StoredUrl::seal(keyring, ctx, id, full))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(stored_urls_json(&stored))
+}
+
+/// The whole fallback URLs of provider `id` from `providers.fallback_base_urls`.
+pub(crate) fn open_fallback_urls(
+    keyring: Option<&Keyring>,
+    ctx: &'static str,
+    id: &str,
+    stored: DbJson,
+) -> Result<Vec<String>, Error> {
+    stored_urls(ctx, stored.0)?
+        .into_iter()
+        .map(|u| match u {
+            StoredUrl::Clear(url) => Ok(url),
+            StoredUrl::Sealed { url, credentials } => {
+                open_provider_url(keyring, ctx, id, url, Some(credentials))
+            }
+        })
+        .collect()
+}
+
 /// What `settings.value` stores for the secret setting `key`: sealed with a keyring,
 /// clear without one.
 pub(crate) fn seal_setting(
@@ -359,6 +436,8 @@ impl SqlRepository {
             .await?;
         self.reseal_providers(keyring, scope, ctx, &mut report)
             .await?;
+        self.reseal_provider_fallbacks(keyring, scope, ctx, &mut report)
+            .await?;
         self.reseal_settings(keyring, scope, ctx, &mut report)
             .await?;
         Ok(report)
@@ -444,6 +523,89 @@ impl SqlRepository {
                             .await?
                     }
                 };
+                written += n as u64;
+            }
+            Ok(written)
+        })?;
+        report.providers_sealed += written;
+        report.changed_concurrently += writes.len() as u64 - written;
+        Ok(())
+    }
+
+    /// Re-seals the credentials in provider fallback URLs, counted with the base URLs'.
+    /// A row is re-written only if its fallback URLs are still the ones read.
+    async fn reseal_provider_fallbacks(
+        &self,
+        keyring: &Keyring,
+        scope: Scope,
+        ctx: &'static str,
+        report: &mut ResealReport,
+    ) -> Result<(), Error> {
+        let rows: Vec<(String, DbJson)> = with_conn!(self, read, ctx, |conn| {
+            providers::table
+                .select((providers::id, providers::fallback_base_urls))
+                .order(providers::id.asc())
+                .load(conn)
+                .await
+        })?;
+        let mut writes: Vec<(String, DbJson, DbJson)> = Vec::new();
+        for (id, stored) in rows {
+            let mut changed = false;
+            let mut next = Vec::new();
+            for item in stored_urls(ctx, stored.0.clone())? {
+                let item = match item {
+                    StoredUrl::Clear(full) if split_userinfo(&full).1.is_some() => {
+                        changed = true;
+                        StoredUrl::seal(Some(keyring), ctx, &id, &full)?
+                    }
+                    StoredUrl::Sealed { url, credentials } => {
+                        let key_id =
+                            sealed_key_id(&credentials).map_err(|reason| Error::Secret {
+                                context: ctx,
+                                row: provider_row(&id),
+                                reason,
+                            })?;
+                        if key_id == keyring.current_id().as_str() {
+                            report.providers_current += 1;
+                            StoredUrl::Sealed { url, credentials }
+                        } else if scope == Scope::Clear {
+                            report.left_on_older_keys += 1;
+                            StoredUrl::Sealed { url, credentials }
+                        } else {
+                            let full = Zeroizing::new(open_provider_url(
+                                Some(keyring),
+                                ctx,
+                                &id,
+                                url,
+                                Some(credentials),
+                            )?);
+                            changed = true;
+                            StoredUrl::seal(Some(keyring), ctx, &id, &full)?
+                        }
+                    }
+                    clear @ StoredUrl::Clear(_) => clear,
+                };
+                next.push(item);
+            }
+            if changed {
+                writes.push((id, stored, stored_urls_json(&next)));
+            }
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let written = with_tx!(self, ctx, |conn| {
+            let mut written = 0_u64;
+            for (id, old, new) in &writes {
+                // Only if the row still holds what was read.
+                let n = diesel::update(
+                    providers::table
+                        .filter(providers::id.eq(id))
+                        .filter(providers::fallback_base_urls.eq(old)),
+                )
+                .set(providers::fallback_base_urls.eq(new))
+                .execute(conn)
+                .await?;
                 written += n as u64;
             }
             Ok(written)

@@ -468,7 +468,94 @@ async fn provider_base_url_credentials_are_sealed(url: String) {
     ));
 }
 
+/// The fallback URLs of provider `id`, as the database holds them.
+async fn raw_fallbacks(url: &str, id: &str) -> String {
+    let cast = if url.starts_with("postgres") {
+        "fallback_base_urls::text"
+    } else {
+        "fallback_base_urls"
+    };
+    let rows = raw_texts(
+        url,
+        &format!("SELECT {cast} AS v FROM providers WHERE id = '{id}'"),
+    )
+    .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    rows.into_iter().next().unwrap()
+}
+
+/// Credentials in a provider's fallback URLs are sealed like the base URL's: apart
+/// from each URL, read back whole, sealed when written in clear before, and re-sealed
+/// by rotation; a URL without credentials stays a plain string.
+async fn provider_fallback_url_credentials_are_sealed(url: String) {
+    let secret = format!("https://gw:{CANARY}@backup.internal/v1");
+    let plain = "https://plain.internal/v1".to_owned();
+    let clear = open(&url, None).await;
+    let mut new = new_provider("fb", aigw_domain::ProviderKind::Openai);
+    new.fallback_base_urls = vec![secret.clone(), plain.clone()];
+    clear.insert_provider(&new).await.unwrap();
+    assert!(raw_fallbacks(&url, "fb").await.contains(CANARY));
+
+    let old = SecretKey::generate();
+    let repo = open(&url, Some(Keyring::new(old.clone()))).await;
+    let report = repo.seal_clear_secrets().await.unwrap();
+    assert_eq!((report.providers_sealed, report.providers_current), (1, 0));
+    let stored = raw_fallbacks(&url, "fb").await;
+    assert!(!stored.contains(CANARY), "stored in clear: {stored}");
+    assert!(stored.contains("backup.internal"), "{stored}");
+    assert!(stored.contains(&plain), "{stored}");
+    let read = repo.get_provider(&pid("fb")).await.unwrap();
+    assert_eq!(read.fallback_base_urls, [secret.clone(), plain.clone()]);
+
+    // A patch seals too, and the snapshot reads whole URLs.
+    let moved = format!("https://{CANARY}2@backup2.internal");
+    repo.update_provider(
+        &pid("fb"),
+        &aigw_domain::ProviderPatch {
+            fallback_base_urls: Some(vec![moved.clone()]),
+            ..aigw_domain::ProviderPatch::default()
+        },
+    )
+    .await
+    .unwrap();
+    let stored = raw_fallbacks(&url, "fb").await;
+    assert!(!stored.contains(CANARY), "stored in clear: {stored}");
+    let snapshot = repo.load_snapshot().await.unwrap();
+    let fb = snapshot
+        .providers
+        .iter()
+        .find(|p| p.id.as_str() == "fb")
+        .unwrap();
+    assert_eq!(fb.fallback_base_urls, std::slice::from_ref(&moved));
+
+    // Rotation re-seals; the old key alone then reads nothing.
+    let new_key = SecretKey::generate();
+    let rotating = open(
+        &url,
+        Some(Keyring::with_previous(new_key.clone(), [old.clone()])),
+    )
+    .await;
+    let report = rotating.rotate_secrets().await.unwrap();
+    assert_eq!((report.providers_sealed, report.providers_current), (1, 0));
+    let fresh = open(&url, Some(Keyring::new(new_key))).await;
+    assert_eq!(
+        fresh
+            .get_provider(&pid("fb"))
+            .await
+            .unwrap()
+            .fallback_base_urls,
+        [moved]
+    );
+    assert_eq!(fresh.rotate_secrets().await.unwrap().providers_current, 1);
+    let stale = open(&url, Some(Keyring::new(old))).await;
+    assert!(matches!(
+        stale.get_provider(&pid("fb")).await,
+        Err(Error::Secret { .. })
+    ));
+}
+
 backend_url_tests!(
+    provider_fallback_url_credentials_are_sealed,
     provider_base_url_credentials_are_sealed,
     the_jwt_secret_is_sealed_at_rest,
     a_new_jwt_secret_is_sealed_from_the_start,
