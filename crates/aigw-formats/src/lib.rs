@@ -5,7 +5,8 @@
 //!
 //! Entry points: [`RequestMeta::parse`] (first look at a client body;
 //! [`RequestMeta::parse_gemini`] for Gemini, whose model is in the URL),
-//! [`gemini_count_request`] and [`gemini_count_reply`] for `countTokens`,
+//! [`gemini_count_request`], [`anthropic_count_request`], [`count_reply`]
+//! and their kin for token counts,
 //! [`translate_request`], [`translate_response`], [`translate_error`] and
 //! [`error_body`]; the [`stream`] module for SSE (and
 //! [`stream::aggregate_responses`] for an upstream that only streams).
@@ -35,7 +36,10 @@ pub use client_error::{
     ErrorKind, error_body, error_body_with_status, format_error_body, translate_error,
     upstream_error_kind,
 };
-pub use count::{gemini_count_reply, gemini_count_request};
+pub use count::{
+    anthropic_count_request, count_reply, gemini_count_body, gemini_count_reply,
+    gemini_count_request, read_count_reply,
+};
 pub use error::{Error, FormatError};
 pub use json::TextOr;
 pub use meta::{MAX_MODEL_BYTES, RequestMeta};
