@@ -48,7 +48,7 @@ use aigateway::services::client_pool::{ClientPool, PoolConfig};
 use aigateway::services::cooldown::Cooldowns;
 use aigateway::services::credentials::{CredentialService, CredentialSettings};
 use aigateway::services::routing::{RuleTable, default_rules};
-use aigateway::services::selector::RoundRobin;
+use aigateway::services::selector::{RoundRobin, Turn};
 use aigateway::services::snapshot::{ProxyOverflow, Snapshot, SnapshotStore};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
@@ -156,7 +156,10 @@ impl Fixture {
         let snapshot = self.snapshot.load();
         let candidates = snapshot.route(MODEL, None);
         let Some(Some(selection)) =
-            ready(self.round_robin.select(&candidates, &self.cooldowns, &[]))
+            ready(
+                self.round_robin
+                    .select(&candidates, &self.cooldowns, &[], Turn::Take),
+            )
         else {
             unreachable!("an account is always usable here")
         };

@@ -30,7 +30,7 @@ use crate::credentials::CredentialService;
 use crate::failover::{FailoverSettings, Verdict};
 use crate::metrics::Metrics;
 use crate::redact::Secrets;
-use crate::selector::RoundRobin;
+use crate::selector::{RoundRobin, Turn};
 use crate::snapshot::SnapshotStore;
 use crate::stats::{StatsEvent, StatsFailure, StatsRecorder, TokenUsage};
 use crate::stream::{ClientStream, PrimeError};
@@ -364,7 +364,7 @@ impl Gateway {
             let Some(selection) = self
                 .inner
                 .round_robin
-                .select(&candidates, cooldowns, &tried)
+                .select(&candidates, cooldowns, &tried, Turn::Take)
                 .await
             else {
                 break;

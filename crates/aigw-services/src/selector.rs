@@ -42,12 +42,26 @@ pub fn other_counter_key(provider: &str) -> String {
     format!("rr:{provider}")
 }
 
+/// Whether a selection takes the next turn of the rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// A request that uses the account: it advances the shared counter.
+    Take,
+    /// A request that costs the account nothing (a token count): it leaves
+    /// the shared sequence where it is, so the next real request still goes
+    /// to the account whose turn it is, and makes no round trip. Such
+    /// requests rotate over the accounts on this instance's own counter.
+    Leave,
+}
+
 /// Round-robin selection over the shared counters.
 #[derive(Debug)]
 pub struct RoundRobin {
     state: SharedState,
     /// Used only if the shared store cannot count at all, so selection still rotates.
     local: AtomicU64,
+    /// The rotation of the selections that leave the shared turn alone.
+    aside: AtomicU64,
 }
 
 impl RoundRobin {
@@ -56,6 +70,7 @@ impl RoundRobin {
         Self {
             state,
             local: AtomicU64::new(0),
+            aside: AtomicU64::new(0),
         }
     }
 
@@ -72,21 +87,27 @@ impl RoundRobin {
 
     /// Picks the account for the next attempt: the first candidate with a
     /// usable account (not tried yet in this request, not cooling down for
-    /// the model), then the next in its rotation. One counter increment;
-    /// nothing is allocated for a known model.
+    /// the model), then the next in its rotation. One counter increment
+    /// when the selection takes its `turn`, none otherwise; nothing is
+    /// allocated for a known model.
     pub async fn select<'a>(
         &self,
         candidates: &[RouteCandidate<'a>],
         cooldowns: &Cooldowns,
         tried: &[AccountId],
+        turn: Turn,
     ) -> Option<Selection<'a>> {
         let filter = Filter { cooldowns, tried };
         let candidate = candidates
             .iter()
             .find(|c| filter.any_usable(&c.entry.rotation, c.upstream_model))?;
-        let counter = self
-            .next(candidate.entry.counter_key(candidate.upstream_model))
-            .await;
+        let counter = match turn {
+            Turn::Take => {
+                self.next(candidate.entry.counter_key(candidate.upstream_model))
+                    .await
+            }
+            Turn::Leave => self.aside.fetch_add(1, Ordering::Relaxed) + 1,
+        };
         let chosen = filter.pick(&candidate.entry.rotation, candidate.upstream_model, counter)?;
         Some(Selection {
             entry: candidate.entry,

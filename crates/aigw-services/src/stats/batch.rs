@@ -94,7 +94,7 @@ impl PendingBatch {
             }
             sums.latency_ms = sums.latency_ms.saturating_add(millis(event.latency));
         }
-        if let Some(account) = event.account_id {
+        if let Some(account) = event.account_id.filter(|_| !event.counts_tokens) {
             *self.accounts.entry(account).or_default() += 1;
         }
     }
@@ -282,6 +282,17 @@ mod tests {
         e.status = status;
         e.latency = StdDuration::from_millis(100);
         e
+    }
+
+    #[test]
+    fn a_token_count_is_logged_but_is_no_use_of_the_account() {
+        let a = AccountId::new();
+        let mut count = event("2025-06-01T10:00:00Z", None, Some(a), 200);
+        count.counts_tokens = true;
+        let generation = event("2025-06-01T10:00:01Z", None, Some(a), 200);
+        let batch = PendingBatch::from_events(&[count.clone(), count, generation]);
+        assert_eq!(batch.logs.len(), 3);
+        assert_eq!(batch.accounts.get(&a), Some(&1));
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub struct StatsEvent {
     pub switched_from: Option<AccountId>,
     /// Whether the response was streamed.
     pub stream: bool,
+    /// Whether the request only counted tokens: it is logged and counted as
+    /// traffic, but it is not a use of the account (it generates nothing and
+    /// costs the account nothing).
+    pub counts_tokens: bool,
     /// Why the attempt failed, if it did.
     pub error: Option<StatsFailure>,
 }
@@ -104,6 +108,7 @@ impl StatsEvent {
             attempt: 1,
             switched_from: None,
             stream: false,
+            counts_tokens: false,
             error: None,
         }
     }
