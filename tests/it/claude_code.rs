@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::support::{Deployment, TestGateway, sse_events};
 
 /// An OAuth account whose token is good for a day (no refresh on the way).
-async fn add_oauth_account(gw: &TestGateway, provider: &str, token: &str) {
+pub(crate) async fn add_oauth_account(gw: &TestGateway, provider: &str, token: &str) {
     gw.add_account_with(
         provider,
         token,
@@ -28,7 +28,7 @@ async fn add_oauth_account(gw: &TestGateway, provider: &str, token: &str) {
 /// blocks in `system`, a tool, adaptive thinking steered by
 /// `output_config.effort`, `context_management`, `metadata.user_id` as a JSON
 /// string, a PDF, and a system message in the middle of the conversation.
-fn claude_code_body(model: &str, stream: bool) -> serde_json::Value {
+pub(crate) fn claude_code_body(model: &str, stream: bool) -> serde_json::Value {
     json!({
         "model": model,
         "max_tokens": 32000,

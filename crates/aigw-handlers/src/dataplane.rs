@@ -1,6 +1,7 @@
 //! The data-plane endpoints: `POST /v1/chat/completions` (OpenAI clients),
 //! `POST /v1/responses` (OpenAI Responses clients),
-//! `POST /v1/messages` (Anthropic clients) and `GET /v1/models`.
+//! `POST /v1/messages` and `POST /v1/messages/count_tokens` (Anthropic
+//! clients) and `GET /v1/models`.
 //!
 //! The path decides the client format; everything after that is the
 //! gateway's ([`aigw_services::Gateway`]).
@@ -11,7 +12,8 @@ use std::borrow::Cow;
 
 use aigw_domain::UserId;
 use aigw_services::snapshot::Snapshot;
-use aigw_services::upstream::{ClientHeaders, count_tokens_url};
+use aigw_services::token_count::Counter;
+use aigw_services::upstream::ClientHeaders;
 use aigw_services::{ClientCall, GeminiMethod, Reply};
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
@@ -31,6 +33,9 @@ static JSON: HeaderValue = HeaderValue::from_static("application/json");
 static EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
 static NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 static NO_BUFFERING: HeaderValue = HeaderValue::from_static("no");
+/// Says whether a token count is the upstream's (`exact`) or the gateway's
+/// (`estimate`).
+const TOKEN_COUNT: &str = "x-aigateway-token-count";
 
 /// Serves a generation request whose body is in `client` format.
 pub(crate) async fn generate<B>(
@@ -120,6 +125,13 @@ where
             resp.headers_mut().insert(CONTENT_TYPE, JSON.clone());
             resp
         }
+        Ok(Reply::Count { body, counter }) => {
+            let mut resp = Response::new(ResponseBody::full(body));
+            let headers = resp.headers_mut();
+            headers.insert(CONTENT_TYPE, JSON.clone());
+            headers.insert(TOKEN_COUNT, HeaderValue::from_static(counter.as_str()));
+            resp
+        }
         Ok(Reply::Stream(stream)) => {
             let mut resp = Response::new(ResponseBody::Stream(stream));
             let headers = resp.headers_mut();
@@ -151,7 +163,7 @@ pub(crate) struct ModelEntry<'a> {
     object: &'static str,
     created: i64,
     owned_by: &'a str,
-    /// Whether the upstream serving it counts tokens (Gemini's list says so).
+    /// Whether a Gemini client can count tokens on it (Gemini's list says so).
     #[serde(skip)]
     pub(crate) counts_tokens: bool,
 }
@@ -160,7 +172,7 @@ pub(crate) struct ModelEntry<'a> {
 /// plus the mappings `user` can use whose provider has one, sorted by id,
 /// each once.
 pub(crate) fn served_models(snapshot: &Snapshot, user: Option<UserId>) -> Vec<ModelEntry<'_>> {
-    let counts = |kind| count_tokens_url(kind, "", "").is_some();
+    let counts = |kind| Counter::of(Format::Gemini, kind).is_some();
     let mut data: Vec<ModelEntry<'_>> = Vec::new();
     for entry in snapshot.providers().filter(|e| !e.accounts.is_empty()) {
         for model in &entry.provider.models {

@@ -70,6 +70,7 @@ pub(crate) fn service_error(client: Format, error: &Error) -> Response<ResponseB
         ),
         Error::UnusableCredential { .. }
         | Error::InvalidUpstreamUrl
+        | Error::TokenizerUnavailable(_)
         | Error::UnknownProvider(_)
         | Error::UnsupportedAuthKind { .. }
         | Error::InvalidRoutingRule { .. }

@@ -3,6 +3,7 @@
 
 use aigw_domain::Format;
 use aigw_formats::ErrorKind;
+use aigw_services::ClientCall;
 use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -36,6 +37,9 @@ where
         }
         (&Method::POST, "/v1/messages") => {
             dataplane::generate(app, Format::AnthropicMessages, req, request_id).await
+        }
+        (&Method::POST, "/v1/messages/count_tokens") => {
+            dataplane::generate_call(app, ClientCall::AnthropicCountTokens, req, request_id).await
         }
         (&Method::POST, "/v1/responses") => {
             dataplane::generate(app, Format::OpenAiResponses, req, request_id).await
@@ -75,9 +79,10 @@ where
 }
 
 /// The method each data-plane path answers.
-const DATAPLANE: [(&str, &str); 4] = [
+const DATAPLANE: [(&str, &str); 5] = [
     ("/v1/chat/completions", "POST"),
     ("/v1/messages", "POST"),
+    ("/v1/messages/count_tokens", "POST"),
     ("/v1/responses", "POST"),
     ("/v1/models", "GET"),
 ];

@@ -85,6 +85,10 @@ pub enum Error {
     /// The upstream's event stream failed before any content reached the client.
     #[error("upstream stream failed: {0}")]
     UpstreamStream(String),
+    /// The tokenizer vocabulary named could not be loaded, so a local token
+    /// count cannot be made.
+    #[error("the {0} tokenizer is unavailable")]
+    TokenizerUnavailable(&'static str),
     /// The upstream answered 2xx with a body that cannot be read.
     #[error("upstream response unreadable: {0}")]
     UpstreamResponse(aigw_formats::FormatError),
@@ -152,6 +156,7 @@ impl Error {
             Self::UpstreamAuth { .. } => "upstream_auth",
             Self::UpstreamResponse(_) => "upstream_response",
             Self::UpstreamStream(_) => "upstream_stream",
+            Self::TokenizerUnavailable(_) => "tokenizer_unavailable",
             Self::Credential(e) => e.kind(),
             Self::NotSignedIn => "not_signed_in",
             Self::InvalidCredentials => "invalid_credentials",

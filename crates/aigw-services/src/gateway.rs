@@ -34,6 +34,7 @@ use crate::selector::{RoundRobin, Turn};
 use crate::snapshot::SnapshotStore;
 use crate::stats::{StatsEvent, StatsFailure, StatsRecorder, TokenUsage};
 use crate::stream::{ClientStream, PrimeError};
+use crate::token_count::{Counter, estimate_chat};
 use crate::upstream::{
     ClientHeaders, anthropic_headers, auth_headers, count_tokens_url, endpoint_url,
 };
@@ -77,6 +78,13 @@ pub enum Reply {
     },
     /// A server-sent event stream in the client's format.
     Stream(Box<ClientStream>),
+    /// A token count in the client's format (status 200).
+    Count {
+        /// The body: `{"input_tokens": n}` or `{"totalTokens": n}`.
+        body: Bytes,
+        /// Whether the upstream counted or the gateway estimated.
+        counter: Counter,
+    },
 }
 
 /// A client request as the data plane takes it: its format, and what its
@@ -86,6 +94,9 @@ pub enum ClientCall {
     /// A body that names its model and whether it streams (OpenAI Chat,
     /// OpenAI Responses, Anthropic Messages).
     Body(Format),
+    /// Anthropic's `POST /v1/messages/count_tokens`: a Messages body
+    /// without `max_tokens`, whose prompt is counted.
+    AnthropicCountTokens,
     /// A Gemini call: the model and the method are in the URL.
     Gemini {
         /// The model named by the path, percent-decoded.
@@ -114,34 +125,58 @@ impl ClientCall {
     pub const fn format(&self) -> Format {
         match self {
             Self::Body(format) => *format,
+            Self::AnthropicCountTokens => Format::AnthropicMessages,
             Self::Gemini { .. } => Format::Gemini,
         }
     }
 
     /// The first look at the body: model, stream flag, and the 400s that
-    /// name a field.
-    fn meta(&self, body: &[u8]) -> Result<RequestMeta, aigw_formats::FormatError> {
+    /// name a field; with the generation request to translate, which for a
+    /// token count is the request it counts.
+    fn inspect(&self, body: &Bytes) -> Result<(RequestMeta, Bytes), aigw_formats::FormatError> {
         match self {
-            Self::Body(format) => RequestMeta::parse(*format, body),
+            Self::Body(format) => Ok((RequestMeta::parse(*format, body)?, body.clone())),
+            Self::AnthropicCountTokens => {
+                let counted = aigw_formats::anthropic_count_request(body)?;
+                let meta = RequestMeta::parse(Format::AnthropicMessages, &counted)?;
+                Ok((meta, counted))
+            }
             Self::Gemini { model, method } => match method {
-                GeminiMethod::Generate => RequestMeta::parse_gemini(model, false, body),
-                GeminiMethod::Stream { .. } => RequestMeta::parse_gemini(model, true, body),
+                GeminiMethod::Generate => {
+                    Ok((RequestMeta::parse_gemini(model, false, body)?, body.clone()))
+                }
+                GeminiMethod::Stream { .. } => {
+                    Ok((RequestMeta::parse_gemini(model, true, body)?, body.clone()))
+                }
                 GeminiMethod::CountTokens => {
                     let counted = aigw_formats::gemini_count_request(body)?;
-                    RequestMeta::parse_gemini(model, false, &counted)
+                    let meta = RequestMeta::parse_gemini(model, false, &counted)?;
+                    Ok((meta, counted))
                 }
             },
         }
     }
 
+    /// Whether the call only counts the prompt's tokens.
     const fn counts_tokens(&self) -> bool {
         matches!(
             self,
-            Self::Gemini {
-                method: GeminiMethod::CountTokens,
-                ..
-            }
+            Self::AnthropicCountTokens
+                | Self::Gemini {
+                    method: GeminiMethod::CountTokens,
+                    ..
+                }
         )
+    }
+
+    /// Who counts this call's tokens on an upstream of `kind`: `None` for a
+    /// call that does not count, or cannot be counted there.
+    const fn counter(&self, kind: ProviderKind) -> Option<Counter> {
+        if self.counts_tokens() {
+            Counter::of(self.format(), kind)
+        } else {
+            None
+        }
     }
 
     /// A Gemini stream without `alt=sse`: the chunks form one JSON array.
@@ -301,7 +336,7 @@ impl Gateway {
             .await;
         let status = match &result {
             Ok(Reply::Full { status, .. }) => status.as_u16(),
-            Ok(Reply::Stream(_)) => 200,
+            Ok(Reply::Stream(_) | Reply::Count { .. }) => 200,
             Err(e) => crate::error_status(e),
         };
         if served.attempts == 0 {
@@ -335,7 +370,7 @@ impl Gateway {
         headers: &ClientHeaders,
         served: &mut Served,
     ) -> Result<Reply, Error> {
-        let meta = call.meta(&body)?;
+        let (meta, request) = call.inspect(&body)?;
         served.model = Some(meta.model.clone());
         if meta.previous_response_id.is_some() {
             return Err(Error::BadRequest(unpinned_previous_response()));
@@ -347,14 +382,19 @@ impl Gateway {
             return Err(Error::ModelNotFound(meta.model.clone()));
         }
         if call.counts_tokens() {
-            // Only an upstream with a counter of its own can count: a number
-            // made up here would drive the client's context decisions wrong.
             let first = candidates[0].entry.provider.kind;
-            candidates.retain(|c| count_tokens_url(c.entry.provider.kind, "", "").is_some());
+            candidates.retain(|c| call.counter(c.entry.provider.kind).is_some());
             if candidates.is_empty() {
                 return Err(Error::BadRequest(counting_unavailable(first)));
             }
         }
+        // A count costs the account nothing, so it does not take the turn
+        // of the next real request.
+        let turn = if call.counts_tokens() {
+            Turn::Leave
+        } else {
+            Turn::Take
+        };
         let policy = &self.inner.settings.failover;
         let cooldowns = &self.inner.cooldowns;
         let started = Instant::now();
@@ -364,7 +404,7 @@ impl Gateway {
             let Some(selection) = self
                 .inner
                 .round_robin
-                .select(&candidates, cooldowns, &tried, Turn::Take)
+                .select(&candidates, cooldowns, &tried, turn)
                 .await
             else {
                 break;
@@ -386,6 +426,7 @@ impl Gateway {
             event.attempt = served.attempts;
             event.switched_from = tried.last().copied();
             event.stream = meta.stream;
+            event.counts_tokens = call.counts_tokens();
             let attempt_started = Instant::now();
             let attempt = Attempt {
                 event: &event,
@@ -399,6 +440,7 @@ impl Gateway {
                 call,
                 meta: &meta,
                 body: &body,
+                request: &request,
                 client_headers: headers,
             };
             let outcome = self.send(attempt).await;
@@ -478,6 +520,9 @@ impl Gateway {
     /// credential service; an upstream 401 on it forces one refresh and one
     /// retry on the same account before the account counts as failed.
     async fn send(&self, attempt: Attempt<'_>) -> Result<Reply, Failure> {
+        if attempt.counter() == Some(Counter::Estimate) {
+            return self.estimate(&attempt);
+        }
         let is_oauth = matches!(attempt.account.auth_data, aigw_domain::AuthData::Oauth(_));
         if !is_oauth {
             return self.send_once(&attempt, None).await;
@@ -530,21 +575,10 @@ impl Gateway {
         };
         let target = aigw_formats::UpstreamTarget::new(attempt.upstream_model, attempt.meta.stream)
             .with_antigravity(envelope);
-        let counting = attempt.call.counts_tokens();
-        // A countTokens body goes to the upstream's own counter as it came
-        // (only upstreams that have one are candidates).
-        let payload = if counting || attempt.meta.forwards_unchanged(upstream_format, &target) {
-            attempt.body.clone()
-        } else {
-            aigw_formats::translate_request(
-                attempt.client(),
-                upstream_format,
-                attempt.body,
-                &target,
-            )
-            .map_err(|e| Failure::fatal(Error::BadRequest(e)))?
-        };
-        let url = if counting {
+        let counter = attempt.counter();
+        let payload = upstream_payload(attempt, upstream_format, &target)
+            .map_err(|e| Failure::fatal(Error::BadRequest(e)))?;
+        let url = if counter.is_some() {
             count_tokens_url(attempt.kind, attempt.base_url, attempt.upstream_model)
                 .ok_or_else(|| Failure::fatal(Error::InvalidUpstreamUrl))?
         } else {
@@ -655,18 +689,22 @@ impl Gateway {
         self.inner
             .metrics
             .upstream_latency(provider_label, sent_at.elapsed());
-        if counting {
-            // The upstream's count, in the client's own format already; a
-            // count is logged but uses no tokens.
-            let mut event = attempt.event.clone();
-            event.at = chrono::Utc::now();
-            event.status = 200;
-            event.latency = sent_at.elapsed();
-            self.inner.stats.record(event);
-            return Ok(Reply::Full {
-                status: StatusCode::OK,
-                body,
-            });
+        if let Some(counter) = counter {
+            let body = if upstream_format == attempt.client() {
+                body
+            } else {
+                aigw_formats::read_count_reply(upstream_format, &body)
+                    .and_then(|n| aigw_formats::count_reply(attempt.client(), n))
+                    .map_err(|e| {
+                        Failure::retry(
+                            Error::UpstreamResponse(e),
+                            policy.server_error_cooldown,
+                            CooldownReason::ServerError,
+                            false,
+                        )
+                    })?
+            };
+            return Ok(self.counted(attempt, body, counter, sent_at));
         }
         let ctx = aigw_formats::ResponseContext {
             model: &attempt.meta.model,
@@ -698,11 +736,80 @@ impl Gateway {
 }
 
 impl Gateway {
+    /// The reply to a token count, recorded: logged, but using no tokens.
+    fn counted(
+        &self,
+        attempt: &Attempt<'_>,
+        body: Bytes,
+        counter: Counter,
+        started: Instant,
+    ) -> Reply {
+        let mut event = attempt.event.clone();
+        event.at = chrono::Utc::now();
+        event.status = 200;
+        event.latency = started.elapsed();
+        if counter == Counter::Estimate {
+            // Nothing went out, so through no proxy either.
+            event.proxy_id = None;
+        }
+        self.inner.stats.record(event);
+        Reply::Count { body, counter }
+    }
+
+    /// A count made here, with the tokenizer of the upstream model's
+    /// family, over the request as an OpenAI Chat request (what the
+    /// tokenizer's figures are for). Nothing is sent and no credential is
+    /// needed.
+    fn estimate(&self, attempt: &Attempt<'_>) -> Result<Reply, Failure> {
+        let started = Instant::now();
+        let target = aigw_formats::UpstreamTarget::new(attempt.upstream_model, false);
+        let chat = aigw_formats::translate_request(
+            attempt.client(),
+            Format::OpenAiChat,
+            attempt.request,
+            &target,
+        )
+        .map_err(|e| Failure::fatal(Error::BadRequest(e)))?;
+        let tokens = estimate_chat(attempt.upstream_model, &chat).map_err(Failure::fatal)?;
+        let body = aigw_formats::count_reply(attempt.client(), tokens)
+            .map_err(|e| Failure::fatal(Error::BadRequest(e)))?;
+        Ok(self.counted(attempt, body, Counter::Estimate, started))
+    }
+
     fn transport_failure(&self, e: crate::client_pool::UpstreamError) -> Failure {
         Failure {
             verdict: self.inner.settings.failover.classify_transport(&e),
             error: Error::Upstream(e),
         }
+    }
+}
+
+/// The body sent upstream. A body the upstream reads in the client's own
+/// format goes as it came, or with only its top level rewritten; any other
+/// is the (counted) request translated, and a count for a Gemini upstream
+/// is that request inside the counter's `generateContentRequest`.
+fn upstream_payload(
+    attempt: &Attempt<'_>,
+    upstream: Format,
+    target: &aigw_formats::UpstreamTarget<'_>,
+) -> Result<Bytes, aigw_formats::FormatError> {
+    let client = attempt.client();
+    if attempt.meta.forwards_unchanged(upstream, target) {
+        return Ok(attempt.body.clone());
+    }
+    if client == upstream {
+        return aigw_formats::translate_request(client, upstream, attempt.body, target);
+    }
+    let translated = aigw_formats::translate_request(client, upstream, attempt.request, target)?;
+    match (attempt.counter(), upstream) {
+        (None, _) => Ok(translated),
+        (Some(_), Format::Gemini) => {
+            aigw_formats::gemini_count_body(&translated, attempt.upstream_model)
+        }
+        (Some(_), other) => Err(aigw_formats::FormatError::FormatRole {
+            format: other,
+            role: "token counting upstream",
+        }),
     }
 }
 
@@ -779,8 +886,8 @@ fn unpinned_previous_response() -> aigw_formats::FormatError {
     }
 }
 
-/// The refusal of a `countTokens` call whose model no upstream with a
-/// counter of its own serves (`kind` is the first that does serve it).
+/// The refusal of a token count whose model no upstream that can count
+/// for the client serves (`kind` is the first that does serve it).
 fn counting_unavailable(kind: ProviderKind) -> aigw_formats::FormatError {
     aigw_formats::FormatError::Unsupported {
         path: "countTokens".to_owned(),
@@ -876,7 +983,11 @@ struct Attempt<'a> {
     upstream_model: &'a str,
     call: &'a ClientCall,
     meta: &'a RequestMeta,
+    /// The client's body, as it came.
     body: &'a Bytes,
+    /// The generation request to translate: the body, or for a token count
+    /// the request it counts.
+    request: &'a Bytes,
     /// The client's headers that go on to the upstream.
     client_headers: &'a ClientHeaders,
 }
@@ -884,6 +995,10 @@ struct Attempt<'a> {
 impl Attempt<'_> {
     const fn client(&self) -> Format {
         self.call.format()
+    }
+
+    const fn counter(&self) -> Option<Counter> {
+        self.call.counter(self.kind)
     }
 }
 

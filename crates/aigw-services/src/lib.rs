@@ -21,6 +21,7 @@ pub mod selector;
 pub mod snapshot;
 pub mod stats;
 pub mod stream;
+pub mod token_count;
 pub mod upstream;
 
 pub use aigw_repository::Error as RepositoryError;

@@ -56,15 +56,17 @@ pub fn endpoint_url(kind: ProviderKind, base: &str, model: &str, stream: bool) -
 }
 
 /// The URL of the upstream's own token counter for `model`, for the kinds
-/// that have one the gateway can call with a Gemini `countTokens` body.
+/// that have one the gateway calls: Anthropic's `messages/count_tokens`
+/// and Gemini's `:countTokens`.
 pub fn count_tokens_url(kind: ProviderKind, base: &str, model: &str) -> Option<String> {
+    let base = base.trim_end_matches('/');
     match kind {
+        ProviderKind::Anthropic => Some(format!("{base}/messages/count_tokens")),
         ProviderKind::Gemini => {
-            let base = base.trim_end_matches('/');
             let model = utf8_percent_encode(model, SEGMENT);
             Some(format!("{base}/models/{model}:countTokens"))
         }
-        ProviderKind::Openai | ProviderKind::Anthropic | ProviderKind::Antigravity => None,
+        ProviderKind::Openai | ProviderKind::Antigravity => None,
     }
 }
 
@@ -235,6 +237,18 @@ mod tests {
         assert_eq!(
             endpoint_url(ProviderKind::Antigravity, "http://h", "m", false),
             "http://h/v1internal:generateContent"
+        );
+        assert_eq!(
+            count_tokens_url(ProviderKind::Anthropic, "http://h/v1/", "m").as_deref(),
+            Some("http://h/v1/messages/count_tokens")
+        );
+        assert_eq!(
+            count_tokens_url(ProviderKind::Gemini, "http://h/v1beta", "g").as_deref(),
+            Some("http://h/v1beta/models/g:countTokens")
+        );
+        assert_eq!(
+            count_tokens_url(ProviderKind::Openai, "http://h", "m"),
+            None
         );
     }
 
