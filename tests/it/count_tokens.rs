@@ -1,7 +1,7 @@
 //! `POST /v1/messages/count_tokens`, as Claude Code calls it on every turn:
 //! the upstream's own count where it has a counter (Anthropic, Gemini), the
 //! gateway's tokenizer count elsewhere, each saying which in
-//! `x-aigateway-token-count`.
+//! `x-aigateway-token-count`; and Anthropic's model list.
 
 use aigw_mock_upstream::Endpoint;
 use http::Method;
@@ -228,6 +228,55 @@ async fn a_count_does_not_take_an_accounts_turn(d: Deployment) {
     assert_eq!(gw.mock.requests_to(Endpoint::AnthropicCountTokens).len(), 3);
 }
 
+async fn models_answer_in_anthropics_shape_when_asked(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("anthropic", "ct-models").await;
+    let anthropic = [
+        ("x-api-key", key.as_str()),
+        ("anthropic-version", "2023-06-01"),
+    ];
+    let resp = gw.request(Method::GET, "/v1/models", &anthropic, "").await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let list = resp.json();
+    let data = list["data"].as_array().unwrap();
+    assert!(!data.is_empty());
+    assert!(list.get("object").is_none());
+    assert_eq!(list["has_more"], false);
+    assert_eq!(list["first_id"], data[0]["id"]);
+    assert_eq!(list["last_id"], data[data.len() - 1]["id"]);
+    let sonnet = data
+        .iter()
+        .find(|m| m["id"] == "claude-sonnet-4-5")
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(sonnet["type"], "model");
+    assert_eq!(sonnet["display_name"], "claude-sonnet-4-5");
+    let created = sonnet["created_at"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(created).is_ok(),
+        "{created}"
+    );
+
+    // Without `anthropic-version`: OpenAI's shape, the key in `x-api-key` too.
+    let resp = gw
+        .request(Method::GET, "/v1/models", &[("x-api-key", &key)], "")
+        .await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.json()["object"], "list");
+    assert_eq!(resp.json()["data"][0]["object"], "model");
+
+    // A bad key gets Anthropic's error shape when the client speaks it.
+    let bad = [
+        ("x-api-key", "sk-nope"),
+        ("anthropic-version", "2023-06-01"),
+    ];
+    let resp = gw.request(Method::GET, "/v1/models", &bad, "").await;
+    assert_eq!(resp.status, 401);
+    assert_eq!(resp.json()["error"]["type"], "authentication_error");
+}
+
 deployment_tests!(
     anthropic_upstream_counts_the_body_as_sent_with_the_clients_betas,
     gemini_upstream_counts_the_translated_request,
@@ -235,4 +284,5 @@ deployment_tests!(
     antigravity_upstream_gets_an_estimate_without_a_call,
     bad_input_and_bad_keys_get_anthropic_errors,
     a_count_does_not_take_an_accounts_turn,
+    models_answer_in_anthropics_shape_when_asked,
 );

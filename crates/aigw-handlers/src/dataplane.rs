@@ -1,7 +1,8 @@
 //! The data-plane endpoints: `POST /v1/chat/completions` (OpenAI clients),
 //! `POST /v1/responses` (OpenAI Responses clients),
 //! `POST /v1/messages` and `POST /v1/messages/count_tokens` (Anthropic
-//! clients) and `GET /v1/models`.
+//! clients) and `GET /v1/models` (in OpenAI's shape, or Anthropic's for a
+//! request that says `anthropic-version`).
 //!
 //! The path decides the client format; everything after that is the
 //! gateway's ([`aigw_services::Gateway`]).
@@ -161,7 +162,7 @@ struct ModelList<'a> {
 pub(crate) struct ModelEntry<'a> {
     pub(crate) id: &'a str,
     object: &'static str,
-    created: i64,
+    pub(crate) created: i64,
     owned_by: &'a str,
     /// Whether a Gemini client can count tokens on it (Gemini's list says so).
     #[serde(skip)]
@@ -209,20 +210,69 @@ pub(crate) fn served_models(snapshot: &Snapshot, user: Option<UserId>) -> Vec<Mo
     data
 }
 
-/// `GET /v1/models` in the OpenAI list shape: the models of every active
-/// provider that has an account to serve them, plus the mappings the caller
-/// can use.
+/// One model in Anthropic's list shape.
+#[derive(Serialize)]
+struct AnthropicModel<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    display_name: &'a str,
+    created_at: String,
+}
+
+/// Anthropic's model list: one page holding every model.
+#[derive(Serialize)]
+struct AnthropicModelList<'a> {
+    data: Vec<AnthropicModel<'a>>,
+    has_more: bool,
+    first_id: Option<&'a str>,
+    last_id: Option<&'a str>,
+}
+
+/// `GET /v1/models`: the models of every active provider that has an
+/// account to serve them, plus the mappings the caller can use; in
+/// Anthropic's list shape when the request says `anthropic-version` (as
+/// Anthropic's SDKs and Claude Code do), in OpenAI's otherwise. Errors come
+/// in the same client's shape.
 pub(crate) fn models<B>(app: &App, req: &Request<B>) -> Response<ResponseBody> {
+    let client = if req.headers().contains_key("anthropic-version") {
+        Format::AnthropicMessages
+    } else {
+        Format::OpenAiChat
+    };
     let principal = match app.gateway.authenticate(client_credential(req.headers())) {
         Ok(p) => p,
-        Err(e) => return service_error(Format::OpenAiChat, &e),
+        Err(e) => return service_error(client, &e),
     };
     let snapshot = app.gateway.snapshot().load();
+    let models = served_models(&snapshot, principal.user_id);
+    if client == Format::OpenAiChat {
+        return json_response(
+            StatusCode::OK,
+            &ModelList {
+                object: "list",
+                data: models,
+            },
+        );
+    }
+    let data: Vec<AnthropicModel<'_>> = models
+        .iter()
+        .map(|m| AnthropicModel {
+            kind: "model",
+            id: m.id,
+            display_name: m.id,
+            created_at: chrono::DateTime::from_timestamp(m.created, 0)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        })
+        .collect();
     json_response(
         StatusCode::OK,
-        &ModelList {
-            object: "list",
-            data: served_models(&snapshot, principal.user_id),
+        &AnthropicModelList {
+            has_more: false,
+            first_id: data.first().map(|m| m.id),
+            last_id: data.last().map(|m| m.id),
+            data,
         },
     )
 }
