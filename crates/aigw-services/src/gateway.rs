@@ -695,14 +695,7 @@ impl Gateway {
             } else {
                 aigw_formats::read_count_reply(upstream_format, &body)
                     .and_then(|n| aigw_formats::count_reply(attempt.client(), n))
-                    .map_err(|e| {
-                        Failure::retry(
-                            Error::UpstreamResponse(e),
-                            policy.server_error_cooldown,
-                            CooldownReason::ServerError,
-                            false,
-                        )
-                    })?
+                    .map_err(|e| self.unreadable_reply(e))?
             };
             return Ok(self.counted(attempt, body, counter, sent_at));
         }
@@ -714,14 +707,7 @@ impl Gateway {
         };
         let (translated, usage) =
             aigw_formats::translate_response(upstream_format, attempt.client(), body, &ctx)
-                .map_err(|e| {
-                    Failure::retry(
-                        Error::UpstreamResponse(e),
-                        policy.server_error_cooldown,
-                        CooldownReason::ServerError,
-                        false,
-                    )
-                })?;
+                .map_err(|e| self.unreadable_reply(e))?;
         let mut event = attempt.event.clone();
         event.at = chrono::Utc::now();
         event.status = 200;
@@ -774,6 +760,17 @@ impl Gateway {
         let body = aigw_formats::count_reply(attempt.client(), tokens)
             .map_err(|e| Failure::fatal(Error::BadRequest(e)))?;
         Ok(self.counted(attempt, body, Counter::Estimate, started))
+    }
+
+    /// A 2xx reply whose body cannot be read: retried elsewhere, like a
+    /// server error.
+    fn unreadable_reply(&self, e: aigw_formats::FormatError) -> Failure {
+        Failure::retry(
+            Error::UpstreamResponse(e),
+            self.inner.settings.failover.server_error_cooldown,
+            CooldownReason::ServerError,
+            false,
+        )
     }
 
     fn transport_failure(&self, e: crate::client_pool::UpstreamError) -> Failure {
