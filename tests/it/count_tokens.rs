@@ -89,14 +89,13 @@ async fn gemini_upstream_counts_the_translated_request(d: Deployment) {
     let request = &counted["generateContentRequest"];
     assert_eq!(request["model"], "models/gemini-1.5-flash");
     assert_eq!(
-        request["contents"][0]["parts"][1]["text"],
+        request["contents"][0]["parts"][2]["text"],
         "Summarise this."
     );
     assert!(
-        request["systemInstruction"]["parts"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("Claude Code")
+        request["systemInstruction"]
+            .to_string()
+            .contains("You are a coding agent.")
     );
     assert_eq!(
         request["tools"][0]["functionDeclarations"][0]["name"],

@@ -277,7 +277,7 @@ async fn keys_and_bad_input_answer_in_google_shape(d: Deployment) {
     gw.stop().await;
 }
 
-async fn count_tokens_asks_the_upstream_or_says_it_cannot(d: Deployment) {
+async fn count_tokens_asks_the_upstream_or_estimates(d: Deployment) {
     let Some(gw) = TestGateway::start(d).await else {
         return;
     };
@@ -301,11 +301,44 @@ async fn count_tokens_asks_the_upstream_or_says_it_cannot(d: Deployment) {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].body, raw.as_bytes());
 
-    // An OpenAI upstream has no counter: a 400 saying so, no made-up number.
+    let counted_by = |resp: &crate::support::Resp| {
+        resp.headers
+            .get("x-aigateway-token-count")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(counted_by(&resp).as_deref(), Some("exact"));
+
+    // An OpenAI upstream has no counter: the gateway's estimate, marked so,
+    // and nothing sent upstream.
     let resp = post_gemini(&gw, "/v1beta/models/gpt-4o:countTokens", &key, &body).await;
-    let message = assert_google_error(&resp, 400, "INVALID_ARGUMENT");
-    assert!(message.contains("count"), "{message}");
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(counted_by(&resp).as_deref(), Some("estimate"));
+    let estimate = resp.json()["totalTokens"].as_u64().unwrap();
+    assert!((4..40).contains(&estimate), "{estimate}");
     assert_eq!(gw.mock.count_for("gem-count-oai"), 0);
+
+    // An Anthropic upstream's own counter counts the translated request,
+    // without the output settings it refuses.
+    gw.add_api_key_account("anthropic", "gem-count-ant").await;
+    let mut asked = body.clone();
+    asked["generationConfig"] = json!({"maxOutputTokens": 64, "temperature": 0.2});
+    let resp = post_gemini(
+        &gw,
+        "/v1beta/models/claude-sonnet-4-5:countTokens",
+        &key,
+        &asked,
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(counted_by(&resp).as_deref(), Some("exact"));
+    assert!(resp.json()["totalTokens"].as_u64().unwrap() > 0);
+    let sent = gw.mock.requests_to(Endpoint::AnthropicCountTokens);
+    assert_eq!(sent.len(), 1);
+    let sent: serde_json::Value = serde_json::from_slice(&sent[0].body).unwrap();
+    assert_eq!(sent["messages"][0]["role"], "user", "{sent}");
+    assert!(sent.get("max_tokens").is_none(), "{sent}");
+    assert!(sent.get("temperature").is_none(), "{sent}");
     // A countTokens body without contents names it.
     let resp = post_gemini(
         &gw,
@@ -392,6 +425,6 @@ deployment_tests!(
     every_method_against_every_upstream,
     gemini_upstream_gets_the_body_unchanged,
     keys_and_bad_input_answer_in_google_shape,
-    count_tokens_asks_the_upstream_or_says_it_cannot,
+    count_tokens_asks_the_upstream_or_estimates,
     model_list_in_google_shape,
 );

@@ -85,6 +85,28 @@ pub fn anthropic_count_request(body: &[u8]) -> Result<Bytes, FormatError> {
         .map_err(|e| FormatError::invalid_value(".", e.to_string()))
 }
 
+/// The body of an Anthropic `count_tokens` call counting the Messages
+/// request `request` (translated from another client format): the fields
+/// the counter takes, without the output settings it refuses.
+///
+/// # Errors
+/// [`FormatError::InvalidField`] when `request` is not a JSON object.
+pub fn anthropic_count_body(request: &[u8]) -> Result<Bytes, FormatError> {
+    const COUNTED: [&str; 6] = [
+        "model",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "thinking",
+    ];
+    let mut request: Map<String, Value> = parse_request(request)?;
+    request.retain(|key, _| COUNTED.contains(&key.as_str()));
+    serde_json::to_vec(&request)
+        .map(Bytes::from)
+        .map_err(|e| FormatError::invalid_value(".", e.to_string()))
+}
+
 /// The body of a Gemini `countTokens` call counting the whole
 /// `generateContent` request `request` for `model` (system instruction and
 /// tools included, which a bare `contents` would leave out).

@@ -37,8 +37,8 @@ pub use client_error::{
     upstream_error_kind,
 };
 pub use count::{
-    anthropic_count_request, count_reply, gemini_count_body, gemini_count_reply,
-    gemini_count_request, read_count_reply,
+    anthropic_count_body, anthropic_count_request, count_reply, gemini_count_body,
+    gemini_count_reply, gemini_count_request, read_count_reply,
 };
 pub use error::{Error, FormatError};
 pub use json::TextOr;

@@ -803,6 +803,7 @@ fn upstream_payload(
         (Some(_), Format::Gemini) => {
             aigw_formats::gemini_count_body(&translated, attempt.upstream_model)
         }
+        (Some(_), Format::AnthropicMessages) => aigw_formats::anthropic_count_body(&translated),
         (Some(_), other) => Err(aigw_formats::FormatError::FormatRole {
             format: other,
             role: "token counting upstream",
@@ -889,9 +890,7 @@ fn counting_unavailable(kind: ProviderKind) -> aigw_formats::FormatError {
     aigw_formats::FormatError::Unsupported {
         path: "countTokens".to_owned(),
         upstream: kind.format(),
-        reason: "token counting is not available for this model's upstream; only Gemini \
-                 upstreams count tokens"
-            .into(),
+        reason: "token counting is not available for this model's upstream".into(),
     }
 }
 

@@ -27,17 +27,20 @@ impl Counter {
     /// How a count of a `client` request is answered on an upstream of
     /// `kind`; `None` when it cannot be.
     ///
-    /// Anthropic clients (Claude Code counts on every turn) always get a
-    /// number: the upstream's where it has a counter the gateway can call,
-    /// else the gateway's estimate. Gemini clients get only the counts of
-    /// Gemini upstreams, where the body goes as it came.
+    /// Anthropic clients (Claude Code counts on every turn) and Gemini
+    /// clients always get a number: the upstream's where it has a counter
+    /// the gateway can call, else the gateway's estimate. Other clients
+    /// have no count endpoint.
     pub const fn of(client: Format, kind: ProviderKind) -> Option<Self> {
         match (client, kind) {
-            (Format::AnthropicMessages, ProviderKind::Anthropic | ProviderKind::Gemini)
-            | (Format::Gemini, ProviderKind::Gemini) => Some(Self::Upstream),
-            (Format::AnthropicMessages, ProviderKind::Openai | ProviderKind::Antigravity) => {
-                Some(Self::Estimate)
-            }
+            (
+                Format::AnthropicMessages | Format::Gemini,
+                ProviderKind::Anthropic | ProviderKind::Gemini,
+            ) => Some(Self::Upstream),
+            (
+                Format::AnthropicMessages | Format::Gemini,
+                ProviderKind::Openai | ProviderKind::Antigravity,
+            ) => Some(Self::Estimate),
             _ => None,
         }
     }
