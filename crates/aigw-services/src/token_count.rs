@@ -214,7 +214,18 @@ mod tests {
             Counter::of(Format::Gemini, ProviderKind::Gemini),
             Some(Upstream)
         );
-        assert_eq!(Counter::of(Format::Gemini, ProviderKind::Openai), None);
+        assert_eq!(
+            Counter::of(Format::Gemini, ProviderKind::Anthropic),
+            Some(Upstream)
+        );
+        assert_eq!(
+            Counter::of(Format::Gemini, ProviderKind::Openai),
+            Some(Estimate)
+        );
         assert_eq!(Counter::of(Format::OpenAiChat, ProviderKind::Openai), None);
+        assert_eq!(
+            Counter::of(Format::OpenAiResponses, ProviderKind::Anthropic),
+            None
+        );
     }
 }
