@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use aigateway::domain::{AuthData, OAuthCredentials, Secret};
 use aigw_mock_upstream::{Fault, Reply, Usage};
 use http::Method;
 use http_body_util::BodyExt;
@@ -19,26 +18,6 @@ const UPSTREAMS: &[(&str, &str)] = &[
     ("gemini", "gemini-1.5-flash"),
     ("antigravity", "gemini-2.5-pro"),
 ];
-
-async fn add_account_for(gw: &TestGateway, provider: &str, key: &str) {
-    if provider == "antigravity" {
-        let far = chrono::Utc::now() + chrono::Duration::days(1);
-        gw.add_account_with(
-            provider,
-            key,
-            AuthData::Oauth(Box::new(OAuthCredentials {
-                access_token: Some(Secret::new(key)),
-                refresh_token: Some(Secret::new(format!("refresh-{key}"))),
-                expires_at: Some(far),
-                project_id: Some("proj-e2e".to_owned()),
-                ..OAuthCredentials::default()
-            })),
-        )
-        .await;
-    } else {
-        gw.add_api_key_account(provider, key).await;
-    }
-}
 
 fn client_body(path: &str, model: &str, text: &str, stream: bool) -> serde_json::Value {
     if path == "/v1/messages" {
@@ -147,7 +126,7 @@ async fn every_client_against_every_upstream(d: Deployment) {
     let key = gw.issue_key().await;
     for (i, (provider, _)) in UPSTREAMS.iter().enumerate() {
         let account_key = format!("acct-{provider}");
-        add_account_for(&gw, provider, &account_key).await;
+        gw.add_account_for(provider, &account_key).await;
         gw.mock.set_reply(
             &account_key,
             Reply::text(format!("reply from {provider}")).with_usage(Usage {
@@ -194,7 +173,7 @@ async fn tool_calls_reach_both_clients(d: Deployment) {
     let key = gw.issue_key().await;
     for (provider, model) in UPSTREAMS {
         let account_key = format!("tools-{provider}");
-        add_account_for(&gw, provider, &account_key).await;
+        gw.add_account_for(provider, &account_key).await;
         gw.mock.set_reply(
             &account_key,
             Reply::tool_call("get_weather", json!({"city": "Paris", "unit": "c"}))

@@ -2,7 +2,6 @@
 //! the JSON array), `countTokens` and the model list, with Google's key
 //! headers and error shapes, against Gemini and other upstreams.
 
-use aigateway::domain::{AuthData, OAuthCredentials, Secret};
 use aigw_mock_upstream::{Endpoint, Reply, Usage};
 use http::Method;
 use serde_json::{Value, json};
@@ -16,26 +15,6 @@ const UPSTREAMS: &[(&str, &str)] = &[
     ("anthropic", "claude-sonnet-4-5"),
     ("antigravity", "gemini-2.5-pro"),
 ];
-
-async fn add_account_for(gw: &TestGateway, provider: &str, key: &str) {
-    if provider == "antigravity" {
-        let far = chrono::Utc::now() + chrono::Duration::days(1);
-        gw.add_account_with(
-            provider,
-            key,
-            AuthData::Oauth(Box::new(OAuthCredentials {
-                access_token: Some(Secret::new(key)),
-                refresh_token: Some(Secret::new(format!("refresh-{key}"))),
-                expires_at: Some(far),
-                project_id: Some("proj-e2e".to_owned()),
-                ..OAuthCredentials::default()
-            })),
-        )
-        .await;
-    } else {
-        gw.add_api_key_account(provider, key).await;
-    }
-}
 
 fn request_body(text: &str) -> Value {
     json!({
@@ -83,7 +62,7 @@ async fn every_method_against_every_upstream(d: Deployment) {
     let key = gw.issue_key().await;
     for (i, (provider, _)) in UPSTREAMS.iter().enumerate() {
         let account = format!("gem-{provider}");
-        add_account_for(&gw, provider, &account).await;
+        gw.add_account_for(provider, &account).await;
         gw.mock.set_reply(
             &account,
             Reply::text(format!("reply from {provider}"))

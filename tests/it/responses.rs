@@ -3,7 +3,7 @@
 //! trips, instructions as the upstream's system prompt, usage in the request
 //! log, and 400s in the OpenAI error shape.
 
-use aigateway::domain::{AuthData, OAuthCredentials, Page, RequestLogFilter, Secret};
+use aigateway::domain::{Page, RequestLogFilter};
 use aigw_mock_upstream::{Reply, Usage};
 use serde_json::{Value, json};
 
@@ -16,26 +16,6 @@ const UPSTREAMS: &[(&str, &str)] = &[
     ("gemini", "gemini-1.5-flash"),
     ("antigravity", "gemini-2.5-pro"),
 ];
-
-async fn add_account_for(gw: &TestGateway, provider: &str, key: &str) {
-    if provider == "antigravity" {
-        let far = chrono::Utc::now() + chrono::Duration::days(1);
-        gw.add_account_with(
-            provider,
-            key,
-            AuthData::Oauth(Box::new(OAuthCredentials {
-                access_token: Some(Secret::new(key)),
-                refresh_token: Some(Secret::new(format!("refresh-{key}"))),
-                expires_at: Some(far),
-                project_id: Some("proj-e2e".to_owned()),
-                ..OAuthCredentials::default()
-            })),
-        )
-        .await;
-    } else {
-        gw.add_api_key_account(provider, key).await;
-    }
-}
 
 /// The text of a whole Responses object's message items.
 fn output_text(body: &Value) -> String {
@@ -91,7 +71,7 @@ async fn text_to_every_upstream_whole_and_streamed(d: Deployment) {
     let key = gw.issue_key().await;
     for (i, (provider, _)) in UPSTREAMS.iter().enumerate() {
         let account = format!("resp-{provider}");
-        add_account_for(&gw, provider, &account).await;
+        gw.add_account_for(provider, &account).await;
         gw.mock.set_reply(
             &account,
             Reply::text(format!("reply from {provider}"))
@@ -446,7 +426,7 @@ async fn codex_namespaced_tools_round_trip_on_every_upstream(d: Deployment) {
     let key = gw.issue_key().await;
     for (provider, model) in UPSTREAMS {
         let account = format!("codex-ns-{provider}");
-        add_account_for(&gw, provider, &account).await;
+        gw.add_account_for(provider, &account).await;
         gw.mock.set_reply(
             &account,
             Reply::tool_call("multi_agent_v1__close_agent", json!({"id": "a1"})),

@@ -412,6 +412,27 @@ impl TestGateway {
         account.id.to_string()
     }
 
+    /// Adds an account the mock knows by `key` to `provider`: an OAuth
+    /// account good for a day (with a project) on Antigravity, which takes
+    /// no API key, an API-key account elsewhere.
+    pub async fn add_account_for(&self, provider: &str, key: &str) -> String {
+        if provider != "antigravity" {
+            return self.add_api_key_account(provider, key).await;
+        }
+        self.add_account_with(
+            provider,
+            key,
+            AuthData::Oauth(Box::new(aigateway::domain::OAuthCredentials {
+                access_token: Some(Secret::new(key)),
+                refresh_token: Some(Secret::new(format!("refresh-{key}"))),
+                expires_at: Some(chrono::Utc::now() + chrono::Duration::days(1)),
+                project_id: Some("proj-e2e".to_owned()),
+                ..aigateway::domain::OAuthCredentials::default()
+            })),
+        )
+        .await
+    }
+
     /// Adds an API-key account whose key is `key` (the mock's account key).
     pub async fn add_api_key_account(&self, provider: &str, key: &str) -> String {
         self.add_account_with(

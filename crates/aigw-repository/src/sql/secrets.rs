@@ -32,6 +32,56 @@ use crate::crypto::{Keyring, SecretError, is_sealed, sealed_key_id};
 /// Rows read and re-written per transaction by a re-sealing pass.
 const BATCH: i64 = 200;
 
+/// Writes each `(key, old, new)` of `$writes` in one transaction: `$value` becomes
+/// `new` in the row of `$table` whose `$key` is `key`, only if it still holds `old`
+/// (never undo a concurrent write such as a token refresh). Evaluates to the number
+/// of rows written.
+macro_rules! write_unchanged {
+    ($self:ident, $ctx:expr, $writes:expr, $table:path, $key:path, $value:path) => {
+        with_tx!($self, $ctx, |conn| {
+            let mut written = 0_u64;
+            for (key, old, new) in $writes {
+                let n = diesel::update($table.filter($key.eq(key)).filter($value.eq(old)))
+                    .set($value.eq(new))
+                    .execute(conn)
+                    .await?;
+                written += n as u64;
+            }
+            Ok(written)
+        })
+    };
+}
+
+/// [`write_unchanged!`] for a URL stored apart from its sealed credentials: each
+/// `(key, (old url, old credentials), (url, credentials))` of `$writes`.
+macro_rules! write_unchanged_url {
+    ($self:ident, $ctx:expr, $writes:expr, $table:path, $key:path, $url:path, $credentials:path) => {
+        with_tx!($self, $ctx, |conn| {
+            let mut written = 0_u64;
+            for (key, (old_url, old_credentials), (url, credentials)) in $writes {
+                let target = $table.filter($key.eq(key)).filter($url.eq(old_url));
+                let changes = ($url.eq(url), $credentials.eq(credentials));
+                let n = match old_credentials {
+                    Some(old) => {
+                        diesel::update(target.filter($credentials.eq(old)))
+                            .set(changes)
+                            .execute(conn)
+                            .await?
+                    }
+                    None => {
+                        diesel::update(target.filter($credentials.is_null()))
+                            .set(changes)
+                            .execute(conn)
+                            .await?
+                    }
+                };
+                written += n as u64;
+            }
+            Ok(written)
+        })
+    };
+}
+
 fn account_aad(id: Uuid) -> Vec<u8> {
     format!("accounts.auth_data:{}", id.hyphenated()).into_bytes()
 }
@@ -408,6 +458,33 @@ enum Plan<T> {
     Reseal(T),
 }
 
+impl<T> Plan<T> {
+    /// The plan for the value `sealed` of `row`: left alone under the current key, or
+    /// under an older one in a pass over clear values; else `reseal` opens and seals it
+    /// again.
+    fn for_sealed(
+        keyring: &Keyring,
+        scope: Scope,
+        ctx: &'static str,
+        sealed: &str,
+        row: impl FnOnce() -> String,
+        reseal: impl FnOnce() -> Result<T, Error>,
+    ) -> Result<Self, Error> {
+        let key_id = sealed_key_id(sealed).map_err(|reason| Error::Secret {
+            context: ctx,
+            row: row(),
+            reason,
+        })?;
+        if key_id == keyring.current_id().as_str() {
+            Ok(Self::Current)
+        } else if scope == Scope::Clear {
+            Ok(Self::OlderKey)
+        } else {
+            reseal().map(Self::Reseal)
+        }
+    }
+}
+
 impl SqlRepository {
     /// Re-encrypts every account credential and proxy credential that is not under the
     /// keyring's current key (clear values included), reading older values with the
@@ -463,17 +540,13 @@ impl SqlRepository {
         let mut writes: Vec<(String, Stored, Stored)> = Vec::new();
         for (id, url, credentials) in rows {
             let plan = match &credentials {
-                Some(sealed) => {
-                    let key_id = sealed_key_id(sealed).map_err(|reason| Error::Secret {
-                        context: ctx,
-                        row: provider_row(&id),
-                        reason,
-                    })?;
-                    if key_id == keyring.current_id().as_str() {
-                        Plan::Current
-                    } else if scope == Scope::Clear {
-                        Plan::OlderKey
-                    } else {
+                Some(sealed) => Plan::for_sealed(
+                    keyring,
+                    scope,
+                    ctx,
+                    sealed,
+                    || provider_row(&id),
+                    || {
                         let full = Zeroizing::new(open_provider_url(
                             Some(keyring),
                             ctx,
@@ -481,9 +554,9 @@ impl SqlRepository {
                             url.clone(),
                             Some(sealed.clone()),
                         )?);
-                        Plan::Reseal(seal_provider_url(Some(keyring), ctx, &id, &full)?)
-                    }
-                }
+                        seal_provider_url(Some(keyring), ctx, &id, &full)
+                    },
+                )?,
                 None => match split_userinfo(&url) {
                     (_, None) => continue,
                     (_, Some(_)) => Plan::Reseal(seal_provider_url(Some(keyring), ctx, &id, &url)?),
@@ -498,35 +571,15 @@ impl SqlRepository {
         if writes.is_empty() {
             return Ok(());
         }
-        let written = with_tx!(self, ctx, |conn| {
-            let mut written = 0_u64;
-            for (id, (old_url, old_credentials), (url, credentials)) in &writes {
-                let target = providers::table
-                    .filter(providers::id.eq(id))
-                    .filter(providers::base_url.eq(old_url));
-                let changes = (
-                    providers::base_url.eq(url),
-                    providers::credentials.eq(credentials),
-                );
-                // Only if the row still holds what was read.
-                let n = match old_credentials {
-                    Some(old) => {
-                        diesel::update(target.filter(providers::credentials.eq(old)))
-                            .set(changes)
-                            .execute(conn)
-                            .await?
-                    }
-                    None => {
-                        diesel::update(target.filter(providers::credentials.is_null()))
-                            .set(changes)
-                            .execute(conn)
-                            .await?
-                    }
-                };
-                written += n as u64;
-            }
-            Ok(written)
-        })?;
+        let written = write_unchanged_url!(
+            self,
+            ctx,
+            &writes,
+            providers::table,
+            providers::id,
+            providers::base_url,
+            providers::credentials
+        )?;
         report.providers_sealed += written;
         report.changed_concurrently += writes.len() as u64 - written;
         Ok(())
@@ -559,28 +612,36 @@ impl SqlRepository {
                         StoredUrl::seal(Some(keyring), ctx, &id, &full)?
                     }
                     StoredUrl::Sealed { url, credentials } => {
-                        let key_id =
-                            sealed_key_id(&credentials).map_err(|reason| Error::Secret {
-                                context: ctx,
-                                row: provider_row(&id),
-                                reason,
-                            })?;
-                        if key_id == keyring.current_id().as_str() {
-                            report.providers_current += 1;
-                            StoredUrl::Sealed { url, credentials }
-                        } else if scope == Scope::Clear {
-                            report.left_on_older_keys += 1;
-                            StoredUrl::Sealed { url, credentials }
-                        } else {
-                            let full = Zeroizing::new(open_provider_url(
-                                Some(keyring),
-                                ctx,
-                                &id,
-                                url,
-                                Some(credentials),
-                            )?);
-                            changed = true;
-                            StoredUrl::seal(Some(keyring), ctx, &id, &full)?
+                        let plan = Plan::for_sealed(
+                            keyring,
+                            scope,
+                            ctx,
+                            &credentials,
+                            || provider_row(&id),
+                            || {
+                                let full = Zeroizing::new(open_provider_url(
+                                    Some(keyring),
+                                    ctx,
+                                    &id,
+                                    url.clone(),
+                                    Some(credentials.clone()),
+                                )?);
+                                StoredUrl::seal(Some(keyring), ctx, &id, &full)
+                            },
+                        )?;
+                        match plan {
+                            Plan::Current => {
+                                report.providers_current += 1;
+                                StoredUrl::Sealed { url, credentials }
+                            }
+                            Plan::OlderKey => {
+                                report.left_on_older_keys += 1;
+                                StoredUrl::Sealed { url, credentials }
+                            }
+                            Plan::Reseal(resealed) => {
+                                changed = true;
+                                resealed
+                            }
                         }
                     }
                     clear @ StoredUrl::Clear(_) => clear,
@@ -594,22 +655,14 @@ impl SqlRepository {
         if writes.is_empty() {
             return Ok(());
         }
-        let written = with_tx!(self, ctx, |conn| {
-            let mut written = 0_u64;
-            for (id, old, new) in &writes {
-                // Only if the row still holds what was read.
-                let n = diesel::update(
-                    providers::table
-                        .filter(providers::id.eq(id))
-                        .filter(providers::fallback_base_urls.eq(old)),
-                )
-                .set(providers::fallback_base_urls.eq(new))
-                .execute(conn)
-                .await?;
-                written += n as u64;
-            }
-            Ok(written)
-        })?;
+        let written = write_unchanged!(
+            self,
+            ctx,
+            &writes,
+            providers::table,
+            providers::id,
+            providers::fallback_base_urls
+        )?;
         report.providers_sealed += written;
         report.changed_concurrently += writes.len() as u64 - written;
         Ok(())
@@ -635,19 +688,17 @@ impl SqlRepository {
         let mut writes: Vec<(String, String, String)> = Vec::new();
         for (key, stored) in rows {
             let plan = if is_sealed(&stored) {
-                let key_id = sealed_key_id(&stored).map_err(|reason| Error::Secret {
-                    context: ctx,
-                    row: setting_row(&key),
-                    reason,
-                })?;
-                if key_id == keyring.current_id().as_str() {
-                    Plan::Current
-                } else if scope == Scope::Clear {
-                    Plan::OlderKey
-                } else {
-                    let plain = open_setting(Some(keyring), ctx, &key, &stored)?;
-                    Plan::Reseal(seal_setting(Some(keyring), ctx, &key, &plain)?)
-                }
+                Plan::for_sealed(
+                    keyring,
+                    scope,
+                    ctx,
+                    &stored,
+                    || setting_row(&key),
+                    || {
+                        let plain = open_setting(Some(keyring), ctx, &key, &stored)?;
+                        seal_setting(Some(keyring), ctx, &key, &plain)
+                    },
+                )?
             } else {
                 Plan::Reseal(seal_setting(Some(keyring), ctx, &key, &stored)?)
             };
@@ -660,22 +711,14 @@ impl SqlRepository {
         if writes.is_empty() {
             return Ok(());
         }
-        let written = with_tx!(self, ctx, |conn| {
-            let mut written = 0_u64;
-            for (key, old, new) in &writes {
-                // Only if the row still holds what was read.
-                let n = diesel::update(
-                    settings::table
-                        .filter(settings::key.eq(key))
-                        .filter(settings::value.eq(old)),
-                )
-                .set(settings::value.eq(new))
-                .execute(conn)
-                .await?;
-                written += n as u64;
-            }
-            Ok(written)
-        })?;
+        let written = write_unchanged!(
+            self,
+            ctx,
+            &writes,
+            settings::table,
+            settings::key,
+            settings::value
+        )?;
         report.settings_sealed += written;
         report.changed_concurrently += writes.len() as u64 - written;
         Ok(())
@@ -708,17 +751,13 @@ impl SqlRepository {
             let mut writes = Vec::new();
             for (id, stored) in rows {
                 let plan = match &stored.0 {
-                    Value::String(sealed) if is_sealed(sealed) => {
-                        let key_id = sealed_key_id(sealed).map_err(|reason| Error::Secret {
-                            context: ctx,
-                            row: account_row(id.0),
-                            reason,
-                        })?;
-                        if key_id == keyring.current_id().as_str() {
-                            Plan::Current
-                        } else if scope == Scope::Clear {
-                            Plan::OlderKey
-                        } else {
+                    Value::String(sealed) if is_sealed(sealed) => Plan::for_sealed(
+                        keyring,
+                        scope,
+                        ctx,
+                        sealed,
+                        || account_row(id.0),
+                        || {
                             let plain = open(
                                 Some(keyring),
                                 ctx,
@@ -729,9 +768,9 @@ impl SqlRepository {
                             let json: Value = serde_json::from_slice(&plain).map_err(|e| {
                                 Error::invalid_row(ctx, format!("column `accounts.auth_data`: {e}"))
                             })?;
-                            Plan::Reseal(seal_auth_json(Some(keyring), ctx, id.0, json)?)
-                        }
-                    }
+                            seal_auth_json(Some(keyring), ctx, id.0, json)
+                        },
+                    )?,
                     clear => Plan::Reseal(seal_auth_json(Some(keyring), ctx, id.0, clear.clone())?),
                 };
                 match plan {
@@ -743,22 +782,14 @@ impl SqlRepository {
             if writes.is_empty() {
                 continue;
             }
-            let written = with_tx!(self, ctx, |conn| {
-                let mut written = 0_u64;
-                for (id, old, new) in &writes {
-                    // Only if the row still holds what was read: never undo a refresh.
-                    let n = diesel::update(
-                        accounts::table
-                            .filter(accounts::id.eq(*id))
-                            .filter(accounts::auth_data.eq(old)),
-                    )
-                    .set(accounts::auth_data.eq(new))
-                    .execute(conn)
-                    .await?;
-                    written += n as u64;
-                }
-                Ok(written)
-            })?;
+            let written = write_unchanged!(
+                self,
+                ctx,
+                &writes,
+                accounts::table,
+                accounts::id,
+                accounts::auth_data
+            )?;
             report.accounts_sealed += written;
             report.changed_concurrently += writes.len() as u64 - written;
         }
@@ -790,17 +821,13 @@ impl SqlRepository {
             let mut writes: Vec<(i64, Stored, Stored)> = Vec::new();
             for (id, url, credentials) in rows {
                 let plan = match &credentials {
-                    Some(sealed) => {
-                        let key_id = sealed_key_id(sealed).map_err(|reason| Error::Secret {
-                            context: ctx,
-                            row: proxy_row(id),
-                            reason,
-                        })?;
-                        if key_id == keyring.current_id().as_str() {
-                            Plan::Current
-                        } else if scope == Scope::Clear {
-                            Plan::OlderKey
-                        } else {
+                    Some(sealed) => Plan::for_sealed(
+                        keyring,
+                        scope,
+                        ctx,
+                        sealed,
+                        || proxy_row(id),
+                        || {
                             let full = Zeroizing::new(open_proxy_url(
                                 Some(keyring),
                                 ctx,
@@ -808,9 +835,9 @@ impl SqlRepository {
                                 url.clone(),
                                 Some(sealed.clone()),
                             )?);
-                            Plan::Reseal(seal_proxy_url(Some(keyring), ctx, &full)?)
-                        }
-                    }
+                            seal_proxy_url(Some(keyring), ctx, &full)
+                        },
+                    )?,
                     None => match split_userinfo(&url) {
                         // No credentials at all: nothing to protect.
                         (_, None) => continue,
@@ -826,35 +853,15 @@ impl SqlRepository {
             if writes.is_empty() {
                 continue;
             }
-            let written = with_tx!(self, ctx, |conn| {
-                let mut written = 0_u64;
-                for (id, (old_url, old_credentials), (url, credentials)) in &writes {
-                    let target = proxy_pool::table
-                        .filter(proxy_pool::id.eq(*id))
-                        .filter(proxy_pool::url.eq(old_url));
-                    let changes = (
-                        proxy_pool::url.eq(url),
-                        proxy_pool::credentials.eq(credentials),
-                    );
-                    // Only if the row still holds what was read.
-                    let n = match old_credentials {
-                        Some(old) => {
-                            diesel::update(target.filter(proxy_pool::credentials.eq(old)))
-                                .set(changes)
-                                .execute(conn)
-                                .await?
-                        }
-                        None => {
-                            diesel::update(target.filter(proxy_pool::credentials.is_null()))
-                                .set(changes)
-                                .execute(conn)
-                                .await?
-                        }
-                    };
-                    written += n as u64;
-                }
-                Ok(written)
-            })?;
+            let written = write_unchanged_url!(
+                self,
+                ctx,
+                &writes,
+                proxy_pool::table,
+                proxy_pool::id,
+                proxy_pool::url,
+                proxy_pool::credentials
+            )?;
             report.proxies_sealed += written;
             report.changed_concurrently += writes.len() as u64 - written;
         }
