@@ -397,6 +397,32 @@ async fn model_list_in_google_shape(d: Deployment) {
         )
         .await;
     assert_google_error(&resp, 401, "UNAUTHENTICATED");
+
+    // The google-genai SDKs list and get models under /v1: Google's shapes
+    // there for a Google client, OpenAI's list for anyone else.
+    let google = gw
+        .request(Method::GET, "/v1/models", &[("x-goog-api-key", &key)], "")
+        .await;
+    assert_eq!(google.status, 200, "{}", google.text());
+    assert_eq!(google.json()["models"], list["models"]);
+    let one = gw
+        .request(
+            Method::GET,
+            &format!("/v1/{name}"),
+            &[("x-goog-api-key", &key)],
+            "",
+        )
+        .await;
+    assert_eq!(one.json()["name"], name, "{}", one.text());
+    let openai = gw
+        .request(
+            Method::GET,
+            "/v1/models",
+            &[("authorization", &format!("Bearer {key}"))],
+            "",
+        )
+        .await;
+    assert_eq!(openai.json()["object"], "list", "{}", openai.text());
     gw.stop().await;
 }
 

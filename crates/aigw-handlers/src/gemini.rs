@@ -44,7 +44,22 @@ pub(crate) fn claims(path: &str) -> bool {
             .is_some_and(|rest| rest.contains(':'))
 }
 
-/// Serves one request under a Gemini path (see [`claims`]).
+/// Whether a request on the model list both APIs share (`GET /v1/models`,
+/// `GET /v1/models/{model}`) is a Google client's: it carries its key as the
+/// google-genai SDKs do, and no `anthropic-version`.
+pub(crate) fn is_google_client<B>(req: &Request<B>) -> bool {
+    let headers = req.headers();
+    !headers.contains_key("anthropic-version")
+        && (headers.contains_key("x-goog-api-key")
+            || headers.contains_key("x-goog-api-client")
+            || req
+                .uri()
+                .query()
+                .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "key")))
+}
+
+/// Serves one request under a Gemini path (see [`claims`]), or a Google
+/// client's model list under `/v1/models` (see [`is_google_client`]).
 pub(crate) async fn handle<B>(
     app: &App,
     req: Request<B>,
@@ -59,9 +74,6 @@ where
         return not_found();
     };
     if rest.is_empty() {
-        if path.starts_with("/v1/") {
-            return not_found();
-        }
         return match *req.method() {
             Method::GET => list(app, &req),
             _ => wrong_method("GET"),
@@ -72,8 +84,7 @@ where
     };
     let Some((model, action)) = name.rsplit_once(':') else {
         return match *req.method() {
-            Method::GET if path.starts_with("/v1beta/") => get_model(app, &req, name),
-            Method::GET => not_found(),
+            Method::GET => get_model(app, &req, name),
             _ => wrong_method("GET"),
         };
     };

@@ -44,6 +44,12 @@ where
         (&Method::POST, "/v1/responses") => {
             dataplane::generate(app, Format::OpenAiResponses, req, request_id).await
         }
+        (&Method::GET, path)
+            if (path == "/v1/models" || path.starts_with("/v1/models/"))
+                && gemini::is_google_client(&req) =>
+        {
+            gemini::handle(app, req, request_id).await
+        }
         (&Method::GET, "/v1/models") => dataplane::models(app, &req),
         (_, path) if gemini::claims(path) => gemini::handle(app, req, request_id).await,
         (&Method::GET, "/health") => health::health(app),
