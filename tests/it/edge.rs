@@ -453,6 +453,11 @@ async fn a_client_writing_a_large_body_it_is_refused_before_reads_the_refusal() 
         (CHAT, 401, r#""type":"authentication_error""#),
         (MESSAGES, 401, r#""type":"authentication_error""#),
         ("/v1/no-such-thing", 404, r#""type":"not_found_error""#),
+        (
+            "/v1beta/models/gemini-2.5-pro:nope",
+            404,
+            r#""status":"NOT_FOUND""#,
+        ),
     ] {
         for chunked in [false, true] {
             let response = write_then_read(&gw, path, "ak_not_a_key", chunked).await;
@@ -467,7 +472,7 @@ async fn a_client_writing_a_large_body_it_is_refused_before_reads_the_refusal() 
             );
         }
     }
-    assert!(metric(&gw, "aigw_http_lingering_closes_total").await >= lingered + 6.0);
+    assert!(metric(&gw, "aigw_http_lingering_closes_total").await >= lingered + 8.0);
     assert_eq!(gw.mock.total_requests(), 0);
     gw.stop().await;
 }

@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::body::ResponseBody;
 use crate::dataplane::{generate_call, served_models};
 use crate::error::{client_error, client_error_with_status, service_error};
-use crate::request::gemini_credential;
+use crate::request::{gemini_credential, refuse_unread};
 use crate::routes::json_response;
 
 /// The model collection of each Gemini API version the gateway answers.
@@ -69,35 +69,43 @@ where
     B: Body<Data = Bytes> + Unpin + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let path = req.uri().path().to_owned();
+    match call_of(app, &req) {
+        Ok(call) => generate_call(app, call, req, request_id).await,
+        // Answered before the body is read: a client still writing it reads
+        // the answer, not a reset.
+        Err(resp) => refuse_unread(app, req, *resp),
+    }
+}
+
+/// What a request under a Gemini path asks: a call with a body, or an
+/// answer made without one (the model list, a model, a refusal).
+fn call_of<B>(app: &App, req: &Request<B>) -> Result<ClientCall, Box<Response<ResponseBody>>> {
+    let path = req.uri().path();
     let Some(rest) = PREFIXES.iter().find_map(|p| path.strip_prefix(p)) else {
-        return not_found();
+        return Err(Box::new(not_found()));
     };
     if rest.is_empty() {
-        return match *req.method() {
-            Method::GET => list(app, &req),
+        return Err(Box::new(match *req.method() {
+            Method::GET => list(app, req),
             _ => wrong_method("GET"),
-        };
+        }));
     }
     let Some(name) = rest.strip_prefix('/') else {
-        return not_found();
+        return Err(Box::new(not_found()));
     };
     let Some((model, action)) = name.rsplit_once(':') else {
-        return match *req.method() {
-            Method::GET => get_model(app, &req, name),
+        return Err(Box::new(match *req.method() {
+            Method::GET => get_model(app, req, name),
             _ => wrong_method("GET"),
-        };
+        }));
     };
     let Some((_, allowed)) = METHODS.iter().find(|(m, _)| *m == action) else {
-        return not_found();
+        return Err(Box::new(not_found()));
     };
     if req.method() != allowed {
-        return wrong_method(allowed.as_str());
+        return Err(Box::new(wrong_method(allowed.as_str())));
     }
-    let model = match decode_model(model) {
-        Ok(model) => model,
-        Err(e) => return e.response(),
-    };
+    let model = decode_model(model).map_err(|e| Box::new(e.response()))?;
     let method = match action {
         "streamGenerateContent" => GeminiMethod::Stream {
             sse: req.uri().query().is_some_and(|q| {
@@ -107,7 +115,7 @@ where
         "countTokens" => GeminiMethod::CountTokens,
         _ => GeminiMethod::Generate,
     };
-    generate_call(app, ClientCall::Gemini { model, method }, req, request_id).await
+    Ok(ClientCall::Gemini { model, method })
 }
 
 /// The model named in the path, percent-decoded; a 400 naming `model` when

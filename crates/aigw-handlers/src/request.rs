@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, EXPECT, HeaderValue};
-use http::{HeaderMap, Response};
+use http::{HeaderMap, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::time::{Instant, Sleep};
@@ -123,6 +123,23 @@ where
         parts,
         ResponseBody::lingering(answer, discard(rest, linger)),
     )
+}
+
+/// Answers `req` with `resp` without reading its body: a client still
+/// writing one reads the answer, not a reset (see [`refuse_body`]).
+pub(crate) fn refuse_unread<B>(
+    app: &App,
+    req: Request<B>,
+    resp: Response<ResponseBody>,
+) -> Response<ResponseBody>
+where
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+{
+    let (parts, body) = req.into_parts();
+    if body.is_end_stream() {
+        return resp;
+    }
+    refuse_body(app, &parts.headers, resp, body)
 }
 
 /// Reads `body` to its end and drops what it reads, for at most

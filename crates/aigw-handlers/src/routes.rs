@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::body::ResponseBody;
 use crate::error::{client_error, client_error_with_status};
-use crate::request::refuse_body;
+use crate::request::refuse_unread;
 use crate::{api, dataplane, gemini, health};
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -65,23 +65,6 @@ where
         ),
         _ => refuse_unread(app, req, error_response(StatusCode::NOT_FOUND, "not found")),
     }
-}
-
-/// Answers `req` with `resp` without reading its body: a client still
-/// writing one reads the answer, not a reset (see [`refuse_body`]).
-fn refuse_unread<B>(
-    app: &App,
-    req: Request<B>,
-    resp: Response<ResponseBody>,
-) -> Response<ResponseBody>
-where
-    B: Body<Data = Bytes> + Unpin + Send + 'static,
-{
-    let (parts, body) = req.into_parts();
-    if body.is_end_stream() {
-        return resp;
-    }
-    refuse_body(app, &parts.headers, resp, body)
 }
 
 /// The method each data-plane path answers.
