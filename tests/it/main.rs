@@ -16,6 +16,7 @@ mod support;
 
 mod api;
 mod claude_code;
+mod codex;
 mod count_tokens;
 mod dataplane;
 mod edge;

@@ -273,6 +273,7 @@ impl TestGateway {
             ("anthropic", format!("{base}/v1")),
             ("gemini", format!("{base}/v1beta")),
             ("antigravity", base.clone()),
+            ("codex", format!("{base}/backend-api/codex")),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

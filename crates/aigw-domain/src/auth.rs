@@ -68,6 +68,11 @@ pub struct OAuthCredentials {
     /// The account's e-mail or login, as reported at authorisation.
     #[serde(default)]
     pub email: Option<String>,
+    /// The ChatGPT account the grant acts for (the id token's
+    /// `https://api.openai.com/auth` → `chatgpt_account_id` claim): Codex
+    /// upstreams require it in `chatgpt-account-id` on every call.
+    #[serde(default)]
+    pub account_id: Option<String>,
 }
 
 /// The kind of credential, without the credential.
@@ -221,6 +226,7 @@ impl AuthData {
                 put(&mut map, "scope", o.scope.as_deref());
                 put(&mut map, "token_type", o.token_type.as_deref());
                 put(&mut map, "email", o.email.as_deref());
+                put(&mut map, "account_id", o.account_id.as_deref());
             }
         }
         Value::Object(map)
@@ -243,9 +249,10 @@ impl AuthData {
     /// - either of those as a JSON string holding the object, as the
     ///   original's dashboard sends it.
     ///
-    /// Fields this type has no room for (`id_token`, `account_id`,
-    /// `expires_in`, …) are ignored on purpose: the original's OAuth flow
-    /// stores them, but nothing here sends them upstream. Error messages
+    /// Fields this type has no room for (`id_token`, `expires_in`, …) are
+    /// ignored on purpose: the original's OAuth flow stores them, but nothing
+    /// here sends them upstream (`account_id`, the ChatGPT account, is kept:
+    /// Codex upstreams need it). Error messages
     /// never quote the input, which holds secrets.
     pub fn from_input(value: serde_json::Value) -> Result<Self, serde_json::Error> {
         use serde_json::Value;
@@ -403,6 +410,7 @@ mod tests {
             scope: Some("a b".into()),
             token_type: Some("Bearer".into()),
             email: Some("a@example.com".into()),
+            account_id: Some("chatgpt-acct-1".into()),
         }));
         let stored = auth.to_storage_json();
         assert_eq!(stored["type"], "oauth");

@@ -49,6 +49,9 @@ pub enum ProviderKind {
     Gemini,
     /// Google Antigravity (`v1internal`, OAuth bearer).
     Antigravity,
+    /// The ChatGPT Codex backend: OpenAI Responses for ChatGPT-plan OAuth
+    /// accounts, streaming only.
+    Codex,
 }
 
 impl ProviderKind {
@@ -59,7 +62,14 @@ impl ProviderKind {
             Self::Anthropic => Format::AnthropicMessages,
             Self::Gemini => Format::Gemini,
             Self::Antigravity => Format::Antigravity,
+            Self::Codex => Format::OpenAiResponses,
         }
+    }
+
+    /// Whether the upstream only answers with a stream: a request that does
+    /// not stream is sent as a stream and its answer read back whole.
+    pub const fn streams_only(self) -> bool {
+        matches!(self, Self::Codex)
     }
 
     /// A short, stable name (config, database, metric labels).
@@ -69,6 +79,7 @@ impl ProviderKind {
             Self::Anthropic => "anthropic",
             Self::Gemini => "gemini",
             Self::Antigravity => "antigravity",
+            Self::Codex => "codex",
         }
     }
 }
@@ -88,6 +99,7 @@ impl std::str::FromStr for ProviderKind {
             "anthropic" => Ok(Self::Anthropic),
             "gemini" => Ok(Self::Gemini),
             "antigravity" => Ok(Self::Antigravity),
+            "codex" => Ok(Self::Codex),
             other => Err(crate::DomainError::UnknownProviderKind(other.to_owned())),
         }
     }

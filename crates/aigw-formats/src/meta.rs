@@ -248,7 +248,7 @@ impl RequestMeta {
 
     /// Whether an `upstream` of the client's own format can take the client's
     /// body byte for byte for `target`: the same model, and (OpenAI streams)
-    /// usage already requested. [`crate::translate_request`] would then
+    /// usage already requested, no forced `store`. [`crate::translate_request`] would then
     /// rebuild the very same document, so the copy can be skipped.
     pub fn forwards_unchanged(&self, upstream: Format, target: &UpstreamTarget<'_>) -> bool {
         // A Gemini body carries neither model nor stream flag: it always can.
@@ -258,6 +258,7 @@ impl RequestMeta {
         self.format == upstream
             && self.model == target.model
             && self.stream == target.stream
+            && target.store.is_none()
             && match self.format {
                 Format::OpenAiChat => !self.stream || self.include_usage,
                 Format::AnthropicMessages | Format::OpenAiResponses => true,

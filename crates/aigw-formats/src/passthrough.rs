@@ -4,7 +4,8 @@
 //! `model` is replaced and, for OpenAI streams, `stream_options.include_usage`
 //! forced on so usage can be recorded. A Responses request gets the target's
 //! `stream` flag (an upstream that only streams is asked for a stream, which
-//! the data plane aggregates). Every other value keeps its exact bytes, so
+//! the data plane aggregates), and `store` when the target forces it. Every
+//! other value keeps its exact bytes, so
 //! fields this gateway does not know survive.
 
 use std::borrow::Cow;
@@ -82,12 +83,14 @@ pub(crate) fn rewrite(
     let top: TopLevel<'_> = parse_request(body)?;
     let force_usage = format == Format::OpenAiChat && target.stream;
     let set_stream = format == Format::OpenAiResponses;
+    let set_store = target.store.filter(|_| set_stream);
 
     let mut out = Vec::with_capacity(body.len() + target.model.len() + 48);
     out.push(b'{');
     let mut saw_model = false;
     let mut saw_stream_options = false;
     let mut saw_stream = false;
+    let mut saw_store = false;
     for (key, value) in &top.0 {
         if out.len() > 1 {
             out.push(b',');
@@ -103,6 +106,14 @@ pub(crate) fn rewrite(
                 saw_stream = true;
                 out.extend_from_slice(if target.stream { b"true" } else { b"false" });
             }
+            "store" if set_store.is_some() => {
+                saw_store = true;
+                out.extend_from_slice(if target.store == Some(true) {
+                    b"true"
+                } else {
+                    b"false"
+                });
+            }
             "stream_options" if force_usage => {
                 saw_stream_options = true;
                 out.extend_from_slice(&stream_options_with_usage(value));
@@ -117,6 +128,12 @@ pub(crate) fn rewrite(
     if set_stream && target.stream && !saw_stream {
         push_member(&mut out, "stream");
         out.extend_from_slice(b"true");
+    }
+    if let Some(store) = set_store
+        && !saw_store
+    {
+        push_member(&mut out, "store");
+        out.extend_from_slice(if store { b"true" } else { b"false" });
     }
     if force_usage && !saw_stream_options {
         push_member(&mut out, "stream_options");

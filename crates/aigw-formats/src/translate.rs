@@ -20,6 +20,11 @@ pub struct UpstreamTarget<'a> {
     pub stream: bool,
     /// The Antigravity envelope fields (ignored for other upstreams).
     pub antigravity: AntigravityEnvelope<'a>,
+    /// For a Responses upstream, a `store` the upstream requires whatever
+    /// the client asked (the Codex backend refuses to store: `false`). `None`
+    /// leaves a same-format request's `store` as the client sent it;
+    /// translated requests never store.
+    pub store: Option<bool>,
 }
 
 impl<'a> UpstreamTarget<'a> {
@@ -29,7 +34,15 @@ impl<'a> UpstreamTarget<'a> {
             model,
             stream,
             antigravity: AntigravityEnvelope::DEFAULT,
+            store: None,
         }
+    }
+
+    /// The same target with `store` forced to this value (see [`Self::store`]).
+    #[must_use]
+    pub const fn with_store(mut self, store: bool) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// The same target with these Antigravity envelope fields.

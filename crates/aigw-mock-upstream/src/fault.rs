@@ -94,6 +94,15 @@ impl Fault {
         }
     }
 
+    /// The ChatGPT Codex backend's usage limit: 429 with
+    /// `{"error":{"type":"usage_limit_reached",…,"resets_at":…,"resets_in_seconds":…}}`.
+    pub fn usage_limit(resets_in_seconds: u64) -> Self {
+        Self::status_with_body(
+            StatusCode::TOO_MANY_REQUESTS,
+            crate::wire::responses::usage_limit_body(resets_in_seconds).unwrap_or_default(),
+        )
+    }
+
     /// 500.
     pub fn server_error() -> Self {
         Self::status(StatusCode::INTERNAL_SERVER_ERROR)

@@ -1,5 +1,6 @@
-//! Fake upstreams for tests and load benches: OpenAI Chat, Anthropic Messages, Gemini
-//! and Antigravity `v1internal` endpoints plus an OAuth token server, on one
+//! Fake upstreams for tests and load benches: OpenAI Chat and Responses, the ChatGPT
+//! Codex backend, Anthropic Messages, Gemini and Antigravity `v1internal` endpoints
+//! plus an OAuth token server, on one
 //! `127.0.0.1:0` listener, speaking the real wire formats (SSE included), recording
 //! every request, and injecting latency and faults per account key. Also fake HTTP
 //! CONNECT and SOCKS5 proxies that count their tunnels.
@@ -14,6 +15,8 @@
 //! | request | answer |
 //! |---|---|
 //! | `POST …/chat/completions` | OpenAI `chat.completion`, or `chat.completion.chunk` SSE ending in `data: [DONE]` with `"stream": true` (a usage chunk with `stream_options.include_usage`) |
+//! | `POST …/responses` | OpenAI `response`, or the typed SSE sequence `response.created` … `response.completed` with `"stream": true`; a `previous_response_id` works only for the account key that produced it (else 400 `previous_response_not_found`) |
+//! | `POST …/backend-api/codex/responses` | the same stream (the ChatGPT Codex backend); 400 `{"detail":…}` unless `stream` is true, `store` false and `chatgpt-account-id` is sent; [`Fault::usage_limit`] plays its plan usage limit |
 //! | `POST …/messages` | Anthropic `message`, or the SSE sequence `message_start` … `message_stop`; requires `anthropic-version`, `model`, `max_tokens`, `messages` |
 //! | `POST …/messages/count_tokens` | `{"input_tokens": n}` |
 //! | `POST …/models/{model}:generateContent` | Gemini `GenerateContentResponse` |
@@ -75,7 +78,7 @@ use tokio::task::JoinHandle;
 pub use error::Error;
 pub use fault::{Fault, FaultRule};
 pub use forwarder::Forwarder;
-pub use oauth::OAuthMock;
+pub use oauth::{DEFAULT_CHATGPT_ACCOUNT, OAuthMock};
 pub use proxy::{MockProxy, ProxyKind, Tunnel};
 pub use record::{Endpoint, RecordedRequest};
 pub use reply::{Finish, Reply, ToolCall, Usage};

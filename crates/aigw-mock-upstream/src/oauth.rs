@@ -23,6 +23,8 @@ use crate::wire::json_bytes;
 
 const DEFAULT_EXPIRES_IN: u64 = 3599;
 const DEFAULT_EMAIL: &str = "mock-user@example.com";
+/// The ChatGPT account id tokens name until a test sets its own.
+pub const DEFAULT_CHATGPT_ACCOUNT: &str = "chatgpt-account-mock";
 
 /// Parameters of a token request, from a form or a JSON body.
 #[derive(Debug, Default, Deserialize)]
@@ -94,6 +96,7 @@ struct State {
     expires_in: u64,
     rotate: bool,
     email: String,
+    chatgpt_account_id: String,
 }
 
 /// Controls and counters of the fake OAuth server (see [`crate::MockUpstream::oauth`]).
@@ -116,6 +119,7 @@ impl Default for OAuthMock {
                 expires_in: DEFAULT_EXPIRES_IN,
                 rotate: false,
                 email: DEFAULT_EMAIL.to_owned(),
+                chatgpt_account_id: DEFAULT_CHATGPT_ACCOUNT.to_owned(),
             }),
             calls: Counter::default(),
         }
@@ -211,6 +215,12 @@ impl OAuthMock {
     /// The email userinfo and id tokens report.
     pub fn set_email(&self, email: impl Into<String>) {
         self.state.lock().email = email.into();
+    }
+
+    /// The ChatGPT account id tokens name (`https://api.openai.com/auth` →
+    /// `chatgpt_account_id`, as OpenAI's do).
+    pub fn set_chatgpt_account_id(&self, id: impl Into<String>) {
+        self.state.lock().chatgpt_account_id = id.into();
     }
 
     /// Counts a token endpoint call before any fault applies.
@@ -333,7 +343,13 @@ impl OAuthMock {
                 .insert(rt.clone(), access_token.clone());
         }
         let expires_in = state.expires_in;
-        let id_token = (!is_refresh).then(|| id_token(&state.email, params.client_id.as_deref()));
+        let id_token = (!is_refresh).then(|| {
+            id_token(
+                &state.email,
+                &state.chatgpt_account_id,
+                params.client_id.as_deref(),
+            )
+        });
         let email = state.email.clone();
         drop(state);
 
@@ -367,9 +383,9 @@ impl OAuthMock {
     }
 }
 
-/// An unsigned-looking JWT carrying the email, enough for clients that decode the
-/// id token without verifying it (as the Codex flow does).
-fn id_token(email: &str, audience: Option<&str>) -> String {
+/// An unsigned-looking JWT carrying the email and the ChatGPT account, enough for
+/// clients that decode the id token without verifying it (as the Codex flow does).
+fn id_token(email: &str, chatgpt_account_id: &str, audience: Option<&str>) -> String {
     let now = unix_now();
     let claims = serde_json::json!({
         "iss": "https://oauth.mock.invalid",
@@ -377,6 +393,10 @@ fn id_token(email: &str, audience: Option<&str>) -> String {
         "aud": audience.unwrap_or("mock-client"),
         "email": email,
         "email_verified": true,
+        "https://api.openai.com/auth": {
+            "chatgpt_account_id": chatgpt_account_id,
+            "chatgpt_plan_type": "plus",
+        },
         "iat": now,
         "exp": now + 3600,
     });

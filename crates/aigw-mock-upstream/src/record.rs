@@ -17,6 +17,10 @@ use crate::counter::Counter;
 pub enum Endpoint {
     /// `POST …/chat/completions`.
     OpenAiChat,
+    /// `POST …/responses` (OpenAI Responses).
+    OpenAiResponses,
+    /// `POST …/backend-api/codex/responses` (the ChatGPT Codex backend: streams only).
+    CodexResponses,
     /// `GET …/models` (OpenAI, Anthropic or Gemini list shape by request).
     Models,
     /// `POST …/v1/messages`.

@@ -1,6 +1,7 @@
 //! The HTTP side of the mock upstream: the accept loop, per-connection serving
 //! (HTTP/1.1 and h2c), routing by path, recording, and fault application.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -32,7 +33,7 @@ use crate::oauth::{OAuthMock, TokenParams};
 use crate::record::{Endpoint, RecordedRequest, Recorder};
 use crate::reply::{Plan, Replies};
 use crate::wire::gemini::Framing;
-use crate::wire::{self, Invalid, Parsed, Rendered, Wire, anthropic, gemini, openai};
+use crate::wire::{self, Invalid, Parsed, Rendered, Wire, anthropic, gemini, openai, responses};
 
 /// Request bodies above this are answered 413, as real upstreams cap them.
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -61,6 +62,10 @@ pub(crate) struct Shared {
     pub(crate) ids: IdGen,
     /// Swapped whole by `set_models`; readers clone the `Arc` under a brief lock.
     pub(crate) models: Mutex<Arc<[String]>>,
+    /// The account key that produced each Responses id: a `previous_response_id`
+    /// works only for that account, as a stored response lives with its account.
+    /// Held for one lookup or insert, never across an await.
+    pub(crate) responses: Mutex<HashMap<String, String>>,
 }
 
 impl Shared {
@@ -74,6 +79,7 @@ impl Shared {
             oauth: OAuthMock::default(),
             ids: IdGen::new(),
             models: Mutex::new(DEFAULT_MODELS.iter().map(|m| (*m).to_owned()).collect()),
+            responses: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -220,6 +226,12 @@ fn route(method: &Method, path: &str) -> Endpoint {
         if path.ends_with("/chat/completions") {
             return Endpoint::OpenAiChat;
         }
+        if path.ends_with("/backend-api/codex/responses") {
+            return Endpoint::CodexResponses;
+        }
+        if path.ends_with("/responses") {
+            return Endpoint::OpenAiResponses;
+        }
         if path.ends_with("/messages/count_tokens") {
             return Endpoint::AnthropicCountTokens;
         }
@@ -262,7 +274,10 @@ fn route(method: &Method, path: &str) -> Endpoint {
 
 fn wire_of(endpoint: Endpoint, headers: &HeaderMap, path: &str) -> Wire {
     match endpoint {
-        Endpoint::OpenAiChat | Endpoint::Unknown => Wire::OpenAi,
+        Endpoint::OpenAiChat
+        | Endpoint::OpenAiResponses
+        | Endpoint::CodexResponses
+        | Endpoint::Unknown => Wire::OpenAi,
         Endpoint::AnthropicMessages | Endpoint::AnthropicCountTokens => Wire::Anthropic,
         Endpoint::GeminiGenerate
         | Endpoint::GeminiStream
@@ -550,6 +565,45 @@ fn answer(shared: &Shared, req: &Received<'_>) -> Result<Out, Error> {
             }
             Err(out) => out,
         },
+        Endpoint::OpenAiResponses | Endpoint::CodexResponses => {
+            let req = match responses::parse(body) {
+                Ok(req) => req,
+                Err(Invalid(message)) => {
+                    return Out::error(wire, StatusCode::BAD_REQUEST, Some(&message), ids);
+                }
+            };
+            if endpoint == Endpoint::CodexResponses
+                && let Some(refusal) = codex_refusal(headers, &req)
+            {
+                return Ok(Out::json(
+                    StatusCode::BAD_REQUEST,
+                    responses::detail_body(refusal)?,
+                ));
+            }
+            let owner = key.unwrap_or_default();
+            if let Some(previous) = &req.previous_response_id
+                && shared.responses.lock().get(previous).map(String::as_str) != Some(owner)
+            {
+                return Ok(Out::json(
+                    StatusCode::BAD_REQUEST,
+                    responses::previous_not_found(previous)?,
+                ));
+            }
+            let response_id = ids.with_prefix("resp_", 24);
+            shared
+                .responses
+                .lock()
+                .insert(response_id.clone(), owner.to_owned());
+            let plan = plan(&req.parsed)?;
+            let mut out = Out::ok(responses::render(
+                &plan,
+                req.parsed.stream,
+                response_id,
+                ids,
+            )?);
+            insert_id(&mut out.headers, "x-request-id", ids.request_id());
+            out
+        }
         Endpoint::AnthropicMessages => match parsed(anthropic::parse(headers, body))? {
             Ok(req) => {
                 let mut out = Out::ok(anthropic::render(&plan(&req)?, req.stream, ids)?);
@@ -587,6 +641,24 @@ fn answer(shared: &Shared, req: &Received<'_>) -> Result<Out, Error> {
         }
     };
     Ok(out)
+}
+
+/// Why the Codex backend refuses a request it would refuse: it only streams,
+/// never stores, and serves a ChatGPT account named in `chatgpt-account-id`.
+fn codex_refusal(headers: &HeaderMap, req: &responses::ResponsesParsed) -> Option<&'static str> {
+    if !req.parsed.stream {
+        return Some("Stream must be set to true");
+    }
+    if req.store != Some(false) {
+        return Some("Store must be set to false");
+    }
+    let account = headers
+        .get("chatgpt-account-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty());
+    account
+        .is_none()
+        .then_some("Missing chatgpt-account-id header")
 }
 
 fn framing(stream: bool, query: Option<&str>) -> Framing {
@@ -691,6 +763,11 @@ mod tests {
         assert_eq!(
             route(&post, "/api/paas/v4/chat/completions"),
             Endpoint::OpenAiChat
+        );
+        assert_eq!(route(&post, "/v1/responses"), Endpoint::OpenAiResponses);
+        assert_eq!(
+            route(&post, "/backend-api/codex/responses"),
+            Endpoint::CodexResponses
         );
         assert_eq!(route(&post, "/v1/messages"), Endpoint::AnthropicMessages);
         assert_eq!(

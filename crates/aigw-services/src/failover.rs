@@ -81,6 +81,12 @@ impl FailoverSettings {
     pub fn classify_status(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
         match status.as_u16() {
             429 => {
+                // A ChatGPT plan's usage limit covers the whole account
+                // until the reset it names.
+                if let Some(reset) = usage_limit_reset(body) {
+                    let wait = reset.unwrap_or(self.quota_cooldown);
+                    return self.retry(wait, CooldownReason::QuotaExhausted, true);
+                }
                 if let Some(wait) = retry_after(headers) {
                     return self.retry(wait, CooldownReason::RateLimited, false);
                 }
@@ -227,6 +233,27 @@ fn body_retry_delay(body: &[u8]) -> Option<Duration> {
         .find_map(parse_go_duration)
 }
 
+/// The Codex backend's `usage_limit_reached` error: `Some` when the body is
+/// one, holding how long until the limit resets (`resets_in_seconds`, else
+/// the Unix time `resets_at`) when it says.
+fn usage_limit_reset(body: &[u8]) -> Option<Option<Duration>> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let error = value.get("error")?;
+    if error.get("type").and_then(|t| t.as_str()) != Some("usage_limit_reached") {
+        return None;
+    }
+    let in_seconds = error
+        .get("resets_in_seconds")
+        .and_then(serde_json::Value::as_f64)
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64);
+    let at = || {
+        let at = error.get("resets_at")?.as_i64()?;
+        until(DateTime::from_timestamp(at, 0)?)
+    };
+    Some(in_seconds.or_else(at))
+}
+
 /// Whether a 429 body says a quota, not a rate, is exhausted: Google's
 /// `QUOTA_EXCEEDED` reason, OpenAI's `insufficient_quota` code or type.
 fn is_quota_exhausted(body: &[u8]) -> bool {
@@ -309,6 +336,36 @@ mod tests {
             b"",
         );
         assert!(matches!(huge, Verdict::Retry { cooldown, .. } if cooldown == p.max_cooldown));
+    }
+
+    #[test]
+    fn a_codex_usage_limit_cools_the_account_until_its_reset() {
+        let p = FailoverSettings::default();
+        let body = br#"{"error":{"type":"usage_limit_reached","message":"limit","plan_type":"plus","resets_in_seconds":1200}}"#;
+        assert_eq!(
+            p.classify_status(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), body),
+            Verdict::Retry {
+                cooldown: Duration::from_secs(1200),
+                reason: CooldownReason::QuotaExhausted,
+                account_wide: true
+            }
+        );
+        let at = Utc::now().timestamp() + 600;
+        let body = format!(r#"{{"error":{{"type":"usage_limit_reached","resets_at":{at}}}}}"#);
+        let Verdict::Retry { cooldown, .. } = p.classify_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            &HeaderMap::new(),
+            body.as_bytes(),
+        ) else {
+            panic!("a usage limit is retried elsewhere");
+        };
+        assert!(cooldown <= Duration::from_secs(600) && cooldown >= Duration::from_secs(590));
+        // Bounded by the longest cooldown allowed.
+        let body = br#"{"error":{"type":"usage_limit_reached","resets_in_seconds":86400}}"#;
+        assert!(matches!(
+            p.classify_status(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), body),
+            Verdict::Retry { cooldown, .. } if cooldown == p.max_cooldown
+        ));
     }
 
     #[test]

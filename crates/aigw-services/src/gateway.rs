@@ -573,8 +573,15 @@ impl Gateway {
             request_id: attempt.request_id,
             ..aigw_formats::AntigravityEnvelope::DEFAULT
         };
-        let target = aigw_formats::UpstreamTarget::new(attempt.upstream_model, attempt.meta.stream)
+        // An upstream that only streams is asked for a stream even when the
+        // client wants one whole answer; that stream is read back whole below.
+        let upstream_stream = attempt.meta.stream || attempt.kind.streams_only();
+        let mut target = aigw_formats::UpstreamTarget::new(attempt.upstream_model, upstream_stream)
             .with_antigravity(envelope);
+        if attempt.kind == ProviderKind::Codex {
+            // The Codex backend refuses to store responses.
+            target = target.with_store(false);
+        }
         let counter = attempt.counter();
         let payload = upstream_payload(attempt, upstream_format, &target)
             .map_err(|e| Failure::fatal(Error::BadRequest(e)))?;
@@ -586,14 +593,14 @@ impl Gateway {
                 attempt.kind,
                 attempt.base_url,
                 attempt.upstream_model,
-                attempt.meta.stream,
+                upstream_stream,
             )
         };
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(url)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if attempt.meta.stream {
+        if upstream_stream {
             request = request.header(ACCEPT, HeaderValue::from_static("text/event-stream"));
         }
         // An account whose credential cannot be sent is skipped for good
@@ -689,6 +696,14 @@ impl Gateway {
         self.inner
             .metrics
             .upstream_latency(provider_label, sent_at.elapsed());
+        let (upstream_format, body) = if upstream_stream {
+            (
+                Format::OpenAiResponses,
+                self.aggregate(attempt, upstream_format, &body, oauth_token)?,
+            )
+        } else {
+            (upstream_format, body)
+        };
         if let Some(counter) = counter {
             let body = if upstream_format == attempt.client() {
                 body
@@ -771,6 +786,38 @@ impl Gateway {
             CooldownReason::ServerError,
             false,
         )
+    }
+
+    /// Reads the whole stream of an upstream that only streams back into one
+    /// Responses object, failing the attempt the way the same stream would
+    /// have failed a streaming client before its first event.
+    fn aggregate(
+        &self,
+        attempt: &Attempt<'_>,
+        upstream_format: Format,
+        body: &[u8],
+        oauth_token: Option<&str>,
+    ) -> Result<Bytes, Failure> {
+        let secrets = || Secrets::of(attempt.account, oauth_token);
+        let policy = &self.inner.settings.failover;
+        if upstream_format != Format::OpenAiResponses {
+            return Err(Failure::fatal(Error::UpstreamStream(
+                "only Responses streams can be read back whole".to_owned(),
+            )));
+        }
+        match aigw_formats::stream::aggregate_responses(body) {
+            Ok((whole, _usage)) => Ok(whole),
+            Err(StreamError::Upstream(e)) => Err(Failure {
+                verdict: policy.classify_stream_error(e.kind),
+                error: upstream_event_error(attempt, e.kind, &e.message, &secrets()),
+            }),
+            Err(e) => Err(Failure::retry(
+                Error::UpstreamStream(secrets().redact_str(&e.to_string()).into_owned()),
+                policy.server_error_cooldown,
+                CooldownReason::ServerError,
+                false,
+            )),
+        }
     }
 
     fn transport_failure(&self, e: crate::client_pool::UpstreamError) -> Failure {

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct PrefixRule {
     /// A model-name prefix; a trailing `*` is accepted and ignored
-    /// (`gpt-*` and `gpt-` are the same rule).
+    /// (`gpt-*` and `gpt-` are the same rule). A `*` elsewhere stands for
+    /// any run of characters: `*codex` matches every name containing `codex`.
     pub prefix: String,
     /// The provider id that serves matching models.
     pub provider: String,
@@ -35,14 +36,36 @@ impl PrefixRule {
 
     /// Whether `model` falls under this rule.
     pub fn matches(&self, model: &str) -> bool {
-        model.starts_with(self.bare_prefix())
+        matches_prefix(self.bare_prefix(), model)
     }
+}
+
+/// Whether `model` starts with `pattern`, where each `*` in the pattern
+/// stands for any run of characters (none included).
+fn matches_prefix(pattern: &str, model: &str) -> bool {
+    let mut pieces = pattern.split('*');
+    let Some(first) = pieces.next() else {
+        return true;
+    };
+    let Some(mut rest) = model.strip_prefix(first) else {
+        return false;
+    };
+    for piece in pieces {
+        match rest.find(piece) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// The default rule table: the original gateway's, with Anthropic and Gemini
 /// added after the more specific Antigravity prefixes.
 pub fn default_rules() -> Vec<PrefixRule> {
     [
+        // Codex models (`gpt-5-codex`, `gpt-5.1-codex-max`, `codex-mini-latest`)
+        // go to the ChatGPT Codex backend first, whatever their prefix.
+        ("*codex", "codex"),
         ("gemini-2.5-", "antigravity"),
         ("gemini-3-", "antigravity"),
         ("gemini-claude-", "antigravity"),
@@ -91,11 +114,11 @@ impl RuleTable {
             .iter()
             .enumerate()
             .filter(move |(i, (prefix, provider))| {
-                model.starts_with(prefix.as_str())
+                matches_prefix(prefix, model)
                     // A provider named by two matching rules is one candidate.
                     && !self.rules[..*i]
                         .iter()
-                        .any(|(p, prev)| prev == provider && model.starts_with(p.as_str()))
+                        .any(|(p, prev)| prev == provider && matches_prefix(p, model))
             })
             .map(|(_, (_, provider))| provider)
     }
@@ -129,6 +152,26 @@ mod tests {
         );
         assert_eq!(providers(&table, "gemini-1.5-flash"), ["gemini"]);
         assert!(providers(&table, "llama-3").is_empty());
+    }
+
+    #[test]
+    fn codex_models_go_to_codex_first() {
+        let table = RuleTable::new(&default_rules()).unwrap();
+        for model in ["gpt-5-codex", "gpt-5.1-codex", "gpt-5.1-codex-max"] {
+            assert_eq!(providers(&table, model), ["codex", "openai"], "{model}");
+        }
+        assert_eq!(providers(&table, "codex-mini-latest"), ["codex"]);
+        assert_eq!(providers(&table, "gpt-5.1"), ["openai"]);
+    }
+
+    #[test]
+    fn a_star_inside_a_pattern_matches_any_run() {
+        assert!(matches_prefix("*codex", "codex-mini"));
+        assert!(matches_prefix("*codex", "gpt-5-codex-max"));
+        assert!(!matches_prefix("*codex", "gpt-5"));
+        assert!(matches_prefix("gpt-*-mini", "gpt-4o-mini-2024"));
+        assert!(!matches_prefix("gpt-*-mini", "gpt-4o"));
+        assert!(matches_prefix("", "anything"));
     }
 
     #[test]

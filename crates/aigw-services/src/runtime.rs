@@ -121,6 +121,7 @@ impl Runtime {
             repository.migrate().await?;
         }
         seed_providers(&repository, &settings.base_url_overrides).await?;
+        move_chatgpt_accounts_to_codex(&repository).await?;
         seed_model_mappings(&repository).await?;
         crate::proxy_assign::assign_proxies(&repository, false).await?;
         let state = SharedState::from_config(&settings.state).await?;
@@ -365,6 +366,20 @@ pub fn builtin_providers() -> Vec<NewProvider> {
         ),
         antigravity,
         provider(
+            "codex",
+            "OpenAI Codex (ChatGPT plan)",
+            ProviderKind::Codex,
+            default_base_url(ProviderKind::Codex),
+            &[AuthKind::Oauth],
+            &[
+                "gpt-5-codex",
+                "gpt-5.1-codex",
+                "gpt-5.1-codex-max",
+                "gpt-5.1-codex-mini",
+                "codex-mini-latest",
+            ],
+        ),
+        provider(
             "glm",
             "Zhipu GLM",
             ProviderKind::Openai,
@@ -404,6 +419,62 @@ async fn seed_providers(
         }
     }
     Ok(())
+}
+
+/// Moves the `openai` provider's ChatGPT OAuth accounts to the `codex` provider, whose
+/// backend is the only one their grants work at (the OpenAI API takes API keys). A
+/// ChatGPT grant is an OAuth credential refreshed at OpenAI's token endpoint, which is
+/// what an `openai` OAuth account without a token URL of its own refreshes at.
+///
+/// This is the data half of the migration that added the `codex` kind
+/// (`migrations/*/2025-05-01-000000_codex_provider`): credentials are sealed at rest, so
+/// only the gateway, holding the key, can tell a ChatGPT grant from an API key. It runs
+/// at every start and finds nothing to move once done.
+async fn move_chatgpt_accounts_to_codex(repository: &SqlRepository) -> Result<(), Error> {
+    let (Ok(openai), Ok(codex)) = (ProviderId::new("openai"), ProviderId::new("codex")) else {
+        return Ok(());
+    };
+    let filter = aigw_domain::AccountFilter {
+        provider_id: Some(openai),
+        ..aigw_domain::AccountFilter::default()
+    };
+    let mut chatgpt = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = aigw_domain::Page {
+            limit: aigw_domain::Page::MAX_LIMIT,
+            offset,
+        };
+        let listed = repository.list_accounts(&filter, page).await?;
+        let read = listed.data.len() as i64;
+        chatgpt.extend(
+            listed
+                .data
+                .iter()
+                .filter(|a| is_chatgpt_grant(&a.auth_data))
+                .map(|a| a.id),
+        );
+        offset += read;
+        if read == 0 || offset >= listed.total {
+            break;
+        }
+    }
+    for id in chatgpt {
+        repository.set_account_provider(id, &codex).await?;
+        tracing::info!(account = %id, "moved a ChatGPT OAuth account to the codex provider");
+    }
+    Ok(())
+}
+
+/// Whether `auth` is a ChatGPT-plan OAuth grant: OAuth, refreshed at OpenAI's token
+/// endpoint (the default of OpenAI grants when none is stored).
+fn is_chatgpt_grant(auth: &aigw_domain::AuthData) -> bool {
+    let aigw_domain::AuthData::Oauth(grant) = auth else {
+        return false;
+    };
+    grant.token_url.as_deref().is_none_or(|url| {
+        url::Url::parse(url).is_ok_and(|u| u.host_str() == Some("auth.openai.com"))
+    })
 }
 
 /// The public aliases of the Claude models Antigravity serves, and the

@@ -13,6 +13,14 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// The beta flag Anthropic requires on requests authenticated with an OAuth token.
 pub const ANTHROPIC_OAUTH_BETA: &str = "oauth-2025-04-20";
 
+/// The fixed headers of every Codex call, besides the account's own: the
+/// Responses beta and the client the backend expects. (Its calls always
+/// stream, so the data plane always sends `accept: text/event-stream`.)
+const CODEX_HEADERS: [(&str, &str); 2] = [
+    ("openai-beta", "responses=experimental"),
+    ("originator", "codex_cli_rs"),
+];
+
 /// The default base URL of each built-in provider.
 pub fn default_base_url(kind: ProviderKind) -> &'static str {
     match kind {
@@ -20,6 +28,7 @@ pub fn default_base_url(kind: ProviderKind) -> &'static str {
         ProviderKind::Anthropic => "https://api.anthropic.com/v1",
         ProviderKind::Gemini => "https://generativelanguage.googleapis.com/v1beta",
         ProviderKind::Antigravity => "https://daily-cloudcode-pa.googleapis.com",
+        ProviderKind::Codex => "https://chatgpt.com/backend-api/codex",
     }
 }
 
@@ -52,6 +61,7 @@ pub fn endpoint_url(kind: ProviderKind, base: &str, model: &str, stream: bool) -
             format!("{base}/v1internal:streamGenerateContent?alt=sse")
         }
         ProviderKind::Antigravity => format!("{base}/v1internal:generateContent"),
+        ProviderKind::Codex => format!("{base}/responses"),
     }
 }
 
@@ -66,7 +76,7 @@ pub fn count_tokens_url(kind: ProviderKind, base: &str, model: &str) -> Option<S
             let model = utf8_percent_encode(model, SEGMENT);
             Some(format!("{base}/models/{model}:countTokens"))
         }
-        ProviderKind::Openai | ProviderKind::Antigravity => None,
+        ProviderKind::Openai | ProviderKind::Antigravity | ProviderKind::Codex => None,
     }
 }
 
@@ -88,8 +98,28 @@ pub fn auth_headers(
     };
     let bearer = |s: &str| secret_value(&format!("Bearer {s}"));
 
-    let mut headers = Vec::with_capacity(3);
+    let mut headers = Vec::with_capacity(5);
     match (&account.auth_data, kind) {
+        // The Codex backend serves ChatGPT-plan grants only, and every call
+        // names the ChatGPT account the grant acts for.
+        (AuthData::Oauth(grant), ProviderKind::Codex) => {
+            let token = oauth_token.ok_or_else(unusable)?;
+            let account_id = grant.account_id.as_deref().ok_or_else(unusable)?;
+            headers.push((AUTHORIZATION, bearer(token)?));
+            headers.push((
+                HeaderName::from_static("chatgpt-account-id"),
+                HeaderValue::from_str(account_id).map_err(|_| unusable())?,
+            ));
+            headers.extend(CODEX_HEADERS.iter().map(|(name, value)| {
+                (
+                    HeaderName::from_static(name),
+                    HeaderValue::from_static(value),
+                )
+            }));
+        }
+        (AuthData::ApiKey { .. } | AuthData::Bearer { .. }, ProviderKind::Codex) => {
+            return Err(unusable());
+        }
         (AuthData::ApiKey { api_key }, ProviderKind::Openai) => {
             headers.push((AUTHORIZATION, bearer(api_key.expose())?));
         }

@@ -326,7 +326,52 @@ fn assert_logs_free_of_tokens() {
     }
 }
 
+/// The Codex flow creates a `codex` account holding the id token's ChatGPT
+/// account, and that account serves a Codex model with it.
+async fn the_codex_flow_creates_a_codex_account(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let api = Api::new(&gw);
+    let admin = api.admin().await;
+    gw.mock.oauth().set_chatgpt_account_id("chatgpt-onboarded");
+    let started = api
+        .post("/api/v1/oauth/init", &admin, json!({"provider": "codex"}))
+        .await;
+    assert_eq!(started.status, 200, "{}", started.text());
+    let started = started.json();
+    let back = approve(started["auth_url"].as_str().unwrap()).await;
+    let query = format!(
+        "code={}&state={}",
+        encode(&back["code"]),
+        encode(&back["state"])
+    );
+    let page = callback(&gw, &query).await;
+    assert_eq!(page.status, 200, "{}", page.text());
+
+    let list = api.get("/api/v1/accounts", &admin).await.json();
+    let accounts = list["data"].as_array().unwrap();
+    assert_eq!(accounts.len(), 1, "{list}");
+    assert_eq!(accounts[0]["provider_id"], "codex", "{list}");
+
+    let key = gw.issue_key().await;
+    let resp = gw
+        .post(
+            "/v1/chat/completions",
+            &key,
+            json!({"model": "gpt-5-codex", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let sent = gw
+        .mock
+        .requests_to(aigw_mock_upstream::Endpoint::CodexResponses);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].headers["chatgpt-account-id"], "chatgpt-onboarded");
+}
+
 deployment_tests!(
+    the_codex_flow_creates_a_codex_account,
     callback_creates_a_usable_account_once,
     exchange_and_refresh_check_who_asks,
 );

@@ -240,3 +240,44 @@ fn responses_requests_get_the_target_stream_flag() {
             .unwrap();
     assert!(!meta.forwards_unchanged(Format::OpenAiResponses, &UpstreamTarget::new("a", true)));
 }
+
+#[test]
+fn a_forced_store_replaces_or_joins_the_clients() {
+    let store = |body: &str| {
+        let out = translate_request(
+            Format::OpenAiResponses,
+            Format::OpenAiResponses,
+            body.as_bytes(),
+            &UpstreamTarget::new("b", true).with_store(false),
+        )
+        .unwrap();
+        String::from_utf8(out.to_vec()).unwrap()
+    };
+    assert_eq!(
+        store(r#"{"model":"a","store":true,"input":"x","stream":true}"#),
+        r#"{"model":"b","store":false,"input":"x","stream":true}"#
+    );
+    assert_eq!(
+        store(r#"{"model":"a","input":"x"}"#),
+        r#"{"model":"b","input":"x","stream":true,"store":false}"#
+    );
+    // Other formats have no `store` to force.
+    let chat = translate_request(
+        Format::OpenAiChat,
+        Format::OpenAiChat,
+        br#"{"model":"a","messages":[],"store":true}"#,
+        &UpstreamTarget::new("b", false).with_store(false),
+    )
+    .unwrap();
+    assert_eq!(&chat[..], br#"{"model":"b","messages":[],"store":true}"#);
+    let meta = aigw_formats::RequestMeta::parse(
+        Format::OpenAiResponses,
+        br#"{"model":"b","input":"x","stream":true}"#,
+    )
+    .unwrap();
+    assert!(meta.forwards_unchanged(Format::OpenAiResponses, &UpstreamTarget::new("b", true)));
+    assert!(!meta.forwards_unchanged(
+        Format::OpenAiResponses,
+        &UpstreamTarget::new("b", true).with_store(false)
+    ));
+}

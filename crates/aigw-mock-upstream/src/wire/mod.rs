@@ -4,6 +4,7 @@
 pub(crate) mod anthropic;
 pub(crate) mod gemini;
 pub(crate) mod openai;
+pub(crate) mod responses;
 
 use bytes::Bytes;
 use http::StatusCode;

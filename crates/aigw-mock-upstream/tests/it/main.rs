@@ -18,4 +18,5 @@ mod openai;
 mod process;
 mod proxy;
 mod recording;
+mod responses;
 mod support;

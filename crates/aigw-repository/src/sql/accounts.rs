@@ -451,6 +451,27 @@ impl SqlRepository {
         found(updated, id)
     }
 
+    /// Moves an account to another provider, credential, proxy and counters kept (a data
+    /// migration, as when ChatGPT OAuth accounts leave `openai` for `codex`).
+    pub async fn set_account_provider(
+        &self,
+        id: AccountId,
+        provider: &ProviderId,
+    ) -> Result<(), Error> {
+        let ctx = "accounts.set_provider";
+        let at = DbTime(now());
+        let updated = with_conn!(self, write, ctx, |conn| diesel::update(
+            accounts::table.find(key(id))
+        )
+        .set((
+            accounts::provider_id.eq(provider.as_str()),
+            accounts::updated_at.eq(at),
+        ))
+        .execute(conn)
+        .await)?;
+        found(updated, id)
+    }
+
     /// Assigns an account to a proxy (or to none) and recounts proxy loads, in one
     /// transaction.
     pub async fn set_account_proxy(

@@ -47,7 +47,7 @@ fn default_auth_types(kind: ProviderKind) -> Vec<AuthKind> {
         ProviderKind::Openai => vec![AuthKind::ApiKey, AuthKind::Bearer],
         ProviderKind::Anthropic => vec![AuthKind::ApiKey, AuthKind::Oauth],
         ProviderKind::Gemini => vec![AuthKind::ApiKey],
-        ProviderKind::Antigravity => vec![AuthKind::Oauth],
+        ProviderKind::Antigravity | ProviderKind::Codex => vec![AuthKind::Oauth],
     }
 }
 

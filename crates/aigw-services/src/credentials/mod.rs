@@ -104,7 +104,7 @@ impl CredentialSettings {
         match kind {
             ProviderKind::Antigravity | ProviderKind::Gemini => &self.google,
             ProviderKind::Anthropic => &self.anthropic,
-            ProviderKind::Openai => &self.openai,
+            ProviderKind::Openai | ProviderKind::Codex => &self.openai,
         }
     }
 

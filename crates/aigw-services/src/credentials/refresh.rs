@@ -88,7 +88,7 @@ impl Shape {
         match kind {
             ProviderKind::Antigravity | ProviderKind::Gemini => Self::Google,
             ProviderKind::Anthropic => Self::Anthropic,
-            ProviderKind::Openai => Self::OpenAi,
+            ProviderKind::Openai | ProviderKind::Codex => Self::OpenAi,
         }
     }
 }

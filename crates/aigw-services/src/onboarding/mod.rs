@@ -105,7 +105,7 @@ impl Flow {
         match self {
             Self::Antigravity => ProviderKind::Antigravity,
             Self::Claude => ProviderKind::Anthropic,
-            Self::Codex => ProviderKind::Openai,
+            Self::Codex => ProviderKind::Codex,
         }
     }
 
@@ -114,7 +114,7 @@ impl Flow {
         let id = match self {
             Self::Antigravity => "antigravity",
             Self::Claude => "anthropic",
-            Self::Codex => "openai",
+            Self::Codex => "codex",
         };
         ProviderId::new(id).map_err(|_| Error::UnknownProvider(id.to_owned()))
     }
@@ -267,13 +267,24 @@ fn absolute(url: &str, what: &'static str) -> Result<Uri, OnboardingError> {
     Ok(uri)
 }
 
-/// The `email` claim of a JWT, read without verifying it: it only labels the account, and
-/// the token came straight from the token endpoint over the gateway's own connection.
-fn jwt_email(token: &str) -> Option<String> {
+/// The claims of a JWT, read without verifying it: they only label the account and name
+/// its ChatGPT account, and the token came straight from the token endpoint over the
+/// gateway's own connection.
+fn jwt_claims(token: &str) -> Option<serde_json::Value> {
     let payload = token.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("email")?.as_str().map(str::to_owned)
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The ChatGPT account of an OpenAI id token: `https://api.openai.com/auth` →
+/// `chatgpt_account_id`.
+fn chatgpt_account_id(claims: &serde_json::Value) -> Option<String> {
+    claims
+        .get("https://api.openai.com/auth")?
+        .get("chatgpt_account_id")?
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
 }
 
 fn seconds(value: &serde_json::Value) -> Option<i64> {
@@ -423,9 +434,12 @@ impl Onboarding {
         let flow = session.flow;
         let app = self.inner.settings.app(flow.kind());
         let tokens = self.exchange(flow, app, code, state, &session).await?;
+        let claims = tokens.id_token.as_deref().and_then(jwt_claims);
         let email = match flow {
             Flow::Antigravity => self.google_email(app, &tokens.access_token).await?,
-            Flow::Codex => tokens.id_token.as_deref().and_then(jwt_email),
+            Flow::Codex => claims
+                .as_ref()
+                .and_then(|c| c.get("email")?.as_str().map(str::to_owned)),
             Flow::Claude => tokens
                 .account
                 .as_ref()
@@ -452,7 +466,14 @@ impl Onboarding {
             scope: tokens.scope,
             token_type: tokens.token_type,
             email: email.clone(),
+            account_id: claims.as_ref().and_then(chatgpt_account_id),
         };
+        // A Codex account cannot be called without its ChatGPT account.
+        if flow == Flow::Codex && credentials.account_id.is_none() {
+            return Err(
+                OnboardingError::Unavailable("the id token names no ChatGPT account").into(),
+            );
+        }
         let label = email.unwrap_or_else(|| format!("{} account", flow.id()));
         let mut account = NewAccount::new(
             flow.provider_id()?,
@@ -742,12 +763,14 @@ mod tests {
     }
 
     #[test]
-    fn jwt_email_reads_the_claim() {
-        let payload = URL_SAFE_NO_PAD.encode(br#"{"email":"a@b.c"}"#);
-        assert_eq!(
-            jwt_email(&format!("h.{payload}.s")).as_deref(),
-            Some("a@b.c")
+    fn jwt_claims_name_the_email_and_chatgpt_account() {
+        let payload = URL_SAFE_NO_PAD.encode(
+            br#"{"email":"a@b.c","https://api.openai.com/auth":{"chatgpt_account_id":"acct-9"}}"#,
         );
-        assert_eq!(jwt_email("garbage"), None);
+        let claims = jwt_claims(&format!("h.{payload}.s")).unwrap();
+        assert_eq!(claims["email"], "a@b.c");
+        assert_eq!(chatgpt_account_id(&claims).as_deref(), Some("acct-9"));
+        assert_eq!(chatgpt_account_id(&serde_json::json!({"email": "x"})), None);
+        assert_eq!(jwt_claims("garbage"), None);
     }
 }

@@ -135,7 +135,7 @@ impl OnboardingSettings {
         match kind {
             ProviderKind::Antigravity | ProviderKind::Gemini => &self.google,
             ProviderKind::Anthropic => &self.anthropic,
-            ProviderKind::Openai => &self.openai,
+            ProviderKind::Openai | ProviderKind::Codex => &self.openai,
         }
     }
 }

@@ -202,8 +202,16 @@ async fn a_tampered_or_missing_state_is_refused(store: Store) {
     // The real state still works, through a pasted URL; the Codex id token names the account.
     let pasted = format!("{CALLBACK}?code={}&state={}", back["code"], back["state"]);
     let done = onboarding.complete_url(&pasted).await.unwrap();
-    assert_eq!(done.account.provider_id.as_str(), "openai");
+    assert_eq!(done.account.provider_id.as_str(), "codex");
     assert_eq!(done.account.label, "mock-user@example.com");
+    // The id token's ChatGPT account is kept: every Codex call names it.
+    let aigw_domain::AuthData::Oauth(grant) = &done.account.auth_data else {
+        panic!("a Codex account holds an OAuth grant");
+    };
+    assert_eq!(
+        grant.account_id.as_deref(),
+        Some(aigw_mock_upstream::DEFAULT_CHATGPT_ACCOUNT)
+    );
 }
 
 async fn init_validates_its_input_and_a_denial_consumes_the_state(store: Store) {

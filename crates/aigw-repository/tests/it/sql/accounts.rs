@@ -11,7 +11,7 @@ use chrono::{Duration, Utc};
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use super::fixtures::{api_key_account, new_user, pid, provider};
+use super::fixtures::{api_key_account, new_provider, new_user, pid, provider};
 
 fn oauth(expires_in_secs: i64) -> AuthData {
     AuthData::Oauth(Box::new(OAuthCredentials {
@@ -28,7 +28,53 @@ fn oauth(expires_in_secs: i64) -> AuthData {
         scope: Some("cloud-platform".into()),
         token_type: Some("Bearer".into()),
         email: Some("someone@example.com".into()),
+        account_id: Some("chatgpt-account-1".into()),
     }))
+}
+
+/// A `codex` provider can be stored (the kind migration), an OAuth account moves to it with
+/// its credential, proxy and counters untouched, and accounts still need an existing
+/// provider (SQLite rebuilds the providers table for the kind: its foreign keys hold).
+async fn an_account_moves_to_a_codex_provider(repo: SqlRepository) {
+    let openai = provider(&repo, "openai").await;
+    let mut codex = new_provider("codex", aigw_domain::ProviderKind::Codex);
+    codex.supported_auth_types = vec![aigw_domain::AuthKind::Oauth];
+    let codex = repo.insert_provider(&codex).await.unwrap();
+    assert_eq!(codex.kind, aigw_domain::ProviderKind::Codex);
+    assert_eq!(
+        repo.get_provider(&codex.id).await.unwrap().kind,
+        aigw_domain::ProviderKind::Codex
+    );
+
+    let account = repo
+        .insert_account(&aigw_domain::NewAccount::new(
+            openai.clone(),
+            "chatgpt",
+            oauth(3600),
+        ))
+        .await
+        .unwrap();
+    repo.record_account_usage(account.id, 3).await.unwrap();
+    repo.set_account_provider(account.id, &codex.id)
+        .await
+        .unwrap();
+    let moved = repo.get_account(account.id).await.unwrap();
+    assert_eq!(moved.provider_id, codex.id);
+    assert_eq!(moved.auth_data, account.auth_data);
+    assert_eq!(moved.usage_count, 3);
+    let missing = repo
+        .set_account_provider(AccountId::new(), &codex.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, Error::NotFound { .. }), "{missing:?}");
+
+    let orphan = repo
+        .insert_account(&api_key_account(&pid("no-such-provider"), "orphan"))
+        .await;
+    assert!(
+        orphan.is_err(),
+        "an account of a missing provider was stored"
+    );
 }
 
 async fn crud(repo: SqlRepository) {
@@ -389,4 +435,5 @@ backend_tests!(
     credentials_update_keeps_expiry_column_in_step,
     concurrent_usage_increments_are_exact,
     secrets_are_not_in_debug_output,
+    an_account_moves_to_a_codex_provider,
 );
