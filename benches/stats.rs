@@ -82,6 +82,7 @@ async fn fixture(repo: &SqlRepository) -> anyhow::Result<Fixture> {
         is_active: true,
         is_builtin: false,
         config: serde_json::json!({}),
+        native_responses: false,
     })
     .await?;
     let mut accounts = Vec::new();

@@ -4,7 +4,7 @@
 //! log, and 400s in the OpenAI error shape.
 
 use aigateway::domain::{Page, RequestLogFilter};
-use aigw_mock_upstream::{Reply, Usage};
+use aigw_mock_upstream::{Endpoint, Reply, Usage};
 use serde_json::{Value, json};
 
 use crate::support::{Deployment, TestGateway, sse_events};
@@ -424,7 +424,15 @@ async fn codex_namespaced_tools_round_trip_on_every_upstream(d: Deployment) {
         return;
     };
     let key = gw.issue_key().await;
-    for (provider, model) in UPSTREAMS {
+    // OpenAI itself keeps namespaces (native Responses); GLM stands for the
+    // OpenAI-compatible upstreams that have none.
+    let upstreams = [
+        ("glm", "glm-4.6"),
+        ("anthropic", "claude-sonnet-4-5"),
+        ("gemini", "gemini-1.5-flash"),
+        ("antigravity", "gemini-2.5-pro"),
+    ];
+    for (provider, model) in upstreams {
         let account = format!("codex-ns-{provider}");
         gw.add_account_for(provider, &account).await;
         gw.mock.set_reply(
@@ -497,9 +505,107 @@ async fn codex_web_search_is_refused_with_the_way_out(d: Deployment) {
     gw.stop().await;
 }
 
+/// A Responses request with fields only the Responses API has, which a
+/// translation to Chat Completions would lose.
+fn rich_responses_request(model: &str, stream: bool) -> Value {
+    json!({
+        "model": model,
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": "hello"}]}],
+        "instructions": "be brief",
+        "stream": stream,
+        "store": true,
+        "truncation": "auto",
+        "include": ["reasoning.encrypted_content"],
+        "text": {"verbosity": "low"},
+        "tools": [{"type": "web_search"}],
+        "metadata": {"ticket": "t-1"},
+    })
+}
+
+/// The built-in `openai` provider serves the Responses API: a Responses
+/// client's request goes to `{base}/responses` as it came (model aside),
+/// whole and streamed. Another OpenAI-compatible provider (GLM) gets it
+/// translated to Chat Completions until an admin says it serves Responses.
+async fn responses_go_natively_to_openai_and_translated_elsewhere(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("openai", "sk-native").await;
+    gw.mock.set_reply("sk-native", Reply::text("native answer"));
+    for stream in [false, true] {
+        let sent = rich_responses_request("gpt-4o", stream);
+        let resp = gw.post("/v1/responses", &key, sent.clone()).await;
+        assert_eq!(resp.status, 200, "stream={stream}: {}", resp.text());
+        let done = if stream {
+            check_stream("native", &sse_events(&resp.text())).1
+        } else {
+            resp.json()
+        };
+        assert_eq!(output_text(&done), "native answer", "{done}");
+        let upstream = gw.mock.requests_to(Endpoint::OpenAiResponses);
+        let received: Value = serde_json::from_slice(&upstream.last().unwrap().body).unwrap();
+        assert_eq!(received, sent, "the request went on untouched");
+    }
+    assert!(gw.mock.requests_to(Endpoint::OpenAiChat).is_empty());
+
+    // GLM speaks Chat Completions only: the request is translated.
+    gw.add_api_key_account("glm", "glm-key").await;
+    let plain = json!({"model": "glm-4.6", "input": "hi", "instructions": "be brief"});
+    let resp = gw.post("/v1/responses", &key, plain.clone()).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let chat = gw.mock.requests_to(Endpoint::OpenAiChat);
+    assert_eq!(chat.len(), 1);
+    assert!(chat[0].path.ends_with("/api/paas/v4/chat/completions"));
+    let responses_calls = gw.mock.requests_to(Endpoint::OpenAiResponses).len();
+
+    // An admin says GLM serves Responses: it now gets them natively.
+    let api = crate::api::Api::new(&gw);
+    let admin = api.admin().await;
+    let changed = api
+        .put(
+            "/api/v1/providers/glm",
+            &admin,
+            json!({"native_responses": true}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text());
+    assert_eq!(changed.json()["native_responses"], true);
+    let listed = api.get("/api/v1/providers/openai", &admin).await.json();
+    assert_eq!(listed["native_responses"], true, "{listed}");
+    let resp = gw.post("/v1/responses", &key, plain).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let native = gw.mock.requests_to(Endpoint::OpenAiResponses);
+    assert_eq!(native.len(), responses_calls + 1);
+    assert!(
+        native
+            .last()
+            .unwrap()
+            .path
+            .ends_with("/api/paas/v4/responses")
+    );
+    assert_eq!(gw.mock.requests_to(Endpoint::OpenAiChat).len(), 1);
+
+    // Only OpenAI-compatible providers can say so.
+    let refused = api
+        .put(
+            "/api/v1/providers/anthropic",
+            &admin,
+            json!({"native_responses": true}),
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    assert!(
+        refused.text().contains("native_responses"),
+        "{}",
+        refused.text()
+    );
+}
+
 deployment_tests!(
     codex_namespaced_tools_round_trip_on_every_upstream,
     codex_web_search_is_refused_with_the_way_out,
+    responses_go_natively_to_openai_and_translated_elsewhere,
     text_to_every_upstream_whole_and_streamed,
     tool_round_trip_to_anthropic,
     usage_reaches_the_request_log,

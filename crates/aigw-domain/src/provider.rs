@@ -59,6 +59,12 @@ pub struct Provider {
     pub is_builtin: bool,
     /// Provider-specific settings.
     pub config: serde_json::Value,
+    /// An `openai` provider that serves the OpenAI Responses API at
+    /// `{base_url}/responses`: a Responses client's request goes there as it
+    /// came, instead of being translated to Chat Completions (which loses
+    /// what Chat cannot say). Only `openai` providers may set it.
+    #[serde(default)]
+    pub native_responses: bool,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it was last changed.
@@ -83,6 +89,7 @@ impl fmt::Debug for Provider {
             .field("is_active", &self.is_active)
             .field("is_builtin", &self.is_builtin)
             .field("config", &self.config)
+            .field("native_responses", &self.native_responses)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
             .finish()
@@ -118,6 +125,9 @@ pub struct NewProvider {
     /// See [`Provider::config`]; defaults to `{}`.
     #[serde(default = "crate::empty_object")]
     pub config: serde_json::Value,
+    /// See [`Provider::native_responses`].
+    #[serde(default)]
+    pub native_responses: bool,
 }
 
 impl Provider {
@@ -135,6 +145,7 @@ impl Provider {
             is_active: new.is_active,
             is_builtin: new.is_builtin,
             config: new.config,
+            native_responses: new.native_responses,
             created_at: at,
             updated_at: at,
         }
@@ -168,6 +179,9 @@ pub struct ProviderPatch {
     /// New provider-specific settings.
     #[serde(default)]
     pub config: Option<serde_json::Value>,
+    /// See [`Provider::native_responses`].
+    #[serde(default)]
+    pub native_responses: Option<bool>,
 }
 
 #[cfg(test)]

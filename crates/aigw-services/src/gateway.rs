@@ -36,7 +36,7 @@ use crate::stats::{StatsEvent, StatsFailure, StatsRecorder, TokenUsage};
 use crate::stream::{ClientStream, PrimeError};
 use crate::token_count::{Counter, estimate_chat};
 use crate::upstream::{
-    ClientHeaders, anthropic_headers, auth_headers, count_tokens_url, endpoint_url,
+    ClientHeaders, anthropic_headers, auth_headers, count_tokens_url, endpoint_url, upstream_format,
 };
 
 /// Who is calling the data plane.
@@ -435,6 +435,7 @@ impl Gateway {
                 account,
                 route,
                 kind: entry.provider.kind,
+                format: upstream_format(&entry.provider, call.format()),
                 base_url: &entry.provider.base_url,
                 upstream_model,
                 call,
@@ -566,7 +567,7 @@ impl Gateway {
         oauth_token: Option<&str>,
     ) -> Result<Reply, Failure> {
         let policy = &self.inner.settings.failover;
-        let upstream_format = attempt.kind.format();
+        let upstream_format = attempt.format;
         let project = project_id(attempt.account);
         let envelope = aigw_formats::AntigravityEnvelope {
             project,
@@ -590,7 +591,7 @@ impl Gateway {
                 .ok_or_else(|| Failure::fatal(Error::InvalidUpstreamUrl))?
         } else {
             endpoint_url(
-                attempt.kind,
+                upstream_format,
                 attempt.base_url,
                 attempt.upstream_model,
                 upstream_stream,
@@ -1022,6 +1023,8 @@ struct Attempt<'a> {
     route: &'a Route,
     account: &'a Arc<Account>,
     kind: ProviderKind,
+    /// The wire format the upstream is called in ([`upstream_format`]).
+    format: Format,
     base_url: &'a str,
     upstream_model: &'a str,
     call: &'a ClientCall,

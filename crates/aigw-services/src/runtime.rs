@@ -304,6 +304,7 @@ pub fn builtin_providers() -> Vec<NewProvider> {
             is_active: true,
             is_builtin: true,
             config: serde_json::Value::Object(serde_json::Map::new()),
+            native_responses: false,
         })
     };
     let mut antigravity = provider(
@@ -332,22 +333,27 @@ pub fn builtin_providers() -> Vec<NewProvider> {
             "https://cloudcode-pa.googleapis.com".to_owned(),
         ];
     }
+    // api.openai.com serves the Responses API: Responses clients go there natively.
+    let mut openai = provider(
+        "openai",
+        "OpenAI",
+        ProviderKind::Openai,
+        default_base_url(ProviderKind::Openai),
+        &[AuthKind::ApiKey, AuthKind::Bearer, AuthKind::Oauth],
+        &[
+            "gpt-4.1",
+            "gpt-4.1-mini",
+            "gpt-4o",
+            "gpt-4o-mini",
+            "o3",
+            "o4-mini",
+        ],
+    );
+    if let Some(openai) = openai.as_mut() {
+        openai.native_responses = true;
+    }
     [
-        provider(
-            "openai",
-            "OpenAI",
-            ProviderKind::Openai,
-            default_base_url(ProviderKind::Openai),
-            &[AuthKind::ApiKey, AuthKind::Bearer, AuthKind::Oauth],
-            &[
-                "gpt-4.1",
-                "gpt-4.1-mini",
-                "gpt-4o",
-                "gpt-4o-mini",
-                "o3",
-                "o4-mini",
-            ],
-        ),
+        openai,
         provider(
             "anthropic",
             "Anthropic",

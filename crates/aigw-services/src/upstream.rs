@@ -1,7 +1,7 @@
 //! How each provider kind is called: the endpoint URL for a model and
 //! streaming mode, and the authentication headers of an account.
 
-use aigw_domain::{Account, AuthData, ProviderKind};
+use aigw_domain::{Account, AuthData, Format, Provider, ProviderKind};
 use http::header::{AUTHORIZATION, HeaderName};
 use http::{HeaderMap, HeaderValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -42,14 +42,17 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// The URL of a generation call: `base` joined with the kind's path. The
-/// model name (the client's choice) is percent-encoded as one path segment.
-pub fn endpoint_url(kind: ProviderKind, base: &str, model: &str, stream: bool) -> String {
+/// The URL of a generation call in the upstream wire `format`: `base` joined
+/// with that format's path (the Codex backend and OpenAI's Responses API both
+/// answer at `{base}/responses`). The model name (the client's choice) is
+/// percent-encoded as one path segment.
+pub fn endpoint_url(format: Format, base: &str, model: &str, stream: bool) -> String {
     let base = base.trim_end_matches('/');
-    match kind {
-        ProviderKind::Openai => format!("{base}/chat/completions"),
-        ProviderKind::Anthropic => format!("{base}/messages"),
-        ProviderKind::Gemini => {
+    match format {
+        Format::OpenAiChat => format!("{base}/chat/completions"),
+        Format::OpenAiResponses => format!("{base}/responses"),
+        Format::AnthropicMessages => format!("{base}/messages"),
+        Format::Gemini => {
             let model = utf8_percent_encode(model, SEGMENT);
             if stream {
                 format!("{base}/models/{model}:streamGenerateContent?alt=sse")
@@ -57,12 +60,24 @@ pub fn endpoint_url(kind: ProviderKind, base: &str, model: &str, stream: bool) -
                 format!("{base}/models/{model}:generateContent")
             }
         }
-        ProviderKind::Antigravity if stream => {
+        Format::Antigravity if stream => {
             format!("{base}/v1internal:streamGenerateContent?alt=sse")
         }
-        ProviderKind::Antigravity => format!("{base}/v1internal:generateContent"),
-        ProviderKind::Codex => format!("{base}/responses"),
+        Format::Antigravity => format!("{base}/v1internal:generateContent"),
     }
+}
+
+/// The wire format `provider` is called in for a client speaking `client`:
+/// its kind's, except that an OpenAI provider serving the Responses API
+/// natively takes a Responses client's request as it came.
+pub fn upstream_format(provider: &Provider, client: Format) -> Format {
+    if provider.kind == ProviderKind::Openai
+        && provider.native_responses
+        && client == Format::OpenAiResponses
+    {
+        return Format::OpenAiResponses;
+    }
+    provider.kind.format()
 }
 
 /// The URL of the upstream's own token counter for `model`, for the kinds
@@ -251,21 +266,30 @@ mod tests {
     }
 
     #[test]
-    fn endpoints_per_kind() {
+    fn endpoints_per_format() {
         assert_eq!(
-            endpoint_url(ProviderKind::Openai, "http://h/v1/", "m", true),
+            endpoint_url(Format::OpenAiChat, "http://h/v1/", "m", true),
             "http://h/v1/chat/completions"
         );
         assert_eq!(
-            endpoint_url(ProviderKind::Anthropic, "http://h/v1", "m", false),
+            endpoint_url(
+                Format::OpenAiResponses,
+                "http://h/backend-api/codex",
+                "m",
+                true
+            ),
+            "http://h/backend-api/codex/responses"
+        );
+        assert_eq!(
+            endpoint_url(Format::AnthropicMessages, "http://h/v1", "m", false),
             "http://h/v1/messages"
         );
         assert_eq!(
-            endpoint_url(ProviderKind::Gemini, "http://h/v1beta", "gemini-2.0", true),
+            endpoint_url(Format::Gemini, "http://h/v1beta", "gemini-2.0", true),
             "http://h/v1beta/models/gemini-2.0:streamGenerateContent?alt=sse"
         );
         assert_eq!(
-            endpoint_url(ProviderKind::Antigravity, "http://h", "m", false),
+            endpoint_url(Format::Antigravity, "http://h", "m", false),
             "http://h/v1internal:generateContent"
         );
         assert_eq!(
@@ -283,6 +307,36 @@ mod tests {
     }
 
     #[test]
+    fn only_native_openai_providers_take_responses_as_responses() {
+        let mut provider = aigw_domain::Provider::from_new(
+            aigw_domain::NewProvider {
+                id: aigw_domain::ProviderId::new("openai").unwrap(),
+                name: "OpenAI".into(),
+                kind: ProviderKind::Openai,
+                base_url: "http://h/v1".into(),
+                fallback_base_urls: vec![],
+                supported_auth_types: vec![],
+                models: vec![],
+                is_active: true,
+                is_builtin: true,
+                config: serde_json::json!({}),
+                native_responses: true,
+            },
+            chrono::Utc::now(),
+        );
+        let responses = Format::OpenAiResponses;
+        assert_eq!(upstream_format(&provider, responses), responses);
+        assert_eq!(
+            upstream_format(&provider, Format::OpenAiChat),
+            Format::OpenAiChat
+        );
+        provider.native_responses = false;
+        assert_eq!(upstream_format(&provider, responses), Format::OpenAiChat);
+        provider.kind = ProviderKind::Codex;
+        assert_eq!(upstream_format(&provider, Format::OpenAiChat), responses);
+    }
+
+    #[test]
     fn a_gemini_model_name_stays_one_path_segment() {
         for (model, encoded) in [
             ("gemini-x#frag", "gemini-x%23frag"),
@@ -297,7 +351,7 @@ mod tests {
             ("gemini-x%2F", "gemini-x%252F"),
             ("gemini x\n\u{7f}é", "gemini%20x%0A%7F%C3%A9"),
         ] {
-            let url = endpoint_url(ProviderKind::Gemini, "http://h/v1beta", model, false);
+            let url = endpoint_url(Format::Gemini, "http://h/v1beta", model, false);
             assert_eq!(
                 url,
                 format!("http://h/v1beta/models/{encoded}:generateContent")
@@ -309,7 +363,7 @@ mod tests {
                 format!("/v1beta/models/{encoded}:generateContent"),
                 "{model}"
             );
-            let url = endpoint_url(ProviderKind::Gemini, "http://h/v1beta", model, true);
+            let url = endpoint_url(Format::Gemini, "http://h/v1beta", model, true);
             let uri: http::Uri = url.parse().unwrap();
             assert_eq!(uri.query(), Some("alt=sse"), "{model}");
         }

@@ -37,6 +37,7 @@ struct ProviderView<'a> {
     models: &'a [String],
     is_active: bool,
     is_builtin: bool,
+    native_responses: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -57,6 +58,7 @@ impl<'a> From<&'a Provider> for ProviderView<'a> {
             models: &p.models,
             is_active: p.is_active,
             is_builtin: p.is_builtin,
+            native_responses: p.native_responses,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -103,6 +105,8 @@ struct CreateProviderRequest {
     models: Vec<String>,
     #[serde(default = "yes")]
     is_active: bool,
+    #[serde(default)]
+    native_responses: bool,
 }
 
 fn yes() -> bool {
@@ -124,6 +128,7 @@ pub(crate) async fn create_provider(ctx: Ctx<'_>) -> Reply {
             supported_auth_types: r.supported_auth_types,
             models: r.models,
             is_active: r.is_active,
+            native_responses: r.native_responses,
         })
         .await?;
     Ok(created(&ProviderView::from(&provider)))
@@ -144,6 +149,8 @@ struct UpdateProviderRequest {
     models: Option<Vec<String>>,
     #[serde(default)]
     is_active: Option<bool>,
+    #[serde(default)]
+    native_responses: Option<bool>,
 }
 
 /// `PUT /api/v1/providers/{id}`: omitted fields stay as they are.
@@ -161,6 +168,7 @@ pub(crate) async fn update_provider(ctx: Ctx<'_>) -> Reply {
                 supported_auth_types: r.supported_auth_types,
                 models: r.models,
                 is_active: r.is_active,
+                native_responses: r.native_responses,
             },
         )
         .await?;

@@ -36,6 +36,7 @@ pub(crate) struct ProviderRow {
     created_at: DbTime,
     updated_at: DbTime,
     credentials: Option<String>,
+    native_responses: bool,
 }
 
 impl ProviderRow {
@@ -62,6 +63,7 @@ impl ProviderRow {
             is_active: self.is_active,
             is_builtin: self.is_builtin,
             config: self.config.0,
+            native_responses: self.native_responses,
             created_at: time(self.created_at),
             updated_at: time(self.updated_at),
         })
@@ -82,6 +84,7 @@ struct ProviderInsert<'a> {
     is_active: bool,
     is_builtin: bool,
     config: DbJson,
+    native_responses: bool,
     created_at: DbTime,
     updated_at: DbTime,
 }
@@ -112,6 +115,7 @@ impl<'a> ProviderInsert<'a> {
             is_active: new.is_active,
             is_builtin: new.is_builtin,
             config: DbJson(new.config.clone()),
+            native_responses: new.native_responses,
             created_at: at,
             updated_at: at,
         })
@@ -135,6 +139,7 @@ struct ProviderChanges<'a> {
     models: Option<DbJson>,
     is_active: Option<bool>,
     config: Option<DbJson>,
+    native_responses: Option<bool>,
     updated_at: DbTime,
 }
 
@@ -169,6 +174,7 @@ impl<'a> ProviderChanges<'a> {
                 .map(|m| string_array(m.iter().map(String::as_str))),
             is_active: patch.is_active,
             config: patch.config.clone().map(DbJson),
+            native_responses: patch.native_responses,
             updated_at: DbTime(now()),
         })
     }

@@ -19,6 +19,7 @@ diesel::table! {
         created_at -> UtcTimestamp,
         updated_at -> UtcTimestamp,
         credentials -> Nullable<Text>,
+        native_responses -> Bool,
     }
 }
 
@@ -65,6 +66,7 @@ diesel::table! {
         created_at -> UtcTimestamp,
         updated_at -> UtcTimestamp,
         credentials -> Nullable<Text>,
+        native_responses -> Bool,
     }
 }
 

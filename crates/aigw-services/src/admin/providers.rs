@@ -28,6 +28,8 @@ pub struct CreateProvider {
     pub models: Vec<String>,
     /// Whether requests may be routed to it.
     pub is_active: bool,
+    /// See [`Provider::native_responses`] (`openai` providers only).
+    pub native_responses: bool,
 }
 
 /// A change to a provider; `None` leaves a field as it is.
@@ -39,6 +41,8 @@ pub struct UpdateProvider {
     pub supported_auth_types: Option<Vec<AuthKind>>,
     pub models: Option<Vec<String>>,
     pub is_active: Option<bool>,
+    /// See [`Provider::native_responses`] (`openai` providers only).
+    pub native_responses: Option<bool>,
 }
 
 /// The credential kinds a provider kind takes when none are given.
@@ -60,6 +64,18 @@ pub(crate) fn check_base_url(field: &str, value: &str) -> Result<(), Error> {
             "must be an http or https URL with a host",
         )),
     }
+}
+
+/// Only an OpenAI-compatible upstream can serve Responses natively (Codex
+/// always does; the others speak their own APIs).
+fn check_native_responses(kind: ProviderKind, native: bool) -> Result<(), Error> {
+    if native && kind != ProviderKind::Openai {
+        return Err(Error::invalid(
+            "native_responses",
+            "only openai providers serve the Responses API natively",
+        ));
+    }
+    Ok(())
 }
 
 fn check_models(models: &[String]) -> Result<(), Error> {
@@ -119,6 +135,7 @@ impl Admin {
             check_base_url(&format!("fallback_base_urls[{i}]"), u)?;
         }
         check_models(&new.models)?;
+        check_native_responses(new.kind, new.native_responses)?;
         let supported_auth_types = if new.supported_auth_types.is_empty() {
             default_auth_types(new.kind)
         } else {
@@ -135,6 +152,7 @@ impl Admin {
             is_active: new.is_active,
             is_builtin: false,
             config: serde_json::Value::Object(serde_json::Map::new()),
+            native_responses: new.native_responses,
         };
         let provider = self
             .repository()
@@ -173,6 +191,10 @@ impl Admin {
         {
             return Err(Error::invalid("supported_auth_types", "must not be empty"));
         }
+        if update.native_responses == Some(true) {
+            let current = self.get_provider(id.as_str()).await?;
+            check_native_responses(current.kind, true)?;
+        }
         let patch = ProviderPatch {
             name: update.name,
             kind: None,
@@ -182,6 +204,7 @@ impl Admin {
             models: update.models,
             is_active: update.is_active,
             config: None,
+            native_responses: update.native_responses,
         };
         let provider = self
             .repository()

@@ -22,6 +22,7 @@ pub fn new_provider(id: &str, kind: ProviderKind) -> NewProvider {
         is_active: true,
         is_builtin: false,
         config: json!({}),
+        native_responses: false,
     }
 }
 

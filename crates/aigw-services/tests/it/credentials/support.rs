@@ -172,6 +172,7 @@ pub async fn provider(repo: &SqlRepository, id: &str, kind: ProviderKind) -> Pro
         is_active: true,
         is_builtin: false,
         config: serde_json::json!({}),
+        native_responses: false,
     })
     .await
     .unwrap();

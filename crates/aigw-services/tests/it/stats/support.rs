@@ -228,6 +228,7 @@ impl Fixture {
             is_active: true,
             is_builtin: false,
             config: serde_json::json!({}),
+            native_responses: false,
         })
         .await
         .unwrap();
