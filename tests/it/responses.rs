@@ -343,30 +343,169 @@ async fn bad_input_is_a_400_in_the_openai_shape(d: Deployment) {
 /// A stored response lives on the account that made it, which this gateway
 /// does not track: a follow-up is refused with a 400 saying why, and is
 /// never sent anywhere.
-async fn previous_response_id_is_refused_with_a_reason(d: Deployment) {
+/// The id of a Responses reply, whole or streamed.
+fn reply_id(resp: &crate::support::Resp, stream: bool) -> String {
+    let done = if stream {
+        sse_events(&resp.text()).last().unwrap().1["response"].clone()
+    } else {
+        resp.json()
+    };
+    done["id"].as_str().expect("a response id").to_owned()
+}
+
+/// The account key of the last request the mock received.
+fn last_account(gw: &TestGateway) -> String {
+    gw.mock
+        .requests()
+        .last()
+        .unwrap()
+        .account_key
+        .clone()
+        .unwrap()
+}
+
+/// A follow-up naming a stored response goes to the account that produced
+/// it, among three, whole and streamed, on OpenAI and on Codex; an id the
+/// gateway does not know, one whose account is cooling down or gone, and one
+/// for an upstream that keeps no responses are 400s saying why, never
+/// another account.
+async fn previous_response_id_follows_its_account(d: Deployment) {
     let Some(gw) = TestGateway::start(d).await else {
         return;
     };
     let key = gw.issue_key().await;
-    gw.add_api_key_account("openai", "resp-prev").await;
+    let accounts = ["pin-1", "pin-2", "pin-3"];
+    for account in accounts {
+        gw.add_api_key_account("openai", account).await;
+    }
+    let ask = |previous: Option<&str>, stream: bool| {
+        let mut body = json!({"model": "gpt-4o", "input": "and then?", "stream": stream});
+        if let Some(previous) = previous {
+            body["previous_response_id"] = json!(previous);
+        }
+        body
+    };
     for stream in [false, true] {
-        let resp = gw
-            .post(
-                "/v1/responses",
-                &key,
-                json!({"model": "gpt-4o", "input": "and then?", "stream": stream,
-                       "previous_response_id": "resp_abc123"}),
-            )
-            .await;
+        let first = gw.post("/v1/responses", &key, ask(None, stream)).await;
+        assert_eq!(first.status, 200, "{}", first.text());
+        let id = reply_id(&first, stream);
+        let owner = last_account(&gw);
+        let before: Vec<usize> = accounts.iter().map(|a| gw.mock.count_for(a)).collect();
+        let mut previous = id;
+        for turn in 0..4 {
+            let resp = gw
+                .post("/v1/responses", &key, ask(Some(&previous), stream))
+                .await;
+            // The mock answers 400 unless the id was made by the same key.
+            assert_eq!(resp.status, 200, "turn {turn}: {}", resp.text());
+            assert_eq!(last_account(&gw), owner, "turn {turn}");
+            previous = reply_id(&resp, stream);
+        }
+        for (i, account) in accounts.iter().enumerate() {
+            let more = if *account == owner { 4 } else { 0 };
+            assert_eq!(gw.mock.count_for(account), before[i] + more, "{account}");
+        }
+    }
+
+    let refused = |resp: crate::support::Resp, why: &str| {
         assert_eq!(resp.status, 400, "{}", resp.text());
         let err = resp.json();
         assert_eq!(err["error"]["type"], "invalid_request_error", "{err}");
         assert_eq!(err["error"]["param"], "previous_response_id", "{err}");
         let message = err["error"]["message"].as_str().unwrap();
-        assert!(message.contains("stored response"), "{message}");
+        assert!(message.contains(why), "{message}");
         assert!(message.contains("input"), "{message}");
+    };
+    let total = gw.mock.requests().len();
+    refused(
+        gw.post("/v1/responses", &key, ask(Some("resp_unknown"), false))
+            .await,
+        "unknown or expired",
+    );
+
+    // The owner is rate limited: the follow-up gets the upstream's 429, the
+    // account cools down, and the next follow-up is told so.
+    let first = gw.post("/v1/responses", &key, ask(None, false)).await;
+    let id = reply_id(&first, false);
+    let owner = last_account(&gw);
+    gw.mock
+        .set_fault(&owner, aigw_mock_upstream::Fault::rate_limited(30).once());
+    let limited = gw.post("/v1/responses", &key, ask(Some(&id), false)).await;
+    assert_eq!(limited.status, 429, "{}", limited.text());
+    refused(
+        gw.post("/v1/responses", &key, ask(Some(&id), true)).await,
+        "cooling down",
+    );
+    assert_eq!(
+        gw.mock.requests().len(),
+        total + 2,
+        "no other account was asked"
+    );
+
+    // The owner is gone.
+    let owner_id = gw
+        .runtime
+        .repository()
+        .list_active_accounts(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.label == owner)
+        .unwrap()
+        .id;
+    gw.runtime
+        .repository()
+        .delete_account(owner_id)
+        .await
+        .unwrap();
+    gw.runtime.reload().await.unwrap();
+    refused(
+        gw.post("/v1/responses", &key, ask(Some(&id), false)).await,
+        "no longer serves",
+    );
+
+    // Anthropic keeps no Responses: nothing to continue there.
+    gw.add_api_key_account("anthropic", "pin-claude").await;
+    refused(
+        gw.post(
+            "/v1/responses",
+            &key,
+            json!({"model": "claude-sonnet-4-5", "input": "x", "previous_response_id": id}),
+        )
+        .await,
+        "does not keep responses",
+    );
+    assert_eq!(gw.mock.requests().len(), total + 2);
+
+    // Codex accounts are pinned the same way.
+    for (token, chatgpt) in [("pin-cx-1", "cx-a"), ("pin-cx-2", "cx-b")] {
+        gw.add_account_with("codex", token, crate::codex::chatgpt_grant(token, chatgpt))
+            .await;
     }
-    assert_eq!(gw.mock.count_for("resp-prev"), 0);
+    let codex = |previous: Option<&str>| {
+        let mut body = json!({"model": "gpt-5-codex", "input": "hi", "stream": true});
+        if let Some(previous) = previous {
+            body["previous_response_id"] = json!(previous);
+        }
+        body
+    };
+    let first = gw.post("/v1/responses", &key, codex(None)).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let id = reply_id(&first, true);
+    let owner = last_account(&gw);
+    for _ in 0..3 {
+        let resp = gw.post("/v1/responses", &key, codex(Some(&id))).await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        assert_eq!(last_account(&gw), owner);
+    }
+    // Scale-out: another instance knows the pin too (it is in Redis).
+    if d == Deployment::ScaleOut {
+        let peer = gw.start_peer().await;
+        let resp = peer.post("/v1/responses", &key, codex(Some(&id))).await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        assert_eq!(last_account(&gw), owner);
+        peer.stop().await;
+    }
     gw.stop().await;
 }
 
@@ -610,5 +749,5 @@ deployment_tests!(
     tool_round_trip_to_anthropic,
     usage_reaches_the_request_log,
     bad_input_is_a_400_in_the_openai_shape,
-    previous_response_id_is_refused_with_a_reason,
+    previous_response_id_follows_its_account,
 );

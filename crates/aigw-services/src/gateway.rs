@@ -29,6 +29,7 @@ use crate::cooldown::{CooldownNotice, CooldownReason, Cooldowns};
 use crate::credentials::CredentialService;
 use crate::failover::{FailoverSettings, Verdict};
 use crate::metrics::Metrics;
+use crate::pins::{self, ResponsePin, ResponsePins};
 use crate::redact::Secrets;
 use crate::selector::{RoundRobin, Turn};
 use crate::snapshot::SnapshotStore;
@@ -55,6 +56,9 @@ pub struct GatewaySettings {
     pub require_client_key: bool,
     /// Attempts, time bound and cooldowns of failover.
     pub failover: FailoverSettings,
+    /// How long the account that produced a Responses id is remembered, so
+    /// that a follow-up naming it (`previous_response_id`) goes there.
+    pub response_pin_ttl: std::time::Duration,
 }
 
 impl Default for GatewaySettings {
@@ -62,6 +66,7 @@ impl Default for GatewaySettings {
         Self {
             require_client_key: true,
             failover: FailoverSettings::default(),
+            response_pin_ttl: std::time::Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -208,6 +213,11 @@ struct Inner {
     /// takes it to publish them.
     cooldown_notices: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<CooldownNotice>>>,
     metrics: Metrics,
+    /// Which account produced each Responses id.
+    pins: ResponsePins,
+    /// The receiving end of the pin queue, until the runtime takes it to
+    /// write the pins.
+    pin_outbox: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<ResponsePin>>>,
     credentials: CredentialService,
     stats: StatsRecorder,
     round_robin: RoundRobin,
@@ -225,6 +235,7 @@ impl Gateway {
     ) -> Self {
         let (cooldowns, cooldown_notices) = Cooldowns::with_outbox();
         let round_robin = RoundRobin::new(state.clone());
+        let (pins, pin_outbox) = ResponsePins::new();
         Self {
             inner: Arc::new(Inner {
                 snapshot,
@@ -234,6 +245,8 @@ impl Gateway {
                 cooldowns,
                 cooldown_notices: parking_lot::Mutex::new(Some(cooldown_notices)),
                 metrics: Metrics::default(),
+                pins,
+                pin_outbox: parking_lot::Mutex::new(Some(pin_outbox)),
                 credentials,
                 stats,
                 round_robin,
@@ -261,6 +274,23 @@ impl Gateway {
     /// are dropped (and counted).
     pub fn take_cooldown_notices(&self) -> Option<tokio::sync::mpsc::Receiver<CooldownNotice>> {
         self.inner.cooldown_notices.lock().take()
+    }
+
+    /// The Responses ids this instance pins to their accounts, to write to
+    /// the shared state; `None` once taken. Until taken, pins queue up to a
+    /// bound and then are dropped (and counted).
+    pub fn take_pin_outbox(&self) -> Option<tokio::sync::mpsc::Receiver<ResponsePin>> {
+        self.inner.pin_outbox.lock().take()
+    }
+
+    /// How long a response id stays pinned to its account.
+    pub fn response_pin_ttl(&self) -> std::time::Duration {
+        self.inner.settings.response_pin_ttl
+    }
+
+    /// Response pins dropped because their queue was full.
+    pub fn response_pins_dropped(&self) -> u64 {
+        self.inner.pins.dropped()
     }
 
     /// The OAuth credential service.
@@ -370,16 +400,27 @@ impl Gateway {
         headers: &ClientHeaders,
         served: &mut Served,
     ) -> Result<Reply, Error> {
-        let (meta, request) = call.inspect(&body)?;
+        let (meta, counted) = call.inspect(&body)?;
         served.model = Some(meta.model.clone());
-        if meta.previous_response_id.is_some() {
-            return Err(Error::BadRequest(unpinned_previous_response()));
-        }
         let snapshot = self.inner.snapshot.load();
         let mut candidates = snapshot.route(&meta.model, principal.user_id);
         served.known_model = candidates.iter().any(|c| c.entry.knows(c.upstream_model));
         if candidates.is_empty() {
             return Err(Error::ModelNotFound(meta.model.clone()));
+        }
+        let request = ClientRequest {
+            principal,
+            call,
+            meta: &meta,
+            body: &body,
+            counted: &counted,
+            request_id,
+            headers,
+        };
+        if let Some(previous) = meta.previous_response_id.as_deref() {
+            return self
+                .handle_pinned(&request, &candidates, previous, served)
+                .await;
         }
         if call.counts_tokens() {
             let first = candidates[0].entry.provider.kind;
@@ -396,7 +437,6 @@ impl Gateway {
             Turn::Take
         };
         let policy = &self.inner.settings.failover;
-        let cooldowns = &self.inner.cooldowns;
         let started = Instant::now();
         let mut tried: Vec<AccountId> = Vec::new();
         let mut last_error: Option<Error> = None;
@@ -404,91 +444,25 @@ impl Gateway {
             let Some(selection) = self
                 .inner
                 .round_robin
-                .select(&candidates, cooldowns, &tried, turn)
+                .select(&candidates, &self.inner.cooldowns, &tried, turn)
                 .await
             else {
                 break;
             };
-            let entry = selection.entry;
-            let upstream_model = selection.upstream_model;
-            let account = &selection.chosen.account;
-            let route = &selection.chosen.route;
-            served.provider = Some(entry.provider.id.clone());
-            served.attempts += 1;
-            let mut event = StatsEvent::new(chrono::Utc::now(), request_id);
-            event.api_key_id = principal.api_key_id;
-            event.provider_id = Some(entry.provider.id.clone());
-            event.model = Some(Arc::from(meta.model.as_str()));
-            event.upstream_model =
-                (upstream_model != meta.model).then(|| Arc::from(upstream_model));
-            event.account_id = Some(account.id);
-            event.proxy_id = account.proxy_id;
-            event.attempt = served.attempts;
-            event.switched_from = tried.last().copied();
-            event.stream = meta.stream;
-            event.counts_tokens = call.counts_tokens();
-            let attempt_started = Instant::now();
-            let attempt = Attempt {
-                event: &event,
-                request_id,
-                provider: &entry.provider.id,
-                account,
-                route,
-                kind: entry.provider.kind,
-                format: upstream_format(&entry.provider, call.format()),
-                base_url: &entry.provider.base_url,
-                upstream_model,
-                call,
-                meta: &meta,
-                body: &body,
-                request: &request,
-                client_headers: headers,
-            };
-            let outcome = self.send(attempt).await;
-            if let Err(failure) = &outcome {
-                let mut event = event;
-                event.at = chrono::Utc::now();
-                event.latency = attempt_started.elapsed();
-                event.status = match &failure.error {
-                    Error::UpstreamStatus { status, .. } | Error::UpstreamAuth { status, .. } => {
-                        status.as_u16()
-                    }
-                    _ => 0,
-                };
-                event.error = Some(StatsFailure::new(
-                    failure.error.kind(),
-                    failure.error.to_string(),
-                ));
-                self.inner.stats.record(event);
-            }
-            match outcome {
+            let account = selection.chosen.account.id;
+            match self.attempt(&request, &selection, &tried, served).await {
                 Ok(reply) => return Ok(reply),
-                Err(Failure { error, verdict }) => match verdict {
-                    Verdict::Fatal => return Err(error),
-                    Verdict::Retry {
-                        cooldown,
-                        reason,
-                        account_wide,
-                    } => {
-                        let model = (!account_wide).then_some(upstream_model);
-                        cooldowns.set(account.id, model, cooldown, reason);
-                        self.inner.metrics.cooldown(reason.as_str());
-                        self.inner.metrics.failover(reason.as_str());
-                        tracing::info!(
-                            account = %account.id,
-                            provider = %entry.provider.id,
-                            reason = reason.as_str(),
-                            cooldown_ms = cooldown.as_millis() as u64,
-                            error = error.kind(),
-                            "attempt failed; account cooling down"
-                        );
-                        tried.push(account.id);
-                        last_error = Some(error);
-                        if started.elapsed() >= policy.max_total {
-                            break;
-                        }
+                Err(Failure {
+                    error,
+                    verdict: Verdict::Fatal,
+                }) => return Err(error),
+                Err(Failure { error, .. }) => {
+                    tried.push(account);
+                    last_error = Some(error);
+                    if started.elapsed() >= policy.max_total {
+                        break;
                     }
-                },
+                }
             }
         }
         if let Some(error) = last_error {
@@ -498,6 +472,156 @@ impl Gateway {
             retry_after: self.earliest_rejoin(&candidates),
             model: meta.model.clone(),
         })
+    }
+
+    /// A request continuing a stored response: one attempt, on the account
+    /// that produced it, or a 400 saying why not. Never another account,
+    /// where the response does not exist and the conversation would restart.
+    async fn handle_pinned(
+        &self,
+        request: &ClientRequest<'_>,
+        candidates: &[crate::snapshot::RouteCandidate<'_>],
+        previous: &str,
+        served: &mut Served,
+    ) -> Result<Reply, Error> {
+        let client = request.call.format();
+        let native: Vec<_> = candidates
+            .iter()
+            .filter(|c| upstream_format(&c.entry.provider, client) == Format::OpenAiResponses)
+            .collect();
+        if native.is_empty() {
+            return Err(unpinnable(
+                "this model's upstream does not keep responses (it does not speak the Responses \
+                 API); send the whole conversation in `input` instead",
+            ));
+        }
+        let account = match pins::lookup(&self.inner.state, previous).await {
+            Ok(Some(account)) => account,
+            Ok(None) => {
+                return Err(unpinnable(
+                    "unknown or expired response id: this gateway does not know which account \
+                     produced it; send the whole conversation in `input` instead",
+                ));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "response pin lookup failed");
+                return Err(unpinnable(
+                    "the account that produced this response cannot be looked up now; send the \
+                     whole conversation in `input` instead",
+                ));
+            }
+        };
+        let found = native.iter().find_map(|c| {
+            let chosen = c.entry.rotation.iter().find(|r| r.account.id == account)?;
+            Some(crate::selector::Selection {
+                entry: c.entry,
+                chosen,
+                upstream_model: c.upstream_model,
+            })
+        });
+        let Some(selection) = found else {
+            return Err(unpinnable(
+                "the account that produced this response no longer serves this model (removed, \
+                 deactivated or unreachable); send the whole conversation in `input` instead",
+            ));
+        };
+        if let Some(left) = self
+            .inner
+            .cooldowns
+            .remaining(account, selection.upstream_model)
+        {
+            return Err(unpinnable(&format!(
+                "the account that produced this response is cooling down for {} more seconds \
+                 after an upstream failure; retry then, or send the whole conversation in \
+                 `input`",
+                left.as_secs().max(1)
+            )));
+        }
+        self.attempt(request, &selection, &[], served)
+            .await
+            .map_err(|failure| failure.error)
+    }
+
+    /// One attempt on the selected account, its stats event recorded and,
+    /// when it fails in a way that retrying elsewhere may cure, the account
+    /// cooled down.
+    async fn attempt(
+        &self,
+        request: &ClientRequest<'_>,
+        selection: &crate::selector::Selection<'_>,
+        tried: &[AccountId],
+        served: &mut Served,
+    ) -> Result<Reply, Failure> {
+        let entry = selection.entry;
+        let upstream_model = selection.upstream_model;
+        let account = &selection.chosen.account;
+        let meta = request.meta;
+        served.provider = Some(entry.provider.id.clone());
+        served.attempts += 1;
+        let mut event = StatsEvent::new(chrono::Utc::now(), request.request_id);
+        event.api_key_id = request.principal.api_key_id;
+        event.provider_id = Some(entry.provider.id.clone());
+        event.model = Some(Arc::from(meta.model.as_str()));
+        event.upstream_model = (upstream_model != meta.model).then(|| Arc::from(upstream_model));
+        event.account_id = Some(account.id);
+        event.proxy_id = account.proxy_id;
+        event.attempt = served.attempts;
+        event.switched_from = tried.last().copied();
+        event.stream = meta.stream;
+        event.counts_tokens = request.call.counts_tokens();
+        let attempt_started = Instant::now();
+        let attempt = Attempt {
+            event: &event,
+            request_id: request.request_id,
+            provider: &entry.provider.id,
+            account,
+            route: &selection.chosen.route,
+            kind: entry.provider.kind,
+            format: upstream_format(&entry.provider, request.call.format()),
+            base_url: &entry.provider.base_url,
+            upstream_model,
+            call: request.call,
+            meta,
+            body: request.body,
+            request: request.counted,
+            client_headers: request.headers,
+        };
+        let (error, verdict) = match self.send(attempt).await {
+            Ok(reply) => return Ok(reply),
+            Err(Failure { error, verdict }) => (error, verdict),
+        };
+        event.at = chrono::Utc::now();
+        event.latency = attempt_started.elapsed();
+        event.status = match &error {
+            Error::UpstreamStatus { status, .. } | Error::UpstreamAuth { status, .. } => {
+                status.as_u16()
+            }
+            _ => 0,
+        };
+        event.error = Some(StatsFailure::new(error.kind(), error.to_string()));
+        self.inner.stats.record(event);
+        if let Verdict::Retry {
+            cooldown,
+            reason,
+            account_wide,
+        } = verdict
+        {
+            let model = (!account_wide).then_some(upstream_model);
+            self.inner
+                .cooldowns
+                .set(account.id, model, cooldown, reason);
+            self.inner.metrics.cooldown(reason.as_str());
+            self.inner.metrics.failover(reason.as_str());
+            tracing::info!(
+                account = %account.id,
+                provider = %entry.provider.id,
+                reason = reason.as_str(),
+                cooldown_ms = cooldown.as_millis() as u64,
+                error = error.kind(),
+                "attempt failed; account cooling down"
+            );
+        }
+        Err(Failure { error, verdict })
     }
 
     /// When the first cooling-down account of the candidates rejoins.
@@ -672,6 +796,9 @@ impl Gateway {
             // before its first event is still a failed attempt to fail over.
             return match stream.prime().await {
                 Ok(()) => {
+                    if let Some(id) = stream.translator().upstream_response_id() {
+                        self.pin(attempt, id);
+                    }
                     let mut event = attempt.event.clone();
                     event.status = 200;
                     event.ttfb = Some(sent_at.elapsed());
@@ -724,6 +851,12 @@ impl Gateway {
         let (translated, usage) =
             aigw_formats::translate_response(upstream_format, attempt.client(), body, &ctx)
                 .map_err(|e| self.unreadable_reply(e))?;
+        if attempt.client() == Format::OpenAiResponses && upstream_format == attempt.client() {
+            // The client sees the upstream's own response, id included.
+            if let Some(id) = response_id(&translated) {
+                self.pin(attempt, &id);
+            }
+        }
         let mut event = attempt.event.clone();
         event.at = chrono::Utc::now();
         event.status = 200;
@@ -787,6 +920,11 @@ impl Gateway {
             CooldownReason::ServerError,
             false,
         )
+    }
+
+    /// Remembers that `attempt`'s account produced response `id`.
+    fn pin(&self, attempt: &Attempt<'_>, id: &str) {
+        self.inner.pins.remember(id, attempt.account.id);
     }
 
     /// Reads the whole stream of an upstream that only streams back into one
@@ -917,19 +1055,27 @@ fn refused_credential(attempt: &Attempt<'_>, status: StatusCode) -> Error {
     }
 }
 
-/// The refusal of `previous_response_id`: a stored response lives only on
-/// the upstream account that created it, and this gateway does not remember
-/// which account that was, so it cannot send the follow-up there. Refused
-/// rather than sent elsewhere, where it would fail or silently restart the
+/// The refusal of a `previous_response_id` that cannot go to the account
+/// holding the stored response, saying why: a 400 naming the field, rather
+/// than a send elsewhere, where it would fail or silently restart the
 /// conversation.
-fn unpinned_previous_response() -> aigw_formats::FormatError {
-    aigw_formats::FormatError::InvalidValue {
+fn unpinnable(reason: &str) -> Error {
+    Error::BadRequest(aigw_formats::FormatError::InvalidValue {
         path: "previous_response_id".to_owned(),
-        reason: "this gateway cannot continue a stored response (it does not pin response ids \
-                 to the upstream account that created them); send the whole conversation in \
-                 `input` instead"
-            .to_owned(),
-    }
+        reason: reason.to_owned(),
+    })
+}
+
+/// One client request, as every attempt at it reads it.
+struct ClientRequest<'a> {
+    principal: &'a Principal,
+    call: &'a ClientCall,
+    meta: &'a RequestMeta,
+    body: &'a Bytes,
+    /// The request a token count counts (the body itself otherwise).
+    counted: &'a Bytes,
+    request_id: &'a str,
+    headers: &'a ClientHeaders,
 }
 
 /// The refusal of a token count whose model no upstream that can count
@@ -1046,6 +1192,18 @@ impl Attempt<'_> {
     const fn counter(&self) -> Option<Counter> {
         self.call.counter(self.kind)
     }
+}
+
+/// The `id` of a Responses object.
+fn response_id(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Id<'a> {
+        #[serde(borrow)]
+        id: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_slice::<Id<'_>>(body)
+        .ok()
+        .map(|i| i.id.into_owned())
 }
 
 async fn collect(

@@ -11,6 +11,7 @@ pub mod failover;
 pub mod gateway;
 pub mod metrics;
 pub mod onboarding;
+pub mod pins;
 pub mod proxy_assign;
 pub mod redact;
 pub mod reports;

@@ -556,6 +556,7 @@ fn spawn_refresher(
     let mut notices = gateway.state().subscribe();
     let me = gateway.state().instance_id();
     let mut cooldowns = gateway.take_cooldown_notices();
+    let mut pins = gateway.take_pin_outbox();
     let task = async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -564,6 +565,17 @@ fn spawn_refresher(
             tokio::select! {
                 _ = stopped.changed() => break,
                 _ = tick.tick() => {}
+                // Response pins are written here, off the request path.
+                pin = next_pin(&mut pins) => {
+                    match (pin, pins.as_mut()) {
+                        (Some(pin), Some(rx)) => {
+                            let ttl = gateway.response_pin_ttl();
+                            crate::pins::write_pins(gateway.state(), pin, rx, ttl).await;
+                        }
+                        _ => pins = None,
+                    }
+                    continue;
+                }
                 local = next_cooldown(&mut cooldowns) => {
                     match local {
                         Some(notice) => publish_cooldown(&gateway, notice).await,
@@ -606,6 +618,16 @@ fn spawn_refresher(
         reason = "the one snapshot refresher, started once per runtime"
     )]
     tokio::spawn(task)
+}
+
+/// The next response pin queued on this instance; pending forever without a receiver.
+async fn next_pin(
+    rx: &mut Option<tokio::sync::mpsc::Receiver<crate::pins::ResponsePin>>,
+) -> Option<crate::pins::ResponsePin> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next cooldown set on this instance; pending forever without a receiver.

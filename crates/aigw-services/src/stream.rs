@@ -85,6 +85,11 @@ struct PendingStats {
 }
 
 impl ClientStream {
+    /// The translator, for what it learned of the upstream (its response id).
+    pub fn translator(&self) -> &StreamTranslator {
+        &self.translator
+    }
+
     /// Streams `upstream` through `translator`.
     pub fn new(upstream: UpstreamBody, translator: StreamTranslator) -> Self {
         Self {

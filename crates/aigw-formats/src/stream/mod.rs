@@ -390,6 +390,18 @@ impl StreamTranslator {
         self.shared.usage
     }
 
+    /// The id of the upstream's response, once its `response.created` was
+    /// read, when a Responses stream goes to a Responses client as it came
+    /// (the client then sees this id, and may name it later as
+    /// `previous_response_id`). `None` for every other pair: their clients
+    /// see ids the gateway made up.
+    pub fn upstream_response_id(&self) -> Option<&str> {
+        match &self.pipeline {
+            Pipeline::Passthrough(p) => p.response_id(),
+            Pipeline::Translate { .. } | Pipeline::GeminiForward(_) => None,
+        }
+    }
+
     /// Whether anything has been written for the client yet. While false, the
     /// request can still be retried on another account.
     pub fn bytes_emitted(&self) -> bool {

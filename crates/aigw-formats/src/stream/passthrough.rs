@@ -177,6 +177,16 @@ impl Passthrough {
         }
     }
 
+    /// The upstream response's id (Responses only), once `response.created` was read.
+    pub(crate) fn response_id(&self) -> Option<&str> {
+        match &self.dialect {
+            Dialect::Responses {
+                shell: Some(shell), ..
+            } => Some(shell.id.as_str()).filter(|id| !id.is_empty()),
+            _ => None,
+        }
+    }
+
     pub(crate) fn complete(&self) -> bool {
         self.finished || self.ended
     }
