@@ -246,12 +246,25 @@ impl Default for UpstreamConfig {
     }
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RoutingConfig {
     /// Ordered model-prefix rules (`{ prefix = "gpt-", provider = "openai" }`);
     /// empty means the built-in table.
     pub rules: Vec<aigw_services::routing::PrefixRule>,
+    /// How long the account that produced a Responses id is remembered, so
+    /// that a `previous_response_id` follow-up goes to it.
+    #[serde(with = "humantime_serde")]
+    pub response_pin_ttl: Duration,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            rules: Vec::new(),
+            response_pin_ttl: aigw_services::gateway::GatewaySettings::default().response_pin_ttl,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -1209,6 +1222,18 @@ mod tests {
             c.providers["openai"].base_url.as_deref(),
             Some("http://127.0.0.1:1/v1")
         );
+    }
+
+    #[test]
+    fn response_pins_last_a_day_unless_configured() {
+        let c = load(None, &[]).unwrap();
+        assert_eq!(c.routing.response_pin_ttl, Duration::from_secs(24 * 3600));
+        let c = load(
+            Some("[routing]\nresponse_pin_ttl = \"2h\"\n"),
+            &[("AIGW_ROUTING__RESPONSE_PIN_TTL", "30m")],
+        )
+        .unwrap();
+        assert_eq!(c.routing.response_pin_ttl, Duration::from_secs(1800));
     }
 
     #[test]

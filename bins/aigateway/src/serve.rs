@@ -45,7 +45,7 @@ pub fn runtime_settings(
         gateway: GatewaySettings {
             require_client_key: config.auth.require_client_key,
             failover: config.failover.settings(),
-            ..GatewaySettings::default()
+            response_pin_ttl: config.routing.response_pin_ttl,
         },
         rules: config.routing.rules.clone(),
         base_url_overrides: config
