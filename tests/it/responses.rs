@@ -498,6 +498,17 @@ async fn previous_response_id_follows_its_account(d: Deployment) {
         assert_eq!(resp.status, 200, "{}", resp.text());
         assert_eq!(last_account(&gw), owner);
     }
+    // Every pin was queued and written: none dropped.
+    let metrics = gw
+        .request(http::Method::GET, "/metrics", &[], "")
+        .await
+        .text();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "aigw_response_pins_dropped_total 0"),
+        "{metrics}"
+    );
     // Scale-out: another instance knows the pin too (it is in Redis).
     if d == Deployment::ScaleOut {
         let peer = gw.start_peer().await;
