@@ -107,9 +107,11 @@ pub async fn proxy_for_new_account(repository: &SqlRepository) -> Result<Option<
 }
 
 /// Checks the proxy a new account was inserted with: when a creation at the
-/// same moment filled it first (both chose its last place), the newer
-/// account moves to the next proxy with room, or to none, so `max_accounts`
-/// holds. The account stays behind a proxy meanwhile, never direct.
+/// same moment filled it too (both chose its last place), the accounts past
+/// its `max_accounts`, in creation order, move to the next proxy with room,
+/// or to none. Whichever creation's check sees the excess moves them, so the
+/// limit holds however the two interleave. Accounts stay behind a proxy
+/// meanwhile, never direct.
 pub async fn settle_new_account(repository: &SqlRepository, id: AccountId) -> Result<(), Error> {
     let data = repository.load_snapshot().await?;
     let Some(proxy) = data
@@ -130,7 +132,9 @@ pub async fn settle_new_account(repository: &SqlRepository, id: AccountId) -> Re
         return Ok(());
     }
     // The accounts on the proxy in creation order (ids are time-ordered):
-    // only the ones past the limit move, the newest of them being this one.
+    // the ones past the limit move. That may be the other creation rather
+    // than this one: a creation stamped earlier can be inserted later, and
+    // its own check, run first, saw no excess.
     let mut on_proxy: Vec<&Account> = data
         .accounts
         .iter()
@@ -138,16 +142,17 @@ pub async fn settle_new_account(repository: &SqlRepository, id: AccountId) -> Re
         .collect();
     on_proxy.sort_by_key(|a| (a.created_at, a.id));
     let keeps = usize::try_from(limit).unwrap_or(usize::MAX);
-    if !on_proxy.iter().skip(keeps).any(|a| a.id == id) {
-        return Ok(());
-    }
-    if let Some(n) = load.get_mut(&proxy) {
-        *n -= 1;
-    }
     let others: Vec<&Proxy> = order.into_iter().filter(|p| p.id != proxy).collect();
-    repository
-        .set_account_proxy(id, choose(&others, &load))
-        .await?;
+    for moving in on_proxy.iter().skip(keeps) {
+        if let Some(n) = load.get_mut(&proxy) {
+            *n -= 1;
+        }
+        let next = choose(&others, &load);
+        if let Some(next) = next {
+            *load.entry(next).or_default() += 1;
+        }
+        repository.set_account_proxy(moving.id, next).await?;
+    }
     Ok(())
 }
 

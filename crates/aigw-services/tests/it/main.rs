@@ -3,4 +3,5 @@
 mod client_pool;
 mod credentials;
 mod onboarding;
+mod proxy_assign;
 mod stats;

@@ -8,4 +8,4 @@ mod cache;
 mod failures;
 mod refresh;
 mod single_flight;
-mod support;
+pub(crate) mod support;
