@@ -9,7 +9,9 @@
 //! `functionResponse` answers the call with its id or else the oldest
 //! unanswered call of its name. What only Gemini can do (hosted tools,
 //! `cachedContent`, several candidates, non-image files) is refused naming the
-//! field; `safetySettings` have no counterpart elsewhere and are dropped.
+//! field. `safetySettings` that only relax Gemini's filter (`BLOCK_NONE`,
+//! `OFF`) have nothing to carry elsewhere; one that asks it to block is
+//! refused, since no other upstream has that filter.
 
 use std::collections::VecDeque;
 
@@ -39,6 +41,26 @@ pub(crate) fn read(req: ClientRequest, upstream: Format) -> Result<Conversation,
             "a Gemini context cache lives in one Gemini project and cannot be read elsewhere; \
              send the cached contents in the request instead",
         ));
+    }
+    for (i, setting) in req.safety_settings.iter().flatten().enumerate() {
+        let threshold = setting
+            .get("threshold")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !matches!(
+            threshold,
+            "" | "BLOCK_NONE" | "OFF" | "HARM_BLOCK_THRESHOLD_UNSPECIFIED"
+        ) {
+            return Err(FormatError::unsupported(
+                format!("safetySettings[{i}].threshold"),
+                upstream,
+                format!(
+                    "`{threshold}` asks Gemini's safety filter to block content, and this \
+                     model's upstream has no such filter; leave the setting out or use \
+                     BLOCK_NONE"
+                ),
+            ));
+        }
     }
     let mut conv = Conversation::default();
     if let Some(system) = req.system_instruction {

@@ -428,3 +428,22 @@ fn a_signed_tool_loop_survives_a_gemini_client_streamed() {
     assert_eq!(last["usageMetadata"]["totalTokenCount"], 30);
     assert_anthropic_history(&next_turn(parts));
 }
+
+#[test]
+fn a_blocking_safety_setting_is_refused_where_no_filter_exists() {
+    let strict = r#"{"contents":[{"parts":[{"text":"hi"}]}],
+        "safetySettings":[{"category":"HARM_CATEGORY_HARASSMENT","threshold":"BLOCK_NONE"},
+                          {"category":"HARM_CATEGORY_HATE_SPEECH","threshold":"BLOCK_LOW_AND_ABOVE"}]}"#;
+    let relaxed = r#"{"contents":[{"parts":[{"text":"hi"}]}],
+        "safetySettings":[{"category":"HARM_CATEGORY_HARASSMENT","threshold":"OFF"}]}"#;
+    for upstream in OTHERS {
+        let err = translate(upstream, strict).unwrap_err();
+        assert!(
+            matches!(&err, FormatError::Unsupported { .. }),
+            "{upstream:?}: {err}"
+        );
+        assert_eq!(err.path(), Some("safetySettings[1].threshold"), "{err}");
+        assert!(err.to_string().contains("BLOCK_LOW_AND_ABOVE"), "{err}");
+        translate(upstream, relaxed).unwrap_or_else(|e| panic!("{upstream:?}: {e}"));
+    }
+}
