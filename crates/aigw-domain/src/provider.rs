@@ -45,8 +45,9 @@ pub struct Provider {
     /// The primary base URL; credentials in it are sealed at rest.
     #[serde(serialize_with = "serialize_masked_url")]
     pub base_url: String,
-    /// Further base URLs tried in order when the primary fails to connect or answers 5xx
-    /// (Antigravity's daily → sandbox → prod fallback).
+    /// Further base URLs (Antigravity's sandbox and production beside its daily
+    /// endpoint): stored, sealed and shown, but not yet tried by the data plane, which
+    /// calls `base_url` only.
     #[serde(serialize_with = "serialize_masked_urls")]
     pub fallback_base_urls: Vec<String>,
     /// The credential kinds its accounts may use.
