@@ -205,7 +205,44 @@ async fn chatgpt_accounts_move_from_openai_to_codex_at_start(d: Deployment) {
     peer.stop().await;
 }
 
+/// Claude Code counts its prompt on every turn: for a model on the Codex
+/// backend, which has no counter, the gateway estimates it with OpenAI's
+/// tokenizer and sends nothing upstream.
+async fn a_count_for_a_codex_model_is_estimated(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_account_with("codex", "plus", chatgpt_grant("codex-count", "acct-c"))
+        .await;
+    let resp = gw
+        .request(
+            http::Method::POST,
+            "/v1/messages/count_tokens",
+            &[
+                ("x-api-key", key.as_str()),
+                ("anthropic-version", "2023-06-01"),
+                ("content-type", "application/json"),
+            ],
+            json!({"model": "gpt-5-codex",
+                   "messages": [{"role": "user", "content": "count these words please"}]})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(
+        resp.headers
+            .get("x-aigateway-token-count")
+            .and_then(|v| v.to_str().ok()),
+        Some("estimate")
+    );
+    assert!(resp.json()["input_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(gw.mock.count_for("codex-count"), 0);
+    gw.stop().await;
+}
+
 deployment_tests!(
+    a_count_for_a_codex_model_is_estimated,
     a_codex_account_serves_chat_whole_and_responses_streamed,
     a_usage_limit_cools_the_account_until_its_reset,
     chatgpt_accounts_move_from_openai_to_codex_at_start,

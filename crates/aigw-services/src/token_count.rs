@@ -39,7 +39,7 @@ impl Counter {
             ) => Some(Self::Upstream),
             (
                 Format::AnthropicMessages | Format::Gemini,
-                ProviderKind::Openai | ProviderKind::Antigravity,
+                ProviderKind::Openai | ProviderKind::Antigravity | ProviderKind::Codex,
             ) => Some(Self::Estimate),
             _ => None,
         }
@@ -222,6 +222,7 @@ mod tests {
             Counter::of(Format::Gemini, ProviderKind::Openai),
             Some(Estimate)
         );
+        assert_eq!(Counter::of(anthropic, ProviderKind::Codex), Some(Estimate));
         assert_eq!(Counter::of(Format::OpenAiChat, ProviderKind::Openai), None);
         assert_eq!(
             Counter::of(Format::OpenAiResponses, ProviderKind::Anthropic),
