@@ -546,7 +546,56 @@ async fn stream_failing_after_first_event_ends_with_an_error_event(d: Deployment
     assert!(saw_cut);
 }
 
+/// A provider whose base URL cannot be reached is served from its next base
+/// URL by the same account, which is not cooled down for it.
+async fn an_unreachable_base_url_falls_back_to_the_next(d: Deployment) {
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("openai", "fallback-key").await;
+    let api = crate::api::Api::new(&gw);
+    let admin = api.admin().await;
+    let live = api.get("/api/v1/providers/openai", &admin).await.json()["base_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A port nothing listens on: connections are refused.
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let changed = api
+        .put(
+            "/api/v1/providers/openai",
+            &admin,
+            json!({"base_url": format!("http://{dead}/v1"), "fallback_base_urls": [live]}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text());
+    let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]});
+    for stream in [false, true, false] {
+        let mut body = body.clone();
+        body["stream"] = json!(stream);
+        let resp = gw.post("/v1/chat/completions", &key, body).await;
+        assert_eq!(resp.status, 200, "stream {stream}: {}", resp.text());
+    }
+    // Every request reached the upstream through the fallback, and the
+    // account was never cooled down for the dead URL (one account only).
+    assert_eq!(gw.mock.count_for("fallback-key"), 3);
+    let metrics = gw
+        .request(http::Method::GET, "/metrics", &[], "")
+        .await
+        .text();
+    assert!(
+        metrics.contains("aigw_base_url_fallbacks_total{provider=\"openai\"} 3"),
+        "{metrics}"
+    );
+    gw.stop().await;
+}
+
 deployment_tests!(
+    an_unreachable_base_url_falls_back_to_the_next,
     rate_limited_account_fails_over_and_rejoins_after_retry_after,
     server_errors_fail_over_and_client_errors_do_not,
     all_accounts_cooling_down_gives_503_with_retry_after,

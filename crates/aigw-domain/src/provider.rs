@@ -45,9 +45,9 @@ pub struct Provider {
     /// The primary base URL; credentials in it are sealed at rest.
     #[serde(serialize_with = "serialize_masked_url")]
     pub base_url: String,
-    /// Further base URLs (Antigravity's sandbox and production beside its daily
-    /// endpoint): stored, sealed and shown, but not yet tried by the data plane, which
-    /// calls `base_url` only.
+    /// Further base URLs, tried in order by the same account when the one before could
+    /// not be reached (connect, TLS or first-byte failure) or answered 5xx, before any
+    /// byte reached the client (Antigravity's daily → sandbox → production).
     #[serde(serialize_with = "serialize_masked_urls")]
     pub fallback_base_urls: Vec<String>,
     /// The credential kinds its accounts may use.

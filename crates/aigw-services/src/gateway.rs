@@ -579,6 +579,7 @@ impl Gateway {
             kind: entry.provider.kind,
             format: upstream_format(&entry.provider, request.call.format()),
             base_url: &entry.provider.base_url,
+            fallback_base_urls: &entry.provider.fallback_base_urls,
             upstream_model,
             call: request.call,
             meta,
@@ -650,23 +651,56 @@ impl Gateway {
         }
         let is_oauth = matches!(attempt.account.auth_data, aigw_domain::AuthData::Oauth(_));
         if !is_oauth {
-            return self.send_once(&attempt, None).await;
+            return self.send_to_base_urls(&attempt, None).await;
         }
         let credentials = &self.inner.credentials;
         let token = credentials
             .token(attempt.account, attempt.kind, attempt.route)
             .await
             .map_err(|e| self.credential_failure(e))?;
-        match self.send_once(&attempt, Some(token.expose())).await {
+        match self.send_to_base_urls(&attempt, Some(token.expose())).await {
             Err(failure) if failure.is_unauthorized() => {
                 let fresh = credentials
                     .force_refresh(attempt.account, attempt.kind, attempt.route, &token)
                     .await
                     .map_err(|e| self.credential_failure(e))?;
-                self.send_once(&attempt, Some(fresh.expose())).await
+                self.send_to_base_urls(&attempt, Some(fresh.expose())).await
             }
             other => other,
         }
+    }
+
+    /// Sends to the provider's base URL, then to each fallback base URL in
+    /// order while the upstream cannot be reached or answers 5xx; nothing
+    /// has reached the client before an attempt returns, so moving on is
+    /// safe. The last URL's failure is the attempt's.
+    async fn send_to_base_urls(
+        &self,
+        attempt: &Attempt<'_>,
+        oauth_token: Option<&str>,
+    ) -> Result<Reply, Failure> {
+        let mut result = self.send_once(attempt, oauth_token).await;
+        for fallback in attempt.fallback_base_urls {
+            match &result {
+                Err(failure) if failure.is_unreachable_upstream() => {}
+                _ => break,
+            }
+            tracing::info!(
+                provider = %attempt.provider,
+                account = %attempt.account.id,
+                error = result.as_ref().err().map_or("", |f| f.error.kind()),
+                "upstream unreachable at this base URL; trying the next"
+            );
+            self.inner
+                .metrics
+                .base_url_fallback(attempt.provider.as_str());
+            let next = Attempt {
+                base_url: fallback,
+                ..*attempt
+            };
+            result = self.send_once(&next, oauth_token).await;
+        }
+        result
     }
 
     fn credential_failure(&self, error: crate::credentials::CredentialError) -> Failure {
@@ -1132,6 +1166,24 @@ struct Failure {
 }
 
 impl Failure {
+    /// Whether the upstream could not be reached at all (no connection, a
+    /// TLS or connect failure, no first byte in time) or answered 5xx: what
+    /// another base URL of the same provider may not suffer. A proxy's own
+    /// failure is not the URL's.
+    fn is_unreachable_upstream(&self) -> bool {
+        use crate::client_pool::{TimeoutPhase, UpstreamErrorKind};
+        match &self.error {
+            Error::Upstream(e) => matches!(
+                e.kind(),
+                UpstreamErrorKind::Connect
+                    | UpstreamErrorKind::Tls
+                    | UpstreamErrorKind::Timeout(TimeoutPhase::Connect | TimeoutPhase::FirstByte)
+            ),
+            Error::UpstreamStatus { status, .. } => status.is_server_error(),
+            _ => false,
+        }
+    }
+
     fn is_unauthorized(&self) -> bool {
         matches!(&self.error, Error::UpstreamAuth { status, .. } if *status == StatusCode::UNAUTHORIZED)
     }
@@ -1161,6 +1213,7 @@ impl Failure {
 }
 
 /// One try at one account.
+#[derive(Clone, Copy)]
 struct Attempt<'a> {
     /// The stats event of this attempt, filled in when it succeeds.
     event: &'a StatsEvent,
@@ -1172,6 +1225,8 @@ struct Attempt<'a> {
     /// The wire format the upstream is called in ([`upstream_format`]).
     format: Format,
     base_url: &'a str,
+    /// The provider's further base URLs, tried in order after `base_url`.
+    fallback_base_urls: &'a [String],
     upstream_model: &'a str,
     call: &'a ClientCall,
     meta: &'a RequestMeta,

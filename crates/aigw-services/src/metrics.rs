@@ -169,6 +169,7 @@ pub struct Metrics {
     upstream_latency: HistogramVec<1>,
     time_to_first_byte: HistogramVec<1>,
     failovers: CounterVec<1>,
+    base_url_fallbacks: CounterVec<1>,
     cooldowns: CounterVec<1>,
     pruned: CounterVec<1>,
     prune_failures: CounterVec<1>,
@@ -205,6 +206,12 @@ impl Metrics {
     /// A failed attempt that moved the request to another account.
     pub fn failover(&self, reason: &str) {
         self.failovers.add([reason], 1);
+    }
+
+    /// A provider's next base URL tried after the previous one could not
+    /// serve (same account).
+    pub fn base_url_fallback(&self, provider: &str) {
+        self.base_url_fallbacks.add([provider], 1);
     }
 
     /// An account put in cooldown.
@@ -249,6 +256,12 @@ impl Metrics {
             "aigw_failovers_total",
             "Attempts that failed over to another account, by reason.",
             ["reason"],
+        );
+        self.base_url_fallbacks.render(
+            &mut out,
+            "aigw_base_url_fallbacks_total",
+            "Attempts that moved on to a provider's next base URL, by provider.",
+            ["provider"],
         );
         self.cooldowns.render(
             &mut out,

@@ -20,7 +20,7 @@ pub struct CreateProvider {
     pub kind: ProviderKind,
     /// The primary base URL (http or https).
     pub base_url: String,
-    /// Further base URLs (stored and shown; the data plane calls `base_url` only).
+    /// Further base URLs, tried in order when the one before cannot serve.
     pub fallback_base_urls: Vec<String>,
     /// Accepted credential kinds; empty means the kind's usual ones.
     pub supported_auth_types: Vec<AuthKind>,
