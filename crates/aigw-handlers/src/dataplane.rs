@@ -15,7 +15,7 @@ use aigw_domain::UserId;
 use aigw_services::snapshot::Snapshot;
 use aigw_services::token_count::Counter;
 use aigw_services::upstream::ClientHeaders;
-use aigw_services::{ClientCall, GeminiMethod, Reply};
+use aigw_services::{ClientCall, Reply};
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
@@ -102,13 +102,7 @@ where
             ));
         }
     };
-    let json_array = matches!(
-        call,
-        ClientCall::Gemini {
-            method: GeminiMethod::Stream { sse: false },
-            ..
-        }
-    );
+    let json_array = call.json_array();
     match app
         .gateway
         .handle_call(

@@ -214,7 +214,7 @@ pub(crate) fn metrics(app: &App) -> Response<ResponseBody> {
         ),
         (
             "aigw_http_lingering_closes_total",
-            "Too-large bodies refused (413) while the rest of the body was read and discarded.",
+            "Requests refused before their body was read (413, 401, 404, 405), answered while the rest of the body was read and discarded.",
             EdgeCounters::get(&edge.lingering_closes),
         ),
         (

@@ -185,7 +185,7 @@ impl ClientCall {
     }
 
     /// A Gemini stream without `alt=sse`: the chunks form one JSON array.
-    const fn json_array(&self) -> bool {
+    pub const fn json_array(&self) -> bool {
         matches!(
             self,
             Self::Gemini {
