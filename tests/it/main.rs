@@ -25,6 +25,7 @@ mod failover;
 mod gemini;
 mod input;
 mod oauth;
+mod proxy_health;
 mod responses;
 mod secrets;
 mod stats;

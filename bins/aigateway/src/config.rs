@@ -665,12 +665,65 @@ impl Config {
     }
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxyConfig {
     /// `reject` (default): an account left without a proxy while proxies are
     /// configured is not used. `direct`: it connects directly.
     pub overflow: aigw_services::snapshot::ProxyOverflow,
+    /// Time between two rounds of health probes; `0s` turns probing off
+    /// (tunnel failures on traffic still count).
+    #[serde(with = "humantime_serde")]
+    pub health_interval: Duration,
+    /// A probe that takes longer fails.
+    #[serde(with = "humantime_serde")]
+    pub probe_timeout: Duration,
+    /// Consecutive good probes that bring a `down` proxy back.
+    pub recover_after: u32,
+    /// Where probes open their tunnel (`https://host[:port]`); unset: the
+    /// base URL of a provider whose accounts the proxy carries.
+    pub probe_target: Option<String>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        let health = aigw_services::proxy_health::ProxyHealthSettings::default();
+        Self {
+            overflow: aigw_services::snapshot::ProxyOverflow::default(),
+            health_interval: health.interval.unwrap_or_default(),
+            probe_timeout: health.timeout,
+            recover_after: health.recover_after,
+            probe_target: None,
+        }
+    }
+}
+
+impl ProxyConfig {
+    /// The proxy health settings, the probe target checked.
+    pub fn health(&self) -> anyhow::Result<aigw_services::proxy_health::ProxyHealthSettings> {
+        let target = match &self.probe_target {
+            None => None,
+            Some(url) => {
+                let uri: http::Uri = url
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("proxy.probe_target: {e}"))?;
+                match (uri.scheme_str(), uri.host()) {
+                    (Some("http" | "https"), Some(_)) => Some(uri),
+                    _ => anyhow::bail!("proxy.probe_target: expected http(s)://host[:port]"),
+                }
+            }
+        };
+        anyhow::ensure!(
+            !self.probe_timeout.is_zero(),
+            "proxy.probe_timeout: must be more than 0s"
+        );
+        Ok(aigw_services::proxy_health::ProxyHealthSettings {
+            interval: (!self.health_interval.is_zero()).then_some(self.health_interval),
+            timeout: self.probe_timeout,
+            recover_after: self.recover_after.max(1),
+            target,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -55,6 +55,7 @@ pub fn runtime_settings(
             .collect(),
         snapshot_refresh: config.snapshot.refresh_interval,
         proxy_overflow: config.proxy.overflow,
+        proxy_health: config.proxy.health()?,
         credentials: config.oauth.settings(),
         onboarding: config.oauth.onboarding(),
         stats: aigw_services::stats::StatsConfig {

@@ -117,6 +117,9 @@ pub struct Proxy {
     pub avg_latency_ms: i64,
     /// When it was last health-checked.
     pub last_checked_at: Option<DateTime<Utc>>,
+    /// How long its last health probe took (connect, tunnel and TLS handshake), in
+    /// milliseconds; `None` before the first successful probe and after a failed one.
+    pub last_latency_ms: Option<i64>,
     /// When it was marked down, if it is down.
     pub marked_down_at: Option<DateTime<Utc>>,
     /// When it was created.

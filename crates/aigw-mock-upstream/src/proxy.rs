@@ -50,6 +50,10 @@ struct ProxyShared {
     connections: Counter,
     tunnels: Counter,
     rejected: Counter,
+    /// While set, every accepted connection is closed at once.
+    refusing: std::sync::atomic::AtomicBool,
+    /// Connections closed because of `refusing`.
+    refused: Counter,
     /// Held only to push or copy.
     log: Mutex<Vec<Tunnel>>,
 }
@@ -83,6 +87,8 @@ impl MockProxy {
             connections: Counter::default(),
             tunnels: Counter::default(),
             rejected: Counter::default(),
+            refusing: std::sync::atomic::AtomicBool::new(false),
+            refused: Counter::default(),
             log: Mutex::new(Vec::new()),
         });
         #[expect(
@@ -145,6 +151,20 @@ impl MockProxy {
         self.shared.rejected.get()
     }
 
+    /// While `refusing`, the proxy closes every connection as soon as it is
+    /// accepted, as a proxy that is down behind a load balancer does;
+    /// `false` brings it back on the same address.
+    pub fn set_refusing(&self, refusing: bool) {
+        self.shared
+            .refusing
+            .store(refusing, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Connections closed at once while refusing.
+    pub fn refused(&self) -> u64 {
+        self.shared.refused.get()
+    }
+
     /// Every tunnel opened, in order.
     pub fn tunnel_log(&self) -> Vec<Tunnel> {
         self.shared.log.lock().clone()
@@ -186,6 +206,11 @@ async fn accept_loop(listener: TcpListener, shared: Arc<ProxyShared>) {
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    if shared.refusing.load(std::sync::atomic::Ordering::SeqCst) {
+                        shared.refused.incr();
+                        drop(stream);
+                        continue;
+                    }
                     if let Err(e) = stream.set_nodelay(true) {
                         tracing::debug!(%peer, error = %e, "set_nodelay failed");
                     }

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use aigw_domain::{Account, AccountId, ApiKeyId, Format, ProviderKind, UserId};
+use aigw_domain::{Account, AccountId, ApiKeyId, Format, ProviderKind, ProxyId, UserId};
 use aigw_formats::RequestMeta;
 use aigw_repository::state::SharedState;
 use bytes::Bytes;
@@ -221,6 +221,10 @@ struct Inner {
     credentials: CredentialService,
     stats: StatsRecorder,
     round_robin: RoundRobin,
+    /// Proxies whose tunnel failed on traffic, for the proxy health task.
+    proxy_reports: tokio::sync::mpsc::Sender<ProxyId>,
+    /// The receiving end, until the runtime takes it.
+    proxy_reports_rx: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<ProxyId>>>,
 }
 
 impl Gateway {
@@ -236,6 +240,8 @@ impl Gateway {
         let (cooldowns, cooldown_notices) = Cooldowns::with_outbox();
         let round_robin = RoundRobin::new(state.clone());
         let (pins, pin_outbox) = ResponsePins::new();
+        let (proxy_reports, proxy_reports_rx) =
+            tokio::sync::mpsc::channel(crate::proxy_health::REPORTS_QUEUE);
         Self {
             inner: Arc::new(Inner {
                 snapshot,
@@ -250,8 +256,16 @@ impl Gateway {
                 credentials,
                 stats,
                 round_robin,
+                proxy_reports,
+                proxy_reports_rx: parking_lot::Mutex::new(Some(proxy_reports_rx)),
             }),
         }
+    }
+
+    /// The proxies whose tunnel failed on this instance's traffic, for the
+    /// proxy health task; `None` once taken.
+    pub(crate) fn take_proxy_reports(&self) -> Option<tokio::sync::mpsc::Receiver<ProxyId>> {
+        self.inner.proxy_reports_rx.lock().take()
     }
 
     /// The snapshot store this gateway reads.
@@ -601,6 +615,7 @@ impl Gateway {
         };
         event.error = Some(StatsFailure::new(error.kind(), error.to_string()));
         self.inner.stats.record(event);
+        self.report_proxy_failure(account, &error);
         if let Verdict::Retry {
             cooldown,
             reason,
@@ -623,6 +638,18 @@ impl Gateway {
             );
         }
         Err(Failure { error, verdict })
+    }
+
+    /// Tells the proxy health task that the account's proxy failed to open a
+    /// tunnel. Never waits: when the task's queue is full the report is
+    /// dropped (the proxy's probes see the same failure).
+    fn report_proxy_failure(&self, account: &Account, error: &Error) {
+        let (Some(proxy), Error::Upstream(e)) = (account.proxy_id, error) else {
+            return;
+        };
+        if e.error_source() == crate::client_pool::ErrorSource::Proxy {
+            let _ = self.inner.proxy_reports.try_send(proxy);
+        }
     }
 
     /// When the first cooling-down account of the candidates rejoins.

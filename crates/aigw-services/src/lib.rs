@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod onboarding;
 pub mod pins;
 pub mod proxy_assign;
+pub mod proxy_health;
 pub mod redact;
 pub mod reports;
 pub mod retention;

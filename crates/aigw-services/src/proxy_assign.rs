@@ -65,10 +65,17 @@ pub async fn assign_proxies(repository: &SqlRepository, recalculate: bool) -> Re
     let mut changed = 0;
     let mut updates: Vec<(AccountId, Option<ProxyId>)> = Vec::new();
     for account in pending {
-        let choice = choose(&order, &load);
-        if let Some(id) = choice {
-            *load.entry(id).or_default() += 1;
-        }
+        let choice = match choose(&order, &load) {
+            Some(id) => {
+                *load.entry(id).or_default() += 1;
+                Some(id)
+            }
+            // No proxy has room: an account keeps the proxy it has, even a
+            // down or disabled one, so it stays unusable rather than going
+            // direct under `overflow = "direct"`. Only an account that never
+            // had a proxy (or whose proxy was deleted) is left without one.
+            None => account.proxy_id,
+        };
         if choice != account.proxy_id {
             updates.push((account.id, choice));
         }
@@ -181,6 +188,7 @@ mod tests {
             success_rate: 100.0,
             avg_latency_ms: 0,
             last_checked_at: None,
+            last_latency_ms: None,
             marked_down_at: None,
             created_at: now,
             updated_at: now,

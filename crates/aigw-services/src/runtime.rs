@@ -65,6 +65,8 @@ pub struct RuntimeSettings {
     pub auth: AuthSettings,
     /// OAuth onboarding: authorisation and token endpoints, clients, the callback.
     pub onboarding: crate::onboarding::OnboardingSettings,
+    /// Proxy health probes.
+    pub proxy_health: crate::proxy_health::ProxyHealthSettings,
 }
 
 impl Default for RuntimeSettings {
@@ -86,6 +88,7 @@ impl Default for RuntimeSettings {
             retention: None,
             auth: AuthSettings::default(),
             onboarding: crate::onboarding::OnboardingSettings::default(),
+            proxy_health: crate::proxy_health::ProxyHealthSettings::default(),
         }
     }
 }
@@ -103,6 +106,7 @@ pub struct Runtime {
     stats: Option<StatsHandle>,
     stats_timeout: Duration,
     retention: Option<RetentionHandle>,
+    proxy_health: Option<crate::proxy_health::ProxyHealthHandle>,
 }
 
 impl Runtime {
@@ -180,6 +184,13 @@ impl Runtime {
                 gateway.clone(),
             )
         });
+        let proxy_health = crate::proxy_health::start(
+            repository.clone(),
+            gateway.clone(),
+            admin.clone(),
+            settings.proxy_health,
+            gateway.take_proxy_reports(),
+        );
         Ok(Self {
             repository,
             gateway,
@@ -190,6 +201,7 @@ impl Runtime {
             stats: Some(stats_handle),
             stats_timeout: settings.stats.shutdown_timeout,
             retention,
+            proxy_health: Some(proxy_health),
         })
     }
 
@@ -230,6 +242,9 @@ impl Runtime {
         }
         if let Some(retention) = self.retention.take() {
             retention.shutdown().await;
+        }
+        if let Some(proxy_health) = self.proxy_health.take() {
+            proxy_health.shutdown().await;
         }
         match self.stats.take() {
             Some(stats) => Some(stats.shutdown(self.stats_timeout).await),

@@ -485,6 +485,7 @@ mod tests {
                 success_rate: 100.0,
                 avg_latency_ms: 0,
                 last_checked_at: None,
+                last_latency_ms: None,
                 marked_down_at: None,
                 created_at: now,
                 updated_at: now,

@@ -45,6 +45,7 @@ pub(crate) struct ProxyRow {
     created_at: DbTime,
     updated_at: DbTime,
     credentials: Option<String>,
+    last_latency_ms: Option<i64>,
 }
 
 impl ProxyRow {
@@ -71,6 +72,7 @@ impl ProxyRow {
             success_rate: self.success_rate,
             avg_latency_ms: self.avg_latency_ms,
             last_checked_at: opt_time(self.last_checked_at),
+            last_latency_ms: self.last_latency_ms,
             marked_down_at: opt_time(self.marked_down_at),
             created_at: time(self.created_at),
             updated_at: time(self.updated_at),
@@ -371,6 +373,80 @@ impl SqlRepository {
             return Err(Error::not_found(ENTITY, id));
         }
         Ok(())
+    }
+
+    /// Records a health probe: `last_checked_at = now`; on success (`latency` given)
+    /// `consecutive_failures = 0`, `last_latency_ms` and the moving averages of latency and
+    /// success rate updated; on failure `consecutive_failures + 1` and `last_latency_ms`
+    /// cleared. Returns the proxy as it is after the write, for the caller's health decision.
+    pub async fn record_proxy_probe(
+        &self,
+        id: ProxyId,
+        latency: Option<std::time::Duration>,
+    ) -> Result<Proxy, Error> {
+        let ctx = "proxies.record_probe";
+        let at = DbTime(now());
+        let current = self.get_proxy(id).await?;
+        // Moving averages over the recent probes (weight 1/4 on the newest), so one slow or
+        // failed probe shows without hiding the trend.
+        let ok = latency.is_some();
+        let success_rate = current.success_rate * 0.75 + if ok { 25.0 } else { 0.0 };
+        let ms = latency.map(|l| i64::try_from(l.as_millis()).unwrap_or(i64::MAX));
+        let avg_latency_ms = match (ms, current.last_checked_at) {
+            (Some(ms), Some(_)) if current.avg_latency_ms > 0 => {
+                (current.avg_latency_ms.saturating_mul(3).saturating_add(ms)) / 4
+            }
+            (Some(ms), _) => ms,
+            (None, _) => current.avg_latency_ms,
+        };
+        let result = with_conn!(self, write, ctx, |conn| {
+            let target = diesel::update(proxy_pool::table.find(id.get()));
+            let common = (
+                proxy_pool::last_checked_at.eq(Some(at)),
+                proxy_pool::last_latency_ms.eq(ms),
+                proxy_pool::success_rate.eq(success_rate),
+                proxy_pool::avg_latency_ms.eq(avg_latency_ms),
+            );
+            if ok {
+                target
+                    .set((common, proxy_pool::consecutive_failures.eq(0)))
+                    .returning(ProxyRow::as_returning())
+                    .get_result(conn)
+                    .await
+                    .optional()
+            } else {
+                target
+                    .set((
+                        common,
+                        proxy_pool::consecutive_failures.eq(proxy_pool::consecutive_failures + 1),
+                    ))
+                    .returning(ProxyRow::as_returning())
+                    .get_result(conn)
+                    .await
+                    .optional()
+            }
+        })?;
+        result
+            .ok_or_else(|| Error::not_found(ENTITY, id))?
+            .into_domain(ctx, self.keyring())
+    }
+
+    /// Adds `failures` tunnel failures seen on real traffic to `consecutive_failures` and
+    /// returns the proxy as it is after the write.
+    pub async fn add_proxy_failures(&self, id: ProxyId, failures: i32) -> Result<Proxy, Error> {
+        let ctx = "proxies.add_failures";
+        with_conn!(self, write, ctx, |conn| diesel::update(
+            proxy_pool::table.find(id.get())
+        )
+        .set(
+            proxy_pool::consecutive_failures.eq(proxy_pool::consecutive_failures + failures.max(0)),
+        )
+        .returning(ProxyRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional())?
+        .ok_or_else(|| Error::not_found(ENTITY, id))?
+        .into_domain(ctx, self.keyring())
     }
 
     /// Records a request that went through the proxy: `usage_count + 1`,

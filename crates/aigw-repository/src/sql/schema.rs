@@ -66,7 +66,7 @@ diesel::table! {
         created_at -> UtcTimestamp,
         updated_at -> UtcTimestamp,
         credentials -> Nullable<Text>,
-        native_responses -> Bool,
+        last_latency_ms -> Nullable<BigInt>,
     }
 }
 

@@ -58,6 +58,13 @@ impl LockGuard {
         &self.key
     }
 
+    /// Gives the guard up without releasing the lock: it expires at its TTL.
+    /// For a lock that spaces rounds of work between instances rather than
+    /// guarding a critical section.
+    pub fn keep_until_expiry(mut self) {
+        self.holder = None;
+    }
+
     /// Releases the lock if this guard still owns it. `Ok(false)` means the
     /// lock had expired (and may now belong to someone else, whose lock is
     /// left alone) or, through the fallback store, that Redis could not be

@@ -211,6 +211,29 @@ impl ClientPool {
         Ok(response.map(|body| UpstreamBody::new(body, idle)))
     }
 
+    /// Opens one connection to `target` through `proxy` and closes it again, with the pool's
+    /// connect timeout and TLS settings: the TCP connection to the proxy, its `CONNECT` or
+    /// SOCKS5 handshake and, for an `https` target, the TLS handshake with the target. Returns
+    /// how long that took. Nothing is sent through the tunnel and no pooled client is made.
+    pub async fn probe_proxy(
+        &self,
+        proxy: &ProxyUrl,
+        target: &http::Uri,
+    ) -> Result<Duration, UpstreamError> {
+        let route = Route::Proxy(proxy.clone());
+        let mut connector = RouteConnector::new(&route, &self.shared.connector).map_err(|_| {
+            UpstreamError::new(
+                UpstreamErrorKind::ProxyConnect(ProxyFailure::Unreachable),
+                ErrorSource::Proxy,
+            )
+        })?;
+        let started = std::time::Instant::now();
+        let stream = tower_service::Service::call(&mut connector, target.clone()).await?;
+        let took = started.elapsed();
+        drop(stream);
+        Ok(took)
+    }
+
     /// Number of routes with a client: the pool-size metric.
     pub fn len(&self) -> usize {
         self.shared.routes.read().len()

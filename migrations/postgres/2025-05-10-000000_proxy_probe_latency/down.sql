@@ -1,0 +1,1 @@
+ALTER TABLE proxy_pool DROP COLUMN last_latency_ms;
