@@ -231,3 +231,69 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     account_quota_pattern,
 );
+
+#[cfg(test)]
+mod tests {
+    use diesel::QueryableByName;
+    use diesel::sql_types::Text;
+    use diesel_async::RunQueryDsl;
+
+    use crate::sql::SqlRepository;
+
+    #[derive(QueryableByName)]
+    struct Column {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+
+    /// The tables of this file with their columns, read from its text.
+    fn declared() -> Vec<(String, Vec<String>)> {
+        let text = include_str!("schema.rs");
+        let text = &text[..text.find("#[cfg(test)]").unwrap_or(text.len())];
+        let mut tables = Vec::new();
+        let mut lines = text.lines().map(str::trim);
+        while let Some(line) = lines.next() {
+            let Some((name, key)) = line.split_once(" (") else {
+                continue;
+            };
+            if !key.ends_with(") {") {
+                continue;
+            }
+            let mut columns = Vec::new();
+            for line in lines.by_ref() {
+                if line == "}" {
+                    break;
+                }
+                if let Some((column, _)) = line.split_once(" -> ") {
+                    columns.push(column.to_owned());
+                }
+            }
+            tables.push((name.to_owned(), columns));
+        }
+        tables
+    }
+
+    /// Every column the diesel schema declares exists in the migrated
+    /// database, and no column of those tables is missing from the schema:
+    /// a query naming a column the table lacks fails only at run time.
+    #[tokio::test]
+    async fn the_schema_matches_the_migrated_sqlite_database() {
+        let repo = SqlRepository::connect("sqlite::memory:").await.unwrap();
+        repo.migrate().await.unwrap();
+        let tables = declared();
+        assert!(tables.len() >= 11, "parsed only {tables:?}");
+        for (table, mut declared) in tables {
+            let query = format!("SELECT name FROM pragma_table_info('{table}')");
+            let columns = async {
+                with_conn!(repo, read, "schema.test", |conn| {
+                    diesel::sql_query(&query).load::<Column>(conn).await
+                })
+            };
+            let columns: Result<Vec<Column>, crate::Error> = columns.await;
+            let mut actual: Vec<String> = columns.unwrap().into_iter().map(|c| c.name).collect();
+            declared.sort();
+            actual.sort();
+            assert_eq!(declared, actual, "columns of {table}");
+        }
+    }
+}
