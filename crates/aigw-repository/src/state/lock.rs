@@ -58,6 +58,13 @@ impl LockGuard {
         &self.key
     }
 
+    /// Leaves the lock held until its TTL runs out, whatever happens to
+    /// this guard: for a claim that must outlast its holder's work (a
+    /// health probe is claimed for the whole wait before the next one).
+    pub fn keep(mut self) {
+        self.holder = None;
+    }
+
     /// Releases the lock if this guard still owns it. `Ok(false)` means the
     /// lock had expired (and may now belong to someone else, whose lock is
     /// left alone) or, through the fallback store, that Redis could not be
