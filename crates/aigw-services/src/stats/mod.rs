@@ -55,6 +55,8 @@ pub use journal::{FsyncPolicy, Journal, JournalConfig, JournalError};
 pub use metrics::StatsMetrics;
 
 use metrics::Counters;
+
+use crate::health::{DownAccounts, HealthSettings};
 use writer::Writer;
 
 /// How the stats pipeline buffers and writes.
@@ -82,6 +84,8 @@ pub struct StatsConfig {
     /// explicit [`StatsHandle::shutdown`] (every recorder and the handle
     /// dropped).
     pub shutdown_timeout: Duration,
+    /// How attempt outcomes turn into account health.
+    pub health: HealthSettings,
 }
 
 impl Default for StatsConfig {
@@ -95,6 +99,7 @@ impl Default for StatsConfig {
             retry_backoff_max: Duration::from_secs(1),
             write_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
+            health: HealthSettings::default(),
         }
     }
 }
@@ -119,6 +124,8 @@ impl StatsConfig {
 pub struct StatsRecorder {
     tx: mpsc::Sender<StatsEvent>,
     counters: Arc<Counters>,
+    /// The `down` accounts the writer decides from the outcomes it sees.
+    down: DownAccounts,
 }
 
 /// Controls the writer task: stop it with [`StatsHandle::shutdown`].
@@ -178,6 +185,7 @@ impl StatsRecorder {
         let (tx, rx) = mpsc::channel(config.queue_capacity);
         let (stop_tx, stop_rx) = oneshot::channel();
         let counters = Arc::new(Counters::default());
+        let down = DownAccounts::default();
         let writer = Writer::new(
             repository,
             state,
@@ -186,7 +194,8 @@ impl StatsRecorder {
             stop_rx,
             Arc::clone(&counters),
             journal,
-        );
+        )
+        .with_down(down.clone());
         #[expect(
             clippy::disallowed_methods,
             reason = "the one stats writer, started once per runtime"
@@ -195,6 +204,7 @@ impl StatsRecorder {
         let recorder = StatsRecorder {
             tx,
             counters: Arc::clone(&counters),
+            down,
         };
         let handle = StatsHandle {
             stop: Some(stop_tx),
@@ -229,6 +239,12 @@ impl StatsRecorder {
     /// The pipeline's counters now.
     pub fn metrics(&self) -> StatsMetrics {
         self.counters.metrics()
+    }
+
+    /// The `down` accounts, as the writer decides them from the outcomes
+    /// it is sent (and as other instances announce them).
+    pub fn down_accounts(&self) -> &DownAccounts {
+        &self.down
     }
 }
 
