@@ -23,6 +23,7 @@ mod edge;
 mod errors;
 mod failover;
 mod gemini;
+mod health;
 mod input;
 mod oauth;
 mod responses;
