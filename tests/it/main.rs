@@ -25,6 +25,7 @@ mod failover;
 mod gemini;
 mod health;
 mod input;
+mod limits;
 mod oauth;
 mod responses;
 mod secrets;
