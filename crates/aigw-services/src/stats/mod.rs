@@ -27,6 +27,14 @@
 //! into one-row writes (after the database refused a row) marks each row.
 //! Markers older than a day are deleted by the writer, at most once an hour.
 //!
+//! Account health and learned limits are current state rather than counts:
+//! after the live counters, the writer coalesces a batch's attempt outcomes
+//! per account into one transaction of health updates (announcing accounts
+//! that went `down` or came back, see `health.rs`), and the limits answers
+//! stated into quota patterns (at most once per account every few seconds).
+//! Neither is journaled or retried; a failure is counted
+//! ([`StatsMetrics::health_failures`]) and the next outcome writes again.
+//!
 //! With a [`Journal`] ([`StatsRecorder::start_with_journal`]), a batch the
 //! database cannot take goes to local disk instead of the in-memory backlog,
 //! and so does every batch while writes keep failing; the journal is replayed

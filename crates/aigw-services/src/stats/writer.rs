@@ -1064,3 +1064,85 @@ impl Sink {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::limits::UpstreamLimits;
+    use crate::stats::event::StatsFailure;
+
+    fn outcome(account: AccountId, at: &str, outcome: AccountOutcome) -> StatsEvent {
+        let at: DateTime<Utc> = at.parse().unwrap();
+        let mut e = StatsEvent::new(at, "r");
+        e.account_id = Some(account);
+        e.outcome = Some(outcome);
+        if outcome == AccountOutcome::Failure {
+            e.status = 503;
+            e.error = Some(StatsFailure::new(
+                "upstream_status",
+                format!("down at {at}"),
+            ));
+        } else {
+            e.status = 200;
+        }
+        e
+    }
+
+    #[test]
+    fn outcomes_coalesce_per_account_and_a_success_restarts_the_count() {
+        let (a, b, c) = (AccountId::new(), AccountId::new(), AccountId::new());
+        let mut client_error = outcome(c, "2025-06-01T10:00:00Z", AccountOutcome::Failure);
+        client_error.outcome = None;
+        let events = [
+            outcome(a, "2025-06-01T10:00:00Z", AccountOutcome::Failure),
+            outcome(a, "2025-06-01T10:00:01Z", AccountOutcome::Success),
+            outcome(a, "2025-06-01T10:00:02Z", AccountOutcome::Failure),
+            outcome(a, "2025-06-01T10:00:03Z", AccountOutcome::Failure),
+            outcome(b, "2025-06-01T10:00:04Z", AccountOutcome::Failure),
+            client_error,
+        ];
+        let deltas = health_deltas(&events);
+        assert_eq!(
+            deltas.len(),
+            2,
+            "one per account; the client's error is not one"
+        );
+        let of = |id| deltas.iter().find(|d| d.account_id == id).unwrap();
+        assert_eq!(of(a).failures, 2, "failures after the last success");
+        assert_eq!(
+            of(a).last_success_at,
+            Some("2025-06-01T10:00:01Z".parse().unwrap())
+        );
+        let (at, message) = of(a).last_error.clone().unwrap();
+        assert_eq!(at, "2025-06-01T10:00:03Z".parse::<DateTime<Utc>>().unwrap());
+        assert!(message.contains("10:00:03"), "{message}");
+        assert_eq!((of(b).failures, of(b).last_success_at), (1, None));
+    }
+
+    #[test]
+    fn the_last_statement_per_account_and_model_is_kept() {
+        let a = AccountId::new();
+        let now = Utc::now();
+        let stated = |remaining: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert("x-ratelimit-limit-requests", "100".parse().unwrap());
+            h.insert("x-ratelimit-remaining-requests", remaining.parse().unwrap());
+            h.insert("x-ratelimit-reset-requests", "30s".parse().unwrap());
+            let mut e = outcome(a, "2025-06-01T10:00:00Z", AccountOutcome::Success);
+            e.model = Some("gpt-4o".into());
+            e.limits = UpstreamLimits::from_headers(&h, now).map(Arc::new);
+            e
+        };
+        let observed = quota_observations(&[stated("7"), stated("0")]);
+        assert_eq!(observed.len(), 1);
+        let o = &observed[&(a, "gpt-4o".to_owned())];
+        assert_eq!(o.request_limit, Some(100));
+        assert_eq!(o.remaining, Some(0));
+        assert_eq!(o.limit_window.as_deref(), Some("requests"));
+        assert!(o.exhausted_at.is_some());
+    }
+}
