@@ -30,6 +30,7 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub snapshot: SnapshotConfig,
     pub failover: FailoverConfig,
+    pub health: HealthConfig,
     pub proxy: ProxyConfig,
     pub oauth: OAuthConfig,
     pub security: SecurityConfig,
@@ -307,6 +308,47 @@ impl Default for FailoverConfig {
             unreachable_cooldown: d.unreachable_cooldown,
             auth_cooldown: d.auth_cooldown,
             max_cooldown: d.max_cooldown,
+        }
+    }
+}
+
+/// Account health from traffic: consecutive failures make an account
+/// `degraded`, then `down` (out of selection on every instance until a
+/// half-open probe succeeds).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Consecutive failures from which an account is `degraded`.
+    pub degraded_after: u32,
+    /// Consecutive failures from which an account is `down`.
+    pub down_after: u32,
+    /// Wait before the first probe of a `down` account.
+    #[serde(with = "humantime_serde")]
+    pub probe_after: Duration,
+    /// Longest wait between probes (doubled after each failed probe up to this).
+    #[serde(with = "humantime_serde")]
+    pub probe_max: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        let d = aigw_services::health::HealthSettings::default();
+        Self {
+            degraded_after: d.degraded_after,
+            down_after: d.down_after,
+            probe_after: d.probe_after,
+            probe_max: d.probe_max,
+        }
+    }
+}
+
+impl HealthConfig {
+    pub fn settings(&self) -> aigw_services::health::HealthSettings {
+        aigw_services::health::HealthSettings {
+            degraded_after: self.degraded_after,
+            down_after: self.down_after,
+            probe_after: self.probe_after,
+            probe_max: self.probe_max,
         }
     }
 }
@@ -887,6 +929,24 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "redis.command_timeout".into(),
                 "must be greater than zero".into(),
+            ));
+        }
+        if self.health.down_after == 0 || self.health.degraded_after == 0 {
+            return Err(ConfigError::Invalid(
+                "health.down_after".into(),
+                "health.degraded_after and health.down_after must be at least 1".into(),
+            ));
+        }
+        if self.health.degraded_after > self.health.down_after {
+            return Err(ConfigError::Invalid(
+                "health.degraded_after".into(),
+                "must not exceed health.down_after".into(),
+            ));
+        }
+        if self.health.probe_after.is_zero() || self.health.probe_max < self.health.probe_after {
+            return Err(ConfigError::Invalid(
+                "health.probe_after".into(),
+                "must be greater than zero and at most health.probe_max".into(),
             ));
         }
         if self.failover.max_attempts == 0 {

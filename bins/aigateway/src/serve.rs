@@ -60,6 +60,7 @@ pub fn runtime_settings(
         onboarding: config.oauth.onboarding(),
         stats: aigw_services::stats::StatsConfig {
             shutdown_timeout: config.server.shutdown_grace,
+            health: config.health.settings(),
             ..aigw_services::stats::StatsConfig::default()
         },
         stats_journal: config.stats_journal()?,

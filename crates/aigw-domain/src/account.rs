@@ -152,6 +152,57 @@ pub struct AccountPatch {
     pub health_status: Option<HealthStatus>,
 }
 
+/// When consecutive failures make an account `degraded`, then `down`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthThresholds {
+    /// Consecutive failures from which an account is `degraded`.
+    pub degraded_after: i64,
+    /// Consecutive failures from which an account is `down`.
+    pub down_after: i64,
+}
+
+impl HealthThresholds {
+    /// The health of an account after `failures` consecutive failures.
+    pub fn status(&self, failures: i64) -> HealthStatus {
+        if failures >= self.down_after.max(1) {
+            HealthStatus::Down
+        } else if failures >= self.degraded_after.max(1) {
+            HealthStatus::Degraded
+        } else {
+            HealthStatus::Healthy
+        }
+    }
+}
+
+/// What one stats batch saw of one account's attempts, in order: whether
+/// any succeeded, and the failures since the last success (or since the
+/// batch began, when none did).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountHealthDelta {
+    /// The account.
+    pub account_id: AccountId,
+    /// When its last success of the batch happened, if one did: it heals
+    /// the account (the failure count restarts from the failures after it).
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// Failures after the last success (all of them without one).
+    pub failures: i64,
+    /// The last failure: when, and its message.
+    pub last_error: Option<(DateTime<Utc>, String)>,
+}
+
+/// An account's health after a batch of outcomes was applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountHealthChange {
+    /// The account.
+    pub account_id: AccountId,
+    /// Its health before.
+    pub before: HealthStatus,
+    /// Its health now.
+    pub after: HealthStatus,
+    /// Its consecutive failures now.
+    pub failure_count: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

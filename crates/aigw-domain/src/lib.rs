@@ -22,7 +22,9 @@ mod secret;
 pub mod serde_helpers;
 mod user;
 
-pub use account::{Account, AccountPatch, NewAccount};
+pub use account::{
+    Account, AccountHealthChange, AccountHealthDelta, AccountPatch, HealthThresholds, NewAccount,
+};
 pub use auth::{AuthData, AuthKind, MaskedAuth, OAuthCredentials};
 pub use enums::{HealthStatus, ProxyProtocol, Role};
 pub use error::DomainError;
@@ -38,7 +40,7 @@ pub use query::{
     AccountFilter, ApiKeyFilter, MappingOwnership, ModelMappingFilter, Page, Paged, ProviderFilter,
     ProxyFilter, ProxyStatsFilter, QuotaPatternFilter, RequestLogFilter, TimeRange, UserFilter,
 };
-pub use quota::{AccountQuotaPattern, NewQuotaPattern, QuotaPatternPatch};
+pub use quota::{AccountQuotaPattern, NewQuotaPattern, QuotaObservation, QuotaPatternPatch};
 pub use request_log::{NewRequestLog, RequestLog};
 pub use secret::Secret;
 pub use user::{ApiKey, ApiKeyPatch, NewApiKey, NewUser, User, UserPatch};

@@ -30,6 +30,41 @@ pub struct AccountQuotaPattern {
     pub created_at: DateTime<Utc>,
     /// When it was last changed.
     pub updated_at: DateTime<Utc>,
+    /// The limit window the upstream last stated as binding (`requests`,
+    /// `tokens`, `5h`, `7d`, `primary`, `secondary`, `usage_limit`, a Gemini
+    /// quota id …).
+    pub limit_window: Option<String>,
+    /// What the upstream said is left of that window.
+    pub remaining: Option<i64>,
+    /// The share of that window used, 0 to 100, when the upstream says.
+    pub used_percent: Option<f64>,
+    /// When that window resets, as the upstream stated.
+    pub resets_at: Option<DateTime<Utc>>,
+}
+
+/// What one upstream answer stated about an account's limits for a model
+/// (`*` for the account's own windows, such as a subscription's), as the
+/// stats writer records it into the account's quota pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuotaObservation {
+    /// The account.
+    pub account_id: AccountId,
+    /// The model, or `*` for limits of the whole account.
+    pub model: String,
+    /// The requests limit stated, if any.
+    pub request_limit: Option<i64>,
+    /// The tokens limit stated, if any.
+    pub token_limit: Option<i64>,
+    /// The binding window's name.
+    pub limit_window: Option<String>,
+    /// What is left of it.
+    pub remaining: Option<i64>,
+    /// The share used, 0 to 100.
+    pub used_percent: Option<f64>,
+    /// When it resets.
+    pub resets_at: Option<DateTime<Utc>>,
+    /// When it was found used up, if it was.
+    pub exhausted_at: Option<DateTime<Utc>>,
 }
 
 /// A pattern to create.

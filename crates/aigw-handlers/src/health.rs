@@ -103,6 +103,11 @@ pub(crate) fn metrics(app: &App) -> Response<ResponseBody> {
             stats.dropped() as f64,
         ),
         (
+            "aigw_stats_health_write_failures_total",
+            "Account health and learned-limit updates the database refused or did not take in time.",
+            stats.health_failures as f64,
+        ),
+        (
             "aigw_response_pins_dropped_total",
             "Responses ids not pinned to their account because the pin queue was full.",
             gateway.response_pins_dropped() as f64,

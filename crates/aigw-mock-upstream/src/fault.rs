@@ -26,6 +26,9 @@ pub enum Fault {
         /// Extra response headers.
         headers: HeaderMap,
     },
+    /// Answer normally, with these headers added (e.g. the rate-limit or
+    /// subscription-window headers a real upstream sends with a success).
+    Headers(HeaderMap),
     /// Close the TCP connection without a response, with an RST (SO_LINGER 0).
     /// Over HTTP/2 this drops the whole connection, as a crashed upstream would.
     Reset,
@@ -101,6 +104,22 @@ impl Fault {
             StatusCode::TOO_MANY_REQUESTS,
             crate::wire::responses::usage_limit_body(resets_in_seconds).unwrap_or_default(),
         )
+    }
+
+    /// A normal answer carrying `pairs` as extra headers. Pairs that are
+    /// not valid header names or values are skipped.
+    pub fn with_headers(pairs: &[(&str, &str)]) -> Self {
+        Self::Headers(header_map(pairs))
+    }
+
+    /// A 429 carrying `pairs` as headers, with the endpoint's own error body
+    /// (e.g. a Claude plan's `anthropic-ratelimit-unified-status: rejected`).
+    pub fn limited_with_headers(pairs: &[(&str, &str)]) -> Self {
+        Self::Status {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            body: None,
+            headers: header_map(pairs),
+        }
     }
 
     /// 500.
@@ -285,6 +304,19 @@ fn take_front(queue: &mut VecDeque<FaultRule>) -> Option<Fault> {
             }
         }
     }
+}
+
+fn header_map(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in pairs {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::try_from(*name),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    headers
 }
 
 #[cfg(test)]

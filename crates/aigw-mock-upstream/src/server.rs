@@ -414,8 +414,10 @@ async fn handle(
         _ => Scope::Models,
     };
     let mut stream_fault = None;
+    let mut extra_headers = None;
     match shared.faults.take(key.as_deref(), scope) {
         None => {}
+        Some(Fault::Headers(headers)) => extra_headers = Some(headers),
         Some(Fault::Latency(delay)) => tokio::time::sleep(delay).await,
         Some(Fault::Reset) => {
             guard.disarm();
@@ -450,6 +452,10 @@ async fn handle(
             body: &body,
         },
     )?;
+    let mut out = out;
+    if let Some(headers) = extra_headers {
+        out.headers.extend(headers);
+    }
     let shaping = shape(stream_fault, wire, &out.rendered)?;
     Ok(respond(out, shaping, guard))
 }

@@ -19,6 +19,8 @@ use aigw_domain::AccountId;
 use parking_lot::RwLock;
 use tokio::sync::mpsc;
 
+use crate::health::DownAccounts;
+
 /// Why an account is cooling down (a metric label and an operator hint).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CooldownReason {
@@ -106,6 +108,9 @@ pub struct Cooldowns {
     outbox: Option<mpsc::Sender<CooldownNotice>>,
     /// Notices that did not fit in the outbox.
     dropped_notices: AtomicU64,
+    /// Accounts that are `down`: skipped like an account-wide cooldown
+    /// until their probe is due (see `health.rs`).
+    down: DownAccounts,
 }
 
 /// Notices waiting to be published before new ones are dropped.
@@ -120,6 +125,18 @@ impl Cooldowns {
             ..Self::default()
         };
         (table, rx)
+    }
+
+    /// The table that also skips the accounts `down` holds until their
+    /// probe is due.
+    pub fn with_down(mut self, down: DownAccounts) -> Self {
+        self.down = down;
+        self
+    }
+
+    /// The `down` accounts this table skips.
+    pub fn down(&self) -> &DownAccounts {
+        &self.down
     }
 
     /// Puts `account` (for `model`, or for every model when `None`) in
@@ -197,25 +214,30 @@ impl Cooldowns {
         changed
     }
 
-    /// How long `account` must still wait before serving `model`, if at all.
+    /// How long `account` must still wait before serving `model`, if at all
+    /// (a `down` account waits for its next probe).
     pub fn remaining(&self, account: AccountId, model: &str) -> Option<Duration> {
+        let down = self.down.waiting(account);
         if self.len.load(Ordering::Acquire) == 0 {
-            return None;
+            return down;
         }
         let now = Instant::now();
         let entries = self.entries.read();
-        entries
-            .get(&account)?
-            .iter()
+        let cooling = entries
+            .get(&account)
+            .into_iter()
+            .flatten()
             .filter(|(m, _, _)| m.is_empty() || &**m == model)
             .filter_map(|(_, until, _)| until.checked_duration_since(now))
             .filter(|d| !d.is_zero())
-            .max()
+            .max();
+        cooling.max(down)
     }
 
-    /// Whether no cooldown is recorded at all (one atomic load).
+    /// Whether no cooldown is recorded at all and no account is down (two
+    /// atomic loads).
     pub fn is_empty(&self) -> bool {
-        self.len.load(Ordering::Acquire) == 0
+        self.len.load(Ordering::Acquire) == 0 && self.down.is_empty()
     }
 
     /// Whether `account` may serve `model` now.

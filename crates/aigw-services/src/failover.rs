@@ -14,6 +14,7 @@ use http::{HeaderMap, StatusCode};
 
 use crate::client_pool::{UpstreamError, UpstreamErrorKind};
 use crate::cooldown::CooldownReason;
+use crate::limits::UpstreamLimits;
 
 /// Bounds and default waits of failover.
 #[derive(Debug, Clone)]
@@ -81,10 +82,17 @@ impl FailoverSettings {
     pub fn classify_status(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
         match status.as_u16() {
             429 => {
-                // A ChatGPT plan's usage limit covers the whole account
-                // until the reset it names.
-                if let Some(reset) = usage_limit_reset(body) {
-                    let wait = reset.unwrap_or(self.quota_cooldown);
+                // A subscription's used-up window (a ChatGPT plan's usage
+                // limit, a Claude plan's `rejected` unified status) covers
+                // the whole account until the reset it names.
+                if let Some(limits) = UpstreamLimits::of_answer(headers, Some(body), Utc::now())
+                    && limits.account_wide
+                    && limits.is_exhausted()
+                {
+                    let wait = limits
+                        .exhausted_until()
+                        .and_then(until)
+                        .unwrap_or(self.quota_cooldown);
                     return self.retry(wait, CooldownReason::QuotaExhausted, true);
                 }
                 if let Some(wait) = retry_after(headers) {
@@ -187,12 +195,13 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .max()
 }
 
-fn until(at: DateTime<Utc>) -> Option<Duration> {
+/// How long until `at` (zero when it has passed).
+pub(crate) fn until(at: DateTime<Utc>) -> Option<Duration> {
     (at - Utc::now()).to_std().ok().or(Some(Duration::ZERO))
 }
 
 /// Parses durations like `1s`, `6m0s`, `1h2m3.5s`, `250ms`.
-fn parse_go_duration(s: &str) -> Option<Duration> {
+pub(crate) fn parse_go_duration(s: &str) -> Option<Duration> {
     let mut total = 0f64;
     let mut number = String::new();
     let mut chars = s.trim().chars().peekable();
@@ -231,27 +240,6 @@ fn body_retry_delay(body: &[u8]) -> Option<Duration> {
         .iter()
         .filter_map(|d| d.get("retryDelay")?.as_str())
         .find_map(parse_go_duration)
-}
-
-/// The Codex backend's `usage_limit_reached` error: `Some` when the body is
-/// one, holding how long until the limit resets (`resets_in_seconds`, else
-/// the Unix time `resets_at`) when it says.
-fn usage_limit_reset(body: &[u8]) -> Option<Option<Duration>> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let error = value.get("error")?;
-    if error.get("type").and_then(|t| t.as_str()) != Some("usage_limit_reached") {
-        return None;
-    }
-    let in_seconds = error
-        .get("resets_in_seconds")
-        .and_then(serde_json::Value::as_f64)
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64);
-    let at = || {
-        let at = error.get("resets_at")?.as_i64()?;
-        until(DateTime::from_timestamp(at, 0)?)
-    };
-    Some(in_seconds.or_else(at))
 }
 
 /// Whether a 429 body says a quota, not a rate, is exhausted: Google's
@@ -342,14 +330,15 @@ mod tests {
     fn a_codex_usage_limit_cools_the_account_until_its_reset() {
         let p = FailoverSettings::default();
         let body = br#"{"error":{"type":"usage_limit_reached","message":"limit","plan_type":"plus","resets_in_seconds":1200}}"#;
-        assert_eq!(
-            p.classify_status(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), body),
-            Verdict::Retry {
-                cooldown: Duration::from_secs(1200),
-                reason: CooldownReason::QuotaExhausted,
-                account_wide: true
-            }
-        );
+        let Verdict::Retry {
+            cooldown,
+            reason: CooldownReason::QuotaExhausted,
+            account_wide: true,
+        } = p.classify_status(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), body)
+        else {
+            panic!("a usage limit cools the whole account down");
+        };
+        assert!((1199..=1200).contains(&cooldown.as_secs()), "{cooldown:?}");
         let at = Utc::now().timestamp() + 600;
         let body = format!(r#"{{"error":{{"type":"usage_limit_reached","resets_at":{at}}}}}"#);
         let Verdict::Retry { cooldown, .. } = p.classify_status(
@@ -366,6 +355,32 @@ mod tests {
             p.classify_status(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), body),
             Verdict::Retry { cooldown, .. } if cooldown == p.max_cooldown
         ));
+    }
+
+    #[test]
+    fn a_rejected_claude_plan_cools_the_account_until_its_unified_reset() {
+        let p = FailoverSettings::default();
+        let reset = (Utc::now().timestamp() + 900).to_string();
+        let h = headers(&[
+            ("anthropic-ratelimit-unified-status", "rejected"),
+            ("anthropic-ratelimit-unified-5h-status", "rejected"),
+            ("anthropic-ratelimit-unified-5h-reset", &reset),
+            (
+                "anthropic-ratelimit-unified-representative-claim",
+                "five_hour",
+            ),
+            ("anthropic-ratelimit-unified-reset", &reset),
+        ]);
+        let body = br#"{"type":"error","error":{"type":"rate_limit_error","message":"limit"}}"#;
+        let Verdict::Retry {
+            cooldown,
+            reason: CooldownReason::QuotaExhausted,
+            account_wide: true,
+        } = p.classify_status(StatusCode::TOO_MANY_REQUESTS, &h, body)
+        else {
+            panic!("a rejected plan cools the whole account down");
+        };
+        assert!((898..=900).contains(&cooldown.as_secs()), "{cooldown:?}");
     }
 
     #[test]

@@ -28,6 +28,8 @@ use crate::client_pool::{ClientPool, Route};
 use crate::cooldown::{CooldownNotice, CooldownReason, Cooldowns};
 use crate::credentials::CredentialService;
 use crate::failover::{FailoverSettings, Verdict};
+use crate::health::AccountOutcome;
+use crate::limits::UpstreamLimits;
 use crate::metrics::Metrics;
 use crate::pins::{self, ResponsePin, ResponsePins};
 use crate::redact::Secrets;
@@ -238,6 +240,7 @@ impl Gateway {
         settings: GatewaySettings,
     ) -> Self {
         let (cooldowns, cooldown_notices) = Cooldowns::with_outbox();
+        let cooldowns = cooldowns.with_down(stats.down_accounts().clone());
         let round_robin = RoundRobin::new(state.clone());
         let (pins, pin_outbox) = ResponsePins::new();
         let (proxy_reports, proxy_reports_rx) =
@@ -455,12 +458,7 @@ impl Gateway {
         let mut tried: Vec<AccountId> = Vec::new();
         let mut last_error: Option<Error> = None;
         for _ in 0..policy.max_attempts.max(1) {
-            let Some(selection) = self
-                .inner
-                .round_robin
-                .select(&candidates, &self.inner.cooldowns, &tried, turn)
-                .await
-            else {
+            let Some(selection) = self.select(&candidates, &tried, turn).await else {
                 break;
             };
             let account = selection.chosen.account.id;
@@ -469,6 +467,7 @@ impl Gateway {
                 Err(Failure {
                     error,
                     verdict: Verdict::Fatal,
+                    ..
                 }) => return Err(error),
                 Err(Failure { error, .. }) => {
                     tried.push(account);
@@ -486,6 +485,59 @@ impl Gateway {
             retry_after: self.earliest_rejoin(&candidates),
             model: meta.model.clone(),
         })
+    }
+
+    /// The account for the next attempt: the selector's pick, unless it is
+    /// a `down` account whose probe another request (here or on another
+    /// instance) has claimed, which is then skipped.
+    async fn select<'a>(
+        &self,
+        candidates: &[crate::snapshot::RouteCandidate<'a>],
+        tried: &[AccountId],
+        turn: Turn,
+    ) -> Option<crate::selector::Selection<'a>> {
+        let mut skipped: Option<Vec<AccountId>> = None;
+        loop {
+            let excluded = skipped.as_deref().unwrap_or(tried);
+            let selection = self
+                .inner
+                .round_robin
+                .select(candidates, &self.inner.cooldowns, excluded, turn)
+                .await?;
+            let account = selection.chosen.account.id;
+            if self.claim_probe(account).await {
+                return Some(selection);
+            }
+            skipped.get_or_insert_with(|| tried.to_vec()).push(account);
+        }
+    }
+
+    /// Whether `account` may take this attempt: always, unless it is
+    /// `down`; then only as its one probe, claimed on this instance and in
+    /// the shared state (held for the wait before the next probe, so that
+    /// no instance sends another meanwhile). The shared claim is the only
+    /// round trip, and only ever for a `down` account whose probe is due.
+    async fn claim_probe(&self, account: AccountId) -> bool {
+        let down = self.inner.cooldowns.down();
+        if !down.is_down(account) {
+            return true;
+        }
+        let Some(hold) = down.claim_local(account) else {
+            return false;
+        };
+        let key = crate::health::probe_key(account);
+        match self.inner.state.try_lock(&key, hold).await {
+            Ok(Some(claim)) => {
+                claim.keep_until_expiry();
+                tracing::info!(%account, "probing a down account");
+                true
+            }
+            Ok(None) => false,
+            Err(error) => {
+                tracing::warn!(%account, %error, "probe of a down account not claimed");
+                false
+            }
+        }
     }
 
     /// A request continuing a stored response: one attempt, on the account
@@ -603,7 +655,14 @@ impl Gateway {
         };
         let (error, verdict) = match self.send(attempt).await {
             Ok(reply) => return Ok(reply),
-            Err(Failure { error, verdict }) => (error, verdict),
+            Err(Failure {
+                error,
+                verdict,
+                limits,
+            }) => {
+                event.limits = limits;
+                (error, verdict)
+            }
         };
         event.at = chrono::Utc::now();
         event.latency = attempt_started.elapsed();
@@ -614,6 +673,9 @@ impl Gateway {
             _ => 0,
         };
         event.error = Some(StatsFailure::new(error.kind(), error.to_string()));
+        if matches!(verdict, Verdict::Retry { .. }) {
+            event.outcome = Some(AccountOutcome::Failure);
+        }
         self.inner.stats.record(event);
         self.report_proxy_failure(account, &error);
         if let Verdict::Retry {
@@ -637,7 +699,11 @@ impl Gateway {
                 "attempt failed; account cooling down"
             );
         }
-        Err(Failure { error, verdict })
+        Err(Failure {
+            error,
+            verdict,
+            limits: None,
+        })
     }
 
     /// Tells the proxy health task that the account's proxy failed to open a
@@ -820,6 +886,7 @@ impl Gateway {
                 return Err(Failure {
                     error: Error::Upstream(e),
                     verdict,
+                    limits: None,
                 });
             }
         };
@@ -830,11 +897,15 @@ impl Gateway {
             let (parts, body) = response.into_parts();
             let body = collect(body).await.map_err(|e| self.transport_failure(e))?;
             let verdict = policy.classify_status(status, &parts.headers, &body);
+            let limits = UpstreamLimits::of_answer(&parts.headers, Some(&body), chrono::Utc::now())
+                .map(Arc::new);
             return Err(Failure {
                 error: upstream_status_error(attempt, upstream_format, status, &body, &secrets()),
                 verdict,
+                limits,
             });
         }
+        let limits = self.learn_limits(attempt, response.headers());
         let created = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
         if attempt.meta.stream {
             let ctx = StreamContext {
@@ -862,6 +933,8 @@ impl Gateway {
                     }
                     let mut event = attempt.event.clone();
                     event.status = 200;
+                    event.outcome = Some(AccountOutcome::Success);
+                    event.limits = limits;
                     event.ttfb = Some(sent_at.elapsed());
                     stream.record_to(self.inner.stats.clone(), event, sent_at);
                     Ok(Reply::Stream(Box::new(stream)))
@@ -870,6 +943,7 @@ impl Gateway {
                 Err(PrimeError::Stream(StreamError::Upstream(e))) => Err(Failure {
                     verdict: policy.classify_stream_error(e.kind),
                     error: upstream_event_error(attempt, e.kind, &e.message, &secrets()),
+                    limits: None,
                 }),
                 Err(PrimeError::Stream(e)) => Err(Failure::retry(
                     Error::UpstreamStream(secrets().redact_str(&e.to_string()).into_owned()),
@@ -921,6 +995,8 @@ impl Gateway {
         let mut event = attempt.event.clone();
         event.at = chrono::Utc::now();
         event.status = 200;
+        event.outcome = Some(AccountOutcome::Success);
+        event.limits = limits;
         event.latency = sent_at.elapsed();
         event.usage = token_usage(usage);
         self.inner.stats.record(event);
@@ -947,6 +1023,8 @@ impl Gateway {
         if counter == Counter::Estimate {
             // Nothing went out, so through no proxy either.
             event.proxy_id = None;
+        } else {
+            event.outcome = Some(AccountOutcome::Success);
         }
         self.inner.stats.record(event);
         Reply::Count { body, counter }
@@ -970,6 +1048,42 @@ impl Gateway {
         let body = aigw_formats::count_reply(attempt.client(), tokens)
             .map_err(|e| Failure::fatal(Error::BadRequest(e)))?;
         Ok(self.counted(attempt, body, Counter::Estimate, started))
+    }
+
+    /// The limits a successful answer's headers state, if any: a window
+    /// used up (remaining 0, a `rejected` plan, 100 % used) cools the
+    /// account down until its stated reset (bounded by `max_cooldown`), for
+    /// every model when the window is the account's, without waiting for a
+    /// 429. Parsed only when one of the forms' headers is there.
+    fn learn_limits(
+        &self,
+        attempt: &Attempt<'_>,
+        headers: &http::HeaderMap,
+    ) -> Option<Arc<UpstreamLimits>> {
+        let limits = UpstreamLimits::from_headers(headers, chrono::Utc::now())?;
+        if let Some(at) = limits.exhausted_until()
+            && let Some(wait) = crate::failover::until(at)
+            && !wait.is_zero()
+        {
+            let policy = &self.inner.settings.failover;
+            let (reason, model) = if limits.account_wide {
+                (CooldownReason::QuotaExhausted, None)
+            } else {
+                (CooldownReason::RateLimited, Some(attempt.upstream_model))
+            };
+            let wait = wait.min(policy.max_cooldown);
+            self.inner
+                .cooldowns
+                .set(attempt.account.id, model, wait, reason);
+            self.inner.metrics.cooldown(reason.as_str());
+            tracing::info!(
+                account = %attempt.account.id,
+                reason = reason.as_str(),
+                cooldown_ms = wait.as_millis() as u64,
+                "upstream limit used up; account cooling down until its reset"
+            );
+        }
+        Some(Arc::new(limits))
     }
 
     /// A 2xx reply whose body cannot be read: retried elsewhere, like a
@@ -1010,6 +1124,7 @@ impl Gateway {
             Err(StreamError::Upstream(e)) => Err(Failure {
                 verdict: policy.classify_stream_error(e.kind),
                 error: upstream_event_error(attempt, e.kind, &e.message, &secrets()),
+                limits: None,
             }),
             Err(e) => Err(Failure::retry(
                 Error::UpstreamStream(secrets().redact_str(&e.to_string()).into_owned()),
@@ -1024,6 +1139,7 @@ impl Gateway {
         Failure {
             verdict: self.inner.settings.failover.classify_transport(&e),
             error: Error::Upstream(e),
+            limits: None,
         }
     }
 }
@@ -1190,6 +1306,8 @@ pub const OTHER_MODEL_LABEL: &str = "other";
 struct Failure {
     error: Error,
     verdict: Verdict,
+    /// The limits the upstream's error answer stated, if any.
+    limits: Option<Arc<UpstreamLimits>>,
 }
 
 impl Failure {
@@ -1219,6 +1337,7 @@ impl Failure {
         Self {
             error,
             verdict: Verdict::Fatal,
+            limits: None,
         }
     }
 
@@ -1235,6 +1354,7 @@ impl Failure {
                 reason,
                 account_wide,
             },
+            limits: None,
         }
     }
 }

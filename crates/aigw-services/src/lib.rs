@@ -9,6 +9,8 @@ pub mod credentials;
 mod error;
 pub mod failover;
 pub mod gateway;
+pub mod health;
+pub mod limits;
 pub mod metrics;
 pub mod onboarding;
 pub mod pins;

@@ -233,8 +233,14 @@ pub struct AccountHealth {
     pub last_used_at: Option<DateTime<Utc>>,
     /// Requests served.
     pub usage_count: i64,
-    /// The cooldowns in force on this instance.
+    /// The cooldowns in force: those set here and those every other
+    /// instance announced (each instance applies its peers' cooldowns).
     pub cooldowns: Vec<CooldownView>,
+    /// When `down`: when its next half-open probe may go out.
+    pub next_probe_at: Option<DateTime<Utc>>,
+    /// When `down`: the wait between probes now (doubled after each failed
+    /// probe, up to `health.probe_max`), in milliseconds.
+    pub probe_wait_ms: Option<u64>,
     /// The same, keyed by model, in the original's shape.
     pub model_states: BTreeMap<String, ModelState>,
     /// When the row last changed.
@@ -290,8 +296,22 @@ pub struct QuotaStatus {
     pub tokens_today: i64,
     /// The learned request limit, if any.
     pub est_request_limit: Option<i64>,
-    /// `requests_today / est_request_limit` in percent, when the limit is known.
+    /// The learned token limit, if any.
+    pub est_token_limit: Option<i64>,
+    /// The share of the binding window used, in percent: as the upstream
+    /// stated it (`used_percent`), else `requests_today / est_request_limit`
+    /// when the limit is known.
     pub percent_used: Option<f64>,
+    /// The limit window the upstream last stated as binding (`requests`,
+    /// `tokens`, `5h`, `7d`, `primary`, `secondary`, `usage_limit`, a Gemini
+    /// quota id), if learnt.
+    pub limit_window: Option<String>,
+    /// What the upstream said is left of that window.
+    pub remaining: Option<i64>,
+    /// When that window resets, as the upstream stated.
+    pub limit_resets_at: Option<DateTime<Utc>>,
+    /// When the upstream last said a window was used up.
+    pub last_exhausted_at: Option<DateTime<Utc>>,
     /// Whether the account is cooling down for this model.
     pub is_exhausted: bool,
     /// Why (the cooldown reason).
@@ -638,7 +658,8 @@ impl Reports {
         map
     }
 
-    fn health_of(account: Account, cooldowns: Vec<CooldownView>) -> AccountHealth {
+    fn health_of(&self, account: Account, cooldowns: Vec<CooldownView>) -> AccountHealth {
+        let probe = self.gateway.cooldowns().down().view(account.id);
         let model_states = cooldowns
             .iter()
             .map(|c| {
@@ -671,6 +692,9 @@ impl Reports {
             last_used_at: account.last_used_at,
             usage_count: account.usage_count,
             cooldowns,
+            next_probe_at: probe.map(|p| p.next_probe_at),
+            probe_wait_ms: probe
+                .map(|p| u64::try_from(p.probe_wait.as_millis()).unwrap_or(u64::MAX)),
             model_states,
             updated_at: account.updated_at,
         }
@@ -689,7 +713,7 @@ impl Reports {
             .into_iter()
             .map(|a| {
                 let c = cooldowns.remove(&a.id).unwrap_or_default();
-                Self::health_of(a, c)
+                self.health_of(a, c)
             })
             .collect();
         Ok(AccountHealthList {
@@ -706,7 +730,7 @@ impl Reports {
             .cooldowns_by_account(Utc::now())
             .remove(&id)
             .unwrap_or_default();
-        Ok(Self::health_of(account, cooldowns))
+        Ok(self.health_of(account, cooldowns))
     }
 
     /// Counts of healthy, blocked and disabled accounts, overall and per provider.
@@ -812,10 +836,8 @@ impl Reports {
                 )
                 .await?
                 .data;
-            let limits: HashMap<&str, Option<i64>> = patterns
-                .iter()
-                .map(|p| (p.model.as_str(), p.est_request_limit))
-                .collect();
+            let limits: HashMap<&str, &aigw_domain::AccountQuotaPattern> =
+                patterns.iter().map(|p| (p.model.as_str(), p)).collect();
             let account_cooldowns = cooldowns.remove(&account.id).unwrap_or_default();
             let mut models: BTreeSet<String> = provider_models
                 .get(&account.provider_id)
@@ -838,17 +860,25 @@ impl Reports {
                         .get(&(account.id, model.clone()))
                         .copied()
                         .unwrap_or_default();
-                    let limit = limits.get(model.as_str()).copied().flatten();
-                    let percent_used = limit
-                        .filter(|l| *l > 0)
-                        .map(|l| 100.0 * totals.requests as f64 / l as f64);
+                    let pattern = limits.get(model.as_str()).copied();
+                    let limit = pattern.and_then(|p| p.est_request_limit);
+                    let percent_used = pattern.and_then(|p| p.used_percent).or_else(|| {
+                        limit
+                            .filter(|l| *l > 0)
+                            .map(|l| 100.0 * totals.requests as f64 / l as f64)
+                    });
                     let block = blocking(&account_cooldowns, &model);
                     let status = QuotaStatus {
                         requests_today: totals.requests,
                         errors_today: totals.errors,
                         tokens_today: totals.input_tokens + totals.output_tokens,
                         est_request_limit: limit,
+                        est_token_limit: pattern.and_then(|p| p.est_token_limit),
                         percent_used,
+                        limit_window: pattern.and_then(|p| p.limit_window.clone()),
+                        remaining: pattern.and_then(|p| p.remaining),
+                        limit_resets_at: pattern.and_then(|p| p.resets_at),
+                        last_exhausted_at: pattern.and_then(|p| p.last_exhausted_at),
                         is_exhausted: block.is_some(),
                         reason: block.map(|c| c.reason),
                         reset_at: block.map(|c| c.until),

@@ -174,6 +174,7 @@ impl Runtime {
             gateway.clone(),
             builder.clone(),
             settings.snapshot_refresh,
+            settings.stats.health,
             stopped,
         );
         let retention = settings.retention.map(|retention| {
@@ -566,6 +567,7 @@ fn spawn_refresher(
     gateway: Gateway,
     builder: SnapshotBuilder,
     interval: Duration,
+    health: crate::health::HealthSettings,
     mut stopped: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let mut notices = gateway.state().subscribe();
@@ -576,6 +578,7 @@ fn spawn_refresher(
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+        reconcile_down(&gateway, &health);
         loop {
             tokio::select! {
                 _ = stopped.changed() => break,
@@ -605,6 +608,10 @@ fn spawn_refresher(
                             apply_cooldown(&gateway, &account, model, until_ms, &reason);
                             continue;
                         }
+                        Invalidation::AccountHealth { account, status, next_probe_ms, probe_wait_ms } => {
+                            apply_health(&gateway, &account, &status, next_probe_ms, probe_wait_ms);
+                            continue;
+                        }
                         // The old credential's tokens go before the rebuild
                         // that brings the new credential in.
                         Invalidation::AccountCredentialsChanged { id } => {
@@ -626,6 +633,7 @@ fn spawn_refresher(
             if let Err(e) = builder.rebuild(&repository, &gateway).await {
                 tracing::warn!(error = %e, "snapshot refresh failed; serving the previous one")
             }
+            reconcile_down(&gateway, &health);
         }
     };
     #[expect(
@@ -667,6 +675,49 @@ async fn publish_cooldown(gateway: &Gateway, notice: CooldownNotice) {
     if let Err(e) = gateway.state().publish(event).await {
         tracing::debug!(error = %e, "could not announce a cooldown to other instances");
     }
+}
+
+/// Applies an account health change another instance's stats writer
+/// announced. A malformed one is ignored: the next snapshot rebuild reads
+/// the stored health.
+fn apply_health(
+    gateway: &Gateway,
+    account: &str,
+    status: &str,
+    next_probe_ms: i64,
+    probe_wait_ms: i64,
+) {
+    let (Ok(account), Ok(status)) = (
+        account.parse::<AccountId>(),
+        status.parse::<aigw_domain::HealthStatus>(),
+    ) else {
+        tracing::debug!(account, status, "ignoring a malformed health notice");
+        return;
+    };
+    let down = gateway.cooldowns().down();
+    if status == aigw_domain::HealthStatus::Down {
+        let wait = Duration::from_millis(u64::try_from(probe_wait_ms).unwrap_or(0));
+        down.mark_down(account, next_probe_ms, wait);
+    } else {
+        down.restore(account);
+    }
+}
+
+/// Brings the `down` accounts in line with the health the snapshot read:
+/// an account stored `down` that this instance did not hear of (it started
+/// later, or missed the notice) waits for a probe one wait after its last
+/// failure.
+fn reconcile_down(gateway: &Gateway, health: &crate::health::HealthSettings) {
+    let snapshot = gateway.snapshot().load();
+    let accounts = snapshot
+        .providers()
+        .flat_map(|entry| entry.accounts.iter().map(|a| &**a));
+    gateway.cooldowns().down().reconcile(accounts, |account| {
+        let wait = health.probe_wait(account.failure_count);
+        let since = account.last_error_at.unwrap_or_else(chrono::Utc::now);
+        let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+        (since.timestamp_millis().saturating_add(wait_ms), wait)
+    });
 }
 
 /// Applies a cooldown another instance announced. A malformed one (from a

@@ -1,8 +1,8 @@
 //! Accounts: CRUD, listing, atomic usage and health counters, proxy assignment.
 
 use aigw_domain::{
-    Account, AccountFilter, AccountId, AccountPatch, AuthData, HealthStatus, NewAccount, Page,
-    Paged, ProviderId, ProxyId,
+    Account, AccountFilter, AccountHealthChange, AccountHealthDelta, AccountId, AccountPatch,
+    AuthData, HealthStatus, HealthThresholds, NewAccount, Page, Paged, ProviderId, ProxyId,
 };
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -406,6 +406,86 @@ impl SqlRepository {
         .await
         .optional())?
         .ok_or_else(|| Error::not_found(ENTITY, id))
+    }
+
+    /// Applies one stats batch's outcomes to many accounts' health, in one transaction, in
+    /// id order (so concurrent writers lock rows in the same order): a success resets
+    /// `failure_count` to the failures after it and sets `last_success_at`; failures add to
+    /// it and set `last_error_at`/`last_error_msg`; `health_status` follows the new count
+    /// through `thresholds`. Returns each existing account's health before and after
+    /// (accounts deleted meanwhile are skipped).
+    pub async fn record_accounts_health(
+        &self,
+        deltas: &[AccountHealthDelta],
+        thresholds: &HealthThresholds,
+    ) -> Result<Vec<AccountHealthChange>, Error> {
+        let ctx = "accounts.record_health_batch";
+        if deltas.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut deltas = deltas.to_vec();
+        deltas.sort_unstable_by_key(|d| d.account_id);
+        let at = DbTime(now());
+        let rows = with_tx!(self, ctx, |conn| {
+            let mut rows = Vec::with_capacity(deltas.len());
+            for delta in &deltas {
+                let current: Option<(String, i64)> = accounts::table
+                    .find(key(delta.account_id))
+                    .select((accounts::health_status, accounts::failure_count))
+                    .first(conn)
+                    .await
+                    .optional()?;
+                let Some((before, count)) = current else {
+                    continue;
+                };
+                let failures = if delta.last_success_at.is_some() {
+                    delta.failures
+                } else {
+                    count.saturating_add(delta.failures)
+                };
+                let after = thresholds.status(failures);
+                diesel::update(accounts::table.find(key(delta.account_id)))
+                    .set((
+                        accounts::failure_count.eq(failures),
+                        accounts::health_status.eq(after.as_str()),
+                    ))
+                    .execute(conn)
+                    .await?;
+                if let Some(success) = delta.last_success_at {
+                    diesel::update(accounts::table.find(key(delta.account_id)))
+                        .set(accounts::last_success_at.eq(Some(DbTime(success))))
+                        .execute(conn)
+                        .await?;
+                }
+                if let Some((error_at, message)) = &delta.last_error {
+                    diesel::update(accounts::table.find(key(delta.account_id)))
+                        .set((
+                            accounts::last_error_at.eq(Some(DbTime(*error_at))),
+                            accounts::last_error_msg.eq(Some(message.replace('\0', ""))),
+                        ))
+                        .execute(conn)
+                        .await?;
+                }
+                if before != after.as_str() {
+                    diesel::update(accounts::table.find(key(delta.account_id)))
+                        .set(accounts::updated_at.eq(at))
+                        .execute(conn)
+                        .await?;
+                }
+                rows.push((delta.account_id, before, after, failures));
+            }
+            Ok(rows)
+        })?;
+        rows.into_iter()
+            .map(|(account_id, before, after, failure_count)| {
+                Ok(AccountHealthChange {
+                    account_id,
+                    before: parse(ctx, "accounts.health_status", &before)?,
+                    after,
+                    failure_count,
+                })
+            })
+            .collect()
     }
 
     /// Sets an account's health.

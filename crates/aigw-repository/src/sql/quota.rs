@@ -1,8 +1,8 @@
 //! Learned quota patterns per (account, model): CRUD and listing.
 
 use aigw_domain::{
-    AccountId, AccountQuotaPattern, NewQuotaPattern, Page, Paged, QuotaPatternFilter,
-    QuotaPatternId, QuotaPatternPatch,
+    AccountId, AccountQuotaPattern, NewQuotaPattern, Page, Paged, QuotaObservation,
+    QuotaPatternFilter, QuotaPatternId, QuotaPatternPatch,
 };
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -10,6 +10,7 @@ use diesel_async::RunQueryDsl;
 use super::SqlRepository;
 use super::convert::{account_id, opt_db_time, opt_time, time};
 use super::schema::account_quota_pattern as qp;
+use super::schema::accounts;
 use super::types::{DbTime, DbUuid, now};
 use crate::Error;
 
@@ -29,6 +30,10 @@ struct QuotaRow {
     last_reset_at: Option<DbTime>,
     created_at: DbTime,
     updated_at: DbTime,
+    limit_window: Option<String>,
+    remaining: Option<i64>,
+    used_percent: Option<f64>,
+    resets_at: Option<DbTime>,
 }
 
 impl QuotaRow {
@@ -45,6 +50,10 @@ impl QuotaRow {
             last_reset_at: opt_time(self.last_reset_at),
             created_at: time(self.created_at),
             updated_at: time(self.updated_at),
+            limit_window: self.limit_window,
+            remaining: self.remaining,
+            used_percent: self.used_percent,
+            resets_at: opt_time(self.resets_at),
         }
     }
 }
@@ -90,7 +99,123 @@ macro_rules! quota_filter {
     }};
 }
 
+/// The columns an observation sets; `None` leaves a column as it is.
+#[derive(AsChangeset)]
+#[diesel(table_name = qp)]
+struct ObservedChanges {
+    est_request_limit: Option<i64>,
+    est_token_limit: Option<i64>,
+    limit_window: Option<String>,
+    remaining: Option<i64>,
+    used_percent: Option<f64>,
+    resets_at: Option<DbTime>,
+    last_exhausted_at: Option<DbTime>,
+    confidence: f64,
+    updated_at: DbTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = qp, treat_none_as_default_value = false)]
+struct ObservedInsert<'a> {
+    account_id: DbUuid,
+    model: &'a str,
+    est_request_limit: Option<i64>,
+    est_token_limit: Option<i64>,
+    confidence: f64,
+    sample_count: i64,
+    last_exhausted_at: Option<DbTime>,
+    last_reset_at: Option<DbTime>,
+    created_at: DbTime,
+    updated_at: DbTime,
+    limit_window: Option<&'a str>,
+    remaining: Option<i64>,
+    used_percent: Option<f64>,
+    resets_at: Option<DbTime>,
+}
+
 impl SqlRepository {
+    /// Records what upstream answers stated about accounts' limits, one pattern per
+    /// (account, model), in one transaction: the stated limits, window, remaining, share
+    /// used and reset replace the stored ones (what is not stated is kept), the sample
+    /// count grows by one, the confidence is 1 (stated, not estimated), and a used-up
+    /// window sets `last_exhausted_at`. Patterns of accounts deleted meanwhile are
+    /// skipped. Returns how many patterns were written.
+    pub async fn record_quota_observations(
+        &self,
+        observations: &[QuotaObservation],
+    ) -> Result<usize, Error> {
+        let ctx = "quota_patterns.observe";
+        if observations.is_empty() {
+            return Ok(0);
+        }
+        let mut observations = observations.to_vec();
+        observations.sort_by(|a, b| (a.account_id, &a.model).cmp(&(b.account_id, &b.model)));
+        let at = DbTime(now());
+        with_tx!(self, ctx, |conn| {
+            let mut written = 0;
+            for o in &observations {
+                let account = DbUuid(*o.account_id.as_uuid());
+                let existing: Option<i64> = qp::table
+                    .filter(qp::account_id.eq(account))
+                    .filter(qp::model.eq(&o.model))
+                    .select(qp::id)
+                    .first(conn)
+                    .await
+                    .optional()?;
+                if let Some(id) = existing {
+                    let changes = ObservedChanges {
+                        est_request_limit: o.request_limit,
+                        est_token_limit: o.token_limit,
+                        limit_window: o.limit_window.clone(),
+                        remaining: o.remaining,
+                        used_percent: o.used_percent,
+                        resets_at: o.resets_at.map(DbTime),
+                        last_exhausted_at: o.exhausted_at.map(DbTime),
+                        confidence: 1.0,
+                        updated_at: at,
+                    };
+                    diesel::update(qp::table.find(id))
+                        .set((&changes, qp::sample_count.eq(qp::sample_count + 1_i64)))
+                        .execute(conn)
+                        .await?;
+                    written += 1;
+                    continue;
+                }
+                let exists: Option<DbUuid> = accounts::table
+                    .find(account)
+                    .select(accounts::id)
+                    .first(conn)
+                    .await
+                    .optional()?;
+                if exists.is_none() {
+                    continue;
+                }
+                let row = ObservedInsert {
+                    account_id: account,
+                    model: &o.model,
+                    est_request_limit: o.request_limit,
+                    est_token_limit: o.token_limit,
+                    confidence: 1.0,
+                    sample_count: 1,
+                    last_exhausted_at: o.exhausted_at.map(DbTime),
+                    last_reset_at: None,
+                    created_at: at,
+                    updated_at: at,
+                    limit_window: o.limit_window.as_deref(),
+                    remaining: o.remaining,
+                    used_percent: o.used_percent,
+                    resets_at: o.resets_at.map(DbTime),
+                };
+                diesel::insert_into(qp::table)
+                    .values(&row)
+                    .execute(conn)
+                    .await?;
+                written += 1;
+            }
+            Ok(written)
+        })
+    }
+
     /// Creates a pattern; [`Error::Conflict`] if the (account, model) pair has one,
     /// [`Error::ForeignKey`] if the account does not exist.
     pub async fn insert_quota_pattern(

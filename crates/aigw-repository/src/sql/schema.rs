@@ -190,6 +190,10 @@ diesel::table! {
         last_reset_at -> Nullable<UtcTimestamp>,
         created_at -> UtcTimestamp,
         updated_at -> UtcTimestamp,
+        limit_window -> Nullable<Text>,
+        remaining -> Nullable<BigInt>,
+        used_percent -> Nullable<Double>,
+        resets_at -> Nullable<UtcTimestamp>,
     }
 }
 

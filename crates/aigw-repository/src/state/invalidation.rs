@@ -73,6 +73,20 @@ pub enum Invalidation {
         /// Why, as the cooldown reason's stable name.
         reason: String,
     },
+    /// An account went `down` (or a probe of it failed), or came back: the
+    /// stats writer decided it from traffic and stored it. Every instance
+    /// takes a `down` account out of selection until `next_probe_ms`, and
+    /// puts back one that is not `down`.
+    AccountHealth {
+        /// Id of the account.
+        account: String,
+        /// Its stored health now (`healthy`, `degraded` or `down`).
+        status: String,
+        /// When a probe may go to it, in Unix milliseconds (when `down`).
+        next_probe_ms: i64,
+        /// How long a claimed probe holds it, in milliseconds (when `down`).
+        probe_wait_ms: i64,
+    },
 }
 
 /// One invalidation with the instance that sent it.

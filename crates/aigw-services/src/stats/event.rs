@@ -8,6 +8,9 @@ use std::time::Duration;
 use aigw_domain::{AccountId, ApiKeyId, NewRequestLog, ProviderId, ProxyId};
 use chrono::{DateTime, Utc};
 
+use crate::health::AccountOutcome;
+use crate::limits::UpstreamLimits;
+
 /// The longest error message kept, in bytes; longer ones are cut at a char
 /// boundary so that one pathological upstream body cannot bloat the queue.
 pub const MAX_ERROR_MESSAGE: usize = 1024;
@@ -54,6 +57,13 @@ pub struct StatsEvent {
     pub counts_tokens: bool,
     /// Why the attempt failed, if it did.
     pub error: Option<StatsFailure>,
+    /// What the attempt says about its account's health: `None` when
+    /// nothing (the client's own error, a request refused before any
+    /// attempt).
+    pub outcome: Option<AccountOutcome>,
+    /// The limits the upstream's answer stated (rate-limit or subscription
+    /// headers, a quota error), learnt into the account's quota pattern.
+    pub limits: Option<Arc<UpstreamLimits>>,
 }
 
 /// Token counts of one response; `None` when the upstream did not report one.
@@ -110,6 +120,8 @@ impl StatsEvent {
             stream: false,
             counts_tokens: false,
             error: None,
+            outcome: None,
+            limits: None,
         }
     }
 

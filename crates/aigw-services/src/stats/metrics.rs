@@ -23,6 +23,7 @@ pub(crate) struct Counters {
     pub(crate) replays_skipped: AtomicU64,
     pub(crate) live_updates: AtomicU64,
     pub(crate) live_failures: AtomicU64,
+    pub(crate) health_failures: AtomicU64,
     pub(crate) backlog_len: AtomicU64,
     pub(crate) dropped_journal_full: AtomicU64,
     pub(crate) dropped_journal_expired: AtomicU64,
@@ -81,6 +82,7 @@ impl Counters {
             replays_skipped: get(&self.replays_skipped),
             live_updates: get(&self.live_updates),
             live_failures: get(&self.live_failures),
+            health_failures: get(&self.health_failures),
             queue_depth: get(&self.enqueued).saturating_sub(received),
             backlog_len: get(&self.backlog_len),
             dropped_journal_full: get(&self.dropped_journal_full),
@@ -135,6 +137,10 @@ pub struct StatsMetrics {
     /// Live-counter updates the shared state refused (not retried: the live
     /// counters are a same-day view, the SQL rows are the record).
     pub live_failures: u64,
+    /// Account outcomes whose health (or learned limit) update the database
+    /// refused or did not answer in time (not retried: health is current
+    /// state, and the next outcome writes it again).
+    pub health_failures: u64,
     /// Events waiting in the queue.
     pub queue_depth: u64,
     /// Events waiting in the writer's backlog for the database.

@@ -27,6 +27,14 @@
 //! into one-row writes (after the database refused a row) marks each row.
 //! Markers older than a day are deleted by the writer, at most once an hour.
 //!
+//! Account health and learned limits are current state rather than counts:
+//! after the live counters, the writer coalesces a batch's attempt outcomes
+//! per account into one transaction of health updates (announcing accounts
+//! that went `down` or came back, see `health.rs`), and the limits answers
+//! stated into quota patterns (at most once per account every few seconds).
+//! Neither is journaled or retried; a failure is counted
+//! ([`StatsMetrics::health_failures`]) and the next outcome writes again.
+//!
 //! With a [`Journal`] ([`StatsRecorder::start_with_journal`]), a batch the
 //! database cannot take goes to local disk instead of the in-memory backlog,
 //! and so does every batch while writes keep failing; the journal is replayed
@@ -55,6 +63,8 @@ pub use journal::{FsyncPolicy, Journal, JournalConfig, JournalError};
 pub use metrics::StatsMetrics;
 
 use metrics::Counters;
+
+use crate::health::{DownAccounts, HealthSettings};
 use writer::Writer;
 
 /// How the stats pipeline buffers and writes.
@@ -82,6 +92,8 @@ pub struct StatsConfig {
     /// explicit [`StatsHandle::shutdown`] (every recorder and the handle
     /// dropped).
     pub shutdown_timeout: Duration,
+    /// How attempt outcomes turn into account health.
+    pub health: HealthSettings,
 }
 
 impl Default for StatsConfig {
@@ -95,6 +107,7 @@ impl Default for StatsConfig {
             retry_backoff_max: Duration::from_secs(1),
             write_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
+            health: HealthSettings::default(),
         }
     }
 }
@@ -119,6 +132,8 @@ impl StatsConfig {
 pub struct StatsRecorder {
     tx: mpsc::Sender<StatsEvent>,
     counters: Arc<Counters>,
+    /// The `down` accounts the writer decides from the outcomes it sees.
+    down: DownAccounts,
 }
 
 /// Controls the writer task: stop it with [`StatsHandle::shutdown`].
@@ -178,6 +193,7 @@ impl StatsRecorder {
         let (tx, rx) = mpsc::channel(config.queue_capacity);
         let (stop_tx, stop_rx) = oneshot::channel();
         let counters = Arc::new(Counters::default());
+        let down = DownAccounts::default();
         let writer = Writer::new(
             repository,
             state,
@@ -186,7 +202,8 @@ impl StatsRecorder {
             stop_rx,
             Arc::clone(&counters),
             journal,
-        );
+        )
+        .with_down(down.clone());
         #[expect(
             clippy::disallowed_methods,
             reason = "the one stats writer, started once per runtime"
@@ -195,6 +212,7 @@ impl StatsRecorder {
         let recorder = StatsRecorder {
             tx,
             counters: Arc::clone(&counters),
+            down,
         };
         let handle = StatsHandle {
             stop: Some(stop_tx),
@@ -229,6 +247,12 @@ impl StatsRecorder {
     /// The pipeline's counters now.
     pub fn metrics(&self) -> StatsMetrics {
         self.counters.metrics()
+    }
+
+    /// The `down` accounts, as the writer decides them from the outcomes
+    /// it is sent (and as other instances announce them).
+    pub fn down_accounts(&self) -> &DownAccounts {
+        &self.down
     }
 }
 

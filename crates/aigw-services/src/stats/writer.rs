@@ -15,8 +15,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use aigw_domain::{AccountId, NewRequestLog, ProviderId, ProxyId, StatsBatchId};
-use aigw_repository::state::{LiveCounts, LiveScope, SharedState};
+use aigw_domain::{
+    AccountHealthChange, AccountHealthDelta, AccountId, HealthStatus, NewRequestLog, ProviderId,
+    ProxyId, QuotaObservation, StatsBatchId,
+};
+use aigw_repository::state::{Invalidation, LiveCounts, LiveScope, SharedState};
 use aigw_repository::{SqlRepository, StageWrite, StatsStage};
 use chrono::NaiveDate;
 use futures_util::StreamExt;
@@ -31,6 +34,7 @@ use super::journal::Journal;
 use super::metrics::Counters;
 use super::spill::Spill;
 use super::{FlushReport, StatsConfig};
+use crate::health::{AccountOutcome, DownAccounts, HealthSettings};
 
 /// Failures the repository cannot classify (neither "unreachable" nor a
 /// constraint) are retried this many times before the batch is split into
@@ -71,6 +75,15 @@ struct Sink {
     marker_retention: chrono::TimeDelta,
     /// The longest a batch's write may take before it counts as failed.
     write_timeout: std::time::Duration,
+    /// How outcomes turn into account health.
+    health: HealthSettings,
+    /// The `down` accounts of this instance, kept in step with what is
+    /// written.
+    down: DownAccounts,
+    /// When each account's learned limits were last written, and whether
+    /// a window was used up then. Locked only to read and update the map,
+    /// never across an `.await`.
+    limits_written: Mutex<HashMap<AccountId, (Instant, bool)>>,
 }
 
 /// The writer task's state. It is the only owner of the receiver, the
@@ -124,6 +137,9 @@ impl Writer {
                 next_marker_cleanup: Mutex::new(Instant::now()),
                 marker_retention,
                 write_timeout: config.write_timeout,
+                health: config.health,
+                down: DownAccounts::default(),
+                limits_written: Mutex::new(HashMap::new()),
             },
             batch: Vec::with_capacity(config.batch_size),
             config,
@@ -135,6 +151,12 @@ impl Writer {
             backlog,
             spill,
         }
+    }
+
+    /// The writer that keeps `down` in step with the health it writes.
+    pub(crate) fn with_down(mut self, down: DownAccounts) -> Self {
+        self.sink.down = down;
+        self
     }
 
     /// Whether writes wait: in the backlog or in the journal.
@@ -346,6 +368,8 @@ async fn write(
 ) {
     if !events.is_empty() {
         sink.live(&events).await;
+        sink.health(&events).await;
+        sink.limits(&events).await;
         let batch = PendingBatch::from_events(&events);
         match spill.as_mut() {
             Some(spill) if backlog.retry_at().is_some() => {
@@ -475,7 +499,212 @@ fn verdict(error: &aigw_repository::Error, unclassified: &mut u32) -> Verdict {
     }
 }
 
+/// The shortest time between two writes of one account's learned limits:
+/// answers state them on every request, the quota view needs them fresh to
+/// seconds, not to the request.
+const LIMITS_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The quota observations of `events`: the last one per account and model
+/// (`*` for limits of the whole account).
+fn quota_observations(events: &[StatsEvent]) -> BTreeMap<(AccountId, String), QuotaObservation> {
+    let mut latest = BTreeMap::new();
+    for e in events {
+        let (Some(account), Some(limits)) = (e.account_id, e.limits.as_deref()) else {
+            continue;
+        };
+        let model = if limits.account_wide {
+            "*".to_owned()
+        } else {
+            match e.upstream_model.as_deref().or(e.model.as_deref()) {
+                Some(model) => model.to_owned(),
+                None => continue,
+            }
+        };
+        let binding = limits.binding();
+        let observation = QuotaObservation {
+            account_id: account,
+            model: model.clone(),
+            request_limit: limits.limit_of("requests"),
+            token_limit: limits.limit_of("tokens"),
+            limit_window: binding.map(|w| w.name.to_string()),
+            remaining: binding.and_then(|w| w.remaining),
+            used_percent: binding.and_then(|w| w.used_percent),
+            resets_at: binding.and_then(|w| w.resets_at),
+            exhausted_at: limits.is_exhausted().then_some(e.at),
+        };
+        latest.insert((account, model), observation);
+    }
+    latest
+}
+
+/// The health deltas of `events`, one per account, in id order: whether a
+/// success came, and the failures after the last one.
+fn health_deltas(events: &[StatsEvent]) -> Vec<AccountHealthDelta> {
+    let mut deltas: BTreeMap<AccountId, AccountHealthDelta> = BTreeMap::new();
+    for e in events {
+        let (Some(account), Some(outcome)) = (e.account_id, e.outcome) else {
+            continue;
+        };
+        let delta = deltas.entry(account).or_insert_with(|| AccountHealthDelta {
+            account_id: account,
+            last_success_at: None,
+            failures: 0,
+            last_error: None,
+        });
+        match outcome {
+            AccountOutcome::Success => {
+                delta.last_success_at = Some(e.at);
+                delta.failures = 0;
+            }
+            AccountOutcome::Failure => {
+                delta.failures += 1;
+                let message = e
+                    .error
+                    .as_ref()
+                    .map_or_else(|| format!("status {}", e.status), |f| f.message.clone());
+                delta.last_error = Some((e.at, message));
+            }
+        }
+    }
+    deltas.into_values().collect()
+}
+
 impl Sink {
+    /// Account health: the batch's outcomes coalesced per account and
+    /// written in one transaction; an account that went `down` (or whose
+    /// probe failed) or came back is applied to this instance's table and
+    /// announced to the others. Not retried: a failure is counted, and the
+    /// next outcome of the account writes its health again.
+    async fn health(&self, events: &[StatsEvent]) {
+        let deltas = health_deltas(events);
+        if deltas.is_empty() {
+            return;
+        }
+        let thresholds = self.health.thresholds();
+        let written = tokio::time::timeout(
+            self.write_timeout,
+            self.repository.record_accounts_health(&deltas, &thresholds),
+        )
+        .await;
+        let changes = match written {
+            Ok(Ok(changes)) => changes,
+            Ok(Err(error)) => {
+                Counters::add(&self.counters.health_failures, deltas.len());
+                tracing::warn!(%error, "account health not written");
+                return;
+            }
+            Err(_) => {
+                Counters::add(&self.counters.health_failures, deltas.len());
+                tracing::warn!("account health not written in time");
+                return;
+            }
+        };
+        for change in changes {
+            let failed = deltas
+                .iter()
+                .any(|d| d.account_id == change.account_id && d.failures > 0);
+            self.announce_health(change, failed).await;
+        }
+    }
+
+    /// Learned limits: the batch's last observation per account and model,
+    /// written at most once per account every [`LIMITS_WRITE_INTERVAL`]
+    /// (a window newly used up is always written), in one transaction. Not
+    /// retried: the next answer states them again.
+    async fn limits(&self, events: &[StatsEvent]) {
+        let observed = quota_observations(events);
+        if observed.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let due: Vec<QuotaObservation> = {
+            let mut written = self.limits_written.lock();
+            let mut accepted: HashMap<AccountId, bool> = HashMap::new();
+            for o in observed.values() {
+                let exhausted = o.exhausted_at.is_some();
+                let fresh = match written.get(&o.account_id) {
+                    Some(&(at, was_exhausted)) => {
+                        now.duration_since(at) >= LIMITS_WRITE_INTERVAL
+                            || (exhausted && !was_exhausted)
+                    }
+                    None => true,
+                };
+                if fresh || accepted.contains_key(&o.account_id) {
+                    *accepted.entry(o.account_id).or_default() |= exhausted;
+                }
+            }
+            for (&account, &exhausted) in &accepted {
+                written.insert(account, (now, exhausted));
+            }
+            if written.len() > 100_000 {
+                written.retain(|_, (at, _)| now.duration_since(*at) < LIMITS_WRITE_INTERVAL);
+            }
+            observed
+                .into_values()
+                .filter(|o| accepted.contains_key(&o.account_id))
+                .collect()
+        };
+        if due.is_empty() {
+            return;
+        }
+        let written = tokio::time::timeout(
+            self.write_timeout,
+            self.repository.record_quota_observations(&due),
+        )
+        .await;
+        match written {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                Counters::add(&self.counters.health_failures, due.len());
+                tracing::warn!(%error, "learned limits not written");
+            }
+            Err(_) => {
+                Counters::add(&self.counters.health_failures, due.len());
+                tracing::warn!("learned limits not written in time");
+            }
+        }
+    }
+
+    /// Applies a health change here and tells the other instances: a `down`
+    /// account (newly, or after a failed probe) waits for its next probe; one
+    /// no longer `down` is back in selection.
+    async fn announce_health(&self, change: AccountHealthChange, failed: bool) {
+        let account = change.account_id;
+        let (next_probe_ms, wait) = if change.after == HealthStatus::Down {
+            if !failed {
+                return;
+            }
+            let wait = self.health.probe_wait(change.failure_count);
+            let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+            let next = chrono::Utc::now()
+                .timestamp_millis()
+                .saturating_add(wait_ms);
+            self.down.mark_down(account, next, wait);
+            tracing::warn!(
+                %account,
+                failures = change.failure_count,
+                probe_in_ms = wait_ms,
+                "account down; out of selection until its probe"
+            );
+            (next, wait_ms)
+        } else if change.before == HealthStatus::Down {
+            self.down.restore(account);
+            tracing::info!(%account, "account healthy again");
+            (0, 0)
+        } else {
+            return;
+        };
+        let event = Invalidation::AccountHealth {
+            account: account.to_string(),
+            status: change.after.as_str().to_owned(),
+            next_probe_ms,
+            probe_wait_ms: wait,
+        };
+        if let Err(error) = self.state.publish(event).await {
+            tracing::debug!(%error, "could not announce an account's health to other instances");
+        }
+    }
+
     /// The live counters: the batch's events summed per scope, id and UTC
     /// day, then one update per group (a thousand events of one account
     /// through one proxy make three updates, not three thousand). Not
@@ -833,5 +1062,87 @@ impl Sink {
             Ok(deleted) => tracing::debug!(deleted, "old stats stage markers deleted"),
             Err(error) => tracing::debug!(%error, "old stats stage markers not deleted"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::limits::UpstreamLimits;
+    use crate::stats::event::StatsFailure;
+
+    fn outcome(account: AccountId, at: &str, outcome: AccountOutcome) -> StatsEvent {
+        let at: DateTime<Utc> = at.parse().unwrap();
+        let mut e = StatsEvent::new(at, "r");
+        e.account_id = Some(account);
+        e.outcome = Some(outcome);
+        if outcome == AccountOutcome::Failure {
+            e.status = 503;
+            e.error = Some(StatsFailure::new(
+                "upstream_status",
+                format!("down at {at}"),
+            ));
+        } else {
+            e.status = 200;
+        }
+        e
+    }
+
+    #[test]
+    fn outcomes_coalesce_per_account_and_a_success_restarts_the_count() {
+        let (a, b, c) = (AccountId::new(), AccountId::new(), AccountId::new());
+        let mut client_error = outcome(c, "2025-06-01T10:00:00Z", AccountOutcome::Failure);
+        client_error.outcome = None;
+        let events = [
+            outcome(a, "2025-06-01T10:00:00Z", AccountOutcome::Failure),
+            outcome(a, "2025-06-01T10:00:01Z", AccountOutcome::Success),
+            outcome(a, "2025-06-01T10:00:02Z", AccountOutcome::Failure),
+            outcome(a, "2025-06-01T10:00:03Z", AccountOutcome::Failure),
+            outcome(b, "2025-06-01T10:00:04Z", AccountOutcome::Failure),
+            client_error,
+        ];
+        let deltas = health_deltas(&events);
+        assert_eq!(
+            deltas.len(),
+            2,
+            "one per account; the client's error is not one"
+        );
+        let of = |id| deltas.iter().find(|d| d.account_id == id).unwrap();
+        assert_eq!(of(a).failures, 2, "failures after the last success");
+        assert_eq!(
+            of(a).last_success_at,
+            Some("2025-06-01T10:00:01Z".parse().unwrap())
+        );
+        let (at, message) = of(a).last_error.clone().unwrap();
+        assert_eq!(at, "2025-06-01T10:00:03Z".parse::<DateTime<Utc>>().unwrap());
+        assert!(message.contains("10:00:03"), "{message}");
+        assert_eq!((of(b).failures, of(b).last_success_at), (1, None));
+    }
+
+    #[test]
+    fn the_last_statement_per_account_and_model_is_kept() {
+        let a = AccountId::new();
+        let now = Utc::now();
+        let stated = |remaining: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert("x-ratelimit-limit-requests", "100".parse().unwrap());
+            h.insert("x-ratelimit-remaining-requests", remaining.parse().unwrap());
+            h.insert("x-ratelimit-reset-requests", "30s".parse().unwrap());
+            let mut e = outcome(a, "2025-06-01T10:00:00Z", AccountOutcome::Success);
+            e.model = Some("gpt-4o".into());
+            e.limits = UpstreamLimits::from_headers(&h, now).map(Arc::new);
+            e
+        };
+        let observed = quota_observations(&[stated("7"), stated("0")]);
+        assert_eq!(observed.len(), 1);
+        let o = &observed[&(a, "gpt-4o".to_owned())];
+        assert_eq!(o.request_limit, Some(100));
+        assert_eq!(o.remaining, Some(0));
+        assert_eq!(o.limit_window.as_deref(), Some("requests"));
+        assert!(o.exhausted_at.is_some());
     }
 }

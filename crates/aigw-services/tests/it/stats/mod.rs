@@ -37,6 +37,7 @@ fn config() -> StatsConfig {
         retry_backoff_max: Duration::from_millis(200),
         shutdown_timeout: Duration::from_secs(10),
         write_timeout: Duration::from_secs(10),
+        health: aigw_services::health::HealthSettings::default(),
     }
 }
 
