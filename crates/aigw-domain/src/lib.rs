@@ -22,9 +22,9 @@ mod secret;
 pub mod serde_helpers;
 mod user;
 
-pub use account::{Account, AccountPatch, NewAccount};
+pub use account::{Account, AccountPatch, MAX_ACCOUNT_WEIGHT, NewAccount};
 pub use auth::{AuthData, AuthKind, MaskedAuth, OAuthCredentials};
-pub use enums::{HealthStatus, ProxyProtocol, Role};
+pub use enums::{HealthStatus, ProxyProtocol, Role, SelectionStrategy};
 pub use error::DomainError;
 pub use format::{Format, ProviderKind};
 pub use ids::{

@@ -305,6 +305,8 @@ pub fn builtin_providers() -> Vec<NewProvider> {
             is_builtin: true,
             config: serde_json::Value::Object(serde_json::Map::new()),
             native_responses: false,
+            selection_strategy: Default::default(),
+            session_affinity: false,
         })
     };
     let mut antigravity = provider(

@@ -321,6 +321,8 @@ mod tests {
                 is_builtin: true,
                 config: serde_json::json!({}),
                 native_responses: true,
+                selection_strategy: Default::default(),
+                session_affinity: false,
             },
             chrono::Utc::now(),
         );
