@@ -27,5 +27,6 @@ mod input;
 mod oauth;
 mod responses;
 mod secrets;
+mod selection;
 mod stats;
 mod tidy;

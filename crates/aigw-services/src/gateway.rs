@@ -29,9 +29,9 @@ use crate::cooldown::{CooldownNotice, CooldownReason, Cooldowns};
 use crate::credentials::CredentialService;
 use crate::failover::{FailoverSettings, Verdict};
 use crate::metrics::Metrics;
-use crate::pins::{self, ResponsePin, ResponsePins};
+use crate::pins::{self, Pin, PinQueue};
 use crate::redact::Secrets;
-use crate::selector::{RoundRobin, Turn};
+use crate::selector::{Conversation, Selector, Turn};
 use crate::snapshot::SnapshotStore;
 use crate::stats::{StatsEvent, StatsFailure, StatsRecorder, TokenUsage};
 use crate::stream::{ClientStream, PrimeError};
@@ -59,6 +59,9 @@ pub struct GatewaySettings {
     /// How long the account that produced a Responses id is remembered, so
     /// that a follow-up naming it (`previous_response_id`) goes there.
     pub response_pin_ttl: std::time::Duration,
+    /// How long a conversation stays on its account after its last turn
+    /// (providers with session affinity).
+    pub affinity_ttl: std::time::Duration,
 }
 
 impl Default for GatewaySettings {
@@ -67,6 +70,7 @@ impl Default for GatewaySettings {
             require_client_key: true,
             failover: FailoverSettings::default(),
             response_pin_ttl: std::time::Duration::from_secs(24 * 3600),
+            affinity_ttl: std::time::Duration::from_secs(3600),
         }
     }
 }
@@ -213,14 +217,13 @@ struct Inner {
     /// takes it to publish them.
     cooldown_notices: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<CooldownNotice>>>,
     metrics: Metrics,
-    /// Which account produced each Responses id.
-    pins: ResponsePins,
-    /// The receiving end of the pin queue, until the runtime takes it to
-    /// write the pins.
-    pin_outbox: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<ResponsePin>>>,
+    /// The receiving end of the pin queue (response and conversation pins),
+    /// until the runtime takes it to write the pins.
+    pin_outbox: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<Pin>>>,
     credentials: CredentialService,
     stats: StatsRecorder,
-    round_robin: RoundRobin,
+    /// Account selection; it holds the pin queue.
+    selector: Selector,
 }
 
 impl Gateway {
@@ -234,8 +237,8 @@ impl Gateway {
         settings: GatewaySettings,
     ) -> Self {
         let (cooldowns, cooldown_notices) = Cooldowns::with_outbox();
-        let round_robin = RoundRobin::new(state.clone());
-        let (pins, pin_outbox) = ResponsePins::new();
+        let (pins, pin_outbox) = PinQueue::new();
+        let selector = Selector::new(state.clone(), pins, settings.affinity_ttl);
         Self {
             inner: Arc::new(Inner {
                 snapshot,
@@ -245,11 +248,10 @@ impl Gateway {
                 cooldowns,
                 cooldown_notices: parking_lot::Mutex::new(Some(cooldown_notices)),
                 metrics: Metrics::default(),
-                pins,
                 pin_outbox: parking_lot::Mutex::new(Some(pin_outbox)),
                 credentials,
                 stats,
-                round_robin,
+                selector,
             }),
         }
     }
@@ -279,7 +281,7 @@ impl Gateway {
     /// The Responses ids this instance pins to their accounts, to write to
     /// the shared state; `None` once taken. Until taken, pins queue up to a
     /// bound and then are dropped (and counted).
-    pub fn take_pin_outbox(&self) -> Option<tokio::sync::mpsc::Receiver<ResponsePin>> {
+    pub fn take_pin_outbox(&self) -> Option<tokio::sync::mpsc::Receiver<Pin>> {
         self.inner.pin_outbox.lock().take()
     }
 
@@ -288,9 +290,9 @@ impl Gateway {
         self.inner.settings.response_pin_ttl
     }
 
-    /// Response pins dropped because their queue was full.
+    /// Response and conversation pins dropped because their queue was full.
     pub fn response_pins_dropped(&self) -> u64 {
-        self.inner.pins.dropped()
+        self.inner.selector.pins().dropped()
     }
 
     /// The OAuth credential service.
@@ -436,6 +438,10 @@ impl Gateway {
         } else {
             Turn::Take
         };
+        let conversation = headers
+            .conversation
+            .or(meta.conversation)
+            .map(|key| Conversation::new(key, principal.api_key_id));
         let policy = &self.inner.settings.failover;
         let started = Instant::now();
         let mut tried: Vec<AccountId> = Vec::new();
@@ -443,8 +449,14 @@ impl Gateway {
         for _ in 0..policy.max_attempts.max(1) {
             let Some(selection) = self
                 .inner
-                .round_robin
-                .select(&candidates, &self.inner.cooldowns, &tried, turn)
+                .selector
+                .select(
+                    &candidates,
+                    &self.inner.cooldowns,
+                    &tried,
+                    turn,
+                    conversation,
+                )
                 .await
             else {
                 break;
@@ -958,7 +970,11 @@ impl Gateway {
 
     /// Remembers that `attempt`'s account produced response `id`.
     fn pin(&self, attempt: &Attempt<'_>, id: &str) {
-        self.inner.pins.remember(id, attempt.account.id);
+        self.inner.selector.pins().remember_response(
+            id,
+            attempt.account.id,
+            self.inner.settings.response_pin_ttl,
+        );
     }
 
     /// Reads the whole stream of an upstream that only streams back into one

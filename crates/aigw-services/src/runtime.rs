@@ -567,12 +567,11 @@ fn spawn_refresher(
             tokio::select! {
                 _ = stopped.changed() => break,
                 _ = tick.tick() => {}
-                // Response pins are written here, off the request path.
+                // Response and conversation pins are written here, off the request path.
                 pin = next_pin(&mut pins) => {
                     match (pin, pins.as_mut()) {
                         (Some(pin), Some(rx)) => {
-                            let ttl = gateway.response_pin_ttl();
-                            crate::pins::write_pins(gateway.state(), pin, rx, ttl).await;
+                            crate::pins::write_pins(gateway.state(), pin, rx).await;
                         }
                         _ => pins = None,
                     }
@@ -622,10 +621,10 @@ fn spawn_refresher(
     tokio::spawn(task)
 }
 
-/// The next response pin queued on this instance; pending forever without a receiver.
+/// The next pin queued on this instance; pending forever without a receiver.
 async fn next_pin(
-    rx: &mut Option<tokio::sync::mpsc::Receiver<crate::pins::ResponsePin>>,
-) -> Option<crate::pins::ResponsePin> {
+    rx: &mut Option<tokio::sync::mpsc::Receiver<crate::pins::Pin>>,
+) -> Option<crate::pins::Pin> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
