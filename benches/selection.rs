@@ -36,19 +36,22 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use aigateway::domain::{Account, AccountId, AuthData, NewAccount, Provider};
+use aigateway::formats::ConversationKey;
 use aigateway::repository::state::{SharedState, StateConfig};
 use aigateway::repository::{SnapshotData, SqlRepository};
 use aigateway::services::client_pool::{ClientPool, PoolConfig};
 use aigateway::services::cooldown::Cooldowns;
 use aigateway::services::credentials::{CredentialService, CredentialSettings};
+use aigateway::services::pins::{PinQueue, write_pins};
 use aigateway::services::routing::{RuleTable, default_rules};
-use aigateway::services::selector::{RoundRobin, Turn};
+use aigateway::services::selector::{Conversation, Selector, Turn};
 use aigateway::services::snapshot::{ProxyOverflow, Snapshot, SnapshotStore};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
@@ -59,6 +62,8 @@ static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
 const SIZES: [usize; 3] = [1, 10, 1_000];
 const THREADS: usize = 8;
 const MODEL: &str = "gpt-4o";
+/// Conversations the affinity case cycles through.
+const CONVERSATIONS: usize = 256;
 
 /// Polls a future that the in-process path completes without waiting.
 fn ready<F: Future>(future: F) -> Option<F::Output> {
@@ -91,18 +96,23 @@ fn oauth_account(i: usize) -> Account {
 /// store on the path (it is only needed on a token cache miss).
 struct Fixture {
     snapshot: SnapshotStore,
-    round_robin: RoundRobin,
+    selector: Selector,
+    /// With session affinity on: the conversations picks cycle through
+    /// (each already pinned, as every turn after a conversation's first is).
+    conversations: Vec<Conversation>,
+    next_conversation: AtomicUsize,
     cooldowns: Cooldowns,
     credentials: CredentialService,
     _dir: tempfile::TempDir,
 }
 
 impl Fixture {
-    fn new(rt: &tokio::runtime::Runtime, accounts: usize) -> Self {
-        let openai = aigateway::services::runtime::builtin_providers()
+    fn new(rt: &tokio::runtime::Runtime, accounts: usize, affinity: bool) -> Self {
+        let mut openai = aigateway::services::runtime::builtin_providers()
             .into_iter()
             .find(|p| p.id.as_str() == "openai")
             .unwrap_or_else(|| unreachable!("openai is built in"));
+        openai.session_affinity = affinity;
         let data = SnapshotData {
             providers: vec![Provider::from_new(openai, chrono::Utc::now())],
             accounts: (0..accounts).map(oauth_account).collect(),
@@ -125,13 +135,32 @@ impl Fixture {
                 CredentialService::new(repo, state.clone(), pool, CredentialSettings::default());
             (state, credentials)
         });
+        let (pins, mut written) = PinQueue::new();
+        let conversations = if affinity {
+            (0..CONVERSATIONS)
+                .filter_map(|i| ConversationKey::named(&format!("conversation-{i}")))
+                .map(|key| Conversation::new(key, None))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let fixture = Self {
             snapshot,
-            round_robin: RoundRobin::new(state),
+            selector: Selector::new(state.clone(), pins, Duration::from_secs(3600)),
+            conversations,
+            next_conversation: AtomicUsize::new(0),
             cooldowns: Cooldowns::default(),
             credentials,
             _dir: dir,
         };
+        // Every conversation's first turn, its pin written as the runtime's
+        // background task would: the timed picks are later turns.
+        for _ in 0..fixture.conversations.len() {
+            fixture.pick();
+        }
+        while let Ok(pin) = written.try_recv() {
+            rt.block_on(write_pins(&state, pin, &mut written));
+        }
         // Warm the token cache: the first use of each account reads its
         // stored token; every later one is a cache hit, as in steady state.
         let warm = fixture.snapshot.load();
@@ -155,12 +184,20 @@ impl Fixture {
     fn pick(&self) -> usize {
         let snapshot = self.snapshot.load();
         let candidates = snapshot.route(MODEL, None);
-        let Some(Some(selection)) =
-            ready(
-                self.round_robin
-                    .select(&candidates, &self.cooldowns, &[], Turn::Take),
-            )
-        else {
+        let conversation = match self.conversations.len() {
+            0 => None,
+            n => self
+                .conversations
+                .get(self.next_conversation.fetch_add(1, Ordering::Relaxed) % n)
+                .copied(),
+        };
+        let Some(Some(selection)) = ready(self.selector.select(
+            &candidates,
+            &self.cooldowns,
+            &[],
+            Turn::Take,
+            conversation,
+        )) else {
             unreachable!("an account is always usable here")
         };
         let Some(Ok(token)) = ready(self.credentials.token(
@@ -280,16 +317,22 @@ fn selection(c: &mut Criterion) {
         .build()
         .unwrap_or_else(|e| unreachable!("{e}"));
     for &size in &SIZES {
-        let fixture = Fixture::new(&rt, size);
+        let fixture = Fixture::new(&rt, size, false);
+        let affinity = Fixture::new(&rt, size, true);
         let baseline = Baseline::new(size);
         eprintln!(
-            "selection/{size} accounts: {:.2} allocations per pick (gateway), {:.2} (baseline)",
+            "selection/{size} accounts: {:.2} allocations per pick (gateway), {:.2} (gateway, \
+             session affinity), {:.2} (baseline)",
             allocations_per_pick(10_000, || fixture.pick()),
+            allocations_per_pick(10_000, || affinity.pick()),
             allocations_per_pick(10_000, || baseline.pick()),
         );
         let mut group = c.benchmark_group("selection");
         group.bench_with_input(BenchmarkId::new("gateway", size), &size, |b, _| {
             b.iter(|| fixture.pick());
+        });
+        group.bench_with_input(BenchmarkId::new("gateway_affinity", size), &size, |b, _| {
+            b.iter(|| affinity.pick());
         });
         group.bench_with_input(BenchmarkId::new("baseline", size), &size, |b, _| {
             b.iter(|| baseline.pick());
@@ -298,6 +341,11 @@ fn selection(c: &mut Criterion) {
             BenchmarkId::new("gateway_8_threads", size),
             &size,
             |b, _| b.iter_custom(|iters| contended(iters, &|| fixture.pick())),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("gateway_affinity_8_threads", size),
+            &size,
+            |b, _| b.iter_custom(|iters| contended(iters, &|| affinity.pick())),
         );
         group.bench_with_input(
             BenchmarkId::new("baseline_8_threads", size),

@@ -83,6 +83,8 @@ async fn fixture(repo: &SqlRepository) -> anyhow::Result<Fixture> {
         is_builtin: false,
         config: serde_json::json!({}),
         native_responses: false,
+        selection_strategy: Default::default(),
+        session_affinity: false,
     })
     .await?;
     let mut accounts = Vec::new();

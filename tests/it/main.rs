@@ -30,5 +30,6 @@ mod oauth;
 mod proxy_health;
 mod responses;
 mod secrets;
+mod selection;
 mod stats;
 mod tidy;

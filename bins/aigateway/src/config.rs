@@ -257,6 +257,10 @@ pub struct RoutingConfig {
     /// that a `previous_response_id` follow-up goes to it.
     #[serde(with = "humantime_serde")]
     pub response_pin_ttl: Duration,
+    /// How long a conversation stays on the account of its last turn, for
+    /// providers with session affinity; each turn starts it again.
+    #[serde(with = "humantime_serde")]
+    pub affinity_ttl: Duration,
 }
 
 impl Default for RoutingConfig {
@@ -264,6 +268,7 @@ impl Default for RoutingConfig {
         Self {
             rules: Vec::new(),
             response_pin_ttl: aigw_services::gateway::GatewaySettings::default().response_pin_ttl,
+            affinity_ttl: aigw_services::gateway::GatewaySettings::default().affinity_ttl,
         }
     }
 }
@@ -1347,6 +1352,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.routing.response_pin_ttl, Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn conversations_stay_pinned_an_hour_unless_configured() {
+        let c = load(None, &[]).unwrap();
+        assert_eq!(c.routing.affinity_ttl, Duration::from_secs(3600));
+        let c = load(
+            Some("[routing]\naffinity_ttl = \"2h\"\n"),
+            &[("AIGW_ROUTING__AFFINITY_TTL", "15m")],
+        )
+        .unwrap();
+        assert_eq!(c.routing.affinity_ttl, Duration::from_secs(900));
+        let c = load(Some("[routing]\naffinity_ttl = \"2h\"\n"), &[]).unwrap();
+        assert_eq!(c.routing.affinity_ttl, Duration::from_secs(7200));
     }
 
     #[test]

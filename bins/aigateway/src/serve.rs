@@ -46,6 +46,7 @@ pub fn runtime_settings(
             require_client_key: config.auth.require_client_key,
             failover: config.failover.settings(),
             response_pin_ttl: config.routing.response_pin_ttl,
+            affinity_ttl: config.routing.affinity_ttl,
         },
         rules: config.routing.rules.clone(),
         base_url_overrides: config

@@ -44,10 +44,22 @@ pub struct Account {
     pub last_success_at: Option<DateTime<Utc>>,
     /// The user who added it.
     pub created_by: Option<UserId>,
+    /// Its share of its provider's traffic under the `weighted` strategy,
+    /// 1 to [`MAX_ACCOUNT_WEIGHT`].
+    pub weight: u32,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it was last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// The largest account weight: a provider's weighted sequence has one entry
+/// per unit of weight, so the bound keeps it small (1,000 accounts at most
+/// 100,000 entries).
+pub const MAX_ACCOUNT_WEIGHT: u32 = 100;
+
+fn default_weight() -> u32 {
+    1
 }
 
 fn serialize_masked<S: Serializer>(auth: &AuthData, serializer: S) -> Result<S::Ok, S::Error> {
@@ -78,6 +90,9 @@ pub struct NewAccount {
     /// See [`Account::created_by`].
     #[serde(default)]
     pub created_by: Option<UserId>,
+    /// See [`Account::weight`]; defaults to 1.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
 }
 
 impl NewAccount {
@@ -92,6 +107,7 @@ impl NewAccount {
             proxy_id: None,
             expires_at: None,
             created_by: None,
+            weight: 1,
         }
     }
 }
@@ -118,6 +134,7 @@ impl Account {
             last_error_msg: None,
             last_success_at: None,
             created_by: new.created_by,
+            weight: new.weight,
             created_at: at,
             updated_at: at,
         }
@@ -150,6 +167,9 @@ pub struct AccountPatch {
     /// New health status.
     #[serde(default)]
     pub health_status: Option<HealthStatus>,
+    /// New weight.
+    #[serde(default)]
+    pub weight: Option<u32>,
 }
 
 /// When consecutive failures make an account `degraded`, then `down`.
@@ -231,6 +251,7 @@ mod tests {
             last_error_msg: None,
             last_success_at: None,
             created_by: None,
+            weight: 1,
             created_at: now,
             updated_at: now,
         };

@@ -1,4 +1,5 @@
-//! Small closed sets stored as text: health status, user role, proxy protocol.
+//! Small closed sets stored as text: health status, user role, proxy protocol,
+//! account selection strategy.
 
 use serde::{Deserialize, Serialize};
 
@@ -140,3 +141,25 @@ mod tests {
         assert_eq!(ProxyProtocol::from_url("h:1"), None);
     }
 }
+
+/// How a provider picks the account of each request among its usable ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectionStrategy {
+    /// One account after the other, one shared sequence per provider and
+    /// model for every instance.
+    #[default]
+    RoundRobin,
+    /// The first usable account in a stable order (by account id) until it
+    /// cools down, then the next; no shared round trip.
+    FillFirst,
+    /// Smooth weighted round-robin by each account's `weight`, on the same
+    /// shared sequence as round-robin.
+    Weighted,
+}
+
+text_enum!(SelectionStrategy, UnknownSelectionStrategy, {
+    RoundRobin => "round_robin",
+    FillFirst => "fill_first",
+    Weighted => "weighted",
+});

@@ -26,4 +26,7 @@ pub enum DomainError {
     /// An authentication kind name that is not one of the known kinds.
     #[error("unknown auth type `{0}`")]
     UnknownAuthKind(String),
+    /// An account selection strategy name that is not one of the known ones.
+    #[error("unknown selection strategy `{0}`")]
+    UnknownSelectionStrategy(String),
 }

@@ -23,10 +23,11 @@ pub mod serde_helpers;
 mod user;
 
 pub use account::{
-    Account, AccountHealthChange, AccountHealthDelta, AccountPatch, HealthThresholds, NewAccount,
+    Account, AccountHealthChange, AccountHealthDelta, AccountPatch, HealthThresholds,
+    MAX_ACCOUNT_WEIGHT, NewAccount,
 };
 pub use auth::{AuthData, AuthKind, MaskedAuth, OAuthCredentials};
-pub use enums::{HealthStatus, ProxyProtocol, Role};
+pub use enums::{HealthStatus, ProxyProtocol, Role, SelectionStrategy};
 pub use error::DomainError;
 pub use format::{Format, ProviderKind};
 pub use ids::{

@@ -5,7 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::{AuthKind, ProviderId, ProviderKind};
+use crate::{AuthKind, ProviderId, ProviderKind, SelectionStrategy};
 
 /// `url` with any user information (`user:password@`, or a lone token before `@`)
 /// replaced by `****`, for every place a URL is shown: a base URL may carry the
@@ -66,6 +66,14 @@ pub struct Provider {
     /// what Chat cannot say). Only `openai` providers may set it.
     #[serde(default)]
     pub native_responses: bool,
+    /// How each request's account is picked among the usable ones.
+    #[serde(default)]
+    pub selection_strategy: SelectionStrategy,
+    /// Whether the turns of one conversation go to the account that served
+    /// its previous turn while that account is usable (the upstream's prompt
+    /// cache is per account), on top of the strategy.
+    #[serde(default)]
+    pub session_affinity: bool,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it was last changed.
@@ -91,6 +99,8 @@ impl fmt::Debug for Provider {
             .field("is_builtin", &self.is_builtin)
             .field("config", &self.config)
             .field("native_responses", &self.native_responses)
+            .field("selection_strategy", &self.selection_strategy)
+            .field("session_affinity", &self.session_affinity)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
             .finish()
@@ -129,6 +139,12 @@ pub struct NewProvider {
     /// See [`Provider::native_responses`].
     #[serde(default)]
     pub native_responses: bool,
+    /// See [`Provider::selection_strategy`].
+    #[serde(default)]
+    pub selection_strategy: SelectionStrategy,
+    /// See [`Provider::session_affinity`].
+    #[serde(default)]
+    pub session_affinity: bool,
 }
 
 impl Provider {
@@ -147,6 +163,8 @@ impl Provider {
             is_builtin: new.is_builtin,
             config: new.config,
             native_responses: new.native_responses,
+            selection_strategy: new.selection_strategy,
+            session_affinity: new.session_affinity,
             created_at: at,
             updated_at: at,
         }
@@ -183,6 +201,12 @@ pub struct ProviderPatch {
     /// See [`Provider::native_responses`].
     #[serde(default)]
     pub native_responses: Option<bool>,
+    /// See [`Provider::selection_strategy`].
+    #[serde(default)]
+    pub selection_strategy: Option<SelectionStrategy>,
+    /// See [`Provider::session_affinity`].
+    #[serde(default)]
+    pub session_affinity: Option<bool>,
 }
 
 #[cfg(test)]

@@ -1,16 +1,23 @@
-//! Cheap first look at a client request: model, stream flag, include_usage, and
-//! enough validation of the top level to answer 400 naming the field.
+//! Cheap first look at a client request: model, stream flag, include_usage,
+//! the conversation it belongs to (see [`crate::conversation`]), and enough
+//! validation of the top level to answer 400 naming the field.
 //!
 //! Only the top level and each message's `role` are typed here (the rest is
 //! skipped, though still checked to be well-formed JSON), so that a same-format request carrying fields or blocks
 //! this gateway does not know still goes through untouched.
 
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
 use aigw_domain::Format;
-use serde::Deserialize;
-use serde::de::IgnoredAny;
+use serde::de::{IgnoredAny, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 
 use crate::FormatError;
-use crate::json::{TextOr, parse_request};
+use crate::conversation::{ConversationKey, FirstTurns, raw_text};
+use crate::json::parse_request;
 use crate::translate::UpstreamTarget;
 
 /// The longest model name accepted, in bytes. Real model ids are a few dozen
@@ -36,6 +43,10 @@ pub struct RequestMeta {
     /// Responses only: the names of the client's `namespace` tools, whose
     /// functions other upstreams see as `{namespace}__{name}`.
     pub tool_namespaces: Vec<String>,
+    /// The conversation the request belongs to, from the id the body gives
+    /// or its first turns (a header may name it too: the data plane's
+    /// choice wins over this one).
+    pub conversation: Option<ConversationKey>,
 }
 
 /// One message, as far as every request is checked: its `role` must be a
@@ -72,14 +83,17 @@ impl serde::de::Visitor<'_> for AnyStringVisitor {
 }
 
 #[derive(Deserialize)]
-struct OpenAiTop {
+struct OpenAiTop<'a> {
     model: String,
-    #[expect(dead_code, reason = "parsed only to check that `messages` is an array")]
-    messages: Vec<MessageTop>,
+    messages: Turns<ChatLead<'a>, MessageTop>,
     #[serde(default)]
     stream: Option<bool>,
     #[serde(default)]
     stream_options: Option<OpenAiStreamOptions>,
+    #[serde(default, borrow)]
+    prompt_cache_key: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    user: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -89,10 +103,13 @@ struct OpenAiStreamOptions {
 }
 
 #[derive(Deserialize)]
-struct AnthropicTop {
+struct AnthropicTop<'a> {
     model: String,
-    #[expect(dead_code, reason = "parsed only to check that `messages` is an array")]
-    messages: Vec<MessageTop>,
+    messages: Turns<ChatLead<'a>, MessageTop>,
+    #[serde(default, borrow)]
+    system: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    metadata: Option<&'a RawValue>,
     #[expect(
         dead_code,
         reason = "parsed only to check that `max_tokens` is present and an integer"
@@ -104,12 +121,13 @@ struct AnthropicTop {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct GeminiTop {
-    #[expect(dead_code, reason = "parsed only to check that `contents` is an array")]
-    contents: Vec<IgnoredAny>,
-    #[expect(dead_code, reason = "parsed only to check the type")]
-    #[serde(default)]
-    system_instruction: Option<IgnoredAny>,
+struct GeminiTop<'a> {
+    contents: Turns<GeminiLead<'a>, IgnoredAny>,
+    #[serde(default, borrow)]
+    system_instruction: Option<&'a RawValue>,
+    /// Code Assist's request field (Gemini CLI in its OAuth mode).
+    #[serde(default, borrow, rename = "session_id")]
+    session_id: Option<&'a RawValue>,
     #[expect(dead_code, reason = "parsed only to check that `tools` is an array")]
     #[serde(default)]
     tools: Option<Vec<IgnoredAny>>,
@@ -128,20 +146,185 @@ struct GeminiTop {
 }
 
 #[derive(Deserialize)]
-struct ResponsesTop {
+struct ResponsesTop<'a> {
     model: String,
-    #[expect(
-        dead_code,
-        reason = "parsed only to check that `input` is a string or an array"
-    )]
     #[serde(default)]
-    input: Option<TextOr<IgnoredAny>>,
+    input: Option<ResponsesInput<ResponsesLead<'a>>>,
+    #[serde(default, borrow)]
+    instructions: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    prompt_cache_key: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    user: Option<&'a RawValue>,
     #[serde(default)]
     stream: Option<bool>,
     #[serde(default)]
     previous_response_id: Option<String>,
     #[serde(default)]
     tools: Option<Vec<ResponsesToolTop>>,
+}
+
+/// A leading message of a conversation, as far as its key needs it: the
+/// role (a string, checked as for every message) and the raw content.
+#[derive(Deserialize)]
+struct ChatLead<'a> {
+    #[serde(borrow)]
+    role: Cow<'a, str>,
+    #[serde(default, borrow)]
+    content: Option<&'a RawValue>,
+}
+
+/// A leading Gemini content: its role (absent means the user) and parts.
+#[derive(Deserialize)]
+struct GeminiLead<'a> {
+    #[serde(default, borrow)]
+    role: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    parts: Option<&'a RawValue>,
+}
+
+/// A leading Responses input item: a message has a role and content; other
+/// items (calls, outputs) count as the end of the first turns.
+#[derive(Deserialize)]
+struct ResponsesLead<'a> {
+    #[serde(default, borrow)]
+    role: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    content: Option<&'a RawValue>,
+}
+
+/// What a leading turn gives the conversation key.
+trait Lead {
+    fn role(&self) -> Option<&str>;
+    fn content(&self) -> Option<&RawValue>;
+}
+
+impl Lead for ChatLead<'_> {
+    fn role(&self) -> Option<&str> {
+        Some(&self.role)
+    }
+    fn content(&self) -> Option<&RawValue> {
+        self.content
+    }
+}
+
+impl Lead for GeminiLead<'_> {
+    fn role(&self) -> Option<&str> {
+        Some(self.role.as_deref().unwrap_or("user"))
+    }
+    fn content(&self) -> Option<&RawValue> {
+        self.parts
+    }
+}
+
+impl Lead for ResponsesLead<'_> {
+    fn role(&self) -> Option<&str> {
+        self.role.as_deref()
+    }
+    fn content(&self) -> Option<&RawValue> {
+        self.content
+    }
+}
+
+/// A message array read once: the leading messages (up to the first user
+/// message) as `L`, hashed into the conversation's first turns, the others
+/// as `R` (checked only). Nothing is collected.
+struct Turns<L, R> {
+    first: FirstTurns,
+    _items: PhantomData<fn() -> (L, R)>,
+}
+
+impl<'de, L: Lead + Deserialize<'de>, R: Deserialize<'de>> Deserialize<'de> for Turns<L, R> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(TurnsVisitor::<L, R>(PhantomData))
+    }
+}
+
+struct TurnsVisitor<L, R>(PhantomData<fn() -> (L, R)>);
+
+impl<'de, L: Lead + Deserialize<'de>, R: Deserialize<'de>> Visitor<'de> for TurnsVisitor<L, R> {
+    type Value = Turns<L, R>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Ok(Turns {
+            first: read_turns::<L, R, A>(seq, FirstTurns::default())?,
+            _items: PhantomData,
+        })
+    }
+}
+
+fn read_turns<'de, L, R, A>(mut seq: A, mut first: FirstTurns) -> Result<FirstTurns, A::Error>
+where
+    L: Lead + Deserialize<'de>,
+    R: Deserialize<'de>,
+    A: SeqAccess<'de>,
+{
+    while !first.complete() {
+        match seq.next_element::<L>()? {
+            Some(lead) => first.push(lead.role(), lead.content()),
+            None => return Ok(first),
+        }
+    }
+    while seq.next_element::<R>()?.is_some() {}
+    Ok(first)
+}
+
+/// A Responses `input`: a string (one user message) or an array of items.
+struct ResponsesInput<L> {
+    first: FirstTurns,
+    _items: PhantomData<fn() -> L>,
+}
+
+impl<'de, L: Lead + Deserialize<'de>> Deserialize<'de> for ResponsesInput<L> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ResponsesInputVisitor::<L>(PhantomData))
+    }
+}
+
+struct ResponsesInputVisitor<L>(PhantomData<fn() -> L>);
+
+impl<'de, L: Lead + Deserialize<'de>> Visitor<'de> for ResponsesInputVisitor<L> {
+    type Value = ResponsesInput<L>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or an array")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        let mut first = FirstTurns::default();
+        first.push_text(v);
+        Ok(ResponsesInput {
+            first,
+            _items: PhantomData,
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Ok(ResponsesInput {
+            first: read_turns::<L, IgnoredAny, A>(seq, FirstTurns::default())?,
+            _items: PhantomData,
+        })
+    }
+}
+
+/// The conversation a client names in a field holding a string.
+fn named(field: Option<&RawValue>) -> Option<ConversationKey> {
+    ConversationKey::named(&raw_text(field)?)
+}
+
+/// Anthropic's `metadata.user_id`.
+fn anthropic_user(metadata: Option<&RawValue>) -> Option<ConversationKey> {
+    #[derive(Deserialize)]
+    struct Metadata<'a> {
+        #[serde(default, borrow)]
+        user_id: Option<&'a RawValue>,
+    }
+    let metadata: Metadata<'_> = serde_json::from_str(metadata?.get()).ok()?;
+    ConversationKey::from_anthropic_user_id(&raw_text(metadata.user_id)?)
 }
 
 /// A Responses tool, as far as routing needs it: namespaces are named.
@@ -167,8 +350,11 @@ impl RequestMeta {
     pub fn parse(format: Format, body: &[u8]) -> Result<Self, FormatError> {
         let meta = match format {
             Format::OpenAiChat => {
-                let top: OpenAiTop = parse_request(body)?;
+                let top: OpenAiTop<'_> = parse_request(body)?;
                 let stream = top.stream.unwrap_or(false);
+                let conversation = named(top.prompt_cache_key)
+                    .or_else(|| named(top.user))
+                    .or_else(|| top.messages.first.key(None));
                 Self {
                     format,
                     model: top.model,
@@ -180,10 +366,13 @@ impl RequestMeta {
                             .unwrap_or(false),
                     previous_response_id: None,
                     tool_namespaces: Vec::new(),
+                    conversation,
                 }
             }
             Format::AnthropicMessages => {
-                let top: AnthropicTop = parse_request(body)?;
+                let top: AnthropicTop<'_> = parse_request(body)?;
+                let conversation =
+                    anthropic_user(top.metadata).or_else(|| top.messages.first.key(top.system));
                 Self {
                     format,
                     model: top.model,
@@ -191,10 +380,14 @@ impl RequestMeta {
                     include_usage: false,
                     previous_response_id: None,
                     tool_namespaces: Vec::new(),
+                    conversation,
                 }
             }
             Format::OpenAiResponses => {
-                let top: ResponsesTop = parse_request(body)?;
+                let top: ResponsesTop<'_> = parse_request(body)?;
+                let conversation = named(top.prompt_cache_key)
+                    .or_else(|| named(top.user))
+                    .or_else(|| top.input.as_ref()?.first.key(top.instructions));
                 Self {
                     format,
                     model: top.model,
@@ -208,6 +401,7 @@ impl RequestMeta {
                         .filter(|t| t.kind == "namespace")
                         .filter_map(|t| t.name)
                         .collect(),
+                    conversation,
                 }
             }
             // A Gemini body names neither its model nor whether it streams:
@@ -234,8 +428,10 @@ impl RequestMeta {
     /// [`FormatError::InvalidValue`] for a model that is empty, longer than
     /// [`MAX_MODEL_BYTES`] or has control characters.
     pub fn parse_gemini(model: &str, stream: bool, body: &[u8]) -> Result<Self, FormatError> {
-        let _top: GeminiTop = parse_request(body)?;
+        let top: GeminiTop<'_> = parse_request(body)?;
         check_model(model)?;
+        let conversation =
+            named(top.session_id).or_else(|| top.contents.first.key(top.system_instruction));
         Ok(Self {
             format: Format::Gemini,
             model: model.to_owned(),
@@ -243,6 +439,7 @@ impl RequestMeta {
             include_usage: false,
             previous_response_id: None,
             tool_namespaces: Vec::new(),
+            conversation,
         })
     }
 

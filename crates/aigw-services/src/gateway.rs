@@ -31,9 +31,9 @@ use crate::failover::{FailoverSettings, Verdict};
 use crate::health::AccountOutcome;
 use crate::limits::UpstreamLimits;
 use crate::metrics::Metrics;
-use crate::pins::{self, ResponsePin, ResponsePins};
+use crate::pins::{self, Pin, PinQueue};
 use crate::redact::Secrets;
-use crate::selector::{RoundRobin, Turn};
+use crate::selector::{Conversation, Selector, Turn};
 use crate::snapshot::SnapshotStore;
 use crate::stats::{StatsEvent, StatsFailure, StatsRecorder, TokenUsage};
 use crate::stream::{ClientStream, PrimeError};
@@ -61,6 +61,9 @@ pub struct GatewaySettings {
     /// How long the account that produced a Responses id is remembered, so
     /// that a follow-up naming it (`previous_response_id`) goes there.
     pub response_pin_ttl: std::time::Duration,
+    /// How long a conversation stays on its account after its last turn
+    /// (providers with session affinity).
+    pub affinity_ttl: std::time::Duration,
 }
 
 impl Default for GatewaySettings {
@@ -69,6 +72,7 @@ impl Default for GatewaySettings {
             require_client_key: true,
             failover: FailoverSettings::default(),
             response_pin_ttl: std::time::Duration::from_secs(24 * 3600),
+            affinity_ttl: std::time::Duration::from_secs(3600),
         }
     }
 }
@@ -215,14 +219,13 @@ struct Inner {
     /// takes it to publish them.
     cooldown_notices: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<CooldownNotice>>>,
     metrics: Metrics,
-    /// Which account produced each Responses id.
-    pins: ResponsePins,
-    /// The receiving end of the pin queue, until the runtime takes it to
-    /// write the pins.
-    pin_outbox: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<ResponsePin>>>,
+    /// The receiving end of the pin queue (response and conversation pins),
+    /// until the runtime takes it to write the pins.
+    pin_outbox: parking_lot::Mutex<Option<tokio::sync::mpsc::Receiver<Pin>>>,
     credentials: CredentialService,
     stats: StatsRecorder,
-    round_robin: RoundRobin,
+    /// Account selection; it holds the pin queue.
+    selector: Selector,
     /// Proxies whose tunnel failed on traffic, for the proxy health task.
     proxy_reports: tokio::sync::mpsc::Sender<ProxyId>,
     /// The receiving end, until the runtime takes it.
@@ -241,10 +244,10 @@ impl Gateway {
     ) -> Self {
         let (cooldowns, cooldown_notices) = Cooldowns::with_outbox();
         let cooldowns = cooldowns.with_down(stats.down_accounts().clone());
-        let round_robin = RoundRobin::new(state.clone());
-        let (pins, pin_outbox) = ResponsePins::new();
         let (proxy_reports, proxy_reports_rx) =
             tokio::sync::mpsc::channel(crate::proxy_health::REPORTS_QUEUE);
+        let (pins, pin_outbox) = PinQueue::new();
+        let selector = Selector::new(state.clone(), pins, settings.affinity_ttl);
         Self {
             inner: Arc::new(Inner {
                 snapshot,
@@ -254,11 +257,10 @@ impl Gateway {
                 cooldowns,
                 cooldown_notices: parking_lot::Mutex::new(Some(cooldown_notices)),
                 metrics: Metrics::default(),
-                pins,
                 pin_outbox: parking_lot::Mutex::new(Some(pin_outbox)),
                 credentials,
                 stats,
-                round_robin,
+                selector,
                 proxy_reports,
                 proxy_reports_rx: parking_lot::Mutex::new(Some(proxy_reports_rx)),
             }),
@@ -296,7 +298,7 @@ impl Gateway {
     /// The Responses ids this instance pins to their accounts, to write to
     /// the shared state; `None` once taken. Until taken, pins queue up to a
     /// bound and then are dropped (and counted).
-    pub fn take_pin_outbox(&self) -> Option<tokio::sync::mpsc::Receiver<ResponsePin>> {
+    pub fn take_pin_outbox(&self) -> Option<tokio::sync::mpsc::Receiver<Pin>> {
         self.inner.pin_outbox.lock().take()
     }
 
@@ -305,9 +307,9 @@ impl Gateway {
         self.inner.settings.response_pin_ttl
     }
 
-    /// Response pins dropped because their queue was full.
+    /// Response and conversation pins dropped because their queue was full.
     pub fn response_pins_dropped(&self) -> u64 {
-        self.inner.pins.dropped()
+        self.inner.selector.pins().dropped()
     }
 
     /// The OAuth credential service.
@@ -453,12 +455,16 @@ impl Gateway {
         } else {
             Turn::Take
         };
+        let conversation = headers
+            .conversation
+            .or(meta.conversation)
+            .map(|key| Conversation::new(key, principal.api_key_id));
         let policy = &self.inner.settings.failover;
         let started = Instant::now();
         let mut tried: Vec<AccountId> = Vec::new();
         let mut last_error: Option<Error> = None;
         for _ in 0..policy.max_attempts.max(1) {
-            let Some(selection) = self.select(&candidates, &tried, turn).await else {
+            let Some(selection) = self.select(&candidates, &tried, turn, conversation).await else {
                 break;
             };
             let account = selection.chosen.account.id;
@@ -495,14 +501,21 @@ impl Gateway {
         candidates: &[crate::snapshot::RouteCandidate<'a>],
         tried: &[AccountId],
         turn: Turn,
+        conversation: Option<Conversation>,
     ) -> Option<crate::selector::Selection<'a>> {
         let mut skipped: Option<Vec<AccountId>> = None;
         loop {
             let excluded = skipped.as_deref().unwrap_or(tried);
             let selection = self
                 .inner
-                .round_robin
-                .select(candidates, &self.inner.cooldowns, excluded, turn)
+                .selector
+                .select(
+                    candidates,
+                    &self.inner.cooldowns,
+                    excluded,
+                    turn,
+                    conversation,
+                )
                 .await?;
             let account = selection.chosen.account.id;
             if self.claim_probe(account).await {
@@ -1099,7 +1112,11 @@ impl Gateway {
 
     /// Remembers that `attempt`'s account produced response `id`.
     fn pin(&self, attempt: &Attempt<'_>, id: &str) {
-        self.inner.pins.remember(id, attempt.account.id);
+        self.inner.selector.pins().remember_response(
+            id,
+            attempt.account.id,
+            self.inner.settings.response_pin_ttl,
+        );
     }
 
     /// Reads the whole stream of an upstream that only streams back into one

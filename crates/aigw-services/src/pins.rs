@@ -1,14 +1,18 @@
-//! Response pinning: which upstream account produced each OpenAI Responses
-//! id, so that a follow-up naming it in `previous_response_id` goes to that
-//! same account, the only one where the stored response lives.
+//! Account pins in the shared state, written off the request path:
+//!
+//! - response pins: which upstream account produced each OpenAI Responses
+//!   id, so that a follow-up naming it in `previous_response_id` goes to that
+//!   same account, the only one where the stored response lives;
+//! - conversation pins (session affinity, see [`crate::selector`]): which
+//!   account served a conversation's last turn.
 //!
 //! Pins live in the shared state (in process, or on Redis for every
-//! instance), one entry per response with a TTL. Reading a pin is the one
-//! shared-state round trip of a pinned request (it takes no round-robin
-//! turn). Writing one never blocks a request: the data plane queues it
-//! (bounded; a full queue drops the pin, counted and logged) and the
-//! runtime's background task writes it.
+//! instance), one entry per response or conversation with a TTL. Reading a
+//! pin is the one shared-state round trip of its request. Writing one never
+//! blocks a request: the data plane queues it (bounded; a full queue drops
+//! the pin, counted and logged) and the runtime's background task writes it.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -23,62 +27,66 @@ const BATCH: usize = 256;
 /// Response ids longer than this are not pinned (real ones are ~50 bytes).
 const MAX_ID_BYTES: usize = 256;
 
-/// One response and the account that produced it.
+/// One shared-state key and the account it names, for a while.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResponsePin {
-    /// The upstream's response id (`resp_…`).
-    pub response_id: String,
-    /// The account it lives on.
+pub struct Pin {
+    /// The shared-state key (`resp:…` or `aff:…`).
+    pub key: String,
+    /// The account.
     pub account: AccountId,
+    /// How long the pin lasts.
+    pub ttl: Duration,
 }
 
-/// The data plane's side of pinning: queue pins, look them up.
-#[derive(Debug)]
-pub(crate) struct ResponsePins {
-    outbox: mpsc::Sender<ResponsePin>,
-    dropped: AtomicU64,
+/// The queue of pins to write. Cheap to clone; clones share the queue.
+#[derive(Debug, Clone)]
+pub struct PinQueue {
+    outbox: mpsc::Sender<Pin>,
+    dropped: Arc<AtomicU64>,
 }
 
-fn key(response_id: &str) -> String {
+fn response_key(response_id: &str) -> String {
     let mut key = String::with_capacity(5 + response_id.len());
     key.push_str("resp:");
     key.push_str(response_id);
     key
 }
 
-impl ResponsePins {
-    /// Pins, and the receiving end of their queue for the writer.
-    pub(crate) fn new() -> (Self, mpsc::Receiver<ResponsePin>) {
+impl PinQueue {
+    /// A queue, and its receiving end for the writer.
+    pub fn new() -> (Self, mpsc::Receiver<Pin>) {
         let (outbox, rx) = mpsc::channel(OUTBOX);
         (
             Self {
                 outbox,
-                dropped: AtomicU64::new(0),
+                dropped: Arc::new(AtomicU64::new(0)),
             },
             rx,
         )
     }
 
-    /// Queues `response_id` as produced by `account`; never waits.
-    pub(crate) fn remember(&self, response_id: &str, account: AccountId) {
-        if response_id.is_empty() || response_id.len() > MAX_ID_BYTES {
-            return;
-        }
-        let pin = ResponsePin {
-            response_id: response_id.to_owned(),
-            account,
-        };
+    /// Queues `pin`; never waits.
+    pub fn push(&self, pin: Pin) {
         if self.outbox.try_send(pin).is_err() {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::warn!(
-                dropped,
-                "response pin queue full; a response id was not pinned"
-            );
+            tracing::warn!(dropped, "pin queue full; an account pin was not written");
         }
     }
 
+    /// Queues `response_id` as produced by `account`, for `ttl`; never waits.
+    pub(crate) fn remember_response(&self, response_id: &str, account: AccountId, ttl: Duration) {
+        if response_id.is_empty() || response_id.len() > MAX_ID_BYTES {
+            return;
+        }
+        self.push(Pin {
+            key: response_key(response_id),
+            account,
+            ttl,
+        });
+    }
+
     /// Pins dropped because the queue was full (or its writer gone).
-    pub(crate) fn dropped(&self) -> u64 {
+    pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 }
@@ -91,26 +99,22 @@ pub(crate) async fn lookup(
     if response_id.is_empty() || response_id.len() > MAX_ID_BYTES {
         return Ok(None);
     }
-    state.cache_get::<AccountId>(&key(response_id)).await
+    state
+        .cache_get::<AccountId>(&response_key(response_id))
+        .await
 }
 
 /// Writes `first` and whatever else is already queued (up to a batch), each
-/// for `ttl`. A failed write is logged and the pin lost: its follow-up gets
-/// a 400 saying the id is unknown, never another account.
-pub async fn write_pins(
-    state: &SharedState,
-    first: ResponsePin,
-    rx: &mut mpsc::Receiver<ResponsePin>,
-    ttl: Duration,
-) {
+/// for its TTL, in queue order (a conversation's later pin wins). A failed
+/// write is logged and the pin lost: a response follow-up then gets a 400
+/// saying the id is unknown, never another account; a conversation is
+/// pinned again by its next turn.
+pub async fn write_pins(state: &SharedState, first: Pin, rx: &mut mpsc::Receiver<Pin>) {
     let mut next = Some(first);
     let mut written = 0;
     while let Some(pin) = next.take() {
-        if let Err(e) = state
-            .cache_set(&key(&pin.response_id), &pin.account, ttl)
-            .await
-        {
-            tracing::warn!(error = %e, "could not pin a response id to its account");
+        if let Err(e) = state.cache_set(&pin.key, &pin.account, pin.ttl).await {
+            tracing::warn!(error = %e, "could not pin a key to its account");
         }
         written += 1;
         if written < BATCH {

@@ -321,6 +321,8 @@ pub fn builtin_providers() -> Vec<NewProvider> {
             is_builtin: true,
             config: serde_json::Value::Object(serde_json::Map::new()),
             native_responses: false,
+            selection_strategy: Default::default(),
+            session_affinity: false,
         })
     };
     let mut antigravity = provider(
@@ -583,12 +585,11 @@ fn spawn_refresher(
             tokio::select! {
                 _ = stopped.changed() => break,
                 _ = tick.tick() => {}
-                // Response pins are written here, off the request path.
+                // Response and conversation pins are written here, off the request path.
                 pin = next_pin(&mut pins) => {
                     match (pin, pins.as_mut()) {
                         (Some(pin), Some(rx)) => {
-                            let ttl = gateway.response_pin_ttl();
-                            crate::pins::write_pins(gateway.state(), pin, rx, ttl).await;
+                            crate::pins::write_pins(gateway.state(), pin, rx).await;
                         }
                         _ => pins = None,
                     }
@@ -643,10 +644,10 @@ fn spawn_refresher(
     tokio::spawn(task)
 }
 
-/// The next response pin queued on this instance; pending forever without a receiver.
+/// The next pin queued on this instance; pending forever without a receiver.
 async fn next_pin(
-    rx: &mut Option<tokio::sync::mpsc::Receiver<crate::pins::ResponsePin>>,
-) -> Option<crate::pins::ResponsePin> {
+    rx: &mut Option<tokio::sync::mpsc::Receiver<crate::pins::Pin>>,
+) -> Option<crate::pins::Pin> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,

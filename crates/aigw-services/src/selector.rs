@@ -1,18 +1,43 @@
-//! Account selection: round-robin over a provider's usable accounts, one
-//! sequence per (provider, upstream model) shared by every instance.
+//! Account selection: which of a provider's usable accounts serves an
+//! attempt, by the provider's strategy, with optional session affinity.
 //!
-//! The counter is the shared state's atomic `incr` (Redis `INCR`, or an
-//! in-process atomic in the embedded deployment): that is the only round trip
-//! selection makes. The pick is `accounts[(counter - 1) mod n]`. Models the
-//! provider does not list share one counter per provider, so the number of
-//! counters is bounded by configuration, never by what clients send.
+//! - `round_robin`: one sequence per (provider, upstream model) shared by
+//!   every instance. The counter is the shared state's atomic `incr` (Redis
+//!   `INCR`, or an in-process atomic in the embedded deployment): the only
+//!   round trip selection makes. The pick is `usable[(counter - 1) mod n]`.
+//!   Models the provider does not list share one counter per provider, so
+//!   the number of counters is bounded by configuration, never by what
+//!   clients send.
+//! - `fill_first`: the first usable account in the rotation's stable order
+//!   (by account id); no round trip at all.
+//! - `weighted`: the same shared counter, mapped into a cycle built when the
+//!   snapshot is loaded ([`weighted_cycle`]) in which each account appears
+//!   as often as its weight, its turns spread evenly; every instance agrees
+//!   without other shared state.
+//!
+//! Session affinity (a provider switch on top of any strategy) keeps a
+//! conversation ([`aigw_formats::ConversationKey`], mixed with the client
+//! key) on the account that served its previous turn. Its read is folded
+//! into the counter call ([`SharedState::pin_or_claim`]): still one round
+//! trip. A pin's TTL is renewed by every turn that reads it. When there is
+//! no pin, the same step takes the counter value and stores it as the
+//! conversation's claim, so that a turn arriving before the pin is written
+//! picks the same account from it; the strategy picks and the pin (the
+//! account's id) is queued for the runtime's background writer, never
+//! awaited here. When the pinned account is not usable (cooling down,
+//! removed, tried already in this request), the strategy picks on this
+//! instance's own rotation (no second round trip) and the new pin replaces
+//! the old: the conversation moves once and stays on its new account.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use aigw_domain::AccountId;
-use aigw_repository::state::SharedState;
+use aigw_domain::{AccountId, ApiKeyId, ProviderId, SelectionStrategy};
+use aigw_formats::ConversationKey;
+use aigw_repository::state::{PinOrCount, SharedState};
 
 use crate::cooldown::Cooldowns;
+use crate::pins::{Pin, PinQueue};
 use crate::snapshot::{ProviderEntry, Routable, RouteCandidate};
 
 /// The account chosen for one attempt.
@@ -42,6 +67,36 @@ pub fn other_counter_key(provider: &str) -> String {
     format!("rr:{provider}")
 }
 
+/// The `weighted` strategy's cycle for accounts of the given weights (in
+/// rotation order): each position appears as often as its weight (weights
+/// are first divided by their greatest common divisor, and 0 counts as 1),
+/// and the turns of each are spread evenly over the cycle. The `j`-th turn
+/// of an account of weight `w` sits at `(2j + 1) / 2w` of the cycle; ties go
+/// to the earlier account. Weights 3 and 1 give the cycle
+/// (`[0, 0, 1, 0]`): the first account has exactly 3 of every 4 turns.
+pub fn weighted_cycle(weights: impl Iterator<Item = u32>) -> Box<[u32]> {
+    let weights: Vec<u64> = weights.map(|w| u64::from(w.max(1))).collect();
+    let divisor = weights.iter().copied().fold(0, gcd).max(1);
+    let mut turns: Vec<(u64, u64, u32)> = Vec::new();
+    for (position, &weight) in weights.iter().enumerate() {
+        let Ok(position) = u32::try_from(position) else {
+            break;
+        };
+        let weight = weight / divisor;
+        for j in 0..weight {
+            // The turn's place as the fraction (2j + 1) / 2w.
+            turns.push((2 * j + 1, 2 * weight, position));
+        }
+    }
+    // Compare a/b with c/d as a·d against c·b (small numbers: no overflow).
+    turns.sort_by(|x, y| (x.0 * y.1).cmp(&(y.0 * x.1)).then_with(|| x.2.cmp(&y.2)));
+    turns.into_iter().map(|(_, _, position)| position).collect()
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
 /// Whether a selection takes the next turn of the rotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Turn {
@@ -50,71 +105,262 @@ pub enum Turn {
     /// A request that costs the account nothing (a token count): it leaves
     /// the shared sequence where it is, so the next real request still goes
     /// to the account whose turn it is, and makes no round trip. Such
-    /// requests rotate over the accounts on this instance's own counter.
+    /// requests rotate over the accounts on this instance's own counter,
+    /// and leave conversation pins alone.
     Leave,
 }
 
-/// Round-robin selection over the shared counters.
+/// A conversation, as session affinity keys it: the client's conversation
+/// mixed with its client key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conversation(u128);
+
+impl Conversation {
+    /// The conversation `key` of the client holding `api_key` (none when
+    /// client keys are not required).
+    pub fn new(key: ConversationKey, api_key: Option<ApiKeyId>) -> Self {
+        let client: &[u8] = match &api_key {
+            Some(id) => id.as_uuid().as_bytes(),
+            None => b"",
+        };
+        Self(key.mixed_with(client).value())
+    }
+}
+
+/// The shared-state key of a conversation's pin on one provider:
+/// `aff:{provider}:{32 hex digits}`, built on the stack.
+struct PinKey {
+    buf: [u8; PinKey::CAPACITY],
+    len: usize,
+}
+
+impl PinKey {
+    const CAPACITY: usize = 4 + ProviderId::MAX_LEN + 1 + 32;
+
+    fn new(provider: &ProviderId, conversation: Conversation) -> Option<Self> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let provider = provider.as_str().as_bytes();
+        let len = 4 + provider.len() + 1 + 32;
+        let mut buf = [0u8; Self::CAPACITY];
+        buf.get_mut(..4)?.copy_from_slice(b"aff:");
+        buf.get_mut(4..4 + provider.len())?
+            .copy_from_slice(provider);
+        *buf.get_mut(4 + provider.len())? = b':';
+        let digits = buf.get_mut(5 + provider.len()..len)?;
+        for (i, digit) in digits.iter_mut().enumerate() {
+            let nibble = (conversation.0 >> (124 - 4 * i)) & 0xf;
+            *digit = HEX[nibble as usize];
+        }
+        Some(Self { buf, len })
+    }
+
+    fn as_str(&self) -> &str {
+        self.buf
+            .get(..self.len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+}
+
+/// Selection over the shared counters, with session affinity.
 #[derive(Debug)]
-pub struct RoundRobin {
+pub struct Selector {
     state: SharedState,
     /// Used only if the shared store cannot count at all, so selection still rotates.
     local: AtomicU64,
-    /// The rotation of the selections that leave the shared turn alone.
+    /// The rotation of the selections that leave the shared turn alone, and
+    /// of conversations moving off an unusable pinned account.
     aside: AtomicU64,
+    /// How long a conversation stays pinned after its last turn.
+    affinity_ttl: Duration,
+    /// Where new conversation pins go to be written.
+    pins: PinQueue,
 }
 
-impl RoundRobin {
-    /// Selection counting in `state`.
-    pub fn new(state: SharedState) -> Self {
+impl Selector {
+    /// Selection counting in `state`, queueing conversation pins on `pins`
+    /// that last `affinity_ttl` after a conversation's last turn.
+    pub fn new(state: SharedState, pins: PinQueue, affinity_ttl: Duration) -> Self {
         Self {
             state,
             local: AtomicU64::new(0),
             aside: AtomicU64::new(0),
+            affinity_ttl,
+            pins,
         }
+    }
+
+    /// The queue pins are written from.
+    pub fn pins(&self) -> &PinQueue {
+        &self.pins
     }
 
     /// The next value of the counter `key` (1 first).
     pub async fn next(&self, key: &str) -> u64 {
         match self.state.incr(key).await {
             Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "round-robin counter unavailable; rotating locally");
-                self.local.fetch_add(1, Ordering::Relaxed) + 1
-            }
+            Err(e) => self.unavailable(&e),
         }
+    }
+
+    fn unavailable(&self, e: &aigw_repository::state::StateError) -> u64 {
+        tracing::warn!(error = %e, "round-robin counter unavailable; rotating locally");
+        self.local.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn aside(&self) -> u64 {
+        self.aside.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Picks the account for the next attempt: the first candidate with a
     /// usable account (not tried yet in this request, not cooling down for
-    /// the model), then the next in its rotation. One counter increment
-    /// when the selection takes its `turn`, none otherwise; nothing is
-    /// allocated for a known model.
+    /// the model), then one of its accounts by its provider's strategy, or
+    /// the conversation's pinned account. At most one shared-state round
+    /// trip; nothing is allocated for a known model unless a new pin is
+    /// queued.
     pub async fn select<'a>(
         &self,
         candidates: &[RouteCandidate<'a>],
         cooldowns: &Cooldowns,
         tried: &[AccountId],
         turn: Turn,
+        conversation: Option<Conversation>,
     ) -> Option<Selection<'a>> {
         let filter = Filter { cooldowns, tried };
         let candidate = candidates
             .iter()
             .find(|c| filter.any_usable(&c.entry.rotation, c.upstream_model))?;
-        let counter = match turn {
-            Turn::Take => {
-                self.next(candidate.entry.counter_key(candidate.upstream_model))
-                    .await
+        let entry = candidate.entry;
+        let model = candidate.upstream_model;
+        let strategy = entry.provider.selection_strategy;
+        let counter_key =
+            (strategy != SelectionStrategy::FillFirst).then(|| entry.counter_key(model));
+        let pin = match (turn, conversation) {
+            (Turn::Take, Some(c)) if entry.provider.session_affinity => {
+                PinKey::new(&entry.provider.id, c)
             }
-            Turn::Leave => self.aside.fetch_add(1, Ordering::Relaxed) + 1,
+            _ => None,
         };
-        let chosen = filter.pick(&candidate.entry.rotation, candidate.upstream_model, counter)?;
+        let counter = match (turn, &pin) {
+            (Turn::Leave, _) => Some(self.aside()),
+            // A retry in the same request: the pin named an account that
+            // just failed; the strategy picks and the pin is replaced.
+            (Turn::Take, Some(_)) if !tried.is_empty() => match counter_key {
+                Some(key) => Some(self.next(key).await),
+                None => None,
+            },
+            (Turn::Take, Some(pin)) => {
+                match self
+                    .state
+                    .pin_or_claim(pin.as_str(), self.affinity_ttl, counter_key)
+                    .await
+                {
+                    Ok(PinOrCount::Pinned(json)) => match PinValue::parse(&json) {
+                        Some(PinValue::Account(account)) => {
+                            if let Some(chosen) = pinned(entry, &filter, model, account) {
+                                return Some(Selection {
+                                    entry,
+                                    chosen,
+                                    upstream_model: model,
+                                });
+                            }
+                            // Moving off the pinned account: this instance's
+                            // own rotation, so the move costs no second round
+                            // trip.
+                            Some(self.aside())
+                        }
+                        // A turn that claimed the conversation has not
+                        // written its pin yet: its counter value picks the
+                        // same account, and its pin is the one written.
+                        Some(PinValue::Claim(n)) => {
+                            let rotation = &entry.rotation;
+                            let chosen =
+                                strategy_pick(strategy, entry, rotation, &filter, model, n)?;
+                            return Some(Selection {
+                                entry,
+                                chosen,
+                                upstream_model: model,
+                            });
+                        }
+                        None => Some(self.aside()),
+                    },
+                    Ok(PinOrCount::Counted(n)) => Some(n),
+                    Err(e) => Some(self.unavailable(&e)),
+                }
+            }
+            (Turn::Take, None) => match counter_key {
+                Some(key) => Some(self.next(key).await),
+                None => None,
+            },
+        };
+        let chosen = strategy_pick(
+            strategy,
+            entry,
+            &entry.rotation,
+            &filter,
+            model,
+            counter.unwrap_or(1),
+        )?;
+        if let Some(pin) = pin {
+            self.pins.push(Pin {
+                key: pin.as_str().to_owned(),
+                account: chosen.account.id,
+                ttl: self.affinity_ttl,
+            });
+        }
         Some(Selection {
-            entry: candidate.entry,
+            entry,
             chosen,
-            upstream_model: candidate.upstream_model,
+            upstream_model: model,
         })
     }
+}
+
+/// The usable account `strategy` picks for the counter value `counter`.
+fn strategy_pick<'a>(
+    strategy: SelectionStrategy,
+    entry: &ProviderEntry,
+    rotation: &'a [Routable],
+    filter: &Filter<'_>,
+    model: &str,
+    counter: u64,
+) -> Option<&'a Routable> {
+    match strategy {
+        SelectionStrategy::RoundRobin => filter.pick(rotation, model, counter),
+        SelectionStrategy::FillFirst => filter.first(rotation, model),
+        SelectionStrategy::Weighted => {
+            filter.pick_weighted(rotation, entry.weighted_cycle(), model, counter)
+        }
+    }
+}
+
+/// What a conversation's pin holds: the account of its last turn (a JSON
+/// string), or the claim of a first turn whose pin is not written yet (its
+/// counter value, a JSON number).
+enum PinValue {
+    Account(AccountId),
+    Claim(u64),
+}
+
+impl PinValue {
+    fn parse(json: &str) -> Option<Self> {
+        if json.starts_with('"') {
+            serde_json::from_str(json).ok().map(Self::Account)
+        } else {
+            json.parse().ok().map(Self::Claim)
+        }
+    }
+}
+
+/// The pinned account if it is still in the rotation and usable.
+fn pinned<'a>(
+    entry: &'a ProviderEntry,
+    filter: &Filter<'_>,
+    model: &str,
+    account: AccountId,
+) -> Option<&'a Routable> {
+    let chosen = entry.rotation.get(entry.position(account)?)?;
+    filter.usable(chosen, model).then_some(chosen)
 }
 
 /// Which accounts of a rotation may take this attempt.
@@ -165,6 +411,36 @@ impl Filter<'_> {
             .iter()
             .filter(|r| self.usable(r, model))
             .nth(index(n)?)
+    }
+
+    /// The first usable account in rotation order.
+    fn first<'a>(&self, rotation: &'a [Routable], model: &str) -> Option<&'a Routable> {
+        if self.keeps_all() {
+            return rotation.first();
+        }
+        rotation.iter().find(|r| self.usable(r, model))
+    }
+
+    /// The account at `(counter - 1) mod len` of the weighted `cycle`, or the
+    /// next usable one after it in the cycle.
+    fn pick_weighted<'a>(
+        &self,
+        rotation: &'a [Routable],
+        cycle: &[u32],
+        model: &str,
+        counter: u64,
+    ) -> Option<&'a Routable> {
+        if cycle.is_empty() {
+            // A snapshot built before the strategy changed: plain rotation.
+            return self.pick(rotation, model, counter);
+        }
+        let start = usize::try_from((counter.max(1) - 1) % cycle.len() as u64).ok()?;
+        let (after, before) = (cycle.get(start..)?, cycle.get(..start)?);
+        after
+            .iter()
+            .chain(before)
+            .filter_map(|&p| rotation.get(usize::try_from(p).ok()?))
+            .find(|r| self.keeps_all() || self.usable(r, model))
     }
 }
 
@@ -235,5 +511,99 @@ mod tests {
         };
         assert!(!none.any_usable(&accounts, "m"));
         assert!(none.pick(&accounts, "m", 1).is_none());
+    }
+
+    #[test]
+    fn fill_first_takes_the_first_usable_account() {
+        let cooldowns = Cooldowns::default();
+        let accounts = rotation(3);
+        let ids: Vec<_> = accounts.iter().map(|r| r.account.id).collect();
+        let all = Filter {
+            cooldowns: &cooldowns,
+            tried: &[],
+        };
+        assert_eq!(all.first(&accounts, "m").unwrap().account.id, ids[0]);
+        cooldowns.set(
+            ids[0],
+            Some("m"),
+            std::time::Duration::from_secs(60),
+            crate::cooldown::CooldownReason::RateLimited,
+        );
+        let cooling = Filter {
+            cooldowns: &cooldowns,
+            tried: &[],
+        };
+        assert_eq!(cooling.first(&accounts, "m").unwrap().account.id, ids[1]);
+        let tried = [ids[1]];
+        let both = Filter {
+            cooldowns: &cooldowns,
+            tried: &tried,
+        };
+        assert_eq!(both.first(&accounts, "m").unwrap().account.id, ids[2]);
+    }
+
+    #[test]
+    fn weighted_cycle_gives_each_account_its_weight_spread_evenly() {
+        let cycle = weighted_cycle([3, 1].into_iter());
+        assert_eq!(cycle.len(), 4);
+        assert_eq!(cycle.iter().filter(|&&p| p == 0).count(), 3);
+        // The light account's one turn is not at an edge of the cycle.
+        assert_eq!(&*cycle, &[0, 0, 1, 0]);
+        // Common factors are divided out; 0 counts as 1.
+        assert_eq!(weighted_cycle([6, 2].into_iter()).len(), 4);
+        assert_eq!(&*weighted_cycle([0, 0].into_iter()), &[0, 1]);
+        let cycle = weighted_cycle([5, 3, 2].into_iter());
+        assert_eq!(cycle.len(), 10);
+        for (p, w) in [(0, 5), (1, 3), (2, 2)] {
+            assert_eq!(cycle.iter().filter(|&&x| x == p).count(), w);
+        }
+    }
+
+    #[test]
+    fn weighted_picks_skip_unusable_accounts_in_cycle_order() {
+        let cooldowns = Cooldowns::default();
+        let accounts = rotation(2);
+        let ids: Vec<_> = accounts.iter().map(|r| r.account.id).collect();
+        let cycle = weighted_cycle([3, 1].into_iter());
+        let all = Filter {
+            cooldowns: &cooldowns,
+            tried: &[],
+        };
+        let picked: Vec<_> = (1..=8)
+            .map(|n| {
+                all.pick_weighted(&accounts, &cycle, "m", n)
+                    .unwrap()
+                    .account
+                    .id
+            })
+            .collect();
+        assert_eq!(picked.iter().filter(|&&id| id == ids[0]).count(), 6);
+        assert_eq!(picked.iter().filter(|&&id| id == ids[1]).count(), 2);
+        let tried = [ids[0]];
+        let without = Filter {
+            cooldowns: &cooldowns,
+            tried: &tried,
+        };
+        for n in 1..=4 {
+            let id = without
+                .pick_weighted(&accounts, &cycle, "m", n)
+                .unwrap()
+                .account
+                .id;
+            assert_eq!(id, ids[1]);
+        }
+    }
+
+    #[test]
+    fn pin_keys_name_provider_and_conversation() {
+        let provider: ProviderId = "anthropic".parse().unwrap();
+        let conversation = Conversation(0x0123_4567_89ab_cdef_0011_2233_4455_6677);
+        let key = PinKey::new(&provider, conversation).unwrap();
+        assert_eq!(
+            key.as_str(),
+            "aff:anthropic:0123456789abcdef0011223344556677"
+        );
+        let long: ProviderId = "p".repeat(ProviderId::MAX_LEN).parse().unwrap();
+        assert!(PinKey::new(&long, conversation).unwrap().as_str().len() == PinKey::CAPACITY);
     }
 }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aigw_domain::{
-    Account, ApiKey, HealthStatus, ModelMapping, Provider, ProviderId, ProviderKind, ProxyId,
-    UserId,
+    Account, AccountId, ApiKey, HealthStatus, ModelMapping, Provider, ProviderId, ProviderKind,
+    ProxyId, SelectionStrategy, UserId,
 };
 use aigw_repository::SnapshotData;
 use arc_swap::ArcSwap;
@@ -69,9 +69,25 @@ pub struct ProviderEntry {
     counter_keys: HashMap<String, Box<str>>,
     /// The one counter every other model name shares (see [`other_counter_key`]).
     other_counter_key: Box<str>,
+    /// The rotation's position of each of its accounts, so that a
+    /// conversation's pinned account is found without a scan.
+    positions: HashMap<AccountId, usize>,
+    /// The `weighted` strategy's cycle: rotation positions, each account
+    /// as often as its weight, spread evenly (empty for other strategies).
+    weighted: Box<[u32]>,
 }
 
 impl ProviderEntry {
+    /// Where `account` is in the rotation, if it is there.
+    pub fn position(&self, account: AccountId) -> Option<usize> {
+        self.positions.get(&account).copied()
+    }
+
+    /// The `weighted` strategy's cycle of rotation positions.
+    pub fn weighted_cycle(&self) -> &[u32] {
+        &self.weighted
+    }
+
     /// The round-robin counter key of `model` on this provider: its own for
     /// a known model, the provider's shared one for any other. Model names a
     /// prefix rule lets through are the client's choice; one counter each
@@ -227,6 +243,17 @@ impl Snapshot {
                     })
                     .collect();
                 let other_counter_key = other_counter_key(provider.id.as_str()).into_boxed_str();
+                let rotation: Box<[Routable]> = rotation;
+                let positions = rotation
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (r.account.id, i))
+                    .collect();
+                let weighted = if provider.selection_strategy == SelectionStrategy::Weighted {
+                    crate::selector::weighted_cycle(rotation.iter().map(|r| r.account.weight))
+                } else {
+                    Box::default()
+                };
                 (
                     provider.id.clone(),
                     ProviderEntry {
@@ -235,6 +262,8 @@ impl Snapshot {
                         rotation,
                         counter_keys,
                         other_counter_key,
+                        positions,
+                        weighted,
                     },
                 )
             })

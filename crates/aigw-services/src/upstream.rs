@@ -172,7 +172,15 @@ pub struct ClientHeaders {
     pub anthropic_beta: Vec<String>,
     /// `anthropic-version`, when the client sent one.
     pub anthropic_version: Option<HeaderValue>,
+    /// The conversation a header names: Claude Code's
+    /// `X-Claude-Code-Session-Id`, Codex's `session_id` (older Codex:
+    /// `conversation_id`).
+    pub conversation: Option<aigw_formats::ConversationKey>,
 }
+
+/// The headers that name a client's conversation, the first present wins.
+const CONVERSATION_HEADERS: [&str; 3] =
+    ["x-claude-code-session-id", "session_id", "conversation_id"];
 
 impl ClientHeaders {
     /// Reads the client's request headers. Values that are not plain tokens
@@ -191,9 +199,14 @@ impl ClientHeaders {
             .get("anthropic-version")
             .filter(|v| !v.is_empty())
             .cloned();
+        let conversation = CONVERSATION_HEADERS.iter().find_map(|name| {
+            let value = headers.get(*name)?.to_str().ok()?;
+            aigw_formats::ConversationKey::named(value)
+        });
         Self {
             anthropic_beta,
             anthropic_version,
+            conversation,
         }
     }
 }
@@ -321,6 +334,8 @@ mod tests {
                 is_builtin: true,
                 config: serde_json::json!({}),
                 native_responses: true,
+                selection_strategy: Default::default(),
+                session_affinity: false,
             },
             chrono::Utc::now(),
         );

@@ -1,7 +1,7 @@
 //! `RequestMeta::parse`: the data plane's first look at a client body.
 
 use aigw_domain::Format;
-use aigw_formats::{FormatError, RequestMeta};
+use aigw_formats::{ConversationKey, FormatError, RequestMeta};
 
 #[test]
 fn openai_meta_reads_model_stream_and_include_usage() {
@@ -177,4 +177,164 @@ fn a_role_of_the_wrong_type_is_refused_even_when_forwarded_untouched() {
             format!(r#"{{"model":"m","messages":[{{"role":"oracle","content":"x"}}]{extra}}}"#);
         RequestMeta::parse(format, body.as_bytes()).unwrap();
     }
+}
+
+// ------------------------------------------------------- conversation keys
+
+/// The client body of a recorded fixture (its `input`), with `edit` applied.
+fn fixture_body(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/").to_owned() + name;
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut input = fixture["input"].take();
+    edit(&mut input);
+    serde_json::to_vec(&input).unwrap()
+}
+
+fn conversation(format: Format, body: &[u8]) -> Option<ConversationKey> {
+    RequestMeta::parse(format, body).unwrap().conversation
+}
+
+#[test]
+fn claude_code_conversations_are_keyed_by_their_session() {
+    // Claude Code before v2.1.78: `user_<hash>_account_<uuid>_session_<uuid>`.
+    let legacy = fixture_body(
+        "anthropic-responses/request.claude_code_stream.json",
+        |_| {},
+    );
+    let session = "6e1b6b3c-1f3a-4c5e-9d2b-0b8f1c2d3e4f";
+    assert_eq!(
+        conversation(Format::AnthropicMessages, &legacy),
+        ConversationKey::named(session)
+    );
+    // Another turn of the same session (the tool loop fixture) has the same key.
+    let tool_loop = fixture_body(
+        "anthropic-responses/request.claude_code_tool_loop.json",
+        |_| {},
+    );
+    assert_eq!(
+        conversation(Format::AnthropicMessages, &tool_loop),
+        ConversationKey::named(session)
+    );
+    // Claude Code since v2.1.78: the user id is a JSON text.
+    let json_shape = fixture_body("anthropic-responses/request.claude_code_stream.json", |b| {
+        b["metadata"]["user_id"] = serde_json::json!(format!(
+            r#"{{"device_id":"5f0c","account_uuid":"","session_id":"{session}"}}"#
+        ));
+    });
+    assert_eq!(
+        conversation(Format::AnthropicMessages, &json_shape),
+        ConversationKey::named(session)
+    );
+    // Another session of the same user is another conversation.
+    let other = fixture_body("anthropic-responses/request.claude_code_stream.json", |b| {
+        b["metadata"]["user_id"] =
+            serde_json::json!("user_2f9c0a_account__session_11111111-2222-3333-4444-555555555555");
+    });
+    assert_ne!(
+        conversation(Format::AnthropicMessages, &other),
+        ConversationKey::named(session)
+    );
+}
+
+#[test]
+fn codex_conversations_are_keyed_by_prompt_cache_key() {
+    let body = fixture_body("responses-anthropic/request.codex_multi_turn.json", |_| {});
+    assert_eq!(
+        conversation(Format::OpenAiResponses, &body),
+        ConversationKey::named("0199a7c2-5d0f-7b43-9a1e-3c2f1e0d9b8a")
+    );
+    // The same id in Codex's `session_id` header gives the same key.
+    assert_eq!(
+        ConversationKey::named("0199a7c2-5d0f-7b43-9a1e-3c2f1e0d9b8a"),
+        ConversationKey::named(" 0199a7c2-5d0f-7b43-9a1e-3c2f1e0d9b8a ")
+    );
+}
+
+#[test]
+fn openai_conversations_use_prompt_cache_key_then_user() {
+    let both = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"prompt_cache_key":"pk","user":"u"}"#;
+    assert_eq!(
+        conversation(Format::OpenAiChat, both),
+        ConversationKey::named("pk")
+    );
+    let user = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"user":"u"}"#;
+    assert_eq!(
+        conversation(Format::OpenAiChat, user),
+        ConversationKey::named("u")
+    );
+    // A non-string `user` names nothing and is still no error here.
+    let odd = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"user":7}"#;
+    assert_ne!(
+        conversation(Format::OpenAiChat, odd),
+        ConversationKey::named("7")
+    );
+    assert!(conversation(Format::OpenAiChat, odd).is_some());
+}
+
+#[test]
+fn unnamed_conversations_are_keyed_by_their_first_turns() {
+    let turn1 = br#"{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"plan a trip"}]}"#;
+    let turn3 = br#"{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"plan a trip"},{"role":"assistant","content":"where?"},{"role":"user","content":"Rome"}]}"#;
+    let other = br#"{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"plan a party"}]}"#;
+    let first = conversation(Format::OpenAiChat, turn1);
+    assert!(first.is_some());
+    assert_eq!(first, conversation(Format::OpenAiChat, turn3));
+    assert_ne!(first, conversation(Format::OpenAiChat, other));
+    // Anthropic: `system` is part of the first turns.
+    let a1 =
+        br#"{"model":"c","max_tokens":5,"system":"s1","messages":[{"role":"user","content":"x"}]}"#;
+    let a2 =
+        br#"{"model":"c","max_tokens":5,"system":"s2","messages":[{"role":"user","content":"x"}]}"#;
+    assert_ne!(
+        conversation(Format::AnthropicMessages, a1),
+        conversation(Format::AnthropicMessages, a2)
+    );
+    // Responses: a string input is the first user message.
+    let r1 = br#"{"model":"m","instructions":"i","input":"hello"}"#;
+    let r2 = br#"{"model":"m","instructions":"i","input":[{"role":"user","content":"hello"},{"type":"function_call_output","call_id":"c","output":"x"}]}"#;
+    assert!(conversation(Format::OpenAiResponses, r1).is_some());
+    assert!(conversation(Format::OpenAiResponses, r2).is_some());
+    // The role of every message is still checked, past the first turns too.
+    let bad = br#"{"model":"m","messages":[{"role":"user","content":"a"},{"role":5}]}"#;
+    let err = RequestMeta::parse(Format::OpenAiChat, bad).unwrap_err();
+    assert_eq!(err.path(), Some("messages[1].role"), "{err}");
+    let bad_first = br#"{"model":"m","messages":[{"content":"a"}]}"#;
+    let err = RequestMeta::parse(Format::OpenAiChat, bad_first).unwrap_err();
+    assert_eq!(err.path(), Some("messages[0].role"), "{err}");
+}
+
+#[test]
+fn gemini_cli_conversations_are_keyed_by_session_or_first_turns() {
+    // Gemini CLI on an API key sends the plain Gemini body: no session id.
+    let body = fixture_body("gemini-openai/request.gemini_cli_tool_loop.json", |_| {});
+    let key = RequestMeta::parse_gemini("gemini-2.5-pro", true, &body)
+        .unwrap()
+        .conversation;
+    assert!(key.is_some());
+    // A later turn (one more content) keeps the key; another first prompt does not.
+    let later = fixture_body("gemini-openai/request.gemini_cli_tool_loop.json", |b| {
+        b["contents"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"role": "model", "parts": [{"text": "Done."}]}));
+    });
+    let other = fixture_body("gemini-openai/request.gemini_cli_tool_loop.json", |b| {
+        b["contents"][0]["parts"][0]["text"] = serde_json::json!("What is in LICENSE?");
+    });
+    let parse = |b: &[u8]| {
+        RequestMeta::parse_gemini("m", false, b)
+            .unwrap()
+            .conversation
+    };
+    assert_eq!(parse(&later), key);
+    assert_ne!(parse(&other), key);
+    // Gemini CLI's Code Assist requests carry `session_id` in the request.
+    let code_assist = fixture_body("gemini-openai/request.gemini_cli_tool_loop.json", |b| {
+        b["session_id"] = serde_json::json!("a2f1c3d4-session");
+    });
+    assert_eq!(
+        parse(&code_assist),
+        ConversationKey::named("a2f1c3d4-session")
+    );
 }

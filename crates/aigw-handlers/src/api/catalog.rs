@@ -3,7 +3,7 @@
 
 use aigw_domain::{
     Account, AccountId, AuthData, AuthKind, NewProxy, Provider, ProviderId, ProviderKind, ProxyId,
-    ProxyProtocol, UserId, mask_url_credentials,
+    ProxyProtocol, SelectionStrategy, UserId, mask_url_credentials,
 };
 use aigw_services::Error;
 use aigw_services::admin::accounts::{CreateAccount, UpdateAccount};
@@ -38,6 +38,8 @@ struct ProviderView<'a> {
     is_active: bool,
     is_builtin: bool,
     native_responses: bool,
+    selection_strategy: SelectionStrategy,
+    session_affinity: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -59,6 +61,8 @@ impl<'a> From<&'a Provider> for ProviderView<'a> {
             is_active: p.is_active,
             is_builtin: p.is_builtin,
             native_responses: p.native_responses,
+            selection_strategy: p.selection_strategy,
+            session_affinity: p.session_affinity,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -107,6 +111,10 @@ struct CreateProviderRequest {
     is_active: bool,
     #[serde(default)]
     native_responses: bool,
+    #[serde(default)]
+    selection_strategy: SelectionStrategy,
+    #[serde(default)]
+    session_affinity: bool,
 }
 
 fn yes() -> bool {
@@ -129,6 +137,8 @@ pub(crate) async fn create_provider(ctx: Ctx<'_>) -> Reply {
             models: r.models,
             is_active: r.is_active,
             native_responses: r.native_responses,
+            selection_strategy: r.selection_strategy,
+            session_affinity: r.session_affinity,
         })
         .await?;
     Ok(created(&ProviderView::from(&provider)))
@@ -151,6 +161,10 @@ struct UpdateProviderRequest {
     is_active: Option<bool>,
     #[serde(default)]
     native_responses: Option<bool>,
+    #[serde(default)]
+    selection_strategy: Option<SelectionStrategy>,
+    #[serde(default)]
+    session_affinity: Option<bool>,
 }
 
 /// `PUT /api/v1/providers/{id}`: omitted fields stay as they are.
@@ -169,6 +183,8 @@ pub(crate) async fn update_provider(ctx: Ctx<'_>) -> Reply {
                 models: r.models,
                 is_active: r.is_active,
                 native_responses: r.native_responses,
+                selection_strategy: r.selection_strategy,
+                session_affinity: r.session_affinity,
             },
         )
         .await?;
@@ -272,6 +288,8 @@ struct CreateAccountRequest {
     metadata: Option<serde_json::Value>,
     #[serde(default = "yes")]
     is_active: bool,
+    #[serde(default)]
+    weight: Option<u32>,
 }
 
 /// `metadata` as given, or the object a JSON string holds: the original
@@ -302,6 +320,7 @@ pub(crate) async fn create_account(ctx: Ctx<'_>) -> Reply {
                 auth_data: r.auth_data,
                 metadata: metadata(r.metadata),
                 is_active: r.is_active,
+                weight: r.weight,
             },
         )
         .await?;
@@ -319,6 +338,8 @@ struct UpdateAccountRequest {
     metadata: Option<serde_json::Value>,
     #[serde(default)]
     is_active: Option<bool>,
+    #[serde(default)]
+    weight: Option<u32>,
 }
 
 /// `PUT /api/v1/accounts/{id}`: omitted fields stay as they are.
@@ -336,6 +357,7 @@ pub(crate) async fn update_account(ctx: Ctx<'_>) -> Reply {
                 auth_data: r.auth_data,
                 metadata: metadata(r.metadata),
                 is_active: r.is_active,
+                weight: r.weight,
             },
         )
         .await?;

@@ -47,6 +47,7 @@ pub(crate) struct AccountRow {
     created_by: Option<DbUuid>,
     created_at: DbTime,
     updated_at: DbTime,
+    weight: i32,
 }
 
 impl AccountRow {
@@ -73,6 +74,8 @@ impl AccountRow {
             last_error_msg: self.last_error_msg,
             last_success_at: opt_time(self.last_success_at),
             created_by: self.created_by.map(user_id),
+            // A weight below 1 cannot be written; read one as 1 all the same.
+            weight: u32::try_from(self.weight).unwrap_or(1).max(1),
             created_at: time(self.created_at),
             updated_at: time(self.updated_at),
         })
@@ -96,6 +99,7 @@ struct AccountInsert<'a> {
     created_by: Option<DbUuid>,
     created_at: DbTime,
     updated_at: DbTime,
+    weight: i32,
 }
 
 #[derive(AsChangeset)]
@@ -108,7 +112,13 @@ struct AccountChanges<'a> {
     proxy_id: Option<Option<i64>>,
     expires_at: Option<Option<DbTime>>,
     health_status: Option<&'static str>,
+    weight: Option<i32>,
     updated_at: DbTime,
+}
+
+/// An account weight as stored (the services bound it far below `i32::MAX`).
+fn weight_column(weight: u32) -> i32 {
+    i32::try_from(weight).unwrap_or(i32::MAX)
 }
 
 macro_rules! account_filter {
@@ -167,6 +177,7 @@ impl SqlRepository {
             created_by: new.created_by.map(|u| DbUuid(u.into())),
             created_at: at,
             updated_at: at,
+            weight: weight_column(new.weight),
         };
         let recount = new.proxy_id.is_some();
         with_tx!(self, ctx, |conn| {
@@ -271,6 +282,7 @@ impl SqlRepository {
             proxy_id: patch.proxy_id.map(|p| p.map(ProxyId::get)),
             expires_at: patch.expires_at.map(opt_db_time),
             health_status: patch.health_status.map(HealthStatus::as_str),
+            weight: patch.weight.map(weight_column),
             updated_at: DbTime(now()),
         };
         let recount = patch.proxy_id.is_some() || patch.is_active.is_some();

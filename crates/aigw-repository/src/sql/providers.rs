@@ -3,7 +3,7 @@
 
 use aigw_domain::{
     AuthKind, NewProvider, Page, Paged, Provider, ProviderFilter, ProviderId, ProviderKind,
-    ProviderPatch,
+    ProviderPatch, SelectionStrategy,
 };
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -37,6 +37,8 @@ pub(crate) struct ProviderRow {
     updated_at: DbTime,
     credentials: Option<String>,
     native_responses: bool,
+    selection_strategy: String,
+    session_affinity: bool,
 }
 
 impl ProviderRow {
@@ -64,6 +66,12 @@ impl ProviderRow {
             is_builtin: self.is_builtin,
             config: self.config.0,
             native_responses: self.native_responses,
+            selection_strategy: parse(
+                ctx,
+                "providers.selection_strategy",
+                &self.selection_strategy,
+            )?,
+            session_affinity: self.session_affinity,
             created_at: time(self.created_at),
             updated_at: time(self.updated_at),
         })
@@ -85,6 +93,8 @@ struct ProviderInsert<'a> {
     is_builtin: bool,
     config: DbJson,
     native_responses: bool,
+    selection_strategy: &'static str,
+    session_affinity: bool,
     created_at: DbTime,
     updated_at: DbTime,
 }
@@ -116,6 +126,8 @@ impl<'a> ProviderInsert<'a> {
             is_builtin: new.is_builtin,
             config: DbJson(new.config.clone()),
             native_responses: new.native_responses,
+            selection_strategy: new.selection_strategy.as_str(),
+            session_affinity: new.session_affinity,
             created_at: at,
             updated_at: at,
         })
@@ -140,6 +152,8 @@ struct ProviderChanges<'a> {
     is_active: Option<bool>,
     config: Option<DbJson>,
     native_responses: Option<bool>,
+    selection_strategy: Option<&'static str>,
+    session_affinity: Option<bool>,
     updated_at: DbTime,
 }
 
@@ -175,6 +189,8 @@ impl<'a> ProviderChanges<'a> {
             is_active: patch.is_active,
             config: patch.config.clone().map(DbJson),
             native_responses: patch.native_responses,
+            selection_strategy: patch.selection_strategy.map(SelectionStrategy::as_str),
+            session_affinity: patch.session_affinity,
             updated_at: DbTime(now()),
         })
     }

@@ -20,6 +20,8 @@ diesel::table! {
         updated_at -> UtcTimestamp,
         credentials -> Nullable<Text>,
         native_responses -> Bool,
+        selection_strategy -> Text,
+        session_affinity -> Bool,
     }
 }
 
@@ -71,7 +73,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+    use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
     use crate::sql::types::{JsonDoc, UtcTimestamp, UuidType};
 
     accounts (id) {
@@ -93,6 +95,7 @@ diesel::table! {
         created_by -> Nullable<UuidType>,
         created_at -> UtcTimestamp,
         updated_at -> UtcTimestamp,
+        weight -> Integer,
     }
 }
 

@@ -198,6 +198,20 @@ impl FallbackState {
             .await
     }
 
+    /// A conversation's pin, else the next counter value, claimed.
+    pub async fn pin_or_claim(
+        &self,
+        pin_key: &str,
+        ttl: Duration,
+        counter_key: Option<&str>,
+    ) -> Result<super::PinOrCount, StateError> {
+        self.run(
+            self.inner.redis.pin_or_claim(pin_key, ttl, counter_key),
+            |local| Ok(local.pin_or_claim(pin_key, ttl, counter_key)),
+        )
+        .await
+    }
+
     // --- windowed attempt counters ---------------------------------------
 
     /// Counts one attempt against `key` in its window.

@@ -206,6 +206,52 @@ impl InProcessState {
         self.inner.windows.lock().counts.remove(key);
     }
 
+    /// The live value of `pin_key` with its expiry pushed to `ttl` from now,
+    /// else the next value of `counter_key` (0 without one), claimed under
+    /// `pin_key`. The read lock serves a pin that still has more than half
+    /// its TTL; the write lock renews it otherwise, so a busy conversation
+    /// does not take it on every turn.
+    pub fn pin_or_claim(
+        &self,
+        pin_key: &str,
+        ttl: Duration,
+        counter_key: Option<&str>,
+    ) -> super::PinOrCount {
+        let now = Instant::now();
+        let renew_below = now.checked_add(ttl / 2);
+        let found = {
+            let cache = self.inner.cache.read();
+            cache
+                .entries
+                .get(pin_key)
+                .filter(|e| is_live(e.expires_at, now))
+                .map(|e| (Arc::clone(&e.json), e.expires_at < renew_below))
+        };
+        if let Some((json, renew)) = found {
+            if renew {
+                let mut cache = self.inner.cache.write();
+                if let Some(entry) = cache.entries.get_mut(pin_key) {
+                    entry.expires_at = now.checked_add(ttl);
+                }
+            }
+            return super::PinOrCount::Pinned(json);
+        }
+        let count = counter_key.map_or(0, |key| self.incr(key));
+        // Another turn may have claimed it meanwhile: the first claim stays.
+        let mut cache = self.inner.cache.write();
+        match cache.entries.get(pin_key) {
+            Some(e) if is_live(e.expires_at, now) => super::PinOrCount::Pinned(Arc::clone(&e.json)),
+            _ => {
+                let entry = CacheEntry {
+                    json: Arc::from(count.to_string()),
+                    expires_at: now.checked_add(ttl),
+                };
+                cache.entries.insert(Box::from(pin_key), entry);
+                super::PinOrCount::Counted(count)
+            }
+        }
+    }
+
     // --- token cache ----------------------------------------------------
 
     /// The cached JSON text of `key`, if present and not expired.

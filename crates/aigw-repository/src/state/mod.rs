@@ -1,4 +1,4 @@
-//! Shared state between gateway instances: counters, windowed attempt counters, token cache, locks, live counters, error log, invalidation.
+//! Shared state between gateway instances: counters (with session-affinity pins), windowed attempt counters, token cache, locks, live counters, error log, invalidation.
 //!
 //! One API, three stores, chosen at startup and dispatched by `match`:
 //!
@@ -52,6 +52,16 @@ pub enum SharedState {
     Redis(RedisState),
     /// Redis with the in-process store as fallback (scale-out deployment).
     Fallback(FallbackState),
+}
+
+/// What [`SharedState::pin_or_claim`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PinOrCount {
+    /// The pinned value, as cached (JSON text: the caller's pin, or an
+    /// earlier claim's counter value); its TTL was renewed.
+    Pinned(std::sync::Arc<str>),
+    /// No pin: the counter's new value (0 without a counter), now claimed.
+    Counted(u64),
 }
 
 /// Which store serves, and how the Redis connection fares.
@@ -153,6 +163,28 @@ impl SharedState {
             SharedState::InProcess(s) => Ok(s.incr(key)),
             SharedState::Redis(s) => s.incr(key).await,
             SharedState::Fallback(s) => s.incr(key).await,
+        }
+    }
+
+    /// Session affinity's one round trip: the value cached under `pin_key`
+    /// (a conversation's account, or a claim), its TTL renewed to `ttl`; or,
+    /// when there is none, the next value of the counter `counter_key` (as
+    /// [`Self::incr`]; 0 when no counter is given), which is also stored
+    /// under `pin_key` for `ttl` as a claim (its decimal text), so that a
+    /// turn of the same conversation arriving before the caller's pin is
+    /// written reads the same counter value. One atomic step (a Lua script
+    /// on Redis). The caller writes the real pin with [`Self::cache_set`]
+    /// once it has chosen the account.
+    pub async fn pin_or_claim(
+        &self,
+        pin_key: &str,
+        ttl: Duration,
+        counter_key: Option<&str>,
+    ) -> Result<PinOrCount, StateError> {
+        match self {
+            SharedState::InProcess(s) => Ok(s.pin_or_claim(pin_key, ttl, counter_key)),
+            SharedState::Redis(s) => s.pin_or_claim(pin_key, ttl, counter_key).await,
+            SharedState::Fallback(s) => s.pin_or_claim(pin_key, ttl, counter_key).await,
         }
     }
 

@@ -78,6 +78,26 @@ end
 return 0
 ";
 
+/// Session affinity in one round trip: a conversation's pin (its TTL
+/// renewed), else the next value of the counter when one is named (0
+/// otherwise), claimed under the pin's key so that a concurrent turn of the
+/// same conversation reads it. KEYS[1] is the pin, KEYS[2] the counter
+/// (absent: no counter); ARGV[1] the TTL in milliseconds. Returns
+/// `{1, pin}` or `{0, count}`.
+const PIN_OR_CLAIM: &str = r"
+local pin = redis.call('GET', KEYS[1])
+if pin then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  return {1, pin}
+end
+local count = 0
+if KEYS[2] then
+  count = redis.call('INCR', KEYS[2])
+end
+redis.call('SET', KEYS[1], tostring(count), 'PX', ARGV[1])
+return {0, count}
+";
+
 /// Append and cap in one step, so that the log can never outgrow its cap.
 const ERROR_LOG_APPEND: &str = r"
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
@@ -130,6 +150,7 @@ struct Scripts {
     window_forgive: LuaScript,
     live_add: LuaScript,
     error_log_append: LuaScript,
+    pin_or_claim: LuaScript,
 }
 
 /// A Lua script run by `EVALSHA`, loaded on first use and again after the
@@ -248,6 +269,7 @@ impl RedisState {
             window_forgive: LuaScript::new(WINDOW_FORGIVE),
             live_add: LuaScript::new(LIVE_ADD),
             error_log_append: LuaScript::new(ERROR_LOG_APPEND),
+            pin_or_claim: LuaScript::new(PIN_OR_CLAIM),
         });
 
         let mut tasks: Vec<AbortHandle> = pool
@@ -348,6 +370,41 @@ impl RedisState {
     pub async fn incr(&self, key: &str) -> Result<u64, StateError> {
         let value: i64 = self.inner.cmd.incr(self.inner.keys.counter(key)).await?;
         u64::try_from(value).map_err(|_| StateError::UnexpectedReply("negative counter"))
+    }
+
+    /// A conversation's pin (`GET`, and `PEXPIRE` to renew it), else `INCR`
+    /// of the counter and the claim's `SET … PX`: one script call.
+    pub async fn pin_or_claim(
+        &self,
+        pin_key: &str,
+        ttl: Duration,
+        counter_key: Option<&str>,
+    ) -> Result<super::PinOrCount, StateError> {
+        let mut keys = vec![Key::from(self.inner.keys.cache(pin_key))];
+        if let Some(counter) = counter_key {
+            keys.push(Key::from(self.inner.keys.counter(counter)));
+        }
+        let reply: Vec<Value> = self
+            .inner
+            .scripts
+            .pin_or_claim
+            .run(
+                &self.inner.cmd,
+                keys,
+                vec![Value::Integer(millis_at_least_one(ttl))],
+            )
+            .await?;
+        let unexpected = StateError::UnexpectedReply("pin-or-claim script");
+        match reply.as_slice() {
+            [Value::Integer(1), pin] => match pin.as_str() {
+                Some(pin) => Ok(super::PinOrCount::Pinned(std::sync::Arc::from(&*pin))),
+                None => Err(unexpected),
+            },
+            [Value::Integer(0), Value::Integer(count)] => {
+                Ok(super::PinOrCount::Counted(non_negative(*count)?))
+            }
+            _ => Err(unexpected),
+        }
     }
 
     // --- windowed attempt counters ---------------------------------------

@@ -4,8 +4,8 @@
 //! assigns it a proxy (the reload after every write runs the assigner).
 
 use aigw_domain::{
-    Account, AccountFilter, AccountId, AccountPatch, AuthData, NewAccount, Page, Paged, Provider,
-    ProviderId, Secret,
+    Account, AccountFilter, AccountId, AccountPatch, AuthData, MAX_ACCOUNT_WEIGHT, NewAccount,
+    Page, Paged, Provider, ProviderId, Secret,
 };
 use aigw_repository::state::Invalidation;
 
@@ -21,6 +21,8 @@ pub struct CreateAccount {
     pub auth_data: AuthData,
     pub metadata: Option<serde_json::Value>,
     pub is_active: bool,
+    /// See [`Account::weight`]; `None` is 1.
+    pub weight: Option<u32>,
 }
 
 /// A change to an account; `None` leaves a field as it is.
@@ -30,6 +32,8 @@ pub struct UpdateAccount {
     pub auth_data: Option<AuthData>,
     pub metadata: Option<serde_json::Value>,
     pub is_active: Option<bool>,
+    /// See [`Account::weight`].
+    pub weight: Option<u32>,
 }
 
 fn check_secret(field: &str, secret: &Secret) -> Result<(), Error> {
@@ -77,6 +81,16 @@ fn check_auth(provider: &Provider, auth: &AuthData) -> Result<(), Error> {
 fn check_label(label: &str) -> Result<(), Error> {
     if label.trim().is_empty() || label.chars().count() > 200 {
         return Err(Error::invalid("label", "must be 1 to 200 characters"));
+    }
+    Ok(())
+}
+
+fn check_weight(weight: u32) -> Result<(), Error> {
+    if !(1..=MAX_ACCOUNT_WEIGHT).contains(&weight) {
+        return Err(Error::invalid(
+            "weight",
+            format!("must be 1 to {MAX_ACCOUNT_WEIGHT}"),
+        ));
     }
     Ok(())
 }
@@ -136,7 +150,11 @@ impl Admin {
         if let Some(m) = &new.metadata {
             check_metadata(m)?;
         }
+        if let Some(w) = new.weight {
+            check_weight(w)?;
+        }
         let mut row = NewAccount::new(new.provider_id, new.label, new.auth_data);
+        row.weight = new.weight.unwrap_or(1);
         row.expires_at = row.auth_data.expires_at();
         row.is_active = new.is_active;
         row.created_by = Some(caller.user.id);
@@ -173,6 +191,9 @@ impl Admin {
         if let Some(m) = &update.metadata {
             check_metadata(m)?;
         }
+        if let Some(w) = update.weight {
+            check_weight(w)?;
+        }
         let new_credential = update.auth_data.is_some();
         // Like a new account, an activated one gets its proxy in the same
         // write, so no snapshot sees it active without one.
@@ -190,6 +211,7 @@ impl Admin {
             is_active: update.is_active,
             proxy_id: proxy.map(Some),
             health_status: None,
+            weight: update.weight,
         };
         self.repository().update_account(id, &patch).await?;
         if proxy.is_some() {

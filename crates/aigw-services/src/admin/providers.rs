@@ -4,6 +4,7 @@
 
 use aigw_domain::{
     AuthKind, NewProvider, Page, Provider, ProviderFilter, ProviderId, ProviderKind, ProviderPatch,
+    SelectionStrategy,
 };
 
 use super::Admin;
@@ -30,6 +31,10 @@ pub struct CreateProvider {
     pub is_active: bool,
     /// See [`Provider::native_responses`] (`openai` providers only).
     pub native_responses: bool,
+    /// See [`Provider::selection_strategy`].
+    pub selection_strategy: SelectionStrategy,
+    /// See [`Provider::session_affinity`].
+    pub session_affinity: bool,
 }
 
 /// A change to a provider; `None` leaves a field as it is.
@@ -43,6 +48,10 @@ pub struct UpdateProvider {
     pub is_active: Option<bool>,
     /// See [`Provider::native_responses`] (`openai` providers only).
     pub native_responses: Option<bool>,
+    /// See [`Provider::selection_strategy`].
+    pub selection_strategy: Option<SelectionStrategy>,
+    /// See [`Provider::session_affinity`].
+    pub session_affinity: Option<bool>,
 }
 
 /// The credential kinds a provider kind takes when none are given.
@@ -153,6 +162,8 @@ impl Admin {
             is_builtin: false,
             config: serde_json::Value::Object(serde_json::Map::new()),
             native_responses: new.native_responses,
+            selection_strategy: new.selection_strategy,
+            session_affinity: new.session_affinity,
         };
         let provider = self
             .repository()
@@ -205,6 +216,8 @@ impl Admin {
             is_active: update.is_active,
             config: None,
             native_responses: update.native_responses,
+            selection_strategy: update.selection_strategy,
+            session_affinity: update.session_affinity,
         };
         let provider = self
             .repository()

@@ -675,6 +675,7 @@ impl Admin {
                 auth_data: onboarded.account.auth_data,
                 metadata: None,
                 is_active: true,
+                weight: None,
             },
         )
         .await

@@ -23,6 +23,8 @@ pub fn new_provider(id: &str, kind: ProviderKind) -> NewProvider {
         is_builtin: false,
         config: json!({}),
         native_responses: false,
+        selection_strategy: Default::default(),
+        session_affinity: false,
     }
 }
 

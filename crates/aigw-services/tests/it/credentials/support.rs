@@ -173,6 +173,8 @@ pub async fn provider(repo: &SqlRepository, id: &str, kind: ProviderKind) -> Pro
         is_builtin: false,
         config: serde_json::json!({}),
         native_responses: false,
+        selection_strategy: Default::default(),
+        session_affinity: false,
     })
     .await
     .unwrap();

@@ -229,6 +229,8 @@ impl Fixture {
             is_builtin: false,
             config: serde_json::json!({}),
             native_responses: false,
+            selection_strategy: Default::default(),
+            session_affinity: false,
         })
         .await
         .unwrap();

@@ -1,0 +1,3 @@
+ALTER TABLE accounts DROP COLUMN weight;
+ALTER TABLE providers DROP COLUMN session_affinity;
+ALTER TABLE providers DROP COLUMN selection_strategy;
