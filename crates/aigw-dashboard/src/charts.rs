@@ -18,6 +18,10 @@ pub(crate) struct Series {
     pub(crate) values: Vec<f64>,
 }
 
+/// Grid lines above the zero line: with the round maxima below, every line
+/// falls on a round figure (1, 2, 4, 5, 10, 20, …).
+const TICKS: i32 = 5;
+
 /// A round upper bound for an axis whose largest value is `max`.
 fn nice_max(max: f64) -> f64 {
     if max <= 0.0 {
@@ -51,10 +55,10 @@ fn axes(labels: &[String], max: f64) -> Markup {
     // At most about 10 day labels, so 30 days stay readable.
     let every = labels.len().div_ceil(10).max(1);
     html! {
-        @for i in 0..=4 {
-            @let y = TOP + plot_h * (1.0 - f64::from(i) / 4.0);
+        @for i in 0..=TICKS {
+            @let y = TOP + plot_h * (1.0 - f64::from(i) / f64::from(TICKS));
             line.grid-line x1=(LEFT) x2=(WIDTH - RIGHT) y1=(y) y2=(y) {}
-            text x=(LEFT - 6.0) y=(y + 4.0) text-anchor="end" { (short(max * f64::from(i) / 4.0)) }
+            text x=(LEFT - 6.0) y=(y + 4.0) text-anchor="end" { (short(max * f64::from(i) / f64::from(TICKS))) }
         }
         @for (i, label) in labels.iter().enumerate() {
             @if i.is_multiple_of(every) {
@@ -87,7 +91,8 @@ pub(crate) fn bars(title: &str, labels: &[String], series: &[Series]) -> Markup 
                 .sum()
         })
         .collect();
-    let max = nice_max(totals.iter().copied().fold(0.0, f64::max));
+    // Bars count things: an axis of at least 5 keeps its lines on whole numbers.
+    let max = nice_max(totals.iter().copied().fold(0.0, f64::max).max(5.0));
     let plot_h = HEIGHT - TOP - BOTTOM;
     let step = (WIDTH - LEFT - RIGHT) / labels.len().max(1) as f64;
     let bar_w = (step * 0.7).max(1.0);

@@ -232,6 +232,20 @@ pub(crate) fn empty(title: &str, action: Markup) -> Markup {
     html! { div.empty { strong { (title) } (action) } }
 }
 
+/// The pager repeated below a list: only when there is more than one page.
+pub(crate) fn pager_below(
+    total: i64,
+    limit: i64,
+    offset: i64,
+    link: impl Fn(i64) -> String,
+) -> Markup {
+    if total > limit {
+        pager(total, limit, offset, link)
+    } else {
+        html! {}
+    }
+}
+
 /// "Showing a–b of n" and the previous/next links; `link(page)` makes a
 /// page's URL (pages are 1-based in URLs).
 pub(crate) fn pager(total: i64, limit: i64, offset: i64, link: impl Fn(i64) -> String) -> Markup {

@@ -183,7 +183,7 @@ async fn list_with(
                     }
                 }
             }
-            (layout::pager(total, PAGE, page * PAGE, link))
+            (layout::pager_below(total, PAGE, page * PAGE, link))
         }
         div.grid2 {
             div.panel #add {

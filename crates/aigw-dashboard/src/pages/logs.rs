@@ -137,7 +137,7 @@ pub(crate) async fn requests(ctx: &Ctx<'_>, s: &Signed) -> Reply {
                             }
                         }
                     }
-                    (layout::pager(logs.total, PAGE, page * PAGE, link))
+                    (layout::pager_below(logs.total, PAGE, page * PAGE, link))
                 }
             }
         }
