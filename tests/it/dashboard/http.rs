@@ -592,3 +592,230 @@ async fn a_thousand_accounts_stay_usable() {
         );
     }
 }
+
+/// The admin forms do what they say, and a bad value is named next to its field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_forms_change_what_they_show() {
+    let Some(gw) = TestGateway::start(Deployment::Embedded).await else {
+        return;
+    };
+    let mut jar = Jar::admin(&gw).await;
+    let t = jar.csrf(&gw, "/ui/").await;
+
+    // Accounts: a missing key is an error on its field; then add, edit, disable, delete.
+    let missing = jar
+        .post(
+            &gw,
+            "/ui/accounts",
+            &[("_csrf", &t), ("provider_id", "openai"), ("label", "main")],
+            &[],
+        )
+        .await;
+    assert_eq!(missing.status, 422);
+    assert!(
+        missing
+            .text()
+            .contains("id=\"f-api_key-error\">enter the account's API key"),
+        "{}",
+        missing.text()
+    );
+    let added = jar
+        .post(
+            &gw,
+            "/ui/accounts",
+            &[
+                ("_csrf", &t),
+                ("provider_id", "openai"),
+                ("label", "main"),
+                ("api_key", "sk-first-key-1234"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(
+        added.headers["location"],
+        "/ui/accounts?done=account-created"
+    );
+    let list = jar
+        .get(&gw, "/ui/accounts?done=account-created")
+        .await
+        .text();
+    assert!(
+        list.contains("Account added.") && list.contains("…1234"),
+        "{list}"
+    );
+    let id = list
+        .split("href=\"/ui/accounts/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let saved = jar
+        .post(
+            &gw,
+            &format!("/ui/accounts/{id}"),
+            &[
+                ("_csrf", &t),
+                ("label", "renamed"),
+                ("is_active", "1"),
+                ("api_key", "sk-second-key-9876"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.text());
+    let edit = jar.get(&gw, &format!("/ui/accounts/{id}")).await.text();
+    assert!(
+        edit.contains("value=\"renamed\"") && edit.contains("…9876") && !edit.contains("sk-second"),
+        "{edit}"
+    );
+    jar.post(
+        &gw,
+        &format!("/ui/accounts/{id}/toggle"),
+        &[("_csrf", &t)],
+        &[],
+    )
+    .await;
+    assert!(
+        jar.get(&gw, "/ui/accounts?health=disabled")
+            .await
+            .text()
+            .contains("renamed")
+    );
+    let confirm = jar.get(&gw, &format!("/ui/accounts/{id}/delete")).await;
+    assert!(confirm.text().contains("Delete account"));
+    jar.post(
+        &gw,
+        &format!("/ui/accounts/{id}/delete"),
+        &[("_csrf", &t)],
+        &[],
+    )
+    .await;
+    assert!(
+        jar.get(&gw, "/ui/accounts")
+            .await
+            .text()
+            .contains("No accounts yet")
+    );
+
+    // Proxies: a bad URL is named; add, recalculate, delete.
+    let bad = jar
+        .post(
+            &gw,
+            "/ui/proxies",
+            &[("_csrf", &t), ("url", "ftp://nope")],
+            &[],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.text().contains("id=\"f-url-error\""), "{}", bad.text());
+    let proxy = jar
+        .post(
+            &gw,
+            "/ui/proxies",
+            &[
+                ("_csrf", &t),
+                ("url", "http://user:secret@127.0.0.1:3128"),
+                ("max_accounts", "5"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(proxy.status, 303, "{}", proxy.text());
+    let proxies = jar.get(&gw, "/ui/proxies").await.text();
+    assert!(
+        proxies.contains("127.0.0.1:3128") && !proxies.contains("secret"),
+        "{proxies}"
+    );
+    let recalculated = jar
+        .post(&gw, "/ui/proxies/recalculate", &[("_csrf", &t)], &[])
+        .await;
+    assert_eq!(
+        recalculated.headers["location"],
+        "/ui/proxies?done=recalculated"
+    );
+    let pid = proxies
+        .split("href=\"/ui/proxies/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    jar.post(
+        &gw,
+        &format!("/ui/proxies/{pid}/delete"),
+        &[("_csrf", &t)],
+        &[],
+    )
+    .await;
+    assert!(
+        jar.get(&gw, "/ui/proxies")
+            .await
+            .text()
+            .contains("No proxies yet")
+    );
+
+    // Model mappings and users.
+    let mapped = jar
+        .post(
+            &gw,
+            "/ui/mappings",
+            &[
+                ("_csrf", &t),
+                ("alias", "fast"),
+                ("provider_id", "openai"),
+                ("model_name", "gpt-4o-mini"),
+                ("is_global", "1"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(mapped.status, 303, "{}", mapped.text());
+    assert!(
+        jar.get(&gw, "/ui/mappings")
+            .await
+            .text()
+            .contains("<code>fast</code>")
+    );
+    let short = jar
+        .post(
+            &gw,
+            "/ui/users",
+            &[
+                ("_csrf", &t),
+                ("username", "zoe"),
+                ("password", "short"),
+                ("role", "user"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(short.status, 422);
+    assert!(
+        short.text().contains("id=\"f-password-error\""),
+        "{}",
+        short.text()
+    );
+    let created = jar
+        .post(
+            &gw,
+            "/ui/users",
+            &[
+                ("_csrf", &t),
+                ("username", "zoe"),
+                ("password", "zoe-password"),
+                ("role", "provider"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(created.status, 303);
+    let mut zoe = Jar::default();
+    assert_eq!(
+        zoe.sign_in(&gw, "zoe", "zoe-password").await.headers["location"],
+        "/ui/accounts"
+    );
+}
