@@ -129,8 +129,10 @@ impl Sessions {
         Ok((token, record))
     }
 
-    /// The live session of `token`, its last use recorded.
-    pub(crate) async fn load(&self, token: &str) -> Result<Option<Record>, Error> {
+    /// The live session of `token`; `touch` records this use (a page the
+    /// person asked for, not the overview's background refresh, which must
+    /// not keep an unattended session alive).
+    pub(crate) async fn load(&self, token: &str, touch: bool) -> Result<Option<Record>, Error> {
         let key = key(token);
         let Some(mut record) = self.state.cache_get::<Record>(&key).await? else {
             return Ok(None);
@@ -142,7 +144,7 @@ impl Sessions {
             self.state.cache_delete(&key).await?;
             return Ok(None);
         }
-        if now - record.seen >= self.touch_every() {
+        if touch && now - record.seen >= self.touch_every() {
             record.seen = now;
             if let Some(ttl) = self.ttl(&record, now) {
                 self.state.cache_set(&key, &record, ttl).await?;
@@ -192,6 +194,28 @@ mod tests {
             c,
             "aigw_session=v; Path=/; Max-Age=10; HttpOnly; SameSite=Strict; Secure"
         );
+    }
+
+    #[tokio::test]
+    async fn only_a_touching_load_records_use() {
+        let s = Sessions::new(
+            SharedState::InProcess(aigw_repository::state::InProcessState::new(
+                &aigw_repository::state::StateConfig::in_process(),
+            )),
+            DashboardSettings::default(),
+        );
+        let (token, mut record) = s.create("jwt".to_owned()).await.unwrap();
+        record.seen -= 120;
+        s.state
+            .cache_set(&key(&token), &record, Duration::from_secs(600))
+            .await
+            .unwrap();
+        let untouched = s.load(&token, false).await.unwrap().unwrap();
+        assert_eq!(untouched.seen, record.seen);
+        let touched = s.load(&token, true).await.unwrap().unwrap();
+        assert!(touched.seen > record.seen);
+        s.end(&token).await.unwrap();
+        assert!(s.load(&token, true).await.unwrap().is_none());
     }
 
     #[test]

@@ -248,7 +248,8 @@ async fn signed_in(ctx: &Ctx<'_>) -> Result<Option<Signed>, Error> {
         return Ok(None);
     };
     let sessions = &ctx.dash.sessions;
-    let Some(record) = sessions.load(token).await? else {
+    let touch = ctx.path != "/ui/live";
+    let Some(record) = sessions.load(token, touch).await? else {
         return Ok(None);
     };
     match ctx.dash.admin.authenticate(&record.jwt).await {
