@@ -3,6 +3,7 @@
 //! This crate is the embedding facade: it re-exports the layered crates so a
 //! Rust service can depend on one package and reach every layer.
 
+pub use aigw_dashboard as dashboard;
 pub use aigw_domain as domain;
 pub use aigw_formats as formats;
 pub use aigw_handlers as handlers;

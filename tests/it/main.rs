@@ -18,6 +18,7 @@ mod api;
 mod claude_code;
 mod codex;
 mod count_tokens;
+mod dashboard;
 mod dataplane;
 mod edge;
 mod errors;

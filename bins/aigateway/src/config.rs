@@ -40,6 +40,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub stats: StatsSection,
     pub retention: RetentionSection,
+    pub dashboard: DashboardSection,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -208,6 +209,41 @@ impl AuthConfig {
             window: self.login_window,
             password_hash_concurrency: self.password_hash_concurrency,
         }
+    }
+}
+
+/// The web dashboard at `/` and `/ui/`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardSection {
+    /// Serve it; `false` leaves an API-only gateway (`/` and `/ui/…` are 404).
+    pub enabled: bool,
+    /// A dashboard session unused for this long ends.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// A dashboard session ends this long after sign-in.
+    #[serde(with = "humantime_serde")]
+    pub absolute_timeout: Duration,
+}
+
+impl Default for DashboardSection {
+    fn default() -> Self {
+        let d = aigw_handlers::DashboardSettings::default();
+        Self {
+            enabled: true,
+            idle_timeout: d.idle_timeout,
+            absolute_timeout: d.absolute_timeout,
+        }
+    }
+}
+
+impl DashboardSection {
+    /// The dashboard's settings, `None` when it is turned off.
+    pub fn settings(&self) -> Option<aigw_handlers::DashboardSettings> {
+        self.enabled.then_some(aigw_handlers::DashboardSettings {
+            idle_timeout: self.idle_timeout,
+            absolute_timeout: self.absolute_timeout,
+        })
     }
 }
 
@@ -920,6 +956,18 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.database_target()?;
+        if self.dashboard.idle_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "dashboard.idle_timeout".into(),
+                "must be longer than 0s".into(),
+            ));
+        }
+        if self.dashboard.absolute_timeout < self.dashboard.idle_timeout {
+            return Err(ConfigError::Invalid(
+                "dashboard.absolute_timeout".into(),
+                "must not be shorter than dashboard.idle_timeout".into(),
+            ));
+        }
         if let Some(url) = &self.redis.url {
             let parsed = url::Url::parse(url)
                 .map_err(|e| ConfigError::Invalid("redis.url".into(), format!("not a URL: {e}")))?;
@@ -1457,6 +1505,23 @@ mod tests {
         let c = load(None, &[("AIGW_DATABASE__URL", "postgres://u:hunter2@db/x")]).unwrap();
         let shown = toml::to_string(&c).unwrap();
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn the_dashboard_is_on_unless_turned_off() {
+        let c = load(None, &[]).unwrap();
+        let d = c.dashboard.settings().unwrap();
+        assert_eq!(d.idle_timeout, Duration::from_secs(30 * 60));
+        assert_eq!(d.absolute_timeout, Duration::from_secs(12 * 3600));
+        let c = load(
+            Some("[dashboard]\nidle_timeout = \"5m\"\n"),
+            &[("AIGW_DASHBOARD__ENABLED", "false")],
+        )
+        .unwrap();
+        assert!(c.dashboard.settings().is_none());
+        assert_eq!(c.dashboard.idle_timeout, Duration::from_secs(300));
+        let e = load(None, &[("AIGW_DASHBOARD__ABSOLUTE_TIMEOUT", "1m")]).unwrap_err();
+        assert!(e.to_string().contains("dashboard.absolute_timeout"), "{e}");
     }
 
     #[test]

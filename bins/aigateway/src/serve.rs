@@ -141,7 +141,8 @@ async fn start_runtime_with(
             "credentials are still under an older key; run `aigateway rotate-key --keep-current` to finish the rotation"
         );
     }
-    show_generated_admin_password(&mut runtime);
+    let dashboard = (server && config.dashboard.enabled).then(|| dashboard_url(config));
+    show_generated_admin_password(&mut runtime, dashboard.as_deref());
     Ok(runtime)
 }
 
@@ -172,12 +173,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         shared_state = deployment.shared_state,
         "aigateway listening"
     );
+    if config.dashboard.enabled {
+        tracing::info!(url = %dashboard_url(&config), "dashboard");
+    }
     let max_body = usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX);
     let server = &config.server;
-    let app = App::new(deployment, runtime.admin().clone(), max_body).with_linger(Linger {
-        timeout: server.linger_timeout,
-        max_bytes: server.linger_max_bytes,
-    });
+    let app = App::new(deployment, runtime.admin().clone(), max_body)
+        .with_linger(Linger {
+            timeout: server.linger_timeout,
+            max_bytes: server.linger_max_bytes,
+        })
+        .with_dashboard(config.dashboard.settings());
     let max_connections = server
         .max_connections
         .unwrap_or_else(default_max_connections);
@@ -225,18 +231,36 @@ fn connections_for(open_files: Option<u64>) -> usize {
     }
 }
 
+/// The dashboard's address as a browser on this machine reaches it: the
+/// listen address, with `localhost` for an address that means every interface.
+fn dashboard_url(config: &Config) -> String {
+    let listen = config.server.listen;
+    let host = if listen.ip().is_unspecified() {
+        "localhost".to_owned()
+    } else if listen.is_ipv6() {
+        format!("[{}]", listen.ip())
+    } else {
+        listen.ip().to_string()
+    };
+    format!("http://{host}:{}/", listen.port())
+}
+
 /// Shows the password generated for the first `admin` user, once, on
-/// stderr: never through the log, which may be shipped elsewhere.
-fn show_generated_admin_password(runtime: &mut Runtime) {
+/// stderr: never through the log, which may be shipped elsewhere; with the
+/// dashboard's address when `serve` runs it.
+fn show_generated_admin_password(runtime: &mut Runtime, dashboard: Option<&str>) {
     if let Some(password) = runtime.take_generated_admin_password() {
+        let how = match dashboard {
+            Some(url) => format!("open {url} and sign in as `admin` to change it"),
+            None => "change it with PUT /api/v1/auth/password".to_owned(),
+        };
         #[expect(
             clippy::print_stderr,
             reason = "the generated password is shown to the operator once, outside the log"
         )]
         {
             eprintln!(
-                "aigateway: created user `admin` with password {} (shown only now; \
-                 change it with PUT /api/v1/auth/password)",
+                "aigateway: created user `admin` with password {} (shown only now; {how})",
                 password.expose()
             );
         }
@@ -281,7 +305,17 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    use super::connections_for;
+    use super::{connections_for, dashboard_url};
+
+    #[test]
+    fn the_dashboard_url_is_one_a_local_browser_opens() {
+        let mut config = crate::config::Config::default();
+        assert_eq!(dashboard_url(&config), "http://127.0.0.1:8080/");
+        config.server.listen = "0.0.0.0:9000".parse().unwrap();
+        assert_eq!(dashboard_url(&config), "http://localhost:9000/");
+        config.server.listen = "[::1]:80".parse().unwrap();
+        assert_eq!(dashboard_url(&config), "http://[::1]:80/");
+    }
 
     #[test]
     fn the_default_connection_cap_leaves_half_the_descriptors() {

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use aigw_dashboard::{Dashboard, DashboardSettings};
 use aigw_services::Gateway;
 use aigw_services::admin::Admin;
 use chrono::{DateTime, Utc};
@@ -32,19 +33,22 @@ pub struct App {
     pub(crate) linger: Linger,
     /// What the HTTP edge counts, for `/metrics`.
     pub(crate) edge: EdgeCounters,
+    /// The web dashboard at `/` and `/ui/`, unless turned off.
+    pub(crate) dashboard: Option<Dashboard>,
 }
 
 impl App {
     /// An application serving the data plane and the management API of
     /// `admin` (see [`aigw_services::Runtime::admin`]), reporting
     /// `deployment` in `/health`, refusing request bodies over
-    /// `max_body_bytes`.
+    /// `max_body_bytes`, and the web dashboard with its default settings.
     pub fn new(deployment: Deployment, admin: Admin, max_body_bytes: usize) -> Self {
         Self {
             deployment,
             started_at: Utc::now(),
             started: Instant::now(),
             gateway: admin.gateway().clone(),
+            dashboard: Some(Dashboard::new(admin.clone(), DashboardSettings::default())),
             admin,
             max_body_bytes,
             linger: Linger::default(),
@@ -57,6 +61,14 @@ impl App {
     #[must_use]
     pub fn with_linger(mut self, linger: Linger) -> Self {
         self.linger = linger;
+        self
+    }
+
+    /// Serves the web dashboard with `settings`, or (with `None`) not at
+    /// all: then `/` and `/ui/…` answer 404.
+    #[must_use]
+    pub fn with_dashboard(mut self, settings: Option<DashboardSettings>) -> Self {
+        self.dashboard = settings.map(|s| Dashboard::new(self.admin.clone(), s));
         self
     }
 }

@@ -10,6 +10,7 @@ pub mod api;
 mod app;
 mod body;
 mod connection;
+mod dashboard;
 mod dataplane;
 mod edge;
 mod error;
@@ -19,6 +20,7 @@ mod request;
 mod routes;
 mod server;
 
+pub use aigw_dashboard::DashboardSettings;
 pub use app::{App, Deployment};
 pub use body::ResponseBody;
 pub use edge::{Linger, ServeOptions};

@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::body::ResponseBody;
 use crate::error::{client_error, client_error_with_status};
 use crate::request::refuse_unread;
-use crate::{api, dataplane, gemini, health};
+use crate::{api, dashboard, dataplane, gemini, health};
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
@@ -30,6 +30,11 @@ where
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     {
         return api::handle(app, req, request_id).await;
+    }
+    if let Some(ui) = &app.dashboard
+        && aigw_dashboard::claims(path)
+    {
+        return dashboard::handle(app, ui, req).await;
     }
     match (req.method(), req.uri().path()) {
         (&Method::POST, "/v1/chat/completions") => {

@@ -1,0 +1,85 @@
+//! aigateway's web dashboard: server-rendered HTML pages (maud templates) for
+//! operators, served by the gateway binary itself under `/ui/` (and `/`).
+//!
+//! The crate sits above the services, like the management API: every page
+//! reads and writes through [`aigw_services::admin::Admin`] and its reports,
+//! never the database directly. It knows nothing of hyper: the HTTP layer
+//! hands it a request whose body is already read (bounded) and sends back
+//! the [`http::Response`] it returns.
+//!
+//! Sign-in uses the management users, their argon2 check and the sign-in
+//! throttle ([`aigw_services::admin::Admin::login`]); a session is a random
+//! token in an `HttpOnly`, `SameSite=Strict` cookie, stored in the shared
+//! state under its hash ([`session`]), so it works on every instance and
+//! signing out ends it everywhere. Every form carries the session's CSRF
+//! token, and every POST must also come from the dashboard's own origin
+//! ([`security`]). Pages check the caller's role on the server ([`pages`]).
+
+mod assets;
+mod charts;
+mod error;
+mod form;
+mod layout;
+mod pages;
+mod security;
+mod session;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use aigw_services::admin::Admin;
+use bytes::Bytes;
+use http::{Request, Response};
+
+pub use error::Error;
+
+/// The path prefix every dashboard page lives under.
+pub const PREFIX: &str = "/ui";
+
+/// The largest form body the dashboard reads.
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// How long dashboard sessions last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DashboardSettings {
+    /// A session unused for this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, however busy.
+    pub absolute_timeout: Duration,
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(30 * 60),
+            absolute_timeout: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+/// The dashboard of one gateway instance. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    admin: Admin,
+    sessions: session::Sessions,
+}
+
+/// Whether the dashboard answers `path`: `/`, `/ui` and everything under `/ui/`.
+pub fn claims(path: &str) -> bool {
+    path == "/" || path == PREFIX || path.starts_with("/ui/")
+}
+
+impl Dashboard {
+    /// A dashboard over `admin` (see [`aigw_services::Runtime::admin`]).
+    pub fn new(admin: Admin, settings: DashboardSettings) -> Self {
+        let sessions = session::Sessions::new(admin.gateway().state().clone(), settings);
+        Self { admin, sessions }
+    }
+
+    /// Answers one request for a path [`claims`] accepts. `peer` is the
+    /// client's address (the TCP peer), which the sign-in throttle counts.
+    /// Never fails: every error is a page.
+    pub async fn handle(&self, req: Request<Bytes>, peer: Option<IpAddr>) -> Response<Bytes> {
+        pages::route(self, req, peer).await
+    }
+}
