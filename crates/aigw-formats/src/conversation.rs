@@ -92,8 +92,10 @@ pub(crate) fn raw_text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
     serde_json::from_str::<Cow<'_, str>>(raw.get()).ok()
 }
 
-/// FNV-1a, 128 bits: stable across processes and builds (unlike the standard
-/// library's hasher), and good enough to tell conversations apart.
+/// FNV-1a, 128 bits, over 16-byte words (then the tail byte by byte):
+/// stable across processes and builds (unlike the standard library's
+/// hasher), cheap on a long system prompt, and good enough to tell
+/// conversations apart.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fnv(u128);
 
@@ -107,7 +109,14 @@ impl Fnv {
 
     #[must_use]
     pub(crate) fn bytes(mut self, bytes: &[u8]) -> Self {
-        for &b in bytes {
+        let mut words = bytes.chunks_exact(16);
+        for word in &mut words {
+            let mut le = [0u8; 16];
+            le.copy_from_slice(word);
+            self.0 ^= u128::from_le_bytes(le);
+            self.0 = self.0.wrapping_mul(Self::PRIME);
+        }
+        for &b in words.remainder() {
             self.0 ^= u128::from(b);
             self.0 = self.0.wrapping_mul(Self::PRIME);
         }
@@ -115,45 +124,62 @@ impl Fnv {
     }
 }
 
+/// Leading messages whose content is kept for the key; the roles of any
+/// more still count.
+const KEPT_TURNS: usize = 4;
+
 /// The first turns of a conversation as the first look at the body reads
-/// them: the system prompt and every message up to and including the first
-/// user message, hashed as they come (only the role and content of each).
+/// them: every message up to and including the first user message. Only
+/// where their contents lie is noted while parsing; they are hashed only if
+/// the key is asked for ([`ConversationSource::key`]).
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct FirstTurns {
-    hash: Option<Fnv>,
-    /// The first user message has been hashed: later messages are not.
+pub(crate) struct FirstTurns<'a> {
+    roles: Option<Fnv>,
+    contents: [Option<&'a str>; KEPT_TURNS],
+    seen: usize,
+    /// The first user message is in: later messages are not noted.
     complete: bool,
 }
 
-impl FirstTurns {
-    /// Adds one leading message; whether it was the first user message.
-    pub(crate) fn push(&mut self, role: Option<&str>, content: Option<&RawValue>) {
+impl<'a> FirstTurns<'a> {
+    /// Notes one leading message (a missing role counts as the user's).
+    pub(crate) fn push(&mut self, role: Option<&str>, content: Option<&'a RawValue>) {
         if self.complete {
             return;
         }
-        let mut hash = self.hash.unwrap_or_else(Fnv::new).bytes(b"turn:");
-        if let Some(role) = role {
-            hash = hash.bytes(role.as_bytes());
+        let roles = self.roles.unwrap_or_else(Fnv::new).bytes(b"role:");
+        self.roles = Some(match role {
+            Some(role) => roles.bytes(role.as_bytes()),
+            None => roles,
+        });
+        if let Some(slot) = self.contents.get_mut(self.seen) {
+            *slot = content.map(RawValue::get);
         }
-        hash = hash.bytes(b":");
-        if let Some(content) = content {
-            hash = hash.bytes(content.get().as_bytes());
-        }
-        self.hash = Some(hash);
+        self.seen += 1;
         self.complete = role.is_none_or(|r| r == "user");
     }
 
-    /// Adds a string-form input (one user message).
-    pub(crate) fn push_text(&mut self, text: &str) {
+    /// Notes a string-form input (one user message) that lies in the body.
+    pub(crate) fn push_text(&mut self, text: &'a str) {
+        self.push_user_text(Some(text), "");
+    }
+
+    /// Notes a string-form input that had to be unescaped (so it is not a
+    /// slice of the body): its text is hashed now.
+    pub(crate) fn push_unescaped_text(&mut self, text: &str) {
+        self.push_user_text(None, text);
+    }
+
+    fn push_user_text(&mut self, in_body: Option<&'a str>, unescaped: &str) {
         if self.complete {
             return;
         }
-        self.hash = Some(
-            self.hash
-                .unwrap_or_else(Fnv::new)
-                .bytes(b"turn:user:")
-                .bytes(text.as_bytes()),
-        );
+        let roles = self.roles.unwrap_or_else(Fnv::new).bytes(b"role:user:");
+        self.roles = Some(roles.bytes(unescaped.as_bytes()));
+        if let Some(slot) = self.contents.get_mut(self.seen) {
+            *slot = in_body;
+        }
+        self.seen += 1;
         self.complete = true;
     }
 
@@ -162,20 +188,89 @@ impl FirstTurns {
         self.complete
     }
 
-    /// The conversation's key: these turns with the system prompt, if any
-    /// turn was seen.
-    pub(crate) fn key(&self, system: Option<&RawValue>) -> Option<ConversationKey> {
-        let turns = self.hash?;
-        let mut hash = Fnv::new().bytes(b"turns:");
-        if let Some(system) = system {
-            hash = hash.bytes(system.get().as_bytes());
+    /// Where the key of these turns comes from, with the system prompt,
+    /// as offsets into `body` (which every noted slice lies in); `None` if
+    /// no turn was seen.
+    pub(crate) fn source(
+        &self,
+        system: Option<&RawValue>,
+        body: &[u8],
+    ) -> Option<ConversationSource> {
+        let roles = self.roles?;
+        let mut spans = [None; KEPT_TURNS + 1];
+        spans[0] = system.and_then(|r| Span::within(body, r.get()));
+        for (slot, content) in spans.iter_mut().skip(1).zip(self.contents) {
+            *slot = content.and_then(|c| Span::within(body, c));
         }
-        Some(ConversationKey(
-            hash.bytes(b"|").bytes(&turns.0.to_le_bytes()).0,
-        ))
+        Some(ConversationSource::FirstTurns {
+            roles: roles.0,
+            spans,
+        })
     }
 }
 
+/// Where a slice of the body lies in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    /// The span of `part` inside `body`, if it lies there.
+    fn within(body: &[u8], part: &str) -> Option<Self> {
+        let base = body.as_ptr() as usize;
+        let at = (part.as_ptr() as usize).checked_sub(base)?;
+        let end = at.checked_add(part.len())?;
+        (end <= body.len()).then_some(())?;
+        Some(Self {
+            start: u32::try_from(at).ok()?,
+            len: u32::try_from(part.len()).ok()?,
+        })
+    }
+
+    fn of<'b>(&self, body: &'b [u8]) -> &'b [u8] {
+        let start = self.start as usize;
+        body.get(start..start + self.len as usize)
+            .unwrap_or_default()
+    }
+}
+
+/// Where a request's conversation key comes from: an id it names (already
+/// hashed), or its first turns, hashed only when the key is asked for, so
+/// that requests to providers without session affinity never pay for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversationSource {
+    /// The client named its conversation.
+    Named(ConversationKey),
+    /// The system prompt and first turns: the roles' hash and where the
+    /// contents lie in the body.
+    FirstTurns {
+        /// The hash of the leading messages' roles.
+        roles: u128,
+        /// The system prompt, then the contents of the leading messages.
+        spans: [Option<Span>; KEPT_TURNS + 1],
+    },
+}
+
+impl ConversationSource {
+    /// The key, given the body the request was parsed from.
+    pub fn key(&self, body: &[u8]) -> ConversationKey {
+        match self {
+            Self::Named(key) => *key,
+            Self::FirstTurns { roles, spans } => {
+                let mut hash = Fnv::new().bytes(b"turns:").bytes(&roles.to_le_bytes());
+                for span in spans {
+                    hash = hash.bytes(b"|");
+                    if let Some(span) = span {
+                        hash = hash.bytes(span.of(body));
+                    }
+                }
+                ConversationKey(hash.0)
+            }
+        }
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

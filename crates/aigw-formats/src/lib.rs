@@ -37,7 +37,7 @@ pub use client_error::{
     ErrorKind, error_body, error_body_with_status, format_error_body, translate_error,
     upstream_error_kind,
 };
-pub use conversation::ConversationKey;
+pub use conversation::{ConversationKey, ConversationSource};
 pub use count::{
     anthropic_count_body, anthropic_count_request, count_reply, gemini_count_body,
     gemini_count_reply, gemini_count_request, read_count_reply,

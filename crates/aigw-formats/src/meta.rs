@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::FormatError;
-use crate::conversation::{ConversationKey, FirstTurns, raw_text};
+use crate::conversation::{ConversationKey, ConversationSource, FirstTurns, raw_text};
 use crate::json::parse_request;
 use crate::translate::UpstreamTarget;
 
@@ -43,10 +43,10 @@ pub struct RequestMeta {
     /// Responses only: the names of the client's `namespace` tools, whose
     /// functions other upstreams see as `{namespace}__{name}`.
     pub tool_namespaces: Vec<String>,
-    /// The conversation the request belongs to, from the id the body gives
-    /// or its first turns (a header may name it too: the data plane's
-    /// choice wins over this one).
-    pub conversation: Option<ConversationKey>,
+    /// Where the key of the conversation the request belongs to comes
+    /// from: the id the body gives, or its first turns (a header may name
+    /// it too: the data plane's choice wins over this one).
+    pub conversation: Option<ConversationSource>,
 }
 
 /// One message, as far as every request is checked: its `role` must be a
@@ -85,7 +85,8 @@ impl serde::de::Visitor<'_> for AnyStringVisitor {
 #[derive(Deserialize)]
 struct OpenAiTop<'a> {
     model: String,
-    messages: Turns<ChatLead<'a>, MessageTop>,
+    #[serde(borrow)]
+    messages: Turns<'a, ChatLead<'a>, MessageTop>,
     #[serde(default)]
     stream: Option<bool>,
     #[serde(default)]
@@ -105,7 +106,8 @@ struct OpenAiStreamOptions {
 #[derive(Deserialize)]
 struct AnthropicTop<'a> {
     model: String,
-    messages: Turns<ChatLead<'a>, MessageTop>,
+    #[serde(borrow)]
+    messages: Turns<'a, ChatLead<'a>, MessageTop>,
     #[serde(default, borrow)]
     system: Option<&'a RawValue>,
     #[serde(default, borrow)]
@@ -122,7 +124,8 @@ struct AnthropicTop<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GeminiTop<'a> {
-    contents: Turns<GeminiLead<'a>, IgnoredAny>,
+    #[serde(borrow)]
+    contents: Turns<'a, GeminiLead<'a>, IgnoredAny>,
     #[serde(default, borrow)]
     system_instruction: Option<&'a RawValue>,
     /// Code Assist's request field (Gemini CLI in its OAuth mode).
@@ -148,8 +151,8 @@ struct GeminiTop<'a> {
 #[derive(Deserialize)]
 struct ResponsesTop<'a> {
     model: String,
-    #[serde(default)]
-    input: Option<ResponsesInput<ResponsesLead<'a>>>,
+    #[serde(default, borrow)]
+    input: Option<ResponsesInput<'a, ResponsesLead<'a>>>,
     #[serde(default, borrow)]
     instructions: Option<&'a RawValue>,
     #[serde(default, borrow)]
@@ -194,34 +197,34 @@ struct ResponsesLead<'a> {
 }
 
 /// What a leading turn gives the conversation key.
-trait Lead {
+trait Lead<'a> {
     fn role(&self) -> Option<&str>;
-    fn content(&self) -> Option<&RawValue>;
+    fn content(&self) -> Option<&'a RawValue>;
 }
 
-impl Lead for ChatLead<'_> {
+impl<'a> Lead<'a> for ChatLead<'a> {
     fn role(&self) -> Option<&str> {
         Some(&self.role)
     }
-    fn content(&self) -> Option<&RawValue> {
+    fn content(&self) -> Option<&'a RawValue> {
         self.content
     }
 }
 
-impl Lead for GeminiLead<'_> {
+impl<'a> Lead<'a> for GeminiLead<'a> {
     fn role(&self) -> Option<&str> {
         Some(self.role.as_deref().unwrap_or("user"))
     }
-    fn content(&self) -> Option<&RawValue> {
+    fn content(&self) -> Option<&'a RawValue> {
         self.parts
     }
 }
 
-impl Lead for ResponsesLead<'_> {
+impl<'a> Lead<'a> for ResponsesLead<'a> {
     fn role(&self) -> Option<&str> {
         self.role.as_deref()
     }
-    fn content(&self) -> Option<&RawValue> {
+    fn content(&self) -> Option<&'a RawValue> {
         self.content
     }
 }
@@ -229,21 +232,28 @@ impl Lead for ResponsesLead<'_> {
 /// A message array read once: the leading messages (up to the first user
 /// message) as `L`, hashed into the conversation's first turns, the others
 /// as `R` (checked only). Nothing is collected.
-struct Turns<L, R> {
-    first: FirstTurns,
+struct Turns<'a, L, R> {
+    first: FirstTurns<'a>,
     _items: PhantomData<fn() -> (L, R)>,
 }
 
-impl<'de, L: Lead + Deserialize<'de>, R: Deserialize<'de>> Deserialize<'de> for Turns<L, R> {
+impl<'de: 'a, 'a, L: Lead<'a> + Deserialize<'de>, R: Deserialize<'de>> Deserialize<'de>
+    for Turns<'a, L, R>
+{
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_seq(TurnsVisitor::<L, R>(PhantomData))
+        deserializer.deserialize_seq(TurnsVisitor::<'a, L, R>(PhantomData))
     }
 }
 
-struct TurnsVisitor<L, R>(PhantomData<fn() -> (L, R)>);
+/// What a [`Turns`] reads, as a type only.
+type TurnsOf<'a, L, R> = fn() -> (&'a (), L, R);
 
-impl<'de, L: Lead + Deserialize<'de>, R: Deserialize<'de>> Visitor<'de> for TurnsVisitor<L, R> {
-    type Value = Turns<L, R>;
+struct TurnsVisitor<'a, L, R>(PhantomData<TurnsOf<'a, L, R>>);
+
+impl<'de: 'a, 'a, L: Lead<'a> + Deserialize<'de>, R: Deserialize<'de>> Visitor<'de>
+    for TurnsVisitor<'a, L, R>
+{
+    type Value = Turns<'a, L, R>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an array")
@@ -257,9 +267,12 @@ impl<'de, L: Lead + Deserialize<'de>, R: Deserialize<'de>> Visitor<'de> for Turn
     }
 }
 
-fn read_turns<'de, L, R, A>(mut seq: A, mut first: FirstTurns) -> Result<FirstTurns, A::Error>
+fn read_turns<'de: 'a, 'a, L, R, A>(
+    mut seq: A,
+    mut first: FirstTurns<'a>,
+) -> Result<FirstTurns<'a>, A::Error>
 where
-    L: Lead + Deserialize<'de>,
+    L: Lead<'a> + Deserialize<'de>,
     R: Deserialize<'de>,
     A: SeqAccess<'de>,
 {
@@ -274,29 +287,38 @@ where
 }
 
 /// A Responses `input`: a string (one user message) or an array of items.
-struct ResponsesInput<L> {
-    first: FirstTurns,
+struct ResponsesInput<'a, L> {
+    first: FirstTurns<'a>,
     _items: PhantomData<fn() -> L>,
 }
 
-impl<'de, L: Lead + Deserialize<'de>> Deserialize<'de> for ResponsesInput<L> {
+impl<'de: 'a, 'a, L: Lead<'a> + Deserialize<'de>> Deserialize<'de> for ResponsesInput<'a, L> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ResponsesInputVisitor::<L>(PhantomData))
+        deserializer.deserialize_any(ResponsesInputVisitor::<'a, L>(PhantomData))
     }
 }
 
-struct ResponsesInputVisitor<L>(PhantomData<fn() -> L>);
+struct ResponsesInputVisitor<'a, L>(PhantomData<fn() -> (&'a (), L)>);
 
-impl<'de, L: Lead + Deserialize<'de>> Visitor<'de> for ResponsesInputVisitor<L> {
-    type Value = ResponsesInput<L>;
+impl<'de: 'a, 'a, L: Lead<'a> + Deserialize<'de>> Visitor<'de> for ResponsesInputVisitor<'a, L> {
+    type Value = ResponsesInput<'a, L>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a string or an array")
     }
 
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
         let mut first = FirstTurns::default();
         first.push_text(v);
+        Ok(ResponsesInput {
+            first,
+            _items: PhantomData,
+        })
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        let mut first = FirstTurns::default();
+        first.push_unescaped_text(v);
         Ok(ResponsesInput {
             first,
             _items: PhantomData,
@@ -312,12 +334,12 @@ impl<'de, L: Lead + Deserialize<'de>> Visitor<'de> for ResponsesInputVisitor<L> 
 }
 
 /// The conversation a client names in a field holding a string.
-fn named(field: Option<&RawValue>) -> Option<ConversationKey> {
-    ConversationKey::named(&raw_text(field)?)
+fn named(field: Option<&RawValue>) -> Option<ConversationSource> {
+    ConversationKey::named(&raw_text(field)?).map(ConversationSource::Named)
 }
 
 /// Anthropic's `metadata.user_id`.
-fn anthropic_user(metadata: Option<&RawValue>) -> Option<ConversationKey> {
+fn anthropic_user(metadata: Option<&RawValue>) -> Option<ConversationSource> {
     #[derive(Deserialize)]
     struct Metadata<'a> {
         #[serde(default, borrow)]
@@ -325,6 +347,7 @@ fn anthropic_user(metadata: Option<&RawValue>) -> Option<ConversationKey> {
     }
     let metadata: Metadata<'_> = serde_json::from_str(metadata?.get()).ok()?;
     ConversationKey::from_anthropic_user_id(&raw_text(metadata.user_id)?)
+        .map(ConversationSource::Named)
 }
 
 /// A Responses tool, as far as routing needs it: namespaces are named.
@@ -354,7 +377,7 @@ impl RequestMeta {
                 let stream = top.stream.unwrap_or(false);
                 let conversation = named(top.prompt_cache_key)
                     .or_else(|| named(top.user))
-                    .or_else(|| top.messages.first.key(None));
+                    .or_else(|| top.messages.first.source(None, body));
                 Self {
                     format,
                     model: top.model,
@@ -371,8 +394,8 @@ impl RequestMeta {
             }
             Format::AnthropicMessages => {
                 let top: AnthropicTop<'_> = parse_request(body)?;
-                let conversation =
-                    anthropic_user(top.metadata).or_else(|| top.messages.first.key(top.system));
+                let conversation = anthropic_user(top.metadata)
+                    .or_else(|| top.messages.first.source(top.system, body));
                 Self {
                     format,
                     model: top.model,
@@ -387,7 +410,7 @@ impl RequestMeta {
                 let top: ResponsesTop<'_> = parse_request(body)?;
                 let conversation = named(top.prompt_cache_key)
                     .or_else(|| named(top.user))
-                    .or_else(|| top.input.as_ref()?.first.key(top.instructions));
+                    .or_else(|| top.input.as_ref()?.first.source(top.instructions, body));
                 Self {
                     format,
                     model: top.model,
@@ -430,8 +453,8 @@ impl RequestMeta {
     pub fn parse_gemini(model: &str, stream: bool, body: &[u8]) -> Result<Self, FormatError> {
         let top: GeminiTop<'_> = parse_request(body)?;
         check_model(model)?;
-        let conversation =
-            named(top.session_id).or_else(|| top.contents.first.key(top.system_instruction));
+        let conversation = named(top.session_id)
+            .or_else(|| top.contents.first.source(top.system_instruction, body));
         Ok(Self {
             format: Format::Gemini,
             model: model.to_owned(),

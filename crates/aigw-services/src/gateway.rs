@@ -455,9 +455,18 @@ impl Gateway {
         } else {
             Turn::Take
         };
-        let conversation = headers
-            .conversation
-            .or(meta.conversation)
+        // The conversation's key is worked out only for a provider that
+        // keeps conversations on their account (a first-turns key hashes
+        // the system prompt).
+        let conversation = candidates
+            .iter()
+            .any(|c| c.entry.provider.session_affinity)
+            .then(|| {
+                headers
+                    .conversation
+                    .or_else(|| Some(meta.conversation?.key(&counted)))
+            })
+            .flatten()
             .map(|key| Conversation::new(key, principal.api_key_id));
         let policy = &self.inner.settings.failover;
         let started = Instant::now();

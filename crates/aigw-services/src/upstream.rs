@@ -244,6 +244,24 @@ pub fn anthropic_headers(oauth: bool, client: &ClientHeaders) -> Vec<(HeaderName
 mod tests {
     use super::*;
 
+    #[test]
+    fn conversation_headers_of_claude_code_and_codex_name_the_conversation() {
+        let key = |name: &'static str, value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(name, HeaderValue::from_static(value));
+            ClientHeaders::from_request(&headers).conversation
+        };
+        let named = aigw_formats::ConversationKey::named;
+        assert_eq!(key("x-claude-code-session-id", "s-1"), named("s-1"));
+        assert_eq!(key("session_id", "0199a7c2"), named("0199a7c2"));
+        assert_eq!(key("conversation_id", "c-9"), named("c-9"));
+        assert_eq!(key("x-other", "s-1"), None);
+        assert_eq!(
+            ClientHeaders::from_request(&HeaderMap::new()).conversation,
+            None
+        );
+    }
+
     fn beta_of(headers: &[(HeaderName, HeaderValue)]) -> Option<&str> {
         headers
             .iter()

@@ -192,7 +192,8 @@ fn fixture_body(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8
 }
 
 fn conversation(format: Format, body: &[u8]) -> Option<ConversationKey> {
-    RequestMeta::parse(format, body).unwrap().conversation
+    let meta = RequestMeta::parse(format, body).unwrap();
+    meta.conversation.map(|source| source.key(body))
 }
 
 #[test]
@@ -292,9 +293,20 @@ fn unnamed_conversations_are_keyed_by_their_first_turns() {
     );
     // Responses: a string input is the first user message.
     let r1 = br#"{"model":"m","instructions":"i","input":"hello"}"#;
+    let r1b = br#"{"model":"m","instructions":"i","input":"hello","stream":true}"#;
+    let r1c = br#"{"model":"m","instructions":"i","input":"hell\u006f!"}"#;
     let r2 = br#"{"model":"m","instructions":"i","input":[{"role":"user","content":"hello"},{"type":"function_call_output","call_id":"c","output":"x"}]}"#;
-    assert!(conversation(Format::OpenAiResponses, r1).is_some());
-    assert!(conversation(Format::OpenAiResponses, r2).is_some());
+    let r3 = br#"{"model":"m","instructions":"i","input":[{"role":"user","content":"hello"},{"role":"assistant","content":"hi"},{"role":"user","content":"more"}]}"#;
+    let r4 = br#"{"model":"m","instructions":"j","input":[{"role":"user","content":"hello"}]}"#;
+    let k1 = conversation(Format::OpenAiResponses, r1);
+    assert!(k1.is_some());
+    assert_eq!(k1, conversation(Format::OpenAiResponses, r1b));
+    assert!(conversation(Format::OpenAiResponses, r1c).is_some());
+    assert_ne!(k1, conversation(Format::OpenAiResponses, r1c));
+    let k2 = conversation(Format::OpenAiResponses, r2);
+    assert!(k2.is_some());
+    assert_eq!(k2, conversation(Format::OpenAiResponses, r3));
+    assert_ne!(k2, conversation(Format::OpenAiResponses, r4));
     // The role of every message is still checked, past the first turns too.
     let bad = br#"{"model":"m","messages":[{"role":"user","content":"a"},{"role":5}]}"#;
     let err = RequestMeta::parse(Format::OpenAiChat, bad).unwrap_err();
@@ -310,7 +322,8 @@ fn gemini_cli_conversations_are_keyed_by_session_or_first_turns() {
     let body = fixture_body("gemini-openai/request.gemini_cli_tool_loop.json", |_| {});
     let key = RequestMeta::parse_gemini("gemini-2.5-pro", true, &body)
         .unwrap()
-        .conversation;
+        .conversation
+        .map(|source| source.key(&body));
     assert!(key.is_some());
     // A later turn (one more content) keeps the key; another first prompt does not.
     let later = fixture_body("gemini-openai/request.gemini_cli_tool_loop.json", |b| {
@@ -323,9 +336,8 @@ fn gemini_cli_conversations_are_keyed_by_session_or_first_turns() {
         b["contents"][0]["parts"][0]["text"] = serde_json::json!("What is in LICENSE?");
     });
     let parse = |b: &[u8]| {
-        RequestMeta::parse_gemini("m", false, b)
-            .unwrap()
-            .conversation
+        let meta = RequestMeta::parse_gemini("m", false, b).unwrap();
+        meta.conversation.map(|source| source.key(b))
     };
     assert_eq!(parse(&later), key);
     assert_ne!(parse(&other), key);
