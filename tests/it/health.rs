@@ -116,6 +116,18 @@ async fn down_account_is_probed_once_and_heals(gw: TestGateway, peer: Option<Tes
     assert_eq!(view.probe_wait, Duration::from_secs(1));
     burst(&instances, &key, 4).await;
     assert_eq!(gw.mock.count_for("acct-a"), 3, "a down account got traffic");
+    // An instance that starts now, and heard no notice, reads it from the
+    // stored health.
+    if peer.is_some() {
+        let late = gw.start_peer().await;
+        wait_until(
+            "the late instance to know A is down",
+            Duration::from_secs(5),
+            async || late.runtime.gateway().cooldowns().down().is_down(a),
+        )
+        .await;
+        late.stop().await;
+    }
 
     // The first probe fails: exactly one request reaches A, and the wait doubles.
     wait_until(

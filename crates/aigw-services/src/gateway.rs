@@ -625,6 +625,13 @@ impl Gateway {
                 left.as_secs().max(1)
             )));
         }
+        if !self.claim_probe(account).await {
+            return Err(unpinnable(
+                "the account that produced this response is down after repeated upstream \
+                 failures and another request is probing it; retry later, or send the whole \
+                 conversation in `input`",
+            ));
+        }
         self.attempt(request, &selection, &[], served)
             .await
             .map_err(|failure| failure.error)
