@@ -172,7 +172,12 @@ impl Fixture {
             fixture.pick();
         }
         while let Ok(pin) = written.try_recv() {
-            rt.block_on(write_pins(&state, pin, &mut written));
+            rt.block_on(write_pins(
+                fixture.selector.pins(),
+                &state,
+                pin,
+                &mut written,
+            ));
         }
         // Warm the token cache: the first use of each account reads its
         // stored token; every later one is a cache hit, as in steady state.

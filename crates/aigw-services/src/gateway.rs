@@ -307,6 +307,11 @@ impl Gateway {
         self.inner.settings.response_pin_ttl
     }
 
+    /// The queue of response and conversation pins this instance writes.
+    pub(crate) fn pin_queue(&self) -> &PinQueue {
+        self.inner.selector.pins()
+    }
+
     /// Response and conversation pins dropped because their queue was full.
     pub fn response_pins_dropped(&self) -> u64 {
         self.inner.selector.pins().dropped()
@@ -583,22 +588,23 @@ impl Gateway {
                  API); send the whole conversation in `input` instead",
             ));
         }
-        let account = match pins::lookup(&self.inner.state, previous).await {
-            Ok(Some(account)) => account,
-            Ok(None) => {
-                return Err(unpinnable(
-                    "unknown or expired response id: this gateway does not know which account \
+        let account =
+            match pins::lookup(self.inner.selector.pins(), &self.inner.state, previous).await {
+                Ok(Some(account)) => account,
+                Ok(None) => {
+                    return Err(unpinnable(
+                        "unknown or expired response id: this gateway does not know which account \
                      produced it; send the whole conversation in `input` instead",
-                ));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "response pin lookup failed");
-                return Err(unpinnable(
-                    "the account that produced this response cannot be looked up now; send the \
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "response pin lookup failed");
+                    return Err(unpinnable(
+                        "the account that produced this response cannot be looked up now; send the \
                      whole conversation in `input` instead",
-                ));
-            }
-        };
+                    ));
+                }
+            };
         let found = native.iter().find_map(|c| {
             let chosen = c.entry.rotation.iter().find(|r| r.account.id == account)?;
             Some(crate::selector::Selection {

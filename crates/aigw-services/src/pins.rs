@@ -11,13 +11,17 @@
 //! pin is the one shared-state round trip of its request. Writing one never
 //! blocks a request: the data plane queues it (bounded; a full queue drops
 //! the pin, counted and logged) and the runtime's background task writes it.
+//! Until that write is done, a queued response pin is also kept in this
+//! instance's memory, so a follow-up that arrives here at once finds it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aigw_domain::AccountId;
 use aigw_repository::state::{SharedState, StateError};
+use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 /// Pins queued and not yet written, at most.
@@ -43,6 +47,9 @@ pub struct Pin {
 pub struct PinQueue {
     outbox: mpsc::Sender<Pin>,
     dropped: Arc<AtomicU64>,
+    /// Response pins queued and not yet written (at most [`OUTBOX`]). The
+    /// lock is held only to insert, look up or remove.
+    unwritten: Arc<Mutex<HashMap<String, AccountId>>>,
 }
 
 fn response_key(response_id: &str) -> String {
@@ -60,17 +67,21 @@ impl PinQueue {
             Self {
                 outbox,
                 dropped: Arc::new(AtomicU64::new(0)),
+                unwritten: Arc::new(Mutex::new(HashMap::new())),
             },
             rx,
         )
     }
 
-    /// Queues `pin`; never waits.
-    pub fn push(&self, pin: Pin) {
+    /// Queues `pin`; never waits. False when the queue was full and the pin
+    /// was dropped.
+    pub fn push(&self, pin: Pin) -> bool {
         if self.outbox.try_send(pin).is_err() {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::warn!(dropped, "pin queue full; an account pin was not written");
+            return false;
         }
+        true
     }
 
     /// Queues `response_id` as produced by `account`, for `ttl`; never waits.
@@ -78,11 +89,16 @@ impl PinQueue {
         if response_id.is_empty() || response_id.len() > MAX_ID_BYTES {
             return;
         }
-        self.push(Pin {
-            key: response_key(response_id),
+        let key = response_key(response_id);
+        // In memory first, so that the writer cannot remove it before it is in.
+        self.unwritten.lock().insert(key.clone(), account);
+        if !self.push(Pin {
+            key: key.clone(),
             account,
             ttl,
-        });
+        }) {
+            self.unwritten.lock().remove(&key);
+        }
     }
 
     /// Pins dropped because the queue was full (or its writer gone).
@@ -91,17 +107,23 @@ impl PinQueue {
     }
 }
 
-/// The account that produced `response_id`, if it is pinned and not expired.
+/// The account that produced `response_id`, if it is pinned and not expired:
+/// from this instance's queue while the pin is not written yet, else from
+/// the shared state.
 pub(crate) async fn lookup(
+    queue: &PinQueue,
     state: &SharedState,
     response_id: &str,
 ) -> Result<Option<AccountId>, StateError> {
     if response_id.is_empty() || response_id.len() > MAX_ID_BYTES {
         return Ok(None);
     }
-    state
-        .cache_get::<AccountId>(&response_key(response_id))
-        .await
+    let key = response_key(response_id);
+    let unwritten = queue.unwritten.lock().get(&key).copied();
+    match unwritten {
+        Some(account) => Ok(Some(account)),
+        None => state.cache_get::<AccountId>(&key).await,
+    }
 }
 
 /// Writes `first` and whatever else is already queued (up to a batch), each
@@ -109,16 +131,58 @@ pub(crate) async fn lookup(
 /// write is logged and the pin lost: a response follow-up then gets a 400
 /// saying the id is unknown, never another account; a conversation is
 /// pinned again by its next turn.
-pub async fn write_pins(state: &SharedState, first: Pin, rx: &mut mpsc::Receiver<Pin>) {
+pub async fn write_pins(
+    queue: &PinQueue,
+    state: &SharedState,
+    first: Pin,
+    rx: &mut mpsc::Receiver<Pin>,
+) {
     let mut next = Some(first);
     let mut written = 0;
     while let Some(pin) = next.take() {
         if let Err(e) = state.cache_set(&pin.key, &pin.account, pin.ttl).await {
             tracing::warn!(error = %e, "could not pin a key to its account");
         }
+        queue.unwritten.lock().remove(&pin.key);
         written += 1;
         if written < BATCH {
             next = rx.try_recv().ok();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aigw_repository::state::StateConfig;
+
+    use super::*;
+
+    /// A follow-up that arrives before the background task wrote its pin
+    /// still finds the account: the pin is in this instance's memory until
+    /// the write is done, and in the shared state after.
+    #[tokio::test]
+    async fn a_response_pin_is_found_before_and_after_it_is_written() {
+        let state = SharedState::from_config(&StateConfig::in_process())
+            .await
+            .unwrap();
+        let (queue, mut rx) = PinQueue::new();
+        let account = AccountId::new();
+        queue.remember_response("resp_1", account, Duration::from_secs(60));
+        assert_eq!(
+            state.cache_get::<AccountId>("resp:resp_1").await.unwrap(),
+            None
+        );
+        assert_eq!(
+            lookup(&queue, &state, "resp_1").await.unwrap(),
+            Some(account)
+        );
+        let first = rx.recv().await.unwrap();
+        write_pins(&queue, &state, first, &mut rx).await;
+        assert!(queue.unwritten.lock().is_empty());
+        assert_eq!(
+            lookup(&queue, &state, "resp_1").await.unwrap(),
+            Some(account)
+        );
+        assert_eq!(lookup(&queue, &state, "resp_2").await.unwrap(), None);
     }
 }

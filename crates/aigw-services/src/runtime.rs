@@ -589,7 +589,7 @@ fn spawn_refresher(
                 pin = next_pin(&mut pins) => {
                     match (pin, pins.as_mut()) {
                         (Some(pin), Some(rx)) => {
-                            crate::pins::write_pins(gateway.state(), pin, rx).await;
+                            crate::pins::write_pins(gateway.pin_queue(), gateway.state(), pin, rx).await;
                         }
                         _ => pins = None,
                     }
