@@ -591,7 +591,28 @@ async fn an_unreachable_base_url_falls_back_to_the_next(d: Deployment) {
         metrics.contains("aigw_base_url_fallbacks_total{provider=\"openai\"} 3"),
         "{metrics}"
     );
-    gw.stop().await;
+    // Each request's log names the fallback URL that served it.
+    let flushed = gw.stop_and_flush().await;
+    let logs = flushed
+        .repo
+        .list_request_logs(
+            &aigateway::domain::RequestLogFilter::default(),
+            aigateway::domain::Page {
+                limit: 10,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(logs.data.len(), 3);
+    for log in &logs.data {
+        assert_eq!(log.status_code, 200);
+        assert_eq!(
+            log.fallback_base_url.as_deref(),
+            Some(live.as_str()),
+            "{log:?}"
+        );
+    }
 }
 
 deployment_tests!(

@@ -48,6 +48,9 @@ pub struct RequestLog {
     pub error_kind: Option<String>,
     /// The error message (never a secret).
     pub error_message: Option<String>,
+    /// The provider base URL that served, without credentials, when it was
+    /// one of the provider's fallback base URLs; `None` for its primary.
+    pub fallback_base_url: Option<String>,
 }
 
 /// A request log to insert; the id is assigned by the database.
@@ -91,6 +94,10 @@ pub struct NewRequestLog {
     pub error_kind: Option<String>,
     /// See [`RequestLog::error_message`].
     pub error_message: Option<String>,
+    /// See [`RequestLog::fallback_base_url`]. Absent in journal records
+    /// written before it existed.
+    #[serde(default)]
+    pub fallback_base_url: Option<String>,
 }
 
 impl NewRequestLog {
@@ -122,6 +129,7 @@ impl NewRequestLog {
             stream: false,
             error_kind: None,
             error_message: None,
+            fallback_base_url: None,
         }
     }
 }

@@ -822,8 +822,12 @@ impl Gateway {
             self.inner
                 .metrics
                 .base_url_fallback(attempt.provider.as_str());
+            // The request log names the URL that served (or failed last).
+            let mut event = attempt.event.clone();
+            event.fallback_base_url = Some(Arc::from(aigw_domain::mask_url_credentials(fallback)));
             let next = Attempt {
                 base_url: fallback,
+                event: &event,
                 ..*attempt
             };
             result = self.send_once(&next, oauth_token).await;

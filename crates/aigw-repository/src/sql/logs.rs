@@ -19,7 +19,7 @@ use crate::Error;
 use crate::error::db;
 
 /// Bound parameters per inserted row: the columns of [`LogInsert`].
-const COLUMNS: usize = 19;
+const COLUMNS: usize = 20;
 /// PostgreSQL's wire-protocol limit on parameters per statement.
 const POSTGRES_MAX_BINDS: usize = 65_535;
 
@@ -46,6 +46,7 @@ struct LogRow {
     stream: bool,
     error_kind: Option<String>,
     error_message: Option<String>,
+    fallback_base_url: Option<String>,
 }
 
 impl LogRow {
@@ -71,6 +72,7 @@ impl LogRow {
             stream: self.stream,
             error_kind: self.error_kind,
             error_message: self.error_message,
+            fallback_base_url: self.fallback_base_url,
         })
     }
 }
@@ -100,6 +102,7 @@ struct LogInsert {
     stream: bool,
     error_kind: Option<String>,
     error_message: Option<String>,
+    fallback_base_url: Option<String>,
 }
 
 fn uuid_of(id: Option<AccountId>) -> Option<DbUuid> {
@@ -132,6 +135,7 @@ impl LogInsert {
             stream: log.stream,
             error_kind: log.error_kind.clone(),
             error_message: log.error_message.clone(),
+            fallback_base_url: log.fallback_base_url.clone(),
         }
     }
 }

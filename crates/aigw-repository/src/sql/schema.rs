@@ -139,6 +139,7 @@ diesel::table! {
         stream -> Bool,
         error_kind -> Nullable<Text>,
         error_message -> Nullable<Text>,
+        fallback_base_url -> Nullable<Text>,
     }
 }
 

@@ -64,6 +64,9 @@ pub struct StatsEvent {
     /// The limits the upstream's answer stated (rate-limit or subscription
     /// headers, a quota error), learnt into the account's quota pattern.
     pub limits: Option<Arc<UpstreamLimits>>,
+    /// The fallback base URL that served (credentials removed); `None` when
+    /// the provider's primary one did.
+    pub fallback_base_url: Option<Arc<str>>,
 }
 
 /// Token counts of one response; `None` when the upstream did not report one.
@@ -122,6 +125,7 @@ impl StatsEvent {
             error: None,
             outcome: None,
             limits: None,
+            fallback_base_url: None,
         }
     }
 
@@ -154,6 +158,7 @@ impl StatsEvent {
             stream: self.stream,
             error_kind: self.error.as_ref().map(|e| clean(&e.kind)),
             error_message: self.error.as_ref().map(|e| clean(&e.message)),
+            fallback_base_url: self.fallback_base_url.as_deref().map(clean),
         }
     }
 }

@@ -703,6 +703,7 @@ mod tests {
                     stream: false,
                     error_kind: None,
                     error_message: None,
+                    fallback_base_url: None,
                 })
                 .collect(),
             proxy: Vec::new(),
