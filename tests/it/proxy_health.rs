@@ -97,6 +97,25 @@ fn all_through(gw: &TestGateway, labels: &[&str], proxies: &[&MockProxy]) {
     }
 }
 
+/// Sends chat completions until one is served (200) within `within`; the
+/// statuses before it must be among `meanwhile`.
+async fn until_served(gw: &TestGateway, key: &str, within: Duration, meanwhile: &[u16]) {
+    let deadline = Instant::now() + within;
+    loop {
+        let resp = gw.post("/v1/chat/completions", key, chat()).await;
+        if resp.status == 200 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline && meanwhile.contains(&resp.status.as_u16()),
+            "{}: {}",
+            resp.status,
+            resp.text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A proxy that stops accepting connections is marked down by the probes,
 /// its accounts move to the other proxy and keep working on every instance,
 /// an admin update leaves its health alone, and good probes bring it back.
@@ -176,21 +195,8 @@ async fn a_proxy_that_stops_accepting_is_marked_down_and_comes_back(d: Deploymen
 
     // Every instance serves through the other proxy.
     let key = gw.issue_key().await;
-    let deadline = Instant::now() + Duration::from_secs(10);
     for instance in &instances {
-        loop {
-            let resp = instance.post("/v1/chat/completions", &key, chat()).await;
-            if resp.status == 200 {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{}: {}",
-                resp.status,
-                resp.text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        until_served(instance, &key, Duration::from_secs(10), &[502, 503]).await;
     }
     let tunnels = second.tunnels();
     for i in 0..6 {
@@ -233,26 +239,7 @@ async fn tunnel_failures_on_traffic_mark_a_proxy_down(d: Deployment) {
     let a = gw.add_api_key_account("openai", "traffic-a").await;
     let key = gw.issue_key().await;
     first.set_refusing(true);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let resp = gw.post("/v1/chat/completions", &key, chat()).await;
-        if resp.status == 200 {
-            break;
-        }
-        assert!(
-            resp.status == 502 || resp.status == 503,
-            "{}: {}",
-            resp.status,
-            resp.text()
-        );
-        assert!(
-            Instant::now() < deadline,
-            "{}: {}",
-            resp.status,
-            resp.text()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_served(&gw, &key, Duration::from_secs(10), &[502, 503]).await;
     assert!(first.refused() >= 2, "{}", first.refused());
     assert_eq!(
         proxy_view(&api, &admin, first_id).await["health_status"],
@@ -304,20 +291,7 @@ async fn accounts_of_a_down_proxy_with_nowhere_to_go_never_go_direct(d: Deployme
     // Back, and used again through the proxy.
     only.set_refusing(false);
     wait_health(&api, &admin, only_id, "healthy", Duration::from_secs(5)).await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let resp = gw.post("/v1/chat/completions", &key, chat()).await;
-        if resp.status == 200 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{}: {}",
-            resp.status,
-            resp.text()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_served(&gw, &key, Duration::from_secs(5), &[502, 503]).await;
     all_through(&gw, &["stranded"], &[&only]);
 }
 

@@ -399,33 +399,23 @@ impl SqlRepository {
             (Some(ms), _) => ms,
             (None, _) => current.avg_latency_ms,
         };
-        let result = with_conn!(self, write, ctx, |conn| {
-            let target = diesel::update(proxy_pool::table.find(id.get()));
-            let common = (
-                proxy_pool::last_checked_at.eq(Some(at)),
-                proxy_pool::last_latency_ms.eq(ms),
-                proxy_pool::success_rate.eq(success_rate),
-                proxy_pool::avg_latency_ms.eq(avg_latency_ms),
-            );
-            if ok {
-                target
-                    .set((common, proxy_pool::consecutive_failures.eq(0)))
-                    .returning(ProxyRow::as_returning())
-                    .get_result(conn)
-                    .await
-                    .optional()
-            } else {
-                target
-                    .set((
-                        common,
-                        proxy_pool::consecutive_failures.eq(proxy_pool::consecutive_failures + 1),
-                    ))
-                    .returning(ProxyRow::as_returning())
-                    .get_result(conn)
-                    .await
-                    .optional()
-            }
-        })?;
+        // One expression for both outcomes, so concurrent failures counted
+        // from traffic are never lost: 0 after a success, + 1 after a failure.
+        let failures = (proxy_pool::consecutive_failures + 1) * i32::from(!ok);
+        let result = with_conn!(self, write, ctx, |conn| diesel::update(
+            proxy_pool::table.find(id.get())
+        )
+        .set((
+            proxy_pool::last_checked_at.eq(Some(at)),
+            proxy_pool::last_latency_ms.eq(ms),
+            proxy_pool::success_rate.eq(success_rate),
+            proxy_pool::avg_latency_ms.eq(avg_latency_ms),
+            proxy_pool::consecutive_failures.eq(failures),
+        ))
+        .returning(ProxyRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional())?;
         result
             .ok_or_else(|| Error::not_found(ENTITY, id))?
             .into_domain(ctx, self.keyring())

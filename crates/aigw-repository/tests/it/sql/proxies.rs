@@ -348,7 +348,39 @@ async fn stats_for_unknown_proxy_are_rejected(repo: SqlRepository) {
     assert!(matches!(err, Error::ForeignKey { .. }), "{err:?}");
 }
 
+/// Probes and failures from traffic: a good probe clears the failures and
+/// records its latency; a failed one adds one and clears the latency;
+/// failures from traffic add up in between.
+async fn probes_and_traffic_failures(repo: SqlRepository) {
+    let id = repo
+        .insert_proxy(&NewProxy::new("http://10.0.0.9:3128"))
+        .await
+        .unwrap()
+        .id;
+    let ms = std::time::Duration::from_millis;
+    let p = repo.record_proxy_probe(id, Some(ms(40))).await.unwrap();
+    assert_eq!((p.consecutive_failures, p.last_latency_ms), (0, Some(40)));
+    assert_eq!(p.avg_latency_ms, 40);
+    assert!(p.last_checked_at.is_some());
+    let p = repo.record_proxy_probe(id, None).await.unwrap();
+    assert_eq!((p.consecutive_failures, p.last_latency_ms), (1, None));
+    assert!(p.success_rate < 100.0);
+    let p = repo.add_proxy_failures(id, 3).await.unwrap();
+    assert_eq!(p.consecutive_failures, 4);
+    let p = repo.record_proxy_probe(id, None).await.unwrap();
+    assert_eq!(p.consecutive_failures, 5);
+    let p = repo.record_proxy_probe(id, Some(ms(80))).await.unwrap();
+    assert_eq!((p.consecutive_failures, p.last_latency_ms), (0, Some(80)));
+    assert_eq!(p.avg_latency_ms, 50, "moving average, 1/4 on the newest");
+    let err = repo
+        .add_proxy_failures(ProxyId::new(999), 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+}
+
 backend_tests!(
+    probes_and_traffic_failures,
     crud,
     list_in_fill_order,
     result_counters,
