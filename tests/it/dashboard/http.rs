@@ -659,6 +659,7 @@ async fn admin_forms_change_what_they_show() {
             &[
                 ("_csrf", &t),
                 ("label", "renamed"),
+                ("weight", "3"),
                 ("is_active", "1"),
                 ("api_key", "sk-second-key-9876"),
             ],
@@ -666,6 +667,33 @@ async fn admin_forms_change_what_they_show() {
         )
         .await;
     assert_eq!(saved.status, 303, "{}", saved.text());
+    let account = gw
+        .runtime
+        .repository()
+        .get_account(id.parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(account.weight, 3);
+    for (weight, says) in [
+        ("three", "a whole number from 1 to 100"),
+        ("0", "must be 1 to 100"),
+    ] {
+        let refused = jar
+            .post(
+                &gw,
+                &format!("/ui/accounts/{id}"),
+                &[
+                    ("_csrf", &t),
+                    ("label", "renamed"),
+                    ("weight", weight),
+                    ("is_active", "1"),
+                ],
+                &[],
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{weight}: {}", refused.text());
+        assert!(refused.text().contains(says), "{}", refused.text());
+    }
     let edit = jar.get(&gw, &format!("/ui/accounts/{id}")).await.text();
     assert!(
         edit.contains("value=\"renamed\"") && edit.contains("…9876") && !edit.contains("sk-second"),
