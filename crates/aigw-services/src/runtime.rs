@@ -582,6 +582,11 @@ fn spawn_refresher(
         tick.tick().await;
         reconcile_down(&gateway, &health);
         loop {
+            // An account whose credential changed elsewhere: its tokens are
+            // forgotten before the rebuild and again after it, so that a
+            // request still holding the previous snapshot cannot leave the
+            // old credential's token cached.
+            let mut changed_credential = None;
             tokio::select! {
                 _ = stopped.changed() => break,
                 _ = tick.tick() => {}
@@ -619,6 +624,7 @@ fn spawn_refresher(
                             if let Ok(id) = id.parse::<AccountId>() {
                                 gateway.credentials().forget(id);
                                 gateway.cooldowns().clear_account(id);
+                                changed_credential = Some(id);
                             }
                         }
                         _ => {}
@@ -633,6 +639,9 @@ fn spawn_refresher(
             gateway.cooldowns().purge_expired();
             if let Err(e) = builder.rebuild(&repository, &gateway).await {
                 tracing::warn!(error = %e, "snapshot refresh failed; serving the previous one")
+            }
+            if let Some(id) = changed_credential {
+                gateway.credentials().forget(id);
             }
             reconcile_down(&gateway, &health);
         }
