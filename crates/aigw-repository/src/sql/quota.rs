@@ -58,6 +58,8 @@ impl QuotaRow {
     }
 }
 
+/// A new pattern: one an operator creates, or the first one an upstream's
+/// statement about an account's limits writes (the stated columns set).
 #[derive(Insertable)]
 #[diesel(table_name = qp, treat_none_as_default_value = false)]
 struct QuotaInsert<'a> {
@@ -71,6 +73,10 @@ struct QuotaInsert<'a> {
     last_reset_at: Option<DbTime>,
     created_at: DbTime,
     updated_at: DbTime,
+    limit_window: Option<&'a str>,
+    remaining: Option<i64>,
+    used_percent: Option<f64>,
+    resets_at: Option<DbTime>,
 }
 
 #[derive(AsChangeset)]
@@ -112,25 +118,6 @@ struct ObservedChanges {
     last_exhausted_at: Option<DbTime>,
     confidence: f64,
     updated_at: DbTime,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = qp, treat_none_as_default_value = false)]
-struct ObservedInsert<'a> {
-    account_id: DbUuid,
-    model: &'a str,
-    est_request_limit: Option<i64>,
-    est_token_limit: Option<i64>,
-    confidence: f64,
-    sample_count: i64,
-    last_exhausted_at: Option<DbTime>,
-    last_reset_at: Option<DbTime>,
-    created_at: DbTime,
-    updated_at: DbTime,
-    limit_window: Option<&'a str>,
-    remaining: Option<i64>,
-    used_percent: Option<f64>,
-    resets_at: Option<DbTime>,
 }
 
 impl SqlRepository {
@@ -190,7 +177,7 @@ impl SqlRepository {
                 if exists.is_none() {
                     continue;
                 }
-                let row = ObservedInsert {
+                let row = QuotaInsert {
                     account_id: account,
                     model: &o.model,
                     est_request_limit: o.request_limit,
@@ -235,6 +222,10 @@ impl SqlRepository {
             last_reset_at: opt_db_time(new.last_reset_at),
             created_at: at,
             updated_at: at,
+            limit_window: None,
+            remaining: None,
+            used_percent: None,
+            resets_at: None,
         };
         with_conn!(self, write, ctx, |conn| diesel::insert_into(qp::table)
             .values(&row)
