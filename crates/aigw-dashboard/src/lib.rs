@@ -15,6 +15,8 @@
 //! token, and every POST must also come from the dashboard's own origin
 //! ([`security`]). Pages check the caller's role on the server ([`pages`]).
 
+#![deny(missing_docs)]
+
 mod assets;
 mod charts;
 mod error;

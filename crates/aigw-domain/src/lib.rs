@@ -6,6 +6,8 @@
 //! Timestamps are UTC. Secrets ([`Secret`], [`AuthData`], [`ProxyUrl`]) never
 //! print themselves and are masked wherever an entity is serialised.
 
+#![deny(missing_docs)]
+
 mod account;
 mod auth;
 mod enums;

@@ -11,6 +11,8 @@
 //! [`error_body`]; the [`stream`] module for SSE (and
 //! [`stream::aggregate_responses`] for an upstream that only streams).
 
+#![deny(missing_docs)]
+
 pub mod anthropic;
 mod client_error;
 pub mod conversation;

@@ -6,6 +6,8 @@
 //! function taking a bound listener and a shutdown future ([`serve`]), so
 //! tests run it on `127.0.0.1:0`.
 
+#![deny(missing_docs)]
+
 pub mod api;
 mod app;
 mod body;

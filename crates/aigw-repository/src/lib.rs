@@ -19,6 +19,8 @@
 //! the next write of the row). The `aigateway` binary always opens the repository with
 //! a keyring.
 
+#![deny(missing_docs)]
+
 pub mod crypto;
 mod error;
 pub mod sql;

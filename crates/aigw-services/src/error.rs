@@ -10,13 +10,19 @@ use aigw_domain::{AccountId, ProviderId};
 pub enum Error {
     /// A configured routing rule names an invalid provider id.
     #[error("routing rule `{prefix}` names an invalid provider id `{provider}`")]
-    InvalidRoutingRule { prefix: String, provider: String },
+    InvalidRoutingRule {
+        /// The model-name prefix of the rule.
+        prefix: String,
+        /// The provider id the rule names.
+        provider: String,
+    },
     /// No mapping or rule routes this model to an active provider.
     #[error("model `{0}` is not served by this gateway")]
     ModelNotFound(String),
     /// Providers serve the model, but none has an account that can take the request now.
     #[error("no usable account for model `{model}`")]
     NoUsableAccount {
+        /// The model the client asked for.
         model: String,
         /// When the first cooling-down account becomes usable again, if known.
         retry_after: Option<Duration>,
@@ -27,7 +33,9 @@ pub enum Error {
     /// An account's stored credential cannot be used for its provider.
     #[error("account {account} has no usable credential for provider {provider}")]
     UnusableCredential {
+        /// The account whose credential was refused.
         account: AccountId,
+        /// The provider it belongs to.
         provider: ProviderId,
     },
     /// The client's request body is invalid.
@@ -51,8 +59,11 @@ pub enum Error {
         crate::admin::describe_kinds(supported)
     )]
     UnsupportedAuthKind {
+        /// The provider the account was for.
         provider: ProviderId,
+        /// The kind of the credential given.
         kind: aigw_domain::AuthKind,
+        /// The kinds the provider accepts.
         supported: Vec<aigw_domain::AuthKind>,
     },
     /// A configured provider id names no provider.
@@ -68,7 +79,9 @@ pub enum Error {
     /// client's error format.
     #[error("upstream answered {status}")]
     UpstreamStatus {
+        /// The upstream's status, passed on to the client.
         status: http::StatusCode,
+        /// The error body to send the client.
         body: bytes::Bytes,
     },
     /// The upstream refused the account's credential (401 or 403). The
@@ -76,7 +89,9 @@ pub enum Error {
     /// credential is not passed on.
     #[error("upstream refused the account's credential ({status})")]
     UpstreamAuth {
+        /// 401 or 403, as the upstream answered.
         status: http::StatusCode,
+        /// The account whose credential was refused, to cool it down.
         account: AccountId,
     },
     /// An OAuth account's token could not be obtained.
@@ -105,7 +120,10 @@ pub enum Error {
     /// Too many sign-in attempts for the username or from the address; the
     /// next may come after `retry_after`.
     #[error("too many sign-in attempts; try again later")]
-    TooManyAttempts { retry_after: Duration },
+    TooManyAttempts {
+        /// How long until the throttle lets the next attempt through.
+        retry_after: Duration,
+    },
     /// The caller may not do this (role or ownership).
     #[error("{0}")]
     Forbidden(&'static str),
@@ -117,7 +135,12 @@ pub enum Error {
     Conflict(String),
     /// A value is well-formed but not acceptable; `field` is its JSON path.
     #[error("{field}: {message}")]
-    InvalidField { field: String, message: String },
+    InvalidField {
+        /// The JSON path of the value, e.g. `fallback_base_urls[0]`.
+        field: String,
+        /// Why it is refused, for the caller.
+        message: String,
+    },
     /// The management API's signing or hashing machinery failed.
     #[error("{0}")]
     Crypto(&'static str),

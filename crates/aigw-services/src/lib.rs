@@ -2,6 +2,8 @@
 //! assignment, credentials, the HTTP client pool, provider executors,
 //! failover and the stats recorder.
 
+#![deny(missing_docs)]
+
 pub mod admin;
 pub mod client_pool;
 pub mod cooldown;

@@ -16,10 +16,15 @@ use crate::Error;
 /// An account to add.
 #[derive(Debug, Clone)]
 pub struct CreateAccount {
+    /// The provider the account serves; it must accept the credential's kind.
     pub provider_id: ProviderId,
+    /// What operators call the account (e.g. its e-mail); must not be blank.
     pub label: String,
+    /// The credential sent upstream (API key or OAuth tokens).
     pub auth_data: AuthData,
+    /// Free-form operator data (a JSON object); `None` is `{}`.
     pub metadata: Option<serde_json::Value>,
+    /// Whether selection may pick it; an active account is given a proxy.
     pub is_active: bool,
     /// See [`Account::weight`]; `None` is 1.
     pub weight: Option<u32>,
@@ -28,9 +33,13 @@ pub struct CreateAccount {
 /// A change to an account; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct UpdateAccount {
+    /// A new label; must not be blank.
     pub label: Option<String>,
+    /// A replacement credential; every instance forgets the old one's cached tokens.
     pub auth_data: Option<AuthData>,
+    /// Replaces the whole metadata object.
     pub metadata: Option<serde_json::Value>,
+    /// Turns selection of the account on or off.
     pub is_active: Option<bool>,
     /// See [`Account::weight`].
     pub weight: Option<u32>,

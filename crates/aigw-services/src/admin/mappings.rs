@@ -19,11 +19,17 @@ use crate::Error;
 /// A mapping to create.
 #[derive(Debug, Clone)]
 pub struct CreateMapping {
+    /// The model name clients send that the mapping answers to.
     pub alias: String,
+    /// The provider the alias routes to.
     pub provider_id: ProviderId,
+    /// The model name sent to that provider.
     pub model_name: String,
+    /// A note for operators.
     pub description: Option<String>,
+    /// Whether the alias resolves; a disabled mapping is kept but ignored.
     pub enabled: bool,
+    /// Among mappings with the same alias, the higher one wins.
     pub priority: i32,
     /// Admins only: a mapping for every caller rather than the admin's own.
     pub is_global: bool,
@@ -32,11 +38,17 @@ pub struct CreateMapping {
 /// A change to a mapping; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct UpdateMapping {
+    /// A new client-facing model name.
     pub alias: Option<String>,
+    /// Routes the alias to another provider.
     pub provider_id: Option<ProviderId>,
+    /// A new upstream model name.
     pub model_name: Option<String>,
+    /// A new note (`Some(None)` clears it).
     pub description: Option<Option<String>>,
+    /// Turns the mapping on or off.
     pub enabled: Option<bool>,
+    /// A new rank among mappings with the same alias.
     pub priority: Option<i32>,
     /// Admins only: make it global (`true`) or the admin's own (`false`).
     pub is_global: Option<bool>,

@@ -40,11 +40,17 @@ pub struct CreateProvider {
 /// A change to a provider; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct UpdateProvider {
+    /// A new display name.
     pub name: Option<String>,
+    /// A new primary base URL (its `user:password`, if any, sealed at rest).
     pub base_url: Option<String>,
+    /// Replaces the base URLs tried in order when the primary cannot answer.
     pub fallback_base_urls: Option<Vec<String>>,
+    /// Replaces the credential kinds the provider's accounts may use.
     pub supported_auth_types: Option<Vec<AuthKind>>,
+    /// Replaces the upstream model names the provider serves.
     pub models: Option<Vec<String>>,
+    /// Turns routing to the provider on or off.
     pub is_active: Option<bool>,
     /// See [`Provider::native_responses`] (`openai` providers only).
     pub native_responses: Option<bool>,

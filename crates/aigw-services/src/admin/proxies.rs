@@ -15,12 +15,19 @@ use crate::Error;
 /// A change to a proxy; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct UpdateProxy {
+    /// A new proxy URL; its scheme sets the protocol.
     pub url: Option<String>,
+    /// The protocol; it must match the URL's scheme.
     pub protocol: Option<ProxyProtocol>,
+    /// Turns assignment to the proxy on or off; off moves its accounts away.
     pub is_active: Option<bool>,
+    /// How many active accounts it may carry (0: unlimited).
     pub max_accounts: Option<i64>,
+    /// Proxies of higher priority are filled first.
     pub priority: Option<i32>,
+    /// Its share among proxies of equal priority.
     pub weight: Option<i32>,
+    /// Consecutive probe failures after which it is marked down (at least 1).
     pub max_failures: Option<i32>,
 }
 

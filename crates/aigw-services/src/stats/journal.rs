@@ -104,7 +104,9 @@ pub enum JournalError {
     /// A file operation failed.
     #[error("stats journal {path}: {source}")]
     Io {
+        /// The segment file or directory it failed on.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: io::Error,
     },
