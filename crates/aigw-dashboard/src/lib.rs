@@ -10,10 +10,11 @@
 //! Sign-in uses the management users, their argon2 check and the sign-in
 //! throttle ([`aigw_services::admin::Admin::login`]); a session is a random
 //! token in an `HttpOnly`, `SameSite=Strict` cookie, stored in the shared
-//! state under its hash ([`session`]), so it works on every instance and
-//! signing out ends it everywhere. Every form carries the session's CSRF
-//! token, and every POST must also come from the dashboard's own origin
-//! ([`security`]). Pages check the caller's role on the server ([`pages`]).
+//! state under its hash (the `session` module), so it works on every
+//! instance and signing out ends it everywhere. Every form carries the
+//! session's CSRF token, and every POST must also come from the dashboard's
+//! own origin (the `security` module). Pages check the caller's role on the
+//! server (the `pages` module).
 
 #![deny(missing_docs)]
 

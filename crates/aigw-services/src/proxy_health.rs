@@ -6,9 +6,9 @@
 //! A probe is what a request does before its first byte: a TCP connection to
 //! the proxy, its `CONNECT` (or SOCKS5) handshake to the probe target and,
 //! for an `https` target, the TLS handshake with it
-//! ([`ClientPool::probe_proxy`]). The target is the configured one, else the
-//! base URL of a provider whose accounts the proxy carries, else of any
-//! active provider.
+//! ([`ClientPool::probe_proxy`](crate::client_pool::ClientPool::probe_proxy)).
+//! The target is the configured one, else the base URL of a provider whose
+//! accounts the proxy carries, else of any active provider.
 //!
 //! A change of health moves accounts: a `down` proxy carries no traffic (the
 //! snapshot leaves its accounts out), its accounts are reassigned fill-first

@@ -5,9 +5,10 @@
 //! A request goes: match the path (literal segments beat `{param}`s, so
 //! `/proxies/assignments` is not proxy "assignments") → 404 or 405 → resolve
 //! the caller and check the route's [`Access`] (401/403) → read the body
-//! within the limit (413) → the handler. Handlers parse with [`json`] (400
-//! naming the field), call the service layer ([`aigw_services::admin`]) and
-//! turn its errors into responses in one place ([`ApiError`]'s `From`).
+//! within the limit (413) → the handler. Handlers parse with the `json`
+//! module (400 naming the field), call the service layer
+//! ([`aigw_services::admin`]) and turn its errors into responses in one place
+//! (`ApiError`'s `From`).
 //!
 //! The table is public ([`routes`]) so the OpenAPI document and the
 //! authorization matrix tests can enumerate it.

@@ -34,7 +34,7 @@ pub struct UsageQuery {
     pub account_id: Option<AccountId>,
 }
 
-/// The totals of a group of request logs: the columns of [`TOTALS`], read
+/// The totals of a group of request logs: the columns of `TOTALS`, read
 /// into every report row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, QueryableByName)]
 pub struct UsageTotals {
