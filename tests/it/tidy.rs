@@ -19,6 +19,7 @@ fn architecture_names_only_paths_that_exist() {
             || chunk.starts_with("migrations/")
             || chunk.starts_with("tests/")
             || chunk.starts_with("benches/")
+            || chunk.starts_with("examples/")
             || chunk.starts_with(".ci/"))
             && !chunk.contains(' ')
             && !chunk.contains('*');
