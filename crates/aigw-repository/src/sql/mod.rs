@@ -36,6 +36,8 @@ mod quota;
 mod reports;
 mod schema;
 mod secrets;
+#[cfg(feature = "test-support")]
+mod seed;
 mod settings;
 mod snapshot;
 mod stats_batches;
@@ -47,6 +49,8 @@ use std::time::Duration;
 pub use conn::SqlBackend;
 pub use reports::{AccountModelUsage, AccountUsage, DailyModelUsage, UsageQuery, UsageTotals};
 pub use secrets::ResealReport;
+#[cfg(feature = "test-support")]
+pub use seed::SeedLogs;
 pub use settings::{JWT_SECRET_SETTING, SEALED_SETTINGS};
 pub use snapshot::SnapshotData;
 pub use stats_batches::{StageWrite, StatsStage};

@@ -2,10 +2,11 @@
 //! past their age disappear, in bounded steps, and newer ones stay.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use aigw_domain::{Page, ProxyStatsFilter, RequestLogFilter};
+use aigw_domain::{ApiKeyId, Page, ProxyStatsFilter, RequestLogFilter};
 use aigw_repository::SqlRepository;
+use aigw_repository::sql::SeedLogs;
 use aigw_services::retention::RetentionSettings;
 use aigw_services::stats::{StatsEvent, StatsRecorder};
 use aigw_services::{Runtime, RuntimeSettings};
@@ -141,44 +142,48 @@ async fn postgres_rows_past_their_retention_are_deleted() {
     .await;
 }
 
-/// Pruning tens of thousands of rows while events keep arriving (on SQLite,
-/// whose one writer connection both need) drops no event: the deletes go in
-/// bounded steps, so the stats writer's queue never fills.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pruning_while_traffic_flows_drops_no_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("retention.db").display());
+/// Old rows seeded for the million-row prune.
+const OLD_ROWS: i64 = 1_000_000;
+
+/// Pruning a million old rows while live events keep arriving drops no
+/// event: the deletes go in bounded steps, so the stats writer (on SQLite it
+/// shares the one writer connection with them) is never held long enough
+/// for its small queue to fill. The old rows are seeded by one statement.
+async fn a_million_old_rows_are_pruned_while_traffic_flows(url: String) {
     let repo = SqlRepository::connect_with(&url, test_options())
         .await
         .unwrap();
     repo.migrate().await.unwrap();
     let fixture = Fixture::create(&repo, 2, 2).await;
-    let now = Utc::now();
-    let old = workload(&fixture, 40_000, now - TimeDelta::days(40));
-    let (recorder, handle) = StatsRecorder::start(
-        repo.clone(),
-        state().await,
-        aigw_services::stats::StatsConfig {
-            queue_capacity: old.len(),
-            batch_size: 1_000,
-            ..config()
-        },
-    );
-    for event in old.iter().cloned() {
-        recorder.record(event);
-    }
-    let report = handle.shutdown(Duration::from_secs(120)).await;
-    assert_eq!(report.metrics.flushed_rows, old.len() as u64);
+    let seeding = Instant::now();
+    let seeded = repo
+        .seed_request_logs(&SeedLogs {
+            count: OLD_ROWS,
+            newest: Utc::now() - TimeDelta::days(31),
+            prefix: "old-".to_owned(),
+            api_key_id: ApiKeyId::new(),
+            provider_id: fixture.provider.clone(),
+            accounts: [fixture.accounts[0], fixture.accounts[1]],
+        })
+        .await
+        .unwrap();
+    assert_eq!(seeded as i64, OLD_ROWS);
+    let seeding = seeding.elapsed();
 
-    // A small queue: a writer held up for long would overflow it.
+    // A small queue, under a second of the offered ~2,800 events/s (50
+    // requests every 20 ms, one in seven with a retry): a writer held up for
+    // longer would overflow it.
     let (recorder, handle) = StatsRecorder::start(
         repo.clone(),
         state().await,
         aigw_services::stats::StatsConfig {
             queue_capacity: 2_000,
+            batch_size: 1_000,
+            flush_interval: Duration::from_millis(20),
             ..config()
         },
     );
+    let pruning = Instant::now();
     let runtime = Runtime::start(RuntimeSettings {
         database_url: url.clone(),
         sql: test_options(),
@@ -186,29 +191,68 @@ async fn pruning_while_traffic_flows_drops_no_event() {
             request_logs: Some(Duration::from_secs(30 * DAY)),
             proxy_stats: None,
             error_logs: None,
-            batch_pause: Duration::from_millis(5),
+            // Shorter than the default pause: less room for the writer.
+            batch_pause: Duration::from_millis(10),
             ..RetentionSettings::default()
         }),
         ..RuntimeSettings::default()
     })
     .await
     .unwrap();
-    let mut live = 0;
-    let mut i = 0;
-    while pruned(&runtime, "request_logs") != Some(old.len() as u64) {
-        let events = workload(&fixture, 50, Utc::now());
-        for mut event in events {
-            event.request_id = format!("live-{i}").into();
-            i += 1;
+    let mut live = Vec::new();
+    while pruned(&runtime, "request_logs") != Some(OLD_ROWS as u64) {
+        assert!(
+            pruning.elapsed() < Duration::from_secs(240),
+            "pruned {:?} of {OLD_ROWS}",
+            pruned(&runtime, "request_logs")
+        );
+        for mut event in workload(&fixture, 50, Utc::now()) {
+            event.request_id = format!("live-{}", live.len()).into();
+            live.push(event.request_id.to_string());
             recorder.record(event);
-            live += 1;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let pruning = pruning.elapsed();
     let report = handle.shutdown(Duration::from_secs(30)).await;
     runtime.shutdown().await;
-    assert!(live > 0);
+    assert!(!live.is_empty());
     assert_eq!(report.metrics.dropped(), 0, "{report:?}");
-    assert_eq!(report.metrics.flushed_rows, live as u64);
-    assert_eq!(request_ids(&repo).await.len(), live);
+    assert_eq!(report.metrics.flushed_rows, live.len() as u64);
+    live.sort();
+    assert_eq!(
+        request_ids(&repo).await,
+        live,
+        "old rows left or live rows lost"
+    );
+    note(&format!(
+        "{}: seeded {OLD_ROWS} rows in {seeding:?}, pruned them in {pruning:?} \
+         ({:.0} rows/s) while {} live events were written",
+        repo.backend(),
+        OLD_ROWS as f64 / pruning.as_secs_f64(),
+        live.len()
+    ));
+}
+
+#[expect(
+    clippy::print_stderr,
+    reason = "the measured figures are the test's output"
+)]
+fn note(line: &str) {
+    eprintln!("{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_million_old_rows_are_pruned_while_traffic_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("retention.db").display());
+    a_million_old_rows_are_pruned_while_traffic_flows(url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_million_old_rows_are_pruned_while_traffic_flows() {
+    with_postgres_database(async |db: Arc<TestDatabase>| {
+        a_million_old_rows_are_pruned_while_traffic_flows(db.url(None)).await;
+    })
+    .await;
 }
