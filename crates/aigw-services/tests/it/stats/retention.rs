@@ -1,7 +1,6 @@
 //! Retention as the runtime runs it: request logs and daily proxy stats
 //! past their age disappear, in bounded steps, and newer ones stay.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use aigw_domain::{Page, ProxyStatsFilter, RequestLogFilter};
@@ -9,11 +8,10 @@ use aigw_repository::SqlRepository;
 use aigw_services::retention::RetentionSettings;
 use aigw_services::stats::{StatsEvent, StatsRecorder};
 use aigw_services::{Runtime, RuntimeSettings};
+use aigw_test_support::{Fixture as _, PostgresUrl, SqliteUrl, wait_until};
 use chrono::{TimeDelta, Utc};
 
-use super::support::{
-    Fixture, TestDatabase, eventually, state, test_options, with_postgres_database,
-};
+use super::support::{Fixture, WAIT, state, test_options};
 use super::{config, workload};
 
 const DAY: u64 = 24 * 3600;
@@ -96,7 +94,7 @@ async fn rows_past_their_retention_are_deleted(url: String) {
     })
     .await
     .unwrap();
-    eventually("old request logs pruned", || async {
+    wait_until(WAIT, "old request logs pruned", || async {
         pruned(&runtime, "request_logs") == Some(old.len() as u64)
             && pruned(&runtime, "proxy_stats").is_some()
     })
@@ -128,17 +126,12 @@ async fn rows_past_their_retention_are_deleted(url: String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_rows_past_their_retention_are_deleted() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("retention.db").display());
-    rows_past_their_retention_are_deleted(url).await;
+    SqliteUrl.run(rows_past_their_retention_are_deleted).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_rows_past_their_retention_are_deleted() {
-    with_postgres_database(async |db: Arc<TestDatabase>| {
-        rows_past_their_retention_are_deleted(db.url(None)).await;
-    })
-    .await;
+    PostgresUrl.run(rows_past_their_retention_are_deleted).await;
 }
 
 /// Pruning tens of thousands of rows while events keep arriving (on SQLite,
