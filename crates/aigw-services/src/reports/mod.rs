@@ -142,12 +142,17 @@ impl Reports {
             provider_id,
             ..AccountFilter::default()
         };
+        self.all_accounts(&filter).await
+    }
+
+    /// Every account matching `filter`, page by page.
+    async fn all_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, Error> {
         let mut all = Vec::new();
         let mut offset = 0;
         loop {
             let page = self
                 .repository
-                .list_accounts(&filter, Page::new(Page::MAX_LIMIT, offset))
+                .list_accounts(filter, Page::new(Page::MAX_LIMIT, offset))
                 .await?;
             let got = page.data.len() as i64;
             all.extend(page.data);
@@ -164,20 +169,8 @@ impl Reports {
             created_by: Some(user),
             ..AccountFilter::default()
         };
-        let mut ids = HashSet::new();
-        let mut offset = 0;
-        loop {
-            let page = self
-                .repository
-                .list_accounts(&filter, Page::new(Page::MAX_LIMIT, offset))
-                .await?;
-            let got = page.data.len() as i64;
-            ids.extend(page.data.into_iter().map(|a| a.id));
-            offset += got;
-            if got == 0 || offset >= page.total {
-                return Ok(ids);
-            }
-        }
+        let accounts = self.all_accounts(&filter).await?;
+        Ok(accounts.into_iter().map(|a| a.id).collect())
     }
 
     fn cooldowns_by_account(&self, now: DateTime<Utc>) -> HashMap<AccountId, Vec<CooldownView>> {
