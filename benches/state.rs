@@ -121,8 +121,7 @@ fn redis(c: &mut Criterion) {
         Ok(runtime) => runtime,
         Err(error) => return skip(&format!("no tokio runtime: {error}")),
     };
-    let url = std::env::var("AIGW_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let url = aigw_test_support::redis_url();
     let config = StateConfig {
         key_prefix: "aigw-bench:".to_owned(),
         command_timeout: Duration::from_secs(1),

@@ -52,7 +52,7 @@ use aigateway::repository::{SqlOptions, SqlRepository};
 use aigateway::services::stats::{
     StatsConfig, StatsEvent, StatsFailure, StatsRecorder, TokenUsage,
 };
-use anyhow::Context;
+use aigw_test_support::PgDatabase;
 use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
@@ -279,53 +279,16 @@ fn sqlite(c: &mut Criterion) {
     }
 }
 
-/// A database created for the bench on the test server, dropped on drop.
-struct BenchDatabase {
-    admin: tokio_postgres::Client,
-    name: String,
-}
-
-impl BenchDatabase {
-    async fn create() -> anyhow::Result<(Self, String)> {
-        let server = std::env::var("AIGW_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let (admin, connection) = tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio_postgres::connect(&server, tokio_postgres::NoTls),
-        )
-        .await
-        .context("no answer within 5 s")??;
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "the admin connection's driver, one per bench run"
-        )]
-        tokio::spawn(connection);
-        let name = format!("aigw_bench_stats_{:016x}", rand::random::<u64>());
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await?;
-        let mut url = url::Url::parse(&server)?;
-        url.set_path(&format!("/{name}"));
-        Ok((Self { admin, name }, url.to_string()))
-    }
-
-    async fn drop_database(self) {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        if let Err(error) = self.admin.batch_execute(&sql).await {
-            note(&format!("could not drop {}: {error}", self.name));
-        }
-    }
-}
-
 fn postgres(c: &mut Criterion) {
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(error) => return skip("postgres", &format!("{error:#}")),
     };
-    let (database, url) = match runtime.block_on(BenchDatabase::create()) {
-        Ok(pair) => pair,
+    let database = match runtime.block_on(PgDatabase::try_create("aigw_bench_stats")) {
+        Ok(database) => database,
         Err(error) => return skip("postgres", &format!("PostgreSQL unreachable: {error:#}")),
     };
+    let url = database.url();
     let repo = runtime.block_on(async {
         let repo = SqlRepository::connect_with(&url, options()).await?;
         repo.migrate().await?;
@@ -335,7 +298,10 @@ fn postgres(c: &mut Criterion) {
         Ok(repo) => bench_backend(c, "postgres", &runtime, &repo),
         Err(error) => skip("postgres", &format!("{error:#}")),
     }
-    runtime.block_on(database.drop_database());
+    let name = database.name().to_owned();
+    if let Err(error) = runtime.block_on(database.remove()) {
+        note(&format!("could not drop {name}: {error}"));
+    }
 }
 
 fn skip(group: &str, why: &str) {

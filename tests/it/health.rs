@@ -5,10 +5,11 @@
 //! by upstreams (rate-limit and subscription headers, usage-limit errors)
 //! cool an account down until the stated reset and show in the quota view.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aigateway::domain::{AccountId, HealthStatus};
 use aigw_mock_upstream::Fault;
+use aigw_test_support::wait_until;
 use serde_json::json;
 
 use crate::support::{Deployment, TestGateway};
@@ -33,14 +34,6 @@ async fn start(d: Deployment) -> Option<TestGateway> {
         s.snapshot_refresh = Duration::from_millis(200);
     })
     .await
-}
-
-async fn wait_until(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// Sends `n` requests at once to each instance; every one must succeed.
@@ -71,8 +64,8 @@ async fn down_account_is_probed_once_and_heals(gw: TestGateway, peer: Option<Tes
     let mut instances = vec![&gw];
     if let Some(peer) = &peer {
         wait_until(
-            "the peer to load the accounts",
             Duration::from_secs(5),
+            "the peer to load the accounts",
             async || {
                 peer.runtime.gateway().authenticate(Some(&key)).is_ok()
                     && peer
@@ -100,8 +93,8 @@ async fn down_account_is_probed_once_and_heals(gw: TestGateway, peer: Option<Tes
         assert_eq!(resp.status, 200, "{}", resp.text());
     }
     wait_until(
-        "A down on every instance",
         Duration::from_secs(5),
+        "A down on every instance",
         async || down_everywhere(&instances).await,
     )
     .await;
@@ -121,8 +114,8 @@ async fn down_account_is_probed_once_and_heals(gw: TestGateway, peer: Option<Tes
     if peer.is_some() {
         let late = gw.start_peer().await;
         wait_until(
-            "the late instance to know A is down",
             Duration::from_secs(5),
+            "the late instance to know A is down",
             async || late.runtime.gateway().cooldowns().down().is_down(a),
         )
         .await;
@@ -131,16 +124,16 @@ async fn down_account_is_probed_once_and_heals(gw: TestGateway, peer: Option<Tes
 
     // The first probe fails: exactly one request reaches A, and the wait doubles.
     wait_until(
-        "the first probe to be due",
         Duration::from_secs(3),
+        "the first probe to be due",
         async || gw.runtime.gateway().cooldowns().down().waiting(a).is_none(),
     )
     .await;
     burst(&instances, &key, 6).await;
     assert_eq!(gw.mock.count_for("acct-a"), 4, "not exactly one probe");
     wait_until(
-        "the doubled wait everywhere",
         Duration::from_secs(5),
+        "the doubled wait everywhere",
         async || {
             instances.iter().all(|i| {
                 i.runtime
@@ -160,16 +153,16 @@ async fn down_account_is_probed_once_and_heals(gw: TestGateway, peer: Option<Tes
     // The next probe succeeds: A is healthy again, everywhere.
     gw.mock.clear_fault("acct-a");
     wait_until(
-        "the second probe to be due",
         Duration::from_secs(4),
+        "the second probe to be due",
         async || gw.runtime.gateway().cooldowns().down().waiting(a).is_none(),
     )
     .await;
     burst(&instances, &key, 6).await;
     assert_eq!(gw.mock.count_for("acct-a"), 5, "not exactly one probe");
     wait_until(
-        "A healthy on every instance",
         Duration::from_secs(5),
+        "A healthy on every instance",
         async || {
             instances
                 .iter()

@@ -161,9 +161,9 @@ async fn requests_succeed_while_the_database_is_cut_and_their_rows_arrive_after(
     use std::time::{Duration, Instant};
 
     let Ok(forwarder) =
-        aigw_mock_upstream::Forwarder::for_url(&crate::support::postgres_url(), 5432).await
+        aigw_mock_upstream::Forwarder::for_url(&aigw_test_support::postgres_url(), 5432).await
     else {
-        crate::support::unreachable("postgres", "its host does not resolve");
+        aigw_test_support::unreachable("postgres", "its host does not resolve");
         return;
     };
     let mut direct_url = String::new();

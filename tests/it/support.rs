@@ -13,6 +13,7 @@ use aigateway::repository::state::StateConfig;
 use aigateway::repository::{Keyring, SecretKey, SqlOptions};
 use aigateway::services::{Runtime, RuntimeSettings};
 use aigw_mock_upstream::MockUpstream;
+use aigw_test_support::{PgDatabase, redis_available, redis_url, unique_prefix};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -32,98 +33,6 @@ pub enum Deployment {
     Embedded,
     /// PostgreSQL + Redis.
     ScaleOut,
-}
-
-pub fn postgres_url() -> String {
-    std::env::var("AIGW_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-pub fn redis_url() -> String {
-    std::env::var("AIGW_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-/// Reports an unreachable service: a failure when services are required,
-/// otherwise a skip note on stderr.
-pub fn unreachable(service: &str, why: &str) {
-    if std::env::var("AIGW_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-        panic!("{service} unreachable ({why}) and AIGW_TEST_REQUIRE_SERVICES=1");
-    }
-    eprintln!("skipped: {service} unreachable ({why})");
-}
-
-/// A PostgreSQL database created for one test and dropped with it.
-struct PgDatabase {
-    name: String,
-}
-
-impl PgDatabase {
-    async fn create() -> Option<(Self, String)> {
-        let admin = match tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls),
-        )
-        .await
-        {
-            Ok(Ok((client, conn))) => {
-                tokio::spawn(conn);
-                client
-            }
-            Ok(Err(e)) => {
-                unreachable("postgres", &e.to_string());
-                return None;
-            }
-            Err(_) => {
-                unreachable("postgres", "no answer within 5 s");
-                return None;
-            }
-        };
-        let name = format!("aigw_e2e_{:016x}", rand::random::<u64>());
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create the test database");
-        let mut url = url::Url::parse(&postgres_url()).expect("valid AIGW_TEST_DATABASE_URL");
-        url.set_path(&format!("/{name}"));
-        Some((Self { name }, url.to_string()))
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Dropped from a plain thread: the test's runtime may be shutting down.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                if let Ok((client, conn)) =
-                    tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(conn);
-                    let _ = client
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-async fn redis_reachable() -> bool {
-    let url = url::Url::parse(&redis_url()).expect("valid AIGW_TEST_REDIS_URL");
-    let addr = format!(
-        "{}:{}",
-        url.host_str().unwrap_or("127.0.0.1"),
-        url.port().unwrap_or(6379)
-    );
-    matches!(
-        tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await,
-        Ok(Ok(_))
-    )
 }
 
 /// Where a test gateway keeps its data; the database is dropped with the
@@ -252,13 +161,13 @@ impl TestGateway {
                 StateConfig::in_process(),
             ),
             Deployment::ScaleOut => {
-                if !redis_reachable().await {
-                    unreachable("redis", "connection refused");
+                if !redis_available().await {
                     return None;
                 }
-                let (pg, url) = PgDatabase::create().await?;
+                let pg = PgDatabase::create("aigw_e2e").await?;
+                let url = pg.url();
                 let mut state = StateConfig::redis(redis_url());
-                state.key_prefix = format!("aigw_e2e_{:016x}:", rand::random::<u64>());
+                state.key_prefix = unique_prefix("aigw_e2e_");
                 // A loaded CI machine can stall a Redis reply past the
                 // production 50 ms bound; these tests are about behaviour
                 // with Redis up, not about the fallback (tested on its own).
@@ -604,21 +513,11 @@ pub fn sse_events(body: &str) -> Vec<(String, serde_json::Value)> {
 /// `embedded::name` and `scale_out::name`.
 macro_rules! deployment_tests {
     ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::support::Deployment::Embedded).await;
-                }
-            )*
-        }
-        mod scale_out {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::support::Deployment::ScaleOut).await;
-                }
-            )*
+        aigw_test_support::case_tests! {
+            worker_threads = 2;
+            embedded => aigw_test_support::Arg($crate::support::Deployment::Embedded),
+            scale_out => aigw_test_support::Arg($crate::support::Deployment::ScaleOut);
+            tests [$($name),*]
         }
     };
 }

@@ -63,10 +63,7 @@ async fn start_browser() -> Option<(Driver, Client)> {
             "{} missing (apt-get install chromium chromium-driver)",
             missing.join(" and ")
         );
-        if std::env::var("AIGW_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("the browser test needs Chromium: {why}");
-        }
-        eprintln!("skipped: {why}");
+        aigw_test_support::skip_or_fail(&format!("the browser test needs Chromium: {why}"));
         return None;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use aigw_domain::{Page, RequestLogFilter};
 use aigw_mock_upstream::{Forwarder, MockUpstream};
 use aigw_repository::SqlRepository;
+use aigw_test_support::{PgDatabase, postgres_address};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -21,48 +22,6 @@ use crate::shutdown::chat;
 use crate::support::{Running, admin, free_port, gateway};
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-fn postgres_url() -> String {
-    std::env::var("AIGW_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-/// A fresh database on the test server, or `None` (a skip, unless services
-/// are required) when the server does not answer.
-async fn create_database() -> Option<(tokio_postgres::Client, String)> {
-    let url = postgres_url();
-    let connect = tokio_postgres::connect(&url, tokio_postgres::NoTls);
-    let (client, connection) = match tokio::time::timeout(Duration::from_secs(5), connect).await {
-        Ok(Ok(pair)) => pair,
-        outcome => {
-            assert!(
-                !std::env::var("AIGW_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1"),
-                "postgres unreachable ({:?}) and AIGW_TEST_REQUIRE_SERVICES=1",
-                outcome.err()
-            );
-            return None;
-        }
-    };
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let name = format!("aigw_journal_{:016x}", rand::random::<u64>());
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    Some((client, name))
-}
-
-fn database_url(name: &str, address: Option<SocketAddr>) -> String {
-    let mut url = url::Url::parse(&postgres_url()).unwrap();
-    url.set_path(&format!("/{name}"));
-    if let Some(address) = address {
-        url.set_host(Some("127.0.0.1")).unwrap();
-        url.set_port(Some(address.port())).unwrap();
-    }
-    url.to_string()
-}
 
 async fn health(client: &HttpClient, addr: SocketAddr) -> Option<serde_json::Value> {
     let req = http::Request::get(format!("http://{addr}/health"))
@@ -134,27 +93,15 @@ fn serve(dir: &Path, vars: &[(&str, String)], log: &Path) -> Running {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_killed_during_an_outage_replays_its_journal_on_the_next_start() {
-    let Some((pg, name)) = create_database().await else {
+    let Some(pg) = PgDatabase::create("aigw_journal").await else {
         return;
     };
     let mock = MockUpstream::start().await.unwrap();
-    let forwarder = Forwarder::start(
-        url::Url::parse(&postgres_url())
-            .ok()
-            .and_then(|u| {
-                let host = u.host_str()?.to_owned();
-                std::net::ToSocketAddrs::to_socket_addrs(&(host, u.port().unwrap_or(5432)))
-                    .ok()?
-                    .next()
-            })
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+    let forwarder = Forwarder::start(postgres_address().await).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let addr = free_port();
     let mut vars = vec![
-        ("AIGW_DATABASE__URL", database_url(&name, None)),
+        ("AIGW_DATABASE__URL", pg.url()),
         ("AIGW_SERVER__LISTEN", addr.to_string()),
         ("AIGW_SECURITY__SECRET_KEY", "ab".repeat(32)),
         (
@@ -180,7 +127,7 @@ async fn a_gateway_killed_during_an_outage_replays_its_journal_on_the_next_start
         ],
     );
     // The server reaches the database through the forwarder.
-    vars[0].1 = database_url(&name, Some(forwarder.addr()));
+    vars[0].1 = pg.url_through(forwarder.addr());
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let first_log = dir.path().join("first.log");
     let mut running = serve(dir.path(), &vars, &first_log);
@@ -246,7 +193,7 @@ async fn a_gateway_killed_during_an_outage_replays_its_journal_on_the_next_start
         keyring: Some(keyring),
         ..aigw_repository::SqlOptions::default()
     };
-    let repo = SqlRepository::connect_with(&database_url(&name, None), options)
+    let repo = SqlRepository::connect_with(&pg.url(), options)
         .await
         .unwrap();
     let logs = repo
@@ -273,7 +220,5 @@ async fn a_gateway_killed_during_an_outage_replays_its_journal_on_the_next_start
     }
     drop(running);
     drop(repo);
-    pg.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .unwrap();
+    pg.remove().await.unwrap();
 }

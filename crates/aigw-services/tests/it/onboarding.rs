@@ -5,16 +5,16 @@
 #![cfg(test)]
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use aigw_domain::{AuthData, ProviderKind};
 use aigw_mock_upstream::MockUpstream;
-use aigw_repository::state::{InProcessState, RedisState, SharedState, StateConfig};
+use aigw_repository::state::{InProcessState, SharedState, StateConfig};
 use aigw_services::Error;
 use aigw_services::client_pool::{ClientPool, PoolConfig, Route};
 use aigw_services::onboarding::{
     FlowType, InitRequest, OAuthApp, Onboarding, OnboardingError, OnboardingSettings,
 };
+use aigw_test_support::{redis_config, redis_state};
 use bytes::Bytes;
 use http_body_util::Full;
 
@@ -31,27 +31,9 @@ async fn state(store: Store) -> Option<SharedState> {
         Store::InProcess => Some(SharedState::InProcess(InProcessState::new(
             &StateConfig::in_process(),
         ))),
-        Store::Redis => {
-            let config = StateConfig {
-                redis_url: Some(
-                    std::env::var("AIGW_TEST_REDIS_URL")
-                        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
-                ),
-                key_prefix: format!("aigw-onboarding-test-{:016x}:", rand::random::<u64>()),
-                command_timeout: Duration::from_secs(2),
-                connect_timeout: Duration::from_secs(3),
-                ..StateConfig::default()
-            };
-            match RedisState::connect(&config).await {
-                Ok(s) => Some(SharedState::Redis(s)),
-                Err(e) => {
-                    if std::env::var("AIGW_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-                        panic!("redis unreachable ({e}) and AIGW_TEST_REQUIRE_SERVICES=1");
-                    }
-                    None
-                }
-            }
-        }
+        Store::Redis => redis_state(&redis_config("aigw-onboarding-test-"))
+            .await
+            .map(SharedState::Redis),
     }
 }
 
@@ -261,29 +243,13 @@ async fn init_validates_its_input_and_a_denial_consumes_the_state(store: Store) 
     ));
 }
 
-macro_rules! store_tests {
-    ($($name:ident),* $(,)?) => {
-        mod in_process {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Store::InProcess).await;
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Store::Redis).await;
-                }
-            )*
-        }
-    };
-}
-
-store_tests!(
+aigw_test_support::case_tests! {
+    worker_threads = 2;
+    in_process => aigw_test_support::Arg(super::Store::InProcess),
+    redis => aigw_test_support::Arg(super::Store::Redis);
+    tests [
     a_flow_completes_once_and_keeps_the_project_where_the_provider_reads_it,
     a_tampered_or_missing_state_is_refused,
     init_validates_its_input_and_a_denial_consumes_the_state,
-);
+    ]
+}

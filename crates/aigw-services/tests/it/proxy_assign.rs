@@ -3,8 +3,9 @@
 
 use aigw_domain::{AuthData, NewAccount, NewProxy, ProviderId, ProviderKind, Secret};
 use aigw_services::proxy_assign::settle_new_account;
+use aigw_test_support::{Fixture as _, Sqlite};
 
-use crate::credentials::support::{provider, with_sqlite};
+use crate::credentials::support::{provider, sql_options};
 
 fn account(provider: &ProviderId, label: &str, proxy: aigw_domain::ProxyId) -> NewAccount {
     let mut new = NewAccount::new(
@@ -24,38 +25,39 @@ fn account(provider: &ProviderId, label: &str, proxy: aigw_domain::ProxyId) -> N
 /// still moves to the next proxy.
 #[tokio::test]
 async fn the_check_that_sees_the_excess_moves_the_account_past_the_limit() {
-    with_sqlite(|repo| async move {
-        let openai = provider(&repo, "openai", ProviderKind::Openai).await;
-        let mut first = NewProxy::new("http://127.0.0.1:3128");
-        first.max_accounts = 1;
-        first.priority = 10;
-        let first = repo.insert_proxy(&first).await.unwrap();
-        let mut second = NewProxy::new("http://127.0.0.1:3129");
-        second.max_accounts = 1;
-        let second = repo.insert_proxy(&second).await.unwrap();
+    Sqlite(sql_options())
+        .run(|repo| async move {
+            let openai = provider(&repo, "openai", ProviderKind::Openai).await;
+            let mut first = NewProxy::new("http://127.0.0.1:3128");
+            first.max_accounts = 1;
+            first.priority = 10;
+            let first = repo.insert_proxy(&first).await.unwrap();
+            let mut second = NewProxy::new("http://127.0.0.1:3129");
+            second.max_accounts = 1;
+            let second = repo.insert_proxy(&second).await.unwrap();
 
-        let older = repo
-            .insert_account(&account(&openai, "older", first.id))
-            .await
-            .unwrap();
-        let newer = repo
-            .insert_account(&account(&openai, "newer", first.id))
-            .await
-            .unwrap();
-        settle_new_account(&repo, older.id).await.unwrap();
+            let older = repo
+                .insert_account(&account(&openai, "older", first.id))
+                .await
+                .unwrap();
+            let newer = repo
+                .insert_account(&account(&openai, "newer", first.id))
+                .await
+                .unwrap();
+            settle_new_account(&repo, older.id).await.unwrap();
 
-        let older = repo.get_account(older.id).await.unwrap();
-        let newer = repo.get_account(newer.id).await.unwrap();
-        assert_eq!(
-            older.proxy_id,
-            Some(first.id),
-            "the first in keeps its place"
-        );
-        assert_eq!(
-            newer.proxy_id,
-            Some(second.id),
-            "the one past the limit moves"
-        );
-    })
-    .await;
+            let older = repo.get_account(older.id).await.unwrap();
+            let newer = repo.get_account(newer.id).await.unwrap();
+            assert_eq!(
+                older.proxy_id,
+                Some(first.id),
+                "the first in keeps its place"
+            );
+            assert_eq!(
+                newer.proxy_id,
+                Some(second.id),
+                "the one past the limit moves"
+            );
+        })
+        .await;
 }

@@ -426,7 +426,7 @@ async fn secrets_are_not_in_debug_output(repo: SqlRepository) {
     assert!(!debug.contains("0123456789abcdef"), "{debug}");
 }
 
-backend_tests!(
+aigw_test_support::backend_tests!(
     crud,
     inactive_on_create_is_kept,
     unknown_provider_is_a_foreign_key_error,

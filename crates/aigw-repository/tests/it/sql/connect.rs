@@ -3,9 +3,9 @@
 use std::time::{Duration, Instant};
 
 use aigw_repository::{Error, SqlBackend, SqlOptions, SqlRepository, Unavailable};
+use aigw_test_support::{Fixture, Postgres, database_url, sql_options};
 
 use super::fixtures::{api_key_account, provider};
-use super::support::{database_url, with_postgres};
 
 #[tokio::test]
 async fn unreachable_postgres_is_unavailable_quickly() {
@@ -160,29 +160,31 @@ async fn sqlite_memory_works_for_reads_and_writes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_migrates_once_and_reports_its_backend() {
-    with_postgres(async |repo: SqlRepository| {
-        assert_eq!(repo.backend(), SqlBackend::Postgres);
-        // The harness already migrated; concurrent re-runs wait on the lock and do nothing.
-        let (a, b) = tokio::join!(repo.migrate(), repo.migrate());
-        assert_eq!((a.unwrap(), b.unwrap()), (0, 0));
-        repo.ping().await.unwrap();
-    })
-    .await;
+    Postgres(sql_options())
+        .run(async |repo: SqlRepository| {
+            assert_eq!(repo.backend(), SqlBackend::Postgres);
+            // The harness already migrated; concurrent re-runs wait on the lock and do nothing.
+            let (a, b) = tokio::join!(repo.migrate(), repo.migrate());
+            assert_eq!((a.unwrap(), b.unwrap()), (0, 0));
+            repo.ping().await.unwrap();
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_missing_database_is_named() {
-    with_postgres(async |_repo: SqlRepository| {
-        let missing = format!("aigw_missing_{:016x}", rand::random::<u64>());
-        let err = SqlRepository::connect(&database_url(&missing))
-            .await
-            .unwrap_err();
-        assert!(err.is_unavailable(), "{err:?}");
-        let message = err.to_string();
-        assert!(
-            message.contains(&missing) && message.contains("does not exist"),
-            "{message}"
-        );
-    })
-    .await;
+    Postgres(sql_options())
+        .run(async |_repo: SqlRepository| {
+            let missing = format!("aigw_missing_{:016x}", rand::random::<u64>());
+            let err = SqlRepository::connect(&database_url(&missing))
+                .await
+                .unwrap_err();
+            assert!(err.is_unavailable(), "{err:?}");
+            let message = err.to_string();
+            assert!(
+                message.contains(&missing) && message.contains("does not exist"),
+                "{message}"
+            );
+        })
+        .await;
 }

@@ -192,4 +192,4 @@ async fn round_trip_and_filters(repo: SqlRepository) {
     assert_eq!(left.total, 11);
 }
 
-backend_tests!(batch_of_ten_thousand, round_trip_and_filters);
+aigw_test_support::backend_tests!(batch_of_ten_thousand, round_trip_and_filters);

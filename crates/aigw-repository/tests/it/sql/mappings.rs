@@ -333,7 +333,7 @@ async fn quota_crud(repo: SqlRepository) {
     assert_eq!(left.total, 0);
 }
 
-backend_tests!(
+aigw_test_support::backend_tests!(
     mapping_crud,
     mapping_visibility_and_order,
     aliases_are_unique_per_owner,

@@ -3,7 +3,6 @@
 // marking the module as test code lets clippy treat helpers and bodies as tests.
 #![cfg(test)]
 
-#[macro_use]
 mod support;
 
 mod accounts;

@@ -107,4 +107,4 @@ async fn list_and_filter(repo: SqlRepository) {
     assert_eq!(second.data[0].id.as_str(), "b");
 }
 
-backend_tests!(crud, conflict_and_seed, list_and_filter);
+aigw_test_support::backend_tests!(crud, conflict_and_seed, list_and_filter);

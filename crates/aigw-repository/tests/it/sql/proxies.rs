@@ -379,7 +379,7 @@ async fn probes_and_traffic_failures(repo: SqlRepository) {
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
 }
 
-backend_tests!(
+aigw_test_support::backend_tests!(
     probes_and_traffic_failures,
     crud,
     list_in_fill_order,

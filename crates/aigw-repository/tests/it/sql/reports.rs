@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::fixtures::pid;
 
-backend_tests!(
+aigw_test_support::backend_tests!(
     usage_is_grouped_by_utc_day_provider_and_model,
     usage_is_grouped_by_account_and_filtered,
     status_class_filters_logs,

@@ -3,16 +3,17 @@
 
 use aigw_domain::{AuthData, NewAccount, NewProxy, OAuthCredentials, ProxyPatch, Secret};
 use aigw_repository::{Error, Keyring, SecretError, SecretKey, SqlOptions, SqlRepository};
+use aigw_test_support::sql_options;
 
 use super::fixtures::{new_provider, pid, provider};
-use super::support::{raw_execute, raw_texts, test_options};
+use super::support::{raw_execute, raw_texts};
 
 const CANARY: &str = "CANARY7f3a";
 
 fn options(keyring: Option<Keyring>) -> SqlOptions {
     SqlOptions {
         keyring,
-        ..test_options()
+        ..sql_options()
     }
 }
 
@@ -554,7 +555,8 @@ async fn provider_fallback_url_credentials_are_sealed(url: String) {
     ));
 }
 
-backend_url_tests!(
+aigw_test_support::backend_tests!(
+    urls;
     provider_fallback_url_credentials_are_sealed,
     provider_base_url_credentials_are_sealed,
     the_jwt_secret_is_sealed_at_rest,

@@ -25,4 +25,4 @@ async fn first_value_wins(repo: SqlRepository) {
     assert_eq!(repo.get_setting("other").await.unwrap(), None);
 }
 
-backend_tests!(first_value_wins);
+aigw_test_support::backend_tests!(first_value_wins);

@@ -44,4 +44,4 @@ async fn loads_everything(repo: SqlRepository) {
     assert_eq!(loaded, &a);
 }
 
-backend_tests!(loads_everything);
+aigw_test_support::backend_tests!(loads_everything);

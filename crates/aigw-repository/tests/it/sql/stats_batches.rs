@@ -226,7 +226,7 @@ async fn old_markers_are_deleted(repo: SqlRepository) {
     assert!(!repo.stats_stage_written(&stage).await.unwrap());
 }
 
-backend_tests!(
+aigw_test_support::backend_tests!(
     a_stage_written_twice_counts_once,
     a_refused_stage_leaves_no_marker,
     parts_of_a_split_stage_count_once_and_not_after_the_whole,

@@ -264,7 +264,7 @@ async fn api_key_filters_and_cascade(repo: SqlRepository) {
         .unwrap();
 }
 
-backend_tests!(
+aigw_test_support::backend_tests!(
     user_crud,
     user_filters,
     api_key_crud,

@@ -3,9 +3,10 @@
 use std::time::{Duration, Instant};
 
 use aigw_repository::state::StateError;
+use aigw_test_support::eventually;
 use serde::{Deserialize, Serialize};
 
-use super::support::{Backend, Harness, backend_tests, eventually};
+use super::support::{Backend, Harness, backend_tests};
 
 backend_tests!(
     cached_values_round_trip_until_deleted,

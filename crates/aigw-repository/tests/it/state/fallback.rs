@@ -4,16 +4,17 @@
 
 use std::time::{Duration, Instant};
 
+use aigw_mock_upstream::Forwarder;
 use aigw_repository::state::{
     ErrorLogEntry, FallbackState, Invalidation, LiveCounts, LiveScope, RedisState, SharedState,
     StateBackend, StateConfig,
 };
+use aigw_test_support::{eventually, redis_url, unique_prefix};
 use chrono::{TimeDelta, Utc};
 use fred::interfaces::{KeysInterface, SortedSetsInterface};
 
 use super::pubsub::next;
-use super::support::{delete_prefix, eventually, raw_client, redis_url, unique_prefix};
-use aigw_mock_upstream::Forwarder;
+use super::support::{delete_prefix, raw_client};
 
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(50);
 /// Scheduling slack on a busy two-core machine, on top of the timeout.
@@ -22,7 +23,7 @@ const SLACK: Duration = Duration::from_millis(150);
 fn fault_config(url: String) -> StateConfig {
     StateConfig {
         redis_url: Some(url),
-        key_prefix: unique_prefix(),
+        key_prefix: unique_prefix("aigw-test-"),
         pool_size: 2,
         command_timeout: COMMAND_TIMEOUT,
         connect_timeout: Duration::from_secs(2),

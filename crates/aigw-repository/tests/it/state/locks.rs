@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use aigw_test_support::eventually;
 use parking_lot::Mutex;
 use tokio::task::JoinSet;
 
-use super::support::{Backend, Harness, backend_tests, eventually};
+use super::support::{Backend, Harness, backend_tests};
 
 backend_tests!(
     at_most_one_of_32_contenders_holds_the_lock,

@@ -1,10 +1,11 @@
 //! Test harness: one store per test on a chosen backend, a unique Redis key
-//! prefix per test, cleanup of that prefix, and the skip-or-fail rule when
-//! Redis is unreachable.
+//! prefix per test (from `aigw-test-support`, like the skip-or-fail rule when
+//! Redis is unreachable), and cleanup of that prefix.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aigw_repository::state::{FallbackState, InProcessState, RedisState, SharedState, StateConfig};
+use aigw_test_support::{reachable, redis_url, unique_prefix};
 use fred::clients::Client;
 use fred::interfaces::{ClientLike, LuaInterface};
 use fred::types::Builder;
@@ -19,40 +20,12 @@ pub enum Backend {
     Fallback,
 }
 
-pub fn redis_url() -> String {
-    std::env::var("AIGW_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-/// Reports an unreachable service: a failure when services are required,
-/// otherwise a skip note on stderr.
-#[expect(clippy::print_stderr, reason = "the skip note is the test's output")]
-pub fn unreachable(service: &str, why: &str) {
-    if std::env::var("AIGW_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-        panic!("{service} unreachable ({why}) and AIGW_TEST_REQUIRE_SERVICES=1");
-    }
-    eprintln!("skipped: {service} unreachable");
-}
-
 /// A plain fred client on `url`, or `None` if Redis does not answer.
 pub async fn raw_client(url: &str) -> Option<Client> {
     let config = FredConfig::from_url(url).expect("valid AIGW_TEST_REDIS_URL");
     let client = Builder::from_config(config).build().expect("fred client");
-    match tokio::time::timeout(Duration::from_secs(2), client.init()).await {
-        Ok(Ok(_task)) => Some(client),
-        Ok(Err(error)) => {
-            unreachable("redis", &error.to_string());
-            None
-        }
-        Err(_) => {
-            unreachable("redis", "no answer within 2 s");
-            None
-        }
-    }
-}
-
-/// A key prefix no other test (or tenant) uses.
-pub fn unique_prefix() -> String {
-    format!("aigw-test-{:016x}:", rand::random::<u64>())
+    reachable("redis", Duration::from_secs(2), client.init()).await?;
+    Some(client)
 }
 
 /// Settings for behaviour tests: generous timeouts, because these tests
@@ -60,7 +33,7 @@ pub fn unique_prefix() -> String {
 pub fn behaviour_config(redis_url: Option<String>) -> StateConfig {
     StateConfig {
         redis_url,
-        key_prefix: unique_prefix(),
+        key_prefix: unique_prefix("aigw-test-"),
         command_timeout: Duration::from_secs(2),
         connect_timeout: Duration::from_secs(5),
         ..StateConfig::default()
@@ -181,52 +154,16 @@ return deleted
         .expect("delete the test's keys");
 }
 
-/// Polls `check` until it yields a value or `limit` passes.
-pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// Runs each named `async fn name(backend: Backend)` against every backend,
 /// as `in_process::name`, `redis::name` and `fallback::name`.
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
-        mod in_process {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name($crate::state::support::Backend::InProcess).await;
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name($crate::state::support::Backend::Redis).await;
-                }
-            )*
-        }
-        mod fallback {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name($crate::state::support::Backend::Fallback).await;
-                }
-            )*
+        aigw_test_support::case_tests! {
+            worker_threads = 4;
+            in_process => aigw_test_support::Arg($crate::state::support::Backend::InProcess),
+            redis => aigw_test_support::Arg($crate::state::support::Backend::Redis),
+            fallback => aigw_test_support::Arg($crate::state::support::Backend::Fallback);
+            tests [$($name),*]
         }
     };
 }

@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use aigw_services::client_pool::{ClientPool, PoolConfig, PoolError, Route};
+use aigw_test_support::wait_until;
 use futures_util::future::join_all;
 
-use super::support::{closed_port, config, eventually, get, pool, text, upstream};
+use super::support::{closed_port, config, get, pool, text, upstream};
 
 async fn dead_proxy_route() -> Route {
     let addr = closed_port().await;
@@ -68,10 +69,12 @@ async fn removing_a_route_drops_its_client_and_closes_idle_connections() {
     assert!(pool.remove(&Route::Direct));
     assert!(!pool.remove(&Route::Direct));
     assert!(pool.is_empty());
-    assert!(
-        eventually(Duration::from_secs(5), || upstream.closed() == 1).await,
-        "the idle connection of a removed route must close"
-    );
+    wait_until(
+        Duration::from_secs(5),
+        "the idle connection of a removed route to close",
+        async || upstream.closed() == 1,
+    )
+    .await;
 
     // The route works again with a fresh client.
     let response = pool

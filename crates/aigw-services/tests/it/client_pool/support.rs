@@ -97,18 +97,6 @@ pub fn assert_no_secret(error: &UpstreamError, secret: &str) {
     }
 }
 
-/// Polls `condition` until it holds or `timeout` passes.
-pub async fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while tokio::time::Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    condition()
-}
-
 /// A port on 127.0.0.1 with nothing listening.
 pub async fn closed_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -9,11 +9,12 @@ use aigw_repository::SqlRepository;
 use aigw_repository::state::SharedState;
 use aigw_services::client_pool::Route;
 use aigw_services::credentials::CredentialService;
+use aigw_test_support::{Fixture as _, Postgres};
 use tokio::task::JoinSet;
 
 use super::support::{
     account, backend_tests, grant, in_process_pair, provider, redis_pair, refresh_token, service,
-    slow_mock, stored, with_postgres,
+    slow_mock, sql_options, stored,
 };
 
 const KIND: ProviderKind = ProviderKind::Antigravity;
@@ -94,5 +95,7 @@ async fn two_instances_on_postgres_and_redis_refresh_once() {
     let Some((a, b)) = redis_pair().await else {
         return;
     };
-    with_postgres(move |repo| two_instances(repo, a, b)).await;
+    Postgres(sql_options())
+        .run(move |repo| two_instances(repo, a, b))
+        .await;
 }

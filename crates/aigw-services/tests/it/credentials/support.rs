@@ -1,10 +1,7 @@
-//! Harness of the credential tests: a fresh migrated database per test (a temp SQLite file,
-//! or a PostgreSQL database created for the test and dropped after it), shared state in
-//! process or in Redis under a key prefix of its own, the skip-or-fail rule for unreachable
-//! services, the mock OAuth server, and OAuth accounts pointing at it.
+//! Harness of the credential tests: the pool options their fresh databases (from
+//! `aigw-test-support`) are opened with, shared state in process or in Redis under a key
+//! prefix of its own, the mock OAuth server, and OAuth accounts pointing at it.
 
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,96 +14,17 @@ use aigw_repository::state::{InProcessState, RedisState, SharedState, StateConfi
 use aigw_repository::{SqlOptions, SqlRepository};
 use aigw_services::client_pool::{ClientPool, PoolConfig};
 use aigw_services::credentials::{CredentialService, CredentialSettings};
+use aigw_test_support::{redis_config, redis_state};
 use chrono::{DateTime, Utc};
-use futures_util::FutureExt;
-use tokio::task::JoinSet;
-
-pub fn postgres_url() -> String {
-    std::env::var("AIGW_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-pub fn redis_url() -> String {
-    std::env::var("AIGW_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-/// Reports an unreachable service: a failure when services are required, otherwise a skip
-/// note on stderr.
-#[expect(clippy::print_stderr, reason = "the skip note is the test's output")]
-pub fn unreachable(service: &str, why: &str) {
-    if std::env::var("AIGW_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-        panic!("{service} unreachable ({why}) and AIGW_TEST_REQUIRE_SERVICES=1");
-    }
-    eprintln!("skipped: {service} unreachable");
-}
 
 /// Pools big enough for two services hammering one database, and a generous acquire timeout
 /// (the machine is busy).
-fn sql_options() -> SqlOptions {
+pub fn sql_options() -> SqlOptions {
     SqlOptions {
         max_connections: 6,
         sqlite_readers: 2,
         acquire_timeout: Duration::from_secs(30),
         ..SqlOptions::default()
-    }
-}
-
-/// Runs `body` on a fresh migrated SQLite file, deleted afterwards.
-pub async fn with_sqlite<F, Fut>(body: F)
-where
-    F: FnOnce(SqlRepository) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("credentials.db").display());
-    let repo = SqlRepository::connect_with(&url, sql_options())
-        .await
-        .unwrap();
-    repo.migrate().await.unwrap();
-    body(repo).await;
-    drop(dir);
-}
-
-/// Runs `body` on a PostgreSQL database created for it and dropped afterwards, even when
-/// `body` panics. Skips (or fails, see [`unreachable`]) when PostgreSQL is unreachable.
-pub async fn with_postgres<F, Fut>(body: F)
-where
-    F: FnOnce(SqlRepository) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let admin_url = postgres_url();
-    let connect = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls);
-    let (admin, connection) = match tokio::time::timeout(Duration::from_secs(5), connect).await {
-        Ok(Ok(pair)) => pair,
-        Ok(Err(e)) => return unreachable("postgres", &e.to_string()),
-        Err(_) => return unreachable("postgres", "no answer within 5 s"),
-    };
-    let mut driver = JoinSet::new();
-    driver.spawn(async move {
-        let _ = connection.await;
-    });
-    let name = format!("aigw_creds_{:016x}", rand::random::<u64>());
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let outcome = AssertUnwindSafe(async {
-        let mut url = url::Url::parse(&postgres_url()).unwrap();
-        url.set_path(&format!("/{name}"));
-        let repo = SqlRepository::connect_with(url.as_str(), sql_options())
-            .await
-            .unwrap();
-        repo.migrate().await.unwrap();
-        body(repo).await;
-    })
-    .catch_unwind()
-    .await;
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .unwrap();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
     }
 }
 
@@ -122,20 +40,8 @@ pub fn in_process_pair() -> (SharedState, SharedState) {
 /// Two Redis clients with one key prefix of their own (two instances sharing one Redis), or
 /// `None` (after reporting) when Redis is unreachable.
 pub async fn redis_pair() -> Option<(SharedState, SharedState)> {
-    let config = StateConfig {
-        redis_url: Some(redis_url()),
-        key_prefix: format!("aigw-creds-test-{:016x}:", rand::random::<u64>()),
-        command_timeout: Duration::from_secs(2),
-        connect_timeout: Duration::from_secs(3),
-        ..StateConfig::default()
-    };
-    let first = match RedisState::connect(&config).await {
-        Ok(state) => state,
-        Err(e) => {
-            unreachable("redis", &e.to_string());
-            return None;
-        }
-    };
+    let config = redis_config("aigw-creds-test-");
+    let first = redis_state(&config).await?;
     let second = RedisState::connect(&config).await.unwrap();
     Some((SharedState::Redis(first), SharedState::Redis(second)))
 }
@@ -247,22 +153,11 @@ pub async fn slow_mock(latency: Duration) -> Arc<MockUpstream> {
 /// `sqlite::name` and `postgres::name`.
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    $crate::credentials::support::with_sqlite(super::$name).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    $crate::credentials::support::with_postgres(super::$name).await;
-                }
-            )*
-        }
+        aigw_test_support::backend_tests!(
+            options = $crate::credentials::support::sql_options(),
+            worker_threads = 4;
+            $($name),*
+        );
     };
 }
 pub(crate) use backend_tests;

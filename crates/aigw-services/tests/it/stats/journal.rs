@@ -7,14 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aigw_domain::{Page, ProxyStatsFilter, RequestLogFilter};
+use aigw_mock_upstream::Forwarder;
 use aigw_repository::SqlRepository;
 use aigw_services::stats::{Journal, JournalConfig, StatsConfig, StatsEvent, StatsRecorder};
+use aigw_test_support::{PgDatabase, postgres_address, wait_until, with_postgres_database};
 use chrono::Utc;
 
-use super::support::{
-    Fixture, Forwarder, TestDatabase, backend_tests, eventually, state, test_options,
-    with_postgres_database,
-};
+use super::support::{Fixture, WAIT, backend_tests, state, test_options};
 use super::{config, expected_proxy_sums, workload};
 
 async fn log_count(repo: &SqlRepository) -> i64 {
@@ -105,7 +104,7 @@ async fn a_batch_replayed_twice_is_counted_once(repo: SqlRepository) {
     let journal = Journal::open(JournalConfig::new(dir.path())).unwrap();
     let (recorder, handle) =
         StatsRecorder::start_with_journal(repo.clone(), state().await, config(), journal);
-    eventually("the journal replayed", || async {
+    wait_until(WAIT, "the journal replayed", || async {
         recorder.metrics().journal_replayed_batches == 4 && segments(dir.path()).is_empty()
     })
     .await;
@@ -145,7 +144,7 @@ async fn a_torn_record_is_skipped_and_counted(repo: SqlRepository) {
     let journal = Journal::open(JournalConfig::new(dir.path())).unwrap();
     let (recorder, handle) =
         StatsRecorder::start_with_journal(repo.clone(), state().await, config(), journal);
-    eventually("the journal replayed", || async {
+    wait_until(WAIT, "the journal replayed", || async {
         let m = recorder.metrics();
         m.journal_replayed_batches == 1 && m.journal_corrupt_records == 1 && m.journal_bytes == 0
     })
@@ -183,7 +182,7 @@ async fn live_batches_are_written_while_the_journal_replays(repo: SqlRepository)
     }
     let live_count = live.len() as u64;
     let mut pending_when_live_written = 0;
-    eventually("the live events written", || {
+    wait_until(WAIT, "the live events written", || {
         let m = recorder.metrics();
         let live_written = m.flushed_rows - m.journal_replayed_events;
         pending_when_live_written = m.journal_pending_bytes;
@@ -194,7 +193,7 @@ async fn live_batches_are_written_while_the_journal_replays(repo: SqlRepository)
         pending_when_live_written > 0,
         "the live events waited for the whole journal"
     );
-    eventually("the journal replayed", || async {
+    wait_until(WAIT, "the journal replayed", || async {
         recorder.metrics().journal_pending_bytes == 0
     })
     .await;
@@ -211,13 +210,13 @@ backend_tests!(
 );
 
 /// A migrated database reached through a forwarder the test can cut.
-async fn behind_forwarder(db: &TestDatabase) -> (SqlRepository, SqlRepository, Forwarder) {
-    let direct = SqlRepository::connect_with(&db.url(None), test_options())
+async fn behind_forwarder(db: &PgDatabase) -> (SqlRepository, SqlRepository, Forwarder) {
+    let direct = SqlRepository::connect_with(&db.url(), test_options())
         .await
         .unwrap();
     direct.migrate().await.unwrap();
-    let forwarder = Forwarder::start(db.server_address().await).await.unwrap();
-    let through = SqlRepository::connect_with(&db.url(Some(forwarder.addr())), test_options())
+    let forwarder = Forwarder::start(postgres_address().await).await.unwrap();
+    let through = SqlRepository::connect_with(&db.url_through(forwarder.addr()), test_options())
         .await
         .unwrap();
     (direct, through, forwarder)
@@ -236,7 +235,7 @@ fn journaled_config() -> StatsConfig {
 /// written, once each, after it returns, without waiting for traffic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_journaled_during_an_outage_are_written_once_after_it() {
-    with_postgres_database(async |db: Arc<TestDatabase>| {
+    with_postgres_database(async |db: Arc<PgDatabase>| {
         let (direct, through, forwarder) = behind_forwarder(&db).await;
         let fixture = Fixture::create(&direct, 3, 2).await;
         let dir = tempfile::tempdir().unwrap();
@@ -248,7 +247,7 @@ async fn events_journaled_during_an_outage_are_written_once_after_it() {
         for event in before.iter().cloned() {
             recorder.record(event);
         }
-        eventually("the first batch written", || async {
+        wait_until(WAIT, "the first batch written", || async {
             log_count(&direct).await == before.len() as i64 && recorder.metrics().flushes >= 1
         })
         .await;
@@ -265,7 +264,7 @@ async fn events_journaled_during_an_outage_are_written_once_after_it() {
         for event in during.iter().cloned() {
             recorder.record(event);
         }
-        eventually("every outage event journaled", || async {
+        wait_until(WAIT, "every outage event journaled", || async {
             let m = recorder.metrics();
             m.journal_appended_events == during.len() as u64 && m.queue_depth == 0
         })
@@ -281,7 +280,7 @@ async fn events_journaled_during_an_outage_are_written_once_after_it() {
         let restored = std::time::Instant::now();
         forwarder.restore();
         let total = before.len() + during.len();
-        eventually("the journal replayed", || async {
+        wait_until(WAIT, "the journal replayed", || async {
             let m = recorder.metrics();
             m.journal_pending_bytes == 0 && m.journal_replayed_events == during.len() as u64
         })
@@ -305,7 +304,7 @@ async fn events_journaled_during_an_outage_are_written_once_after_it() {
 /// writer on the same directory replays it: every event arrives once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_journal_left_by_a_stopped_writer_is_replayed_by_the_next() {
-    with_postgres_database(async |db: Arc<TestDatabase>| {
+    with_postgres_database(async |db: Arc<PgDatabase>| {
         let (direct, through, forwarder) = behind_forwarder(&db).await;
         let fixture = Fixture::create(&direct, 2, 2).await;
         let dir = tempfile::tempdir().unwrap();
@@ -334,7 +333,7 @@ async fn a_journal_left_by_a_stopped_writer_is_replayed_by_the_next() {
         let journal = Journal::open(JournalConfig::new(dir.path())).unwrap();
         let (recorder, handle) =
             StatsRecorder::start_with_journal(through, state().await, config(), journal);
-        eventually("the journal replayed", || async {
+        wait_until(WAIT, "the journal replayed", || async {
             recorder.metrics().journal_replayed_events == events.len() as u64
         })
         .await;
@@ -350,7 +349,7 @@ async fn a_journal_left_by_a_stopped_writer_is_replayed_by_the_next() {
 /// and counted, and everything it did take is written after the outage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_journal_drops_and_counts() {
-    with_postgres_database(async |db: Arc<TestDatabase>| {
+    with_postgres_database(async |db: Arc<PgDatabase>| {
         let (direct, through, forwarder) = behind_forwarder(&db).await;
         let fixture = Fixture::create(&direct, 1, 1).await;
         let dir = tempfile::tempdir().unwrap();
@@ -366,7 +365,7 @@ async fn a_full_journal_drops_and_counts() {
         for event in events.iter().cloned() {
             recorder.record(event);
         }
-        eventually("every event journaled or dropped", || async {
+        wait_until(WAIT, "every event journaled or dropped", || async {
             let m = recorder.metrics();
             m.journal_appended_events + m.dropped_journal_full == events.len() as u64
         })
@@ -377,7 +376,7 @@ async fn a_full_journal_drops_and_counts() {
         assert!(m.journal_bytes <= 64 * 1024, "{m:?}");
 
         forwarder.restore();
-        eventually("the journal replayed", || async {
+        wait_until(WAIT, "the journal replayed", || async {
             recorder.metrics().journal_pending_bytes == 0
         })
         .await;

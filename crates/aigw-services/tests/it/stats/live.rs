@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use aigw_domain::{ProviderId, ProxyId};
 use aigw_repository::SqlRepository;
-use aigw_repository::state::{LiveCounts, LiveScope, RedisState, SharedState, StateConfig};
+use aigw_repository::state::{LiveCounts, LiveScope, SharedState, StateConfig};
 use aigw_services::stats::{StatsConfig, StatsEvent, StatsFailure, StatsRecorder};
+use aigw_test_support::{Fixture as _, Sqlite, redis_state, redis_url, unique_prefix};
 use chrono::{DateTime, Utc};
 
 use super::config;
-use super::support::{Fixture, state, unreachable, with_sqlite};
+use super::support::{Fixture, state, test_options};
 
 /// `n` events of one account, through one proxy, of one provider, at `at`;
 /// every tenth failed.
@@ -77,50 +78,48 @@ async fn counts(state: &SharedState, fixture: &Fixture, at: DateTime<Utc>) -> [L
 /// updates (one per scope), each with the batch's sums.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_of_one_account_makes_one_update_per_scope() {
-    with_sqlite(async |repo| {
-        let fixture = Fixture::create(&repo, 1, 1).await;
-        let state = state().await;
-        let now = Utc::now();
-        let events = one_account(&fixture, 500, now);
-        assert_eq!(one_batch(&repo, &state, &events).await, 3);
-        let expected = LiveCounts {
-            requests: 500,
-            failures: 50,
-        };
-        assert_eq!(counts(&state, &fixture, now).await, [expected; 3]);
-    })
-    .await;
+    Sqlite(test_options())
+        .run(async |repo: SqlRepository| {
+            let fixture = Fixture::create(&repo, 1, 1).await;
+            let state = state().await;
+            let now = Utc::now();
+            let events = one_account(&fixture, 500, now);
+            assert_eq!(one_batch(&repo, &state, &events).await, 3);
+            let expected = LiveCounts {
+                requests: 500,
+                failures: 50,
+            };
+            assert_eq!(counts(&state, &fixture, now).await, [expected; 3]);
+        })
+        .await;
 }
 
 /// In Redis the sums of two batches add up to the right totals.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_gets_the_batch_totals() {
     let config = StateConfig {
-        key_prefix: format!("aigw-test-{:016x}:", rand::random::<u64>()),
+        key_prefix: unique_prefix("aigw-test-"),
         // The keys are left to expire: at the end of their day, plus this.
         live_counter_grace: Duration::from_secs(1),
         connect_timeout: Duration::from_secs(2),
-        ..StateConfig::redis(
-            std::env::var("AIGW_TEST_REDIS_URL")
-                .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
-        )
+        ..StateConfig::redis(redis_url())
     };
-    let redis = match RedisState::connect(&config).await {
-        Ok(redis) => redis,
-        Err(error) => return unreachable("redis", &error.to_string()),
+    let Some(redis) = redis_state(&config).await else {
+        return;
     };
     let state = SharedState::Redis(redis);
-    with_sqlite(async |repo| {
-        let fixture = Fixture::create(&repo, 1, 1).await;
-        let now = Utc::now();
-        let events = one_account(&fixture, 300, now);
-        assert_eq!(one_batch(&repo, &state, &events).await, 3);
-        assert_eq!(one_batch(&repo, &state, &events[..100]).await, 3);
-        let expected = LiveCounts {
-            requests: 400,
-            failures: 40,
-        };
-        assert_eq!(counts(&state, &fixture, now).await, [expected; 3]);
-    })
-    .await;
+    Sqlite(test_options())
+        .run(async |repo: SqlRepository| {
+            let fixture = Fixture::create(&repo, 1, 1).await;
+            let now = Utc::now();
+            let events = one_account(&fixture, 300, now);
+            assert_eq!(one_batch(&repo, &state, &events).await, 3);
+            assert_eq!(one_batch(&repo, &state, &events[..100]).await, 3);
+            let expected = LiveCounts {
+                requests: 400,
+                failures: 40,
+            };
+            assert_eq!(counts(&state, &fixture, now).await, [expected; 3]);
+        })
+        .await;
 }

@@ -6,23 +6,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aigw_domain::{Page, ProxyStatsFilter, RequestLogFilter};
+use aigw_mock_upstream::Forwarder;
 use aigw_repository::SqlRepository;
 use aigw_services::stats::{StatsConfig, StatsRecorder};
+use aigw_test_support::{PgDatabase, postgres_address, wait_until, with_postgres_database};
 use chrono::Utc;
 
-use super::support::{
-    Fixture, Forwarder, TestDatabase, eventually, state, test_options, with_postgres_database,
-};
+use super::support::{Fixture, WAIT, state, test_options};
 use super::{config, expected_proxy_sums, workload};
 
 /// A migrated database reached through a forwarder the test can cut.
-async fn behind_forwarder(db: &TestDatabase) -> (SqlRepository, SqlRepository, Forwarder) {
-    let direct = SqlRepository::connect_with(&db.url(None), test_options())
+async fn behind_forwarder(db: &PgDatabase) -> (SqlRepository, SqlRepository, Forwarder) {
+    let direct = SqlRepository::connect_with(&db.url(), test_options())
         .await
         .unwrap();
     direct.migrate().await.unwrap();
-    let forwarder = Forwarder::start(db.server_address().await).await.unwrap();
-    let through = SqlRepository::connect_with(&db.url(Some(forwarder.addr())), test_options())
+    let forwarder = Forwarder::start(postgres_address().await).await.unwrap();
+    let through = SqlRepository::connect_with(&db.url_through(forwarder.addr()), test_options())
         .await
         .unwrap();
     (direct, through, forwarder)
@@ -39,7 +39,7 @@ async fn log_count(repo: &SqlRepository) -> i64 {
 /// them and once each, after it returns; nothing is dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_buffered_during_an_outage_are_written_after_it() {
-    with_postgres_database(async |db: Arc<TestDatabase>| {
+    with_postgres_database(async |db: Arc<PgDatabase>| {
         let (direct, through, forwarder) = behind_forwarder(&db).await;
         let fixture = Fixture::create(&direct, 3, 2).await;
         let (recorder, handle) = StatsRecorder::start(through, state().await, config());
@@ -53,7 +53,7 @@ async fn rows_buffered_during_an_outage_are_written_after_it() {
         // Wait for the whole batch (logs, proxy stats, account uses): a cut
         // while one of its commits is in flight leaves the writer unable to
         // tell whether it landed, which this test is not about.
-        eventually("the first batch written", || async {
+        wait_until(WAIT, "the first batch written", || async {
             log_count(&direct).await == before.len() as i64 && recorder.metrics().flushes >= 1
         })
         .await;
@@ -64,7 +64,7 @@ async fn rows_buffered_during_an_outage_are_written_after_it() {
         for event in during.iter().cloned() {
             recorder.record(event);
         }
-        eventually("writes failing", || async {
+        wait_until(WAIT, "writes failing", || async {
             recorder.metrics().flush_failures >= failures + 2
         })
         .await;
@@ -73,7 +73,7 @@ async fn rows_buffered_during_an_outage_are_written_after_it() {
 
         forwarder.restore();
         let total = (before.len() + during.len()) as i64;
-        eventually("the backlog written", || async {
+        wait_until(WAIT, "the backlog written", || async {
             log_count(&direct).await == total && recorder.metrics().backlog_len == 0
         })
         .await;
@@ -111,7 +111,7 @@ async fn rows_buffered_during_an_outage_are_written_after_it() {
 /// events and counts them; the newest are written after the outage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backlog_overflow_drops_the_oldest_and_counts_them() {
-    with_postgres_database(async |db: Arc<TestDatabase>| {
+    with_postgres_database(async |db: Arc<PgDatabase>| {
         let (direct, through, forwarder) = behind_forwarder(&db).await;
         let fixture = Fixture::create(&direct, 1, 1).await;
         forwarder.cut();
@@ -127,7 +127,7 @@ async fn backlog_overflow_drops_the_oldest_and_counts_them() {
         for event in events.iter().cloned() {
             recorder.record(event);
         }
-        eventually("ten events dropped, ten kept", || async {
+        wait_until(WAIT, "ten events dropped, ten kept", || async {
             let m = recorder.metrics();
             m.dropped_backlog_full == 10 && m.backlog_len == 10 && m.queue_depth == 0
         })
@@ -157,7 +157,7 @@ async fn backlog_overflow_drops_the_oldest_and_counts_them() {
 /// before the deadline, everything is written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_waits_for_the_database_until_its_deadline() {
-    with_postgres_database(async |db: Arc<TestDatabase>| {
+    with_postgres_database(async |db: Arc<PgDatabase>| {
         let (direct, through, forwarder) = behind_forwarder(&db).await;
         let fixture = Fixture::create(&direct, 2, 2).await;
         forwarder.cut();
@@ -167,7 +167,7 @@ async fn shutdown_waits_for_the_database_until_its_deadline() {
             recorder.record(event);
         }
         let restore = async {
-            eventually("writes failing", || async {
+            wait_until(WAIT, "writes failing", || async {
                 recorder.metrics().flush_failures >= 2
             })
             .await;
@@ -186,7 +186,7 @@ async fn shutdown_waits_for_the_database_until_its_deadline() {
 /// stops and counts every unwritten event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_past_its_deadline_counts_what_is_left() {
-    with_postgres_database(async |db: Arc<TestDatabase>| {
+    with_postgres_database(async |db: Arc<PgDatabase>| {
         let (direct, through, forwarder) = behind_forwarder(&db).await;
         let fixture = Fixture::create(&direct, 1, 1).await;
         forwarder.cut();

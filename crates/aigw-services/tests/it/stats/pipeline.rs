@@ -7,9 +7,10 @@ use aigw_domain::{Page, ProxyStatsFilter, RequestLogFilter};
 use aigw_repository::SqlRepository;
 use aigw_repository::state::LiveScope;
 use aigw_services::stats::{StatsConfig, StatsEvent, StatsRecorder};
+use aigw_test_support::wait_until;
 use chrono::Utc;
 
-use super::support::{Fixture, backend_tests, eventually, state};
+use super::support::{Fixture, WAIT, backend_tests, state};
 use super::{config, expected_proxy_sums, workload};
 
 async fn log_count(repo: &SqlRepository) -> i64 {
@@ -158,11 +159,11 @@ async fn a_partial_batch_is_flushed_after_the_interval(repo: SqlRepository) {
     for event in workload(&fixture, 5, Utc::now()).into_iter().take(5) {
         recorder.record(event);
     }
-    eventually("five rows written", || async {
+    wait_until(WAIT, "five rows written", || async {
         log_count(&repo).await == 5
     })
     .await;
-    eventually("the batch complete", || async {
+    wait_until(WAIT, "the batch complete", || async {
         recorder.metrics().flushes == 1
     })
     .await;
@@ -184,7 +185,7 @@ async fn a_full_batch_is_flushed_without_waiting(repo: SqlRepository) {
     for event in events.iter().cloned() {
         recorder.record(event);
     }
-    eventually("the full batches written", || async {
+    wait_until(WAIT, "the full batches written", || async {
         log_count(&repo).await == full as i64
     })
     .await;

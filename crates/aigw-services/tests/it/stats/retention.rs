@@ -1,7 +1,6 @@
 //! Retention as the runtime runs it: request logs and daily proxy stats
 //! past their age disappear, in bounded steps, and newer ones stay.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aigw_domain::{ApiKeyId, Page, ProxyStatsFilter, RequestLogFilter};
@@ -10,11 +9,10 @@ use aigw_repository::sql::SeedLogs;
 use aigw_services::retention::RetentionSettings;
 use aigw_services::stats::{StatsEvent, StatsRecorder};
 use aigw_services::{Runtime, RuntimeSettings};
+use aigw_test_support::{Fixture as _, PostgresUrl, SqliteUrl, wait_until};
 use chrono::{TimeDelta, Utc};
 
-use super::support::{
-    Fixture, TestDatabase, eventually, state, test_options, with_postgres_database,
-};
+use super::support::{Fixture, WAIT, state, test_options};
 use super::{config, workload};
 
 const DAY: u64 = 24 * 3600;
@@ -97,7 +95,7 @@ async fn rows_past_their_retention_are_deleted(url: String) {
     })
     .await
     .unwrap();
-    eventually("old request logs pruned", || async {
+    wait_until(WAIT, "old request logs pruned", || async {
         pruned(&runtime, "request_logs") == Some(old.len() as u64)
             && pruned(&runtime, "proxy_stats").is_some()
     })
@@ -129,17 +127,12 @@ async fn rows_past_their_retention_are_deleted(url: String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_rows_past_their_retention_are_deleted() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("retention.db").display());
-    rows_past_their_retention_are_deleted(url).await;
+    SqliteUrl.run(rows_past_their_retention_are_deleted).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_rows_past_their_retention_are_deleted() {
-    with_postgres_database(async |db: Arc<TestDatabase>| {
-        rows_past_their_retention_are_deleted(db.url(None)).await;
-    })
-    .await;
+    PostgresUrl.run(rows_past_their_retention_are_deleted).await;
 }
 
 /// Old rows seeded for the million-row prune.
@@ -244,15 +237,14 @@ fn note(line: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_million_old_rows_are_pruned_while_traffic_flows() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("retention.db").display());
-    a_million_old_rows_are_pruned_while_traffic_flows(url).await;
+    SqliteUrl
+        .run(a_million_old_rows_are_pruned_while_traffic_flows)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_million_old_rows_are_pruned_while_traffic_flows() {
-    with_postgres_database(async |db: Arc<TestDatabase>| {
-        a_million_old_rows_are_pruned_while_traffic_flows(db.url(None)).await;
-    })
-    .await;
+    PostgresUrl
+        .run(a_million_old_rows_are_pruned_while_traffic_flows)
+        .await;
 }
