@@ -211,12 +211,17 @@ async fn bench(
                     .await?;
                 progress(kind, scenario, concurrency, round, "direct", &d);
                 direct.append(d);
-                let (g, peak) = interrupt
+                let ((mut g, cpu_us), peak) = interrupt
                     .guard(with_rss_peak(
                         pid,
-                        load::run_round(&gateway_target, concurrency, plan.timing),
+                        with_cpu(
+                            pid,
+                            plan.timing,
+                            load::run_round(&gateway_target, concurrency, plan.timing),
+                        ),
                     ))
                     .await?;
+                g.cpu_us = cpu_us;
                 progress(kind, scenario, concurrency, round, "gateway", &g);
                 through.append(g);
                 if concurrency == max_concurrency {
@@ -328,6 +333,24 @@ async fn with_rss_peak<T>(pid: u32, work: impl Future<Output = T>) -> (T, Option
     }
 }
 
+/// Runs a round and reads the process's CPU time at the start and the end of
+/// its recording window (after the warm-up), so the figure covers the same
+/// requests as the latencies.
+async fn with_cpu<T>(
+    pid: u32,
+    timing: load::Timing,
+    work: impl Future<Output = T>,
+) -> (T, Option<u64>) {
+    let window = async {
+        tokio::time::sleep(timing.warmup).await;
+        let before = procs::cpu_us(pid);
+        tokio::time::sleep(timing.measure).await;
+        let after = procs::cpu_us(pid);
+        before.zip(after).map(|(b, a)| a.saturating_sub(b))
+    };
+    tokio::join!(work, window)
+}
+
 fn progress(
     kind: DeploymentKind,
     scenario: Scenario,
@@ -339,12 +362,22 @@ fn progress(
     let mut sorted = samples.total_us.clone();
     let latency = report::Latency::of(&mut sorted).unwrap_or_default();
     let rps = samples.total_us.len() as f64 / samples.window.as_secs_f64().max(f64::EPSILON);
+    let cpu = samples
+        .cpu_us
+        .filter(|_| !samples.total_us.is_empty())
+        .map_or_else(String::new, |cpu| {
+            format!(
+                "  CPU {:.1} µs/req",
+                cpu as f64 / samples.total_us.len() as f64
+            )
+        });
     eprintln!(
-        "{} {} c={concurrency} round {round} {side:<7}: {rps:>8.0} rps  p50 {:>6} µs  p99 {:>6} µs  errors {}",
+        "{} {} c={concurrency} round {round} {side:<7}: {rps:>8.0} rps  p50 {:>6} µs  p99 {:>6} µs  p99.9 {:>6} µs  errors {}{cpu}",
         kind.name(),
         scenario.label(),
         latency.p50_us,
         latency.p99_us,
+        latency.p999_us,
         samples.errors,
     );
 }

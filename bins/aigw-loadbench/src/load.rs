@@ -46,12 +46,19 @@ pub struct Samples {
     pub first_error: Option<String>,
     /// The recording window, for requests per second.
     pub window: Duration,
+    /// The measured process's CPU time over the recording window, µs (only when
+    /// a process was watched).
+    pub cpu_us: Option<u64>,
 }
 
 impl Samples {
     /// Adds another round's samples, and its window, to these.
     pub fn append(&mut self, other: Self) {
         self.window += other.window;
+        self.cpu_us = match (self.cpu_us, other.cpu_us) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
         self.merge(other);
     }
 
