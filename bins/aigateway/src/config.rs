@@ -615,11 +615,19 @@ fn key_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<KeyText>, D::Error> {
         .collect())
 }
 
-/// The stats pipeline's journal: where usage records wait while the
-/// database cannot take them.
+/// The stats pipeline: its queue and batches, and the journal where usage
+/// records wait while the database cannot take them.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StatsSection {
+    /// Usage events the queue between the request path and the writer holds;
+    /// past it, events are dropped and counted.
+    pub queue_capacity: usize,
+    /// Events per database write: a full batch is written at once.
+    pub batch_size: usize,
+    /// The longest an event waits in a partial batch.
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
     /// Keep what the database cannot take in a journal on local disk
     /// (otherwise only a bounded in-memory backlog, then drops).
     pub journal: bool,
@@ -640,7 +648,11 @@ pub struct StatsSection {
 
 impl Default for StatsSection {
     fn default() -> Self {
+        let pipeline = aigw_services::stats::StatsConfig::default();
         Self {
+            queue_capacity: pipeline.queue_capacity,
+            batch_size: pipeline.batch_size,
+            flush_interval: pipeline.flush_interval,
             journal: true,
             journal_dir: None,
             journal_max_bytes: 1 << 30,
@@ -716,6 +728,18 @@ pub enum JournalFsync {
 }
 
 impl Config {
+    /// The stats pipeline's queue, batching and health settings.
+    pub fn stats_pipeline(&self) -> aigw_services::stats::StatsConfig {
+        aigw_services::stats::StatsConfig {
+            queue_capacity: self.stats.queue_capacity,
+            batch_size: self.stats.batch_size,
+            flush_interval: self.stats.flush_interval,
+            shutdown_timeout: self.server.shutdown_grace,
+            health: self.health.settings(),
+            ..aigw_services::stats::StatsConfig::default()
+        }
+    }
+
     /// The stats journal's settings, `None` when it is turned off.
     pub fn stats_journal(
         &self,
@@ -1067,6 +1091,24 @@ impl Config {
                 "must be greater than zero".into(),
             ));
         }
+        for (key, zero) in [
+            ("stats.queue_capacity", self.stats.queue_capacity == 0),
+            ("stats.batch_size", self.stats.batch_size == 0),
+            ("stats.flush_interval", self.stats.flush_interval.is_zero()),
+        ] {
+            if zero {
+                return Err(ConfigError::Invalid(
+                    key.into(),
+                    "must be greater than zero".into(),
+                ));
+            }
+        }
+        if self.stats.batch_size > self.stats.queue_capacity {
+            return Err(ConfigError::Invalid(
+                "stats.batch_size".into(),
+                "must not exceed stats.queue_capacity".into(),
+            ));
+        }
         if self.stats.journal && self.stats.journal_max_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "stats.journal_max_bytes".into(),
@@ -1339,6 +1381,26 @@ mod tests {
             retention.proxy_stats,
             Some(Duration::from_secs(400 * 24 * 3600))
         );
+        let pipeline = load(
+            Some("[stats]\nqueue_capacity = 4096\nbatch_size = 256\nflush_interval = \"250ms\"\n"),
+            &[],
+        )
+        .unwrap()
+        .stats_pipeline();
+        assert_eq!(pipeline.queue_capacity, 4096);
+        assert_eq!(pipeline.batch_size, 256);
+        assert_eq!(pipeline.flush_interval, Duration::from_millis(250));
+        let err = load(None, &[("AIGW_STATS__BATCH_SIZE", "0")]).unwrap_err();
+        assert!(err.to_string().contains("stats.batch_size"), "{err}");
+        let err = load(
+            None,
+            &[
+                ("AIGW_STATS__QUEUE_CAPACITY", "100"),
+                ("AIGW_STATS__BATCH_SIZE", "1000"),
+            ],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("stats.queue_capacity"), "{err}");
         let off = load(None, &[("AIGW_STATS__JOURNAL", "false")]).unwrap();
         assert!(off.stats_journal().unwrap().is_none());
         let err = load(None, &[("AIGW_STATS__JOURNAL_FSYNC", "sometimes")]).unwrap_err();

@@ -59,11 +59,7 @@ pub fn runtime_settings(
         proxy_health: config.proxy.health()?,
         credentials: config.oauth.settings(),
         onboarding: config.oauth.onboarding(),
-        stats: aigw_services::stats::StatsConfig {
-            shutdown_timeout: config.server.shutdown_grace,
-            health: config.health.settings(),
-            ..aigw_services::stats::StatsConfig::default()
-        },
+        stats: config.stats_pipeline(),
         stats_journal: config.stats_journal()?,
         retention: Some(config.retention.settings()),
         auth: aigw_services::admin::auth::AuthSettings {
