@@ -45,6 +45,7 @@ mod batch;
 mod event;
 mod journal;
 mod metrics;
+mod queue;
 mod spill;
 mod writer;
 
@@ -53,8 +54,7 @@ use std::time::Duration;
 
 use aigw_repository::SqlRepository;
 use aigw_repository::state::SharedState;
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -63,6 +63,7 @@ pub use journal::{FsyncPolicy, Journal, JournalConfig, JournalError};
 pub use metrics::StatsMetrics;
 
 use metrics::Counters;
+use queue::{EventSender, SendError};
 
 use crate::health::{DownAccounts, HealthSettings};
 use writer::Writer;
@@ -130,7 +131,7 @@ impl StatsConfig {
 /// feeds the same writer.
 #[derive(Debug, Clone)]
 pub struct StatsRecorder {
-    tx: mpsc::Sender<StatsEvent>,
+    tx: EventSender,
     counters: Arc<Counters>,
     /// The `down` accounts the writer decides from the outcomes it sees.
     down: DownAccounts,
@@ -190,7 +191,7 @@ impl StatsRecorder {
         journal: Option<Journal>,
     ) -> (StatsRecorder, StatsHandle) {
         let config = config.normalized();
-        let (tx, rx) = mpsc::channel(config.queue_capacity);
+        let (tx, rx) = queue::queue(config.queue_capacity, config.batch_size);
         let (stop_tx, stop_rx) = oneshot::channel();
         let counters = Arc::new(Counters::default());
         let down = DownAccounts::default();
@@ -228,7 +229,7 @@ impl StatsRecorder {
     pub fn record(&self, event: StatsEvent) {
         match self.tx.try_send(event) {
             Ok(()) => Counters::add(&self.counters.enqueued, 1),
-            Err(TrySendError::Full(_)) => {
+            Err(SendError::Full) => {
                 let dropped = self
                     .counters
                     .dropped_queue_full
@@ -240,7 +241,7 @@ impl StatsRecorder {
                     tracing::warn!(dropped, "stats queue full; events dropped");
                 }
             }
-            Err(TrySendError::Closed(_)) => Counters::add(&self.counters.dropped_closed, 1),
+            Err(SendError::Closed) => Counters::add(&self.counters.dropped_closed, 1),
         }
     }
 

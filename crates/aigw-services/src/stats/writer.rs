@@ -25,13 +25,14 @@ use chrono::NaiveDate;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::batch::{Backlog, PendingBatch, ProxyKey, ProxySums, delta, deltas};
 use super::event::StatsEvent;
 use super::journal::Journal;
 use super::metrics::Counters;
+use super::queue::EventReceiver;
 use super::spill::Spill;
 use super::{FlushReport, StatsConfig};
 use crate::health::{AccountOutcome, DownAccounts, HealthSettings};
@@ -91,16 +92,18 @@ struct Sink {
 pub(crate) struct Writer {
     sink: Sink,
     config: StatsConfig,
-    rx: mpsc::Receiver<StatsEvent>,
+    rx: EventReceiver,
     stop: oneshot::Receiver<Instant>,
     /// `false` once the handle has asked to stop or was dropped.
     stop_open: bool,
     /// `false` once every recorder is dropped and the queue is empty.
     queue_open: bool,
     batch: Vec<StatsEvent>,
-    /// When the first event of `batch` arrived: the batch is flushed at most
-    /// `flush_interval` later.
-    batch_started: Option<Instant>,
+    /// When the writer next takes a partial batch from the queue (the queue
+    /// wakes it only for whole ones): every `flush_interval`.
+    next_take: Instant,
+    /// A partial batch was taken and waits to be written.
+    partial_due: bool,
     backlog: Backlog,
     /// The journal, when one is configured.
     spill: Option<Spill>,
@@ -111,7 +114,7 @@ impl Writer {
         repository: SqlRepository,
         state: SharedState,
         config: StatsConfig,
-        rx: mpsc::Receiver<StatsEvent>,
+        rx: EventReceiver,
         stop: oneshot::Receiver<Instant>,
         counters: Arc<Counters>,
         journal: Option<Journal>,
@@ -123,6 +126,7 @@ impl Writer {
             .and_then(|j| chrono::TimeDelta::from_std(j.config().max_age).ok())
             .map_or(MARKER_RETENTION, |age| age + MARKER_RETENTION);
         let spill = journal.map(|j| Spill::new(j, Arc::clone(&counters)));
+        let config_flush_interval = config.flush_interval;
         let backlog = Backlog::new(
             config.backlog_capacity,
             config.batch_size,
@@ -147,7 +151,8 @@ impl Writer {
             stop,
             stop_open: true,
             queue_open: true,
-            batch_started: None,
+            next_take: Instant::now() + config_flush_interval,
+            partial_due: false,
             backlog,
             spill,
         }
@@ -173,19 +178,24 @@ impl Writer {
     }
 
     /// The steady state: batch events and flush them when the batch is full,
-    /// when it is `flush_interval` old, or when a retry of the backlog is
-    /// due. Returns the shutdown deadline, or `None` when the queue closed
-    /// because every recorder was dropped.
+    /// every `flush_interval` when a partial batch waits, or when a retry of
+    /// the backlog is due. Returns the shutdown deadline, or `None` when the
+    /// queue closed because every recorder was dropped.
     async fn collect(&mut self) -> Option<Instant> {
         loop {
             let now = Instant::now();
-            let batch_due = self.batch.len() >= self.config.batch_size
-                || self
-                    .batch_started
-                    .is_some_and(|t| now >= t + self.config.flush_interval);
+            if now >= self.next_take {
+                let room = self.config.batch_size.saturating_sub(self.batch.len());
+                let taken = self.rx.try_recv_many(&mut self.batch, room);
+                Counters::add(&self.sink.counters.received, taken);
+                self.partial_due = !self.batch.is_empty();
+                self.next_take = now + self.config.flush_interval;
+            }
+            let batch_due = self.batch.len() >= self.config.batch_size || self.partial_due;
             let pending = self.pending();
             let retry_due = pending && self.backlog.due(now);
             if batch_due || retry_due {
+                self.partial_due = false;
                 if let Some(deadline) = self.flush().await {
                     return Some(deadline);
                 }
@@ -195,12 +205,13 @@ impl Writer {
                 return None;
             }
             let wake = [
-                self.batch_started.map(|t| t + self.config.flush_interval),
+                Some(self.next_take),
                 self.backlog.retry_at().filter(|_| pending),
             ]
             .into_iter()
             .flatten()
-            .min();
+            .min()
+            .unwrap_or(self.next_take);
             let room = self.config.batch_size - self.batch.len();
             tokio::select! {
                 biased;
@@ -220,10 +231,9 @@ impl Writer {
                         }
                     } else {
                         Counters::add(&self.sink.counters.received, received);
-                        self.batch_started.get_or_insert_with(Instant::now);
                     }
                 }
-                () = sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
+                () = sleep_until(wake) => {}
             }
         }
     }
@@ -235,7 +245,6 @@ impl Writer {
     /// drain then counts what is left as dropped).
     async fn flush(&mut self) -> Option<Instant> {
         let events = std::mem::replace(&mut self.batch, Vec::with_capacity(self.config.batch_size));
-        self.batch_started = None;
         let Self {
             sink,
             config,
@@ -244,9 +253,9 @@ impl Writer {
             stop_open,
             queue_open,
             batch,
-            batch_started,
             backlog,
             spill,
+            ..
         } = self;
         let work = write(sink, config, backlog, spill, events, true);
         tokio::pin!(work);
@@ -267,7 +276,6 @@ impl Writer {
                         *queue_open = false;
                     } else {
                         Counters::add(&sink.counters.received, received);
-                        batch_started.get_or_insert_with(Instant::now);
                     }
                 }
                 () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => break,
@@ -319,10 +327,8 @@ impl Writer {
         let drained = timeout_at(deadline, work).await.is_ok();
         let mut left: Vec<PendingBatch> = backlog.take_all().into();
         let mut events = std::mem::take(batch);
-        while let Ok(event) = rx.try_recv() {
-            Counters::add(&sink.counters.received, 1);
-            events.push(event);
-        }
+        let taken = rx.try_recv_many(&mut events, usize::MAX);
+        Counters::add(&sink.counters.received, taken);
         if !events.is_empty() {
             left.push(PendingBatch::from_events(&events));
         }
