@@ -92,7 +92,10 @@ impl App {
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let request_id = uuid::Uuid::now_v7().simple().to_string();
-        let mut resp = route(self, req, &request_id).await;
+        // The routed request's state machine is large (every ingress, the
+        // attempt loop, translation). Boxed once here, the future hyper's
+        // dispatcher stores for each request is a pointer, not a copy of it.
+        let mut resp = Box::pin(route(self, req, &request_id)).await;
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert("x-request-id", value);
         }

@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::HeaderValue;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -22,7 +21,6 @@ use crate::app::App;
 use crate::connection::{Admission, ClientIo, Close, Conn, Deadline, Served, Shared, Timeout};
 use crate::edge::{EdgeCounters, ServeOptions};
 use crate::request::{BodyTimeouts, TimedBody};
-use crate::routes::route;
 
 /// The TCP peer of the connection a request came on, as a request extension:
 /// the client address sign-in throttling counts against. Headers such as
@@ -246,11 +244,7 @@ async fn handle(
         total: options.body_timeout,
     };
     let req = req.map(|body| TimedBody::new(body, timeouts, || Some(conn.start_reading())));
-    let request_id = uuid::Uuid::now_v7().simple().to_string();
-    let mut resp = route(conn.app(), req, &request_id).await;
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        resp.headers_mut().insert("x-request-id", value);
-    }
+    let resp = conn.app().handle(req).await;
     Ok(resp.map(|body| Served::new(body, in_flight)))
 }
 
