@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aigateway::domain::ProviderId;
 use aigateway::services::RuntimeSettings;
 use aigateway::services::proxy_health::ProxyHealthSettings;
 use aigateway::services::snapshot::ProxyOverflow;
@@ -34,8 +35,12 @@ fn not_probing(settings: &mut RuntimeSettings) {
         interval: None,
         ..ProxyHealthSettings::default()
     };
-    // The failed attempts cool the account down too; the test is about the
-    // proxy, so the account comes back at once.
+    account_back_at_once(settings);
+}
+
+/// A failed attempt through a refusing proxy cools the account down too;
+/// the tests are about the proxy, so the account comes back at once.
+fn account_back_at_once(settings: &mut RuntimeSettings) {
     settings.gateway.failover.unreachable_cooldown = Duration::from_millis(100);
 }
 
@@ -95,6 +100,17 @@ fn all_through(gw: &TestGateway, labels: &[&str], proxies: &[&MockProxy]) {
             );
         }
     }
+}
+
+/// Whether `gw`'s snapshot has the OpenAI account `label` in its rotation.
+fn routable(gw: &TestGateway, label: &str) -> bool {
+    let openai: ProviderId = "openai".parse().unwrap();
+    gw.runtime
+        .gateway()
+        .snapshot()
+        .load()
+        .provider(&openai)
+        .is_some_and(|p| p.rotation.iter().any(|r| r.account.label == label))
 }
 
 /// Sends chat completions until one is served (200) within `within`; the
@@ -257,6 +273,7 @@ async fn tunnel_failures_on_traffic_mark_a_proxy_down(d: Deployment) {
 async fn accounts_of_a_down_proxy_with_nowhere_to_go_never_go_direct(d: Deployment) {
     let Some(gw) = TestGateway::start_with(d, |settings| {
         probing(settings);
+        account_back_at_once(settings);
         settings.proxy_overflow = ProxyOverflow::Direct;
     })
     .await
@@ -274,21 +291,36 @@ async fn accounts_of_a_down_proxy_with_nowhere_to_go_never_go_direct(d: Deployme
     only.set_refusing(true);
     wait_health(&api, &admin, only_id, "down", Duration::from_secs(5)).await;
     assert_eq!(account_proxy(&api, &admin, &a).await, Some(only_id));
-    let before = gw.mock.count_for("stranded");
-    // Until the snapshot drops the down proxy a request may still try its
-    // tunnel and fail (502); from then on every request is refused with 503.
+    let tunnels = only.tunnels();
+    // The health is written before the instance rebuilds its snapshot.
+    // Until then the account still goes through its proxy: over the tunnel
+    // its first request left open (200: the proxy refuses only new
+    // connections), or through a new connection the proxy refuses (502, and
+    // a short cool-down: 503). Every request is checked, not the timing:
+    // none ever reaches the upstream but out of the proxy's tunnel, and once
+    // the snapshot leaves the account out, every one is refused unsent.
     let deadline = Instant::now() + Duration::from_secs(5);
-    let mut refused = 0;
-    while refused < 3 {
+    let mut left_out = 0;
+    while left_out < 3 {
+        let in_rotation = routable(&gw, "stranded");
+        let reached = gw.mock.count_for("stranded");
         let resp = gw.post("/v1/chat/completions", &key, chat()).await;
-        match resp.status.as_u16() {
-            503 => refused += 1,
-            502 if refused == 0 && Instant::now() < deadline => {}
-            _ => panic!("{}: {}", resp.status, resp.text()),
+        all_through(&gw, &["stranded"], &[&only]);
+        if in_rotation {
+            assert!(
+                [200, 502, 503].contains(&resp.status.as_u16()) && Instant::now() < deadline,
+                "{}: {}",
+                resp.status,
+                resp.text()
+            );
+        } else {
+            assert_eq!(resp.status, 503, "{}", resp.text());
+            assert_eq!(gw.mock.count_for("stranded"), reached);
+            left_out += 1;
         }
     }
-    assert_eq!(gw.mock.count_for("stranded"), before);
-    all_through(&gw, &["stranded"], &[&only]);
+    // No tunnel opened while the proxy was down.
+    assert_eq!(only.tunnels(), tunnels);
     // Back, and used again through the proxy.
     only.set_refusing(false);
     wait_health(&api, &admin, only_id, "healthy", Duration::from_secs(5)).await;
