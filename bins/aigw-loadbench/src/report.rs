@@ -596,7 +596,8 @@ mod tests {
                 .find(|t| t.target.starts_with(name))
                 .and_then(|t| t.met)
         };
-        assert_eq!(met("passthrough c=1"), Some(false));
+        assert_eq!(met("passthrough c=1: added p50"), Some(true), "+50 µs");
+        assert_eq!(met("passthrough c=1: added p99"), Some(false), "+200 µs");
         assert_eq!(met("translated c=1"), None);
         assert_eq!(met("openai→openai c=64: gateway/direct"), Some(false));
         assert_eq!(met("openai→openai c=64: gateway CPU"), Some(false));
