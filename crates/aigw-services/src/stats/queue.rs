@@ -214,7 +214,11 @@ mod tests {
         rx.close();
         assert_eq!(tx.try_send(sample_event("d")), Err(SendError::Closed));
         let mut got = Vec::new();
-        assert_eq!(rx.recv_many(&mut got, 10).await, 2, "what was queued is kept");
+        assert_eq!(
+            rx.recv_many(&mut got, 10).await,
+            2,
+            "what was queued is kept"
+        );
         assert_eq!(rx.recv_many(&mut got, 10).await, 0, "then the end");
     }
 
