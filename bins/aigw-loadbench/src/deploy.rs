@@ -64,7 +64,7 @@ impl Interrupt {
     }
 
     /// Runs `work` unless a signal arrives first.
-    async fn guard<T>(&mut self, work: impl Future<Output = T>) -> anyhow::Result<T> {
+    pub async fn guard<T>(&mut self, work: impl Future<Output = T>) -> anyhow::Result<T> {
         tokio::select! {
             out = work => Ok(out),
             _ = self.int.recv() => bail!("interrupted"),
@@ -84,19 +84,8 @@ pub async fn run(
     interrupt: &mut Interrupt,
 ) -> anyhow::Result<DeploymentReport> {
     let dir = TempDir::new(kind.name())?;
-    let mut vars = vec![
-        ("AIGW_LOG__LEVEL".to_owned(), "warn".to_owned()),
-        (
-            "AIGW_PROVIDERS__OPENAI__BASE_URL".to_owned(),
-            format!("http://{}/v1", plan.mock),
-        ),
-        (
-            "AIGW_PROVIDERS__ANTHROPIC__BASE_URL".to_owned(),
-            format!("http://{}/v1", plan.mock),
-        ),
-    ];
-    let mut scratch = None;
-    let mut redis_prefix = None;
+    let mut vars = base_vars(plan.mock);
+    let mut stores = None;
     match kind {
         DeploymentKind::Embedded => {
             let db = dir.path().join("gateway.db");
@@ -105,42 +94,84 @@ pub async fn run(
                 format!("sqlite://{}", db.display()),
             ));
         }
-        DeploymentKind::ScaleOut => {
-            if let Err(e) = services::redis_ping(&plan.redis_url).await {
-                return Ok(skipped(kind, format!("Redis unreachable: {e:#}")));
+        DeploymentKind::ScaleOut => match ScaleOutStores::create(plan).await {
+            Ok(created) => {
+                vars.extend(created.vars(&created.db.url, &plan.redis_url));
+                stores = Some(created);
             }
-            let db = match ScratchDatabase::create(&plan.database_url).await {
-                Ok(db) => db,
-                Err(e) => return Ok(skipped(kind, format!("PostgreSQL unreachable: {e:#}"))),
-            };
-            let prefix = format!("aigw-loadbench-{:08x}:", rand::random::<u32>());
-            vars.push(("AIGW_DATABASE__URL".to_owned(), db.url.clone()));
-            vars.push(("AIGW_REDIS__URL".to_owned(), plan.redis_url.clone()));
-            vars.push(("AIGW_REDIS__KEY_PREFIX".to_owned(), prefix.clone()));
-            // PostgreSQL deployments need one shared key for the credentials at rest.
-            let key: [u8; 32] = rand::random();
-            let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
-            vars.push(("AIGW_SECURITY__SECRET_KEY".to_owned(), key));
-            scratch = Some(db);
-            redis_prefix = Some(prefix);
-        }
+            Err(reason) => return Ok(skipped(kind, reason)),
+        },
     }
 
     let result = bench(kind, plan, &dir, vars, interrupt).await;
 
-    // The gateway is stopped by now (bench owns it), so the database can go.
-    if let Some(db) = scratch
-        && let Err(e) = db.drop_database().await
-    {
-        eprintln!("warning: cannot drop the scratch database: {e:#}");
+    // The gateway is stopped by now (bench owns it), so the stores can go.
+    if let Some(stores) = stores {
+        stores.remove(&plan.redis_url).await;
     }
-    if let Some(prefix) = redis_prefix {
-        match services::redis_delete_prefix(&plan.redis_url, &prefix).await {
+    result
+}
+
+/// What every deployment sets: warnings only, both providers on the mock.
+pub fn base_vars(mock: SocketAddr) -> Vec<(String, String)> {
+    vec![
+        ("AIGW_LOG__LEVEL".to_owned(), "warn".to_owned()),
+        (
+            "AIGW_PROVIDERS__OPENAI__BASE_URL".to_owned(),
+            format!("http://{mock}/v1"),
+        ),
+        (
+            "AIGW_PROVIDERS__ANTHROPIC__BASE_URL".to_owned(),
+            format!("http://{mock}/v1"),
+        ),
+    ]
+}
+
+/// The scale-out deployment's stores: a scratch PostgreSQL database and a random
+/// Redis key prefix, both removed by [`ScaleOutStores::remove`].
+#[derive(Debug)]
+pub struct ScaleOutStores {
+    pub db: ScratchDatabase,
+    prefix: String,
+}
+
+impl ScaleOutStores {
+    /// Creates both; the error is why the deployment is skipped (a store unreachable).
+    pub async fn create(plan: &Plan) -> Result<Self, String> {
+        if let Err(e) = services::redis_ping(&plan.redis_url).await {
+            return Err(format!("Redis unreachable: {e:#}"));
+        }
+        let db = ScratchDatabase::create(&plan.database_url)
+            .await
+            .map_err(|e| format!("PostgreSQL unreachable: {e:#}"))?;
+        let prefix = format!("aigw-loadbench-{:08x}:", rand::random::<u32>());
+        Ok(Self { db, prefix })
+    }
+
+    /// The gateway's variables, with the database reached at `database_url`.
+    pub fn vars(&self, database_url: &str, redis_url: &str) -> Vec<(String, String)> {
+        // PostgreSQL deployments need one shared key for the credentials at rest.
+        let key: [u8; 32] = rand::random();
+        let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        vec![
+            ("AIGW_DATABASE__URL".to_owned(), database_url.to_owned()),
+            ("AIGW_REDIS__URL".to_owned(), redis_url.to_owned()),
+            ("AIGW_REDIS__KEY_PREFIX".to_owned(), self.prefix.clone()),
+            ("AIGW_SECURITY__SECRET_KEY".to_owned(), key),
+        ]
+    }
+
+    /// Drops the database and deletes the Redis keys; failures are warnings.
+    pub async fn remove(self, redis_url: &str) {
+        if let Err(e) = self.db.drop_database().await {
+            eprintln!("warning: cannot drop the scratch database: {e:#}");
+        }
+        let prefix = self.prefix;
+        match services::redis_delete_prefix(redis_url, &prefix).await {
             Ok(n) => eprintln!("deleted {n} Redis keys under {prefix}"),
             Err(e) => eprintln!("warning: cannot delete the Redis keys under {prefix}: {e:#}"),
         }
     }
-    result
 }
 
 fn skipped(kind: DeploymentKind, reason: String) -> DeploymentReport {
@@ -273,7 +304,7 @@ async fn bench(
 }
 
 /// Creates the client key and one account per upstream provider; returns the key.
-fn register(env: &GatewayEnv) -> anyhow::Result<String> {
+pub fn register(env: &GatewayEnv) -> anyhow::Result<String> {
     let key = env.admin(&["keys", "create", "--label", "bench"])?;
     if !key.starts_with("ak_") {
         bail!("`aigateway keys create` printed `{key}`, not a client key");
@@ -295,13 +326,13 @@ fn register(env: &GatewayEnv) -> anyhow::Result<String> {
 
 /// A port that was free a moment ago: the gateway takes its address from config,
 /// so the bench picks one by binding port 0 and releasing it.
-fn free_port() -> anyhow::Result<SocketAddr> {
+pub fn free_port() -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
     Ok(listener.local_addr()?)
 }
 
 /// Polls `/health` until it answers 200, the gateway exits, or the deadline passes.
-async fn wait_ready(gateway: &mut ChildGuard, addr: SocketAddr) -> anyhow::Result<()> {
+pub async fn wait_ready(gateway: &mut ChildGuard, addr: SocketAddr) -> anyhow::Result<()> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut last = String::from("no answer yet");
     while Instant::now() < deadline {

@@ -211,6 +211,14 @@ pub async fn probe(target: &Target) -> anyhow::Result<()> {
 
 /// `GET path` on `addr`: the status, or an error when nothing answers.
 pub async fn get_status(addr: SocketAddr, path: &'static str) -> anyhow::Result<http::StatusCode> {
+    Ok(get(addr, path).await?.0)
+}
+
+/// `GET path` on `addr`: the status and the body.
+pub async fn get(
+    addr: SocketAddr,
+    path: &'static str,
+) -> anyhow::Result<(http::StatusCode, Bytes)> {
     let (mut sender, connection) = handshake(addr).await?;
     let mut request = Request::new(Full::new(Bytes::new()));
     *request.uri_mut() = http::Uri::from_static(path);
@@ -221,11 +229,11 @@ pub async fn get_status(addr: SocketAddr, path: &'static str) -> anyhow::Result<
     let call = async {
         let response = sender.send_request(request).await?;
         let status = response.status();
-        response.into_body().collect().await?;
-        anyhow::Ok(status)
+        let body = response.into_body().collect().await?.to_bytes();
+        anyhow::Ok((status, body))
     };
     tokio::select! {
-        status = tokio::time::timeout(REQUEST_TIMEOUT, call) => status?,
+        answer = tokio::time::timeout(REQUEST_TIMEOUT, call) => answer?,
         result = connection => {
             result?;
             anyhow::bail!("the server closed the connection")

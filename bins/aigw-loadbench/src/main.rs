@@ -10,6 +10,7 @@
 
 mod deploy;
 mod load;
+mod outage;
 mod procs;
 mod report;
 mod scenario;
@@ -64,6 +65,14 @@ struct Args {
     /// deleted at the end.
     #[arg(long, default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
+    /// Instead of the table: the outage scenario (scale-out, 8 connections of
+    /// passthrough for 30 s, PostgreSQL cut for 10 s at 8 s); fails when the
+    /// request-log rows differ from the 2xx answers.
+    #[arg(long, conflicts_with = "outage_kill")]
+    outage: bool,
+    /// The outage scenario with the gateway SIGKILLed 5 s into the cut and restarted.
+    #[arg(long)]
+    outage_kill: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -122,6 +131,13 @@ async fn main() -> anyhow::Result<()> {
         database_url: args.database_url.clone(),
         redis_url: args.redis_url.clone(),
     };
+    if args.outage || args.outage_kill {
+        let result = outage::run(&plan, args.outage_kill, &mut interrupt).await;
+        tokio::task::spawn_blocking(move || drop(mock))
+            .await
+            .context("stopping the mock upstream panicked")?;
+        return result;
+    }
     let mut deployments = Vec::new();
     let mut failure = None;
     for kind in &args.deployments {

@@ -73,6 +73,15 @@ impl ChildGuard {
         let _ = child.kill();
         let _ = child.wait();
     }
+
+    /// Kills the process with SIGKILL at once (no chance to flush anything) and
+    /// reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Drop for ChildGuard {

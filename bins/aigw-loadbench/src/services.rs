@@ -60,6 +60,26 @@ async fn execute(admin_url: &str, sql: &str) -> anyhow::Result<()> {
     result
 }
 
+/// Runs a `SELECT count(*) …` on `url` and returns the count.
+pub async fn count(url: &str, sql: &str) -> anyhow::Result<i64> {
+    let connect = tokio_postgres::connect(url, tokio_postgres::NoTls);
+    let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+        .await
+        .context("PostgreSQL did not answer in time")?
+        .context("cannot connect to PostgreSQL")?;
+    let query = client.query_one(sql, &[]);
+    let result = tokio::select! {
+        row = query => row.with_context(|| format!("`{sql}` failed"))?.try_get(0)
+            .with_context(|| format!("`{sql}` returned no count")),
+        result = connection => match result {
+            Ok(()) => Err(anyhow::anyhow!("PostgreSQL closed the connection")),
+            Err(e) => Err(anyhow::Error::new(e).context("PostgreSQL connection failed")),
+        },
+    };
+    drop(client);
+    result
+}
+
 /// The same server URL with another database name in its path.
 fn replace_database(url: &str, name: &str) -> anyhow::Result<String> {
     let (base, query) = match url.split_once('?') {
