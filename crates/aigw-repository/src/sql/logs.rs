@@ -184,36 +184,6 @@ macro_rules! log_filter {
     }};
 }
 
-/// How much lower than serving the thread inserting request logs runs, in
-/// nice steps.
-const BACKGROUND_NICE_STEPS: i32 = 10;
-
-/// Lowers the calling thread's CPU priority by [`BACKGROUND_NICE_STEPS`],
-/// once per thread. A batch insert into SQLite is the gateway's largest burst
-/// of CPU work that no client waits for (a few milliseconds per thousand
-/// rows); at the same priority it takes a core from the threads serving
-/// requests, which on a small machine shows as a stall of that length every
-/// batch. Lowered, it runs in the time serving leaves over. On Linux the nice
-/// value is per thread, so only this blocking-pool thread is affected; its
-/// later jobs are background work too (database writes, the stats journal,
-/// the management API's password hashing): the request path runs none.
-fn background_priority() {
-    thread_local! {
-        static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    }
-    LOWERED.with(|lowered| {
-        if lowered.replace(true) {
-            return;
-        }
-        let lowered = rustix::process::getpriority_process(None).and_then(|nice| {
-            rustix::process::setpriority_process(None, (nice + BACKGROUND_NICE_STEPS).min(19))
-        });
-        if let Err(error) = lowered {
-            tracing::debug!(%error, "cannot lower the request-log writer's CPU priority");
-        }
-    });
-}
-
 /// Inserts `rows` on the synchronous SQLite connection, inside the caller's transaction:
 /// one single-row `INSERT` per row. Its SQL is the same for every row (`NULL` is bound for
 /// `None`, never `DEFAULT`), so diesel prepares it once per connection and keeps it in its
@@ -298,7 +268,6 @@ impl SqlRepository {
                 let mut pooled = sqlite.write(CTX).await?;
                 pooled
                     .spawn_blocking(move |conn| {
-                        background_priority();
                         conn.immediate_transaction(|conn| {
                             if let Some(stage) = &stage
                                 && !claim_stage_sync(conn, stage)?
