@@ -126,7 +126,7 @@ impl Writer {
             .and_then(|j| chrono::TimeDelta::from_std(j.config().max_age).ok())
             .map_or(MARKER_RETENTION, |age| age + MARKER_RETENTION);
         let spill = journal.map(|j| Spill::new(j, Arc::clone(&counters)));
-        let config_flush_interval = config.flush_interval;
+        let next_take = Instant::now() + config.flush_interval;
         let backlog = Backlog::new(
             config.backlog_capacity,
             config.batch_size,
@@ -151,7 +151,7 @@ impl Writer {
             stop,
             stop_open: true,
             queue_open: true,
-            next_take: Instant::now() + config_flush_interval,
+            next_take,
             partial_due: false,
             backlog,
             spill,
@@ -204,14 +204,10 @@ impl Writer {
             if !self.queue_open && !self.stop_open {
                 return None;
             }
-            let wake = [
-                Some(self.next_take),
-                self.backlog.retry_at().filter(|_| pending),
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(self.next_take);
+            let wake = match self.backlog.retry_at().filter(|_| pending) {
+                Some(retry) => retry.min(self.next_take),
+                None => self.next_take,
+            };
             let room = self.config.batch_size - self.batch.len();
             tokio::select! {
                 biased;
