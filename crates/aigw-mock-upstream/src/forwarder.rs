@@ -12,7 +12,9 @@ use tokio::task::{AbortHandle, JoinSet};
 
 /// Forwards `127.0.0.1:<port>` to a server. While cut, every forwarded
 /// connection is dropped and new ones are accepted and closed at once (the
-/// port stays bound, so a restore needs no rebinding).
+/// port stays bound, so a restore needs no rebinding). While stalled, new
+/// connections are accepted and then never answered, as behind a network
+/// that swallows packets.
 #[derive(Debug)]
 pub struct Forwarder {
     addr: SocketAddr,
@@ -23,6 +25,7 @@ pub struct Forwarder {
 #[derive(Debug)]
 struct Shared {
     cut: AtomicBool,
+    stalled: AtomicBool,
     /// Locked only to add or abort pipes, never across an await.
     connections: Mutex<JoinSet<()>>,
 }
@@ -34,6 +37,7 @@ impl Forwarder {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             cut: AtomicBool::new(false),
+            stalled: AtomicBool::new(false),
             connections: Mutex::new(JoinSet::new()),
         });
         let mut owner = JoinSet::new();
@@ -80,9 +84,19 @@ impl Forwarder {
         self.shared.connections.lock().abort_all();
     }
 
-    /// Forwards again.
+    /// Drops every forwarded connection; new ones are accepted and held
+    /// open without an answer until [`restore`](Self::restore).
+    pub fn stall(&self) {
+        self.shared.stalled.store(true, Ordering::SeqCst);
+        self.shared.connections.lock().abort_all();
+    }
+
+    /// Forwards again (connections held by a stall are closed).
     pub fn restore(&self) {
         self.shared.cut.store(false, Ordering::SeqCst);
+        if self.shared.stalled.swap(false, Ordering::SeqCst) {
+            self.shared.connections.lock().abort_all();
+        }
     }
 }
 
@@ -105,7 +119,14 @@ async fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Sh
         let mut connections = shared.connections.lock();
         // Reap finished pipes so that the set does not grow without bound.
         while connections.try_join_next().is_some() {}
-        connections.spawn(pipe(client, upstream));
+        if shared.stalled.load(Ordering::SeqCst) {
+            connections.spawn(async move {
+                let _held = client;
+                std::future::pending::<()>().await;
+            });
+        } else {
+            connections.spawn(pipe(client, upstream));
+        }
     }
 }
 
