@@ -104,7 +104,7 @@ pub(crate) fn metrics(app: &App) -> Response<ResponseBody> {
         ),
         (
             "aigw_stats_health_write_failures_total",
-            "Account health and learned-limit updates the database refused or did not take in time.",
+            "Account health and learned-limit updates not written: refused, not taken in time, or skipped while stats writes fail or lag.",
             stats.health_failures as f64,
         ),
         (
@@ -131,6 +131,11 @@ pub(crate) fn metrics(app: &App) -> Response<ResponseBody> {
             "aigw_stats_journal_appended_events_total",
             "Stats events written to the journal because the database could not take them.",
             stats.journal_appended_events as f64,
+        ),
+        (
+            "aigw_stats_journal_overflow_events_total",
+            "Stats events moved from the queue to the journal because the writer fell behind.",
+            stats.journal_overflow_events as f64,
         ),
         (
             "aigw_stats_journal_replayed_events_total",

@@ -31,6 +31,8 @@ pub(crate) struct Counters {
     pub(crate) journal_errors: AtomicU64,
     pub(crate) journal_appended_batches: AtomicU64,
     pub(crate) journal_appended_events: AtomicU64,
+    /// Of those, events moved there because the writer fell behind the queue.
+    pub(crate) journal_overflow_events: AtomicU64,
     pub(crate) journal_replayed_batches: AtomicU64,
     pub(crate) journal_replayed_events: AtomicU64,
     pub(crate) journal_bytes: AtomicU64,
@@ -91,6 +93,7 @@ impl Counters {
             journal_errors: get(&self.journal_errors),
             journal_appended_batches: get(&self.journal_appended_batches),
             journal_appended_events: get(&self.journal_appended_events),
+            journal_overflow_events: get(&self.journal_overflow_events),
             journal_replayed_batches: get(&self.journal_replayed_batches),
             journal_replayed_events: get(&self.journal_replayed_events),
             journal_bytes: get(&self.journal_bytes),
@@ -159,6 +162,10 @@ pub struct StatsMetrics {
     pub journal_appended_batches: u64,
     /// Events in those batches.
     pub journal_appended_events: u64,
+    /// Of those, events the writer moved from the queue to the journal
+    /// because it fell behind (a slow or unreachable database), rather than
+    /// let the queue fill and drop them.
+    pub journal_overflow_events: u64,
     /// Journal batches written to the database (replayed).
     pub journal_replayed_batches: u64,
     /// Events in those batches.

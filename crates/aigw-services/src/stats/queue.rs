@@ -2,7 +2,9 @@
 //!
 //! A bounded multi-producer queue that wakes its one consumer only when a
 //! whole batch is waiting (or when it closes), never per event: the writer
-//! takes partial batches on its own timer. A channel that woke the writer
+//! takes partial batches on its own timer; and once more when the queue is
+//! half full, for a writer busy with a slow write to move the excess to its
+//! journal (see [`EventReceiver::recv_deep`]). A channel that woke the writer
 //! on every send would cost each request a task wake-up, often of a parked
 //! worker thread (a futex call and a context switch), for a write that
 //! happens once per batch anyway.
@@ -30,9 +32,15 @@ struct Shared {
     /// Signalled when a batch is ready, the queue closes, or the last
     /// sender goes.
     ready: Notify,
+    /// Signalled when the queue reaches `deep`, closes, or loses its last
+    /// sender.
+    deepened: Notify,
     capacity: usize,
     /// Queued events that make a batch: the consumer is woken at this length.
     batch: usize,
+    /// Half the capacity (at least a batch): the length at which a busy
+    /// consumer should move events elsewhere before the queue fills.
+    deep: usize,
     senders: AtomicUsize,
 }
 
@@ -52,8 +60,10 @@ pub(crate) fn queue(capacity: usize, batch: usize) -> (EventSender, EventReceive
             closed: false,
         }),
         ready: Notify::new(),
+        deepened: Notify::new(),
         capacity,
         batch: batch.clamp(1, capacity),
+        deep: (capacity / 2).max(batch).clamp(1, capacity),
         senders: AtomicUsize::new(1),
     });
     (
@@ -72,7 +82,7 @@ pub(crate) struct EventSender {
 
 impl EventSender {
     /// Queues `event`, or says why not. Wakes the consumer only when this
-    /// event completes a batch.
+    /// event completes a batch or makes the queue deep.
     pub(crate) fn try_send(&self, event: StatsEvent) -> Result<(), SendError> {
         let mut state = self.shared.state.lock();
         if state.closed {
@@ -82,10 +92,13 @@ impl EventSender {
             return Err(SendError::Full);
         }
         state.events.push(event);
-        let wake = state.events.len() == self.shared.batch;
+        let len = state.events.len();
         drop(state);
-        if wake {
+        if len == self.shared.batch {
             self.shared.ready.notify_one();
+        }
+        if len == self.shared.deep {
+            self.shared.deepened.notify_one();
         }
         Ok(())
     }
@@ -104,6 +117,7 @@ impl Drop for EventSender {
     fn drop(&mut self) {
         if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.shared.ready.notify_one();
+            self.shared.deepened.notify_one();
         }
     }
 }
@@ -119,22 +133,17 @@ impl EventReceiver {
     /// every sender, then moves up to `limit` events into `into`. Returns 0
     /// only when no more events will come (closed or no sender left, and
     /// empty) or when `limit` is 0.
-    pub(crate) async fn recv_many(&mut self, into: &mut Vec<StatsEvent>, limit: usize) -> usize {
-        loop {
-            let notified = self.shared.ready.notified();
-            tokio::pin!(notified);
-            // Registered before the check, so a batch completed in between
-            // is not missed.
-            notified.as_mut().enable();
-            {
-                let mut state = self.shared.state.lock();
-                let ended = state.closed || self.shared.senders.load(Ordering::Acquire) == 0;
-                if state.events.len() >= self.shared.batch || ended {
-                    return take(&mut state.events, into, limit);
-                }
-            }
-            notified.await;
-        }
+    pub(crate) async fn recv_many(&self, into: &mut Vec<StatsEvent>, limit: usize) -> usize {
+        let shared = &*self.shared;
+        wait_for(&shared.ready, shared, shared.batch, into, limit).await
+    }
+
+    /// Like [`recv_many`](Self::recv_many), but waits until the queue is
+    /// half full: for a consumer busy with a slow write, which moves what it
+    /// takes here somewhere else rather than let the queue fill.
+    pub(crate) async fn recv_deep(&self, into: &mut Vec<StatsEvent>, limit: usize) -> usize {
+        let shared = &*self.shared;
+        wait_for(&shared.deepened, shared, shared.deep, into, limit).await
     }
 
     /// Moves up to `limit` queued events into `into` without waiting.
@@ -146,11 +155,43 @@ impl EventReceiver {
     pub(crate) fn close(&mut self) {
         self.shared.state.lock().closed = true;
     }
+
+    /// The length at which [`recv_deep`](Self::recv_deep) returns.
+    #[cfg(test)]
+    pub(crate) fn deep(&self) -> usize {
+        self.shared.deep
+    }
 }
 
 impl Drop for EventReceiver {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// Waits on `signal` until `len` events are queued (or the queue has ended),
+/// then moves up to `limit` of them into `into`.
+async fn wait_for(
+    signal: &Notify,
+    shared: &Shared,
+    len: usize,
+    into: &mut Vec<StatsEvent>,
+    limit: usize,
+) -> usize {
+    loop {
+        let notified = signal.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a length reached in between is
+        // not missed.
+        notified.as_mut().enable();
+        {
+            let mut state = shared.state.lock();
+            let ended = state.closed || shared.senders.load(Ordering::Acquire) == 0;
+            if state.events.len() >= len || ended {
+                return take(&mut state.events, into, limit);
+            }
+        }
+        notified.await;
     }
 }
 
@@ -179,7 +220,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_consumer_wakes_for_a_batch_not_for_each_event() {
-        let (tx, mut rx) = queue(10, 3);
+        let (tx, rx) = queue(10, 3);
         let mut got = Vec::new();
         tx.try_send(sample_event("a")).unwrap();
         tx.try_send(sample_event("b")).unwrap();
@@ -189,6 +230,22 @@ mod tests {
         assert_eq!(rx.recv_many(&mut got, 10).await, 3);
         let ids: Vec<&str> = got.iter().map(|e| &*e.request_id).collect();
         assert_eq!(ids, ["a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_deep_wait_returns_only_once_the_queue_is_half_full() {
+        let (tx, rx) = queue(8, 2);
+        assert_eq!(rx.deep(), 4);
+        let mut got = Vec::new();
+        for id in ["a", "b", "c"] {
+            tx.try_send(sample_event(id)).unwrap();
+        }
+        let early = tokio::time::timeout(Duration::from_millis(50), rx.recv_deep(&mut got, 2));
+        assert!(early.await.is_err(), "three of eight is not deep");
+        tx.try_send(sample_event("d")).unwrap();
+        assert_eq!(rx.recv_deep(&mut got, 2).await, 2, "at most the limit");
+        let ids: Vec<&str> = got.iter().map(|e| &*e.request_id).collect();
+        assert_eq!(ids, ["a", "b"], "oldest first");
     }
 
     #[tokio::test]
@@ -224,7 +281,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_consumer_wakes_when_the_last_sender_goes() {
-        let (tx, mut rx) = queue(10, 5);
+        let (tx, rx) = queue(10, 5);
         let other = tx.clone();
         tx.try_send(sample_event("a")).unwrap();
         drop(tx);

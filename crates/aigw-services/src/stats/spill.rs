@@ -51,26 +51,25 @@ impl Spill {
         &mut self,
         op: impl FnOnce(&mut Journal) -> T + Send + 'static,
     ) -> Option<T> {
-        let journal = Arc::clone(&self.journal);
-        let counters = Arc::clone(&self.counters);
-        let outcome = tokio::task::spawn_blocking(move || {
-            let mut journal = journal.lock();
-            let out = op(&mut journal);
-            publish(&journal, &counters);
-            (out, journal.has_pending())
-        })
-        .await;
-        match outcome {
-            Ok((out, pending)) => {
-                self.pending = pending;
-                Some(out)
-            }
-            Err(error) => {
-                tracing::error!(%error, "stats journal task failed");
-                Counters::add(&self.counters.journal_errors, 1);
-                None
-            }
+        let (out, pending) = run_blocking(&self.journal, &self.counters, op).await?;
+        self.pending = pending;
+        Some(out)
+    }
+
+    /// A second way into the journal, for batches the writer moves there
+    /// while a write of its own is in progress (see [`Overflow`]).
+    pub(crate) fn overflow(&self) -> Overflow {
+        Overflow {
+            journal: Arc::clone(&self.journal),
+            counters: Arc::clone(&self.counters),
         }
+    }
+
+    /// Notes that an [`Overflow`] appended records: they wait for replay
+    /// and for the next sync.
+    pub(crate) fn overflowed(&mut self) {
+        self.pending = true;
+        self.unsynced = true;
     }
 
     /// Appends `batches` in order. Returns those the journal could not
@@ -81,52 +80,11 @@ impl Spill {
             return batches;
         }
         self.unsynced = true;
-        let outcome = self
-            .run(move |journal| {
-                let now = Utc::now();
-                let mut kept = Vec::new();
-                let mut outcome = Appended::Written(0);
-                let mut error = None;
-                let mut full_events = 0;
-                let mut written = (0, 0);
-                for batch in batches {
-                    if error.is_some() {
-                        kept.push(batch);
-                        continue;
-                    }
-                    match journal.append(&JournalBatch::of(&batch), now) {
-                        Ok(Appended::Written(_)) => {
-                            written.0 += 1;
-                            written.1 += batch.events;
-                        }
-                        Ok(Appended::Full) => {
-                            outcome = Appended::Full;
-                            full_events += batch.events;
-                        }
-                        Err(e) => {
-                            error = Some(e);
-                            kept.push(batch);
-                        }
-                    }
-                }
-                (kept, outcome, full_events, written, error)
-            })
-            .await;
-        let Some((kept, outcome, full_events, (batches, events), error)) = outcome else {
+        let Some((kept, pending)) = append_batches(&self.journal, &self.counters, batches).await
+        else {
             return Vec::new();
         };
-        Counters::add(&self.counters.journal_appended_batches, batches);
-        Counters::add(&self.counters.journal_appended_events, events);
-        if outcome == Appended::Full {
-            Counters::add(&self.counters.dropped_journal_full, full_events);
-            tracing::warn!(
-                dropped = full_events,
-                "stats journal full while the database is unreachable; events dropped"
-            );
-        }
-        if let Some(error) = error {
-            self.journal_error(&error);
-        }
+        self.pending = pending;
         kept
     }
 
@@ -205,9 +163,117 @@ impl Spill {
     }
 
     fn journal_error(&self, error: &JournalError) {
-        Counters::add(&self.counters.journal_errors, 1);
-        tracing::error!(%error, "stats journal operation failed");
+        journal_error(&self.counters, error);
     }
+}
+
+/// Moves batches from the writer's queue to the journal while the writer
+/// is busy with a write of its own, so that a slow or unreachable database
+/// fills the journal, not the queue. Shares the journal (and its lock) with
+/// the writer's [`Spill`].
+pub(crate) struct Overflow {
+    journal: Arc<Mutex<Journal>>,
+    counters: Arc<Counters>,
+}
+
+impl Overflow {
+    /// Appends `batch`; returns it if the journal could not write it (a file
+    /// error), for the caller to keep in memory. A full journal drops it and
+    /// counts its events.
+    pub(crate) async fn append(&self, batch: PendingBatch) -> Option<PendingBatch> {
+        let events = batch.events;
+        let (mut kept, _) = append_batches(&self.journal, &self.counters, vec![batch]).await?;
+        if kept.is_empty() {
+            Counters::add(&self.counters.journal_overflow_events, events);
+        }
+        kept.pop()
+    }
+}
+
+/// Runs `op` on the journal on the blocking pool, then publishes the gauges.
+/// Returns what `op` returned and whether the journal has a record to
+/// replay; `None` if the task failed.
+async fn run_blocking<T: Send + 'static>(
+    journal: &Arc<Mutex<Journal>>,
+    counters: &Arc<Counters>,
+    op: impl FnOnce(&mut Journal) -> T + Send + 'static,
+) -> Option<(T, bool)> {
+    let journal = Arc::clone(journal);
+    let published = Arc::clone(counters);
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut journal = journal.lock();
+        let out = op(&mut journal);
+        publish(&journal, &published);
+        (out, journal.has_pending())
+    })
+    .await;
+    match outcome {
+        Ok(done) => Some(done),
+        Err(error) => {
+            tracing::error!(%error, "stats journal task failed");
+            Counters::add(&counters.journal_errors, 1);
+            None
+        }
+    }
+}
+
+/// Appends `batches` in order and counts the outcome. Returns those the
+/// journal could not write (a file error), and whether the journal has a
+/// record to replay; a full journal drops the batch and counts its events.
+async fn append_batches(
+    journal: &Arc<Mutex<Journal>>,
+    counters: &Arc<Counters>,
+    batches: Vec<PendingBatch>,
+) -> Option<(Vec<PendingBatch>, bool)> {
+    let ((kept, outcome, full_events, (batches, events), error), pending) =
+        run_blocking(journal, counters, move |journal| {
+            let now = Utc::now();
+            let mut kept = Vec::new();
+            let mut outcome = Appended::Written(0);
+            let mut error = None;
+            let mut full_events = 0;
+            let mut written = (0, 0);
+            for batch in batches {
+                if error.is_some() {
+                    kept.push(batch);
+                    continue;
+                }
+                match journal.append(&JournalBatch::of(&batch), now) {
+                    Ok(Appended::Written(_)) => {
+                        written.0 += 1;
+                        written.1 += batch.events;
+                    }
+                    Ok(Appended::Full) => {
+                        outcome = Appended::Full;
+                        full_events += batch.events;
+                    }
+                    Err(e) => {
+                        error = Some(e);
+                        kept.push(batch);
+                    }
+                }
+            }
+            (kept, outcome, full_events, written, error)
+        })
+        .await?;
+    Counters::add(&counters.journal_appended_batches, batches);
+    Counters::add(&counters.journal_appended_events, events);
+    if outcome == Appended::Full {
+        Counters::add(&counters.dropped_journal_full, full_events);
+        tracing::warn!(
+            dropped = full_events,
+            "stats journal full while the database is unreachable; events dropped"
+        );
+    }
+    if let Some(error) = error {
+        journal_error(counters, &error);
+    }
+    Some((kept, pending))
+}
+
+fn journal_error(counters: &Counters, error: &JournalError) {
+    Counters::add(&counters.journal_errors, 1);
+    tracing::error!(%error, "stats journal operation failed");
 }
 
 /// Publishes the journal's gauges.

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use aigw_domain::{
     AccountHealthChange, AccountHealthDelta, AccountId, HealthStatus, NewRequestLog, ProviderId,
@@ -33,7 +33,7 @@ use super::event::StatsEvent;
 use super::journal::Journal;
 use super::metrics::Counters;
 use super::queue::EventReceiver;
-use super::spill::Spill;
+use super::spill::{Overflow, Spill};
 use super::{FlushReport, StatsConfig};
 use crate::health::{AccountOutcome, DownAccounts, HealthSettings};
 
@@ -76,6 +76,10 @@ struct Sink {
     marker_retention: chrono::TimeDelta,
     /// The longest a batch's write may take before it counts as failed.
     write_timeout: std::time::Duration,
+    /// Whether the last write failed and no write or probe has succeeded
+    /// since: health and limits then skip the database (counted as health
+    /// failures) rather than each wait for an answer that will not come.
+    writes_failing: AtomicBool,
     /// How outcomes turn into account health.
     health: HealthSettings,
     /// The `down` accounts of this instance, kept in step with what is
@@ -141,6 +145,7 @@ impl Writer {
                 next_marker_cleanup: Mutex::new(Instant::now()),
                 marker_retention,
                 write_timeout: config.write_timeout,
+                writes_failing: AtomicBool::new(false),
                 health: config.health,
                 down: DownAccounts::default(),
                 limits_written: Mutex::new(HashMap::new()),
@@ -236,47 +241,82 @@ impl Writer {
 
     /// Seals the batch and writes what is due, while still taking events
     /// from the queue (up to one batch) so that a slow write does not fill
-    /// it. Returns the shutdown deadline if one arrived meanwhile; if that
-    /// deadline passes before the write ends, the write is abandoned (the
-    /// drain then counts what is left as dropped).
+    /// it; with a journal, a write slow enough for the queue to get half
+    /// full moves batches from the queue to the journal meanwhile, so the
+    /// queue never fills while the journal has room. Returns the shutdown
+    /// deadline if one arrived meanwhile; if that deadline passes before the
+    /// write ends, the write is abandoned (the drain then counts what is
+    /// left as dropped).
     async fn flush(&mut self) -> Option<Instant> {
         let events = std::mem::replace(&mut self.batch, Vec::with_capacity(self.config.batch_size));
-        let Self {
-            sink,
-            config,
-            rx,
-            stop,
-            stop_open,
-            queue_open,
-            batch,
-            backlog,
-            spill,
-            ..
-        } = self;
-        let work = write(sink, config, backlog, spill, events, true);
-        tokio::pin!(work);
+        let overflow = self.spill.as_ref().map(Spill::overflow);
         let mut deadline = None;
-        loop {
-            let room = config.batch_size.saturating_sub(batch.len());
-            tokio::select! {
-                biased;
-                () = &mut work => break,
-                stop = &mut *stop, if *stop_open => {
-                    *stop_open = false;
-                    if let Ok(at) = stop {
-                        deadline = Some(at);
+        let mut moved = Moved::default();
+        {
+            let Self {
+                sink,
+                config,
+                rx,
+                stop,
+                stop_open,
+                queue_open,
+                batch,
+                backlog,
+                spill,
+                ..
+            } = &mut *self;
+            let (sink, rx) = (&*sink, &*rx);
+            let work = write(sink, config, backlog, spill, events, true);
+            tokio::pin!(work);
+            let mut moving: Option<MoveFuture<'_>> = None;
+            let mut spare = Vec::new();
+            loop {
+                let room = config.batch_size.saturating_sub(batch.len());
+                let can_move = overflow.is_some() && moving.is_none() && *queue_open;
+                tokio::select! {
+                    biased;
+                    () = &mut work => break,
+                    stop = &mut *stop, if *stop_open => {
+                        *stop_open = false;
+                        if let Ok(at) = stop {
+                            deadline = Some(at);
+                        }
                     }
-                }
-                received = rx.recv_many(batch, room), if *queue_open && room > 0 => {
-                    if received == 0 {
-                        *queue_open = false;
-                    } else {
-                        Counters::add(&sink.counters.received, received);
+                    received = rx.recv_many(batch, room), if *queue_open && room > 0 => {
+                        if received == 0 {
+                            *queue_open = false;
+                        } else {
+                            Counters::add(&sink.counters.received, received);
+                        }
                     }
+                    taken = rx.recv_deep(&mut spare, config.batch_size), if can_move => {
+                        if taken == 0 {
+                            *queue_open = false;
+                        } else if let Some(overflow) = &overflow {
+                            Counters::add(&sink.counters.received, taken);
+                            let events = std::mem::take(&mut spare);
+                            moving = Some(Box::pin(move_to_journal(sink, overflow, events)));
+                        }
+                    }
+                    kept = async {
+                        match moving.as_mut() {
+                            Some(pending) => pending.await,
+                            None => std::future::pending().await,
+                        }
+                    }, if moving.is_some() => {
+                        moving = None;
+                        moved.add(kept);
+                    }
+                    () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => break,
                 }
-                () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => break,
             }
+            // A move under way finishes: its events were taken from the queue.
+            if let Some(pending) = moving {
+                moved.add(pending.await);
+            }
+            batch.append(&mut spare);
         }
+        moved.settle(&mut self.backlog, self.spill.as_mut());
         deadline
     }
 
@@ -369,9 +409,7 @@ async fn write(
     replay: bool,
 ) {
     if !events.is_empty() {
-        sink.live(&events).await;
-        sink.health(&events).await;
-        sink.limits(&events).await;
+        sink.observe(&events).await;
         let batch = PendingBatch::from_events(&events);
         match spill.as_mut() {
             Some(spill) if backlog.retry_at().is_some() => {
@@ -405,6 +443,8 @@ async fn write(
     if let Some(spill) = spill.as_mut() {
         spill.sync(false).await;
     }
+    sink.writes_failing
+        .store(backlog.retry_at().is_some(), Ordering::Relaxed);
     let dropped = backlog.enforce_capacity();
     if dropped > 0 {
         Counters::add(&sink.counters.dropped_backlog_full, dropped);
@@ -414,6 +454,52 @@ async fn write(
         );
     }
     Counters::set(&sink.counters.backlog_len, backlog.len());
+}
+
+/// A batch on its way from the queue to the journal (see [`Writer::flush`]).
+type MoveFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Option<PendingBatch>> + Send + 'a>>;
+
+/// What moving batches to the journal during one flush left to settle.
+#[derive(Default)]
+struct Moved {
+    /// Some batch reached the journal.
+    appended: bool,
+    /// Batches the journal could not write (a file error).
+    kept: Vec<PendingBatch>,
+}
+
+impl Moved {
+    fn add(&mut self, kept: Option<PendingBatch>) {
+        match kept {
+            Some(batch) => self.kept.push(batch),
+            None => self.appended = true,
+        }
+    }
+
+    /// Tells the writer's journal handle what was appended beside it, and
+    /// keeps what the journal refused in the backlog.
+    fn settle(self, backlog: &mut Backlog, spill: Option<&mut Spill>) {
+        if let (true, Some(spill)) = (self.appended, spill) {
+            spill.overflowed();
+        }
+        for batch in self.kept {
+            backlog.push(batch);
+        }
+    }
+}
+
+/// Moves `events`, taken from the queue while the writer was busy, to the
+/// journal: their live counters first, as for any batch, then the rows.
+/// Returns the batch if the journal could not write it. Nothing here waits
+/// on the database, which is what the writer is busy with.
+async fn move_to_journal(
+    sink: &Sink,
+    overflow: &Overflow,
+    events: Vec<StatsEvent>,
+) -> Option<PendingBatch> {
+    sink.observe_offline(&events).await;
+    overflow.append(PendingBatch::from_events(&events)).await
 }
 
 /// One live-counter update (a group's sums); whether it succeeded.
@@ -572,6 +658,25 @@ fn health_deltas(events: &[StatsEvent]) -> Vec<AccountHealthDelta> {
 }
 
 impl Sink {
+    /// What a batch changes beside its rows: the live counters, account
+    /// health and learned limits.
+    async fn observe(&self, events: &[StatsEvent]) {
+        self.live(events).await;
+        self.health(events).await;
+        self.limits(events).await;
+    }
+
+    /// Like [`observe`](Self::observe) for a batch moved to the journal
+    /// because the writer is behind: the live counters only. Its health and
+    /// limits are counted as not written (health is current state, and the
+    /// next outcome of each account writes it), rather than wait on the
+    /// database the writer is already waiting for.
+    async fn observe_offline(&self, events: &[StatsEvent]) {
+        self.live(events).await;
+        let skipped = health_deltas(events).len() + quota_observations(events).len();
+        Counters::add(&self.counters.health_failures, skipped);
+    }
+
     /// Account health: the batch's outcomes coalesced per account and
     /// written in one transaction; an account that went `down` (or whose
     /// probe failed) or came back is applied to this instance's table and
@@ -580,6 +685,10 @@ impl Sink {
     async fn health(&self, events: &[StatsEvent]) {
         let deltas = health_deltas(events);
         if deltas.is_empty() {
+            return;
+        }
+        if self.writes_failing.load(Ordering::Relaxed) {
+            Counters::add(&self.counters.health_failures, deltas.len());
             return;
         }
         let thresholds = self.health.thresholds();
@@ -616,6 +725,10 @@ impl Sink {
     async fn limits(&self, events: &[StatsEvent]) {
         let observed = quota_observations(events);
         if observed.is_empty() {
+            return;
+        }
+        if self.writes_failing.load(Ordering::Relaxed) {
+            Counters::add(&self.counters.health_failures, observed.len());
             return;
         }
         let now = Instant::now();

@@ -300,6 +300,59 @@ async fn events_journaled_during_an_outage_are_written_once_after_it() {
     .await;
 }
 
+/// A database that stops answering holds the writer's write until its
+/// timeout. Meanwhile the queue's excess goes to the journal instead of
+/// filling the queue: nothing is dropped, and after the database answers
+/// again everything is written once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_stuck_on_a_silent_database_moves_the_queue_to_the_journal() {
+    with_postgres_database(async |db: Arc<PgDatabase>| {
+        let (direct, through, forwarder) = behind_forwarder(&db).await;
+        let fixture = Fixture::create(&direct, 3, 2).await;
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(JournalConfig::new(dir.path())).unwrap();
+        // The queue holds a tenth of the events, and one write holds the
+        // writer for two seconds, while the events arrive within about one.
+        let config = StatsConfig {
+            queue_capacity: 500,
+            batch_size: 50,
+            write_timeout: Duration::from_secs(2),
+            ..journaled_config()
+        };
+        let (recorder, handle) =
+            StatsRecorder::start_with_journal(through, state().await, config, journal);
+        forwarder.stall();
+        let events = workload(&fixture, 5_000, Utc::now());
+        for chunk in events.chunks(100) {
+            for event in chunk.iter().cloned() {
+                recorder.record(event);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        wait_until(WAIT, "every event journaled", || async {
+            let m = recorder.metrics();
+            m.journal_appended_events == events.len() as u64 && m.queue_depth == 0
+        })
+        .await;
+        let m = recorder.metrics();
+        assert_eq!(m.dropped(), 0, "{m:?}");
+        assert!(m.journal_overflow_events > 0, "{m:?}");
+        assert_eq!(log_count(&direct).await, 0);
+
+        forwarder.restore();
+        wait_until(WAIT, "the journal replayed", || async {
+            let m = recorder.metrics();
+            m.journal_pending_bytes == 0 && m.journal_replayed_events == events.len() as u64
+        })
+        .await;
+        let report = handle.shutdown(Duration::from_secs(10)).await;
+        assert_eq!(report.metrics.dropped(), 0, "{report:?}");
+        assert!(segments(dir.path()).is_empty());
+        assert_recorded_once(&direct, &fixture, &events).await;
+    })
+    .await;
+}
+
 /// A writer stopped during an outage leaves its journal on disk; the next
 /// writer on the same directory replays it: every event arrives once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
