@@ -15,6 +15,7 @@ mod procs;
 mod report;
 mod scenario;
 mod services;
+mod soak;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -73,6 +74,13 @@ struct Args {
     /// The outage scenario with the gateway SIGKILLed 5 s into the cut and restarted.
     #[arg(long)]
     outage_kill: bool,
+    /// Instead of the table: the soak scenario (embedded, 64 connections of
+    /// passthrough for this many seconds), printing the database's size on disk.
+    #[arg(long, conflicts_with_all = ["outage", "outage_kill"])]
+    soak: Option<u64>,
+    /// With `--soak`: keep request logs for a minute, pruned every 10 s.
+    #[arg(long, requires = "soak")]
+    soak_retention: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -131,8 +139,11 @@ async fn main() -> anyhow::Result<()> {
         database_url: args.database_url.clone(),
         redis_url: args.redis_url.clone(),
     };
-    if args.outage || args.outage_kill {
-        let result = outage::run(&plan, args.outage_kill, &mut interrupt).await;
+    if args.outage || args.outage_kill || args.soak.is_some() {
+        let result = match args.soak {
+            Some(seconds) => soak::run(&plan, seconds, args.soak_retention, &mut interrupt).await,
+            None => outage::run(&plan, args.outage_kill, &mut interrupt).await,
+        };
         tokio::task::spawn_blocking(move || drop(mock))
             .await
             .context("stopping the mock upstream panicked")?;

@@ -165,6 +165,30 @@ struct Drain {
     seconds: Option<f64>,
     replayed: f64,
     peak_pending_bytes: f64,
+    /// When the pipeline's state was last printed.
+    traced: Option<Instant>,
+}
+
+impl Drain {
+    /// Prints the pipeline's state about once a second, so that a run shows
+    /// when the queue filled and when the journal grew and drained.
+    fn trace(&mut self, journal: Journal) {
+        if self
+            .traced
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.traced = Some(Instant::now());
+        eprintln!(
+            "  queue {:>6}  backlog {:>6}  journal pending {:>9} B  replayed {:>7}  dropped {:>6}",
+            journal.queue,
+            journal.backlog,
+            journal.pending_bytes,
+            journal.replayed,
+            journal.dropped
+        );
+    }
 }
 
 /// Polls `/metrics` until `until`; notes the peak pending size and, after `restored`
@@ -178,6 +202,7 @@ async fn watch_journal(
     while Instant::now() < until && drain.seconds.is_none() {
         if let Ok(journal) = Journal::read(gateway).await {
             drain.peak_pending_bytes = drain.peak_pending_bytes.max(journal.pending_bytes);
+            drain.trace(journal);
             if let Some(at) = *restored.borrow()
                 && journal.pending_bytes == 0.0
             {
