@@ -1037,7 +1037,7 @@ impl Gateway {
         event.outcome = Some(AccountOutcome::Success);
         event.limits = limits;
         event.latency = sent_at.elapsed();
-        event.usage = token_usage(usage);
+        event.usage = TokenUsage::from(usage);
         self.inner.stats.record(event);
         Ok(Reply::Full {
             status: StatusCode::OK,
@@ -1305,15 +1305,6 @@ fn counting_unavailable(kind: ProviderKind) -> aigw_formats::FormatError {
         path: "countTokens".to_owned(),
         upstream: kind.format(),
         reason: "token counting is not available for this model's upstream".into(),
-    }
-}
-
-/// The stats form of a response's usage.
-pub(crate) fn token_usage(usage: aigw_formats::Usage) -> TokenUsage {
-    TokenUsage {
-        input: Some(usage.input_tokens),
-        output: Some(usage.output_tokens),
-        cached: Some(usage.cached_input_tokens),
     }
 }
 

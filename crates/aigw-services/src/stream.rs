@@ -25,7 +25,7 @@ use tokio::time::{Instant, Sleep, sleep};
 
 use crate::client_pool::UpstreamBody;
 use crate::redact::Secrets;
-use crate::stats::{StatsEvent, StatsFailure, StatsRecorder};
+use crate::stats::{StatsEvent, StatsFailure, StatsRecorder, TokenUsage};
 
 /// How long the upstream may stay silent before a keep-alive comment is sent.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
@@ -142,7 +142,7 @@ impl ClientStream {
             let mut event = pending.event;
             event.at = chrono::Utc::now();
             event.latency = pending.started.elapsed();
-            event.usage = crate::gateway::token_usage(self.translator.usage());
+            event.usage = TokenUsage::from(self.translator.usage());
             let failure = self
                 .failure
                 .or((!self.done).then_some("client_disconnected"));
