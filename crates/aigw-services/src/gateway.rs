@@ -835,20 +835,11 @@ impl Gateway {
         result
     }
 
+    /// The failure of an account whose OAuth token cannot be had.
     fn credential_failure(&self, error: crate::credentials::CredentialError) -> Failure {
-        let policy = &self.inner.settings.failover;
-        let cooldown = error.retry_after().unwrap_or(if error.is_permanent() {
-            policy.auth_cooldown
-        } else {
-            policy.unreachable_cooldown
-        });
         tracing::warn!(kind = error.kind(), "account credential unavailable");
-        Failure::retry(
-            Error::Credential(error),
-            cooldown,
-            CooldownReason::AuthFailed,
-            true,
-        )
+        let verdict = self.inner.settings.failover.classify_credential(&error);
+        Failure::new(Error::Credential(error), verdict)
     }
 
     async fn send_once(
@@ -894,11 +885,8 @@ impl Gateway {
         if upstream_stream {
             request = request.header(ACCEPT, HeaderValue::from_static("text/event-stream"));
         }
-        // An account whose credential cannot be sent is skipped for good
-        // (until it is edited), not retried on every request.
-        let headers = auth_headers(attempt.kind, attempt.account, oauth_token).map_err(|e| {
-            Failure::retry(e, policy.auth_cooldown, CooldownReason::AuthFailed, true)
-        })?;
+        let headers = auth_headers(attempt.kind, attempt.account, oauth_token)
+            .map_err(|e| Failure::new(e, policy.classify_unsendable_credential()))?;
         for (name, value) in headers {
             request = request.header(name, value);
         }
@@ -979,17 +967,7 @@ impl Gateway {
                     Ok(Reply::Stream(Box::new(stream)))
                 }
                 Err(PrimeError::Upstream(e)) => Err(self.transport_failure(e)),
-                Err(PrimeError::Stream(StreamError::Upstream(e))) => Err(Failure {
-                    verdict: policy.classify_stream_error(e.kind),
-                    error: upstream_event_error(attempt, e.kind, &e.message, &secrets()),
-                    limits: None,
-                }),
-                Err(PrimeError::Stream(e)) => Err(Failure::retry(
-                    Error::UpstreamStream(secrets().redact_str(&e.to_string()).into_owned()),
-                    policy.server_error_cooldown,
-                    CooldownReason::ServerError,
-                    false,
-                )),
+                Err(PrimeError::Stream(e)) => Err(self.stream_failure(attempt, e, oauth_token)),
             };
         }
         let body = collect(response.into_body())
@@ -1125,15 +1103,28 @@ impl Gateway {
         Some(Arc::new(limits))
     }
 
-    /// A 2xx reply whose body cannot be read: retried elsewhere, like a
-    /// server error.
+    /// The failure of an upstream stream that ended before anything reached
+    /// the client: an error event is the same error as a status; any other
+    /// (an unreadable or cut stream) is the upstream's fault.
+    fn stream_failure(
+        &self,
+        attempt: &Attempt<'_>,
+        error: StreamError,
+        oauth_token: Option<&str>,
+    ) -> Failure {
+        let verdict = self.inner.settings.failover.classify_stream_error(&error);
+        let secrets = Secrets::of(attempt.account, oauth_token);
+        let error = match error {
+            StreamError::Upstream(e) => upstream_event_error(attempt, e.kind, &e.message, &secrets),
+            other => Error::UpstreamStream(secrets.redact_str(&other.to_string()).into_owned()),
+        };
+        Failure::new(error, verdict)
+    }
+
+    /// A 2xx reply whose body cannot be read.
     fn unreadable_reply(&self, e: aigw_formats::FormatError) -> Failure {
-        Failure::retry(
-            Error::UpstreamResponse(e),
-            self.inner.settings.failover.server_error_cooldown,
-            CooldownReason::ServerError,
-            false,
-        )
+        let verdict = self.inner.settings.failover.classify_unreadable_reply();
+        Failure::new(Error::UpstreamResponse(e), verdict)
     }
 
     /// Remembers that `attempt`'s account produced response `id`.
@@ -1155,27 +1146,14 @@ impl Gateway {
         body: &[u8],
         oauth_token: Option<&str>,
     ) -> Result<Bytes, Failure> {
-        let secrets = || Secrets::of(attempt.account, oauth_token);
-        let policy = &self.inner.settings.failover;
         if upstream_format != Format::OpenAiResponses {
             return Err(Failure::fatal(Error::UpstreamStream(
                 "only Responses streams can be read back whole".to_owned(),
             )));
         }
-        match aigw_formats::stream::aggregate_responses(body) {
-            Ok((whole, _usage)) => Ok(whole),
-            Err(StreamError::Upstream(e)) => Err(Failure {
-                verdict: policy.classify_stream_error(e.kind),
-                error: upstream_event_error(attempt, e.kind, &e.message, &secrets()),
-                limits: None,
-            }),
-            Err(e) => Err(Failure::retry(
-                Error::UpstreamStream(secrets().redact_str(&e.to_string()).into_owned()),
-                policy.server_error_cooldown,
-                CooldownReason::ServerError,
-                false,
-            )),
-        }
+        aigw_formats::stream::aggregate_responses(body)
+            .map(|(whole, _usage)| whole)
+            .map_err(|e| self.stream_failure(attempt, e, oauth_token))
     }
 
     fn transport_failure(&self, e: crate::client_pool::UpstreamError) -> Failure {
@@ -1367,29 +1345,20 @@ impl Failure {
         matches!(&self.error, Error::UpstreamAuth { status, .. } if *status == StatusCode::UNAUTHORIZED)
     }
 
-    fn fatal(error: Error) -> Self {
+    /// `error`, with the failover policy's `verdict` on it.
+    const fn new(error: Error, verdict: Verdict) -> Self {
         Self {
             error,
-            verdict: Verdict::Fatal,
+            verdict,
             limits: None,
         }
     }
 
-    fn retry(
-        error: Error,
-        cooldown: std::time::Duration,
-        reason: CooldownReason,
-        account_wide: bool,
-    ) -> Self {
-        Self {
-            error,
-            verdict: Verdict::Retry {
-                cooldown,
-                reason,
-                account_wide,
-            },
-            limits: None,
-        }
+    /// A failure of the request itself or of the gateway before anything
+    /// went out (a body that cannot be translated, an invalid upstream
+    /// URL): answered now, at no cost to the account.
+    const fn fatal(error: Error) -> Self {
+        Self::new(error, Verdict::Fatal)
     }
 }
 
