@@ -23,9 +23,9 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame};
 use tokio::time::{Instant, Sleep, sleep};
 
+use crate::attempt::StreamingAttempt;
 use crate::client_pool::UpstreamBody;
 use crate::redact::Secrets;
-use crate::stats::{StatsEvent, StatsFailure, StatsRecorder, TokenUsage};
 
 /// How long the upstream may stay silent before a keep-alive comment is sent.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
@@ -44,8 +44,9 @@ pub struct ClientStream {
     out: BytesMut,
     keepalive: Pin<Box<Sleep>>,
     done: bool,
-    /// Where the stream's stats event goes once it ends (or is dropped).
-    stats: Option<PendingStats>,
+    /// The attempt this stream answers, recorded once the stream ends (or
+    /// is dropped).
+    attempt: Option<StreamingAttempt>,
     /// Why the stream ended badly, if it did.
     failure: Option<&'static str>,
     /// Whose credentials an upstream error event must not carry to the client.
@@ -77,13 +78,6 @@ impl OwnedSecrets {
     }
 }
 
-#[derive(Debug)]
-struct PendingStats {
-    recorder: StatsRecorder,
-    event: StatsEvent,
-    started: std::time::Instant,
-}
-
 impl ClientStream {
     /// The translator, for what it learned of the upstream (its response id).
     pub fn translator(&self) -> &StreamTranslator {
@@ -98,7 +92,7 @@ impl ClientStream {
             out: BytesMut::with_capacity(4096),
             keepalive: Box::pin(sleep(KEEPALIVE_INTERVAL)),
             done: false,
-            stats: None,
+            attempt: None,
             failure: None,
             secrets: None,
         }
@@ -122,34 +116,18 @@ impl ClientStream {
         self.translator.write_error(&error, &mut self.out);
     }
 
-    /// Sends `event`, completed with the stream's usage, latency and outcome,
-    /// to `recorder` when the stream ends or is dropped.
-    pub fn record_to(
-        &mut self,
-        recorder: StatsRecorder,
-        event: StatsEvent,
-        started: std::time::Instant,
-    ) {
-        self.stats = Some(PendingStats {
-            recorder,
-            event,
-            started,
-        });
+    /// Records `attempt`, with the stream's usage and how it ended, when
+    /// the stream ends or is dropped.
+    pub(crate) fn record_to(&mut self, attempt: StreamingAttempt) {
+        self.attempt = Some(attempt);
     }
 
     fn record_stats(&mut self) {
-        if let Some(pending) = self.stats.take() {
-            let mut event = pending.event;
-            event.at = chrono::Utc::now();
-            event.latency = pending.started.elapsed();
-            event.usage = TokenUsage::from(self.translator.usage());
+        if let Some(attempt) = self.attempt.take() {
             let failure = self
                 .failure
                 .or((!self.done).then_some("client_disconnected"));
-            if let Some(kind) = failure {
-                event.error = Some(StatsFailure::new(kind, kind));
-            }
-            pending.recorder.record(event);
+            attempt.ended(self.translator.usage(), failure);
         }
     }
 
