@@ -412,6 +412,9 @@ impl Gateway {
         result
     }
 
+    /// The request from its body to its reply: inspected, routed, then sent
+    /// to the account holding the response it continues, or through
+    /// failover.
     async fn handle_inner(
         &self,
         principal: &Principal,
@@ -450,36 +453,36 @@ impl Gateway {
                 return Err(Error::BadRequest(counting_unavailable(first)));
             }
         }
+        self.fail_over(&request, &candidates, served).await
+    }
+
+    /// Attempts on the candidates' accounts, one after another while each
+    /// failure is one that another account may cure, until one answers or
+    /// the attempts or the time allowed run out.
+    async fn fail_over(
+        &self,
+        request: &ClientRequest<'_>,
+        candidates: &[RouteCandidate<'_>],
+        served: &mut Served,
+    ) -> Result<Reply, Error> {
         // A count costs the account nothing, so it does not take the turn
         // of the next real request.
-        let turn = if call.counts_tokens() {
+        let turn = if request.call.counts_tokens() {
             Turn::Leave
         } else {
             Turn::Take
         };
-        // The conversation's key is worked out only for a provider that
-        // keeps conversations on their account (a first-turns key hashes
-        // the system prompt).
-        let conversation = candidates
-            .iter()
-            .any(|c| c.entry.provider.session_affinity)
-            .then(|| {
-                headers
-                    .conversation
-                    .or_else(|| Some(meta.conversation?.key(&counted)))
-            })
-            .flatten()
-            .map(|key| Conversation::new(key, principal.api_key_id));
+        let conversation = conversation(request, candidates);
         let policy = &self.inner.settings.failover;
         let started = Instant::now();
         let mut tried: Vec<AccountId> = Vec::new();
         let mut last_error: Option<Error> = None;
         for _ in 0..policy.max_attempts.max(1) {
-            let Some(selection) = self.select(&candidates, &tried, turn, conversation).await else {
+            let Some(selection) = self.select(candidates, &tried, turn, conversation).await else {
                 break;
             };
             let account = selection.chosen.account.id;
-            match self.attempt(&request, &selection, &tried, served).await {
+            match self.attempt(request, &selection, &tried, served).await {
                 Ok(reply) => return Ok(reply),
                 Err(Failure {
                     error,
@@ -499,8 +502,8 @@ impl Gateway {
             return Err(error);
         }
         Err(Error::NoUsableAccount {
-            retry_after: self.earliest_rejoin(&candidates),
-            model: meta.model.clone(),
+            retry_after: self.earliest_rejoin(candidates),
+            model: request.meta.model.clone(),
         })
     }
 
@@ -570,52 +573,12 @@ impl Gateway {
     async fn handle_pinned(
         &self,
         request: &ClientRequest<'_>,
-        candidates: &[crate::snapshot::RouteCandidate<'_>],
+        candidates: &[RouteCandidate<'_>],
         previous: &str,
         served: &mut Served,
     ) -> Result<Reply, Error> {
-        let client = request.call.format();
-        let native: Vec<_> = candidates
-            .iter()
-            .filter(|c| upstream_format(&c.entry.provider, client) == Format::OpenAiResponses)
-            .collect();
-        if native.is_empty() {
-            return Err(unpinnable(
-                "this model's upstream does not keep responses (it does not speak the Responses \
-                 API); send the whole conversation in `input` instead",
-            ));
-        }
-        let account =
-            match pins::lookup(self.inner.selector.pins(), &self.inner.state, previous).await {
-                Ok(Some(account)) => account,
-                Ok(None) => {
-                    return Err(unpinnable(
-                        "unknown or expired response id: this gateway does not know which account \
-                     produced it; send the whole conversation in `input` instead",
-                    ));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "response pin lookup failed");
-                    return Err(unpinnable(
-                        "the account that produced this response cannot be looked up now; send the \
-                     whole conversation in `input` instead",
-                    ));
-                }
-            };
-        let found = native.iter().find_map(|c| {
-            let chosen = c.entry.rotation.iter().find(|r| r.account.id == account)?;
-            Some(crate::selector::Selection {
-                entry: c.entry,
-                chosen,
-                upstream_model: c.upstream_model,
-            })
-        });
-        let Some(selection) = found else {
-            return Err(unpinnable(
-                "the account that produced this response no longer serves this model (removed, \
-                 deactivated or unreachable); send the whole conversation in `input` instead",
-            ));
-        };
+        let selection = self.pinned_selection(request, candidates, previous).await?;
+        let account = selection.chosen.account.id;
         if let Some(left) = self
             .inner
             .cooldowns
@@ -638,6 +601,61 @@ impl Gateway {
         self.attempt(request, &selection, &[], served)
             .await
             .map_err(|failure| failure.error)
+    }
+
+    /// The account that produced response `previous`, among the candidates
+    /// whose upstream keeps responses (speaks the Responses API), or why
+    /// there is none.
+    async fn pinned_selection<'a>(
+        &self,
+        request: &ClientRequest<'_>,
+        candidates: &[RouteCandidate<'a>],
+        previous: &str,
+    ) -> Result<Selection<'a>, Error> {
+        let client = request.call.format();
+        let native: Vec<_> = candidates
+            .iter()
+            .filter(|c| upstream_format(&c.entry.provider, client) == Format::OpenAiResponses)
+            .collect();
+        if native.is_empty() {
+            return Err(unpinnable(
+                "this model's upstream does not keep responses (it does not speak the Responses \
+                 API); send the whole conversation in `input` instead",
+            ));
+        }
+        let account = self.pinned_account(previous).await?;
+        let found = native.iter().find_map(|c| {
+            let chosen = c.entry.rotation.iter().find(|r| r.account.id == account)?;
+            Some(Selection {
+                entry: c.entry,
+                chosen,
+                upstream_model: c.upstream_model,
+            })
+        });
+        found.ok_or_else(|| {
+            unpinnable(
+                "the account that produced this response no longer serves this model (removed, \
+                 deactivated or unreachable); send the whole conversation in `input` instead",
+            )
+        })
+    }
+
+    /// The account the pin of response `previous` names.
+    async fn pinned_account(&self, previous: &str) -> Result<AccountId, Error> {
+        match pins::lookup(self.inner.selector.pins(), &self.inner.state, previous).await {
+            Ok(Some(account)) => Ok(account),
+            Ok(None) => Err(unpinnable(
+                "unknown or expired response id: this gateway does not know which account \
+                 produced it; send the whole conversation in `input` instead",
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, "response pin lookup failed");
+                Err(unpinnable(
+                    "the account that produced this response cannot be looked up now; send the \
+                     whole conversation in `input` instead",
+                ))
+            }
+        }
     }
 
     /// One attempt on the selected account, recorded once (see
@@ -1249,6 +1267,26 @@ impl<'a> ClientRequest<'a> {
             counts_tokens: self.call.counts_tokens(),
         }
     }
+}
+
+/// The conversation `request` belongs to, worked out only when a candidate
+/// provider keeps conversations on their account (a first-turns key hashes
+/// the system prompt).
+fn conversation(
+    request: &ClientRequest<'_>,
+    candidates: &[RouteCandidate<'_>],
+) -> Option<Conversation> {
+    candidates
+        .iter()
+        .any(|c| c.entry.provider.session_affinity)
+        .then(|| {
+            request
+                .headers
+                .conversation
+                .or_else(|| Some(request.meta.conversation?.key(request.counted)))
+        })
+        .flatten()
+        .map(|key| Conversation::new(key, request.principal.api_key_id))
 }
 
 /// The refusal of a token count whose model no upstream that can count
