@@ -193,6 +193,50 @@ impl ClientStream {
     fn take_out(&mut self) -> Option<Bytes> {
         (!self.out.is_empty()).then(|| self.out.split().freeze())
     }
+
+    /// Translates one upstream frame into the pending output; returns that
+    /// output when it has grown large enough to go out at once.
+    fn translate_frame(&mut self, frame: Frame<Bytes>) -> Option<Bytes> {
+        self.keepalive
+            .as_mut()
+            .reset(Instant::now() + KEEPALIVE_INTERVAL);
+        // Trailers carry nothing for the client.
+        let data = frame.into_data().ok()?;
+        match self.translator.push(&data, &mut self.out) {
+            Ok(StreamStatus::Open) => {}
+            Ok(StreamStatus::Done) => self.done = true,
+            Err(e) => {
+                self.write_error(e);
+                self.failure = Some("stream_error");
+                self.done = true;
+            }
+        }
+        // Events already received go out together, in one write: keep
+        // reading while the upstream has more at hand, up to a bound, but
+        // never wait for more.
+        if self.out.len() >= COALESCE_LIMIT {
+            return self.take_out();
+        }
+        None
+    }
+
+    /// The upstream has nothing at hand: what is pending goes out now, or a
+    /// keep-alive comment once the upstream has been silent for long.
+    fn poll_idle(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if let Some(bytes) = self.take_out() {
+            return Poll::Ready(Some(Ok(Frame::data(bytes))));
+        }
+        if self.keepalive.as_mut().poll(cx).is_ready() {
+            self.keepalive
+                .as_mut()
+                .reset(Instant::now() + KEEPALIVE_INTERVAL);
+            return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(KEEPALIVE)))));
+        }
+        Poll::Pending
+    }
 }
 
 impl Body for ClientStream {
@@ -214,27 +258,7 @@ impl Body for ClientStream {
             }
             match Pin::new(&mut this.upstream).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
-                    this.keepalive
-                        .as_mut()
-                        .reset(Instant::now() + KEEPALIVE_INTERVAL);
-                    let Ok(data) = frame.into_data() else {
-                        continue; // trailers carry nothing for the client
-                    };
-                    match this.translator.push(&data, &mut this.out) {
-                        Ok(StreamStatus::Open) => {}
-                        Ok(StreamStatus::Done) => this.done = true,
-                        Err(e) => {
-                            this.write_error(e);
-                            this.failure = Some("stream_error");
-                            this.done = true;
-                        }
-                    }
-                    // Events already received go out together, in one
-                    // write: keep reading while the upstream has more at
-                    // hand, up to a bound, but never wait for more.
-                    if this.out.len() >= COALESCE_LIMIT
-                        && let Some(bytes) = this.take_out()
-                    {
+                    if let Some(bytes) = this.translate_frame(frame) {
                         return Poll::Ready(Some(Ok(Frame::data(bytes))));
                     }
                 }
@@ -252,18 +276,7 @@ impl Body for ClientStream {
                     }
                     this.done = true;
                 }
-                Poll::Pending => {
-                    if let Some(bytes) = this.take_out() {
-                        return Poll::Ready(Some(Ok(Frame::data(bytes))));
-                    }
-                    if this.keepalive.as_mut().poll(cx).is_ready() {
-                        this.keepalive
-                            .as_mut()
-                            .reset(Instant::now() + KEEPALIVE_INTERVAL);
-                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(KEEPALIVE)))));
-                    }
-                    return Poll::Pending;
-                }
+                Poll::Pending => return this.poll_idle(cx),
             }
         }
     }
