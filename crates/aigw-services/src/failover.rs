@@ -5,15 +5,20 @@
 //! Classification reads types and status codes, plus the structured fields
 //! providers use to say how long to wait (`Retry-After`, rate-limit reset
 //! headers, Google's `RetryInfo` and quota reasons); never an error string.
+//!
+//! Every verdict that moves on to another account comes from here, so every
+//! cooldown is bounded by `max_cooldown`.
 
 use std::time::Duration;
 
 use aigw_formats::ErrorKind;
+use aigw_formats::stream::StreamError;
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, StatusCode};
 
 use crate::client_pool::{UpstreamError, UpstreamErrorKind};
 use crate::cooldown::CooldownReason;
+use crate::credentials::CredentialError;
 use crate::limits::UpstreamLimits;
 
 /// Bounds and default waits of failover.
@@ -129,9 +134,53 @@ impl FailoverSettings {
         self.retry(self.unreachable_cooldown, reason, false)
     }
 
+    /// The verdict on a 200 stream that failed before anything reached the
+    /// client: an error event by its kind, any other failure (an unreadable
+    /// or cut stream) like a server error.
+    pub fn classify_stream_error(&self, error: &StreamError) -> Verdict {
+        match error {
+            StreamError::Upstream(e) => self.classify_error_event(e.kind),
+            _ => self.retry(
+                self.server_error_cooldown,
+                CooldownReason::ServerError,
+                false,
+            ),
+        }
+    }
+
+    /// The verdict on a 2xx reply whose body cannot be read: retried
+    /// elsewhere, like a server error.
+    pub fn classify_unreadable_reply(&self) -> Verdict {
+        self.retry(
+            self.server_error_cooldown,
+            CooldownReason::ServerError,
+            false,
+        )
+    }
+
+    /// The verdict on an account whose OAuth token cannot be had: the wait
+    /// the credential service asks for, else a long one for a grant that
+    /// needs an operator and a short one for a token endpoint that may
+    /// answer soon; for every model of the account.
+    pub fn classify_credential(&self, error: &CredentialError) -> Verdict {
+        let cooldown = error.retry_after().unwrap_or(if error.is_permanent() {
+            self.auth_cooldown
+        } else {
+            self.unreachable_cooldown
+        });
+        self.retry(cooldown, CooldownReason::AuthFailed, true)
+    }
+
+    /// The verdict on an account whose credential cannot be put into the
+    /// request's headers: skipped for the long auth wait (until it is
+    /// edited), not retried on every request.
+    pub fn classify_unsendable_credential(&self) -> Verdict {
+        self.retry(self.auth_cooldown, CooldownReason::AuthFailed, true)
+    }
+
     /// The verdict on an error event that arrived inside a 200 stream before
     /// anything reached the client.
-    pub fn classify_stream_error(&self, kind: ErrorKind) -> Verdict {
+    fn classify_error_event(&self, kind: ErrorKind) -> Verdict {
         match kind {
             ErrorKind::RateLimited => {
                 self.retry(self.rate_limit_cooldown, CooldownReason::RateLimited, false)
@@ -410,6 +459,123 @@ mod tests {
                 }
             ));
         }
+    }
+
+    /// Settings whose every wait is longer than the longest cooldown
+    /// allowed: a verdict that bypassed the policy would show the longer one.
+    fn capped() -> FailoverSettings {
+        let long = Duration::from_secs(600);
+        FailoverSettings {
+            rate_limit_cooldown: long,
+            quota_cooldown: long,
+            server_error_cooldown: long,
+            unreachable_cooldown: long,
+            auth_cooldown: long,
+            max_cooldown: Duration::from_secs(7),
+            ..FailoverSettings::default()
+        }
+    }
+
+    const fn retry(cooldown: Duration, reason: CooldownReason, account_wide: bool) -> Verdict {
+        Verdict::Retry {
+            cooldown,
+            reason,
+            account_wide,
+        }
+    }
+
+    #[test]
+    fn a_credential_that_cannot_be_had_cools_the_whole_account_within_the_cap() {
+        let auth = |cooldown| retry(cooldown, CooldownReason::AuthFailed, true);
+        let rejected = |retry_after| CredentialError::Rejected {
+            status: StatusCode::BAD_REQUEST,
+            error: Some("invalid_grant".to_owned()),
+            retry_after,
+        };
+        let peer_timeout = CredentialError::PeerTimeout(Duration::from_secs(1));
+        // Without a cap in the way: the credential service's own wait, else
+        // the auth wait for a dead grant and the unreachable one for a
+        // token endpoint that may answer soon.
+        let d = FailoverSettings::default();
+        let wait = Duration::from_secs(30);
+        assert_eq!(d.classify_credential(&rejected(wait)), auth(wait));
+        let no_refresh = CredentialError::NoRefreshToken;
+        assert_eq!(d.classify_credential(&no_refresh), auth(d.auth_cooldown));
+        let unreachable = d.unreachable_cooldown;
+        assert_eq!(d.classify_credential(&peer_timeout), auth(unreachable));
+        // Every one of them bounded by the longest cooldown allowed.
+        let p = capped();
+        let day = Duration::from_secs(86_400);
+        assert_eq!(p.classify_credential(&rejected(day)), auth(p.max_cooldown));
+        assert_eq!(p.classify_credential(&no_refresh), auth(p.max_cooldown));
+        assert_eq!(p.classify_credential(&peer_timeout), auth(p.max_cooldown));
+    }
+
+    #[test]
+    fn an_unsendable_credential_cools_the_whole_account_within_the_cap() {
+        let d = FailoverSettings::default();
+        assert_eq!(
+            d.classify_unsendable_credential(),
+            retry(d.auth_cooldown, CooldownReason::AuthFailed, true)
+        );
+        let p = capped();
+        assert_eq!(
+            p.classify_unsendable_credential(),
+            retry(p.max_cooldown, CooldownReason::AuthFailed, true)
+        );
+    }
+
+    #[test]
+    fn a_stream_failing_before_the_client_sees_it_cools_within_the_cap() {
+        let event = |kind| {
+            StreamError::Upstream(aigw_formats::stream::UpstreamError {
+                kind,
+                message: "upstream said no".to_owned(),
+            })
+        };
+        let malformed = StreamError::Malformed {
+            event: "message".to_owned(),
+            message: "not JSON".to_owned(),
+        };
+        let d = FailoverSettings::default();
+        let server = |cooldown| retry(cooldown, CooldownReason::ServerError, false);
+        for broken in [StreamError::Truncated, malformed.clone()] {
+            assert_eq!(
+                d.classify_stream_error(&broken),
+                server(d.server_error_cooldown)
+            );
+        }
+        // An error event is classified by its kind, like the same status.
+        assert_eq!(
+            d.classify_stream_error(&event(ErrorKind::RateLimited)),
+            retry(d.rate_limit_cooldown, CooldownReason::RateLimited, false)
+        );
+        assert_eq!(
+            d.classify_stream_error(&event(ErrorKind::InvalidRequest)),
+            Verdict::Fatal
+        );
+        let p = capped();
+        for broken in [StreamError::Truncated, malformed] {
+            assert_eq!(p.classify_stream_error(&broken), server(p.max_cooldown));
+        }
+        assert_eq!(
+            p.classify_stream_error(&event(ErrorKind::Authentication)),
+            retry(p.max_cooldown, CooldownReason::AuthFailed, true)
+        );
+    }
+
+    #[test]
+    fn an_unreadable_reply_cools_the_model_like_a_server_error_within_the_cap() {
+        let d = FailoverSettings::default();
+        assert_eq!(
+            d.classify_unreadable_reply(),
+            retry(d.server_error_cooldown, CooldownReason::ServerError, false)
+        );
+        let p = capped();
+        assert_eq!(
+            p.classify_unreadable_reply(),
+            retry(p.max_cooldown, CooldownReason::ServerError, false)
+        );
     }
 
     #[test]

@@ -18,24 +18,24 @@ use aigw_formats::RequestMeta;
 use aigw_repository::state::SharedState;
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
-use http::{Method, Request, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 
 use aigw_formats::stream::{StreamContext, StreamError, StreamTranslator};
 
 use crate::Error;
-use crate::client_pool::{ClientPool, Route};
+use crate::attempt::{Attempt, Exchange, Failure, Refused, Requested};
+use crate::client_pool::{ClientPool, RequestBody, Route, UpstreamBody, UpstreamError};
 use crate::cooldown::{CooldownNotice, CooldownReason, Cooldowns};
-use crate::credentials::CredentialService;
+use crate::credentials::{CredentialError, CredentialService};
 use crate::failover::{FailoverSettings, Verdict};
-use crate::health::AccountOutcome;
 use crate::limits::UpstreamLimits;
 use crate::metrics::Metrics;
 use crate::pins::{self, Pin, PinQueue};
 use crate::redact::Secrets;
-use crate::selector::{Conversation, Selector, Turn};
-use crate::snapshot::SnapshotStore;
-use crate::stats::{StatsEvent, StatsFailure, StatsRecorder, TokenUsage};
+use crate::selector::{Conversation, Selection, Selector, Turn};
+use crate::snapshot::{RouteCandidate, SnapshotStore};
+use crate::stats::{StatsRecorder, TokenUsage};
 use crate::stream::{ClientStream, PrimeError};
 use crate::token_count::{Counter, estimate_chat};
 use crate::upstream::{
@@ -394,17 +394,14 @@ impl Gateway {
             Err(e) => crate::error_status(e),
         };
         if served.attempts == 0 {
-            // Refused before any upstream attempt: still one event, so that
-            // every request is accounted for.
-            let mut event = StatsEvent::new(chrono::Utc::now(), request_id);
-            event.api_key_id = principal.api_key_id;
-            event.provider_id = served.provider.clone();
-            event.model = served.model.as_deref().map(Arc::from);
-            event.status = status;
-            if let Err(e) = &result {
-                event.error = Some(StatsFailure::new(e.kind(), e.to_string()));
+            Refused {
+                request_id,
+                api_key_id: principal.api_key_id,
+                model: served.model.as_deref(),
+                status,
+                error: result.as_ref().err(),
             }
-            self.inner.stats.record(event);
+            .record(&self.inner.stats);
         }
         self.inner.metrics.request(
             served.provider.as_ref().map_or("none", |p| p.as_str()),
@@ -415,6 +412,9 @@ impl Gateway {
         result
     }
 
+    /// The request from its body to its reply: inspected, routed, then sent
+    /// to the account holding the response it continues, or through
+    /// failover.
     async fn handle_inner(
         &self,
         principal: &Principal,
@@ -453,36 +453,36 @@ impl Gateway {
                 return Err(Error::BadRequest(counting_unavailable(first)));
             }
         }
+        self.fail_over(&request, &candidates, served).await
+    }
+
+    /// Attempts on the candidates' accounts, one after another while each
+    /// failure is one that another account may cure, until one answers or
+    /// the attempts or the time allowed run out.
+    async fn fail_over(
+        &self,
+        request: &ClientRequest<'_>,
+        candidates: &[RouteCandidate<'_>],
+        served: &mut Served,
+    ) -> Result<Reply, Error> {
         // A count costs the account nothing, so it does not take the turn
         // of the next real request.
-        let turn = if call.counts_tokens() {
+        let turn = if request.call.counts_tokens() {
             Turn::Leave
         } else {
             Turn::Take
         };
-        // The conversation's key is worked out only for a provider that
-        // keeps conversations on their account (a first-turns key hashes
-        // the system prompt).
-        let conversation = candidates
-            .iter()
-            .any(|c| c.entry.provider.session_affinity)
-            .then(|| {
-                headers
-                    .conversation
-                    .or_else(|| Some(meta.conversation?.key(&counted)))
-            })
-            .flatten()
-            .map(|key| Conversation::new(key, principal.api_key_id));
+        let conversation = conversation(request, candidates);
         let policy = &self.inner.settings.failover;
         let started = Instant::now();
         let mut tried: Vec<AccountId> = Vec::new();
         let mut last_error: Option<Error> = None;
         for _ in 0..policy.max_attempts.max(1) {
-            let Some(selection) = self.select(&candidates, &tried, turn, conversation).await else {
+            let Some(selection) = self.select(candidates, &tried, turn, conversation).await else {
                 break;
             };
             let account = selection.chosen.account.id;
-            match self.attempt(&request, &selection, &tried, served).await {
+            match self.attempt(request, &selection, &tried, served).await {
                 Ok(reply) => return Ok(reply),
                 Err(Failure {
                     error,
@@ -502,8 +502,8 @@ impl Gateway {
             return Err(error);
         }
         Err(Error::NoUsableAccount {
-            retry_after: self.earliest_rejoin(&candidates),
-            model: meta.model.clone(),
+            retry_after: self.earliest_rejoin(candidates),
+            model: request.meta.model.clone(),
         })
     }
 
@@ -512,11 +512,11 @@ impl Gateway {
     /// instance) has claimed, which is then skipped.
     async fn select<'a>(
         &self,
-        candidates: &[crate::snapshot::RouteCandidate<'a>],
+        candidates: &[RouteCandidate<'a>],
         tried: &[AccountId],
         turn: Turn,
         conversation: Option<Conversation>,
-    ) -> Option<crate::selector::Selection<'a>> {
+    ) -> Option<Selection<'a>> {
         let mut skipped: Option<Vec<AccountId>> = None;
         loop {
             let excluded = skipped.as_deref().unwrap_or(tried);
@@ -573,52 +573,12 @@ impl Gateway {
     async fn handle_pinned(
         &self,
         request: &ClientRequest<'_>,
-        candidates: &[crate::snapshot::RouteCandidate<'_>],
+        candidates: &[RouteCandidate<'_>],
         previous: &str,
         served: &mut Served,
     ) -> Result<Reply, Error> {
-        let client = request.call.format();
-        let native: Vec<_> = candidates
-            .iter()
-            .filter(|c| upstream_format(&c.entry.provider, client) == Format::OpenAiResponses)
-            .collect();
-        if native.is_empty() {
-            return Err(unpinnable(
-                "this model's upstream does not keep responses (it does not speak the Responses \
-                 API); send the whole conversation in `input` instead",
-            ));
-        }
-        let account =
-            match pins::lookup(self.inner.selector.pins(), &self.inner.state, previous).await {
-                Ok(Some(account)) => account,
-                Ok(None) => {
-                    return Err(unpinnable(
-                        "unknown or expired response id: this gateway does not know which account \
-                     produced it; send the whole conversation in `input` instead",
-                    ));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "response pin lookup failed");
-                    return Err(unpinnable(
-                        "the account that produced this response cannot be looked up now; send the \
-                     whole conversation in `input` instead",
-                    ));
-                }
-            };
-        let found = native.iter().find_map(|c| {
-            let chosen = c.entry.rotation.iter().find(|r| r.account.id == account)?;
-            Some(crate::selector::Selection {
-                entry: c.entry,
-                chosen,
-                upstream_model: c.upstream_model,
-            })
-        });
-        let Some(selection) = found else {
-            return Err(unpinnable(
-                "the account that produced this response no longer serves this model (removed, \
-                 deactivated or unreachable); send the whole conversation in `input` instead",
-            ));
-        };
+        let selection = self.pinned_selection(request, candidates, previous).await?;
+        let account = selection.chosen.account.id;
         if let Some(left) = self
             .inner
             .cooldowns
@@ -643,102 +603,133 @@ impl Gateway {
             .map_err(|failure| failure.error)
     }
 
-    /// One attempt on the selected account, its stats event recorded and,
-    /// when it fails in a way that retrying elsewhere may cure, the account
-    /// cooled down.
+    /// The account that produced response `previous`, among the candidates
+    /// whose upstream keeps responses (speaks the Responses API), or why
+    /// there is none.
+    async fn pinned_selection<'a>(
+        &self,
+        request: &ClientRequest<'_>,
+        candidates: &[RouteCandidate<'a>],
+        previous: &str,
+    ) -> Result<Selection<'a>, Error> {
+        let client = request.call.format();
+        let native: Vec<_> = candidates
+            .iter()
+            .filter(|c| upstream_format(&c.entry.provider, client) == Format::OpenAiResponses)
+            .collect();
+        if native.is_empty() {
+            return Err(unpinnable(
+                "this model's upstream does not keep responses (it does not speak the Responses \
+                 API); send the whole conversation in `input` instead",
+            ));
+        }
+        let account = self.pinned_account(previous).await?;
+        let found = native.iter().find_map(|c| {
+            let chosen = c.entry.rotation.iter().find(|r| r.account.id == account)?;
+            Some(Selection {
+                entry: c.entry,
+                chosen,
+                upstream_model: c.upstream_model,
+            })
+        });
+        found.ok_or_else(|| {
+            unpinnable(
+                "the account that produced this response no longer serves this model (removed, \
+                 deactivated or unreachable); send the whole conversation in `input` instead",
+            )
+        })
+    }
+
+    /// The account the pin of response `previous` names.
+    async fn pinned_account(&self, previous: &str) -> Result<AccountId, Error> {
+        match pins::lookup(self.inner.selector.pins(), &self.inner.state, previous).await {
+            Ok(Some(account)) => Ok(account),
+            Ok(None) => Err(unpinnable(
+                "unknown or expired response id: this gateway does not know which account \
+                 produced it; send the whole conversation in `input` instead",
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, "response pin lookup failed");
+                Err(unpinnable(
+                    "the account that produced this response cannot be looked up now; send the \
+                     whole conversation in `input` instead",
+                ))
+            }
+        }
+    }
+
+    /// One attempt on the selected account, recorded once (see
+    /// `attempt.rs`) and, when it fails in a way that retrying elsewhere may
+    /// cure, the account cooled down.
     async fn attempt(
         &self,
         request: &ClientRequest<'_>,
-        selection: &crate::selector::Selection<'_>,
+        selection: &Selection<'_>,
         tried: &[AccountId],
         served: &mut Served,
     ) -> Result<Reply, Failure> {
-        let entry = selection.entry;
-        let upstream_model = selection.upstream_model;
-        let account = &selection.chosen.account;
-        let meta = request.meta;
-        served.provider = Some(entry.provider.id.clone());
+        served.provider = Some(selection.entry.provider.id.clone());
         served.attempts += 1;
-        let mut event = StatsEvent::new(chrono::Utc::now(), request.request_id);
-        event.api_key_id = request.principal.api_key_id;
-        event.provider_id = Some(entry.provider.id.clone());
-        event.model = Some(Arc::from(meta.model.as_str()));
-        event.upstream_model = (upstream_model != meta.model).then(|| Arc::from(upstream_model));
-        event.account_id = Some(account.id);
-        event.proxy_id = account.proxy_id;
-        event.attempt = served.attempts;
-        event.switched_from = tried.last().copied();
-        event.stream = meta.stream;
-        event.counts_tokens = request.call.counts_tokens();
-        let attempt_started = Instant::now();
-        let attempt = Attempt {
-            event: &event,
-            request_id: request.request_id,
-            provider: &entry.provider.id,
-            account,
-            route: &selection.chosen.route,
-            kind: entry.provider.kind,
-            format: upstream_format(&entry.provider, request.call.format()),
-            base_url: &entry.provider.base_url,
-            fallback_base_urls: &entry.provider.fallback_base_urls,
-            upstream_model,
-            call: request.call,
-            meta,
-            body: request.body,
-            request: request.counted,
-            client_headers: request.headers,
-        };
-        let (error, verdict) = match self.send(attempt).await {
-            Ok(reply) => return Ok(reply),
-            Err(Failure {
-                error,
-                verdict,
-                limits,
-            }) => {
-                event.limits = limits;
-                (error, verdict)
+        let attempt = Attempt::start(
+            request.requested(),
+            selection,
+            served.attempts,
+            tried.last().copied(),
+        );
+        let out = UpstreamCall::new(request, selection);
+        match self.send(&out).await {
+            Ok(answer) => Ok(self.answered(attempt, answer)),
+            Err(mut failure) => {
+                attempt.failed(&self.inner.stats, &mut failure);
+                self.account_failed(&out, &failure);
+                Err(failure)
             }
-        };
-        event.at = chrono::Utc::now();
-        event.latency = attempt_started.elapsed();
-        event.status = match &error {
-            Error::UpstreamStatus { status, .. } | Error::UpstreamAuth { status, .. } => {
-                status.as_u16()
-            }
-            _ => 0,
-        };
-        event.error = Some(StatsFailure::new(error.kind(), error.to_string()));
-        if matches!(verdict, Verdict::Retry { .. }) {
-            event.outcome = Some(AccountOutcome::Failure);
         }
-        self.inner.stats.record(event);
-        self.report_proxy_failure(account, &error);
-        if let Verdict::Retry {
+    }
+
+    /// Records an answered attempt (a streamed one when its stream ends) and
+    /// gives its reply.
+    fn answered(&self, attempt: Attempt, answer: Answer) -> Reply {
+        let Answer {
+            mut reply,
+            exchange,
+        } = answer;
+        let stats = &self.inner.stats;
+        match &mut reply {
+            Reply::Full { .. } => attempt.replied(stats, exchange),
+            Reply::Count { counter, .. } => attempt.counted(stats, exchange, *counter),
+            Reply::Stream(stream) => stream.record_to(attempt.streaming(stats, exchange)),
+        }
+        reply
+    }
+
+    /// What a failed attempt means for its account: a tunnel failure is
+    /// reported to the proxy health task, and a verdict to move on cools the
+    /// account down.
+    fn account_failed(&self, out: &UpstreamCall<'_>, failure: &Failure) {
+        self.report_proxy_failure(out.account, &failure.error);
+        let Verdict::Retry {
             cooldown,
             reason,
             account_wide,
-        } = verdict
-        {
-            let model = (!account_wide).then_some(upstream_model);
-            self.inner
-                .cooldowns
-                .set(account.id, model, cooldown, reason);
-            self.inner.metrics.cooldown(reason.as_str());
-            self.inner.metrics.failover(reason.as_str());
-            tracing::info!(
-                account = %account.id,
-                provider = %entry.provider.id,
-                reason = reason.as_str(),
-                cooldown_ms = cooldown.as_millis() as u64,
-                error = error.kind(),
-                "attempt failed; account cooling down"
-            );
-        }
-        Err(Failure {
-            error,
-            verdict,
-            limits: None,
-        })
+        } = failure.verdict
+        else {
+            return;
+        };
+        let model = (!account_wide).then_some(out.upstream_model);
+        self.inner
+            .cooldowns
+            .set(out.account.id, model, cooldown, reason);
+        self.inner.metrics.cooldown(reason.as_str());
+        self.inner.metrics.failover(reason.as_str());
+        tracing::info!(
+            account = %out.account.id,
+            provider = %out.provider,
+            reason = reason.as_str(),
+            cooldown_ms = cooldown.as_millis() as u64,
+            error = failure.error.kind(),
+            "attempt failed; account cooling down"
+        );
     }
 
     /// Tells the proxy health task that the account's proxy failed to open a
@@ -754,10 +745,7 @@ impl Gateway {
     }
 
     /// When the first cooling-down account of the candidates rejoins.
-    fn earliest_rejoin(
-        &self,
-        candidates: &[crate::snapshot::RouteCandidate<'_>],
-    ) -> Option<std::time::Duration> {
+    fn earliest_rejoin(&self, candidates: &[RouteCandidate<'_>]) -> Option<std::time::Duration> {
         candidates
             .iter()
             .flat_map(|c| {
@@ -773,26 +761,26 @@ impl Gateway {
     /// One attempt on one account. An OAuth account's token comes from the
     /// credential service; an upstream 401 on it forces one refresh and one
     /// retry on the same account before the account counts as failed.
-    async fn send(&self, attempt: Attempt<'_>) -> Result<Reply, Failure> {
-        if attempt.counter() == Some(Counter::Estimate) {
-            return self.estimate(&attempt);
+    async fn send(&self, out: &UpstreamCall<'_>) -> Result<Answer, Failure> {
+        if out.counter() == Some(Counter::Estimate) {
+            return self.estimate(out);
         }
-        let is_oauth = matches!(attempt.account.auth_data, aigw_domain::AuthData::Oauth(_));
+        let is_oauth = matches!(out.account.auth_data, aigw_domain::AuthData::Oauth(_));
         if !is_oauth {
-            return self.send_to_base_urls(&attempt, None).await;
+            return self.send_to_base_urls(out, None).await;
         }
         let credentials = &self.inner.credentials;
         let token = credentials
-            .token(attempt.account, attempt.kind, attempt.route)
+            .token(out.account, out.kind, out.route)
             .await
             .map_err(|e| self.credential_failure(e))?;
-        match self.send_to_base_urls(&attempt, Some(token.expose())).await {
+        match self.send_to_base_urls(out, Some(token.expose())).await {
             Err(failure) if failure.is_unauthorized() => {
                 let fresh = credentials
-                    .force_refresh(attempt.account, attempt.kind, attempt.route, &token)
+                    .force_refresh(out.account, out.kind, out.route, &token)
                     .await
                     .map_err(|e| self.credential_failure(e))?;
-                self.send_to_base_urls(&attempt, Some(fresh.expose())).await
+                self.send_to_base_urls(out, Some(fresh.expose())).await
             }
             other => other,
         }
@@ -804,89 +792,86 @@ impl Gateway {
     /// safe. The last URL's failure is the attempt's.
     async fn send_to_base_urls(
         &self,
-        attempt: &Attempt<'_>,
+        out: &UpstreamCall<'_>,
         oauth_token: Option<&str>,
-    ) -> Result<Reply, Failure> {
-        let mut result = self.send_once(attempt, oauth_token).await;
-        for fallback in attempt.fallback_base_urls {
+    ) -> Result<Answer, Failure> {
+        let mut result = self.send_once(out, oauth_token).await;
+        for fallback in out.fallback_base_urls {
             match &result {
                 Err(failure) if failure.is_unreachable_upstream() => {}
                 _ => break,
             }
             tracing::info!(
-                provider = %attempt.provider,
-                account = %attempt.account.id,
+                provider = %out.provider,
+                account = %out.account.id,
                 error = result.as_ref().err().map_or("", |f| f.error.kind()),
                 "upstream unreachable at this base URL; trying the next"
             );
-            self.inner
-                .metrics
-                .base_url_fallback(attempt.provider.as_str());
-            // The request log names the URL that served (or failed last).
-            let mut event = attempt.event.clone();
-            event.fallback_base_url = Some(Arc::from(aigw_domain::mask_url_credentials(fallback)));
-            let next = Attempt {
+            self.inner.metrics.base_url_fallback(out.provider.as_str());
+            let next = UpstreamCall {
                 base_url: fallback,
-                event: &event,
-                ..*attempt
+                ..*out
             };
             result = self.send_once(&next, oauth_token).await;
+            if let Ok(answer) = &mut result {
+                // The request log names the fallback URL that served.
+                let masked = aigw_domain::mask_url_credentials(fallback);
+                answer.exchange.fallback_base_url = Some(Arc::from(masked));
+            }
         }
         result
     }
 
-    fn credential_failure(&self, error: crate::credentials::CredentialError) -> Failure {
-        let policy = &self.inner.settings.failover;
-        let cooldown = error.retry_after().unwrap_or(if error.is_permanent() {
-            policy.auth_cooldown
-        } else {
-            policy.unreachable_cooldown
-        });
+    /// The failure of an account whose OAuth token cannot be had.
+    fn credential_failure(&self, error: CredentialError) -> Failure {
         tracing::warn!(kind = error.kind(), "account credential unavailable");
-        Failure::retry(
-            Error::Credential(error),
-            cooldown,
-            CooldownReason::AuthFailed,
-            true,
-        )
+        let verdict = self.inner.settings.failover.classify_credential(&error);
+        Failure::new(Error::Credential(error), verdict)
     }
 
+    /// One request to one base URL, and its answer: a stream primed, a
+    /// whole reply read and translated, or the failure classified.
     async fn send_once(
         &self,
-        attempt: &Attempt<'_>,
+        out: &UpstreamCall<'_>,
         oauth_token: Option<&str>,
-    ) -> Result<Reply, Failure> {
-        let policy = &self.inner.settings.failover;
-        let upstream_format = attempt.format;
-        let project = project_id(attempt.account);
-        let envelope = aigw_formats::AntigravityEnvelope {
-            project,
-            request_id: attempt.request_id,
-            ..aigw_formats::AntigravityEnvelope::DEFAULT
-        };
-        // An upstream that only streams is asked for a stream even when the
-        // client wants one whole answer; that stream is read back whole below.
-        let upstream_stream = attempt.meta.stream || attempt.kind.streams_only();
-        let mut target = aigw_formats::UpstreamTarget::new(attempt.upstream_model, upstream_stream)
-            .with_antigravity(envelope);
-        if attempt.kind == ProviderKind::Codex {
-            // The Codex backend refuses to store responses.
-            target = target.with_store(false);
+    ) -> Result<Answer, Failure> {
+        let request = self.upstream_request(out, oauth_token)?;
+        let sent_at = Instant::now();
+        let response = self
+            .inner
+            .pool
+            .send(out.route, request)
+            .await
+            .map_err(|e| self.transport_failure(e))?;
+        self.inner
+            .metrics
+            .time_to_first_byte(out.provider.as_str(), sent_at.elapsed());
+        if !response.status().is_success() {
+            return Err(self.status_failure(out, response, oauth_token).await);
         }
-        let counter = attempt.counter();
-        let payload = upstream_payload(attempt, upstream_format, &target)
-            .map_err(|e| Failure::fatal(Error::BadRequest(e)))?;
-        let url = if counter.is_some() {
-            count_tokens_url(attempt.kind, attempt.base_url, attempt.upstream_model)
-                .ok_or_else(|| Failure::fatal(Error::InvalidUpstreamUrl))?
+        let limits = self.learn_limits(out, response.headers());
+        let exchange = Exchange::new(sent_at, limits);
+        if out.meta.stream {
+            self.open_stream(out, response, oauth_token, exchange).await
         } else {
-            endpoint_url(
-                upstream_format,
-                attempt.base_url,
-                attempt.upstream_model,
-                upstream_stream,
-            )
-        };
+            self.read_whole(out, response, oauth_token, exchange).await
+        }
+    }
+
+    /// The upstream request of `out`: its body in the upstream's format, to
+    /// the endpoint of its base URL, with the account's credential.
+    fn upstream_request(
+        &self,
+        out: &UpstreamCall<'_>,
+        oauth_token: Option<&str>,
+    ) -> Result<Request<RequestBody>, Failure> {
+        let upstream_stream = out.upstream_streams();
+        let target = upstream_target(out, upstream_stream);
+        let payload = upstream_payload(out, out.format, &target)
+            .map_err(|e| Failure::fatal(Error::BadRequest(e)))?;
+        let url = upstream_url(out, upstream_stream)
+            .ok_or_else(|| Failure::fatal(Error::InvalidUpstreamUrl))?;
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(url)
@@ -894,199 +879,178 @@ impl Gateway {
         if upstream_stream {
             request = request.header(ACCEPT, HeaderValue::from_static("text/event-stream"));
         }
-        // An account whose credential cannot be sent is skipped for good
-        // (until it is edited), not retried on every request.
-        let headers = auth_headers(attempt.kind, attempt.account, oauth_token).map_err(|e| {
-            Failure::retry(e, policy.auth_cooldown, CooldownReason::AuthFailed, true)
-        })?;
+        let policy = &self.inner.settings.failover;
+        let headers = auth_headers(out.kind, out.account, oauth_token)
+            .map_err(|e| Failure::new(e, policy.classify_unsendable_credential()))?;
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        if attempt.kind == ProviderKind::Anthropic {
+        if out.kind == ProviderKind::Anthropic {
             let oauth = oauth_token.is_some();
-            for (name, value) in anthropic_headers(oauth, attempt.client_headers) {
+            for (name, value) in anthropic_headers(oauth, out.client_headers) {
                 request = request.header(name, value);
             }
         }
-        let request = request
+        request
             .body(Full::new(payload))
-            .map_err(|_| Failure::fatal(Error::InvalidUpstreamUrl))?;
-        let sent_at = Instant::now();
-        let provider_label = attempt.provider.as_str();
-        let response = match self.inner.pool.send(attempt.route, request).await {
-            Ok(r) => {
-                self.inner
-                    .metrics
-                    .time_to_first_byte(provider_label, sent_at.elapsed());
-                r
-            }
-            Err(e) => {
-                let verdict = policy.classify_transport(&e);
-                return Err(Failure {
-                    error: Error::Upstream(e),
-                    verdict,
-                    limits: None,
-                });
-            }
-        };
+            .map_err(|_| Failure::fatal(Error::InvalidUpstreamUrl))
+    }
+
+    /// The failure of an answer with a non-2xx status: its body read into
+    /// the client's error, the policy's verdict, and the limits it states.
+    async fn status_failure(
+        &self,
+        out: &UpstreamCall<'_>,
+        response: Response<UpstreamBody>,
+        oauth_token: Option<&str>,
+    ) -> Failure {
         let status = response.status();
+        let (parts, body) = response.into_parts();
+        let body = match collect(body).await {
+            Ok(body) => body,
+            Err(e) => return self.transport_failure(e),
+        };
+        let policy = &self.inner.settings.failover;
+        let verdict = policy.classify_status(status, &parts.headers, &body);
+        let limits = UpstreamLimits::of_answer(&parts.headers, Some(&body), chrono::Utc::now())
+            .map(Arc::new);
         // Built only on the error paths: a success never looks at them.
-        let secrets = || Secrets::of(attempt.account, oauth_token);
-        if !status.is_success() {
-            let (parts, body) = response.into_parts();
-            let body = collect(body).await.map_err(|e| self.transport_failure(e))?;
-            let verdict = policy.classify_status(status, &parts.headers, &body);
-            let limits = UpstreamLimits::of_answer(&parts.headers, Some(&body), chrono::Utc::now())
-                .map(Arc::new);
-            return Err(Failure {
-                error: upstream_status_error(attempt, upstream_format, status, &body, &secrets()),
-                verdict,
-                limits,
-            });
+        let secrets = Secrets::of(out.account, oauth_token);
+        Failure {
+            error: upstream_status_error(out, status, &body, &secrets),
+            verdict,
+            limits,
         }
-        let limits = self.learn_limits(attempt, response.headers());
-        let created = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
-        if attempt.meta.stream {
-            let ctx = StreamContext {
-                request_id: attempt.request_id.to_owned(),
-                model: attempt.meta.model.clone(),
-                created,
-                include_usage: attempt.meta.include_usage,
-            };
-            let mut translator = StreamTranslator::new(upstream_format, attempt.client(), ctx)
-                .map_err(|e| Failure::fatal(Error::UpstreamStream(e.to_string())))?;
-            if attempt.call.json_array() {
-                translator = translator.gemini_json_array();
-            }
-            if !attempt.meta.tool_namespaces.is_empty() {
-                translator = translator.tool_namespaces(attempt.meta.tool_namespaces.clone());
-            }
-            let mut stream = ClientStream::new(response.into_body(), translator);
-            stream.hide_secrets_of(Arc::clone(attempt.account), oauth_token);
-            // Nothing has reached the client yet, so a stream that fails
-            // before its first event is still a failed attempt to fail over.
-            return match stream.prime().await {
-                Ok(()) => {
-                    if let Some(id) = stream.translator().upstream_response_id() {
-                        self.pin(attempt, id);
-                    }
-                    let mut event = attempt.event.clone();
-                    event.status = 200;
-                    event.outcome = Some(AccountOutcome::Success);
-                    event.limits = limits;
-                    event.ttfb = Some(sent_at.elapsed());
-                    stream.record_to(self.inner.stats.clone(), event, sent_at);
-                    Ok(Reply::Stream(Box::new(stream)))
-                }
-                Err(PrimeError::Upstream(e)) => Err(self.transport_failure(e)),
-                Err(PrimeError::Stream(StreamError::Upstream(e))) => Err(Failure {
-                    verdict: policy.classify_stream_error(e.kind),
-                    error: upstream_event_error(attempt, e.kind, &e.message, &secrets()),
-                    limits: None,
-                }),
-                Err(PrimeError::Stream(e)) => Err(Failure::retry(
-                    Error::UpstreamStream(secrets().redact_str(&e.to_string()).into_owned()),
-                    policy.server_error_cooldown,
-                    CooldownReason::ServerError,
-                    false,
-                )),
-            };
+    }
+
+    /// The stream for a client that asked for one, primed. Nothing has
+    /// reached the client yet, so a stream that fails before its first
+    /// event is still a failed attempt to fail over.
+    async fn open_stream(
+        &self,
+        out: &UpstreamCall<'_>,
+        response: Response<UpstreamBody>,
+        oauth_token: Option<&str>,
+        exchange: Exchange,
+    ) -> Result<Answer, Failure> {
+        let ctx = StreamContext {
+            request_id: out.request_id.to_owned(),
+            model: out.meta.model.clone(),
+            created: unix_now(),
+            include_usage: out.meta.include_usage,
+        };
+        let mut translator = StreamTranslator::new(out.format, out.client(), ctx)
+            .map_err(|e| Failure::fatal(Error::UpstreamStream(e.to_string())))?;
+        if out.call.json_array() {
+            translator = translator.gemini_json_array();
         }
+        if !out.meta.tool_namespaces.is_empty() {
+            translator = translator.tool_namespaces(out.meta.tool_namespaces.clone());
+        }
+        let mut stream = ClientStream::new(response.into_body(), translator);
+        stream.hide_secrets_of(Arc::clone(out.account), oauth_token);
+        match stream.prime().await {
+            Ok(()) => {}
+            Err(PrimeError::Upstream(e)) => return Err(self.transport_failure(e)),
+            Err(PrimeError::Stream(e)) => return Err(self.stream_failure(out, e, oauth_token)),
+        }
+        if let Some(id) = stream.translator().upstream_response_id() {
+            self.pin(out, id);
+        }
+        Ok(Answer {
+            reply: Reply::Stream(Box::new(stream)),
+            exchange,
+        })
+    }
+
+    /// The whole reply for a client that asked for one: read (back from the
+    /// stream of an upstream that only streams) and translated, or read as
+    /// a token count.
+    async fn read_whole(
+        &self,
+        out: &UpstreamCall<'_>,
+        response: Response<UpstreamBody>,
+        oauth_token: Option<&str>,
+        mut exchange: Exchange,
+    ) -> Result<Answer, Failure> {
+        let created = unix_now();
         let body = collect(response.into_body())
             .await
             .map_err(|e| self.transport_failure(e))?;
         self.inner
             .metrics
-            .upstream_latency(provider_label, sent_at.elapsed());
-        let (upstream_format, body) = if upstream_stream {
-            (
-                Format::OpenAiResponses,
-                self.aggregate(attempt, upstream_format, &body, oauth_token)?,
-            )
+            .upstream_latency(out.provider.as_str(), exchange.sent_at.elapsed());
+        let (upstream_format, body) = if out.upstream_streams() {
+            let whole = self.aggregate(out, &body, oauth_token)?;
+            (Format::OpenAiResponses, whole)
         } else {
-            (upstream_format, body)
+            (out.format, body)
         };
-        if let Some(counter) = counter {
-            let body = if upstream_format == attempt.client() {
-                body
-            } else {
-                aigw_formats::read_count_reply(upstream_format, &body)
-                    .and_then(|n| aigw_formats::count_reply(attempt.client(), n))
-                    .map_err(|e| self.unreadable_reply(e))?
-            };
-            return Ok(self.counted(attempt, body, counter, sent_at));
+        if let Some(counter) = out.counter() {
+            let body = self.count_reply(out, upstream_format, body)?;
+            let reply = Reply::Count { body, counter };
+            return Ok(Answer { reply, exchange });
         }
         let ctx = aigw_formats::ResponseContext {
-            model: &attempt.meta.model,
-            request_id: attempt.request_id,
+            model: &out.meta.model,
+            request_id: out.request_id,
             created,
-            tool_namespaces: &attempt.meta.tool_namespaces,
+            tool_namespaces: &out.meta.tool_namespaces,
         };
         let (translated, usage) =
-            aigw_formats::translate_response(upstream_format, attempt.client(), body, &ctx)
+            aigw_formats::translate_response(upstream_format, out.client(), body, &ctx)
                 .map_err(|e| self.unreadable_reply(e))?;
-        if attempt.client() == Format::OpenAiResponses && upstream_format == attempt.client() {
+        if out.client() == Format::OpenAiResponses && upstream_format == out.client() {
             // The client sees the upstream's own response, id included.
             if let Some(id) = response_id(&translated) {
-                self.pin(attempt, &id);
+                self.pin(out, &id);
             }
         }
-        let mut event = attempt.event.clone();
-        event.at = chrono::Utc::now();
-        event.status = 200;
-        event.outcome = Some(AccountOutcome::Success);
-        event.limits = limits;
-        event.latency = sent_at.elapsed();
-        event.usage = token_usage(usage);
-        self.inner.stats.record(event);
-        Ok(Reply::Full {
+        exchange.usage = TokenUsage::from(usage);
+        let reply = Reply::Full {
             status: StatusCode::OK,
             body: translated,
-        })
+        };
+        Ok(Answer { reply, exchange })
+    }
+
+    /// An upstream's token count, in the client's format.
+    fn count_reply(
+        &self,
+        out: &UpstreamCall<'_>,
+        upstream_format: Format,
+        body: Bytes,
+    ) -> Result<Bytes, Failure> {
+        if upstream_format == out.client() {
+            return Ok(body);
+        }
+        aigw_formats::read_count_reply(upstream_format, &body)
+            .and_then(|n| aigw_formats::count_reply(out.client(), n))
+            .map_err(|e| self.unreadable_reply(e))
     }
 }
 
 impl Gateway {
-    /// The reply to a token count, recorded: logged, but using no tokens.
-    fn counted(
-        &self,
-        attempt: &Attempt<'_>,
-        body: Bytes,
-        counter: Counter,
-        started: Instant,
-    ) -> Reply {
-        let mut event = attempt.event.clone();
-        event.at = chrono::Utc::now();
-        event.status = 200;
-        event.latency = started.elapsed();
-        if counter == Counter::Estimate {
-            // Nothing went out, so through no proxy either.
-            event.proxy_id = None;
-        } else {
-            event.outcome = Some(AccountOutcome::Success);
-        }
-        self.inner.stats.record(event);
-        Reply::Count { body, counter }
-    }
-
     /// A count made here, with the tokenizer of the upstream model's
     /// family, over the request as an OpenAI Chat request (what the
     /// tokenizer's figures are for). Nothing is sent and no credential is
     /// needed.
-    fn estimate(&self, attempt: &Attempt<'_>) -> Result<Reply, Failure> {
+    fn estimate(&self, out: &UpstreamCall<'_>) -> Result<Answer, Failure> {
         let started = Instant::now();
-        let target = aigw_formats::UpstreamTarget::new(attempt.upstream_model, false);
-        let chat = aigw_formats::translate_request(
-            attempt.client(),
-            Format::OpenAiChat,
-            attempt.request,
-            &target,
-        )
-        .map_err(|e| Failure::fatal(Error::BadRequest(e)))?;
-        let tokens = estimate_chat(attempt.upstream_model, &chat).map_err(Failure::fatal)?;
-        let body = aigw_formats::count_reply(attempt.client(), tokens)
+        let target = aigw_formats::UpstreamTarget::new(out.upstream_model, false);
+        let chat =
+            aigw_formats::translate_request(out.client(), Format::OpenAiChat, out.request, &target)
+                .map_err(|e| Failure::fatal(Error::BadRequest(e)))?;
+        let tokens = estimate_chat(out.upstream_model, &chat).map_err(Failure::fatal)?;
+        let body = aigw_formats::count_reply(out.client(), tokens)
             .map_err(|e| Failure::fatal(Error::BadRequest(e)))?;
-        Ok(self.counted(attempt, body, Counter::Estimate, started))
+        Ok(Answer {
+            reply: Reply::Count {
+                body,
+                counter: Counter::Estimate,
+            },
+            exchange: Exchange::new(started, None),
+        })
     }
 
     /// The limits a successful answer's headers state, if any: a window
@@ -1096,7 +1060,7 @@ impl Gateway {
     /// 429. Parsed only when one of the forms' headers is there.
     fn learn_limits(
         &self,
-        attempt: &Attempt<'_>,
+        out: &UpstreamCall<'_>,
         headers: &http::HeaderMap,
     ) -> Option<Arc<UpstreamLimits>> {
         let limits = UpstreamLimits::from_headers(headers, chrono::Utc::now())?;
@@ -1108,15 +1072,15 @@ impl Gateway {
             let (reason, model) = if limits.account_wide {
                 (CooldownReason::QuotaExhausted, None)
             } else {
-                (CooldownReason::RateLimited, Some(attempt.upstream_model))
+                (CooldownReason::RateLimited, Some(out.upstream_model))
             };
             let wait = wait.min(policy.max_cooldown);
             self.inner
                 .cooldowns
-                .set(attempt.account.id, model, wait, reason);
+                .set(out.account.id, model, wait, reason);
             self.inner.metrics.cooldown(reason.as_str());
             tracing::info!(
-                account = %attempt.account.id,
+                account = %out.account.id,
                 reason = reason.as_str(),
                 cooldown_ms = wait.as_millis() as u64,
                 "upstream limit used up; account cooling down until its reset"
@@ -1125,22 +1089,35 @@ impl Gateway {
         Some(Arc::new(limits))
     }
 
-    /// A 2xx reply whose body cannot be read: retried elsewhere, like a
-    /// server error.
-    fn unreadable_reply(&self, e: aigw_formats::FormatError) -> Failure {
-        Failure::retry(
-            Error::UpstreamResponse(e),
-            self.inner.settings.failover.server_error_cooldown,
-            CooldownReason::ServerError,
-            false,
-        )
+    /// The failure of an upstream stream that ended before anything reached
+    /// the client: an error event is the same error as a status; any other
+    /// (an unreadable or cut stream) is the upstream's fault.
+    fn stream_failure(
+        &self,
+        out: &UpstreamCall<'_>,
+        error: StreamError,
+        oauth_token: Option<&str>,
+    ) -> Failure {
+        let verdict = self.inner.settings.failover.classify_stream_error(&error);
+        let secrets = Secrets::of(out.account, oauth_token);
+        let error = match error {
+            StreamError::Upstream(e) => upstream_event_error(out, e.kind, &e.message, &secrets),
+            other => Error::UpstreamStream(secrets.redact_str(&other.to_string()).into_owned()),
+        };
+        Failure::new(error, verdict)
     }
 
-    /// Remembers that `attempt`'s account produced response `id`.
-    fn pin(&self, attempt: &Attempt<'_>, id: &str) {
+    /// A 2xx reply whose body cannot be read.
+    fn unreadable_reply(&self, e: aigw_formats::FormatError) -> Failure {
+        let verdict = self.inner.settings.failover.classify_unreadable_reply();
+        Failure::new(Error::UpstreamResponse(e), verdict)
+    }
+
+    /// Remembers that `out`'s account produced response `id`.
+    fn pin(&self, out: &UpstreamCall<'_>, id: &str) {
         self.inner.selector.pins().remember_response(
             id,
-            attempt.account.id,
+            out.account.id,
             self.inner.settings.response_pin_ttl,
         );
     }
@@ -1150,40 +1127,23 @@ impl Gateway {
     /// have failed a streaming client before its first event.
     fn aggregate(
         &self,
-        attempt: &Attempt<'_>,
-        upstream_format: Format,
+        out: &UpstreamCall<'_>,
         body: &[u8],
         oauth_token: Option<&str>,
     ) -> Result<Bytes, Failure> {
-        let secrets = || Secrets::of(attempt.account, oauth_token);
-        let policy = &self.inner.settings.failover;
-        if upstream_format != Format::OpenAiResponses {
+        if out.format != Format::OpenAiResponses {
             return Err(Failure::fatal(Error::UpstreamStream(
                 "only Responses streams can be read back whole".to_owned(),
             )));
         }
-        match aigw_formats::stream::aggregate_responses(body) {
-            Ok((whole, _usage)) => Ok(whole),
-            Err(StreamError::Upstream(e)) => Err(Failure {
-                verdict: policy.classify_stream_error(e.kind),
-                error: upstream_event_error(attempt, e.kind, &e.message, &secrets()),
-                limits: None,
-            }),
-            Err(e) => Err(Failure::retry(
-                Error::UpstreamStream(secrets().redact_str(&e.to_string()).into_owned()),
-                policy.server_error_cooldown,
-                CooldownReason::ServerError,
-                false,
-            )),
-        }
+        aigw_formats::stream::aggregate_responses(body)
+            .map(|(whole, _usage)| whole)
+            .map_err(|e| self.stream_failure(out, e, oauth_token))
     }
 
-    fn transport_failure(&self, e: crate::client_pool::UpstreamError) -> Failure {
-        Failure {
-            verdict: self.inner.settings.failover.classify_transport(&e),
-            error: Error::Upstream(e),
-            limits: None,
-        }
+    fn transport_failure(&self, e: UpstreamError) -> Failure {
+        let verdict = self.inner.settings.failover.classify_transport(&e);
+        Failure::new(Error::Upstream(e), verdict)
     }
 }
 
@@ -1192,22 +1152,22 @@ impl Gateway {
 /// is the (counted) request translated, and a count for a Gemini upstream
 /// is that request inside the counter's `generateContentRequest`.
 fn upstream_payload(
-    attempt: &Attempt<'_>,
+    out: &UpstreamCall<'_>,
     upstream: Format,
     target: &aigw_formats::UpstreamTarget<'_>,
 ) -> Result<Bytes, aigw_formats::FormatError> {
-    let client = attempt.client();
-    if attempt.meta.forwards_unchanged(upstream, target) {
-        return Ok(attempt.body.clone());
+    let client = out.client();
+    if out.meta.forwards_unchanged(upstream, target) {
+        return Ok(out.body.clone());
     }
     if client == upstream {
-        return aigw_formats::translate_request(client, upstream, attempt.body, target);
+        return aigw_formats::translate_request(client, upstream, out.body, target);
     }
-    let translated = aigw_formats::translate_request(client, upstream, attempt.request, target)?;
-    match (attempt.counter(), upstream) {
+    let translated = aigw_formats::translate_request(client, upstream, out.request, target)?;
+    match (out.counter(), upstream) {
         (None, _) => Ok(translated),
         (Some(_), Format::Gemini) => {
-            aigw_formats::gemini_count_body(&translated, attempt.upstream_model)
+            aigw_formats::gemini_count_body(&translated, out.upstream_model)
         }
         (Some(_), Format::AnthropicMessages) => aigw_formats::anthropic_count_body(&translated),
         (Some(_), other) => Err(aigw_formats::FormatError::FormatRole {
@@ -1222,18 +1182,17 @@ fn upstream_payload(
 /// generic error and the log names the account by id only. Any other error
 /// body goes on in the client's format, with the account's secrets hidden.
 fn upstream_status_error(
-    attempt: &Attempt<'_>,
-    upstream_format: Format,
+    out: &UpstreamCall<'_>,
     status: StatusCode,
     body: &[u8],
     secrets: &Secrets<'_>,
 ) -> Error {
     if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-        return refused_credential(attempt, status);
+        return refused_credential(out, status);
     }
     let body = secrets.redact(body);
     let translated =
-        aigw_formats::translate_error(upstream_format, attempt.client(), status.as_u16(), &body);
+        aigw_formats::translate_error(out.format, out.client(), status.as_u16(), &body);
     Error::UpstreamStatus {
         status,
         body: translated,
@@ -1243,7 +1202,7 @@ fn upstream_status_error(
 /// The error of an error event that ended an upstream stream before
 /// anything reached the client; treated like the same error as a status.
 fn upstream_event_error(
-    attempt: &Attempt<'_>,
+    out: &UpstreamCall<'_>,
     kind: aigw_formats::ErrorKind,
     message: &str,
     secrets: &Secrets<'_>,
@@ -1253,25 +1212,25 @@ fn upstream_event_error(
         kind,
         aigw_formats::ErrorKind::Authentication | aigw_formats::ErrorKind::PermissionDenied
     ) {
-        return refused_credential(attempt, status);
+        return refused_credential(out, status);
     }
     let message = secrets.redact_str(message);
     Error::UpstreamStatus {
         status,
-        body: aigw_formats::error_body(attempt.client(), kind, &message, None),
+        body: aigw_formats::error_body(out.client(), kind, &message, None),
     }
 }
 
-fn refused_credential(attempt: &Attempt<'_>, status: StatusCode) -> Error {
+fn refused_credential(out: &UpstreamCall<'_>, status: StatusCode) -> Error {
     tracing::warn!(
-        account = %attempt.account.id,
-        provider = %attempt.provider,
+        account = %out.account.id,
+        provider = %out.provider,
         status = status.as_u16(),
         "upstream refused the account's credential"
     );
     Error::UpstreamAuth {
         status,
-        account: attempt.account.id,
+        account: out.account.id,
     }
 }
 
@@ -1298,6 +1257,38 @@ struct ClientRequest<'a> {
     headers: &'a ClientHeaders,
 }
 
+impl<'a> ClientRequest<'a> {
+    /// What each attempt's stats event records of the request.
+    const fn requested(&self) -> Requested<'a> {
+        Requested {
+            request_id: self.request_id,
+            api_key_id: self.principal.api_key_id,
+            meta: self.meta,
+            counts_tokens: self.call.counts_tokens(),
+        }
+    }
+}
+
+/// The conversation `request` belongs to, worked out only when a candidate
+/// provider keeps conversations on their account (a first-turns key hashes
+/// the system prompt).
+fn conversation(
+    request: &ClientRequest<'_>,
+    candidates: &[RouteCandidate<'_>],
+) -> Option<Conversation> {
+    candidates
+        .iter()
+        .any(|c| c.entry.provider.session_affinity)
+        .then(|| {
+            request
+                .headers
+                .conversation
+                .or_else(|| Some(request.meta.conversation?.key(request.counted)))
+        })
+        .flatten()
+        .map(|key| Conversation::new(key, request.principal.api_key_id))
+}
+
 /// The refusal of a token count whose model no upstream that can count
 /// for the client serves (`kind` is the first that does serve it).
 fn counting_unavailable(kind: ProviderKind) -> aigw_formats::FormatError {
@@ -1305,15 +1296,6 @@ fn counting_unavailable(kind: ProviderKind) -> aigw_formats::FormatError {
         path: "countTokens".to_owned(),
         upstream: kind.format(),
         reason: "token counting is not available for this model's upstream".into(),
-    }
-}
-
-/// The stats form of a response's usage.
-pub(crate) fn token_usage(usage: aigw_formats::Usage) -> TokenUsage {
-    TokenUsage {
-        input: Some(usage.input_tokens),
-        output: Some(usage.output_tokens),
-        cached: Some(usage.cached_input_tokens),
     }
 }
 
@@ -1345,68 +1327,17 @@ impl Served {
 /// The `model` label of requests for models the gateway does not know.
 pub const OTHER_MODEL_LABEL: &str = "other";
 
-/// A failed attempt and what it means for failover.
-struct Failure {
-    error: Error,
-    verdict: Verdict,
-    /// The limits the upstream's error answer stated, if any.
-    limits: Option<Arc<UpstreamLimits>>,
+/// A successful attempt's reply, before the attempt is recorded.
+struct Answer {
+    reply: Reply,
+    /// What the attempt's stats event records of the exchange.
+    exchange: Exchange,
 }
 
-impl Failure {
-    /// Whether the upstream could not be reached at all (no connection, a
-    /// TLS or connect failure, no first byte in time) or answered 5xx: what
-    /// another base URL of the same provider may not suffer. A proxy's own
-    /// failure is not the URL's.
-    fn is_unreachable_upstream(&self) -> bool {
-        use crate::client_pool::{TimeoutPhase, UpstreamErrorKind};
-        match &self.error {
-            Error::Upstream(e) => matches!(
-                e.kind(),
-                UpstreamErrorKind::Connect
-                    | UpstreamErrorKind::Tls
-                    | UpstreamErrorKind::Timeout(TimeoutPhase::Connect | TimeoutPhase::FirstByte)
-            ),
-            Error::UpstreamStatus { status, .. } => status.is_server_error(),
-            _ => false,
-        }
-    }
-
-    fn is_unauthorized(&self) -> bool {
-        matches!(&self.error, Error::UpstreamAuth { status, .. } if *status == StatusCode::UNAUTHORIZED)
-    }
-
-    fn fatal(error: Error) -> Self {
-        Self {
-            error,
-            verdict: Verdict::Fatal,
-            limits: None,
-        }
-    }
-
-    fn retry(
-        error: Error,
-        cooldown: std::time::Duration,
-        reason: CooldownReason,
-        account_wide: bool,
-    ) -> Self {
-        Self {
-            error,
-            verdict: Verdict::Retry {
-                cooldown,
-                reason,
-                account_wide,
-            },
-            limits: None,
-        }
-    }
-}
-
-/// One try at one account.
+/// What one attempt sends, and where: one account of one provider, at one
+/// of its base URLs.
 #[derive(Clone, Copy)]
-struct Attempt<'a> {
-    /// The stats event of this attempt, filled in when it succeeds.
-    event: &'a StatsEvent,
+struct UpstreamCall<'a> {
     request_id: &'a str,
     provider: &'a aigw_domain::ProviderId,
     route: &'a Route,
@@ -1429,7 +1360,28 @@ struct Attempt<'a> {
     client_headers: &'a ClientHeaders,
 }
 
-impl Attempt<'_> {
+impl<'a> UpstreamCall<'a> {
+    /// `request`, to the account of `selection` at its provider's base URL.
+    fn new(request: &ClientRequest<'a>, selection: &Selection<'a>) -> Self {
+        let provider = &selection.entry.provider;
+        Self {
+            request_id: request.request_id,
+            provider: &provider.id,
+            route: &selection.chosen.route,
+            account: &selection.chosen.account,
+            kind: provider.kind,
+            format: upstream_format(provider, request.call.format()),
+            base_url: &provider.base_url,
+            fallback_base_urls: &provider.fallback_base_urls,
+            upstream_model: selection.upstream_model,
+            call: request.call,
+            meta: request.meta,
+            body: request.body,
+            request: request.counted,
+            client_headers: request.headers,
+        }
+    }
+
     const fn client(&self) -> Format {
         self.call.format()
     }
@@ -1437,6 +1389,52 @@ impl Attempt<'_> {
     const fn counter(&self) -> Option<Counter> {
         self.call.counter(self.kind)
     }
+
+    /// Whether the upstream is asked for a stream: when the client wants
+    /// one, and always from an upstream that only streams, whose stream is
+    /// then read back whole for a client that wants one whole answer.
+    const fn upstream_streams(&self) -> bool {
+        self.meta.stream || self.kind.streams_only()
+    }
+}
+
+/// The model, stream flag and provider specifics a request is translated
+/// for.
+fn upstream_target<'a>(
+    out: &UpstreamCall<'a>,
+    upstream_stream: bool,
+) -> aigw_formats::UpstreamTarget<'a> {
+    let envelope = aigw_formats::AntigravityEnvelope {
+        project: project_id(out.account),
+        request_id: out.request_id,
+        ..aigw_formats::AntigravityEnvelope::DEFAULT
+    };
+    let target = aigw_formats::UpstreamTarget::new(out.upstream_model, upstream_stream)
+        .with_antigravity(envelope);
+    if out.kind == ProviderKind::Codex {
+        // The Codex backend refuses to store responses.
+        return target.with_store(false);
+    }
+    target
+}
+
+/// Where `out` goes: the upstream's counter for a token count (`None` when
+/// its kind has none), else its wire format's endpoint.
+fn upstream_url(out: &UpstreamCall<'_>, upstream_stream: bool) -> Option<String> {
+    if out.counter().is_some() {
+        return count_tokens_url(out.kind, out.base_url, out.upstream_model);
+    }
+    Some(endpoint_url(
+        out.format,
+        out.base_url,
+        out.upstream_model,
+        upstream_stream,
+    ))
+}
+
+/// Now, in seconds since the Unix epoch: a reply's `created`.
+fn unix_now() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default()
 }
 
 /// The `id` of a Responses object.

@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+mod attempt;
 pub mod client_pool;
 pub mod cooldown;
 pub mod credentials;

@@ -23,9 +23,9 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame};
 use tokio::time::{Instant, Sleep, sleep};
 
+use crate::attempt::StreamingAttempt;
 use crate::client_pool::UpstreamBody;
 use crate::redact::Secrets;
-use crate::stats::{StatsEvent, StatsFailure, StatsRecorder};
 
 /// How long the upstream may stay silent before a keep-alive comment is sent.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
@@ -44,8 +44,9 @@ pub struct ClientStream {
     out: BytesMut,
     keepalive: Pin<Box<Sleep>>,
     done: bool,
-    /// Where the stream's stats event goes once it ends (or is dropped).
-    stats: Option<PendingStats>,
+    /// The attempt this stream answers, recorded once the stream ends (or
+    /// is dropped).
+    attempt: Option<StreamingAttempt>,
     /// Why the stream ended badly, if it did.
     failure: Option<&'static str>,
     /// Whose credentials an upstream error event must not carry to the client.
@@ -77,13 +78,6 @@ impl OwnedSecrets {
     }
 }
 
-#[derive(Debug)]
-struct PendingStats {
-    recorder: StatsRecorder,
-    event: StatsEvent,
-    started: std::time::Instant,
-}
-
 impl ClientStream {
     /// The translator, for what it learned of the upstream (its response id).
     pub fn translator(&self) -> &StreamTranslator {
@@ -98,7 +92,7 @@ impl ClientStream {
             out: BytesMut::with_capacity(4096),
             keepalive: Box::pin(sleep(KEEPALIVE_INTERVAL)),
             done: false,
-            stats: None,
+            attempt: None,
             failure: None,
             secrets: None,
         }
@@ -122,34 +116,18 @@ impl ClientStream {
         self.translator.write_error(&error, &mut self.out);
     }
 
-    /// Sends `event`, completed with the stream's usage, latency and outcome,
-    /// to `recorder` when the stream ends or is dropped.
-    pub fn record_to(
-        &mut self,
-        recorder: StatsRecorder,
-        event: StatsEvent,
-        started: std::time::Instant,
-    ) {
-        self.stats = Some(PendingStats {
-            recorder,
-            event,
-            started,
-        });
+    /// Records `attempt`, with the stream's usage and how it ended, when
+    /// the stream ends or is dropped.
+    pub(crate) fn record_to(&mut self, attempt: StreamingAttempt) {
+        self.attempt = Some(attempt);
     }
 
     fn record_stats(&mut self) {
-        if let Some(pending) = self.stats.take() {
-            let mut event = pending.event;
-            event.at = chrono::Utc::now();
-            event.latency = pending.started.elapsed();
-            event.usage = crate::gateway::token_usage(self.translator.usage());
+        if let Some(attempt) = self.attempt.take() {
             let failure = self
                 .failure
                 .or((!self.done).then_some("client_disconnected"));
-            if let Some(kind) = failure {
-                event.error = Some(StatsFailure::new(kind, kind));
-            }
-            pending.recorder.record(event);
+            attempt.ended(self.translator.usage(), failure);
         }
     }
 
@@ -215,6 +193,50 @@ impl ClientStream {
     fn take_out(&mut self) -> Option<Bytes> {
         (!self.out.is_empty()).then(|| self.out.split().freeze())
     }
+
+    /// Translates one upstream frame into the pending output; returns that
+    /// output when it has grown large enough to go out at once.
+    fn translate_frame(&mut self, frame: Frame<Bytes>) -> Option<Bytes> {
+        self.keepalive
+            .as_mut()
+            .reset(Instant::now() + KEEPALIVE_INTERVAL);
+        // Trailers carry nothing for the client.
+        let data = frame.into_data().ok()?;
+        match self.translator.push(&data, &mut self.out) {
+            Ok(StreamStatus::Open) => {}
+            Ok(StreamStatus::Done) => self.done = true,
+            Err(e) => {
+                self.write_error(e);
+                self.failure = Some("stream_error");
+                self.done = true;
+            }
+        }
+        // Events already received go out together, in one write: keep
+        // reading while the upstream has more at hand, up to a bound, but
+        // never wait for more.
+        if self.out.len() >= COALESCE_LIMIT {
+            return self.take_out();
+        }
+        None
+    }
+
+    /// The upstream has nothing at hand: what is pending goes out now, or a
+    /// keep-alive comment once the upstream has been silent for long.
+    fn poll_idle(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if let Some(bytes) = self.take_out() {
+            return Poll::Ready(Some(Ok(Frame::data(bytes))));
+        }
+        if self.keepalive.as_mut().poll(cx).is_ready() {
+            self.keepalive
+                .as_mut()
+                .reset(Instant::now() + KEEPALIVE_INTERVAL);
+            return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(KEEPALIVE)))));
+        }
+        Poll::Pending
+    }
 }
 
 impl Body for ClientStream {
@@ -236,27 +258,7 @@ impl Body for ClientStream {
             }
             match Pin::new(&mut this.upstream).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
-                    this.keepalive
-                        .as_mut()
-                        .reset(Instant::now() + KEEPALIVE_INTERVAL);
-                    let Ok(data) = frame.into_data() else {
-                        continue; // trailers carry nothing for the client
-                    };
-                    match this.translator.push(&data, &mut this.out) {
-                        Ok(StreamStatus::Open) => {}
-                        Ok(StreamStatus::Done) => this.done = true,
-                        Err(e) => {
-                            this.write_error(e);
-                            this.failure = Some("stream_error");
-                            this.done = true;
-                        }
-                    }
-                    // Events already received go out together, in one
-                    // write: keep reading while the upstream has more at
-                    // hand, up to a bound, but never wait for more.
-                    if this.out.len() >= COALESCE_LIMIT
-                        && let Some(bytes) = this.take_out()
-                    {
+                    if let Some(bytes) = this.translate_frame(frame) {
                         return Poll::Ready(Some(Ok(Frame::data(bytes))));
                     }
                 }
@@ -274,18 +276,7 @@ impl Body for ClientStream {
                     }
                     this.done = true;
                 }
-                Poll::Pending => {
-                    if let Some(bytes) = this.take_out() {
-                        return Poll::Ready(Some(Ok(Frame::data(bytes))));
-                    }
-                    if this.keepalive.as_mut().poll(cx).is_ready() {
-                        this.keepalive
-                            .as_mut()
-                            .reset(Instant::now() + KEEPALIVE_INTERVAL);
-                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(KEEPALIVE)))));
-                    }
-                    return Poll::Pending;
-                }
+                Poll::Pending => return this.poll_idle(cx),
             }
         }
     }

@@ -80,6 +80,17 @@ pub struct TokenUsage {
     pub cached: Option<u64>,
 }
 
+impl From<aigw_formats::Usage> for TokenUsage {
+    /// The stats form of a response's usage: every count reported.
+    fn from(usage: aigw_formats::Usage) -> Self {
+        Self {
+            input: Some(usage.input_tokens),
+            output: Some(usage.output_tokens),
+            cached: Some(usage.cached_input_tokens),
+        }
+    }
+}
+
 /// Why an attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatsFailure {
