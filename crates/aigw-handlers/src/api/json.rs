@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::body::ResponseBody;
 use crate::error::ApiError;
-use crate::routes::json_response;
+use crate::response::json_response;
 
 /// The largest page the management API returns.
 pub(crate) const MAX_PAGE: i64 = 200;
