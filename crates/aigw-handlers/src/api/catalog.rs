@@ -11,16 +11,11 @@ use aigw_services::admin::mappings::{CreateMapping, MappingOwner, UpdateMapping}
 use aigw_services::admin::providers::{CreateProvider, UpdateProvider};
 use aigw_services::admin::proxies::UpdateProxy;
 use chrono::{DateTime, Utc};
-use http::Response;
 use serde::{Deserialize, Serialize};
 
-use super::Ctx;
-use super::json::{created, message, no_content, ok, page};
-use super::users::PageQuery;
-use crate::body::ResponseBody;
+use super::ctx::{Ctx, Reply};
+use super::json::{PageQuery, created, message, no_content, ok, page};
 use crate::error::ApiError;
-
-type Reply = Result<Response<ResponseBody>, ApiError>;
 
 // ---------------------------------------------------------------- providers
 
@@ -87,7 +82,7 @@ pub(crate) async fn list_providers(ctx: Ctx<'_>) -> Reply {
 
 /// `GET /api/v1/providers/{id}`; inactive ones only for admins.
 pub(crate) async fn get_provider(ctx: Ctx<'_>) -> Reply {
-    let provider = ctx.app.admin.get_provider(ctx.param(0)).await?;
+    let provider = ctx.app.admin.get_provider(ctx.path.get("id")).await?;
     if !provider.is_active && !ctx.caller()?.is_admin() {
         return Err(Error::NotFound("provider").into());
     }
@@ -174,7 +169,7 @@ pub(crate) async fn update_provider(ctx: Ctx<'_>) -> Reply {
         .app
         .admin
         .update_provider(
-            ctx.param(0),
+            ctx.path.get("id"),
             UpdateProvider {
                 name: r.name,
                 base_url: r.base_url,
@@ -193,7 +188,7 @@ pub(crate) async fn update_provider(ctx: Ctx<'_>) -> Reply {
 
 /// `DELETE /api/v1/providers/{id}`: 409 for built-in providers.
 pub(crate) async fn delete_provider(ctx: Ctx<'_>) -> Reply {
-    ctx.app.admin.delete_provider(ctx.param(0)).await?;
+    ctx.app.admin.delete_provider(ctx.path.get("id")).await?;
     Ok(no_content())
 }
 
@@ -243,10 +238,9 @@ pub(super) fn account_view(account: &Account) -> serde_json::Value {
     value
 }
 
+/// The account `{id}` names.
 fn account_id(ctx: &Ctx<'_>) -> Result<AccountId, ApiError> {
-    ctx.param(0)
-        .parse()
-        .map_err(|_| Error::NotFound("account").into())
+    ctx.path.parse("id", "account")
 }
 
 #[derive(Deserialize)]
@@ -373,10 +367,9 @@ pub(crate) async fn delete_account(ctx: Ctx<'_>) -> Reply {
 
 // ------------------------------------------------------------------ proxies
 
+/// The proxy `{id}` names.
 fn proxy_id(ctx: &Ctx<'_>) -> Result<ProxyId, ApiError> {
-    ctx.param(0)
-        .parse()
-        .map_err(|_| Error::NotFound("proxy").into())
+    ctx.path.parse("id", "proxy")
 }
 
 /// `GET /api/v1/proxies`.
@@ -525,7 +518,7 @@ pub(crate) async fn get_mapping(ctx: Ctx<'_>) -> Reply {
     Ok(ok(&ctx
         .app
         .admin
-        .get_mapping(ctx.caller()?, ctx.param(0), owner)
+        .get_mapping(ctx.caller()?, ctx.path.get("alias"), owner)
         .await?))
 }
 
@@ -599,7 +592,7 @@ pub(crate) async fn update_mapping(ctx: Ctx<'_>) -> Reply {
         .admin
         .update_mapping(
             ctx.caller()?,
-            ctx.param(0),
+            ctx.path.get("alias"),
             owner,
             UpdateMapping {
                 alias: r.alias,
@@ -620,7 +613,7 @@ pub(crate) async fn delete_mapping(ctx: Ctx<'_>) -> Reply {
     let owner = mapping_owner(&ctx)?;
     ctx.app
         .admin
-        .delete_mapping(ctx.caller()?, ctx.param(0), owner)
+        .delete_mapping(ctx.caller()?, ctx.path.get("alias"), owner)
         .await?;
     Ok(no_content())
 }

@@ -8,8 +8,8 @@
 
 use aigw_domain::Page;
 use http::{Response, StatusCode};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::body::ResponseBody;
 use crate::error::ApiError;
@@ -105,6 +105,21 @@ pub(crate) fn page(limit: Option<i64>, offset: Option<i64>) -> Result<Page, ApiE
     Ok(Page::new(limit.min(MAX_PAGE), offset))
 }
 
+/// `?limit=&offset=`, for lists filtered by nothing else.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PageQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+impl PageQuery {
+    /// The page asked for (see [`page`]).
+    pub(crate) fn page(&self) -> Result<Page, ApiError> {
+        page(self.limit, self.offset)
+    }
+}
+
 /// 200 with `value` as JSON.
 pub(crate) fn ok<T: Serialize>(value: &T) -> Response<ResponseBody> {
     json_response(StatusCode::OK, value)
@@ -134,7 +149,6 @@ pub(crate) fn message(text: &str) -> Response<ResponseBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]

@@ -9,15 +9,11 @@
 use aigw_domain::{AccountId, ProviderId, ProxyId, RequestLogFilter, TimeRange};
 use aigw_services::Error;
 use chrono::{DateTime, Utc};
-use http::Response;
 use serde::{Deserialize, Serialize};
 
-use super::Ctx;
+use super::ctx::{Ctx, Reply};
 use super::json::ok;
-use crate::body::ResponseBody;
 use crate::error::ApiError;
-
-type Reply = Result<Response<ResponseBody>, ApiError>;
 
 /// `?days=&provider_id=`.
 #[derive(Deserialize)]
@@ -56,17 +52,14 @@ fn check_limit(limit: Option<i64>, offset: Option<i64>) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// The proxy `{id}` names.
 fn proxy_id(ctx: &Ctx<'_>) -> Result<ProxyId, ApiError> {
-    ctx.param(0)
-        .parse::<i64>()
-        .map(ProxyId::new)
-        .map_err(|_| Error::NotFound("proxy").into())
+    ctx.path.parse("id", "proxy")
 }
 
+/// The account `{id}` names.
 fn account_id(ctx: &Ctx<'_>) -> Result<AccountId, ApiError> {
-    ctx.param(0)
-        .parse()
-        .map_err(|_| Error::NotFound("account").into())
+    ctx.path.parse("id", "account")
 }
 
 // ------------------------------------------------------------------- stats
@@ -314,8 +307,7 @@ pub(crate) async fn quota_account(ctx: Ctx<'_>) -> Reply {
 
 /// `GET /api/v1/quota/providers/{id}/summary`.
 pub(crate) async fn quota_summary(ctx: Ctx<'_>) -> Reply {
-    let provider = ProviderId::new(ctx.param(0).to_owned())
-        .map_err(|_| ApiError::from(Error::NotFound("provider")))?;
+    let provider: ProviderId = ctx.path.parse("id", "provider")?;
     let summary = ctx
         .app
         .admin
