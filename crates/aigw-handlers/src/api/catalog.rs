@@ -3,7 +3,7 @@
 
 use aigw_domain::{
     Account, AccountId, AuthData, AuthKind, NewProxy, Provider, ProviderId, ProviderKind, ProxyId,
-    ProxyProtocol, SelectionStrategy, UserId, mask_url_credentials,
+    SelectionStrategy, UserId, mask_url_credentials,
 };
 use aigw_services::Error;
 use aigw_services::admin::accounts::{CreateAccount, UpdateAccount};
@@ -89,99 +89,20 @@ pub(crate) async fn get_provider(ctx: Ctx<'_>) -> Reply {
     Ok(ok(&ProviderView::from(&provider)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateProviderRequest {
-    id: String,
-    name: String,
-    kind: ProviderKind,
-    base_url: String,
-    #[serde(default)]
-    fallback_base_urls: Vec<String>,
-    #[serde(default)]
-    supported_auth_types: Vec<AuthKind>,
-    #[serde(default)]
-    models: Vec<String>,
-    #[serde(default = "yes")]
-    is_active: bool,
-    #[serde(default)]
-    native_responses: bool,
-    #[serde(default)]
-    selection_strategy: SelectionStrategy,
-    #[serde(default)]
-    session_affinity: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
 /// `POST /api/v1/providers`: a custom provider of a known kind.
 pub(crate) async fn create_provider(ctx: Ctx<'_>) -> Reply {
-    let r: CreateProviderRequest = ctx.body()?;
-    let provider = ctx
-        .app
-        .admin
-        .create_provider(CreateProvider {
-            id: r.id,
-            name: r.name,
-            kind: r.kind,
-            base_url: r.base_url,
-            fallback_base_urls: r.fallback_base_urls,
-            supported_auth_types: r.supported_auth_types,
-            models: r.models,
-            is_active: r.is_active,
-            native_responses: r.native_responses,
-            selection_strategy: r.selection_strategy,
-            session_affinity: r.session_affinity,
-        })
-        .await?;
+    let new: CreateProvider = ctx.body()?;
+    let provider = ctx.app.admin.create_provider(new).await?;
     Ok(created(&ProviderView::from(&provider)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateProviderRequest {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    base_url: Option<String>,
-    #[serde(default)]
-    fallback_base_urls: Option<Vec<String>>,
-    #[serde(default)]
-    supported_auth_types: Option<Vec<AuthKind>>,
-    #[serde(default)]
-    models: Option<Vec<String>>,
-    #[serde(default)]
-    is_active: Option<bool>,
-    #[serde(default)]
-    native_responses: Option<bool>,
-    #[serde(default)]
-    selection_strategy: Option<SelectionStrategy>,
-    #[serde(default)]
-    session_affinity: Option<bool>,
 }
 
 /// `PUT /api/v1/providers/{id}`: omitted fields stay as they are.
 pub(crate) async fn update_provider(ctx: Ctx<'_>) -> Reply {
-    let r: UpdateProviderRequest = ctx.body()?;
+    let update: UpdateProvider = ctx.body()?;
     let provider = ctx
         .app
         .admin
-        .update_provider(
-            ctx.path.get("id"),
-            UpdateProvider {
-                name: r.name,
-                base_url: r.base_url,
-                fallback_base_urls: r.fallback_base_urls,
-                supported_auth_types: r.supported_auth_types,
-                models: r.models,
-                is_active: r.is_active,
-                native_responses: r.native_responses,
-                selection_strategy: r.selection_strategy,
-                session_affinity: r.session_affinity,
-            },
-        )
+        .update_provider(ctx.path.get("id"), update)
         .await?;
     Ok(ok(&ProviderView::from(&provider)))
 }
@@ -272,88 +193,21 @@ pub(crate) async fn get_account(ctx: Ctx<'_>) -> Reply {
     Ok(ok(&account_view(&account)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateAccountRequest {
-    provider_id: ProviderId,
-    label: String,
-    auth_data: AuthData,
-    #[serde(default)]
-    metadata: Option<serde_json::Value>,
-    #[serde(default = "yes")]
-    is_active: bool,
-    #[serde(default)]
-    weight: Option<u32>,
-}
-
-/// `metadata` as given, or the object a JSON string holds: the original
-/// gateway's dashboard sends it as a string, like `auth_data` (which
-/// [`AuthData`]'s own parsing unwraps). Anything else is left for the
-/// service to refuse.
-fn metadata(value: Option<serde_json::Value>) -> Option<serde_json::Value> {
-    match value {
-        Some(serde_json::Value::String(text)) => match serde_json::from_str(&text) {
-            Ok(object @ serde_json::Value::Object(_)) => Some(object),
-            _ => Some(serde_json::Value::String(text)),
-        },
-        other => other,
-    }
-}
-
 /// `POST /api/v1/accounts`.
 pub(crate) async fn create_account(ctx: Ctx<'_>) -> Reply {
-    let r: CreateAccountRequest = ctx.body()?;
-    let account = ctx
-        .app
-        .admin
-        .create_account(
-            ctx.caller()?,
-            CreateAccount {
-                provider_id: r.provider_id,
-                label: r.label,
-                auth_data: r.auth_data,
-                metadata: metadata(r.metadata),
-                is_active: r.is_active,
-                weight: r.weight,
-            },
-        )
-        .await?;
+    let new: CreateAccount = ctx.body()?;
+    let account = ctx.app.admin.create_account(ctx.caller()?, new).await?;
     Ok(created(&account_view(&account)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateAccountRequest {
-    #[serde(default)]
-    label: Option<String>,
-    #[serde(default)]
-    auth_data: Option<AuthData>,
-    #[serde(default)]
-    metadata: Option<serde_json::Value>,
-    #[serde(default)]
-    is_active: Option<bool>,
-    #[serde(default)]
-    weight: Option<u32>,
 }
 
 /// `PUT /api/v1/accounts/{id}`: omitted fields stay as they are.
 pub(crate) async fn update_account(ctx: Ctx<'_>) -> Reply {
     let id = account_id(&ctx)?;
-    let r: UpdateAccountRequest = ctx.body()?;
+    let update: UpdateAccount = ctx.body()?;
     let account = ctx
         .app
         .admin
-        .update_account(
-            ctx.caller()?,
-            id,
-            UpdateAccount {
-                label: r.label,
-                auth_data: r.auth_data,
-                metadata: metadata(r.metadata),
-                is_active: r.is_active,
-                weight: r.weight,
-            },
-        )
+        .update_account(ctx.caller()?, id, update)
         .await?;
     Ok(ok(&account_view(&account)))
 }
@@ -389,46 +243,11 @@ pub(crate) async fn create_proxy(ctx: Ctx<'_>) -> Reply {
     Ok(created(&proxy))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateProxyRequest {
-    #[serde(default)]
-    url: Option<String>,
-    #[serde(default)]
-    protocol: Option<ProxyProtocol>,
-    #[serde(default)]
-    is_active: Option<bool>,
-    #[serde(default)]
-    max_accounts: Option<i64>,
-    #[serde(default)]
-    priority: Option<i32>,
-    #[serde(default)]
-    weight: Option<i32>,
-    #[serde(default)]
-    max_failures: Option<i32>,
-}
-
 /// `PUT /api/v1/proxies/{id}`: omitted fields stay as they are.
 pub(crate) async fn update_proxy(ctx: Ctx<'_>) -> Reply {
     let id = proxy_id(&ctx)?;
-    let r: UpdateProxyRequest = ctx.body()?;
-    let proxy = ctx
-        .app
-        .admin
-        .update_proxy(
-            id,
-            UpdateProxy {
-                url: r.url,
-                protocol: r.protocol,
-                is_active: r.is_active,
-                max_accounts: r.max_accounts,
-                priority: r.priority,
-                weight: r.weight,
-                max_failures: r.max_failures,
-            },
-        )
-        .await?;
-    Ok(ok(&proxy))
+    let update: UpdateProxy = ctx.body()?;
+    Ok(ok(&ctx.app.admin.update_proxy(id, update).await?))
 }
 
 /// `DELETE /api/v1/proxies/{id}`.
@@ -522,88 +341,22 @@ pub(crate) async fn get_mapping(ctx: Ctx<'_>) -> Reply {
         .await?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateMappingRequest {
-    alias: String,
-    provider_id: ProviderId,
-    model_name: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default = "yes")]
-    enabled: bool,
-    #[serde(default)]
-    priority: i32,
-    #[serde(default)]
-    is_global: bool,
-}
-
 /// `POST /api/v1/model-mappings`.
 pub(crate) async fn create_mapping(ctx: Ctx<'_>) -> Reply {
-    let r: CreateMappingRequest = ctx.body()?;
-    let m = ctx
-        .app
-        .admin
-        .create_mapping(
-            ctx.caller()?,
-            CreateMapping {
-                alias: r.alias,
-                provider_id: r.provider_id,
-                model_name: r.model_name,
-                description: r.description,
-                enabled: r.enabled,
-                priority: r.priority,
-                is_global: r.is_global,
-            },
-        )
-        .await?;
+    let new: CreateMapping = ctx.body()?;
+    let m = ctx.app.admin.create_mapping(ctx.caller()?, new).await?;
     Ok(created(&m))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateMappingRequest {
-    #[serde(default)]
-    alias: Option<String>,
-    #[serde(default)]
-    provider_id: Option<ProviderId>,
-    #[serde(default)]
-    model_name: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "aigw_domain::serde_helpers::double_option"
-    )]
-    description: Option<Option<String>>,
-    #[serde(default)]
-    enabled: Option<bool>,
-    #[serde(default)]
-    priority: Option<i32>,
-    #[serde(default)]
-    is_global: Option<bool>,
 }
 
 /// `PUT /api/v1/model-mappings/{alias}`: omitted fields stay as they are;
 /// `alias` renames.
 pub(crate) async fn update_mapping(ctx: Ctx<'_>) -> Reply {
-    let r: UpdateMappingRequest = ctx.body()?;
+    let update: UpdateMapping = ctx.body()?;
     let owner = mapping_owner(&ctx)?;
     let m = ctx
         .app
         .admin
-        .update_mapping(
-            ctx.caller()?,
-            ctx.path.get("alias"),
-            owner,
-            UpdateMapping {
-                alias: r.alias,
-                provider_id: r.provider_id,
-                model_name: r.model_name,
-                description: r.description,
-                enabled: r.enabled,
-                priority: r.priority,
-                is_global: r.is_global,
-            },
-        )
+        .update_mapping(ctx.caller()?, ctx.path.get("alias"), owner, update)
         .await?;
     Ok(ok(&m))
 }

@@ -209,6 +209,39 @@ mod tests {
         assert!(!msg.contains("12345678901"), "{msg}");
     }
 
+    /// The bodies are the services' change types, which refuse what only
+    /// the store sets (the domain's rows have these fields).
+    #[test]
+    fn change_types_refuse_fields_no_caller_may_set() {
+        use aigw_services::admin::accounts::UpdateAccount;
+        use aigw_services::admin::mappings::UpdateMapping;
+        use aigw_services::admin::providers::{CreateProvider, UpdateProvider};
+        assert_eq!(
+            message_of(parse_body::<UpdateProvider>(br#"{"kind": "openai"}"#)),
+            "kind: is not a known field"
+        );
+        assert_eq!(
+            message_of(parse_body::<CreateProvider>(
+                br#"{"id": "p", "name": "P", "kind": "openai", "base_url": "https://h", "is_builtin": true}"#
+            )),
+            "is_builtin: is not a known field"
+        );
+        assert_eq!(
+            message_of(parse_body::<UpdateAccount>(
+                br#"{"health_status": "healthy"}"#
+            )),
+            "health_status: is not a known field"
+        );
+        assert_eq!(
+            message_of(parse_body::<UpdateMapping>(br#"{"owner_id": null}"#)),
+            "owner_id: is not a known field"
+        );
+        let update: UpdateMapping = parse_body(br#"{"description": null}"#).unwrap();
+        assert_eq!(update.description, Some(None));
+        let update: UpdateAccount = parse_body(br#"{"metadata": "{\"a\": 1}"}"#).unwrap();
+        assert_eq!(update.metadata, Some(serde_json::json!({"a": 1})));
+    }
+
     #[derive(Debug, Deserialize)]
     struct Query {
         limit: Option<i64>,

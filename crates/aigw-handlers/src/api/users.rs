@@ -1,6 +1,6 @@
 //! `/api/v1/users` (admins) and `/api/v1/api-keys` (each user's own keys).
 
-use aigw_domain::{ApiKey, ApiKeyId, Role, UserId};
+use aigw_domain::{ApiKey, ApiKeyId, UserId};
 use aigw_services::admin::users::{CreateUser, UpdateUser};
 use serde::{Deserialize, Serialize};
 
@@ -27,49 +27,17 @@ pub(crate) async fn get(ctx: Ctx<'_>) -> Reply {
     Ok(ok(&UserView::from(&user)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateRequest {
-    username: String,
-    password: String,
-    role: Role,
-}
-
 /// `POST /api/v1/users`.
 pub(crate) async fn create(ctx: Ctx<'_>) -> Reply {
-    let req: CreateRequest = ctx.body()?;
-    let user = ctx
-        .app
-        .admin
-        .create_user(&CreateUser {
-            username: req.username,
-            password: req.password,
-            role: req.role,
-        })
-        .await?;
+    let new: CreateUser = ctx.body()?;
+    let user = ctx.app.admin.create_user(&new).await?;
     Ok(created(&UserView::from(&user)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateRequest {
-    #[serde(default)]
-    role: Option<Role>,
-    #[serde(default)]
-    is_active: Option<bool>,
-    #[serde(default)]
-    password: Option<String>,
 }
 
 /// `PUT /api/v1/users/{id}`: omitted fields stay as they are.
 pub(crate) async fn update(ctx: Ctx<'_>) -> Reply {
     let id = user_id(&ctx)?;
-    let req: UpdateRequest = ctx.body()?;
-    let update = UpdateUser {
-        role: req.role,
-        is_active: req.is_active,
-        password: req.password,
-    };
+    let update: UpdateUser = ctx.body()?;
     let user = ctx
         .app
         .admin
