@@ -15,12 +15,15 @@
 //! The table is public ([`routes`]) so the OpenAPI document and the
 //! authorization matrix tests can enumerate it.
 
+mod accounts;
 mod auth;
-mod catalog;
 mod ctx;
 mod json;
+mod mappings;
 mod oauth;
 mod openapi;
+mod providers;
+mod proxies;
 mod reports;
 mod session;
 mod table;

@@ -14,7 +14,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, REFERRER_POLICY};
 use http::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::catalog::account_view;
+use super::accounts::account_view;
 use super::ctx::{Ctx, Reply};
 use super::json::ok;
 use crate::body::ResponseBody;

@@ -10,7 +10,7 @@ use percent_encoding::percent_decode_str;
 use super::auth::Access::{Public, SignedIn};
 use super::auth::{ADMIN, ADMIN_PROVIDER, ADMIN_USER, Access};
 use super::ctx::{Ctx, PathParams, Pending};
-use super::{catalog, oauth, openapi, reports, session, users};
+use super::{accounts, mappings, oauth, openapi, providers, proxies, reports, session, users};
 use crate::error::ApiError;
 
 /// The path prefix of the management API; every route's path starts with it.
@@ -65,31 +65,31 @@ static ROUTES: &[ApiRoute] = api_routes! {
     POST   "/api/v1/api-keys"                     ADMIN_USER     => users::create_key;
     DELETE "/api/v1/api-keys/{id}"                ADMIN_USER     => users::revoke_key;
     // Providers: readable by every signed-in caller, changed by admins.
-    GET    "/api/v1/providers"                    SignedIn       => catalog::list_providers;
-    POST   "/api/v1/providers"                    ADMIN          => catalog::create_provider;
-    GET    "/api/v1/providers/{id}"               SignedIn       => catalog::get_provider;
-    PUT    "/api/v1/providers/{id}"               ADMIN          => catalog::update_provider;
-    DELETE "/api/v1/providers/{id}"               ADMIN          => catalog::delete_provider;
+    GET    "/api/v1/providers"                    SignedIn       => providers::list;
+    POST   "/api/v1/providers"                    ADMIN          => providers::create;
+    GET    "/api/v1/providers/{id}"               SignedIn       => providers::get;
+    PUT    "/api/v1/providers/{id}"               ADMIN          => providers::update;
+    DELETE "/api/v1/providers/{id}"               ADMIN          => providers::delete;
     // Upstream accounts: admins all, provider-role users their own.
-    GET    "/api/v1/accounts"                     ADMIN_PROVIDER => catalog::list_accounts;
-    POST   "/api/v1/accounts"                     ADMIN_PROVIDER => catalog::create_account;
-    GET    "/api/v1/accounts/{id}"                ADMIN_PROVIDER => catalog::get_account;
-    PUT    "/api/v1/accounts/{id}"                ADMIN_PROVIDER => catalog::update_account;
-    DELETE "/api/v1/accounts/{id}"                ADMIN_PROVIDER => catalog::delete_account;
+    GET    "/api/v1/accounts"                     ADMIN_PROVIDER => accounts::list;
+    POST   "/api/v1/accounts"                     ADMIN_PROVIDER => accounts::create;
+    GET    "/api/v1/accounts/{id}"                ADMIN_PROVIDER => accounts::get;
+    PUT    "/api/v1/accounts/{id}"                ADMIN_PROVIDER => accounts::update;
+    DELETE "/api/v1/accounts/{id}"                ADMIN_PROVIDER => accounts::delete;
     // Outbound proxies (admins).
-    GET    "/api/v1/proxies"                      ADMIN          => catalog::list_proxies;
-    POST   "/api/v1/proxies"                      ADMIN          => catalog::create_proxy;
-    GET    "/api/v1/proxies/assignments"          ADMIN          => catalog::proxy_assignments;
-    POST   "/api/v1/proxies/recalculate"          ADMIN          => catalog::recalculate_proxies;
-    GET    "/api/v1/proxies/{id}"                 ADMIN          => catalog::get_proxy;
-    PUT    "/api/v1/proxies/{id}"                 ADMIN          => catalog::update_proxy;
-    DELETE "/api/v1/proxies/{id}"                 ADMIN          => catalog::delete_proxy;
+    GET    "/api/v1/proxies"                      ADMIN          => proxies::list;
+    POST   "/api/v1/proxies"                      ADMIN          => proxies::create;
+    GET    "/api/v1/proxies/assignments"          ADMIN          => proxies::assignments;
+    POST   "/api/v1/proxies/recalculate"          ADMIN          => proxies::recalculate;
+    GET    "/api/v1/proxies/{id}"                 ADMIN          => proxies::get;
+    PUT    "/api/v1/proxies/{id}"                 ADMIN          => proxies::update;
+    DELETE "/api/v1/proxies/{id}"                 ADMIN          => proxies::delete;
     // Model mappings: global and own; admins all.
-    GET    "/api/v1/model-mappings"               ADMIN_USER     => catalog::list_mappings;
-    POST   "/api/v1/model-mappings"               ADMIN_USER     => catalog::create_mapping;
-    GET    "/api/v1/model-mappings/{alias}"       ADMIN_USER     => catalog::get_mapping;
-    PUT    "/api/v1/model-mappings/{alias}"       ADMIN_USER     => catalog::update_mapping;
-    DELETE "/api/v1/model-mappings/{alias}"       ADMIN_USER     => catalog::delete_mapping;
+    GET    "/api/v1/model-mappings"               ADMIN_USER     => mappings::list;
+    POST   "/api/v1/model-mappings"               ADMIN_USER     => mappings::create;
+    GET    "/api/v1/model-mappings/{alias}"       ADMIN_USER     => mappings::get;
+    PUT    "/api/v1/model-mappings/{alias}"       ADMIN_USER     => mappings::update;
+    DELETE "/api/v1/model-mappings/{alias}"       ADMIN_USER     => mappings::delete;
     // Stats and logs (admins; per-account stats and health also for the
     // accounts' owners).
     GET    "/api/v1/stats/proxies/{id}"           ADMIN          => reports::proxy_stats;
