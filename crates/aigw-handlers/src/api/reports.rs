@@ -155,21 +155,7 @@ pub(crate) async fn request_logs(ctx: Ctx<'_>) -> Reply {
         ..RequestLogFilter::default()
     };
     if let Some(status) = q.status.as_deref().filter(|s| !s.is_empty()) {
-        let bad = || ApiError::bad_field("status", "must be a status code or a class like 4xx");
-        let lower = status.to_ascii_lowercase();
-        if let Some(class) = lower.strip_suffix("xx") {
-            let class: i32 = class.parse().map_err(|_| bad())?;
-            if !(0..=5).contains(&class) {
-                return Err(bad());
-            }
-            filter.status_class = Some(class);
-        } else {
-            let code: i32 = lower.parse().map_err(|_| bad())?;
-            if !(0..=599).contains(&code) {
-                return Err(bad());
-            }
-            filter.status_code = Some(code);
-        }
+        filter_status(&mut filter, status)?;
     }
     if let (Some(from), Some(to)) = (filter.time.from, filter.time.to)
         && from > to
@@ -183,6 +169,26 @@ pub(crate) async fn request_logs(ctx: Ctx<'_>) -> Reply {
         .request_logs(&filter, q.limit, q.offset)
         .await?;
     Ok(ok(&logs))
+}
+
+/// Narrows `filter` to `?status=`: one code (`429`) or a class (`4xx`).
+fn filter_status(filter: &mut RequestLogFilter, status: &str) -> Result<(), ApiError> {
+    let bad = || ApiError::bad_field("status", "must be a status code or a class like 4xx");
+    let lower = status.to_ascii_lowercase();
+    if let Some(class) = lower.strip_suffix("xx") {
+        let class: i32 = class.parse().map_err(|_| bad())?;
+        if !(0..=5).contains(&class) {
+            return Err(bad());
+        }
+        filter.status_class = Some(class);
+    } else {
+        let code: i32 = lower.parse().map_err(|_| bad())?;
+        if !(0..=599).contains(&code) {
+            return Err(bad());
+        }
+        filter.status_code = Some(code);
+    }
+    Ok(())
 }
 
 /// `GET /api/v1/logs/errors?limit=50`.
