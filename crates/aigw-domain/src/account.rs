@@ -79,7 +79,7 @@ pub struct NewAccount {
     #[serde(default = "crate::empty_object")]
     pub metadata: serde_json::Value,
     /// See [`Account::is_active`]; defaults to true, and false is kept.
-    #[serde(default = "crate::default_true")]
+    #[serde(default = "crate::serde_helpers::default_true")]
     pub is_active: bool,
     /// See [`Account::proxy_id`].
     #[serde(default)]

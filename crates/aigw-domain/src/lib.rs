@@ -48,11 +48,6 @@ pub use request_log::{NewRequestLog, RequestLog};
 pub use secret::Secret;
 pub use user::{ApiKey, ApiKeyPatch, NewApiKey, NewUser, User, UserPatch};
 
-/// Serde default for flags that default to true (an explicit `false` is kept).
-pub(crate) const fn default_true() -> bool {
-    true
-}
-
 /// Serde default for JSON object fields.
 pub(crate) fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(serde_json::Map::new())

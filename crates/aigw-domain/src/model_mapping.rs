@@ -43,7 +43,7 @@ pub struct NewModelMapping {
     #[serde(default)]
     pub description: Option<String>,
     /// See [`ModelMapping::enabled`]; defaults to true, and false is kept.
-    #[serde(default = "crate::default_true")]
+    #[serde(default = "crate::serde_helpers::default_true")]
     pub enabled: bool,
     /// See [`ModelMapping::priority`].
     #[serde(default)]

@@ -128,7 +128,7 @@ pub struct NewProvider {
     #[serde(default)]
     pub models: Vec<String>,
     /// See [`Provider::is_active`]; defaults to true.
-    #[serde(default = "crate::default_true")]
+    #[serde(default = "crate::serde_helpers::default_true")]
     pub is_active: bool,
     /// See [`Provider::is_builtin`].
     #[serde(default)]

@@ -138,7 +138,7 @@ pub struct NewProxy {
     #[serde(default)]
     pub protocol: Option<ProxyProtocol>,
     /// See [`Proxy::is_active`]; defaults to true.
-    #[serde(default = "crate::default_true")]
+    #[serde(default = "crate::serde_helpers::default_true")]
     pub is_active: bool,
     /// See [`Proxy::max_accounts`].
     #[serde(default)]

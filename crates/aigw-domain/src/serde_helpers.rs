@@ -1,4 +1,4 @@
-//! Serde helpers for partial updates.
+//! Serde helpers for change types: defaults and partial updates.
 
 use serde::{Deserialize, Deserializer};
 
@@ -12,4 +12,10 @@ where
     D: Deserializer<'de>,
 {
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Serde default for flags that default to true (an explicit `false` is kept):
+/// use with `#[serde(default = "aigw_domain::serde_helpers::default_true")]`.
+pub const fn default_true() -> bool {
+    true
 }

@@ -10,7 +10,7 @@ use http_body::Body;
 use crate::app::App;
 use crate::body::ResponseBody;
 use crate::request::{BodyError, closing, read_body, refuse_body};
-use crate::routes::error_response;
+use crate::response::error_response;
 
 /// Serves one dashboard request.
 pub(crate) async fn handle<B>(app: &App, ui: &Dashboard, req: Request<B>) -> Response<ResponseBody>

@@ -28,7 +28,7 @@ use crate::error::{client_error, client_error_with_status, service_error};
 use crate::request::{
     BodyError, client_credential, closing, gemini_credential, read_body, refuse_body,
 };
-use crate::routes::json_response;
+use crate::response::json_response;
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
 static EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");

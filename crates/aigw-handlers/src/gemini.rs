@@ -21,7 +21,7 @@ use crate::body::ResponseBody;
 use crate::dataplane::{generate_call, served_models};
 use crate::error::{client_error, client_error_with_status, service_error};
 use crate::request::{gemini_credential, refuse_unread};
-use crate::routes::json_response;
+use crate::response::json_response;
 
 /// The model collection of each Gemini API version the gateway answers.
 const PREFIXES: [&str; 2] = ["/v1beta/models", "/v1/models"];

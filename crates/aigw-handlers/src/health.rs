@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::body::ResponseBody;
 use crate::edge::EdgeCounters;
-use crate::routes::json_response;
+use crate::response::json_response;
 
 #[derive(Serialize)]
 struct Health<'a> {

@@ -19,6 +19,7 @@ mod error;
 mod gemini;
 mod health;
 mod request;
+mod response;
 mod routes;
 mod server;
 

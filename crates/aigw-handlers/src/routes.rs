@@ -1,22 +1,19 @@
-//! Request dispatch by method and path, and the response helpers every
-//! handler shares.
+//! Request dispatch by method and path.
 
 use aigw_domain::Format;
 use aigw_formats::ErrorKind;
 use aigw_services::ClientCall;
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use http::header::{ALLOW, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
-use serde::Serialize;
 
 use crate::app::App;
 use crate::body::ResponseBody;
 use crate::error::{client_error, client_error_with_status};
 use crate::request::refuse_unread;
+use crate::response::error_response;
 use crate::{api, dashboard, dataplane, gemini, health};
-
-static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Routes one request. Never fails: every error is a response.
 pub(crate) async fn route<B>(app: &App, req: Request<B>, request_id: &str) -> Response<ResponseBody>
@@ -107,34 +104,4 @@ fn dataplane_miss<B>(req: &Request<B>) -> Response<ResponseBody> {
         }
         None => client_error(client, ErrorKind::NotFound, "no such endpoint"),
     }
-}
-
-/// A JSON response; serialisation of our own types cannot fail, but if it
-/// ever did the client gets a 500 rather than a panic.
-pub(crate) fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response<ResponseBody> {
-    match serde_json::to_vec(value) {
-        Ok(bytes) => {
-            let mut resp = Response::new(ResponseBody::full(bytes));
-            *resp.status_mut() = status;
-            resp.headers_mut().insert(CONTENT_TYPE, JSON.clone());
-            resp
-        }
-        Err(_) => {
-            let mut resp = Response::new(ResponseBody::full(
-                &br#"{"error":"internal error","code":"internal"}"#[..],
-            ));
-            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            resp.headers_mut().insert(CONTENT_TYPE, JSON.clone());
-            resp
-        }
-    }
-}
-
-/// The management API's error shape: `{"error": "<message>"}`.
-pub(crate) fn error_response(status: StatusCode, message: &str) -> Response<ResponseBody> {
-    #[derive(Serialize)]
-    struct ErrorBody<'a> {
-        error: &'a str,
-    }
-    json_response(status, &ErrorBody { error: message })
 }

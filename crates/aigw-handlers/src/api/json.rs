@@ -8,12 +8,12 @@
 
 use aigw_domain::Page;
 use http::{Response, StatusCode};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::body::ResponseBody;
 use crate::error::ApiError;
-use crate::routes::json_response;
+use crate::response::json_response;
 
 /// The largest page the management API returns.
 pub(crate) const MAX_PAGE: i64 = 200;
@@ -105,6 +105,21 @@ pub(crate) fn page(limit: Option<i64>, offset: Option<i64>) -> Result<Page, ApiE
     Ok(Page::new(limit.min(MAX_PAGE), offset))
 }
 
+/// `?limit=&offset=`, for lists filtered by nothing else.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PageQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+impl PageQuery {
+    /// The page asked for (see [`page`]).
+    pub(crate) fn page(&self) -> Result<Page, ApiError> {
+        page(self.limit, self.offset)
+    }
+}
+
 /// 200 with `value` as JSON.
 pub(crate) fn ok<T: Serialize>(value: &T) -> Response<ResponseBody> {
     json_response(StatusCode::OK, value)
@@ -134,7 +149,6 @@ pub(crate) fn message(text: &str) -> Response<ResponseBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -193,6 +207,39 @@ mod tests {
         ));
         assert!(msg.starts_with("auth_data.api_key: "), "{msg}");
         assert!(!msg.contains("12345678901"), "{msg}");
+    }
+
+    /// The bodies are the services' change types, which refuse what only
+    /// the store sets (the domain's rows have these fields).
+    #[test]
+    fn change_types_refuse_fields_no_caller_may_set() {
+        use aigw_services::admin::accounts::UpdateAccount;
+        use aigw_services::admin::mappings::UpdateMapping;
+        use aigw_services::admin::providers::{CreateProvider, UpdateProvider};
+        assert_eq!(
+            message_of(parse_body::<UpdateProvider>(br#"{"kind": "openai"}"#)),
+            "kind: is not a known field"
+        );
+        assert_eq!(
+            message_of(parse_body::<CreateProvider>(
+                br#"{"id": "p", "name": "P", "kind": "openai", "base_url": "https://h", "is_builtin": true}"#
+            )),
+            "is_builtin: is not a known field"
+        );
+        assert_eq!(
+            message_of(parse_body::<UpdateAccount>(
+                br#"{"health_status": "healthy"}"#
+            )),
+            "health_status: is not a known field"
+        );
+        assert_eq!(
+            message_of(parse_body::<UpdateMapping>(br#"{"owner_id": null}"#)),
+            "owner_id: is not a known field"
+        );
+        let update: UpdateMapping = parse_body(br#"{"description": null}"#).unwrap();
+        assert_eq!(update.description, Some(None));
+        let update: UpdateAccount = parse_body(br#"{"metadata": "{\"a\": 1}"}"#).unwrap();
+        assert_eq!(update.metadata, Some(serde_json::json!({"a": 1})));
     }
 
     #[derive(Debug, Deserialize)]

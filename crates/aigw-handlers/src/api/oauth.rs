@@ -14,16 +14,14 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, REFERRER_POLICY};
 use http::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::Ctx;
-use super::catalog::account_view;
-use super::json::{ok, parse_query};
+use super::accounts::account_view;
+use super::ctx::{Ctx, Reply};
+use super::json::ok;
 use crate::body::ResponseBody;
 use crate::error::ApiError;
 
-type Reply = Result<Response<ResponseBody>, ApiError>;
-
 /// `GET /api/v1/oauth/providers`.
-pub(crate) fn providers(ctx: Ctx<'_>) -> Reply {
+pub(crate) async fn providers(ctx: Ctx<'_>) -> Reply {
     #[derive(Serialize)]
     struct Providers {
         providers: Vec<FlowInfo>,
@@ -70,7 +68,7 @@ pub(crate) async fn callback(ctx: Ctx<'_>) -> Reply {
     }
     // Providers add their own parameters (`scope`, `authuser`, …): unknown
     // ones are ignored here, unlike everywhere else.
-    let q: Query = parse_query(ctx.query.as_deref())?;
+    let q: Query = ctx.query()?;
     if q.state.as_deref().is_none_or(str::is_empty) {
         return Err(ApiError::bad_field("state", "is required"));
     }

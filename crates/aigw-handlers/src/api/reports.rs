@@ -9,15 +9,11 @@
 use aigw_domain::{AccountId, ProviderId, ProxyId, RequestLogFilter, TimeRange};
 use aigw_services::Error;
 use chrono::{DateTime, Utc};
-use http::Response;
 use serde::{Deserialize, Serialize};
 
-use super::Ctx;
+use super::ctx::{Ctx, Reply};
 use super::json::ok;
-use crate::body::ResponseBody;
 use crate::error::ApiError;
-
-type Reply = Result<Response<ResponseBody>, ApiError>;
 
 /// `?days=&provider_id=`.
 #[derive(Deserialize)]
@@ -56,17 +52,14 @@ fn check_limit(limit: Option<i64>, offset: Option<i64>) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// The proxy `{id}` names.
 fn proxy_id(ctx: &Ctx<'_>) -> Result<ProxyId, ApiError> {
-    ctx.param(0)
-        .parse::<i64>()
-        .map(ProxyId::new)
-        .map_err(|_| Error::NotFound("proxy").into())
+    ctx.path.parse("id", "proxy")
 }
 
+/// The account `{id}` names.
 fn account_id(ctx: &Ctx<'_>) -> Result<AccountId, ApiError> {
-    ctx.param(0)
-        .parse()
-        .map_err(|_| Error::NotFound("account").into())
+    ctx.path.parse("id", "account")
 }
 
 // ------------------------------------------------------------------- stats
@@ -162,21 +155,7 @@ pub(crate) async fn request_logs(ctx: Ctx<'_>) -> Reply {
         ..RequestLogFilter::default()
     };
     if let Some(status) = q.status.as_deref().filter(|s| !s.is_empty()) {
-        let bad = || ApiError::bad_field("status", "must be a status code or a class like 4xx");
-        let lower = status.to_ascii_lowercase();
-        if let Some(class) = lower.strip_suffix("xx") {
-            let class: i32 = class.parse().map_err(|_| bad())?;
-            if !(0..=5).contains(&class) {
-                return Err(bad());
-            }
-            filter.status_class = Some(class);
-        } else {
-            let code: i32 = lower.parse().map_err(|_| bad())?;
-            if !(0..=599).contains(&code) {
-                return Err(bad());
-            }
-            filter.status_code = Some(code);
-        }
+        filter_status(&mut filter, status)?;
     }
     if let (Some(from), Some(to)) = (filter.time.from, filter.time.to)
         && from > to
@@ -190,6 +169,26 @@ pub(crate) async fn request_logs(ctx: Ctx<'_>) -> Reply {
         .request_logs(&filter, q.limit, q.offset)
         .await?;
     Ok(ok(&logs))
+}
+
+/// Narrows `filter` to `?status=`: one code (`429`) or a class (`4xx`).
+fn filter_status(filter: &mut RequestLogFilter, status: &str) -> Result<(), ApiError> {
+    let bad = || ApiError::bad_field("status", "must be a status code or a class like 4xx");
+    let lower = status.to_ascii_lowercase();
+    if let Some(class) = lower.strip_suffix("xx") {
+        let class: i32 = class.parse().map_err(|_| bad())?;
+        if !(0..=5).contains(&class) {
+            return Err(bad());
+        }
+        filter.status_class = Some(class);
+    } else {
+        let code: i32 = lower.parse().map_err(|_| bad())?;
+        if !(0..=599).contains(&code) {
+            return Err(bad());
+        }
+        filter.status_code = Some(code);
+    }
+    Ok(())
 }
 
 /// `GET /api/v1/logs/errors?limit=50`.
@@ -314,8 +313,7 @@ pub(crate) async fn quota_account(ctx: Ctx<'_>) -> Reply {
 
 /// `GET /api/v1/quota/providers/{id}/summary`.
 pub(crate) async fn quota_summary(ctx: Ctx<'_>) -> Reply {
-    let provider = ProviderId::new(ctx.param(0).to_owned())
-        .map_err(|_| ApiError::from(Error::NotFound("provider")))?;
+    let provider: ProviderId = ctx.path.parse("id", "provider")?;
     let summary = ctx
         .app
         .admin

@@ -2,12 +2,11 @@
 
 use aigw_domain::{Role, User, UserId};
 use chrono::{DateTime, Utc};
-use http::{Response, StatusCode};
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::Ctx;
+use super::ctx::{Ctx, Reply};
 use super::json::ok;
-use crate::body::ResponseBody;
 use crate::error::ApiError;
 
 /// A user as the API shows it (no hashes, RFC 3339 timestamps).
@@ -49,7 +48,7 @@ struct LoginResponse {
 
 /// `POST /api/v1/auth/login`: throttled per username and per client address
 /// (429 with `Retry-After` past either budget).
-pub(crate) async fn login(ctx: Ctx<'_>) -> Result<Response<ResponseBody>, ApiError> {
+pub(crate) async fn login(ctx: Ctx<'_>) -> Reply {
     let req: LoginRequest = ctx.body()?;
     let session = ctx
         .app
@@ -63,7 +62,7 @@ pub(crate) async fn login(ctx: Ctx<'_>) -> Result<Response<ResponseBody>, ApiErr
 }
 
 /// `GET /api/v1/auth/me`.
-pub(crate) fn me(ctx: Ctx<'_>) -> Result<Response<ResponseBody>, ApiError> {
+pub(crate) async fn me(ctx: Ctx<'_>) -> Reply {
     Ok(ok(&UserView::from(&ctx.caller()?.user)))
 }
 
@@ -82,7 +81,7 @@ struct PasswordChanged {
 
 /// `PUT /api/v1/auth/password`: every earlier session token of the user stops
 /// working; the answer carries a fresh one.
-pub(crate) async fn change_password(ctx: Ctx<'_>) -> Result<Response<ResponseBody>, ApiError> {
+pub(crate) async fn change_password(ctx: Ctx<'_>) -> Reply {
     let req: PasswordRequest = ctx.body()?;
     let session = ctx
         .app
@@ -101,7 +100,7 @@ struct KeyView<'a> {
 }
 
 /// `GET /api/v1/auth/my-key`: the access key masked (first 7 + `...` + last 4).
-pub(crate) fn my_key(ctx: Ctx<'_>) -> Result<Response<ResponseBody>, ApiError> {
+pub(crate) async fn my_key(ctx: Ctx<'_>) -> Reply {
     match &ctx.caller()?.user.access_key_prefix {
         Some(masked) => Ok(ok(&KeyView { key: masked })),
         None => Err(ApiError::new(
@@ -115,7 +114,7 @@ pub(crate) fn my_key(ctx: Ctx<'_>) -> Result<Response<ResponseBody>, ApiError> {
 /// `GET /api/v1/auth/my-key/full`: access keys are stored as hashes only, so
 /// the full key cannot be shown again (unlike the original, which kept them
 /// in plain text). The answer says how to get a new one.
-pub(crate) fn my_key_full(ctx: Ctx<'_>) -> Result<Response<ResponseBody>, ApiError> {
+pub(crate) async fn my_key_full(ctx: Ctx<'_>) -> Reply {
     ctx.caller()?;
     Err(ApiError::new(
         StatusCode::GONE,
@@ -133,7 +132,7 @@ struct NewKeyView {
 
 /// `POST /api/v1/auth/regenerate-key`: a new `uk_` key, shown once; the old
 /// one stops working at once.
-pub(crate) async fn regenerate_key(ctx: Ctx<'_>) -> Result<Response<ResponseBody>, ApiError> {
+pub(crate) async fn regenerate_key(ctx: Ctx<'_>) -> Reply {
     let user = ctx.caller()?.user.id;
     let key = ctx.app.admin.regenerate_access_key(user).await?;
     Ok(ok(&NewKeyView {

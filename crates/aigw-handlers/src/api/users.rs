@@ -1,37 +1,17 @@
 //! `/api/v1/users` (admins) and `/api/v1/api-keys` (each user's own keys).
 
-use aigw_domain::{ApiKey, ApiKeyId, Role, UserId};
-use aigw_services::Error;
+use aigw_domain::{ApiKey, ApiKeyId, UserId};
 use aigw_services::admin::users::{CreateUser, UpdateUser};
-use http::Response;
 use serde::{Deserialize, Serialize};
 
-use super::Ctx;
-use super::json::{created, no_content, ok, page};
+use super::ctx::{Ctx, Reply};
+use super::json::{PageQuery, created, no_content, ok, page};
 use super::session::UserView;
-use crate::body::ResponseBody;
 use crate::error::ApiError;
 
-type Reply = Result<Response<ResponseBody>, ApiError>;
-
-/// `?limit=&offset=`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PageQuery {
-    limit: Option<i64>,
-    offset: Option<i64>,
-}
-
-impl PageQuery {
-    pub(crate) fn page(&self) -> Result<aigw_domain::Page, ApiError> {
-        page(self.limit, self.offset)
-    }
-}
-
+/// The user `{id}` names.
 fn user_id(ctx: &Ctx<'_>) -> Result<UserId, ApiError> {
-    ctx.param(0)
-        .parse()
-        .map_err(|_| Error::NotFound("user").into())
+    ctx.path.parse("id", "user")
 }
 
 /// `GET /api/v1/users`.
@@ -47,49 +27,17 @@ pub(crate) async fn get(ctx: Ctx<'_>) -> Reply {
     Ok(ok(&UserView::from(&user)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateRequest {
-    username: String,
-    password: String,
-    role: Role,
-}
-
 /// `POST /api/v1/users`.
 pub(crate) async fn create(ctx: Ctx<'_>) -> Reply {
-    let req: CreateRequest = ctx.body()?;
-    let user = ctx
-        .app
-        .admin
-        .create_user(&CreateUser {
-            username: req.username,
-            password: req.password,
-            role: req.role,
-        })
-        .await?;
+    let new: CreateUser = ctx.body()?;
+    let user = ctx.app.admin.create_user(&new).await?;
     Ok(created(&UserView::from(&user)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateRequest {
-    #[serde(default)]
-    role: Option<Role>,
-    #[serde(default)]
-    is_active: Option<bool>,
-    #[serde(default)]
-    password: Option<String>,
 }
 
 /// `PUT /api/v1/users/{id}`: omitted fields stay as they are.
 pub(crate) async fn update(ctx: Ctx<'_>) -> Reply {
     let id = user_id(&ctx)?;
-    let req: UpdateRequest = ctx.body()?;
-    let update = UpdateUser {
-        role: req.role,
-        is_active: req.is_active,
-        password: req.password,
-    };
+    let update: UpdateUser = ctx.body()?;
     let user = ctx
         .app
         .admin
@@ -172,10 +120,7 @@ pub(crate) async fn create_key(ctx: Ctx<'_>) -> Reply {
 
 /// `DELETE /api/v1/api-keys/{id}`: revokes the key on every instance.
 pub(crate) async fn revoke_key(ctx: Ctx<'_>) -> Reply {
-    let id: ApiKeyId = ctx
-        .param(0)
-        .parse()
-        .map_err(|_| ApiError::from(Error::NotFound("api key")))?;
+    let id: ApiKeyId = ctx.path.parse("id", "api key")?;
     ctx.app.admin.revoke_api_key(ctx.caller()?, id).await?;
     Ok(no_content())
 }

@@ -8,13 +8,15 @@ use aigw_domain::{
     Page, Paged, Provider, ProviderId, Secret,
 };
 use aigw_repository::state::Invalidation;
+use serde::{Deserialize, Deserializer};
 
 use super::Admin;
 use super::auth::Caller;
 use crate::Error;
 
-/// An account to add.
-#[derive(Debug, Clone)]
+/// An account to add; also the body of `POST /api/v1/accounts`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateAccount {
     /// The provider the account serves; it must accept the credential's kind.
     pub provider_id: ProviderId,
@@ -23,26 +25,49 @@ pub struct CreateAccount {
     /// The credential sent upstream (API key or OAuth tokens).
     pub auth_data: AuthData,
     /// Free-form operator data (a JSON object); `None` is `{}`.
+    #[serde(default, deserialize_with = "metadata")]
     pub metadata: Option<serde_json::Value>,
-    /// Whether selection may pick it; an active account is given a proxy.
+    /// Whether selection may pick it (defaults to true); an active account
+    /// is given a proxy.
+    #[serde(default = "aigw_domain::serde_helpers::default_true")]
     pub is_active: bool,
     /// See [`Account::weight`]; `None` is 1.
+    #[serde(default)]
     pub weight: Option<u32>,
 }
 
-/// A change to an account; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
+/// A change to an account; `None` leaves a field as it is. Also the body of
+/// `PUT /api/v1/accounts/{id}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct UpdateAccount {
     /// A new label; must not be blank.
     pub label: Option<String>,
     /// A replacement credential; every instance forgets the old one's cached tokens.
     pub auth_data: Option<AuthData>,
     /// Replaces the whole metadata object.
+    #[serde(deserialize_with = "metadata")]
     pub metadata: Option<serde_json::Value>,
     /// Turns selection of the account on or off.
     pub is_active: Option<bool>,
     /// See [`Account::weight`].
     pub weight: Option<u32>,
+}
+
+/// `metadata` as given, or the object a JSON string holds: the original
+/// gateway's dashboard sends it as a string, like `auth_data` (which
+/// [`AuthData`]'s own parsing unwraps). Anything else is left for
+/// [`check_metadata`] to refuse.
+fn metadata<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    Ok(match Option::deserialize(deserializer)? {
+        Some(serde_json::Value::String(text)) => match serde_json::from_str(&text) {
+            Ok(object @ serde_json::Value::Object(_)) => Some(object),
+            _ => Some(serde_json::Value::String(text)),
+        },
+        other => other,
+    })
 }
 
 fn check_secret(field: &str, secret: &Secret) -> Result<(), Error> {

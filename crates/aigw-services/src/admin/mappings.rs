@@ -12,12 +12,15 @@ use aigw_domain::{
     Paged, ProviderId, UserId,
 };
 
+use serde::Deserialize;
+
 use super::Admin;
 use super::auth::Caller;
 use crate::Error;
 
-/// A mapping to create.
-#[derive(Debug, Clone)]
+/// A mapping to create; also the body of `POST /api/v1/model-mappings`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateMapping {
     /// The model name clients send that the mapping answers to.
     pub alias: String,
@@ -26,17 +29,24 @@ pub struct CreateMapping {
     /// The model name sent to that provider.
     pub model_name: String,
     /// A note for operators.
+    #[serde(default)]
     pub description: Option<String>,
-    /// Whether the alias resolves; a disabled mapping is kept but ignored.
+    /// Whether the alias resolves (defaults to true); a disabled mapping is
+    /// kept but ignored.
+    #[serde(default = "aigw_domain::serde_helpers::default_true")]
     pub enabled: bool,
     /// Among mappings with the same alias, the higher one wins.
+    #[serde(default)]
     pub priority: i32,
     /// Admins only: a mapping for every caller rather than the admin's own.
+    #[serde(default)]
     pub is_global: bool,
 }
 
-/// A change to a mapping; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
+/// A change to a mapping; `None` leaves a field as it is. Also the body of
+/// `PUT /api/v1/model-mappings/{alias}`, where `alias` renames.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct UpdateMapping {
     /// A new client-facing model name.
     pub alias: Option<String>,
@@ -44,7 +54,8 @@ pub struct UpdateMapping {
     pub provider_id: Option<ProviderId>,
     /// A new upstream model name.
     pub model_name: Option<String>,
-    /// A new note (`Some(None)` clears it).
+    /// A new note (`Some(None)`, `null` in JSON, clears it).
+    #[serde(deserialize_with = "aigw_domain::serde_helpers::double_option")]
     pub description: Option<Option<String>>,
     /// Turns the mapping on or off.
     pub enabled: Option<bool>,

@@ -7,11 +7,14 @@ use aigw_domain::{
     SelectionStrategy,
 };
 
+use serde::Deserialize;
+
 use super::Admin;
 use crate::Error;
 
-/// A custom provider to add.
-#[derive(Debug, Clone)]
+/// A custom provider to add; also the body of `POST /api/v1/providers`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateProvider {
     /// The slug (lowercase letters, digits, `-`, `_`).
     pub id: String,
@@ -22,23 +25,32 @@ pub struct CreateProvider {
     /// The primary base URL (http or https).
     pub base_url: String,
     /// Further base URLs, tried in order when the one before cannot serve.
+    #[serde(default)]
     pub fallback_base_urls: Vec<String>,
     /// Accepted credential kinds; empty means the kind's usual ones.
+    #[serde(default)]
     pub supported_auth_types: Vec<AuthKind>,
     /// The upstream models it serves.
+    #[serde(default)]
     pub models: Vec<String>,
-    /// Whether requests may be routed to it.
+    /// Whether requests may be routed to it; defaults to true.
+    #[serde(default = "aigw_domain::serde_helpers::default_true")]
     pub is_active: bool,
     /// See [`Provider::native_responses`] (`openai` providers only).
+    #[serde(default)]
     pub native_responses: bool,
     /// See [`Provider::selection_strategy`].
+    #[serde(default)]
     pub selection_strategy: SelectionStrategy,
     /// See [`Provider::session_affinity`].
+    #[serde(default)]
     pub session_affinity: bool,
 }
 
-/// A change to a provider; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
+/// A change to a provider; `None` leaves a field as it is. Also the body of
+/// `PUT /api/v1/providers/{id}`, which cannot change a provider's kind.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct UpdateProvider {
     /// A new display name.
     pub name: Option<String>,

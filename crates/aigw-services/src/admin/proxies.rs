@@ -9,11 +9,15 @@ use aigw_domain::{
     ProxyUrl,
 };
 
+use serde::Deserialize;
+
 use super::Admin;
 use crate::Error;
 
-/// A change to a proxy; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
+/// A change to a proxy; `None` leaves a field as it is. Also the body of
+/// `PUT /api/v1/proxies/{id}` (a new proxy's is [`NewProxy`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct UpdateProxy {
     /// A new proxy URL; its scheme sets the protocol.
     pub url: Option<String>,

@@ -6,12 +6,15 @@ use aigw_domain::{
 };
 use aigw_repository::SqlRepository;
 
+use serde::Deserialize;
+
 use super::auth::{Caller, check_password_rules, hash_password};
 use super::{Admin, IssuedKey, issue_api_key};
 use crate::Error;
 
-/// A user to create.
-#[derive(Debug, Clone)]
+/// A user to create; also the body of `POST /api/v1/users`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// The login name: 1 to 64 characters, no whitespace.
     pub username: String,
@@ -21,8 +24,10 @@ pub struct CreateUser {
     pub role: Role,
 }
 
-/// A change to a user; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
+/// A change to a user; `None` leaves a field as it is. Also the body of
+/// `PUT /api/v1/users/{id}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct UpdateUser {
     /// New role.
     pub role: Option<Role>,
