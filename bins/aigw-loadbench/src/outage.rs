@@ -28,6 +28,10 @@ const KILL_AFTER: Duration = Duration::from_secs(5);
 /// How long the journal and the rows may take to settle after the load.
 const DRAIN_LIMIT: Duration = Duration::from_secs(120);
 const POLL: Duration = Duration::from_millis(100);
+/// Events a killed gateway may hold beyond its queue: the writer's batch and
+/// one being moved to the journal (the default `stats.batch_size`, 1,000,
+/// each), and the answers in flight on the bench's connections.
+const IN_FLIGHT_AT_KILL: f64 = 2.0 * 1_000.0 + 2.0 * CONCURRENCY as f64;
 
 /// A TCP relay to `target` with a switch: while cut, every open connection is
 /// closed and new ones are closed as soon as they are accepted.
@@ -277,6 +281,7 @@ async fn scenario(
         measure,
     };
     let mut answered = Samples::default();
+    let mut in_memory_at_kill = None;
     let timeline = async {
         tokio::time::sleep(CUT_AT).await;
         relay.set_cut(true);
@@ -289,10 +294,15 @@ async fn scenario(
         let killer = async {
             timeline.await;
             tokio::time::sleep(KILL_AFTER).await;
+            // What the gateway holds in memory just before the kill: a
+            // SIGKILL loses it, by design (requests never wait on the disk).
+            let queued = Journal::read(addr).await.map_or(f64::NAN, |j| j.queue);
             gateway.kill();
             eprintln!("gateway killed at {:.1} s", started.elapsed().as_secs_f64());
+            queued
         };
-        let (samples, ()) = tokio::join!(phase1, killer);
+        let (samples, queued) = tokio::join!(phase1, killer);
+        in_memory_at_kill = Some(queued + IN_FLIGHT_AT_KILL);
         answered.append(samples);
         relay.set_cut(false);
         restored_tx.send_replace(Some(Instant::now()));
@@ -383,8 +393,19 @@ async fn scenario(
         }
         None => println!("restore → drained:      not drained"),
     }
-    if rows != expected {
-        bail!("{rows} request-log rows for {expected} 2xx answers");
+    let missing = expected - rows;
+    match in_memory_at_kill {
+        None if missing != 0 => bail!("{rows} request-log rows for {expected} 2xx answers"),
+        Some(held) => {
+            println!(
+                "lost with the killed process: {missing} (at most {held:.0}: its queue just before \
+                 the kill plus two batches and the requests in flight)"
+            );
+            if missing < 0 || missing as f64 > held || journal.dropped > 0.0 {
+                bail!("{rows} request-log rows for {expected} 2xx answers");
+            }
+        }
+        None => {}
     }
     Ok(())
 }
