@@ -189,22 +189,11 @@ async fn bench(
     kind: DeploymentKind,
     plan: &Plan,
     dir: &TempDir,
-    mut vars: Vec<(String, String)>,
+    vars: Vec<(String, String)>,
     interrupt: &mut Interrupt,
 ) -> anyhow::Result<DeploymentReport> {
-    let addr = free_port()?;
-    vars.push(("AIGW_SERVER__LISTEN".to_owned(), addr.to_string()));
-    let env = GatewayEnv {
-        binary: plan.binaries.gateway.clone(),
-        dir: dir.path().to_path_buf(),
-        vars,
-    };
-    let client_key = {
-        let env = env.clone();
-        tokio::task::spawn_blocking(move || register(&env))
-            .await
-            .context("registering the key and accounts panicked")??
-    };
+    let (env, addr) = gateway_env(plan, dir.path(), vars)?;
+    let client_key = register_off_runtime(&env).await?;
     let log = dir.path().join("gateway.log");
     let mut gateway = env.serve(&log)?;
     let ready = interrupt.guard(wait_ready(&mut gateway, addr)).await?;
@@ -301,6 +290,31 @@ async fn bench(
         targets: report::check_targets(&comparisons, rss),
         comparisons,
     })
+}
+
+/// A gateway's environment: working in `dir`, with `vars`, listening on a free
+/// port; returns it with that address.
+pub fn gateway_env(
+    plan: &Plan,
+    dir: &std::path::Path,
+    mut vars: Vec<(String, String)>,
+) -> anyhow::Result<(GatewayEnv, SocketAddr)> {
+    let addr = free_port()?;
+    vars.push(("AIGW_SERVER__LISTEN".to_owned(), addr.to_string()));
+    let env = GatewayEnv {
+        binary: plan.binaries.gateway.clone(),
+        dir: dir.to_path_buf(),
+        vars,
+    };
+    Ok((env, addr))
+}
+
+/// [`register`] on the blocking pool (it runs the gateway's admin commands).
+pub async fn register_off_runtime(env: &GatewayEnv) -> anyhow::Result<String> {
+    let env = env.clone();
+    tokio::task::spawn_blocking(move || register(&env))
+        .await
+        .context("registering the key and accounts panicked")?
 }
 
 /// Creates the client key and one account per upstream provider; returns the key.

@@ -233,13 +233,7 @@ pub async fn run(plan: &Plan, kill: bool, interrupt: &mut Interrupt) -> anyhow::
         let dir = TempDir::new("outage")?;
         let mut vars = deploy::base_vars(plan.mock);
         vars.extend(stores.vars(&via(relay.addr), &plan.redis_url));
-        let gateway = deploy::free_port()?;
-        vars.push(("AIGW_SERVER__LISTEN".to_owned(), gateway.to_string()));
-        let env = GatewayEnv {
-            binary: plan.binaries.gateway.clone(),
-            dir: dir.path().to_path_buf(),
-            vars,
-        };
+        let (env, gateway) = deploy::gateway_env(plan, dir.path(), vars)?;
         interrupt
             .guard(scenario(&env, gateway, &relay, &stores.db.url, kill))
             .await?
@@ -262,12 +256,7 @@ async fn scenario(
     database_url: &str,
     kill: bool,
 ) -> anyhow::Result<()> {
-    let client_key = {
-        let env = env.clone();
-        tokio::task::spawn_blocking(move || deploy::register(&env))
-            .await
-            .context("registering the key and accounts panicked")??
-    };
+    let client_key = deploy::register_off_runtime(env).await?;
     let mut gateway = start(env, addr, "gateway.log").await?;
     let target = Scenario::Passthrough.through_gateway(addr, &client_key);
     // The probe's answer is expected to have its row too.
@@ -349,6 +338,13 @@ async fn scenario(
         }
         tokio::time::sleep(POLL).await;
     }
+    // Every answer is one use of an account (the load has no token counts):
+    // the account-usage stage must match the rows, each counted once.
+    let uses = services::count(
+        database_url,
+        "SELECT COALESCE(SUM(usage_count), 0)::bigint FROM accounts",
+    )
+    .await?;
     let (_, metrics) = load::get(addr, "/metrics").await?;
     let metrics = String::from_utf8_lossy(&metrics).into_owned();
     let journal = Journal::parse(&metrics);
@@ -375,6 +371,7 @@ async fn scenario(
         println!("first failure:          {first}");
     }
     println!("request-log rows:       {rows}");
+    println!("account uses:           {uses}");
     println!("events dropped:         {}", journal.dropped);
     for line in metrics.lines().filter(|line| {
         line.starts_with("aigw_stats_dropped_events_total{") && !line.ends_with(" 0")
@@ -392,6 +389,9 @@ async fn scenario(
             );
         }
         None => println!("restore → drained:      not drained"),
+    }
+    if uses != rows {
+        bail!("{uses} account uses for {rows} request-log rows");
     }
     let missing = expected - rows;
     match in_memory_at_kill {

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 
 use crate::deploy::{self, Interrupt, Plan};
 use crate::load::{self, Timing};
-use crate::procs::{GatewayEnv, TempDir};
+use crate::procs::TempDir;
 use crate::scenario::Scenario;
 
 const CONCURRENCY: usize = 64;
@@ -59,19 +59,8 @@ pub async fn run(
         vars.push(("AIGW_RETENTION__REQUEST_LOGS".to_owned(), KEEP.to_owned()));
         vars.push(("AIGW_RETENTION__INTERVAL".to_owned(), EVERY.to_owned()));
     }
-    let addr = deploy::free_port()?;
-    vars.push(("AIGW_SERVER__LISTEN".to_owned(), addr.to_string()));
-    let env = GatewayEnv {
-        binary: plan.binaries.gateway.clone(),
-        dir: dir.path().to_path_buf(),
-        vars,
-    };
-    let key = {
-        let env = env.clone();
-        tokio::task::spawn_blocking(move || deploy::register(&env))
-            .await
-            .context("registering the key and accounts panicked")??
-    };
+    let (env, addr) = deploy::gateway_env(plan, dir.path(), vars)?;
+    let key = deploy::register_off_runtime(&env).await?;
     let mut gateway = env.serve(&dir.path().join("gateway.log"))?;
     deploy::wait_ready(&mut gateway, addr).await?;
     let target = Scenario::Passthrough.through_gateway(addr, &key);

@@ -231,14 +231,52 @@ fn journaled_config() -> StatsConfig {
     }
 }
 
+/// A migrated database behind a forwarder, with a fixture in it and an
+/// empty journal directory.
+async fn journaled_outage(
+    db: &PgDatabase,
+) -> (
+    SqlRepository,
+    SqlRepository,
+    Forwarder,
+    Fixture,
+    tempfile::TempDir,
+) {
+    let (direct, through, forwarder) = behind_forwarder(db).await;
+    let fixture = Fixture::create(&direct, 3, 2).await;
+    (
+        direct,
+        through,
+        forwarder,
+        fixture,
+        tempfile::tempdir().unwrap(),
+    )
+}
+
+/// Waits until `n` events are in the journal and the queue is empty.
+async fn wait_journaled(recorder: &StatsRecorder, n: usize) {
+    wait_until(WAIT, "every event journaled", || async {
+        let m = recorder.metrics();
+        m.journal_appended_events == n as u64 && m.queue_depth == 0
+    })
+    .await;
+}
+
+/// Waits until `n` events are replayed and the journal is empty.
+async fn wait_replayed(recorder: &StatsRecorder, n: usize) {
+    wait_until(WAIT, "the journal replayed", || async {
+        let m = recorder.metrics();
+        m.journal_pending_bytes == 0 && m.journal_replayed_events == n as u64
+    })
+    .await;
+}
+
 /// Events recorded while the database is cut go to the journal and are all
 /// written, once each, after it returns, without waiting for traffic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_journaled_during_an_outage_are_written_once_after_it() {
     with_postgres_database(async |db: Arc<PgDatabase>| {
-        let (direct, through, forwarder) = behind_forwarder(&db).await;
-        let fixture = Fixture::create(&direct, 3, 2).await;
-        let dir = tempfile::tempdir().unwrap();
+        let (direct, through, forwarder, fixture, dir) = journaled_outage(&db).await;
         let journal = Journal::open(JournalConfig::new(dir.path())).unwrap();
         let (recorder, handle) =
             StatsRecorder::start_with_journal(through, state().await, journaled_config(), journal);
@@ -264,11 +302,7 @@ async fn events_journaled_during_an_outage_are_written_once_after_it() {
         for event in during.iter().cloned() {
             recorder.record(event);
         }
-        wait_until(WAIT, "every outage event journaled", || async {
-            let m = recorder.metrics();
-            m.journal_appended_events == during.len() as u64 && m.queue_depth == 0
-        })
-        .await;
+        wait_journaled(&recorder, during.len()).await;
         let m = recorder.metrics();
         assert!(
             m.journal_pending_bytes > 0 && m.journal_oldest_unix_ms > 0,
@@ -280,11 +314,7 @@ async fn events_journaled_during_an_outage_are_written_once_after_it() {
         let restored = std::time::Instant::now();
         forwarder.restore();
         let total = before.len() + during.len();
-        wait_until(WAIT, "the journal replayed", || async {
-            let m = recorder.metrics();
-            m.journal_pending_bytes == 0 && m.journal_replayed_events == during.len() as u64
-        })
-        .await;
+        wait_replayed(&recorder, during.len()).await;
         let drained_in = restored.elapsed();
         let report = handle.shutdown(Duration::from_secs(30)).await;
         assert!(report.drained);
@@ -307,9 +337,7 @@ async fn events_journaled_during_an_outage_are_written_once_after_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_stuck_on_a_silent_database_moves_the_queue_to_the_journal() {
     with_postgres_database(async |db: Arc<PgDatabase>| {
-        let (direct, through, forwarder) = behind_forwarder(&db).await;
-        let fixture = Fixture::create(&direct, 3, 2).await;
-        let dir = tempfile::tempdir().unwrap();
+        let (direct, through, forwarder, fixture, dir) = journaled_outage(&db).await;
         let journal = Journal::open(JournalConfig::new(dir.path())).unwrap();
         // The queue holds a tenth of the events, and one write holds the
         // writer for two seconds, while the events arrive within about one.
@@ -329,22 +357,14 @@ async fn a_writer_stuck_on_a_silent_database_moves_the_queue_to_the_journal() {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        wait_until(WAIT, "every event journaled", || async {
-            let m = recorder.metrics();
-            m.journal_appended_events == events.len() as u64 && m.queue_depth == 0
-        })
-        .await;
+        wait_journaled(&recorder, events.len()).await;
         let m = recorder.metrics();
         assert_eq!(m.dropped(), 0, "{m:?}");
         assert!(m.journal_overflow_events > 0, "{m:?}");
         assert_eq!(log_count(&direct).await, 0);
 
         forwarder.restore();
-        wait_until(WAIT, "the journal replayed", || async {
-            let m = recorder.metrics();
-            m.journal_pending_bytes == 0 && m.journal_replayed_events == events.len() as u64
-        })
-        .await;
+        wait_replayed(&recorder, events.len()).await;
         let report = handle.shutdown(Duration::from_secs(10)).await;
         assert_eq!(report.metrics.dropped(), 0, "{report:?}");
         assert!(segments(dir.path()).is_empty());
