@@ -6,6 +6,10 @@ use std::time::Duration;
 use aigw_domain::{AccountId, ProviderId};
 
 /// Everything a service call can fail with.
+///
+/// Which HTTP status each variant means is decided in one table in the HTTP
+/// layer (`aigw_handlers::error_status`); the request metrics here are handed
+/// that table as an [`ErrorStatus`].
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A configured routing rule names an invalid provider id.
@@ -195,38 +199,6 @@ impl Error {
     }
 }
 
-/// The HTTP status a client gets for `error` (metrics label; the handlers
-/// render the response itself).
-pub fn error_status(error: &Error) -> u16 {
-    match error {
-        Error::BadRequest(_) => 400,
-        Error::Unauthenticated => 401,
-        Error::ModelNotFound(_) => 404,
-        Error::NoUsableAccount { .. } => 503,
-        Error::UpstreamStatus { status, .. } => status.as_u16(),
-        Error::Upstream(e) => {
-            if matches!(e.kind(), crate::client_pool::UpstreamErrorKind::Timeout(_)) {
-                504
-            } else {
-                502
-            }
-        }
-        Error::UpstreamResponse(_)
-        | Error::UpstreamStream(_)
-        | Error::Credential(_)
-        | Error::UpstreamAuth { .. } => 502,
-        Error::NotSignedIn | Error::InvalidCredentials => 401,
-        Error::UserDisabled | Error::Forbidden(_) => 403,
-        Error::TooManyAttempts { .. } => 429,
-        Error::NotFound(_) => 404,
-        Error::Conflict(_) => 409,
-        Error::InvalidField { .. } => 422,
-        Error::Repository(aigw_repository::Error::NotFound { .. }) => 404,
-        Error::Repository(
-            aigw_repository::Error::Conflict { .. } | aigw_repository::Error::ForeignKey { .. },
-        ) => 409,
-        Error::Repository(aigw_repository::Error::Unavailable { .. }) => 503,
-        Error::Onboarding(e) => e.status(),
-        _ => 500,
-    }
-}
+/// The HTTP status a client gets for an error, as the HTTP layer's one table
+/// decides it; the request metrics label their outcome with it.
+pub type ErrorStatus = fn(&Error) -> http::StatusCode;
