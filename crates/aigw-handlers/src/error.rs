@@ -418,7 +418,10 @@ mod tests {
                 Error::ModelNotFound("gpt-x".to_owned()),
                 StatusCode::NOT_FOUND,
             ),
-            (Error::NotFound("provider"), StatusCode::NOT_FOUND),
+            (
+                Error::NotFound(aigw_services::Entity::Provider),
+                StatusCode::NOT_FOUND,
+            ),
             (Error::Conflict("taken".to_owned()), StatusCode::CONFLICT),
             (
                 Error::invalid("fallback_base_urls[0]", "not a URL"),

@@ -133,7 +133,7 @@ pub enum Error {
     Forbidden(&'static str),
     /// The entity the request names does not exist, or is not the caller's to see.
     #[error("{0} not found")]
-    NotFound(&'static str),
+    NotFound(Entity),
     /// The write conflicts with existing data (a duplicate, a protected row).
     #[error("{0}")]
     Conflict(String),
@@ -151,6 +151,43 @@ pub enum Error {
     /// An OAuth onboarding step failed.
     #[error(transparent)]
     Onboarding(#[from] crate::onboarding::OnboardingError),
+}
+
+/// A kind of record the management API names by id, for "not found".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    /// An upstream account.
+    Account,
+    /// A client API key.
+    ApiKey,
+    /// A model mapping.
+    ModelMapping,
+    /// A provider.
+    Provider,
+    /// An outbound proxy.
+    Proxy,
+    /// A user of the management API.
+    User,
+}
+
+impl Entity {
+    /// The entity's name in messages, e.g. "api key".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Account => "account",
+            Self::ApiKey => "api key",
+            Self::ModelMapping => "model mapping",
+            Self::Provider => "provider",
+            Self::Proxy => "proxy",
+            Self::User => "user",
+        }
+    }
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Error {

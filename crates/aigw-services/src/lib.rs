@@ -33,6 +33,6 @@ pub mod upstream;
 
 pub use aigw_repository::Error as RepositoryError;
 pub use aigw_repository::state::StateError;
-pub use error::{Error, ErrorStatus};
+pub use error::{Entity, Error, ErrorStatus};
 pub use gateway::{ClientCall, Gateway, GatewaySettings, GeminiMethod, Principal, Reply};
 pub use runtime::{Runtime, RuntimeSettings};
