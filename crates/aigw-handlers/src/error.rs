@@ -489,7 +489,7 @@ mod tests {
                 StatusCode::BAD_GATEWAY,
             ),
             (
-                Error::UpstreamStream("reset".to_owned()),
+                Error::UpstreamStream(aigw_formats::stream::StreamError::Truncated),
                 StatusCode::BAD_GATEWAY,
             ),
             (

@@ -101,9 +101,11 @@ pub enum Error {
     /// An OAuth account's token could not be obtained.
     #[error(transparent)]
     Credential(crate::credentials::CredentialError),
-    /// The upstream's event stream failed before any content reached the client.
+    /// The upstream's event stream failed before any content reached the
+    /// client. Text the upstream sent in it is already redacted
+    /// ([`crate::redact::Secrets::redact_stream_error`]).
     #[error("upstream stream failed: {0}")]
-    UpstreamStream(String),
+    UpstreamStream(aigw_formats::stream::StreamError),
     /// The tokenizer vocabulary named could not be loaded, so a local token
     /// count cannot be made.
     #[error("the {0} tokenizer is unavailable")]

@@ -945,7 +945,7 @@ impl Gateway {
             include_usage: out.meta.include_usage,
         };
         let mut translator = StreamTranslator::new(out.format, out.client(), ctx)
-            .map_err(|e| Failure::fatal(Error::UpstreamStream(e.to_string())))?;
+            .map_err(|e| Failure::fatal(Error::UpstreamStream(e)))?;
         if out.call.json_array() {
             translator = translator.gemini_json_array();
         }
@@ -1107,7 +1107,7 @@ impl Gateway {
         let secrets = Secrets::of(out.account, oauth_token);
         let error = match error {
             StreamError::Upstream(e) => upstream_event_error(out, e.kind, &e.message, &secrets),
-            other => Error::UpstreamStream(secrets.redact_str(&other.to_string()).into_owned()),
+            other => Error::UpstreamStream(secrets.redact_stream_error(other)),
         };
         Failure::new(error, verdict)
     }
@@ -1137,8 +1137,13 @@ impl Gateway {
         oauth_token: Option<&str>,
     ) -> Result<Bytes, Failure> {
         if out.format != Format::OpenAiResponses {
+            // Only a Responses stream can be read back into one Responses
+            // object: any other pair has no translation.
             return Err(Failure::fatal(Error::UpstreamStream(
-                "only Responses streams can be read back whole".to_owned(),
+                StreamError::UnsupportedPair {
+                    upstream: out.format,
+                    client: Format::OpenAiResponses,
+                },
             )));
         }
         aigw_formats::stream::aggregate_responses(body)
