@@ -1,6 +1,7 @@
 //! What can go wrong while answering a dashboard request. Each error becomes
 //! a page with its status in one place (`pages::error_page`).
 
+use aigw_services::ErrorStatus;
 use http::StatusCode;
 
 /// A dashboard request that cannot be answered as asked.
@@ -33,11 +34,11 @@ pub enum Error {
 }
 
 impl Error {
-    /// The status the error page is answered with.
-    pub fn status(&self) -> StatusCode {
+    /// The status the error page is answered with; a service error's comes
+    /// from `status_of`, the HTTP layer's one table.
+    pub fn status(&self, status_of: ErrorStatus) -> StatusCode {
         match self {
-            Self::Service(e) => StatusCode::from_u16(aigw_services::error_status(e))
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Self::Service(e) => status_of(e),
             Self::State(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Forbidden | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -46,13 +47,14 @@ impl Error {
     }
 
     /// The message shown to the person: the service's own words for what
-    /// they can act on, a generic sentence for internal failures.
-    pub fn message(&self) -> String {
+    /// they can act on, a generic sentence for internal failures (as
+    /// `status_of` classes them).
+    pub fn message(&self, status_of: ErrorStatus) -> String {
         match self {
-            Self::Service(e) => match aigw_services::error_status(e) {
-                500.. => "something went wrong on the server; try again".to_owned(),
-                _ => e.to_string(),
-            },
+            Self::Service(e) if status_of(e).is_server_error() => {
+                "something went wrong on the server; try again".to_owned()
+            }
+            Self::Service(e) => e.to_string(),
             Self::State(_) => "the session store is unavailable; try again".to_owned(),
             other => other.to_string(),
         }
@@ -72,7 +74,7 @@ impl Error {
         match self {
             Self::Service(aigw_services::Error::InvalidField { message, .. }) => message.clone(),
             Self::BadInput { message, .. } => (*message).to_owned(),
-            other => other.message(),
+            other => other.to_string(),
         }
     }
 }

@@ -30,6 +30,7 @@ mod session;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use aigw_services::ErrorStatus;
 use aigw_services::admin::Admin;
 use bytes::Bytes;
 use http::{Request, Response};
@@ -65,6 +66,8 @@ impl Default for DashboardSettings {
 pub struct Dashboard {
     admin: Admin,
     sessions: session::Sessions,
+    /// The HTTP layer's status table, which this crate cannot depend on.
+    status_of: ErrorStatus,
 }
 
 /// Whether the dashboard answers `path`: `/`, `/ui` and everything under `/ui/`.
@@ -73,10 +76,15 @@ pub fn claims(path: &str) -> bool {
 }
 
 impl Dashboard {
-    /// A dashboard over `admin` (see [`aigw_services::Runtime::admin`]).
-    pub fn new(admin: Admin, settings: DashboardSettings) -> Self {
+    /// A dashboard over `admin` (see [`aigw_services::Runtime::admin`]),
+    /// answering a service error with the status `status_of` gives it.
+    pub fn new(admin: Admin, settings: DashboardSettings, status_of: ErrorStatus) -> Self {
         let sessions = session::Sessions::new(admin.gateway().state().clone(), settings);
-        Self { admin, sessions }
+        Self {
+            admin,
+            sessions,
+            status_of,
+        }
     }
 
     /// Answers one request for a path [`claims`] accepts. `peer` is the

@@ -54,7 +54,11 @@ impl App {
             started_at: Utc::now(),
             started: Instant::now(),
             gateway: admin.gateway().clone(),
-            dashboard: Some(Dashboard::new(admin.clone(), DashboardSettings::default())),
+            dashboard: Some(Dashboard::new(
+                admin.clone(),
+                DashboardSettings::default(),
+                crate::error::error_status,
+            )),
             admin,
             max_body_bytes,
             linger: Linger::default(),
@@ -74,7 +78,8 @@ impl App {
     /// all: then `/` and `/ui/…` answer 404.
     #[must_use]
     pub fn with_dashboard(mut self, settings: Option<DashboardSettings>) -> Self {
-        self.dashboard = settings.map(|s| Dashboard::new(self.admin.clone(), s));
+        self.dashboard =
+            settings.map(|s| Dashboard::new(self.admin.clone(), s, crate::error::error_status));
         self
     }
 

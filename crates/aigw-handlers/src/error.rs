@@ -6,7 +6,9 @@
 
 use aigw_domain::Format;
 use aigw_formats::{ErrorKind, error_body, error_body_with_status, format_error_body};
-use aigw_services::Error;
+use aigw_services::client_pool::UpstreamErrorKind;
+use aigw_services::onboarding::OnboardingError;
+use aigw_services::{Error, RepositoryError};
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use http::{Response, StatusCode};
@@ -15,10 +17,97 @@ use crate::body::ResponseBody;
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
+/// The HTTP status a client gets for `error`: the one table, read by the
+/// responses below, by the dashboard's error pages and by the request
+/// metrics (both are handed this function, as they cannot depend on this
+/// crate).
+///
+/// Every variant is named, with no catch-all arm, so a new variant does not
+/// compile until someone decides its status. A 4xx is the client's fault: a
+/// value they sent, a credential they hold, a rate they exceeded; everything
+/// the gateway, its configuration, its database or an upstream did is a 5xx.
+pub fn error_status(error: &Error) -> StatusCode {
+    match error {
+        Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+        Error::Unauthenticated | Error::NotSignedIn | Error::InvalidCredentials => {
+            StatusCode::UNAUTHORIZED
+        }
+        Error::UserDisabled | Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::ModelNotFound(_) | Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        // The caller named a provider that does not exist, or gave a
+        // credential of a kind the provider does not take: their input.
+        Error::InvalidField { .. }
+        | Error::UnknownProvider(_)
+        | Error::UnsupportedAuthKind { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::NoUsableAccount { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Error::UpstreamStatus { status, .. } => *status,
+        Error::Upstream(e) => match e.kind() {
+            UpstreamErrorKind::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamErrorKind::Connect
+            | UpstreamErrorKind::ProxyConnect(_)
+            | UpstreamErrorKind::Tls
+            | UpstreamErrorKind::ConnectionClosed
+            | UpstreamErrorKind::Protocol
+            | UpstreamErrorKind::InvalidRequest => StatusCode::BAD_GATEWAY,
+        },
+        Error::UpstreamResponse(_)
+        | Error::UpstreamStream(_)
+        | Error::Credential(_)
+        | Error::UpstreamAuth { .. } => StatusCode::BAD_GATEWAY,
+        Error::Repository(e) => repository_status(e),
+        Error::Onboarding(e) => onboarding_status(e),
+        Error::InvalidRoutingRule { .. }
+        | Error::UnusableCredential { .. }
+        | Error::State(_)
+        | Error::Pool(_)
+        | Error::Journal(_)
+        | Error::InvalidUpstreamUrl
+        | Error::TokenizerUnavailable(_)
+        | Error::Crypto(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// A repository failure: a missing or conflicting row is the caller's
+/// reference, a database that is down is worth a retry, the rest is ours.
+fn repository_status(error: &RepositoryError) -> StatusCode {
+    match error {
+        RepositoryError::NotFound { .. } => StatusCode::NOT_FOUND,
+        RepositoryError::Conflict { .. } | RepositoryError::ForeignKey { .. } => {
+            StatusCode::CONFLICT
+        }
+        RepositoryError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        RepositoryError::Query { .. }
+        | RepositoryError::InvalidRow { .. }
+        | RepositoryError::UnsupportedUrl { .. }
+        | RepositoryError::Secret { .. }
+        | RepositoryError::NoSecretKey { .. }
+        | RepositoryError::Migration { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// An OAuth onboarding failure: the caller's mistakes are 400, the OAuth
+/// server's 502, the gateway's configuration 500.
+fn onboarding_status(error: &OnboardingError) -> StatusCode {
+    match error {
+        OnboardingError::UnknownProvider(_)
+        | OnboardingError::MissingField(_)
+        | OnboardingError::NotOAuth
+        | OnboardingError::InvalidState
+        | OnboardingError::Denied(_)
+        | OnboardingError::InvalidCallbackUrl
+        | OnboardingError::Rejected { .. } => StatusCode::BAD_REQUEST,
+        OnboardingError::ClientNotConfigured(_) | OnboardingError::InvalidEndpoint(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        OnboardingError::Unavailable(_) => StatusCode::BAD_GATEWAY,
+    }
+}
+
 /// A data-plane error response in `client`'s format.
 pub(crate) fn service_error(client: Format, error: &Error) -> Response<ResponseBody> {
-    let status = StatusCode::from_u16(aigw_services::error_status(error))
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = error_status(error);
     let mut retry_after = None;
     let body = match error {
         Error::BadRequest(e) => format_error_body(client, e),
@@ -196,8 +285,7 @@ impl ApiError {
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         use aigw_services::RepositoryError as repo;
-        let status = StatusCode::from_u16(aigw_services::error_status(&error))
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = error_status(&error);
         match error {
             Error::NotSignedIn | Error::Unauthenticated => {
                 Self::new(status, "unauthorized", "authentication required")
@@ -225,15 +313,13 @@ impl From<Error> for ApiError {
             Error::InvalidField { field, message } => {
                 Self::new(status, "invalid_value", format!("{field}: {message}"))
             }
-            Error::UnknownProvider(_) => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_value",
-                "provider_id: no such provider",
-            ),
+            Error::UnknownProvider(_) => {
+                Self::new(status, "invalid_value", "provider_id: no such provider")
+            }
             Error::UnsupportedAuthKind {
                 kind, supported, ..
             } => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+                status,
                 "invalid_value",
                 format!(
                     "auth_data.type: the provider does not accept {kind} credentials (it accepts: {})",
@@ -243,31 +329,278 @@ impl From<Error> for ApiError {
             // Their messages carry no token, code or upstream body (see their docs).
             Error::Onboarding(e) => Self::new(status, e.kind(), e.to_string()),
             Error::Credential(e) => Self::new(status, "credential_refresh_failed", e.to_string()),
-            Error::Repository(repo::NotFound { entity, .. }) => Self::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("{entity} not found"),
-            ),
+            Error::Repository(repo::NotFound { entity, .. }) => {
+                Self::new(status, "not_found", format!("{entity} not found"))
+            }
             Error::Repository(repo::Conflict { .. }) => Self::new(
-                StatusCode::CONFLICT,
+                status,
                 "conflict",
                 "a record with the same unique value already exists",
             ),
             Error::Repository(repo::ForeignKey { .. }) => Self::new(
-                StatusCode::CONFLICT,
+                status,
                 "conflict",
                 "the record is referenced by, or refers to, a missing or dependent record",
             ),
             Error::Repository(repo::Unavailable { .. }) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+                status,
                 "unavailable",
                 "the database is unavailable; try again",
             ),
-            _ => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal gateway error",
-            ),
+            // Data-plane failures and internal ones: the status says which,
+            // the text stays generic.
+            Error::Repository(_)
+            | Error::InvalidRoutingRule { .. }
+            | Error::ModelNotFound(_)
+            | Error::NoUsableAccount { .. }
+            | Error::UnusableCredential { .. }
+            | Error::BadRequest(_)
+            | Error::State(_)
+            | Error::Pool(_)
+            | Error::Journal(_)
+            | Error::InvalidUpstreamUrl
+            | Error::Upstream(_)
+            | Error::UpstreamStatus { .. }
+            | Error::UpstreamAuth { .. }
+            | Error::UpstreamStream(_)
+            | Error::TokenizerUnavailable(_)
+            | Error::UpstreamResponse(_)
+            | Error::Crypto(_) => Self::new(status, "internal", "internal gateway error"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use aigw_domain::{AccountId, AuthKind, ProviderId};
+    use aigw_formats::FormatError;
+    use aigw_services::StateError;
+    use aigw_services::client_pool::{
+        ErrorSource, PoolError, ProxyFailure, TimeoutPhase, UpstreamError,
+    };
+    use aigw_services::credentials::CredentialError;
+    use aigw_services::stats::JournalError;
+
+    use super::*;
+
+    fn upstream(kind: UpstreamErrorKind) -> Error {
+        Error::Upstream(UpstreamError::new(kind, ErrorSource::Upstream))
+    }
+
+    fn format_error() -> FormatError {
+        FormatError::InvalidValue {
+            path: "model".to_owned(),
+            reason: "empty".to_owned(),
+        }
+    }
+
+    fn repo(error: RepositoryError) -> Error {
+        Error::Repository(error)
+    }
+
+    /// Every variant with the status a client sees for it. A variant added
+    /// to `Error` fails to compile in `error_status` until it has a status;
+    /// this table then pins the status chosen.
+    #[test]
+    fn every_error_has_its_status() {
+        let provider = ProviderId::new("openai").unwrap();
+        let account = AccountId::new();
+        let cases: Vec<(Error, StatusCode)> = vec![
+            (Error::BadRequest(format_error()), StatusCode::BAD_REQUEST),
+            (Error::Unauthenticated, StatusCode::UNAUTHORIZED),
+            (Error::NotSignedIn, StatusCode::UNAUTHORIZED),
+            (Error::InvalidCredentials, StatusCode::UNAUTHORIZED),
+            (Error::UserDisabled, StatusCode::FORBIDDEN),
+            (Error::Forbidden("admins only"), StatusCode::FORBIDDEN),
+            (
+                Error::ModelNotFound("gpt-x".to_owned()),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                Error::NotFound(aigw_services::Entity::Provider),
+                StatusCode::NOT_FOUND,
+            ),
+            (Error::Conflict("taken".to_owned()), StatusCode::CONFLICT),
+            (
+                Error::invalid("fallback_base_urls[0]", "not a URL"),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Error::UnknownProvider("nope".to_owned()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Error::UnsupportedAuthKind {
+                    provider: provider.clone(),
+                    kind: AuthKind::ApiKey,
+                    supported: vec![],
+                },
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Error::TooManyAttempts {
+                    retry_after: Duration::from_secs(1),
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            (
+                Error::NoUsableAccount {
+                    model: "gpt-x".to_owned(),
+                    retry_after: None,
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                Error::UpstreamStatus {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    body: Bytes::new(),
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            (
+                upstream(UpstreamErrorKind::Timeout(TimeoutPhase::FirstByte)),
+                StatusCode::GATEWAY_TIMEOUT,
+            ),
+            (
+                upstream(UpstreamErrorKind::Connect),
+                StatusCode::BAD_GATEWAY,
+            ),
+            (
+                upstream(UpstreamErrorKind::ProxyConnect(ProxyFailure::Unreachable)),
+                StatusCode::BAD_GATEWAY,
+            ),
+            (upstream(UpstreamErrorKind::Tls), StatusCode::BAD_GATEWAY),
+            (
+                upstream(UpstreamErrorKind::ConnectionClosed),
+                StatusCode::BAD_GATEWAY,
+            ),
+            (
+                upstream(UpstreamErrorKind::Protocol),
+                StatusCode::BAD_GATEWAY,
+            ),
+            (
+                upstream(UpstreamErrorKind::InvalidRequest),
+                StatusCode::BAD_GATEWAY,
+            ),
+            (
+                Error::UpstreamResponse(format_error()),
+                StatusCode::BAD_GATEWAY,
+            ),
+            (
+                Error::UpstreamStream(aigw_formats::stream::StreamError::Truncated),
+                StatusCode::BAD_GATEWAY,
+            ),
+            (
+                Error::Credential(CredentialError::NoRefreshToken),
+                StatusCode::BAD_GATEWAY,
+            ),
+            (
+                Error::UpstreamAuth {
+                    status: StatusCode::UNAUTHORIZED,
+                    account,
+                },
+                StatusCode::BAD_GATEWAY,
+            ),
+            (
+                repo(RepositoryError::NotFound {
+                    entity: "account",
+                    id: "1".to_owned(),
+                }),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                repo(RepositoryError::Conflict {
+                    context: "users.insert",
+                    constraint: "users_username_key".to_owned(),
+                }),
+                StatusCode::CONFLICT,
+            ),
+            (
+                repo(RepositoryError::ForeignKey {
+                    context: "providers.delete",
+                    detail: "referenced".to_owned(),
+                }),
+                StatusCode::CONFLICT,
+            ),
+            (
+                repo(RepositoryError::InvalidRow {
+                    context: "accounts.get",
+                    reason: "status: unknown value".to_owned(),
+                }),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                repo(RepositoryError::NoSecretKey {
+                    context: "secrets.rotate",
+                }),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                Error::Onboarding(OnboardingError::InvalidState),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                Error::Onboarding(OnboardingError::ClientNotConfigured("claude")),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                Error::Onboarding(OnboardingError::Unavailable("token endpoint")),
+                StatusCode::BAD_GATEWAY,
+            ),
+            (
+                Error::InvalidRoutingRule {
+                    prefix: "gpt-".to_owned(),
+                    provider: "bad id".to_owned(),
+                },
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                Error::UnusableCredential {
+                    account,
+                    provider: provider.clone(),
+                },
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                Error::State(StateError::InvalidConfig("key_prefix")),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                Error::Pool(PoolError::UnsupportedProxyScheme),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                Error::Journal(JournalError::Io {
+                    path: "journal".into(),
+                    source: std::io::Error::other("disk full"),
+                }),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (Error::InvalidUpstreamUrl, StatusCode::INTERNAL_SERVER_ERROR),
+            (
+                Error::TokenizerUnavailable("o200k"),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                Error::Crypto("hashing failed"),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (error, status) in cases {
+            assert_eq!(error_status(&error), status, "{}", error.kind());
+        }
+    }
+
+    /// The management API answers with the table's status, so a caller's
+    /// unknown provider is a 422 there and on the dashboard alike.
+    #[test]
+    fn management_errors_use_the_table() {
+        let api = ApiError::from(Error::UnknownProvider("nope".to_owned()));
+        assert_eq!(api.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let api = ApiError::from(Error::Crypto("hashing failed"));
+        assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(api.message, "internal gateway error");
     }
 }

@@ -6,6 +6,10 @@ use std::time::Duration;
 use aigw_domain::{AccountId, ProviderId};
 
 /// Everything a service call can fail with.
+///
+/// Which HTTP status each variant means is decided in one table in the HTTP
+/// layer (`aigw_handlers::error_status`); the request metrics here are handed
+/// that table as an [`ErrorStatus`].
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A configured routing rule names an invalid provider id.
@@ -97,9 +101,11 @@ pub enum Error {
     /// An OAuth account's token could not be obtained.
     #[error(transparent)]
     Credential(crate::credentials::CredentialError),
-    /// The upstream's event stream failed before any content reached the client.
+    /// The upstream's event stream failed before any content reached the
+    /// client. Text the upstream sent in it is already redacted
+    /// ([`crate::redact::Secrets::redact_stream_error`]).
     #[error("upstream stream failed: {0}")]
-    UpstreamStream(String),
+    UpstreamStream(aigw_formats::stream::StreamError),
     /// The tokenizer vocabulary named could not be loaded, so a local token
     /// count cannot be made.
     #[error("the {0} tokenizer is unavailable")]
@@ -129,7 +135,7 @@ pub enum Error {
     Forbidden(&'static str),
     /// The entity the request names does not exist, or is not the caller's to see.
     #[error("{0} not found")]
-    NotFound(&'static str),
+    NotFound(Entity),
     /// The write conflicts with existing data (a duplicate, a protected row).
     #[error("{0}")]
     Conflict(String),
@@ -147,6 +153,43 @@ pub enum Error {
     /// An OAuth onboarding step failed.
     #[error(transparent)]
     Onboarding(#[from] crate::onboarding::OnboardingError),
+}
+
+/// A kind of record the management API names by id, for "not found".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    /// An upstream account.
+    Account,
+    /// A client API key.
+    ApiKey,
+    /// A model mapping.
+    ModelMapping,
+    /// A provider.
+    Provider,
+    /// An outbound proxy.
+    Proxy,
+    /// A user of the management API.
+    User,
+}
+
+impl Entity {
+    /// The entity's name in messages, e.g. "api key".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Account => "account",
+            Self::ApiKey => "api key",
+            Self::ModelMapping => "model mapping",
+            Self::Provider => "provider",
+            Self::Proxy => "proxy",
+            Self::User => "user",
+        }
+    }
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Error {
@@ -195,38 +238,6 @@ impl Error {
     }
 }
 
-/// The HTTP status a client gets for `error` (metrics label; the handlers
-/// render the response itself).
-pub fn error_status(error: &Error) -> u16 {
-    match error {
-        Error::BadRequest(_) => 400,
-        Error::Unauthenticated => 401,
-        Error::ModelNotFound(_) => 404,
-        Error::NoUsableAccount { .. } => 503,
-        Error::UpstreamStatus { status, .. } => status.as_u16(),
-        Error::Upstream(e) => {
-            if matches!(e.kind(), crate::client_pool::UpstreamErrorKind::Timeout(_)) {
-                504
-            } else {
-                502
-            }
-        }
-        Error::UpstreamResponse(_)
-        | Error::UpstreamStream(_)
-        | Error::Credential(_)
-        | Error::UpstreamAuth { .. } => 502,
-        Error::NotSignedIn | Error::InvalidCredentials => 401,
-        Error::UserDisabled | Error::Forbidden(_) => 403,
-        Error::TooManyAttempts { .. } => 429,
-        Error::NotFound(_) => 404,
-        Error::Conflict(_) => 409,
-        Error::InvalidField { .. } => 422,
-        Error::Repository(aigw_repository::Error::NotFound { .. }) => 404,
-        Error::Repository(
-            aigw_repository::Error::Conflict { .. } | aigw_repository::Error::ForeignKey { .. },
-        ) => 409,
-        Error::Repository(aigw_repository::Error::Unavailable { .. }) => 503,
-        Error::Onboarding(e) => e.status(),
-        _ => 500,
-    }
-}
+/// The HTTP status a client gets for an error, as the HTTP layer's one table
+/// decides it; the request metrics label their outcome with it.
+pub type ErrorStatus = fn(&Error) -> http::StatusCode;

@@ -23,7 +23,6 @@ use http_body_util::{BodyExt, Full};
 
 use aigw_formats::stream::{StreamContext, StreamError, StreamTranslator};
 
-use crate::Error;
 use crate::attempt::{Attempt, Exchange, Failure, Refused, Requested};
 use crate::client_pool::{ClientPool, RequestBody, Route, UpstreamBody, UpstreamError};
 use crate::cooldown::{CooldownNotice, CooldownReason, Cooldowns};
@@ -41,6 +40,7 @@ use crate::token_count::{Counter, estimate_chat};
 use crate::upstream::{
     ClientHeaders, anthropic_headers, auth_headers, count_tokens_url, endpoint_url, upstream_format,
 };
+use crate::{Error, ErrorStatus};
 
 /// Who is calling the data plane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -353,7 +353,8 @@ impl Gateway {
     }
 
     /// Serves one request of `client` format; `headers` are the client's
-    /// headers that go on to the upstream.
+    /// headers that go on to the upstream, `status_of` the HTTP layer's
+    /// status table, which labels the request's metrics.
     pub async fn handle(
         &self,
         principal: &Principal,
@@ -361,6 +362,7 @@ impl Gateway {
         body: Bytes,
         request_id: &str,
         headers: &ClientHeaders,
+        status_of: ErrorStatus,
     ) -> Result<Reply, Error> {
         self.handle_call(
             principal,
@@ -368,13 +370,15 @@ impl Gateway {
             body,
             request_id,
             headers,
+            status_of,
         )
         .await
     }
 
     /// Serves one client request described by `call` (a Gemini call's model
     /// and method come from its URL); `headers` are the client's headers
-    /// that go on to the upstream.
+    /// that go on to the upstream, `status_of` the HTTP layer's status
+    /// table, which labels the request's metrics.
     pub async fn handle_call(
         &self,
         principal: &Principal,
@@ -382,6 +386,7 @@ impl Gateway {
         body: Bytes,
         request_id: &str,
         headers: &ClientHeaders,
+        status_of: ErrorStatus,
     ) -> Result<Reply, Error> {
         let client = call.format();
         let mut served = Served::default();
@@ -391,7 +396,7 @@ impl Gateway {
         let status = match &result {
             Ok(Reply::Full { status, .. }) => status.as_u16(),
             Ok(Reply::Stream(_) | Reply::Count { .. }) => 200,
-            Err(e) => crate::error_status(e),
+            Err(e) => status_of(e).as_u16(),
         };
         if served.attempts == 0 {
             Refused {
@@ -940,7 +945,7 @@ impl Gateway {
             include_usage: out.meta.include_usage,
         };
         let mut translator = StreamTranslator::new(out.format, out.client(), ctx)
-            .map_err(|e| Failure::fatal(Error::UpstreamStream(e.to_string())))?;
+            .map_err(|e| Failure::fatal(Error::UpstreamStream(e)))?;
         if out.call.json_array() {
             translator = translator.gemini_json_array();
         }
@@ -1102,7 +1107,7 @@ impl Gateway {
         let secrets = Secrets::of(out.account, oauth_token);
         let error = match error {
             StreamError::Upstream(e) => upstream_event_error(out, e.kind, &e.message, &secrets),
-            other => Error::UpstreamStream(secrets.redact_str(&other.to_string()).into_owned()),
+            other => Error::UpstreamStream(secrets.redact_stream_error(other)),
         };
         Failure::new(error, verdict)
     }
@@ -1132,8 +1137,13 @@ impl Gateway {
         oauth_token: Option<&str>,
     ) -> Result<Bytes, Failure> {
         if out.format != Format::OpenAiResponses {
+            // Only a Responses stream can be read back into one Responses
+            // object: any other pair has no translation.
             return Err(Failure::fatal(Error::UpstreamStream(
-                "only Responses streams can be read back whole".to_owned(),
+                StreamError::UnsupportedPair {
+                    upstream: out.format,
+                    client: Format::OpenAiResponses,
+                },
             )));
         }
         aigw_formats::stream::aggregate_responses(body)

@@ -32,6 +32,7 @@ pub mod token_count;
 pub mod upstream;
 
 pub use aigw_repository::Error as RepositoryError;
-pub use error::{Error, error_status};
+pub use aigw_repository::state::StateError;
+pub use error::{Entity, Error, ErrorStatus};
 pub use gateway::{ClientCall, Gateway, GatewaySettings, GeminiMethod, Principal, Reply};
 pub use runtime::{Runtime, RuntimeSettings};

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use aigw_domain::{Account, AuthData};
+use aigw_formats::stream::StreamError;
 
 /// The shortest run of a secret that is hidden.
 pub const MIN_RUN: usize = 8;
@@ -74,6 +75,27 @@ impl<'a> Secrets<'a> {
             }
         }
         Cow::Owned(out)
+    }
+
+    /// `error` with the upstream text it carries redacted, so it can be
+    /// kept typed and still be printed into the request log.
+    pub fn redact_stream_error(&self, error: StreamError) -> StreamError {
+        match error {
+            StreamError::Upstream(mut e) => {
+                e.message = self.redact_str(&e.message).into_owned();
+                StreamError::Upstream(e)
+            }
+            StreamError::Malformed { event, message } => StreamError::Malformed {
+                event: self.redact_str(&event).into_owned(),
+                message: self.redact_str(&message).into_owned(),
+            },
+            StreamError::Serialize { message } => StreamError::Serialize {
+                message: self.redact_str(&message).into_owned(),
+            },
+            e @ (StreamError::Sse(_)
+            | StreamError::Truncated
+            | StreamError::UnsupportedPair { .. }) => e,
+        }
     }
 
     /// [`Secrets::redact`] on a string.
@@ -168,6 +190,26 @@ mod tests {
                 &format!("{KEY} and {KEY}, then refresh-token-value")
             ),
             "[redacted] and [redacted], then [redacted]"
+        );
+    }
+
+    #[test]
+    fn stream_errors_keep_their_type_without_the_secret() {
+        let secrets = Secrets::new(vec![KEY]);
+        let error = secrets.redact_stream_error(StreamError::Malformed {
+            event: "error".to_owned(),
+            message: format!("expected a string near {KEY}"),
+        });
+        assert_eq!(
+            error,
+            StreamError::Malformed {
+                event: "error".to_owned(),
+                message: "expected a string near [redacted]".to_owned(),
+            }
+        );
+        assert_eq!(
+            secrets.redact_stream_error(StreamError::Truncated),
+            StreamError::Truncated
         );
     }
 

@@ -285,7 +285,9 @@ pub(crate) async fn create(ctx: &Ctx<'_>, s: &Signed, f: &Form) -> Reply {
             let e = Error::from(e);
             match FieldError::from_error(&e, &["provider_id", "label", "api_key"]) {
                 Some(err) => redraw(vec![err], None).await,
-                None if e.status().is_client_error() => redraw(vec![], Some(e.message())).await,
+                None if e.status(ctx.dash.status_of).is_client_error() => {
+                    redraw(vec![], Some(e.message(ctx.dash.status_of))).await
+                }
                 None => Err(e),
             }
         }

@@ -106,11 +106,14 @@ pub(crate) async fn create(ctx: &Ctx<'_>, s: &Signed, f: &Form) -> Reply {
         Err(e) => {
             match FieldError::from_error(&e, &["alias", "provider_id", "model_name", "priority"]) {
                 Some(err) => list(ctx, s, f, &[err]).await.map(unprocessable),
-                None if e.status().is_client_error() => {
-                    list(ctx, s, f, &[FieldError::new("alias", e.message())])
-                        .await
-                        .map(unprocessable)
-                }
+                None if e.status(ctx.dash.status_of).is_client_error() => list(
+                    ctx,
+                    s,
+                    f,
+                    &[FieldError::new("alias", e.message(ctx.dash.status_of))],
+                )
+                .await
+                .map(unprocessable),
                 None => Err(e),
             }
         }

@@ -159,15 +159,15 @@ pub(crate) async fn route(
     };
     let mut resp = match dispatch(&ctx).await {
         Ok(resp) => resp,
-        Err(e) => error_page(None, &e),
+        Err(e) => error_page(&ctx, None, &e),
     };
     security::harden(&mut resp);
     resp
 }
 
 /// The error page, in the signed-in layout when there is a session.
-fn error_page(signed: Option<&Signed>, e: &Error) -> Response<Bytes> {
-    let status = e.status();
+fn error_page(ctx: &Ctx<'_>, signed: Option<&Signed>, e: &Error) -> Response<Bytes> {
+    let status = e.status(ctx.dash.status_of);
     if status.is_server_error() {
         tracing::warn!(error = %e, "dashboard request failed");
     }
@@ -178,7 +178,7 @@ fn error_page(signed: Option<&Signed>, e: &Error) -> Response<Bytes> {
         _ => "Cannot do that",
     };
     let body = html! {
-        (layout::notice("bad", &e.message()))
+        (layout::notice("bad", &e.message(ctx.dash.status_of)))
         p { a href="/ui/" { "Back to the dashboard" } }
     };
     let markup = match signed {
@@ -226,18 +226,18 @@ async fn dispatch(ctx: &Ctx<'_>) -> Reply {
             return Err(Error::NotFound);
         }
         if !security::same_origin(&ctx.headers) {
-            return Ok(error_page(Some(&signed), &Error::CrossSite));
+            return Ok(error_page(ctx, Some(&signed), &Error::CrossSite));
         }
         let form = Form::from_body(&ctx.body)?;
         let sent = form.raw("_csrf").as_bytes();
         if !bool::from(sent.ct_eq(signed.record.csrf.as_bytes())) {
-            return Ok(error_page(Some(&signed), &Error::CrossSite));
+            return Ok(error_page(ctx, Some(&signed), &Error::CrossSite));
         }
         form
     };
     match page(ctx, &signed, get, &segs, &form).await {
         Ok(resp) => Ok(resp),
-        Err(e) => Ok(error_page(Some(&signed), &e)),
+        Err(e) => Ok(error_page(ctx, Some(&signed), &e)),
     }
 }
 

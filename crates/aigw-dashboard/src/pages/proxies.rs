@@ -123,11 +123,14 @@ pub(crate) async fn create(ctx: &Ctx<'_>, s: &Signed, f: &Form) -> Reply {
         Ok(_) => Ok(redirect("/ui/proxies?done=proxy-created")),
         Err(e) => match field_error(&e) {
             Some(err) => list(ctx, s, f, &[err]).await.map(unprocessable),
-            None if e.status().is_client_error() => {
-                list(ctx, s, f, &[FieldError::new("url", e.message())])
-                    .await
-                    .map(unprocessable)
-            }
+            None if e.status(ctx.dash.status_of).is_client_error() => list(
+                ctx,
+                s,
+                f,
+                &[FieldError::new("url", e.message(ctx.dash.status_of))],
+            )
+            .await
+            .map(unprocessable),
             None => Err(e),
         },
     }

@@ -119,11 +119,14 @@ pub(crate) async fn create(ctx: &Ctx<'_>, s: &Signed, f: &Form) -> Reply {
         Ok(_) => Ok(redirect("/ui/users?done=user-created")),
         Err(e) => match FieldError::from_error(&e, &["username", "password", "role"]) {
             Some(err) => list(ctx, s, f, &[err]).await.map(unprocessable),
-            None if e.status().is_client_error() => {
-                list(ctx, s, f, &[FieldError::new("username", e.message())])
-                    .await
-                    .map(unprocessable)
-            }
+            None if e.status(ctx.dash.status_of).is_client_error() => list(
+                ctx,
+                s,
+                f,
+                &[FieldError::new("username", e.message(ctx.dash.status_of))],
+            )
+            .await
+            .map(unprocessable),
             None => Err(e),
         },
     }

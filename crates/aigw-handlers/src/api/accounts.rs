@@ -56,7 +56,7 @@ pub(super) fn account_view(account: &Account) -> serde_json::Value {
 
 /// The account `{id}` names.
 fn account_id(ctx: &Ctx<'_>) -> Result<AccountId, ApiError> {
-    ctx.path.parse("id", "account")
+    ctx.path.parse("id", aigw_services::Entity::Account)
 }
 
 #[derive(Deserialize)]

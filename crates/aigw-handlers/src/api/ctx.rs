@@ -47,7 +47,11 @@ impl PathParams {
 
     /// `{name}` parsed as `T`. A value that does not parse names no `what`
     /// that could exist, so it is that thing's 404, not a 400.
-    pub(crate) fn parse<T: FromStr>(&self, name: &str, what: &'static str) -> Result<T, ApiError> {
+    pub(crate) fn parse<T: FromStr>(
+        &self,
+        name: &str,
+        what: aigw_services::Entity,
+    ) -> Result<T, ApiError> {
         self.get(name)
             .parse()
             .map_err(|_| aigw_services::Error::NotFound(what).into())

@@ -77,7 +77,7 @@ pub(crate) async fn list(ctx: Ctx<'_>) -> Reply {
 pub(crate) async fn get(ctx: Ctx<'_>) -> Reply {
     let provider = ctx.app.admin.get_provider(ctx.path.get("id")).await?;
     if !provider.is_active && !ctx.caller()?.is_admin() {
-        return Err(Error::NotFound("provider").into());
+        return Err(Error::NotFound(aigw_services::Entity::Provider).into());
     }
     Ok(ok(&ProviderView::from(&provider)))
 }

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 
 /// The proxy `{id}` names.
 fn proxy_id(ctx: &Ctx<'_>) -> Result<ProxyId, ApiError> {
-    ctx.path.parse("id", "proxy")
+    ctx.path.parse("id", aigw_services::Entity::Proxy)
 }
 
 /// `GET /api/v1/proxies`.

@@ -54,12 +54,12 @@ fn check_limit(limit: Option<i64>, offset: Option<i64>) -> Result<(), ApiError> 
 
 /// The proxy `{id}` names.
 fn proxy_id(ctx: &Ctx<'_>) -> Result<ProxyId, ApiError> {
-    ctx.path.parse("id", "proxy")
+    ctx.path.parse("id", aigw_services::Entity::Proxy)
 }
 
 /// The account `{id}` names.
 fn account_id(ctx: &Ctx<'_>) -> Result<AccountId, ApiError> {
-    ctx.path.parse("id", "account")
+    ctx.path.parse("id", aigw_services::Entity::Account)
 }
 
 // ------------------------------------------------------------------- stats
@@ -81,7 +81,7 @@ pub(crate) async fn proxy_stats(ctx: Ctx<'_>) -> Reply {
         .await
         .map_err(|e| match e {
             Error::Repository(aigw_services::RepositoryError::NotFound { .. }) => {
-                Error::NotFound("proxy")
+                Error::NotFound(aigw_services::Entity::Proxy)
             }
             other => other,
         })?;
@@ -304,7 +304,7 @@ pub(crate) async fn quota_account(ctx: Ctx<'_>) -> Reply {
         .await
         .map_err(|e| match e {
             Error::Repository(aigw_services::RepositoryError::NotFound { .. }) => {
-                Error::NotFound("account")
+                Error::NotFound(aigw_services::Entity::Account)
             }
             other => other,
         })?;
@@ -313,7 +313,7 @@ pub(crate) async fn quota_account(ctx: Ctx<'_>) -> Reply {
 
 /// `GET /api/v1/quota/providers/{id}/summary`.
 pub(crate) async fn quota_summary(ctx: Ctx<'_>) -> Reply {
-    let provider: ProviderId = ctx.path.parse("id", "provider")?;
+    let provider: ProviderId = ctx.path.parse("id", aigw_services::Entity::Provider)?;
     let summary = ctx
         .app
         .admin
@@ -322,7 +322,7 @@ pub(crate) async fn quota_summary(ctx: Ctx<'_>) -> Reply {
         .await
         .map_err(|e| match e {
             Error::Repository(aigw_services::RepositoryError::NotFound { .. }) => {
-                Error::NotFound("provider")
+                Error::NotFound(aigw_services::Entity::Provider)
             }
             other => other,
         })?;

@@ -229,13 +229,15 @@ mod tests {
     fn ids_that_do_not_parse_are_not_found() {
         let found = params(&[("id", "not-a-number")]);
         let e = found
-            .parse::<aigw_domain::ProxyId>("id", "proxy")
+            .parse::<aigw_domain::ProxyId>("id", aigw_services::Entity::Proxy)
             .unwrap_err();
         assert_eq!(e.status, StatusCode::NOT_FOUND);
         assert_eq!(e.message, "proxy not found");
         let found = params(&[("id", "7")]);
         assert_eq!(
-            found.parse::<aigw_domain::ProxyId>("id", "proxy").unwrap(),
+            found
+                .parse::<aigw_domain::ProxyId>("id", aigw_services::Entity::Proxy)
+                .unwrap(),
             aigw_domain::ProxyId::new(7)
         );
     }

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 
 /// The user `{id}` names.
 fn user_id(ctx: &Ctx<'_>) -> Result<UserId, ApiError> {
-    ctx.path.parse("id", "user")
+    ctx.path.parse("id", aigw_services::Entity::User)
 }
 
 /// `GET /api/v1/users`.
@@ -120,7 +120,7 @@ pub(crate) async fn create_key(ctx: Ctx<'_>) -> Reply {
 
 /// `DELETE /api/v1/api-keys/{id}`: revokes the key on every instance.
 pub(crate) async fn revoke_key(ctx: Ctx<'_>) -> Reply {
-    let id: ApiKeyId = ctx.path.parse("id", "api key")?;
+    let id: ApiKeyId = ctx.path.parse("id", aigw_services::Entity::ApiKey)?;
     ctx.app.admin.revoke_api_key(ctx.caller()?, id).await?;
     Ok(no_content())
 }

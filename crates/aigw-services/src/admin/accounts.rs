@@ -157,7 +157,9 @@ impl Admin {
     pub async fn get_account(&self, caller: &Caller, id: AccountId) -> Result<Account, Error> {
         match self.repository().get_account(id).await {
             Ok(a) if caller.owns(a.created_by) => Ok(a),
-            Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => Err(Error::NotFound("account")),
+            Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => {
+                Err(Error::NotFound(crate::Entity::Account))
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -86,7 +86,7 @@ pub enum MappingOwner {
 
 fn mapping_error(e: aigw_repository::Error) -> Error {
     match e {
-        aigw_repository::Error::NotFound { .. } => Error::NotFound("model mapping"),
+        aigw_repository::Error::NotFound { .. } => Error::NotFound(crate::Entity::ModelMapping),
         // Only ever the owner's own aliases (or the global ones) collide.
         aigw_repository::Error::Conflict { .. } => Error::Conflict(
             "a model mapping with this alias already exists for this owner".to_owned(),
@@ -136,7 +136,7 @@ impl Admin {
             MappingOwner::User(user) if caller.owns(Some(user)) => {
                 repo.get_model_mapping_by_alias(alias, Some(user)).await
             }
-            MappingOwner::User(_) => return Err(Error::NotFound("model mapping")),
+            MappingOwner::User(_) => return Err(Error::NotFound(crate::Entity::ModelMapping)),
         };
         found.map_err(mapping_error)
     }

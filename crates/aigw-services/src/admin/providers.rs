@@ -116,7 +116,7 @@ fn check_models(models: &[String]) -> Result<(), Error> {
 
 fn provider_error(e: aigw_repository::Error) -> Error {
     match e {
-        aigw_repository::Error::NotFound { .. } => Error::NotFound("provider"),
+        aigw_repository::Error::NotFound { .. } => Error::NotFound(crate::Entity::Provider),
         aigw_repository::Error::Conflict { .. } => {
             Error::Conflict("a provider with this id already exists".to_owned())
         }
@@ -143,7 +143,7 @@ impl Admin {
 
     /// One provider.
     pub async fn get_provider(&self, id: &str) -> Result<Provider, Error> {
-        let id = ProviderId::new(id).map_err(|_| Error::NotFound("provider"))?;
+        let id = ProviderId::new(id).map_err(|_| Error::NotFound(crate::Entity::Provider))?;
         self.repository()
             .get_provider(&id)
             .await
@@ -198,7 +198,7 @@ impl Admin {
         id: &str,
         update: UpdateProvider,
     ) -> Result<Provider, Error> {
-        let id = ProviderId::new(id).map_err(|_| Error::NotFound("provider"))?;
+        let id = ProviderId::new(id).map_err(|_| Error::NotFound(crate::Entity::Provider))?;
         if update.name.as_ref().is_some_and(|n| n.trim().is_empty()) {
             return Err(Error::invalid("name", "must not be empty"));
         }

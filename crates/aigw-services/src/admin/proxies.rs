@@ -73,7 +73,7 @@ fn check_numbers(
 
 fn proxy_error(e: aigw_repository::Error) -> Error {
     match e {
-        aigw_repository::Error::NotFound { .. } => Error::NotFound("proxy"),
+        aigw_repository::Error::NotFound { .. } => Error::NotFound(crate::Entity::Proxy),
         aigw_repository::Error::Conflict { .. } => {
             Error::Conflict("a proxy with this URL already exists".to_owned())
         }

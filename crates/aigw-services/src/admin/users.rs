@@ -52,7 +52,7 @@ fn check_username(username: &str) -> Result<(), Error> {
 
 fn user_error(e: aigw_repository::Error) -> Error {
     match e {
-        aigw_repository::Error::NotFound { .. } => Error::NotFound("user"),
+        aigw_repository::Error::NotFound { .. } => Error::NotFound(crate::Entity::User),
         aigw_repository::Error::Conflict { .. } => {
             Error::Conflict("a user with this username already exists".to_owned())
         }
@@ -199,7 +199,7 @@ impl Admin {
         let key = match self.repository().get_api_key(id).await {
             Ok(key) if caller.owns(Some(key.user_id)) => key,
             Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => {
-                return Err(Error::NotFound("api key"));
+                return Err(Error::NotFound(crate::Entity::ApiKey));
             }
             Err(e) => return Err(e.into()),
         };

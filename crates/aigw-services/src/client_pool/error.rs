@@ -137,7 +137,8 @@ pub struct UpstreamError {
 }
 
 impl UpstreamError {
-    pub(crate) fn new(kind: UpstreamErrorKind, source_of_blame: ErrorSource) -> Self {
+    /// A failure of `kind`, blamed on `source_of_blame`, with no lower-layer cause.
+    pub fn new(kind: UpstreamErrorKind, source_of_blame: ErrorSource) -> Self {
         Self {
             kind,
             source_of_blame,

@@ -63,22 +63,6 @@ impl OnboardingError {
             Self::Unavailable(_) => "oauth_unavailable",
         }
     }
-
-    /// The HTTP status of this failure: the caller's mistakes are 4xx, the OAuth server's
-    /// are 502, the gateway's configuration 500.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::UnknownProvider(_)
-            | Self::MissingField(_)
-            | Self::NotOAuth
-            | Self::InvalidState
-            | Self::Denied(_)
-            | Self::InvalidCallbackUrl
-            | Self::Rejected { .. } => 400,
-            Self::ClientNotConfigured(_) | Self::InvalidEndpoint(_) => 500,
-            Self::Unavailable(_) => 502,
-        }
-    }
 }
 
 /// Keeps an OAuth error code only if it is a short plain identifier, so nothing the server
