@@ -22,6 +22,7 @@ pub mod proxy_health;
 pub mod redact;
 pub mod reports;
 pub mod retention;
+pub mod rotation;
 pub mod routing;
 pub mod runtime;
 pub mod selector;
