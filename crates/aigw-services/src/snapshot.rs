@@ -491,7 +491,7 @@ mod tests {
     use chrono::Utc;
 
     fn data(proxies: usize, assign: bool) -> SnapshotData {
-        let openai = crate::runtime::builtin_providers()
+        let openai = crate::builtin::builtin_providers()
             .into_iter()
             .find(|p| p.id.as_str() == "openai")
             .unwrap();
