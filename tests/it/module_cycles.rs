@@ -51,10 +51,6 @@ const ALLOWED: &[(&str, &str)] = &[
     ),
     (
         "crates/aigw-services/src/lib.rs",
-        "client_pool client_pool::body",
-    ),
-    (
-        "crates/aigw-services/src/lib.rs",
         "reports reports::health reports::logs reports::proxies reports::quota reports::usage",
     ),
     ("crates/aigw-services/src/lib.rs", "stats stats::writer"),
