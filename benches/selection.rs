@@ -121,7 +121,7 @@ struct Fixture {
 
 impl Fixture {
     fn new(rt: &tokio::runtime::Runtime, accounts: usize, affinity: bool) -> Self {
-        let mut openai = aigateway::services::runtime::builtin_providers()
+        let mut openai = aigateway::services::builtin::builtin_providers()
             .into_iter()
             .find(|p| p.id.as_str() == "openai")
             .unwrap_or_else(|| unreachable!("openai is built in"));

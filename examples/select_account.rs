@@ -16,10 +16,10 @@ use aigateway::domain::{
 };
 use aigateway::repository::SnapshotData;
 use aigateway::repository::state::{SharedState, StateConfig};
+use aigateway::services::builtin::builtin_providers;
 use aigateway::services::cooldown::{CooldownReason, Cooldowns};
 use aigateway::services::pins::PinQueue;
 use aigateway::services::routing::{RuleTable, default_rules};
-use aigateway::services::runtime::builtin_providers;
 use aigateway::services::selector::{Selector, Turn};
 use aigateway::services::snapshot::{ProxyOverflow, Snapshot};
 use anyhow::Context as _;

@@ -27,6 +27,7 @@ mod gemini;
 mod health;
 mod input;
 mod limits;
+mod module_cycles;
 mod oauth;
 mod proxy_health;
 mod responses;

@@ -76,7 +76,7 @@ pub struct NewAccount {
     /// See [`Account::auth_data`].
     pub auth_data: AuthData,
     /// See [`Account::metadata`]; defaults to `{}`.
-    #[serde(default = "crate::empty_object")]
+    #[serde(default = "crate::serde_helpers::empty_object")]
     pub metadata: serde_json::Value,
     /// See [`Account::is_active`]; defaults to true, and false is kept.
     #[serde(default = "crate::serde_helpers::default_true")]
@@ -102,7 +102,7 @@ impl NewAccount {
             provider_id,
             label: label.into(),
             auth_data,
-            metadata: crate::empty_object(),
+            metadata: crate::serde_helpers::empty_object(),
             is_active: true,
             proxy_id: None,
             expires_at: None,

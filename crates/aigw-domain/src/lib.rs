@@ -47,8 +47,3 @@ pub use quota::{AccountQuotaPattern, NewQuotaPattern, QuotaObservation, QuotaPat
 pub use request_log::{NewRequestLog, RequestLog};
 pub use secret::Secret;
 pub use user::{ApiKey, ApiKeyPatch, NewApiKey, NewUser, User, UserPatch};
-
-/// Serde default for JSON object fields.
-pub(crate) fn empty_object() -> serde_json::Value {
-    serde_json::Value::Object(serde_json::Map::new())
-}

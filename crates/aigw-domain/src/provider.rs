@@ -134,7 +134,7 @@ pub struct NewProvider {
     #[serde(default)]
     pub is_builtin: bool,
     /// See [`Provider::config`]; defaults to `{}`.
-    #[serde(default = "crate::empty_object")]
+    #[serde(default = "crate::serde_helpers::empty_object")]
     pub config: serde_json::Value,
     /// See [`Provider::native_responses`].
     #[serde(default)]

@@ -19,3 +19,8 @@ where
 pub const fn default_true() -> bool {
     true
 }
+
+/// Serde default for JSON object fields.
+pub(crate) fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}

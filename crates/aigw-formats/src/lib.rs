@@ -15,6 +15,7 @@
 
 pub mod anthropic;
 mod client_error;
+mod context;
 pub mod conversation;
 mod count;
 mod error;
@@ -39,6 +40,7 @@ pub use client_error::{
     ErrorKind, error_body, error_body_with_status, format_error_body, translate_error,
     upstream_error_kind,
 };
+pub use context::{AntigravityEnvelope, ResponseContext, UpstreamTarget};
 pub use conversation::{ConversationKey, ConversationSource};
 pub use count::{
     anthropic_count_body, anthropic_count_request, count_reply, gemini_count_body,
@@ -49,7 +51,5 @@ pub use json::TextOr;
 pub use meta::{MAX_MODEL_BYTES, RequestMeta};
 pub use reasons::Finish;
 pub use request::{DEFAULT_ANTHROPIC_MAX_TOKENS, MIN_THINKING_BUDGET};
-pub use translate::{
-    AntigravityEnvelope, ResponseContext, UpstreamTarget, translate_request, translate_response,
-};
+pub use translate::{translate_request, translate_response};
 pub use usage::Usage;

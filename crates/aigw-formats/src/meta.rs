@@ -16,9 +16,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::FormatError;
+use crate::context::UpstreamTarget;
 use crate::conversation::{ConversationKey, ConversationSource, FirstTurns, raw_text};
 use crate::json::parse_request;
-use crate::translate::UpstreamTarget;
 
 /// The longest model name accepted, in bytes. Real model ids are a few dozen
 /// bytes; the name is the client's own choice, and it travels into logs,

@@ -18,8 +18,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::FormatError;
+use crate::context::UpstreamTarget;
 use crate::json::parse_request;
-use crate::translate::UpstreamTarget;
 
 /// The top-level members of a JSON object, in order, values unparsed.
 struct TopLevel<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);

@@ -6,15 +6,9 @@ use std::time::Instant;
 use aigw_dashboard::{Dashboard, DashboardSettings};
 use aigw_services::Gateway;
 use aigw_services::admin::Admin;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use http::header::HeaderValue;
-use http::{Request, Response};
-use http_body::Body;
 
-use crate::body::ResponseBody;
 use crate::edge::{EdgeCounters, Linger};
-use crate::routes::route;
 
 /// Which backends this instance runs on, reported by `/health`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,29 +75,5 @@ impl App {
         self.dashboard =
             settings.map(|s| Dashboard::new(self.admin.clone(), s, crate::error::error_status));
         self
-    }
-
-    /// Answers one request as the gateway's own server would (data plane,
-    /// management API, dashboard, `/health`, `/metrics`), tagged with a new
-    /// `x-request-id`: the entry point for a host service that runs its own
-    /// hyper server and hands some of its paths to the gateway. Never fails:
-    /// every error is a response in the client's format. The host's server
-    /// keeps its own connection limits and timeouts ([`crate::serve`]'s edge
-    /// limits do not apply); the request body is still refused over the
-    /// `max_body_bytes` given to [`App::new`].
-    pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody>
-    where
-        B: Body<Data = Bytes> + Unpin + Send + 'static,
-        B::Error: std::error::Error + Send + Sync + 'static,
-    {
-        let request_id = uuid::Uuid::now_v7().simple().to_string();
-        // The routed request's state machine is large (every ingress, the
-        // attempt loop, translation). Boxed once here, the future hyper's
-        // dispatcher stores for each request is a pointer, not a copy of it.
-        let mut resp = Box::pin(route(self, req, &request_id)).await;
-        if let Ok(value) = HeaderValue::from_str(&request_id) {
-            resp.headers_mut().insert("x-request-id", value);
-        }
-        resp
     }
 }

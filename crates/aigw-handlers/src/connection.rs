@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -26,6 +27,12 @@ use tokio::time::Instant;
 use crate::app::App;
 use crate::body::ResponseBody;
 use crate::edge::{EdgeCounters, ServeOptions};
+
+/// The TCP peer of the connection a request came on, as a request extension:
+/// the client address sign-in throttling counts against. Headers such as
+/// `X-Forwarded-For` are the client's to invent and are not consulted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PeerAddr(pub(crate) SocketAddr);
 
 /// Why a connection is asked to close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

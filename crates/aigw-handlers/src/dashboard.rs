@@ -21,7 +21,7 @@ where
     let (parts, body) = req.into_parts();
     let peer = parts
         .extensions
-        .get::<crate::server::PeerAddr>()
+        .get::<crate::connection::PeerAddr>()
         .map(|peer| peer.0.ip());
     let limit = MAX_FORM_BYTES.min(app.max_body_bytes);
     let body = match read_body(&parts.headers, body, limit).await {

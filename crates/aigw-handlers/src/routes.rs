@@ -1,4 +1,5 @@
-//! Request dispatch by method and path.
+//! Request dispatch by method and path, behind [`App::handle`], the entry
+//! point of every request.
 
 use aigw_domain::Format;
 use aigw_formats::ErrorKind;
@@ -14,6 +15,32 @@ use crate::error::{client_error, client_error_with_status};
 use crate::request::refuse_unread;
 use crate::response::error_response;
 use crate::{api, dashboard, dataplane, gemini, health};
+
+impl App {
+    /// Answers one request as the gateway's own server would (data plane,
+    /// management API, dashboard, `/health`, `/metrics`), tagged with a new
+    /// `x-request-id`: the entry point for a host service that runs its own
+    /// hyper server and hands some of its paths to the gateway. Never fails:
+    /// every error is a response in the client's format. The host's server
+    /// keeps its own connection limits and timeouts ([`crate::serve`]'s edge
+    /// limits do not apply); the request body is still refused over the
+    /// `max_body_bytes` given to [`App::new`].
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes> + Unpin + Send + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let request_id = uuid::Uuid::now_v7().simple().to_string();
+        // The routed request's state machine is large (every ingress, the
+        // attempt loop, translation). Boxed once here, the future hyper's
+        // dispatcher stores for each request is a pointer, not a copy of it.
+        let mut resp = Box::pin(route(self, req, &request_id)).await;
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            resp.headers_mut().insert("x-request-id", value);
+        }
+        resp
+    }
+}
 
 /// Routes one request. Never fails: every error is a response.
 pub(crate) async fn route<B>(app: &App, req: Request<B>, request_id: &str) -> Response<ResponseBody>

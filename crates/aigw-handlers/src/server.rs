@@ -18,15 +18,11 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::Instant;
 
 use crate::app::App;
-use crate::connection::{Admission, ClientIo, Close, Conn, Deadline, Served, Shared, Timeout};
+use crate::connection::{
+    Admission, ClientIo, Close, Conn, Deadline, PeerAddr, Served, Shared, Timeout,
+};
 use crate::edge::{EdgeCounters, ServeOptions};
 use crate::request::{BodyTimeouts, TimedBody};
-
-/// The TCP peer of the connection a request came on, as a request extension:
-/// the client address sign-in throttling counts against. Headers such as
-/// `X-Forwarded-For` are the client's to invent and are not consulted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PeerAddr(pub(crate) SocketAddr);
 
 /// How often a persisting condition (accept failing, the cap reached) is
 /// logged: once per interval with the count since, never once per event.

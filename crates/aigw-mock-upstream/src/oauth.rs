@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::counter::Counter;
 use crate::ids::{IdGen, unix_now};
-use crate::wire::json_bytes;
+use crate::wire::encode::json_bytes;
 
 const DEFAULT_EXPIRES_IN: u64 = 3599;
 const DEFAULT_EMAIL: &str = "mock-user@example.com";

@@ -19,6 +19,7 @@ use http::{HeaderMap, StatusCode};
 use crate::client_pool::{UpstreamError, UpstreamErrorKind};
 use crate::cooldown::CooldownReason;
 use crate::credentials::CredentialError;
+use crate::go_duration::parse_go_duration;
 use crate::limits::UpstreamLimits;
 
 /// Bounds and default waits of failover.
@@ -247,36 +248,6 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// How long until `at` (zero when it has passed).
 pub(crate) fn until(at: DateTime<Utc>) -> Option<Duration> {
     (at - Utc::now()).to_std().ok().or(Some(Duration::ZERO))
-}
-
-/// Parses durations like `1s`, `6m0s`, `1h2m3.5s`, `250ms`.
-pub(crate) fn parse_go_duration(s: &str) -> Option<Duration> {
-    let mut total = 0f64;
-    let mut number = String::new();
-    let mut chars = s.trim().chars().peekable();
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            number.push(c);
-            continue;
-        }
-        let value: f64 = number.parse().ok()?;
-        number.clear();
-        let unit = match c {
-            'h' => 3600.0,
-            'm' if chars.peek() == Some(&'s') => {
-                chars.next();
-                0.001
-            }
-            'm' => 60.0,
-            's' => 1.0,
-            _ => return None,
-        };
-        total += value * unit;
-        any = true;
-    }
-    (any && number.is_empty() && total.is_finite() && total >= 0.0)
-        .then(|| Duration::from_secs_f64(total))
 }
 
 /// Google's `RetryInfo.retryDelay` (`"2s"`, `"0.5s"`) in `error.details`.
@@ -576,14 +547,5 @@ mod tests {
             p.classify_unreadable_reply(),
             retry(p.max_cooldown, CooldownReason::ServerError, false)
         );
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_go_duration("1s"), Some(Duration::from_secs(1)));
-        assert_eq!(parse_go_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_go_duration("1h2m3s"), Some(Duration::from_secs(3723)));
-        assert_eq!(parse_go_duration("abc"), None);
-        assert_eq!(parse_go_duration("5"), None);
     }
 }

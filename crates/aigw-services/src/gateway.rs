@@ -42,6 +42,11 @@ use crate::upstream::{
 };
 use crate::{Error, ErrorStatus};
 
+/// Tunnel failures on traffic waiting for the proxy health task; more are
+/// dropped (the proxy is failing anyway, and the next round of probes sees
+/// it).
+const PROXY_REPORTS_QUEUE: usize = 1024;
+
 /// Who is calling the data plane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Principal {
@@ -244,8 +249,7 @@ impl Gateway {
     ) -> Self {
         let (cooldowns, cooldown_notices) = Cooldowns::with_outbox();
         let cooldowns = cooldowns.with_down(stats.down_accounts().clone());
-        let (proxy_reports, proxy_reports_rx) =
-            tokio::sync::mpsc::channel(crate::proxy_health::REPORTS_QUEUE);
+        let (proxy_reports, proxy_reports_rx) = tokio::sync::mpsc::channel(PROXY_REPORTS_QUEUE);
         let (pins, pin_outbox) = PinQueue::new();
         let selector = Selector::new(state.clone(), pins, settings.affinity_ttl);
         Self {

@@ -6,12 +6,14 @@
 
 pub mod admin;
 mod attempt;
+pub mod builtin;
 pub mod client_pool;
 pub mod cooldown;
 pub mod credentials;
 mod error;
 pub mod failover;
 pub mod gateway;
+mod go_duration;
 pub mod health;
 pub mod limits;
 pub mod metrics;
@@ -19,9 +21,11 @@ pub mod onboarding;
 pub mod pins;
 pub mod proxy_assign;
 pub mod proxy_health;
+mod rebuild;
 pub mod redact;
 pub mod reports;
 pub mod retention;
+pub mod rotation;
 pub mod routing;
 pub mod runtime;
 pub mod selector;

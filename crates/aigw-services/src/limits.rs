@@ -26,7 +26,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 
-use crate::failover::parse_go_duration;
+use crate::go_duration::parse_go_duration;
 
 /// One limit window as the upstream states it.
 #[derive(Debug, Clone, PartialEq)]

@@ -65,10 +65,6 @@ impl Default for ProxyHealthSettings {
 /// Proxies probed concurrently in one round.
 const PROBES_IN_FLIGHT: usize = 16;
 
-/// Tunnel failures on traffic waiting for the task; more are dropped (the
-/// proxy is failing anyway, and the next round of probes sees it).
-pub(crate) const REPORTS_QUEUE: usize = 1024;
-
 /// The shared lock that makes one instance probe per round.
 const ROUND_LOCK: &str = "proxy-health:round";
 

@@ -7,9 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aigw_domain::{
-    AccountId, AuthKind, NewModelMapping, NewProvider, ProviderId, ProviderKind, ProviderPatch,
-};
+use aigw_domain::{AccountId, NewModelMapping, ProviderId, ProviderPatch};
 use aigw_repository::state::{Invalidation, SharedState, StateConfig};
 use aigw_repository::{SqlOptions, SqlRepository};
 use tokio::sync::watch;
@@ -18,15 +16,16 @@ use tokio::task::JoinHandle;
 use crate::Error;
 use crate::admin::Admin;
 use crate::admin::auth::{AuthSettings, TokenKeys};
+use crate::builtin::builtin_providers;
 use crate::client_pool::{ClientPool, PoolConfig};
 use crate::cooldown::CooldownNotice;
 use crate::credentials::{CredentialService, CredentialSettings};
 use crate::gateway::{Gateway, GatewaySettings};
+use crate::rebuild::SnapshotBuilder;
 use crate::retention::{RetentionHandle, RetentionSettings};
 use crate::routing::{PrefixRule, RuleTable, default_rules};
-use crate::snapshot::{LoadTicket, ProxyOverflow, Snapshot, SnapshotStore};
+use crate::snapshot::{ProxyOverflow, SnapshotStore};
 use crate::stats::{FlushReport, Journal, JournalConfig, StatsConfig, StatsHandle, StatsRecorder};
-use crate::upstream::default_base_url;
 
 /// Everything needed to start the services.
 #[derive(Debug, Clone)]
@@ -130,10 +129,7 @@ impl Runtime {
         crate::proxy_assign::assign_proxies(&repository, false).await?;
         let state = SharedState::from_config(&settings.state).await?;
         let pool = ClientPool::new(settings.pool)?;
-        let builder = SnapshotBuilder {
-            rules,
-            overflow: settings.proxy_overflow,
-        };
+        let builder = SnapshotBuilder::new(rules, settings.proxy_overflow);
         let snapshot = SnapshotStore::new(builder.load(&repository).await?);
         let credentials = CredentialService::new(
             repository.clone(),
@@ -258,163 +254,6 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
-}
-
-/// What a snapshot is built with besides the rows.
-#[derive(Debug, Clone)]
-pub(crate) struct SnapshotBuilder {
-    rules: RuleTable,
-    overflow: ProxyOverflow,
-}
-
-impl SnapshotBuilder {
-    /// Reads every row the snapshot needs and builds it.
-    pub(crate) async fn load(&self, repository: &SqlRepository) -> Result<Snapshot, Error> {
-        let data = repository.load_snapshot().await?;
-        Ok(Snapshot::build(data, self.rules.clone(), self.overflow))
-    }
-
-    /// Rebuilds the gateway's snapshot from the database and installs it,
-    /// unless a rebuild that read later got there first (see
-    /// [`crate::snapshot::SnapshotStore`]).
-    pub(crate) async fn rebuild(
-        &self,
-        repository: &SqlRepository,
-        gateway: &Gateway,
-    ) -> Result<(), Error> {
-        let ticket = gateway.snapshot().ticket();
-        let fresh = self.load(repository).await?;
-        install(gateway, ticket, fresh);
-        Ok(())
-    }
-}
-
-/// Swaps in a fresh snapshot read under `ticket` and drops the pooled
-/// clients of routes it no longer uses: proxies gone, and the direct route
-/// once no account connects directly.
-fn install(gateway: &Gateway, ticket: LoadTicket, snapshot: Snapshot) {
-    let routes: std::collections::HashSet<_> = snapshot.routes().cloned().collect();
-    if gateway.snapshot().install(ticket, snapshot) {
-        gateway.pool().retain(|route| routes.contains(route));
-    }
-}
-
-/// The providers every gateway starts with.
-pub fn builtin_providers() -> Vec<NewProvider> {
-    // The ids are literals that satisfy the id rules, so `new` cannot fail
-    // for them; a failure would drop that provider rather than panic.
-    let provider = |id: &str,
-                    name: &str,
-                    kind: ProviderKind,
-                    base: &str,
-                    auth: &[AuthKind],
-                    models: &[&str]| {
-        Some(NewProvider {
-            id: ProviderId::new(id).ok()?,
-            name: name.to_owned(),
-            kind,
-            base_url: base.to_owned(),
-            fallback_base_urls: Vec::new(),
-            supported_auth_types: auth.to_vec(),
-            models: models.iter().map(|m| (*m).to_owned()).collect(),
-            is_active: true,
-            is_builtin: true,
-            config: serde_json::Value::Object(serde_json::Map::new()),
-            native_responses: false,
-            selection_strategy: Default::default(),
-            session_affinity: false,
-        })
-    };
-    let mut antigravity = provider(
-        "antigravity",
-        "Google Antigravity",
-        ProviderKind::Antigravity,
-        default_base_url(ProviderKind::Antigravity),
-        &[AuthKind::Oauth],
-        &[
-            "gemini-2.5-flash",
-            "gemini-2.5-flash-lite",
-            "gemini-2.5-pro",
-            "gemini-2.5-computer-use-preview-10-2025",
-            "gemini-3-pro-preview",
-            "gemini-3-pro-image-preview",
-            "gemini-3-flash-preview",
-            "gemini-claude-sonnet-4-5",
-            "gemini-claude-sonnet-4-5-thinking",
-            "gemini-claude-opus-4-5",
-            "gemini-claude-opus-4-5-thinking",
-        ],
-    );
-    if let Some(antigravity) = antigravity.as_mut() {
-        antigravity.fallback_base_urls = vec![
-            "https://daily-cloudcode-pa.sandbox.googleapis.com".to_owned(),
-            "https://cloudcode-pa.googleapis.com".to_owned(),
-        ];
-    }
-    // api.openai.com serves the Responses API: Responses clients go there natively.
-    let mut openai = provider(
-        "openai",
-        "OpenAI",
-        ProviderKind::Openai,
-        default_base_url(ProviderKind::Openai),
-        &[AuthKind::ApiKey, AuthKind::Bearer, AuthKind::Oauth],
-        &[
-            "gpt-4.1",
-            "gpt-4.1-mini",
-            "gpt-4o",
-            "gpt-4o-mini",
-            "o3",
-            "o4-mini",
-        ],
-    );
-    if let Some(openai) = openai.as_mut() {
-        openai.native_responses = true;
-    }
-    [
-        openai,
-        provider(
-            "anthropic",
-            "Anthropic",
-            ProviderKind::Anthropic,
-            default_base_url(ProviderKind::Anthropic),
-            &[AuthKind::ApiKey, AuthKind::Oauth],
-            &["claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5"],
-        ),
-        provider(
-            "gemini",
-            "Google Gemini",
-            ProviderKind::Gemini,
-            default_base_url(ProviderKind::Gemini),
-            &[AuthKind::ApiKey],
-            &["gemini-2.0-flash", "gemini-2.5-pro", "gemini-2.5-flash"],
-        ),
-        antigravity,
-        provider(
-            "codex",
-            "OpenAI Codex (ChatGPT plan)",
-            ProviderKind::Codex,
-            default_base_url(ProviderKind::Codex),
-            &[AuthKind::Oauth],
-            &[
-                "gpt-5-codex",
-                "gpt-5.1-codex",
-                "gpt-5.1-codex-max",
-                "gpt-5.1-codex-mini",
-                "codex-mini-latest",
-            ],
-        ),
-        provider(
-            "glm",
-            "Zhipu GLM",
-            ProviderKind::Openai,
-            "https://open.bigmodel.cn/api/paas/v4",
-            &[AuthKind::ApiKey, AuthKind::Bearer],
-            &["glm-4.6", "glm-4.5", "glm-4.5-air"],
-        ),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
 }
 
 /// Inserts the built-in providers that are missing, then applies the

@@ -20,8 +20,8 @@ use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
 use crate::client_pool::Route;
+use crate::rotation::{counter_key, other_counter_key, weighted_cycle};
 use crate::routing::RuleTable;
-use crate::selector::{counter_key, other_counter_key};
 
 /// What to do with an account that has no proxy while proxies are configured
 /// (every proxy was full or down when it was assigned).
@@ -250,7 +250,7 @@ impl Snapshot {
                     .map(|(i, r)| (r.account.id, i))
                     .collect();
                 let weighted = if provider.selection_strategy == SelectionStrategy::Weighted {
-                    crate::selector::weighted_cycle(rotation.iter().map(|r| r.account.weight))
+                    weighted_cycle(rotation.iter().map(|r| r.account.weight))
                 } else {
                     Box::default()
                 };
@@ -491,7 +491,7 @@ mod tests {
     use chrono::Utc;
 
     fn data(proxies: usize, assign: bool) -> SnapshotData {
-        let openai = crate::runtime::builtin_providers()
+        let openai = crate::builtin::builtin_providers()
             .into_iter()
             .find(|p| p.id.as_str() == "openai")
             .unwrap();

@@ -15,11 +15,11 @@ use aigw_domain::Format;
 use bytes::Bytes;
 
 use crate::FormatError;
+use crate::context::UpstreamTarget;
 use crate::gemini::AntigravityRequest;
 use crate::ir::{Conversation, OutputFormat};
 use crate::json::parse_request;
 use crate::openai::ReasoningEffort;
-use crate::translate::UpstreamTarget;
 
 /// `max_tokens` sent to Anthropic when an OpenAI client gives no limit: Anthropic
 /// requires one, and 4096 is what every current Claude model can produce.

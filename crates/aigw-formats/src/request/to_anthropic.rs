@@ -7,10 +7,10 @@ use crate::anthropic::{
     self, ContentBlock, DocumentSource, Effort, ImageSource, Message, MessagesRequest, Metadata,
     OutputConfig, SystemBlock, ThinkingConfig,
 };
+use crate::context::UpstreamTarget;
 use crate::ir::{self, Conversation, Part, Speaker, Thinking, ToolChoice};
 use crate::json::TextOr;
 use crate::openai::ReasoningEffort;
-use crate::translate::UpstreamTarget;
 use crate::{FormatError, ids};
 use aigw_domain::Format;
 

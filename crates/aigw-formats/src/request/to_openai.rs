@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::{effort_for_budget, media};
 use crate::FormatError;
+use crate::context::UpstreamTarget;
 use crate::ir::{self, Conversation, OutputFormat, Part, Speaker, Thinking, ToolChoice};
 use crate::json::TextOr;
 use crate::openai::{
@@ -12,7 +13,6 @@ use crate::openai::{
     NamedFunction, NamedToolChoice, ReasoningEffort, ResponseFormat, Role, StreamOptions, Tool,
     ToolCall, ToolChoiceMode, ToolType,
 };
-use crate::translate::UpstreamTarget;
 
 pub(crate) fn write(
     conv: Conversation,

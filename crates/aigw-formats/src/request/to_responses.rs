@@ -11,6 +11,7 @@
 use serde_json::json;
 
 use super::{effort_for_budget, media};
+use crate::context::UpstreamTarget;
 use crate::ir::{self, Conversation, OutputFormat, Part, Speaker, Thinking, ToolChoice};
 use crate::json::TextOr;
 use crate::openai::ReasoningEffort;
@@ -18,7 +19,6 @@ use crate::responses::{
     self, ContentPart, InputItem, Reasoning, ReasoningSummary, ResponsesRequest, Role, SummaryPart,
     TextConfig, TextFormat, Tool, ToolChoiceMode,
 };
-use crate::translate::UpstreamTarget;
 
 /// The `include` value that returns reasoning state with `store: false`.
 pub(crate) const ENCRYPTED_REASONING: &str = "reasoning.encrypted_content";

@@ -14,10 +14,10 @@ use aigw_domain::Format;
 use bytes::Bytes;
 use serde::Deserialize;
 
+use crate::context::ResponseContext;
 use crate::gemini::GenerateContentResponse;
 use crate::ir::Reply;
 use crate::json::parse_upstream;
-use crate::translate::ResponseContext;
 use crate::{FormatError, Usage};
 
 /// Translate a whole upstream response body to a different client format.

@@ -3,10 +3,10 @@
 use aigw_domain::Format;
 
 use crate::anthropic::{ContentBlock, MessageType, MessagesResponse, Role};
+use crate::context::ResponseContext;
 use crate::ids;
 use crate::ir::{Reply, ReplyPart};
 use crate::reasons::Finish;
-use crate::translate::ResponseContext;
 
 pub(super) fn write(reply: Reply, ctx: &ResponseContext<'_>) -> MessagesResponse {
     let mut calls = 0;

@@ -7,10 +7,10 @@
 
 use aigw_domain::Format;
 
+use crate::context::ResponseContext;
 use crate::gemini::{Candidate, Content, FunctionCall, GenerateContentResponse, Part};
 use crate::ids;
 use crate::ir::{Reply, ReplyPart};
-use crate::translate::ResponseContext;
 
 pub(super) fn write(reply: Reply, ctx: &ResponseContext<'_>) -> GenerateContentResponse {
     let mut parts = Vec::with_capacity(reply.parts.len());

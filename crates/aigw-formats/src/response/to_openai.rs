@@ -2,10 +2,10 @@
 
 use aigw_domain::Format;
 
+use crate::context::ResponseContext;
 use crate::ids;
 use crate::ir::{Reply, ReplyPart};
 use crate::openai::{ChatCompletion, Choice, FunctionCall, ResponseMessage, ToolCall, ToolType};
-use crate::translate::ResponseContext;
 
 pub(super) fn write(reply: Reply, ctx: &ResponseContext<'_>) -> ChatCompletion {
     let mut text = String::new();

@@ -2,11 +2,11 @@
 
 use aigw_domain::Format;
 
+use crate::context::ResponseContext;
 use crate::ir::{Reply, ReplyPart};
 use crate::responses::{
     IncompleteDetails, ItemStatus, OutputContent, OutputItem, ResponseObject, SummaryPart,
 };
-use crate::translate::ResponseContext;
 use crate::{ids, namespaces};
 
 pub(super) fn write(reply: Reply, ctx: &ResponseContext<'_>) -> ResponseObject {

@@ -81,7 +81,7 @@ where
         app,
         peer: parts
             .extensions
-            .get::<crate::server::PeerAddr>()
+            .get::<crate::connection::PeerAddr>()
             .map(|peer| peer.0.ip()),
         path,
         caller,

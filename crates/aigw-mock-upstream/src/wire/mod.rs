@@ -2,15 +2,17 @@
 //! (JSON and SSE) from a [`Plan`](crate::reply::Plan), and each wire's error shapes.
 
 pub(crate) mod anthropic;
+pub(crate) mod encode;
 pub(crate) mod gemini;
 pub(crate) mod openai;
 pub(crate) mod responses;
 
 use bytes::Bytes;
 use http::StatusCode;
-use serde::Serialize;
 
 use crate::ids::IdGen;
+
+pub(crate) use encode::{json_bytes, sse_data, sse_event};
 
 /// Whose error grammar a response uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,33 +95,6 @@ impl Rendered {
             chunks,
         }
     }
-}
-
-pub(crate) fn json_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, serde_json::Error> {
-    serde_json::to_vec(value).map(Bytes::from)
-}
-
-/// `data: <json>\n\n`.
-pub(crate) fn sse_data<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, serde_json::Error> {
-    let mut buf = Vec::with_capacity(256);
-    buf.extend_from_slice(b"data: ");
-    serde_json::to_writer(&mut buf, value)?;
-    buf.extend_from_slice(b"\n\n");
-    Ok(buf.into())
-}
-
-/// `event: <name>\ndata: <json>\n\n`.
-pub(crate) fn sse_event<T: Serialize + ?Sized>(
-    name: &str,
-    value: &T,
-) -> Result<Bytes, serde_json::Error> {
-    let mut buf = Vec::with_capacity(256);
-    buf.extend_from_slice(b"event: ");
-    buf.extend_from_slice(name.as_bytes());
-    buf.extend_from_slice(b"\ndata: ");
-    serde_json::to_writer(&mut buf, value)?;
-    buf.extend_from_slice(b"\n\n");
-    Ok(buf.into())
 }
 
 /// Appends the text inside a message content: a string, or the `text` of each

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod auth;
+mod kinds;
 pub mod mappings;
 pub mod providers;
 pub mod proxies;
@@ -17,16 +18,18 @@ pub mod users;
 use std::sync::Arc;
 
 use aigw_domain::{
-    Account, ApiKey, AuthData, AuthKind, NewAccount, NewApiKey, NewUser, ProviderId, Role, User,
+    Account, ApiKey, AuthData, NewAccount, NewApiKey, NewUser, ProviderId, Role, User,
 };
 use aigw_repository::SqlRepository;
 use aigw_repository::state::Invalidation;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+pub use kinds::describe_kinds;
+
 use crate::Error;
 use crate::gateway::Gateway;
-use crate::runtime::SnapshotBuilder;
+use crate::rebuild::SnapshotBuilder;
 
 /// The management API's service layer: the repository, the data plane whose
 /// snapshot every write refreshes, and the session-token keys. Cheap to clone.
@@ -208,15 +211,6 @@ pub async fn add_account(
     }
     crate::proxy_assign::assign_proxies(repository, false).await?;
     Ok(repository.get_account(account.id).await?)
-}
-
-/// The credential kinds, for messages.
-pub fn describe_kinds(kinds: &[AuthKind]) -> String {
-    kinds
-        .iter()
-        .map(|k| k.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

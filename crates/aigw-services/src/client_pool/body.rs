@@ -10,7 +10,9 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep, sleep};
 
-use super::error::{ErrorSource, TimeoutPhase, UpstreamError, UpstreamErrorKind};
+use super::error::{
+    ErrorSource, TimeoutPhase, UpstreamError, UpstreamErrorKind, classify_hyper_error,
+};
 
 /// A response body from an upstream.
 ///
@@ -57,7 +59,7 @@ impl Body for UpstreamBody {
             }
             Poll::Ready(Some(Err(error))) => {
                 this.finished = true;
-                let kind = super::classify_hyper_error(&error);
+                let kind = classify_hyper_error(&error);
                 Poll::Ready(Some(Err(UpstreamError::new(kind, ErrorSource::Upstream)
                     .in_body()
                     .with_cause(error))))

@@ -247,6 +247,18 @@ impl StdError for UpstreamError {
     }
 }
 
+/// Maps hyper's error predicates to a kind; anything that is neither a parse nor a usage error
+/// is a connection that ended early (closed, reset, HTTP/2 stream or connection error).
+pub(super) fn classify_hyper_error(error: &hyper::Error) -> UpstreamErrorKind {
+    if error.is_parse() || error.is_parse_status() || error.is_parse_too_large() {
+        UpstreamErrorKind::Protocol
+    } else if error.is_user() {
+        UpstreamErrorKind::InvalidRequest
+    } else {
+        UpstreamErrorKind::ConnectionClosed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,6 +38,7 @@ use rustls::pki_types::CertificateDer;
 
 pub use body::UpstreamBody;
 use connector::{ConnectorSettings, RouteConnector};
+use error::classify_hyper_error;
 pub use error::{
     ErrorSource, PoolError, ProxyFailure, TimeoutPhase, UpstreamError, UpstreamErrorKind,
 };
@@ -395,16 +396,4 @@ fn classify_client_error(error: hyper_util::client::legacy::Error) -> UpstreamEr
         ErrorSource::Upstream
     };
     UpstreamError::new(kind, blame).with_cause(error)
-}
-
-/// Maps hyper's error predicates to a kind; anything that is neither a parse nor a usage error
-/// is a connection that ended early (closed, reset, HTTP/2 stream or connection error).
-fn classify_hyper_error(error: &hyper::Error) -> UpstreamErrorKind {
-    if error.is_parse() || error.is_parse_status() || error.is_parse_too_large() {
-        UpstreamErrorKind::Protocol
-    } else if error.is_user() {
-        UpstreamErrorKind::InvalidRequest
-    } else {
-        UpstreamErrorKind::ConnectionClosed
-    }
 }
