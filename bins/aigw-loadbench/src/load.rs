@@ -219,13 +219,37 @@ pub async fn get(
     addr: SocketAddr,
     path: &'static str,
 ) -> anyhow::Result<(http::StatusCode, Bytes)> {
+    call(addr, http::Method::GET, path, None, Bytes::new()).await
+}
+
+/// `method path` on `addr` with a JSON `body` and, when given, a bearer
+/// `token`: the status and the body.
+pub async fn call(
+    addr: SocketAddr,
+    method: http::Method,
+    path: &'static str,
+    token: Option<&str>,
+    body: Bytes,
+) -> anyhow::Result<(http::StatusCode, Bytes)> {
     let (mut sender, connection) = handshake(addr).await?;
-    let mut request = Request::new(Full::new(Bytes::new()));
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = method;
     *request.uri_mut() = http::Uri::from_static(path);
-    request.headers_mut().insert(
+    let headers = request.headers_mut();
+    headers.insert(
         http::header::HOST,
         http::HeaderValue::from_str(&addr.to_string())?,
     );
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    if let Some(token) = token {
+        headers.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_str(&format!("Bearer {token}"))?,
+        );
+    }
     let call = async {
         let response = sender.send_request(request).await?;
         let status = response.status();

@@ -218,6 +218,48 @@ async fn watch_journal(
     }
 }
 
+/// The admin password the scenario's gateway starts with.
+const ADMIN_PASSWORD: &str = "outage-bench-admin";
+
+/// Puts every account behind `proxy`, through the management API: signs in
+/// as the admin, adds the proxy and recalculates the assignments.
+async fn route_through(gateway: SocketAddr, proxy: SocketAddr) -> anyhow::Result<()> {
+    let login = serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD});
+    let (status, body) = load::call(
+        gateway,
+        http::Method::POST,
+        "/api/v1/auth/login",
+        None,
+        serde_json::to_vec(&login)?.into(),
+    )
+    .await?;
+    if !status.is_success() {
+        bail!(
+            "signing in answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let session: serde_json::Value = serde_json::from_slice(&body)?;
+    let token = session["token"]
+        .as_str()
+        .context("no token in the sign-in")?;
+    let new = serde_json::json!({"url": format!("http://{proxy}")});
+    for (path, body) in [
+        ("/api/v1/proxies", serde_json::to_vec(&new)?),
+        ("/api/v1/proxies/recalculate", Vec::new()),
+    ] {
+        let (status, answer) =
+            load::call(gateway, http::Method::POST, path, Some(token), body.into()).await?;
+        if !status.is_success() {
+            bail!(
+                "{path} answered {status}: {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs the scenario; fails when the rows do not match the expected answers.
 pub async fn run(plan: &Plan, kill: bool, interrupt: &mut Interrupt) -> anyhow::Result<()> {
     let stores = ScaleOutStores::create(plan)
@@ -233,6 +275,7 @@ pub async fn run(plan: &Plan, kill: bool, interrupt: &mut Interrupt) -> anyhow::
         let dir = TempDir::new("outage")?;
         let mut vars = deploy::base_vars(plan.mock);
         vars.extend(stores.vars(&via(relay.addr), &plan.redis_url));
+        vars.push(("AIGW_ADMIN__PASSWORD".to_owned(), ADMIN_PASSWORD.to_owned()));
         let (env, gateway) = deploy::gateway_env(plan, dir.path(), vars)?;
         interrupt
             .guard(scenario(&env, gateway, &relay, &stores.db.url, kill))
@@ -258,6 +301,10 @@ async fn scenario(
 ) -> anyhow::Result<()> {
     let client_key = deploy::register_off_runtime(env).await?;
     let mut gateway = start(env, addr, "gateway.log").await?;
+    // Every upstream call goes through an outbound proxy, so that the daily
+    // proxy stats are written, and checked, along with the rows.
+    let proxy = aigw_mock_upstream::MockProxy::start(None).await?;
+    route_through(addr, proxy.addr()).await?;
     let target = Scenario::Passthrough.through_gateway(addr, &client_key);
     // The probe's answer is expected to have its row too.
     load::probe(&target).await?;
@@ -345,6 +392,11 @@ async fn scenario(
         "SELECT COALESCE(SUM(usage_count), 0)::bigint FROM accounts",
     )
     .await?;
+    let proxied = services::count(
+        database_url,
+        "SELECT COALESCE(SUM(request_count), 0)::bigint FROM proxy_stats",
+    )
+    .await?;
     let (_, metrics) = load::get(addr, "/metrics").await?;
     let metrics = String::from_utf8_lossy(&metrics).into_owned();
     let journal = Journal::parse(&metrics);
@@ -372,6 +424,10 @@ async fn scenario(
     }
     println!("request-log rows:       {rows}");
     println!("account uses:           {uses}");
+    println!(
+        "proxy-stats requests:   {proxied} ({} tunnels opened)",
+        proxy.tunnels()
+    );
     println!("events dropped:         {}", journal.dropped);
     for line in metrics.lines().filter(|line| {
         line.starts_with("aigw_stats_dropped_events_total{") && !line.ends_with(" 0")
@@ -390,8 +446,8 @@ async fn scenario(
         }
         None => println!("restore → drained:      not drained"),
     }
-    if uses != rows {
-        bail!("{uses} account uses for {rows} request-log rows");
+    if uses != rows || proxied != rows {
+        bail!("{uses} account uses and {proxied} proxy-stats requests for {rows} request-log rows");
     }
     let missing = expected - rows;
     match in_memory_at_kill {
