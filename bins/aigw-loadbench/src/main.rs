@@ -67,8 +67,9 @@ struct Args {
     #[arg(long, default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
     /// Instead of the table: the outage scenario (scale-out, 8 connections of
-    /// passthrough for 30 s, PostgreSQL cut for 10 s at 8 s); fails when the
-    /// request-log rows differ from the 2xx answers.
+    /// passthrough through an outbound proxy for 30 s, PostgreSQL cut for 10 s at
+    /// 8 s); fails when the request-log rows, account uses or proxy-stats requests
+    /// differ from the 2xx answers.
     #[arg(long, conflicts_with = "outage_kill")]
     outage: bool,
     /// The outage scenario with the gateway SIGKILLed 5 s into the cut and restarted.

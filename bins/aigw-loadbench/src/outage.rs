@@ -1,9 +1,11 @@
 //! The outage scenario: the scale-out gateway reaches PostgreSQL through a TCP relay
 //! run by the bench; under passthrough load the relay is cut (every connection closed,
-//! new ones refused) and later restored. Afterwards the request-log rows in the
-//! database must match the 2xx answers: the stats journal carried the outage.
-//! With `kill`, the gateway is SIGKILLed during the cut and restarted on the same
-//! journal directory and database.
+//! new ones refused) and later restored. Every upstream call goes through an
+//! outbound proxy. Afterwards the request-log rows, the account uses and the
+//! proxy-stats requests in the database must each match the 2xx answers: the stats
+//! journal carried the outage. With `kill`, the gateway is SIGKILLed during the cut
+//! and restarted on the same journal directory and database; then only what the
+//! killed process held in memory may be missing.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
