@@ -214,6 +214,18 @@ pub async fn get_status(addr: SocketAddr, path: &'static str) -> anyhow::Result<
     Ok(get(addr, path).await?.0)
 }
 
+/// The sum of every series of `name` (all its label sets; or one, when `name`
+/// ends with it) in Prometheus text.
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with([' ', '{']))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// `GET path` on `addr`: the status and the body.
 pub async fn get(
     addr: SocketAddr,

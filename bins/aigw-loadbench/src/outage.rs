@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::deploy::{self, Interrupt, Plan, ScaleOutStores};
-use crate::load::{self, Samples, Timing};
+use crate::load::{self, Samples, Timing, metric};
 use crate::procs::{ChildGuard, GatewayEnv, TempDir};
 use crate::scenario::Scenario;
 use crate::services;
@@ -151,17 +151,6 @@ impl Journal {
     fn empty(self) -> bool {
         self.pending_bytes == 0.0 && self.queue == 0.0 && self.backlog == 0.0
     }
-}
-
-/// The sum of every series of `name` (all its label sets) in Prometheus text.
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|line| {
-            line.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with([' ', '{']))
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// From the relay's restore until the journal is empty again: how long, how many

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::deploy::{self, Interrupt, Plan};
-use crate::load::{self, Timing};
+use crate::load::{self, Timing, metric};
 use crate::procs::TempDir;
 use crate::scenario::Scenario;
 
@@ -30,14 +30,6 @@ fn database_bytes(db: &Path) -> u64 {
             std::fs::metadata(path).ok()
         })
         .map(|m| m.len())
-        .sum()
-}
-
-/// The value of the metric series starting with `series` in Prometheus text.
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .filter(|line| line.starts_with(series))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
 
