@@ -361,10 +361,25 @@ impl Filter<'_> {
         if n == 0 {
             return None;
         }
+        self.nth_usable(rotation, model, index(n)?)
+    }
+
+    /// The `i`-th usable account, or the last usable one when fewer are
+    /// usable now than were counted: usability can change between two
+    /// scans (another request claims a `down` account's probe, a cooldown
+    /// starts), and an account that is still usable must be picked rather
+    /// than none.
+    fn nth_usable<'a>(
+        &self,
+        rotation: &'a [Routable],
+        model: &str,
+        i: usize,
+    ) -> Option<&'a Routable> {
         rotation
             .iter()
             .filter(|r| self.usable(r, model))
-            .nth(index(n)?)
+            .take(i.saturating_add(1))
+            .last()
     }
 
     /// The first usable account in rotation order.
@@ -460,6 +475,35 @@ mod tests {
         };
         assert!(!none.any_usable(&accounts, "m"));
         assert!(none.pick(&accounts, "m", 1).is_none());
+    }
+
+    /// The race behind a spurious 503: three accounts usable when counted,
+    /// one claimed by another request before the pick. The pick falls back
+    /// to a usable account instead of finding none.
+    #[test]
+    fn a_pick_after_an_account_turned_unusable_still_finds_one() {
+        let cooldowns = Cooldowns::default();
+        let accounts = rotation(3);
+        let ids: Vec<_> = accounts.iter().map(|r| r.account.id).collect();
+        let tried = [ids[0]];
+        let filter = Filter {
+            cooldowns: &cooldowns,
+            tried: &tried,
+        };
+        // Counted three usable, index 2; only two are usable now.
+        assert_eq!(
+            filter.nth_usable(&accounts, "m", 2).unwrap().account.id,
+            ids[2]
+        );
+        assert_eq!(
+            filter.nth_usable(&accounts, "m", 0).unwrap().account.id,
+            ids[1]
+        );
+        let none = Filter {
+            cooldowns: &cooldowns,
+            tried: &ids,
+        };
+        assert!(none.nth_usable(&accounts, "m", 2).is_none());
     }
 
     #[test]
