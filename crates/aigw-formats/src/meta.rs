@@ -372,61 +372,9 @@ impl RequestMeta {
     /// characters, and [`FormatError::FormatRole`] for a format clients cannot speak.
     pub fn parse(format: Format, body: &[u8]) -> Result<Self, FormatError> {
         let meta = match format {
-            Format::OpenAiChat => {
-                let top: OpenAiTop<'_> = parse_request(body)?;
-                let stream = top.stream.unwrap_or(false);
-                let conversation = named(top.prompt_cache_key)
-                    .or_else(|| named(top.user))
-                    .or_else(|| top.messages.first.source(None, body));
-                Self {
-                    format,
-                    model: top.model,
-                    stream,
-                    include_usage: stream
-                        && top
-                            .stream_options
-                            .and_then(|o| o.include_usage)
-                            .unwrap_or(false),
-                    previous_response_id: None,
-                    tool_namespaces: Vec::new(),
-                    conversation,
-                }
-            }
-            Format::AnthropicMessages => {
-                let top: AnthropicTop<'_> = parse_request(body)?;
-                let conversation = anthropic_user(top.metadata)
-                    .or_else(|| top.messages.first.source(top.system, body));
-                Self {
-                    format,
-                    model: top.model,
-                    stream: top.stream.unwrap_or(false),
-                    include_usage: false,
-                    previous_response_id: None,
-                    tool_namespaces: Vec::new(),
-                    conversation,
-                }
-            }
-            Format::OpenAiResponses => {
-                let top: ResponsesTop<'_> = parse_request(body)?;
-                let conversation = named(top.prompt_cache_key)
-                    .or_else(|| named(top.user))
-                    .or_else(|| top.input.as_ref()?.first.source(top.instructions, body));
-                Self {
-                    format,
-                    model: top.model,
-                    stream: top.stream.unwrap_or(false),
-                    include_usage: false,
-                    previous_response_id: top.previous_response_id,
-                    tool_namespaces: top
-                        .tools
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter(|t| t.kind == "namespace")
-                        .filter_map(|t| t.name)
-                        .collect(),
-                    conversation,
-                }
-            }
+            Format::OpenAiChat => Self::parse_chat(body)?,
+            Format::AnthropicMessages => Self::parse_anthropic(body)?,
+            Format::OpenAiResponses => Self::parse_responses(body)?,
             // A Gemini body names neither its model nor whether it streams:
             // the URL does ([`Self::parse_gemini`]).
             Format::Gemini | Format::Antigravity => {
@@ -438,6 +386,64 @@ impl RequestMeta {
         };
         check_model(&meta.model)?;
         Ok(meta)
+    }
+
+    fn parse_chat(body: &[u8]) -> Result<Self, FormatError> {
+        let top: OpenAiTop<'_> = parse_request(body)?;
+        let stream = top.stream.unwrap_or(false);
+        let conversation = named(top.prompt_cache_key)
+            .or_else(|| named(top.user))
+            .or_else(|| top.messages.first.source(None, body));
+        Ok(Self {
+            format: Format::OpenAiChat,
+            model: top.model,
+            stream,
+            include_usage: stream
+                && top
+                    .stream_options
+                    .and_then(|o| o.include_usage)
+                    .unwrap_or(false),
+            previous_response_id: None,
+            tool_namespaces: Vec::new(),
+            conversation,
+        })
+    }
+
+    fn parse_anthropic(body: &[u8]) -> Result<Self, FormatError> {
+        let top: AnthropicTop<'_> = parse_request(body)?;
+        let conversation =
+            anthropic_user(top.metadata).or_else(|| top.messages.first.source(top.system, body));
+        Ok(Self {
+            format: Format::AnthropicMessages,
+            model: top.model,
+            stream: top.stream.unwrap_or(false),
+            include_usage: false,
+            previous_response_id: None,
+            tool_namespaces: Vec::new(),
+            conversation,
+        })
+    }
+
+    fn parse_responses(body: &[u8]) -> Result<Self, FormatError> {
+        let top: ResponsesTop<'_> = parse_request(body)?;
+        let conversation = named(top.prompt_cache_key)
+            .or_else(|| named(top.user))
+            .or_else(|| top.input.as_ref()?.first.source(top.instructions, body));
+        Ok(Self {
+            format: Format::OpenAiResponses,
+            model: top.model,
+            stream: top.stream.unwrap_or(false),
+            include_usage: false,
+            previous_response_id: top.previous_response_id,
+            tool_namespaces: top
+                .tools
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|t| t.kind == "namespace")
+                .filter_map(|t| t.name)
+                .collect(),
+            conversation,
+        })
     }
 
     /// Parse the top level of a Gemini `generateContent` body whose `model`

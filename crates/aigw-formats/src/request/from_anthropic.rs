@@ -50,7 +50,35 @@ pub(crate) fn read(req: MessagesRequest, upstream: Format) -> Result<Conversatio
             })
             .collect(),
     };
-    for (i, tool) in req.tools.unwrap_or_default().into_iter().enumerate() {
+    conv.tools = read_tools(req.tools.unwrap_or_default(), upstream)?;
+    if let Some(choice) = req.tool_choice {
+        let (choice, disable_parallel) = read_tool_choice(choice);
+        conv.tool_choice = Some(choice);
+        conv.parallel_tool_calls = disable_parallel.map(|d| !d);
+    }
+    for (i, msg) in req.messages.into_iter().enumerate() {
+        let path = format!("messages[{i}].content");
+        let speaker = match msg.role {
+            anthropic::Role::User => Speaker::User,
+            anthropic::Role::Assistant => Speaker::Assistant,
+            anthropic::Role::System => {
+                // Other upstreams take instructions only as the system
+                // prompt: appended to it, as OpenAI clients' system messages.
+                conv.system.extend(system_texts(msg.content, &path)?);
+                continue;
+            }
+        };
+        let parts = read_content(msg.content, &path)?;
+        conv.turns.push(Turn { speaker, parts });
+    }
+    Ok(conv)
+}
+
+/// The client tools; server tools and tools without a schema are refused,
+/// naming the tool.
+fn read_tools(tools: Vec<anthropic::Tool>, upstream: Format) -> Result<Vec<ToolDef>, FormatError> {
+    let mut defs = Vec::with_capacity(tools.len());
+    for (i, tool) in tools.into_iter().enumerate() {
         match tool.kind.as_deref() {
             None | Some("custom") => {}
             Some(kind) => {
@@ -72,60 +100,49 @@ pub(crate) fn read(req: MessagesRequest, upstream: Format) -> Result<Conversatio
                 reason: "a client tool needs an input_schema".into(),
             });
         }
-        conv.tools.push(ToolDef {
+        defs.push(ToolDef {
             name: tool.name,
             description: tool.description,
             parameters: tool.input_schema,
         });
     }
-    if let Some(choice) = req.tool_choice {
-        let (choice, disable_parallel) = match choice {
-            anthropic::ToolChoice::Auto {
-                disable_parallel_tool_use,
-            } => (ToolChoice::Auto, disable_parallel_tool_use),
-            anthropic::ToolChoice::Any {
-                disable_parallel_tool_use,
-            } => (ToolChoice::Required, disable_parallel_tool_use),
-            anthropic::ToolChoice::Tool {
-                name,
-                disable_parallel_tool_use,
-            } => (ToolChoice::Named(name), disable_parallel_tool_use),
-            anthropic::ToolChoice::None => (ToolChoice::None, None),
-        };
-        conv.tool_choice = Some(choice);
-        conv.parallel_tool_calls = disable_parallel.map(|d| !d);
+    Ok(defs)
+}
+
+/// The neutral tool choice and whether parallel tool use was disabled.
+fn read_tool_choice(choice: anthropic::ToolChoice) -> (ToolChoice, Option<bool>) {
+    match choice {
+        anthropic::ToolChoice::Auto {
+            disable_parallel_tool_use,
+        } => (ToolChoice::Auto, disable_parallel_tool_use),
+        anthropic::ToolChoice::Any {
+            disable_parallel_tool_use,
+        } => (ToolChoice::Required, disable_parallel_tool_use),
+        anthropic::ToolChoice::Tool {
+            name,
+            disable_parallel_tool_use,
+        } => (ToolChoice::Named(name), disable_parallel_tool_use),
+        anthropic::ToolChoice::None => (ToolChoice::None, None),
     }
-    for (i, msg) in req.messages.into_iter().enumerate() {
-        let path = format!("messages[{i}].content");
-        let speaker = match msg.role {
-            anthropic::Role::User => Speaker::User,
-            anthropic::Role::Assistant => Speaker::Assistant,
-            anthropic::Role::System => {
-                // Other upstreams take instructions only as the system
-                // prompt: appended to it, as OpenAI clients' system messages.
-                conv.system.extend(system_texts(msg.content, &path)?);
-                continue;
+}
+
+/// A user or assistant message's content as parts.
+fn read_content(content: TextOr<ContentBlock>, path: &str) -> Result<Vec<Part>, FormatError> {
+    let blocks = match content {
+        TextOr::Text(s) => return Ok(vec![Part::Text(s)]),
+        TextOr::Items(blocks) => blocks,
+    };
+    let mut parts = Vec::with_capacity(blocks.len());
+    for (j, block) in blocks.into_iter().enumerate() {
+        let block_path = format!("{path}[{j}]");
+        match block {
+            ContentBlock::Document { source, title, .. } => {
+                read_document(source, title, &block_path, &mut parts)?;
             }
-        };
-        let parts = match msg.content {
-            TextOr::Text(s) => vec![Part::Text(s)],
-            TextOr::Items(blocks) => {
-                let mut parts = Vec::with_capacity(blocks.len());
-                for (j, block) in blocks.into_iter().enumerate() {
-                    let block_path = format!("{path}[{j}]");
-                    match block {
-                        ContentBlock::Document { source, title, .. } => {
-                            read_document(source, title, &block_path, &mut parts)?;
-                        }
-                        other => parts.push(read_block(other, &block_path)?),
-                    }
-                }
-                parts
-            }
-        };
-        conv.turns.push(Turn { speaker, parts });
+            other => parts.push(read_block(other, &block_path)?),
+        }
     }
-    Ok(conv)
+    Ok(parts)
 }
 
 /// The texts of a mid-conversation system message; any other block is
@@ -173,33 +190,7 @@ fn read_block(block: ContentBlock, path: &str) -> Result<Part, FormatError> {
             ..
         } => {
             let content_path = format!("{path}.content");
-            let content = match content {
-                None => Vec::new(),
-                Some(TextOr::Text(s)) => vec![Part::Text(s)],
-                Some(TextOr::Items(blocks)) => {
-                    let mut parts = Vec::with_capacity(blocks.len());
-                    for (k, b) in blocks.into_iter().enumerate() {
-                        let p = format!("{content_path}[{k}]");
-                        match b {
-                            ContentBlock::Text { text, .. } => parts.push(Part::Text(text)),
-                            ContentBlock::Image { source, .. } => {
-                                parts.push(Part::Image(read_image(source, &p)?));
-                            }
-                            // A file a tool read, such as a PDF.
-                            ContentBlock::Document { source, title, .. } => {
-                                read_document(source, title, &p, &mut parts)?;
-                            }
-                            _ => {
-                                return Err(FormatError::invalid_value(
-                                    p,
-                                    "tool_result content may hold only text, image and document blocks",
-                                ));
-                            }
-                        }
-                    }
-                    parts
-                }
-            };
+            let content = read_tool_result(content, &content_path)?;
             Part::ToolResult(ToolResult {
                 call_id: tool_use_id,
                 content,
@@ -222,6 +213,39 @@ fn read_block(block: ContentBlock, path: &str) -> Result<Part, FormatError> {
             ));
         }
     })
+}
+
+/// A tool result's content: text, images and documents (a file a tool
+/// read, such as a PDF).
+fn read_tool_result(
+    content: Option<TextOr<ContentBlock>>,
+    path: &str,
+) -> Result<Vec<Part>, FormatError> {
+    let blocks = match content {
+        None => return Ok(Vec::new()),
+        Some(TextOr::Text(s)) => return Ok(vec![Part::Text(s)]),
+        Some(TextOr::Items(blocks)) => blocks,
+    };
+    let mut parts = Vec::with_capacity(blocks.len());
+    for (k, b) in blocks.into_iter().enumerate() {
+        let p = format!("{path}[{k}]");
+        match b {
+            ContentBlock::Text { text, .. } => parts.push(Part::Text(text)),
+            ContentBlock::Image { source, .. } => {
+                parts.push(Part::Image(read_image(source, &p)?));
+            }
+            ContentBlock::Document { source, title, .. } => {
+                read_document(source, title, &p, &mut parts)?;
+            }
+            _ => {
+                return Err(FormatError::invalid_value(
+                    p,
+                    "tool_result content may hold only text, image and document blocks",
+                ));
+            }
+        }
+    }
+    Ok(parts)
 }
 
 /// A document block: a PDF (inline or by URL) stays a document; a plain-text
@@ -250,27 +274,7 @@ fn read_document(
             if let Some(title) = title.filter(|t| !t.is_empty()) {
                 parts.push(Part::Text(title));
             }
-            match content {
-                TextOr::Text(text) => parts.push(Part::Text(text)),
-                TextOr::Items(blocks) => {
-                    for (k, block) in blocks.into_iter().enumerate() {
-                        let p = format!("{source_path}.content[{k}]");
-                        match block {
-                            ContentBlock::Text { text, .. } => parts.push(Part::Text(text)),
-                            ContentBlock::Image { source, .. } => {
-                                parts.push(Part::Image(read_image(source, &p)?));
-                            }
-                            _ => {
-                                return Err(FormatError::invalid_value(
-                                    p,
-                                    "a content document may hold only text and image blocks",
-                                ));
-                            }
-                        }
-                    }
-                }
-            }
-            return Ok(());
+            return read_content_document(content, &source_path, parts);
         }
         DocumentSource::File { .. } => {
             return Err(FormatError::invalid_value(
@@ -285,6 +289,37 @@ fn read_document(
         title,
         path: path.to_owned(),
     }));
+    Ok(())
+}
+
+/// A content-block document's text and image blocks, as parts.
+fn read_content_document(
+    content: TextOr<ContentBlock>,
+    source_path: &str,
+    parts: &mut Vec<Part>,
+) -> Result<(), FormatError> {
+    let blocks = match content {
+        TextOr::Text(text) => {
+            parts.push(Part::Text(text));
+            return Ok(());
+        }
+        TextOr::Items(blocks) => blocks,
+    };
+    for (k, block) in blocks.into_iter().enumerate() {
+        let p = format!("{source_path}.content[{k}]");
+        match block {
+            ContentBlock::Text { text, .. } => parts.push(Part::Text(text)),
+            ContentBlock::Image { source, .. } => {
+                parts.push(Part::Image(read_image(source, &p)?));
+            }
+            _ => {
+                return Err(FormatError::invalid_value(
+                    p,
+                    "a content document may hold only text and image blocks",
+                ));
+            }
+        }
+    }
     Ok(())
 }
 

@@ -385,22 +385,7 @@ fn read_part(
                 "function calls belong in `model` contents",
             ));
         }
-        let arguments = match call.args {
-            v @ Value::Object(_) => v,
-            Value::Null => Value::Object(Map::new()),
-            _ => {
-                return Err(FormatError::invalid_value(
-                    format!("{path}.functionCall.args"),
-                    "must be a JSON object",
-                ));
-            }
-        };
-        let id = calls.call(call.id, &call.name);
-        parts.push(Part::ToolCall(ToolCall {
-            id,
-            name: call.name,
-            arguments,
-        }));
+        parts.push(Part::ToolCall(read_call(calls, call, path)?));
     } else if let Some(response) = part.function_response {
         if speaker == Speaker::Assistant {
             return Err(FormatError::invalid_value(
@@ -410,16 +395,7 @@ fn read_part(
         }
         parts.push(Part::ToolResult(read_response(calls, response, path)?));
     } else if let Some(blob) = part.inline_data {
-        let data_path = format!("{path}.inlineData.data");
-        media_kind(&blob.mime_type, &format!("{path}.inlineData"), upstream)?;
-        media::check_base64(&blob.data, &data_path)?;
-        parts.push(Part::Image(Image {
-            source: ImageSource::Base64 {
-                media_type: blob.mime_type,
-                data: blob.data,
-            },
-            path: format!("{path}.inlineData"),
-        }));
+        parts.push(Part::Image(read_blob(blob, path, upstream)?));
     } else if let Some(file) = part.file_data {
         if let Some(mime) = &file.mime_type {
             media_kind(mime, &format!("{path}.fileData"), upstream)?;
@@ -434,6 +410,49 @@ fn read_part(
     // Other parts (executable code and its results, video metadata) are
     // Gemini's own records of hosted tools, which were refused above.
     Ok(())
+}
+
+/// A model's function call, its arguments an object, its id assigned when
+/// Gemini gave none.
+fn read_call(
+    calls: &mut CallBook,
+    call: crate::gemini::FunctionCall,
+    path: &str,
+) -> Result<ToolCall, FormatError> {
+    let arguments = match call.args {
+        v @ Value::Object(_) => v,
+        Value::Null => Value::Object(Map::new()),
+        _ => {
+            return Err(FormatError::invalid_value(
+                format!("{path}.functionCall.args"),
+                "must be a JSON object",
+            ));
+        }
+    };
+    let id = calls.call(call.id, &call.name);
+    Ok(ToolCall {
+        id,
+        name: call.name,
+        arguments,
+    })
+}
+
+/// Inline media: an image or document the upstream can take, valid base64.
+fn read_blob(
+    blob: crate::gemini::Blob,
+    path: &str,
+    upstream: Format,
+) -> Result<Image, FormatError> {
+    let data_path = format!("{path}.inlineData.data");
+    media_kind(&blob.mime_type, &format!("{path}.inlineData"), upstream)?;
+    media::check_base64(&blob.data, &data_path)?;
+    Ok(Image {
+        source: ImageSource::Base64 {
+            media_type: blob.mime_type,
+            data: blob.data,
+        },
+        path: format!("{path}.inlineData"),
+    })
 }
 
 /// A signature on a call or text signs the reasoning just before it; with no

@@ -93,52 +93,12 @@ fn read_message(
             push(conv, Speaker::User, parts);
         }
         Role::Assistant => {
-            let mut parts = Vec::new();
-            if let Some(reasoning) = msg.reasoning_content.filter(|r| !r.is_empty()) {
-                parts.push(Part::Thinking {
-                    text: reasoning,
-                    signature: None,
-                });
-            }
-            if let Some(content) = msg.content {
-                parts.extend(
-                    texts(content, &format!("{path}.content"))?
-                        .into_iter()
-                        .map(Part::Text),
-                );
-            }
-            for (j, call) in msg.tool_calls.unwrap_or_default().into_iter().enumerate() {
-                let args_path = format!("{path}.tool_calls[{j}].function.arguments");
-                parts.push(Part::ToolCall(ToolCall {
-                    id: call.id,
-                    name: call.function.name,
-                    arguments: parse_arguments(&call.function.arguments, &args_path)?,
-                }));
-            }
+            let parts = assistant_parts(msg, path)?;
             push(conv, Speaker::Assistant, parts);
         }
         Role::Tool => {
-            let Some(call_id) = msg.tool_call_id else {
-                return Err(FormatError::InvalidField {
-                    path: format!("{path}.tool_call_id"),
-                    message: "missing field `tool_call_id`".into(),
-                });
-            };
-            let content_path = format!("{path}.content");
-            let content = match msg.content {
-                None => Vec::new(),
-                Some(content) => user_parts(content, &content_path, upstream)?,
-            };
-            push(
-                conv,
-                Speaker::User,
-                vec![Part::ToolResult(ToolResult {
-                    call_id,
-                    content,
-                    is_error: false,
-                    path: content_path,
-                })],
-            );
+            let result = tool_result(msg, path, upstream)?;
+            push(conv, Speaker::User, vec![Part::ToolResult(result)]);
         }
         Role::Function => {
             return Err(FormatError::invalid_value(
@@ -148,6 +108,54 @@ fn read_message(
         }
     }
     Ok(())
+}
+
+/// An assistant message's reasoning, text and tool calls, in that order.
+fn assistant_parts(msg: ChatMessage, path: &str) -> Result<Vec<Part>, FormatError> {
+    let mut parts = Vec::new();
+    if let Some(reasoning) = msg.reasoning_content.filter(|r| !r.is_empty()) {
+        parts.push(Part::Thinking {
+            text: reasoning,
+            signature: None,
+        });
+    }
+    if let Some(content) = msg.content {
+        parts.extend(
+            texts(content, &format!("{path}.content"))?
+                .into_iter()
+                .map(Part::Text),
+        );
+    }
+    for (j, call) in msg.tool_calls.unwrap_or_default().into_iter().enumerate() {
+        let args_path = format!("{path}.tool_calls[{j}].function.arguments");
+        parts.push(Part::ToolCall(ToolCall {
+            id: call.id,
+            name: call.function.name,
+            arguments: parse_arguments(&call.function.arguments, &args_path)?,
+        }));
+    }
+    Ok(parts)
+}
+
+/// A `tool` message as the result of the call it names.
+fn tool_result(msg: ChatMessage, path: &str, upstream: Format) -> Result<ToolResult, FormatError> {
+    let Some(call_id) = msg.tool_call_id else {
+        return Err(FormatError::InvalidField {
+            path: format!("{path}.tool_call_id"),
+            message: "missing field `tool_call_id`".into(),
+        });
+    };
+    let content_path = format!("{path}.content");
+    let content = match msg.content {
+        None => Vec::new(),
+        Some(content) => user_parts(content, &content_path, upstream)?,
+    };
+    Ok(ToolResult {
+        call_id,
+        content,
+        is_error: false,
+        path: content_path,
+    })
 }
 
 /// Append parts as a turn of `speaker`, merged into the previous turn when it has

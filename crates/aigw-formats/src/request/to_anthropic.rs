@@ -31,9 +31,51 @@ pub(crate) fn write(
         }),
         _ => None,
     };
+    let system = system_blocks(conv.system, conv.output.as_ref());
+    let messages = messages(conv.turns)?;
+    let tool_choice = tool_choice(
+        conv.tool_choice,
+        conv.parallel_tool_calls,
+        !conv.tools.is_empty(),
+    );
+    let tools = tools(conv.tools);
+    // Anthropic refuses blank stop sequences; they could never match anyway.
+    let stop: Vec<String> = conv
+        .stop
+        .into_iter()
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+    Ok(MessagesRequest {
+        model: target.model.to_owned(),
+        messages,
+        max_tokens,
+        system: (!system.is_empty()).then_some(TextOr::Items(system)),
+        stop_sequences: (!stop.is_empty()).then_some(stop),
+        stream: target.stream.then_some(true),
+        // With thinking on, Anthropic accepts only the default temperature and no top_k,
+        // and top_p only from 0.95.
+        temperature: if thinking_on {
+            None
+        } else {
+            // OpenAI's range is 0..=2, Anthropic's 0..=1.
+            conv.temperature.map(|t| t.clamp(0.0, 1.0))
+        },
+        top_p: conv.top_p.filter(|p| !thinking_on || *p >= 0.95),
+        top_k: conv.top_k.filter(|_| !thinking_on),
+        tools,
+        tool_choice,
+        thinking,
+        metadata: conv.user.map(|user_id| Metadata {
+            user_id: Some(user_id),
+        }),
+        output_config,
+    })
+}
 
-    let mut system: Vec<SystemBlock> = conv
-        .system
+/// The system prompt's blocks, with the instruction standing in for a JSON
+/// output mode (Anthropic has none without a beta header).
+fn system_blocks(system: Vec<String>, output: Option<&ir::OutputFormat>) -> Vec<SystemBlock> {
+    let mut blocks: Vec<SystemBlock> = system
         .into_iter()
         .filter(|s| !s.is_empty())
         .map(|text| SystemBlock::Text {
@@ -41,16 +83,20 @@ pub(crate) fn write(
             cache_control: None,
         })
         .collect();
-    // Anthropic has no JSON mode without a beta header: ask in the system prompt.
-    if let Some(output) = &conv.output {
-        system.push(SystemBlock::Text {
+    if let Some(output) = output {
+        blocks.push(SystemBlock::Text {
             text: output_instruction(output),
             cache_control: None,
         });
     }
+    blocks
+}
 
-    let mut messages = Vec::with_capacity(conv.turns.len());
-    for turn in conv.turns {
+/// The turns as Anthropic messages: empty turns dropped, consecutive turns
+/// of one role merged, tool results first in a user message.
+fn messages(turns: Vec<ir::Turn>) -> Result<Vec<Message>, FormatError> {
+    let mut messages: Vec<Message> = Vec::with_capacity(turns.len());
+    for turn in turns {
         let mut blocks = Vec::with_capacity(turn.parts.len());
         for part in turn.parts {
             if let Some(block) = write_part(part)? {
@@ -80,9 +126,18 @@ pub(crate) fn write(
             }),
         }
     }
+    Ok(messages)
+}
 
-    let disable_parallel = conv.parallel_tool_calls.map(|p| !p).filter(|d| *d);
-    let tool_choice = match conv.tool_choice {
+/// The tool choice, carrying "no parallel tool calls" (which Anthropic
+/// states on the choice) even when the client chose none.
+fn tool_choice(
+    choice: Option<ToolChoice>,
+    parallel_tool_calls: Option<bool>,
+    has_tools: bool,
+) -> Option<anthropic::ToolChoice> {
+    let disable_parallel = parallel_tool_calls.map(|p| !p).filter(|d| *d);
+    match choice {
         Some(ToolChoice::Auto) => Some(anthropic::ToolChoice::Auto {
             disable_parallel_tool_use: disable_parallel,
         }),
@@ -94,15 +149,16 @@ pub(crate) fn write(
             disable_parallel_tool_use: disable_parallel,
         }),
         Some(ToolChoice::None) => Some(anthropic::ToolChoice::None),
-        None if disable_parallel.is_some() && !conv.tools.is_empty() => {
-            Some(anthropic::ToolChoice::Auto {
-                disable_parallel_tool_use: disable_parallel,
-            })
-        }
+        None if disable_parallel.is_some() && has_tools => Some(anthropic::ToolChoice::Auto {
+            disable_parallel_tool_use: disable_parallel,
+        }),
         None => None,
-    };
-    let tools = (!conv.tools.is_empty()).then(|| {
-        conv.tools
+    }
+}
+
+fn tools(tools: Vec<ir::ToolDef>) -> Option<Vec<anthropic::Tool>> {
+    (!tools.is_empty()).then(|| {
+        tools
             .into_iter()
             .map(|t| anthropic::Tool {
                 name: t.name,
@@ -112,40 +168,6 @@ pub(crate) fn write(
                 cache_control: None,
             })
             .collect()
-    });
-
-    Ok(MessagesRequest {
-        model: target.model.to_owned(),
-        messages,
-        max_tokens,
-        system: (!system.is_empty()).then_some(TextOr::Items(system)),
-        stop_sequences: {
-            // Anthropic refuses blank stop sequences; they could never match anyway.
-            let stop: Vec<String> = conv
-                .stop
-                .into_iter()
-                .filter(|s| !s.trim().is_empty())
-                .collect();
-            (!stop.is_empty()).then_some(stop)
-        },
-        stream: target.stream.then_some(true),
-        // With thinking on, Anthropic accepts only the default temperature and no top_k,
-        // and top_p only from 0.95.
-        temperature: if thinking_on {
-            None
-        } else {
-            // OpenAI's range is 0..=2, Anthropic's 0..=1.
-            conv.temperature.map(|t| t.clamp(0.0, 1.0))
-        },
-        top_p: conv.top_p.filter(|p| !thinking_on || *p >= 0.95),
-        top_k: conv.top_k.filter(|_| !thinking_on),
-        tools,
-        tool_choice,
-        thinking,
-        metadata: conv.user.map(|user_id| Metadata {
-            user_id: Some(user_id),
-        }),
-        output_config,
     })
 }
 

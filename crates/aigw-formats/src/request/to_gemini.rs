@@ -28,48 +28,15 @@ pub(crate) fn write(
     conv: Conversation,
     upstream: Format,
 ) -> Result<GenerateContentRequest, FormatError> {
-    // Gemini's functionResponse needs the function's name; take it from the
-    // matching call in the history instead of guessing it from the id.
-    let names: HashMap<String, String> = conv
-        .turns
-        .iter()
-        .flat_map(|t| &t.parts)
-        .filter_map(|p| match p {
-            ir::Part::ToolCall(call) => Some((call.id.clone(), call.name.clone())),
-            _ => None,
-        })
-        .collect();
-
-    let mut contents: Vec<Content> = Vec::with_capacity(conv.turns.len());
-    for turn in conv.turns {
-        let parts = match turn.speaker {
-            Speaker::User => user_parts(turn.parts, &names, upstream)?,
-            Speaker::Assistant => model_parts(turn.parts),
-        };
-        if parts.is_empty() {
-            continue;
-        }
-        let role = match turn.speaker {
-            Speaker::User => "user",
-            Speaker::Assistant => "model",
-        };
-        match contents.last_mut() {
-            Some(last) if last.role.as_deref() == Some(role) => last.parts.extend(parts),
-            _ => contents.push(Content {
-                role: Some(role.to_owned()),
-                parts,
-            }),
-        }
-    }
-
+    let contents = contents(conv.turns, upstream)?;
     let system: Vec<Part> = conv
         .system
         .into_iter()
         .filter(|s| !s.is_empty())
         .map(text_part)
         .collect();
-
     let has_tools = !conv.tools.is_empty();
+    let tool_config = tool_config(conv.tool_choice, has_tools, upstream);
     let tools = has_tools.then(|| {
         vec![Tool {
             function_declarations: Some(
@@ -86,35 +53,6 @@ pub(crate) fn write(
                     .collect(),
             ),
         }]
-    });
-    let (mode, allowed) = match conv.tool_choice {
-        Some(ToolChoice::Auto) | None if has_tools && upstream == Format::Antigravity => {
-            (Some(FunctionCallingMode::Validated), None)
-        }
-        Some(ToolChoice::Auto) => (Some(FunctionCallingMode::Auto), None),
-        Some(ToolChoice::Required) => (Some(FunctionCallingMode::Any), None),
-        Some(ToolChoice::None) => (Some(FunctionCallingMode::None), None),
-        Some(ToolChoice::Named(name)) => (Some(FunctionCallingMode::Any), Some(vec![name])),
-        None => (None, None),
-    };
-    let tool_config = mode.map(|mode| ToolConfig {
-        function_calling_config: Some(FunctionCallingConfig {
-            mode: Some(mode),
-            allowed_function_names: allowed,
-        }),
-    });
-
-    let thinking_config = match conv.thinking {
-        Some(Thinking::Budget(b)) => Some(i64::from(b)),
-        Some(Thinking::Effort(e)) => effort_budget(e).map(i64::from),
-        Some(Thinking::Adaptive(Some(e))) => effort_budget(e).map(i64::from),
-        // The model decides: Gemini's dynamic budget.
-        Some(Thinking::Adaptive(None)) => Some(DYNAMIC_THINKING_BUDGET),
-        Some(Thinking::Disabled) | None => None,
-    }
-    .map(|budget| ThinkingConfig {
-        thinking_budget: Some(budget),
-        include_thoughts: Some(true),
     });
     let (response_mime_type, response_json_schema) = match conv.output {
         None => (None, None),
@@ -135,10 +73,9 @@ pub(crate) fn write(
         seed: conv.seed,
         response_mime_type,
         response_json_schema,
-        thinking_config,
+        thinking_config: thinking_config(conv.thinking),
     };
     let generation_config = (generation != GenerationConfig::default()).then_some(generation);
-
     Ok(GenerateContentRequest {
         contents,
         system_instruction: (!system.is_empty()).then_some(Content {
@@ -150,6 +87,82 @@ pub(crate) fn write(
         generation_config,
         safety_settings: None,
         session_id: None,
+    })
+}
+
+/// The turns as Gemini contents, consecutive turns of one role merged.
+fn contents(turns: Vec<ir::Turn>, upstream: Format) -> Result<Vec<Content>, FormatError> {
+    // Gemini's functionResponse needs the function's name; take it from the
+    // matching call in the history instead of guessing it from the id.
+    let names: HashMap<String, String> = turns
+        .iter()
+        .flat_map(|t| &t.parts)
+        .filter_map(|p| match p {
+            ir::Part::ToolCall(call) => Some((call.id.clone(), call.name.clone())),
+            _ => None,
+        })
+        .collect();
+    let mut contents: Vec<Content> = Vec::with_capacity(turns.len());
+    for turn in turns {
+        let parts = match turn.speaker {
+            Speaker::User => user_parts(turn.parts, &names, upstream)?,
+            Speaker::Assistant => model_parts(turn.parts),
+        };
+        if parts.is_empty() {
+            continue;
+        }
+        let role = match turn.speaker {
+            Speaker::User => "user",
+            Speaker::Assistant => "model",
+        };
+        match contents.last_mut() {
+            Some(last) if last.role.as_deref() == Some(role) => last.parts.extend(parts),
+            _ => contents.push(Content {
+                role: Some(role.to_owned()),
+                parts,
+            }),
+        }
+    }
+    Ok(contents)
+}
+
+/// The function calling mode for the tool choice (Antigravity expects
+/// `VALIDATED` where the model chooses).
+fn tool_config(
+    choice: Option<ToolChoice>,
+    has_tools: bool,
+    upstream: Format,
+) -> Option<ToolConfig> {
+    let (mode, allowed) = match choice {
+        Some(ToolChoice::Auto) | None if has_tools && upstream == Format::Antigravity => {
+            (Some(FunctionCallingMode::Validated), None)
+        }
+        Some(ToolChoice::Auto) => (Some(FunctionCallingMode::Auto), None),
+        Some(ToolChoice::Required) => (Some(FunctionCallingMode::Any), None),
+        Some(ToolChoice::None) => (Some(FunctionCallingMode::None), None),
+        Some(ToolChoice::Named(name)) => (Some(FunctionCallingMode::Any), Some(vec![name])),
+        None => (None, None),
+    };
+    mode.map(|mode| ToolConfig {
+        function_calling_config: Some(FunctionCallingConfig {
+            mode: Some(mode),
+            allowed_function_names: allowed,
+        }),
+    })
+}
+
+fn thinking_config(thinking: Option<Thinking>) -> Option<ThinkingConfig> {
+    match thinking {
+        Some(Thinking::Budget(b)) => Some(i64::from(b)),
+        Some(Thinking::Effort(e)) => effort_budget(e).map(i64::from),
+        Some(Thinking::Adaptive(Some(e))) => effort_budget(e).map(i64::from),
+        // The model decides: Gemini's dynamic budget.
+        Some(Thinking::Adaptive(None)) => Some(DYNAMIC_THINKING_BUDGET),
+        Some(Thinking::Disabled) | None => None,
+    }
+    .map(|budget| ThinkingConfig {
+        thinking_budget: Some(budget),
+        include_thoughts: Some(true),
     })
 }
 

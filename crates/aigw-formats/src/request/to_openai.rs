@@ -18,46 +18,15 @@ pub(crate) fn write(
     conv: Conversation,
     target: &UpstreamTarget<'_>,
 ) -> Result<ChatRequest, FormatError> {
-    let mut messages = Vec::with_capacity(conv.turns.len() + 1);
-    let system: Vec<String> = conv.system.into_iter().filter(|s| !s.is_empty()).collect();
-    if !system.is_empty() {
-        // One string system message: every block kept, and accepted by every
-        // OpenAI-compatible server (some reject array content or several system messages).
-        messages.push(message(
-            Role::System,
-            Some(TextOr::Text(system.join("\n\n"))),
-        ));
-    }
-    for turn in conv.turns {
-        match turn.speaker {
-            Speaker::User => write_user(&mut messages, turn.parts)?,
-            Speaker::Assistant => write_assistant(&mut messages, turn.parts),
-        }
-    }
-
-    let reasoning_effort = match conv.thinking {
-        Some(Thinking::Effort(e)) => Some(e),
-        Some(Thinking::Budget(b)) => Some(effort_for_budget(b)),
-        // OpenAI's own default effort when the client left it to the model.
-        Some(Thinking::Adaptive(e)) => Some(e.unwrap_or(ReasoningEffort::Medium)),
-        Some(Thinking::Disabled) | None => None,
-    }
-    .filter(|e| *e != ReasoningEffort::None);
+    let messages = messages(conv.system, conv.turns)?;
+    let reasoning_effort = reasoning_effort(conv.thinking);
     // Reasoning models refuse `max_tokens`; older compatible servers know only it.
     let (max_tokens, max_completion_tokens) = if reasoning_effort.is_some() {
         (None, conv.max_tokens)
     } else {
         (conv.max_tokens, None)
     };
-    let tool_choice = conv.tool_choice.map(|c| match c {
-        ToolChoice::Auto => crate::openai::ToolChoice::Mode(ToolChoiceMode::Auto),
-        ToolChoice::Required => crate::openai::ToolChoice::Mode(ToolChoiceMode::Required),
-        ToolChoice::None => crate::openai::ToolChoice::Mode(ToolChoiceMode::None),
-        ToolChoice::Named(name) => crate::openai::ToolChoice::Named(NamedToolChoice {
-            kind: ToolType::Function,
-            function: NamedFunction { name },
-        }),
-    });
+    let tool_choice = conv.tool_choice.map(tool_choice);
     let has_tools = !conv.tools.is_empty();
     let tools = has_tools.then(|| {
         conv.tools
@@ -93,20 +62,70 @@ pub(crate) fn write(
         tools,
         tool_choice,
         parallel_tool_calls: conv.parallel_tool_calls.filter(|_| has_tools),
-        response_format: conv.output.map(|o| match o {
-            OutputFormat::JsonObject => ResponseFormat::JsonObject,
-            OutputFormat::JsonSchema { name, schema } => ResponseFormat::JsonSchema {
-                json_schema: JsonSchemaFormat {
-                    name,
-                    description: None,
-                    schema,
-                    strict: None,
-                },
-            },
-        }),
+        response_format: conv.output.map(response_format),
         reasoning_effort,
         user: conv.user,
     })
+}
+
+/// The OpenAI reasoning effort for the requested thinking (Chat and
+/// Responses alike); none when thinking is off.
+pub(super) fn reasoning_effort(thinking: Option<Thinking>) -> Option<ReasoningEffort> {
+    match thinking {
+        Some(Thinking::Effort(e)) => Some(e),
+        Some(Thinking::Budget(b)) => Some(effort_for_budget(b)),
+        // OpenAI's own default effort when the client left it to the model.
+        Some(Thinking::Adaptive(e)) => Some(e.unwrap_or(ReasoningEffort::Medium)),
+        Some(Thinking::Disabled) | None => None,
+    }
+    .filter(|e| *e != ReasoningEffort::None)
+}
+
+/// The system prompt as one message, then the turns.
+fn messages(system: Vec<String>, turns: Vec<ir::Turn>) -> Result<Vec<ChatMessage>, FormatError> {
+    let mut messages = Vec::with_capacity(turns.len() + 1);
+    let system: Vec<String> = system.into_iter().filter(|s| !s.is_empty()).collect();
+    if !system.is_empty() {
+        // One string system message: every block kept, and accepted by every
+        // OpenAI-compatible server (some reject array content or several system messages).
+        messages.push(message(
+            Role::System,
+            Some(TextOr::Text(system.join("\n\n"))),
+        ));
+    }
+    for turn in turns {
+        match turn.speaker {
+            Speaker::User => write_user(&mut messages, turn.parts)?,
+            Speaker::Assistant => write_assistant(&mut messages, turn.parts),
+        }
+    }
+    Ok(messages)
+}
+
+fn tool_choice(choice: ToolChoice) -> crate::openai::ToolChoice {
+    match choice {
+        ToolChoice::Auto => crate::openai::ToolChoice::Mode(ToolChoiceMode::Auto),
+        ToolChoice::Required => crate::openai::ToolChoice::Mode(ToolChoiceMode::Required),
+        ToolChoice::None => crate::openai::ToolChoice::Mode(ToolChoiceMode::None),
+        ToolChoice::Named(name) => crate::openai::ToolChoice::Named(NamedToolChoice {
+            kind: ToolType::Function,
+            function: NamedFunction { name },
+        }),
+    }
+}
+
+fn response_format(output: OutputFormat) -> ResponseFormat {
+    match output {
+        OutputFormat::JsonObject => ResponseFormat::JsonObject,
+        OutputFormat::JsonSchema { name, schema } => ResponseFormat::JsonSchema {
+            json_schema: JsonSchemaFormat {
+                name,
+                description: None,
+                schema,
+                strict: None,
+            },
+        },
+    }
 }
 
 fn message(role: Role, content: Option<TextOr<ContentPart>>) -> ChatMessage {

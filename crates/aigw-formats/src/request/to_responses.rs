@@ -10,11 +10,11 @@
 
 use serde_json::json;
 
-use super::{effort_for_budget, media};
+use super::media;
+use super::to_openai::reasoning_effort;
 use crate::context::UpstreamTarget;
-use crate::ir::{self, Conversation, OutputFormat, Part, Speaker, Thinking, ToolChoice};
+use crate::ir::{self, Conversation, OutputFormat, Part, Speaker, ToolChoice};
 use crate::json::TextOr;
-use crate::openai::ReasoningEffort;
 use crate::responses::{
     self, ContentPart, InputItem, Reasoning, ReasoningSummary, ResponsesRequest, Role, SummaryPart,
     TextConfig, TextFormat, Tool, ToolChoiceMode,
@@ -32,58 +32,14 @@ pub(crate) fn write(conv: Conversation, target: &UpstreamTarget<'_>) -> Response
             Speaker::Assistant => write_assistant(&mut input, turn.parts),
         }
     }
-    let effort = match conv.thinking {
-        Some(Thinking::Effort(e)) => Some(e),
-        Some(Thinking::Budget(b)) => Some(effort_for_budget(b)),
-        // OpenAI's own default effort when the client left it to the model.
-        Some(Thinking::Adaptive(e)) => Some(e.unwrap_or(ReasoningEffort::Medium)),
-        Some(Thinking::Disabled) | None => None,
-    }
-    .filter(|e| *e != ReasoningEffort::None);
+    let effort = reasoning_effort(conv.thinking);
     let has_tools = !conv.tools.is_empty();
-    let tools = has_tools.then(|| {
-        conv.tools
-            .into_iter()
-            .map(|t| Tool {
-                kind: "function".to_owned(),
-                name: Some(t.name),
-                description: t.description,
-                // The Responses API requires a schema, and makes functions
-                // strict unless told otherwise; client schemas are not written
-                // for strict mode.
-                parameters: Some(
-                    t.parameters
-                        .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-                ),
-                strict: Some(false),
-                tools: None,
-            })
-            .collect()
-    });
-    let tool_choice = conv.tool_choice.map(|c| match c {
-        ToolChoice::Auto => responses::ToolChoice::Mode(ToolChoiceMode::Auto),
-        ToolChoice::Required => responses::ToolChoice::Mode(ToolChoiceMode::Required),
-        ToolChoice::None => responses::ToolChoice::Mode(ToolChoiceMode::None),
-        ToolChoice::Named(name) => responses::ToolChoice::Named {
-            kind: "function".to_owned(),
-            name: Some(name),
-        },
-    });
-    let format = conv.output.map(|o| match o {
-        OutputFormat::JsonObject => TextFormat::JsonObject,
-        OutputFormat::JsonSchema { name, schema } => TextFormat::JsonSchema {
-            name,
-            schema,
-            description: None,
-            strict: None,
-        },
-    });
     ResponsesRequest {
         model: target.model.to_owned(),
         instructions: (!system.is_empty()).then(|| system.join("\n\n")),
         input: Some(TextOr::Items(input)),
-        tools,
-        tool_choice,
+        tools: has_tools.then(|| conv.tools.into_iter().map(tool).collect()),
+        tool_choice: conv.tool_choice.map(tool_choice),
         parallel_tool_calls: conv.parallel_tool_calls.filter(|_| has_tools),
         max_output_tokens: conv.max_tokens,
         temperature: conv.temperature,
@@ -93,8 +49,8 @@ pub(crate) fn write(conv: Conversation, target: &UpstreamTarget<'_>) -> Response
             // Summaries are the only reasoning text a Responses upstream shows.
             summary: Some(ReasoningSummary::Auto),
         }),
-        text: format.map(|f| TextConfig {
-            format: Some(f),
+        text: conv.output.map(|o| TextConfig {
+            format: Some(text_format(o)),
             verbosity: None,
         }),
         metadata: None,
@@ -104,6 +60,47 @@ pub(crate) fn write(conv: Conversation, target: &UpstreamTarget<'_>) -> Response
         include: effort.map(|_| vec![ENCRYPTED_REASONING.to_owned()]),
         stream: target.stream.then_some(true),
         previous_response_id: None,
+    }
+}
+
+fn tool(t: ir::ToolDef) -> Tool {
+    Tool {
+        kind: "function".to_owned(),
+        name: Some(t.name),
+        description: t.description,
+        // The Responses API requires a schema, and makes functions strict
+        // unless told otherwise; client schemas are not written for strict
+        // mode.
+        parameters: Some(
+            t.parameters
+                .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+        ),
+        strict: Some(false),
+        tools: None,
+    }
+}
+
+fn tool_choice(choice: ToolChoice) -> responses::ToolChoice {
+    match choice {
+        ToolChoice::Auto => responses::ToolChoice::Mode(ToolChoiceMode::Auto),
+        ToolChoice::Required => responses::ToolChoice::Mode(ToolChoiceMode::Required),
+        ToolChoice::None => responses::ToolChoice::Mode(ToolChoiceMode::None),
+        ToolChoice::Named(name) => responses::ToolChoice::Named {
+            kind: "function".to_owned(),
+            name: Some(name),
+        },
+    }
+}
+
+fn text_format(output: OutputFormat) -> TextFormat {
+    match output {
+        OutputFormat::JsonObject => TextFormat::JsonObject,
+        OutputFormat::JsonSchema { name, schema } => TextFormat::JsonSchema {
+            name,
+            schema,
+            description: None,
+            strict: None,
+        },
     }
 }
 

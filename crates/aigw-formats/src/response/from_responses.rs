@@ -36,19 +36,7 @@ pub(super) fn read(response: ResponseObject) -> Result<Reply, FormatError> {
                     parts.push(part);
                 }
             }
-            OutputItem::Message { content, .. } => {
-                for part in content {
-                    let text = match part {
-                        OutputContent::OutputText { text, .. } => text,
-                        OutputContent::Refusal { refusal } => refusal,
-                        OutputContent::ReasoningText { .. } | OutputContent::Other => continue,
-                    };
-                    match parts.last_mut() {
-                        Some(ReplyPart::Text(prev)) => prev.push_str(&text),
-                        _ => parts.push(ReplyPart::Text(text)),
-                    }
-                }
-            }
+            OutputItem::Message { content, .. } => push_message(&mut parts, content),
             OutputItem::FunctionCall {
                 call_id,
                 name,
@@ -76,6 +64,21 @@ pub(super) fn read(response: ResponseObject) -> Result<Reply, FormatError> {
         stop_sequence: None,
         usage,
     })
+}
+
+/// A message's text and refusals, appended to the text part before them.
+fn push_message(parts: &mut Vec<ReplyPart>, content: Vec<OutputContent>) {
+    for part in content {
+        let text = match part {
+            OutputContent::OutputText { text, .. } => text,
+            OutputContent::Refusal { refusal } => refusal,
+            OutputContent::ReasoningText { .. } | OutputContent::Other => continue,
+        };
+        match parts.last_mut() {
+            Some(ReplyPart::Text(prev)) => prev.push_str(&text),
+            _ => parts.push(ReplyPart::Text(text)),
+        }
+    }
 }
 
 /// A reasoning item as a thinking part: its summary (or raw text), signed by

@@ -58,30 +58,7 @@ impl AnthropicDecoder {
             StreamEvent::ContentBlockStart {
                 index,
                 content_block,
-            } => match content_block {
-                ContentBlock::Text { text, .. } => enc.text(sh, &text, out)?,
-                ContentBlock::Thinking {
-                    thinking,
-                    signature,
-                } => {
-                    enc.thinking(sh, &thinking, out)?;
-                    enc.signature(sh, &signature, out)?;
-                }
-                ContentBlock::RedactedThinking { data } => enc.redacted_thinking(sh, &data, out)?,
-                ContentBlock::ToolUse {
-                    id, name, input, ..
-                } => {
-                    enc.tool_start(sh, index, &id, &name, out)?;
-                    // Streams start tool input empty; a non-empty one is sent whole.
-                    if input.as_object().is_some_and(|o| !o.is_empty()) {
-                        enc.tool_args(sh, index, &input.to_string(), out)?;
-                    }
-                }
-                // Blocks a client never receives from a model.
-                ContentBlock::Image { .. }
-                | ContentBlock::Document { .. }
-                | ContentBlock::ToolResult { .. } => {}
-            },
+            } => on_block_start(index, content_block, sh, enc, out)?,
             StreamEvent::ContentBlockDelta { index, delta } => match delta {
                 Delta::TextDelta { text } => enc.text(sh, &text, out)?,
                 Delta::InputJsonDelta { partial_json } => {
@@ -123,6 +100,41 @@ impl AnthropicDecoder {
             self.usage.cache_read_input_tokens = Some(n);
         }
     }
+}
+
+/// A content block's start: its opening text, reasoning or tool call.
+fn on_block_start(
+    index: u32,
+    block: ContentBlock,
+    sh: &mut Shared,
+    enc: &mut Encoder,
+    out: &mut BytesMut,
+) -> Result<(), StreamError> {
+    match block {
+        ContentBlock::Text { text, .. } => enc.text(sh, &text, out)?,
+        ContentBlock::Thinking {
+            thinking,
+            signature,
+        } => {
+            enc.thinking(sh, &thinking, out)?;
+            enc.signature(sh, &signature, out)?;
+        }
+        ContentBlock::RedactedThinking { data } => enc.redacted_thinking(sh, &data, out)?,
+        ContentBlock::ToolUse {
+            id, name, input, ..
+        } => {
+            enc.tool_start(sh, index, &id, &name, out)?;
+            // Streams start tool input empty; a non-empty one is sent whole.
+            if input.as_object().is_some_and(|o| !o.is_empty()) {
+                enc.tool_args(sh, index, &input.to_string(), out)?;
+            }
+        }
+        // Blocks a client never receives from a model.
+        ContentBlock::Image { .. }
+        | ContentBlock::Document { .. }
+        | ContentBlock::ToolResult { .. } => {}
+    }
+    Ok(())
 }
 
 /// One fragment of the open block; delta types without a place in the client

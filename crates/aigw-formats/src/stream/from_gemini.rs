@@ -82,20 +82,7 @@ impl GeminiDecoder {
                 // it rides on the thinking block before the call (an empty one
                 // if there is none), as for whole responses.
                 enc.signature(sh, signature, out)?;
-                let key = self.calls;
-                self.calls += 1;
-                let id = match call.id {
-                    Some(id) if !id.is_empty() => id,
-                    _ => ids::tool_call_id(sh.client, &sh.ctx.request_id, key as usize),
-                };
-                enc.tool_start(sh, key, &id, &call.name, out)?;
-                let args = match &call.args {
-                    serde_json::Value::Object(_) => call.args.to_string(),
-                    serde_json::Value::Null => "{}".to_owned(),
-                    // Tool input is an object everywhere else; wrap as whole responses do.
-                    other => serde_json::json!({ "value": other }).to_string(),
-                };
-                enc.tool_args(sh, key, &args, out)?;
+                self.on_call(call, sh, enc, out)?;
             } else if let Some(text) = &part.text {
                 // Signatures on text are optional to send back; one is kept
                 // only when it can close the reasoning it signs.
@@ -109,6 +96,31 @@ impl GeminiDecoder {
             enc.finish(sh, Finish::from_gemini(reason, self.calls > 0), None, out)?;
         }
         Ok(Step::Continue)
+    }
+
+    /// A function call, whole: its start (an id made up when Gemini gave
+    /// none) and its arguments as one fragment.
+    fn on_call(
+        &mut self,
+        call: crate::gemini::FunctionCall,
+        sh: &mut Shared,
+        enc: &mut Encoder,
+        out: &mut BytesMut,
+    ) -> Result<(), StreamError> {
+        let key = self.calls;
+        self.calls += 1;
+        let id = match call.id {
+            Some(id) if !id.is_empty() => id,
+            _ => ids::tool_call_id(sh.client, &sh.ctx.request_id, key as usize),
+        };
+        enc.tool_start(sh, key, &id, &call.name, out)?;
+        let args = match &call.args {
+            serde_json::Value::Object(_) => call.args.to_string(),
+            serde_json::Value::Null => "{}".to_owned(),
+            // Tool input is an object everywhere else; wrap as whole responses do.
+            other => serde_json::json!({ "value": other }).to_string(),
+        };
+        enc.tool_args(sh, key, &args, out)
     }
 }
 

@@ -443,50 +443,7 @@ impl ResponsesEncoder {
                 arguments.push_str("{}");
             }
         }
-        let closing: Vec<StreamEvent> = match &self.items[index].body {
-            Body::Message { text } => vec![
-                StreamEvent::OutputTextDone {
-                    item_id,
-                    output_index: at,
-                    content_index: 0,
-                    text: text.clone(),
-                    logprobs: Vec::new(),
-                    sequence_number: 0,
-                },
-                StreamEvent::ContentPartDone {
-                    item_id: self.items[index].id.clone(),
-                    output_index: at,
-                    content_index: 0,
-                    part: text_part(text),
-                    sequence_number: 0,
-                },
-            ],
-            Body::Reasoning {
-                text, part_open, ..
-            } if *part_open => vec![
-                StreamEvent::ReasoningSummaryTextDone {
-                    item_id,
-                    output_index: at,
-                    summary_index: 0,
-                    text: text.clone(),
-                    sequence_number: 0,
-                },
-                StreamEvent::ReasoningSummaryPartDone {
-                    item_id: self.items[index].id.clone(),
-                    output_index: at,
-                    summary_index: 0,
-                    part: summary_part(text),
-                    sequence_number: 0,
-                },
-            ],
-            Body::Reasoning { .. } => Vec::new(),
-            Body::Tool { arguments, .. } => vec![StreamEvent::FunctionCallArgumentsDone {
-                item_id,
-                output_index: at,
-                arguments: arguments.clone(),
-                sequence_number: 0,
-            }],
-        };
+        let closing = closing_events(&self.items[index].body, item_id, at);
         for mut event in closing {
             set_sequence(&mut event, self.seq);
             self.event(&event, out)?;
@@ -663,4 +620,53 @@ fn set_sequence(event: &mut StreamEvent, seq: u64) {
 
 fn output_index(index: usize) -> u32 {
     u32::try_from(index).unwrap_or(u32::MAX)
+}
+
+/// The events that close an item of `body`, before its `output_item.done`
+/// (sequence numbers set when written).
+fn closing_events(body: &Body, item_id: String, at: u32) -> Vec<StreamEvent> {
+    match body {
+        Body::Message { text } => vec![
+            StreamEvent::OutputTextDone {
+                item_id: item_id.clone(),
+                output_index: at,
+                content_index: 0,
+                text: text.clone(),
+                logprobs: Vec::new(),
+                sequence_number: 0,
+            },
+            StreamEvent::ContentPartDone {
+                item_id,
+                output_index: at,
+                content_index: 0,
+                part: text_part(text),
+                sequence_number: 0,
+            },
+        ],
+        Body::Reasoning {
+            text, part_open, ..
+        } if *part_open => vec![
+            StreamEvent::ReasoningSummaryTextDone {
+                item_id: item_id.clone(),
+                output_index: at,
+                summary_index: 0,
+                text: text.clone(),
+                sequence_number: 0,
+            },
+            StreamEvent::ReasoningSummaryPartDone {
+                item_id,
+                output_index: at,
+                summary_index: 0,
+                part: summary_part(text),
+                sequence_number: 0,
+            },
+        ],
+        Body::Reasoning { .. } => Vec::new(),
+        Body::Tool { arguments, .. } => vec![StreamEvent::FunctionCallArgumentsDone {
+            item_id,
+            output_index: at,
+            arguments: arguments.clone(),
+            sequence_number: 0,
+        }],
+    }
 }
