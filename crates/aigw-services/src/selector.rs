@@ -199,53 +199,23 @@ impl Selector {
             (Turn::Leave, _) => Some(self.aside()),
             // A retry in the same request: the pin named an account that
             // just failed; the strategy picks and the pin is replaced.
-            (Turn::Take, Some(_)) if !tried.is_empty() => match counter_key {
-                Some(key) => Some(self.next(key).await),
-                None => None,
-            },
+            (Turn::Take, Some(_)) if !tried.is_empty() => self.count(counter_key).await,
             (Turn::Take, Some(pin)) => {
                 match self
-                    .state
-                    .pin_or_claim(pin.as_str(), self.affinity_ttl, counter_key)
+                    .follow_pin(entry, &filter, model, pin, counter_key)
                     .await
                 {
-                    Ok(PinOrCount::Pinned(json)) => match PinValue::parse(&json) {
-                        Some(PinValue::Account(account)) => {
-                            if let Some(chosen) = pinned(entry, &filter, model, account) {
-                                return Some(Selection {
-                                    entry,
-                                    chosen,
-                                    upstream_model: model,
-                                });
-                            }
-                            // Moving off the pinned account: this instance's
-                            // own rotation, so the move costs no second round
-                            // trip.
-                            Some(self.aside())
-                        }
-                        // A turn that claimed the conversation has not
-                        // written its pin yet: its counter value picks the
-                        // same account, and its pin is the one written.
-                        Some(PinValue::Claim(n)) => {
-                            let rotation = &entry.rotation;
-                            let chosen =
-                                strategy_pick(strategy, entry, rotation, &filter, model, n)?;
-                            return Some(Selection {
-                                entry,
-                                chosen,
-                                upstream_model: model,
-                            });
-                        }
-                        None => Some(self.aside()),
-                    },
-                    Ok(PinOrCount::Counted(n)) => Some(n),
-                    Err(e) => Some(self.unavailable(&e)),
+                    PinTurn::Chosen(chosen) => {
+                        return Some(Selection {
+                            entry,
+                            chosen: chosen?,
+                            upstream_model: model,
+                        });
+                    }
+                    PinTurn::Counter(n) => Some(n),
                 }
             }
-            (Turn::Take, None) => match counter_key {
-                Some(key) => Some(self.next(key).await),
-                None => None,
-            },
+            (Turn::Take, None) => self.count(counter_key).await,
         };
         let chosen = strategy_pick(
             strategy,
@@ -268,6 +238,65 @@ impl Selector {
             upstream_model: model,
         })
     }
+
+    /// The next value of the strategy's counter, if it rotates.
+    async fn count(&self, counter_key: Option<&str>) -> Option<u64> {
+        match counter_key {
+            Some(key) => Some(self.next(key).await),
+            None => None,
+        }
+    }
+
+    /// A conversation's turn: its pinned account while usable, else a
+    /// counter value for the strategy, from the same round trip that read
+    /// the pin.
+    async fn follow_pin<'a>(
+        &self,
+        entry: &'a ProviderEntry,
+        filter: &Filter<'_>,
+        model: &str,
+        pin: &PinKey,
+        counter_key: Option<&str>,
+    ) -> PinTurn<'a> {
+        let found = self
+            .state
+            .pin_or_claim(pin.as_str(), self.affinity_ttl, counter_key)
+            .await;
+        match found {
+            Ok(PinOrCount::Pinned(json)) => match PinValue::parse(&json) {
+                Some(PinValue::Account(account)) => match pinned(entry, filter, model, account) {
+                    Some(chosen) => PinTurn::Chosen(Some(chosen)),
+                    // Moving off the pinned account: this instance's own
+                    // rotation, so the move costs no second round trip.
+                    None => PinTurn::Counter(self.aside()),
+                },
+                // A turn that claimed the conversation has not written its
+                // pin yet: its counter value picks the same account, and its
+                // pin is the one written.
+                Some(PinValue::Claim(n)) => {
+                    let strategy = entry.provider.selection_strategy;
+                    PinTurn::Chosen(strategy_pick(
+                        strategy,
+                        entry,
+                        &entry.rotation,
+                        filter,
+                        model,
+                        n,
+                    ))
+                }
+                None => PinTurn::Counter(self.aside()),
+            },
+            Ok(PinOrCount::Counted(n)) => PinTurn::Counter(n),
+            Err(e) => PinTurn::Counter(self.unavailable(&e)),
+        }
+    }
+}
+
+/// What a conversation's pin decided: the account (none when no account
+/// is usable), or the counter value the strategy picks with.
+enum PinTurn<'a> {
+    Chosen(Option<&'a Routable>),
+    Counter(u64),
 }
 
 /// The usable account `strategy` picks for the counter value `counter`.
