@@ -2,25 +2,22 @@
 //! original gateway's untagged shapes, stored as the typed credential.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use aigw_domain::{AccountId, AuthData};
 use aigw_repository::{Keyring, SecretKey, SqlOptions, SqlRepository};
 
+use crate::support::{gateway, last_line};
+
 fn add(dir: &Path, key: &SecretKey, provider: &str, auth_json: &str) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_aigateway"));
-    command.current_dir(dir);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("AIGW_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .env(
+    let vars = [
+        (
             "AIGW_DATABASE__URL",
             format!("sqlite://{}", dir.join("gateway.db").display()),
-        )
-        .env("AIGW_SECURITY__SECRET_KEY", key.expose_base64().as_str())
+        ),
+        ("AIGW_SECURITY__SECRET_KEY", key.expose_base64().to_string()),
+    ];
+    gateway(dir, &vars)
         .args([
             "accounts",
             "add",
@@ -37,18 +34,7 @@ fn add(dir: &Path, key: &SecretKey, provider: &str, auth_json: &str) -> Output {
 }
 
 fn added_id(output: &Output) -> AccountId {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .rfind(|l| !l.trim().is_empty())
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
+    last_line(output, "accounts add").parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,12 +8,12 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{Running, free_port, gateway};
+use crate::support::{Running, free_port, gateway, sqlite_vars, wait_for};
 
 /// `GET path` on a new connection; the response, or `None` if none came
 /// within `within`.
@@ -64,16 +64,14 @@ async fn serve_limited(
         .spawn()
         .unwrap();
     let mut running = Running(child);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while get(addr, "/health", Duration::from_secs(1)).await.is_none() {
-        assert!(
-            running.0.try_wait().unwrap().is_none(),
-            "the gateway exited: {}",
-            std::fs::read_to_string(log_path).unwrap()
-        );
-        assert!(Instant::now() < deadline, "the gateway never became ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        &mut running,
+        log_path,
+        Duration::from_secs(60),
+        "/health",
+        async || get(addr, "/health", Duration::from_secs(1)).await,
+    )
+    .await;
     running
 }
 
@@ -102,15 +100,11 @@ async fn with_the_default_cap_idle_connections_give_way_to_new_clients_before_de
 {
     let dir = tempfile::tempdir().unwrap();
     let addr = free_port();
-    let vars = [
-        (
-            "AIGW_DATABASE__URL",
-            format!("sqlite://{}", dir.path().join("gateway.db").display()),
-        ),
-        ("AIGW_SERVER__LISTEN", addr.to_string()),
+    let mut vars = sqlite_vars(dir.path(), addr);
+    vars.extend([
         ("AIGW_SERVER__SHUTDOWN_GRACE", "2s".to_owned()),
         ("AIGW_LOG__LEVEL", "warn".to_owned()),
-    ];
+    ]);
     let log_path = dir.path().join("gateway.log");
     let _running = serve_limited(dir.path(), &vars, 512, addr, &log_path).await;
 
@@ -145,16 +139,14 @@ async fn with_the_default_cap_idle_connections_give_way_to_new_clients_before_de
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_descriptors_the_server_backs_off_closes_idle_connections_and_serves() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("gateway.db");
     let addr = free_port();
-    let vars = [
-        ("AIGW_DATABASE__URL", format!("sqlite://{}", db.display())),
-        ("AIGW_SERVER__LISTEN", addr.to_string()),
+    let mut vars = sqlite_vars(dir.path(), addr);
+    vars.extend([
         // No cap below the descriptor limit: accept itself runs out.
         ("AIGW_SERVER__MAX_CONNECTIONS", "100000".to_owned()),
         ("AIGW_SERVER__SHUTDOWN_GRACE", "2s".to_owned()),
         ("AIGW_LOG__LEVEL", "warn".to_owned()),
-    ];
+    ]);
     let log_path = dir.path().join("gateway.log");
     let _running = serve_limited(dir.path(), &vars, 256, addr, &log_path).await;
 

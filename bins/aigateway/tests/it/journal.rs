@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aigw_domain::{Page, RequestLogFilter};
@@ -19,7 +19,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::shutdown::chat;
-use crate::support::{Running, admin, free_port, gateway};
+use crate::support::{Running, add_openai_account, admin, free_port, serve, wait_for};
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
@@ -44,26 +44,11 @@ async fn wait_stats(
     what: &str,
     check: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(h) = health(client, addr).await
-            && check(&h["stats"])
-        {
-            return h["stats"].clone();
-        }
-        assert!(
-            running.0.try_wait().unwrap().is_none(),
-            "the gateway exited: {}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for: {what}; last: {:?}\n{}",
-            health(client, addr).await,
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for(running, log, Duration::from_secs(60), what, async || {
+        let h = health(client, addr).await?;
+        check(&h["stats"]).then(|| h["stats"].clone())
+    })
+    .await
 }
 
 async fn chat_requests(client: &HttpClient, addr: SocketAddr, key: &str, n: usize) {
@@ -77,18 +62,6 @@ async fn chat_requests(client: &HttpClient, addr: SocketAddr, key: &str, n: usiz
         assert_eq!(resp.status(), 200);
         resp.into_body().collect().await.unwrap();
     }
-}
-
-fn serve(dir: &Path, vars: &[(&str, String)], log: &Path) -> Running {
-    let log = std::fs::File::create(log).unwrap();
-    let child = gateway(dir, vars)
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    Running(child)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,20 +85,7 @@ async fn a_gateway_killed_during_an_outage_replays_its_journal_on_the_next_start
         ("AIGW_LOG__LEVEL", "info".to_owned()),
     ];
     let key = admin(dir.path(), &vars, &["keys", "create"]);
-    admin(
-        dir.path(),
-        &vars,
-        &[
-            "accounts",
-            "add",
-            "--provider",
-            "openai",
-            "--label",
-            "a",
-            "--api-key",
-            "acct-a",
-        ],
-    );
+    add_openai_account(dir.path(), &vars, "a", "acct-a");
     // The server reaches the database through the forwarder.
     vars[0].1 = pg.url_through(forwarder.addr());
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();

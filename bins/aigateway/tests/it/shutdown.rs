@@ -1,8 +1,8 @@
 //! SIGTERM: the process stops accepting, lets the request in flight finish,
 //! flushes every stats row, and exits 0.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use aigw_domain::{Page, RequestLogFilter};
 use aigw_mock_upstream::{Fault, MockUpstream};
@@ -12,7 +12,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::support::{Running, admin, free_port, gateway};
+use crate::support::{
+    add_openai_account, admin, free_port, serve, sqlite_vars, wait_exit, wait_for,
+};
 
 pub(crate) fn chat() -> Full<Bytes> {
     Full::new(Bytes::from_static(
@@ -26,41 +28,20 @@ async fn sigterm_finishes_the_request_in_flight_flushes_stats_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("gateway.db");
     let addr = free_port();
-    let vars = [
-        ("AIGW_DATABASE__URL", format!("sqlite://{}", db.display())),
-        ("AIGW_SERVER__LISTEN", addr.to_string()),
+    let mut vars = sqlite_vars(dir.path(), addr);
+    vars.extend([
         ("AIGW_SERVER__SHUTDOWN_GRACE", "10s".to_owned()),
         (
             "AIGW_PROVIDERS__OPENAI__BASE_URL",
             format!("{}/v1", mock.base_url()),
         ),
         ("AIGW_LOG__LEVEL", "info".to_owned()),
-    ];
+    ]);
     let key = admin(dir.path(), &vars, &["keys", "create"]);
     assert!(key.starts_with("ak_"), "{key}");
-    admin(
-        dir.path(),
-        &vars,
-        &[
-            "accounts",
-            "add",
-            "--provider",
-            "openai",
-            "--label",
-            "a",
-            "--api-key",
-            "acct-a",
-        ],
-    );
-    let log = std::fs::File::create(dir.path().join("gateway.log")).unwrap();
-    let child = gateway(dir.path(), &vars)
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mut running = Running(child);
+    add_openai_account(dir.path(), &vars, "a", "acct-a");
+    let log_path = dir.path().join("gateway.log");
+    let mut running = serve(dir.path(), &vars, &log_path);
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let url = format!("http://{addr}/v1/chat/completions");
     let request = |client: &Client<_, Full<Bytes>>| {
@@ -73,24 +54,20 @@ async fn sigterm_finishes_the_request_in_flight_flushes_stats_and_exits_zero() {
     };
 
     // Ready when /health answers.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let health = http::Request::get(format!("http://{addr}/health"))
-            .body(Full::default())
-            .unwrap();
-        if let Ok(resp) = client.request(health).await
-            && resp.status() == 200
-        {
-            break;
-        }
-        assert!(
-            running.0.try_wait().unwrap().is_none(),
-            "the gateway exited: {}",
-            std::fs::read_to_string(dir.path().join("gateway.log")).unwrap()
-        );
-        assert!(Instant::now() < deadline, "the gateway never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for(
+        &mut running,
+        &log_path,
+        Duration::from_secs(30),
+        "/health",
+        async || {
+            let health = http::Request::get(format!("http://{addr}/health"))
+                .body(Full::default())
+                .unwrap();
+            let resp = client.request(health).await.ok()?;
+            (resp.status() == 200).then_some(())
+        },
+    )
+    .await;
 
     let n = 12;
     for _ in 0..n {
@@ -117,15 +94,8 @@ async fn sigterm_finishes_the_request_in_flight_flushes_stats_and_exits_zero() {
         String::from_utf8_lossy(&body)
     );
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = running.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the gateway did not exit");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let log = std::fs::read_to_string(dir.path().join("gateway.log")).unwrap();
+    let status = wait_exit(&mut running, Duration::from_secs(20)).await;
+    let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(status.success(), "exit status {status}: {log}");
     // Nothing listens any more.
     assert!(std::net::TcpStream::connect(addr).is_err());
