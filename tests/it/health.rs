@@ -49,6 +49,24 @@ async fn burst(instances: &[&TestGateway], key: &str, n: usize) {
     }
 }
 
+/// Waits until the probe of down account `a` is due, then sends a burst
+/// from every instance: exactly one request reaches A, its `seen`-th.
+async fn probe_once(instances: &[&TestGateway], key: &str, a: AccountId, probe: &str, seen: usize) {
+    let gw = instances[0];
+    wait_until(
+        Duration::from_secs(4),
+        &format!("{probe} to be due"),
+        async || gw.runtime.gateway().cooldowns().down().waiting(a).is_none(),
+    )
+    .await;
+    burst(instances, key, 6).await;
+    assert_eq!(
+        gw.mock.count_for("acct-a"),
+        seen,
+        "{probe}: not exactly one probe"
+    );
+}
+
 async fn stored(gw: &TestGateway, a: AccountId) -> aigateway::domain::Account {
     gw.runtime.repository().get_account(a).await.unwrap()
 }
@@ -123,14 +141,7 @@ async fn down_account_is_probed_once_and_heals(gw: TestGateway, peer: Option<Tes
     }
 
     // The first probe fails: exactly one request reaches A, and the wait doubles.
-    wait_until(
-        Duration::from_secs(3),
-        "the first probe to be due",
-        async || gw.runtime.gateway().cooldowns().down().waiting(a).is_none(),
-    )
-    .await;
-    burst(&instances, &key, 6).await;
-    assert_eq!(gw.mock.count_for("acct-a"), 4, "not exactly one probe");
+    probe_once(&instances, &key, a, "the first probe", 4).await;
     wait_until(
         Duration::from_secs(5),
         "the doubled wait everywhere",
@@ -152,14 +163,7 @@ async fn down_account_is_probed_once_and_heals(gw: TestGateway, peer: Option<Tes
 
     // The next probe succeeds: A is healthy again, everywhere.
     gw.mock.clear_fault("acct-a");
-    wait_until(
-        Duration::from_secs(4),
-        "the second probe to be due",
-        async || gw.runtime.gateway().cooldowns().down().waiting(a).is_none(),
-    )
-    .await;
-    burst(&instances, &key, 6).await;
-    assert_eq!(gw.mock.count_for("acct-a"), 5, "not exactly one probe");
+    probe_once(&instances, &key, a, "the second probe", 5).await;
     wait_until(
         Duration::from_secs(5),
         "A healthy on every instance",

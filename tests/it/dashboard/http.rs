@@ -714,31 +714,24 @@ async fn admin_forms_change_what_they_show() {
     );
     let confirm = jar.get(&gw, &format!("/ui/accounts/{id}/delete")).await;
     assert!(confirm.text().contains("Delete account"));
-    jar.post(
+    delete_and_see_empty(
+        &mut jar,
         &gw,
-        &format!("/ui/accounts/{id}/delete"),
-        &[("_csrf", &t)],
-        &[],
+        &t,
+        &format!("/ui/accounts/{id}"),
+        "No accounts yet",
     )
     .await;
-    assert!(
-        jar.get(&gw, "/ui/accounts")
-            .await
-            .text()
-            .contains("No accounts yet")
-    );
 
     // Proxies: a bad URL is named; add, recalculate, delete.
-    let bad = jar
-        .post(
-            &gw,
-            "/ui/proxies",
-            &[("_csrf", &t), ("url", "ftp://nope")],
-            &[],
-        )
-        .await;
-    assert_eq!(bad.status, 422);
-    assert!(bad.text().contains("id=\"f-url-error\""), "{}", bad.text());
+    refused_naming(
+        &mut jar,
+        &gw,
+        "/ui/proxies",
+        &[("_csrf", &t), ("url", "ftp://nope")],
+        "url",
+    )
+    .await;
     let proxy = jar
         .post(
             &gw,
@@ -772,19 +765,14 @@ async fn admin_forms_change_what_they_show() {
         .next()
         .unwrap()
         .to_owned();
-    jar.post(
+    delete_and_see_empty(
+        &mut jar,
         &gw,
-        &format!("/ui/proxies/{pid}/delete"),
-        &[("_csrf", &t)],
-        &[],
+        &t,
+        &format!("/ui/proxies/{pid}"),
+        "No proxies yet",
     )
     .await;
-    assert!(
-        jar.get(&gw, "/ui/proxies")
-            .await
-            .text()
-            .contains("No proxies yet")
-    );
 
     // Model mappings and users.
     let mapped = jar
@@ -808,25 +796,13 @@ async fn admin_forms_change_what_they_show() {
             .text()
             .contains("<code>fast</code>")
     );
-    let short = jar
-        .post(
-            &gw,
-            "/ui/users",
-            &[
-                ("_csrf", &t),
-                ("username", "zoe"),
-                ("password", "short"),
-                ("role", "user"),
-            ],
-            &[],
-        )
-        .await;
-    assert_eq!(short.status, 422);
-    assert!(
-        short.text().contains("id=\"f-password-error\""),
-        "{}",
-        short.text()
-    );
+    let short = [
+        ("_csrf", t.as_str()),
+        ("username", "zoe"),
+        ("password", "short"),
+        ("role", "user"),
+    ];
+    refused_naming(&mut jar, &gw, "/ui/users", &short, "password").await;
     let created = jar
         .post(
             &gw,
@@ -845,5 +821,38 @@ async fn admin_forms_change_what_they_show() {
     assert_eq!(
         zoe.sign_in(&gw, "zoe", "zoe-password").await.headers["location"],
         "/ui/accounts"
+    );
+}
+
+/// Deletes the item at `item` (its page's path) and checks that its list
+/// then says `empty`.
+async fn delete_and_see_empty(
+    jar: &mut Jar,
+    gw: &TestGateway,
+    csrf: &str,
+    item: &str,
+    empty: &str,
+) {
+    jar.post(gw, &format!("{item}/delete"), &[("_csrf", csrf)], &[])
+        .await;
+    let list = item.rsplit_once('/').map_or(item, |(list, _)| list);
+    let listed = jar.get(gw, list).await.text();
+    assert!(listed.contains(empty), "{listed}");
+}
+
+/// Posts `form` to `path` and checks the 422 marks `field` as the error.
+async fn refused_naming(
+    jar: &mut Jar,
+    gw: &TestGateway,
+    path: &str,
+    form: &[(&str, &str)],
+    field: &str,
+) {
+    let refused = jar.post(gw, path, form, &[]).await;
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    assert!(
+        refused.text().contains(&format!("id=\"f-{field}-error\"")),
+        "{}",
+        refused.text()
     );
 }
