@@ -301,7 +301,25 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    use super::{connections_for, dashboard_url};
+    use std::path::Path;
+
+    use aigw_repository::{Keyring, SecretKey, SqlOptions, SqlRepository};
+
+    use super::{connections_for, dashboard_url, start_runtime};
+    use crate::config::Config;
+    use crate::security::{NewKey, load, rotate};
+
+    fn config(database_url: &str) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = vec![("AIGW_DATABASE__URL".to_owned(), database_url.to_owned())];
+        Config::load(None, dir.path(), vars).unwrap()
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
 
     #[test]
     fn the_dashboard_url_is_one_a_local_browser_opens() {
@@ -321,5 +339,61 @@ mod tests {
         // RLIM_INFINITY
         assert!(connections_for(Some(u64::MAX)) > 1_000_000);
         assert_eq!(connections_for(None), 1024);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rotate_key_writes_the_new_key_first_and_reencrypts() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = dir.path().join("gw.db");
+        let config = config(&format!("sqlite://{}", database.display()));
+        let runtime = start_runtime(&config, true).await.unwrap();
+        let provider = aigw_domain::ProviderId::new("openai").unwrap();
+        let auth = aigw_domain::AuthData::ApiKey {
+            api_key: aigw_domain::Secret::new("sk-canary-0123456789"),
+        };
+        let account =
+            aigw_services::admin::add_account(runtime.repository(), &provider, "a", auth.clone())
+                .await
+                .unwrap();
+        let jwt = runtime
+            .repository()
+            .init_secret_setting(aigw_repository::sql::JWT_SECRET_SETTING, "unused")
+            .await
+            .unwrap();
+        runtime.shutdown().await;
+        assert_eq!(mode(&database), 0o600, "the database is private");
+        let before = load(&config).unwrap();
+
+        rotate(&config, NewKey::Generate).await.unwrap();
+
+        let after = load(&config).unwrap();
+        assert_ne!(after.current.id(), before.current.id());
+        assert_eq!(
+            after.previous.iter().map(SecretKey::id).collect::<Vec<_>>(),
+            [before.current.id()],
+            "the replaced key is kept in the .old file"
+        );
+        // The new key alone reads the account: every value was re-encrypted.
+        let options = SqlOptions {
+            keyring: Some(Keyring::new(after.current.clone())),
+            ..SqlOptions::default()
+        };
+        let url = format!("sqlite://{}", database.display());
+        let repository = SqlRepository::connect_with(&url, options).await.unwrap();
+        assert_eq!(
+            repository.get_account(account.id).await.unwrap().auth_data,
+            auth
+        );
+        // The session-signing secret too.
+        assert_eq!(
+            repository
+                .init_secret_setting(aigw_repository::sql::JWT_SECRET_SETTING, "unused")
+                .await
+                .unwrap(),
+            jwt
+        );
+        // Finishing the rotation has nothing left to do.
+        rotate(&config, NewKey::KeepCurrent).await.unwrap();
+        assert_eq!(load(&config).unwrap().current.id(), after.current.id());
     }
 }

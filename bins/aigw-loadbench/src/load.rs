@@ -6,23 +6,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request};
+use http::{Method, Request};
 use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
-/// A request the workers send over and over.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub addr: SocketAddr,
-    pub path: &'static str,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-    /// Measure the time to the first SSE event as well as the total.
-    pub stream: bool,
-}
+use crate::scenario::Target;
 
 /// How long one round lasts.
 #[derive(Debug, Clone, Copy)]

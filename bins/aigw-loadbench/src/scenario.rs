@@ -7,7 +7,16 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, header};
 use serde::Serialize;
 
-use crate::load::Target;
+/// A request the workers send over and over.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub path: &'static str,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// Measure the time to the first SSE event as well as the total.
+    pub stream: bool,
+}
 
 /// The account key the bench registers at the gateway and sends to the mock directly.
 pub const UPSTREAM_KEY: &str = "sk-bench";

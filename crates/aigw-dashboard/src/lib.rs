@@ -20,6 +20,7 @@
 
 mod assets;
 mod charts;
+mod config;
 mod error;
 mod form;
 mod layout;
@@ -27,39 +28,14 @@ mod pages;
 mod security;
 mod session;
 
-use std::net::IpAddr;
-use std::time::Duration;
-
 use aigw_services::ErrorStatus;
 use aigw_services::admin::Admin;
 use bytes::Bytes;
 use http::{Request, Response};
+use std::net::IpAddr;
 
+pub use config::{DashboardSettings, MAX_FORM_BYTES, PREFIX};
 pub use error::Error;
-
-/// The path prefix every dashboard page lives under.
-pub const PREFIX: &str = "/ui";
-
-/// The largest form body the dashboard reads.
-pub const MAX_FORM_BYTES: usize = 64 * 1024;
-
-/// How long dashboard sessions last.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DashboardSettings {
-    /// A session unused for this long ends.
-    pub idle_timeout: Duration,
-    /// A session ends this long after sign-in, however busy.
-    pub absolute_timeout: Duration,
-}
-
-impl Default for DashboardSettings {
-    fn default() -> Self {
-        Self {
-            idle_timeout: Duration::from_secs(30 * 60),
-            absolute_timeout: Duration::from_secs(12 * 3600),
-        }
-    }
-}
 
 /// The dashboard of one gateway instance. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -91,6 +67,6 @@ impl Dashboard {
     /// client's address (the TCP peer), which the sign-in throttle counts.
     /// Never fails: every error is a page.
     pub async fn handle(&self, req: Request<Bytes>, peer: Option<IpAddr>) -> Response<Bytes> {
-        pages::route(self, req, peer).await
+        pages::route(&self.admin, &self.sessions, self.status_of, req, peer).await
     }
 }

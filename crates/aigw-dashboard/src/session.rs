@@ -18,7 +18,8 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{DashboardSettings, Error};
+use crate::Error;
+use crate::config::DashboardSettings;
 
 /// The session cookie.
 pub(crate) const COOKIE: &str = "aigw_session";

@@ -14,6 +14,7 @@
 )]
 
 mod cases;
+mod macros;
 mod poll;
 mod postgres;
 mod redis;

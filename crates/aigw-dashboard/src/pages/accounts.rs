@@ -13,8 +13,8 @@ use aigw_services::onboarding::{FlowType, InitRequest};
 use chrono::Utc;
 use maud::{Markup, html};
 
+use super::common::{Ctx, Reply, Signed, done, ok_page, parse_id, provider_options, redirect};
 use super::signin::unprocessable;
-use super::{Ctx, Reply, Signed, ok_page, parse_id, provider_options, redirect};
 use crate::Error;
 use crate::form::{Form, query_string};
 use crate::layout::{self, FieldError, Nav, num};
@@ -54,7 +54,7 @@ async fn list_with(
     problem: Option<String>,
 ) -> Reply {
     s.require(Nav::Accounts)?;
-    let admin = &ctx.dash.admin;
+    let admin = &ctx.admin;
     let provider_raw = ctx.query.get("provider").unwrap_or("");
     let provider: Option<ProviderId> = ProviderId::new(provider_raw).ok();
     let health = ctx
@@ -130,7 +130,7 @@ async fn list_with(
     };
     let now = Utc::now();
     let body = html! {
-        (super::done(ctx))
+        (done(ctx))
         @if let Some(p) = &problem { (layout::notice("bad", p)) }
         form.inline.panel method="get" action="/ui/accounts" aria-label="Filter accounts" {
             (layout::select("provider", "Provider", &providers, provider_raw, &[]))
@@ -279,14 +279,14 @@ pub(crate) async fn create(ctx: &Ctx<'_>, s: &Signed, f: &Form) -> Reply {
         is_active: true,
         weight: None,
     };
-    match ctx.dash.admin.create_account(&s.caller, new).await {
+    match ctx.admin.create_account(&s.caller, new).await {
         Ok(_) => Ok(redirect("/ui/accounts?done=account-created")),
         Err(e) => {
             let e = Error::from(e);
             match FieldError::from_error(&e, &["provider_id", "label", "api_key"]) {
                 Some(err) => redraw(vec![err], None).await,
-                None if e.status(ctx.dash.status_of).is_client_error() => {
-                    redraw(vec![], Some(e.message(ctx.dash.status_of))).await
+                None if e.status(ctx.status_of).is_client_error() => {
+                    redraw(vec![], Some(e.message(ctx.status_of))).await
                 }
                 None => Err(e),
             }
@@ -300,7 +300,6 @@ pub(crate) async fn oauth_start(ctx: &Ctx<'_>, s: &Signed, f: &Form) -> Reply {
     s.require(Nav::Accounts)?;
     let flow = f.get("flow").unwrap_or("").to_owned();
     let started = ctx
-        .dash
         .admin
         .onboarding()
         .init(InitRequest {
@@ -337,7 +336,7 @@ pub(crate) async fn oauth_start(ctx: &Ctx<'_>, s: &Signed, f: &Form) -> Reply {
 /// `POST /ui/accounts/oauth/exchange`: completes a flow from a pasted URL.
 pub(crate) async fn oauth_exchange(ctx: &Ctx<'_>, s: &Signed, f: &Form) -> Reply {
     s.require(Nav::Accounts)?;
-    let admin = &ctx.dash.admin;
+    let admin = &ctx.admin;
     let onboarded = admin
         .onboarding()
         .complete_url(f.get("callback_url").unwrap_or(""))
@@ -361,7 +360,7 @@ async fn edit_with(
     errors: &[FieldError],
 ) -> Reply {
     s.require(Nav::Accounts)?;
-    let admin = &ctx.dash.admin;
+    let admin = &ctx.admin;
     let a = admin.get_account(&s.caller, id).await?;
     let health = admin.reports().account_health(id).await?;
     let label = form
@@ -424,7 +423,7 @@ async fn edit_with(
 pub(crate) async fn update(ctx: &Ctx<'_>, s: &Signed, id: &str, f: &Form) -> Reply {
     s.require(Nav::Accounts)?;
     let id: AccountId = parse_id(id)?;
-    let admin = &ctx.dash.admin;
+    let admin = &ctx.admin;
     let current = admin.get_account(&s.caller, id).await?;
     let auth_data = f.get("api_key").map(|key| match current.auth_data.kind() {
         AuthKind::Bearer => AuthData::Bearer {
@@ -475,7 +474,7 @@ pub(crate) async fn update(ctx: &Ctx<'_>, s: &Signed, id: &str, f: &Form) -> Rep
 pub(crate) async fn toggle(ctx: &Ctx<'_>, s: &Signed, id: &str) -> Reply {
     s.require(Nav::Accounts)?;
     let id: AccountId = parse_id(id)?;
-    let admin = &ctx.dash.admin;
+    let admin = &ctx.admin;
     let current = admin.get_account(&s.caller, id).await?;
     let update = UpdateAccount {
         is_active: Some(!current.is_active),
@@ -492,7 +491,7 @@ pub(crate) async fn toggle(ctx: &Ctx<'_>, s: &Signed, id: &str) -> Reply {
 /// `GET /ui/accounts/{id}/delete`: the confirmation step.
 pub(crate) async fn confirm_delete(ctx: &Ctx<'_>, s: &Signed, id: &str) -> Reply {
     s.require(Nav::Accounts)?;
-    let a = ctx.dash.admin.get_account(&s.caller, parse_id(id)?).await?;
+    let a = ctx.admin.get_account(&s.caller, parse_id(id)?).await?;
     let body = html! {
         div.panel {
             p { "Delete the " strong { (a.provider_id) } " account " strong { (a.label) } "? Requests stop using it at once; its request logs stay." }
@@ -509,9 +508,6 @@ pub(crate) async fn confirm_delete(ctx: &Ctx<'_>, s: &Signed, id: &str) -> Reply
 /// `POST /ui/accounts/{id}/delete`.
 pub(crate) async fn delete(ctx: &Ctx<'_>, s: &Signed, id: &str) -> Reply {
     s.require(Nav::Accounts)?;
-    ctx.dash
-        .admin
-        .delete_account(&s.caller, parse_id(id)?)
-        .await?;
+    ctx.admin.delete_account(&s.caller, parse_id(id)?).await?;
     Ok(redirect("/ui/accounts?done=account-deleted"))
 }

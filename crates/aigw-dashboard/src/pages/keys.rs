@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use aigw_domain::{ApiKeyId, Page, UserId};
 use maud::html;
 
+use super::common::{Ctx, Reply, Signed, done, ok_page, parse_id, redirect};
 use super::signin::unprocessable;
-use super::{Ctx, Reply, Signed, ok_page, parse_id, redirect};
 use crate::Error;
 use crate::form::{Form, query_string};
 use crate::layout::{self, FieldError, Nav};
@@ -24,7 +24,7 @@ pub(crate) async fn list(
     errors: &[FieldError],
 ) -> Reply {
     s.require(Nav::Keys)?;
-    let admin = &ctx.dash.admin;
+    let admin = &ctx.admin;
     let page = ctx.query.page();
     let keys = admin
         .list_api_keys(&s.caller, None, Page::new(PAGE, page * PAGE))
@@ -47,7 +47,7 @@ pub(crate) async fn list(
     owners.sort_by(|a, b| a.1.cmp(&b.1));
     let link = |p: i64| format!("/ui/keys{}", query_string(&[("page", &p.to_string())]));
     let body = html! {
-        (super::done(ctx))
+        (done(ctx))
         @if let Some(raw) = issued {
             div.notice.ok role="status" {
                 strong { "Your new API key. Copy it now: it is not shown again." }
@@ -115,7 +115,7 @@ pub(crate) async fn create(ctx: &Ctx<'_>, s: &Signed, f: &Form) -> Reply {
         None => None,
     };
     let label = f.get("label").map(str::to_owned);
-    match ctx.dash.admin.create_api_key(&s.caller, owner, label).await {
+    match ctx.admin.create_api_key(&s.caller, owner, label).await {
         Ok(issued) => list(ctx, s, Some(&issued.raw), &Form::default(), &[]).await,
         Err(e) => {
             let e = Error::from(e);
@@ -136,6 +136,6 @@ pub(crate) async fn create(ctx: &Ctx<'_>, s: &Signed, f: &Form) -> Reply {
 pub(crate) async fn revoke(ctx: &Ctx<'_>, s: &Signed, id: &str) -> Reply {
     s.require(Nav::Keys)?;
     let id: ApiKeyId = parse_id(id)?;
-    ctx.dash.admin.revoke_api_key(&s.caller, id).await?;
+    ctx.admin.revoke_api_key(&s.caller, id).await?;
     Ok(redirect("/ui/keys?done=key-revoked"))
 }

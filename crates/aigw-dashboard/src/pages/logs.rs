@@ -7,7 +7,7 @@ use aigw_domain::{ApiKeyId, Page, ProviderId, RequestLogFilter};
 use chrono::Utc;
 use maud::html;
 
-use super::{Ctx, Reply, Signed, ok_page, provider_options};
+use super::common::{Ctx, Reply, Signed, ok_page, provider_options};
 use crate::form::query_string;
 use crate::layout::{self, Nav, num};
 
@@ -16,7 +16,7 @@ const PAGE: i64 = 50;
 /// `GET /ui/logs`.
 pub(crate) async fn requests(ctx: &Ctx<'_>, s: &Signed) -> Reply {
     s.require(Nav::Logs)?;
-    let admin = &ctx.dash.admin;
+    let admin = &ctx.admin;
     let q = &ctx.query;
     let provider_raw = q.get("provider").unwrap_or("");
     let model = q.get("model").unwrap_or("");
@@ -153,7 +153,7 @@ pub(crate) async fn errors(ctx: &Ctx<'_>, s: &Signed) -> Reply {
         Some("500") => 500,
         _ => 50,
     };
-    let log = ctx.dash.admin.reports().error_logs(Some(limit)).await?;
+    let log = ctx.admin.reports().error_logs(Some(limit)).await?;
     let body = html! {
         nav.tabs aria-label="How many" {
             @for n in [50, 200, 500] {
@@ -187,7 +187,7 @@ pub(crate) async fn errors(ctx: &Ctx<'_>, s: &Signed) -> Reply {
 /// today's use, the learned limit and any cooldown.
 pub(crate) async fn quota(ctx: &Ctx<'_>, s: &Signed) -> Reply {
     s.require(Nav::Quota)?;
-    let reports = ctx.dash.admin.reports();
+    let reports = ctx.admin.reports();
     let health = reports.health_summary().await?;
     let quota = reports.quota_accounts(None).await?;
     let page = ctx.query.page();

@@ -5,8 +5,8 @@ use aigw_domain::{Page, ProviderId, UserId};
 use aigw_services::admin::mappings::{CreateMapping, MappingOwner};
 use maud::html;
 
+use super::common::{Ctx, Reply, Signed, done, ok_page, provider_options, redirect};
 use super::signin::unprocessable;
-use super::{Ctx, Reply, Signed, ok_page, provider_options, redirect};
 use crate::Error;
 use crate::form::{Form, query_string};
 use crate::layout::{self, FieldError, Nav};
@@ -18,14 +18,13 @@ pub(crate) async fn list(ctx: &Ctx<'_>, s: &Signed, form: &Form, errors: &[Field
     s.require(Nav::Mappings)?;
     let page = ctx.query.page();
     let mappings = ctx
-        .dash
         .admin
         .list_mappings(&s.caller, Page::new(PAGE, page * PAGE))
         .await?;
     let providers = provider_options(ctx, None).await?;
     let link = |p: i64| format!("/ui/mappings{}", query_string(&[("page", &p.to_string())]));
     let body = html! {
-        (super::done(ctx))
+        (done(ctx))
         @if mappings.data.is_empty() {
             div.panel { (layout::empty("No model mappings yet — add one below", html! { p { "Without a mapping, a model goes to the provider its name's prefix rule names." } })) }
         } @else {
@@ -94,7 +93,6 @@ pub(crate) async fn create(ctx: &Ctx<'_>, s: &Signed, f: &Form) -> Reply {
     })();
     let result = match parsed {
         Ok(new) => ctx
-            .dash
             .admin
             .create_mapping(&s.caller, new)
             .await
@@ -106,11 +104,11 @@ pub(crate) async fn create(ctx: &Ctx<'_>, s: &Signed, f: &Form) -> Reply {
         Err(e) => {
             match FieldError::from_error(&e, &["alias", "provider_id", "model_name", "priority"]) {
                 Some(err) => list(ctx, s, f, &[err]).await.map(unprocessable),
-                None if e.status(ctx.dash.status_of).is_client_error() => list(
+                None if e.status(ctx.status_of).is_client_error() => list(
                     ctx,
                     s,
                     f,
-                    &[FieldError::new("alias", e.message(ctx.dash.status_of))],
+                    &[FieldError::new("alias", e.message(ctx.status_of))],
                 )
                 .await
                 .map(unprocessable),
@@ -128,8 +126,7 @@ pub(crate) async fn delete(ctx: &Ctx<'_>, s: &Signed, f: &Form) -> Reply {
         Some(id) => MappingOwner::User(id.parse::<UserId>().map_err(|_| Error::NotFound)?),
         None => MappingOwner::Resolve,
     };
-    ctx.dash
-        .admin
+    ctx.admin
         .delete_mapping(&s.caller, f.get("alias").unwrap_or(""), owner)
         .await?;
     Ok(redirect("/ui/mappings?done=mapping-deleted"))

@@ -5,6 +5,7 @@
 //! ([`Signed::require`]), so a hidden link is never the only protection.
 
 mod accounts;
+mod common;
 mod keys;
 mod logs;
 mod mappings;
@@ -15,140 +16,33 @@ mod users;
 
 use std::net::IpAddr;
 
-use aigw_services::admin::auth::Caller;
+use aigw_services::ErrorStatus;
+use aigw_services::admin::Admin;
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue, LOCATION, SET_COOKIE};
-use http::{HeaderMap, Method, Request, Response, StatusCode};
-use maud::{Markup, html};
+use http::{Method, Request, Response, StatusCode};
+use maud::html;
 use subtle::ConstantTimeEq;
 
+use self::common::{Ctx, Reply, Signed, html_page, redirect};
 use crate::form::Form;
-use crate::layout::{self, Nav, Viewer};
-use crate::session::{self, Record};
-use crate::{Dashboard, Error, assets, security};
-
-type Reply = Result<Response<Bytes>, Error>;
-
-/// One request to the dashboard.
-pub(crate) struct Ctx<'a> {
-    pub(crate) dash: &'a Dashboard,
-    pub(crate) method: Method,
-    pub(crate) path: String,
-    pub(crate) query: Form,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Bytes,
-    pub(crate) peer: Option<IpAddr>,
-    pub(crate) tls: bool,
-}
-
-/// A request with a live session.
-pub(crate) struct Signed {
-    pub(crate) caller: Caller,
-    /// The session cookie's value.
-    pub(crate) token: String,
-    pub(crate) record: Record,
-}
-
-impl Signed {
-    pub(crate) fn viewer(&self) -> Viewer<'_> {
-        Viewer {
-            username: &self.caller.user.username,
-            role: self.caller.role(),
-            csrf: &self.record.csrf,
-        }
-    }
-
-    /// Refuses (403) a caller whose role may not open `nav`.
-    pub(crate) fn require(&self, nav: Nav) -> Result<(), Error> {
-        if layout::allowed(nav, self.caller.role()) {
-            Ok(())
-        } else {
-            Err(Error::Forbidden)
-        }
-    }
-
-    pub(crate) fn is_admin(&self) -> bool {
-        self.caller.is_admin()
-    }
-}
-
-/// An HTML page with `status`.
-pub(crate) fn html_page(status: StatusCode, markup: Markup) -> Response<Bytes> {
-    let mut resp = Response::new(Bytes::from(markup.into_string()));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    resp
-}
-
-/// A page of the signed-in layout, 200.
-pub(crate) fn ok_page(s: &Signed, nav: Nav, title: &str, body: Markup) -> Reply {
-    Ok(html_page(
-        StatusCode::OK,
-        layout::page(&s.viewer(), nav, title, body),
-    ))
-}
-
-/// A `303 See Other` to `location` (after a form, or to sign in).
-pub(crate) fn redirect(location: &str) -> Response<Bytes> {
-    let mut resp = Response::new(Bytes::new());
-    *resp.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(v) = HeaderValue::from_str(location) {
-        resp.headers_mut().insert(LOCATION, v);
-    }
-    resp
-}
-
-pub(crate) fn add_cookie(resp: &mut Response<Bytes>, cookie: &str) {
-    if let Ok(v) = HeaderValue::from_str(cookie) {
-        resp.headers_mut().append(SET_COOKIE, v);
-    }
-}
-
-/// The notice a `?done=` code after a redirect stands for.
-fn done_notice(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "account-created" => "Account added.",
-        "account-updated" => "Account saved.",
-        "account-enabled" => "Account enabled.",
-        "account-disabled" => "Account disabled.",
-        "account-deleted" => "Account deleted.",
-        "oauth" => "Account connected through OAuth.",
-        "proxy-created" => "Proxy added.",
-        "proxy-updated" => "Proxy saved.",
-        "proxy-deleted" => "Proxy deleted.",
-        "recalculated" => "Proxy assignments recalculated.",
-        "key-revoked" => "Key revoked. Requests with it are refused from now on.",
-        "user-created" => "User created.",
-        "user-updated" => "User saved.",
-        "user-deleted" => "User deleted.",
-        "mapping-created" => "Model mapping added.",
-        "mapping-deleted" => "Model mapping deleted.",
-        "password" => "Password changed. Your other sessions are signed out.",
-        _ => return None,
-    })
-}
-
-/// The notice of this request's `?done=`, if any.
-pub(crate) fn done(ctx: &Ctx<'_>) -> Markup {
-    match ctx.query.get("done").and_then(done_notice) {
-        Some(text) => layout::notice("ok", text),
-        None => html! {},
-    }
-}
+use crate::layout::{self, Nav};
+use crate::session::{self, Sessions};
+use crate::{Error, PREFIX, assets, security};
 
 /// Answers one request; adds the security headers to every answer.
 pub(crate) async fn route(
-    dash: &Dashboard,
+    admin: &Admin,
+    sessions: &Sessions,
+    status_of: ErrorStatus,
     req: Request<Bytes>,
     peer: Option<IpAddr>,
 ) -> Response<Bytes> {
     let (parts, body) = req.into_parts();
     let tls = security::is_tls(&parts.headers, parts.uri.scheme_str());
     let ctx = Ctx {
-        dash,
+        admin,
+        sessions,
+        status_of,
         method: parts.method,
         path: parts.uri.path().to_owned(),
         query: Form::from_query(parts.uri.query()),
@@ -167,7 +61,7 @@ pub(crate) async fn route(
 
 /// The error page, in the signed-in layout when there is a session.
 fn error_page(ctx: &Ctx<'_>, signed: Option<&Signed>, e: &Error) -> Response<Bytes> {
-    let status = e.status(ctx.dash.status_of);
+    let status = e.status(ctx.status_of);
     if status.is_server_error() {
         tracing::warn!(error = %e, "dashboard request failed");
     }
@@ -178,7 +72,7 @@ fn error_page(ctx: &Ctx<'_>, signed: Option<&Signed>, e: &Error) -> Response<Byt
         _ => "Cannot do that",
     };
     let body = html! {
-        (layout::notice("bad", &e.message(ctx.dash.status_of)))
+        (layout::notice("bad", &e.message(ctx.status_of)))
         p { a href="/ui/" { "Back to the dashboard" } }
     };
     let markup = match signed {
@@ -190,7 +84,7 @@ fn error_page(ctx: &Ctx<'_>, signed: Option<&Signed>, e: &Error) -> Response<Byt
 
 /// The path's segments after `/ui`.
 fn segments(path: &str) -> Vec<&str> {
-    path.strip_prefix(crate::PREFIX)
+    path.strip_prefix(PREFIX)
         .unwrap_or("")
         .split('/')
         .filter(|s| !s.is_empty())
@@ -199,7 +93,7 @@ fn segments(path: &str) -> Vec<&str> {
 
 async fn dispatch(ctx: &Ctx<'_>) -> Reply {
     let get = ctx.method == Method::GET || ctx.method == Method::HEAD;
-    if ctx.path == "/" || ctx.path == crate::PREFIX {
+    if ctx.path == "/" || ctx.path == PREFIX {
         return if get {
             Ok(redirect("/ui/"))
         } else {
@@ -247,12 +141,12 @@ async fn signed_in(ctx: &Ctx<'_>) -> Result<Option<Signed>, Error> {
     let Some(token) = session::cookie(&ctx.headers, session::COOKIE) else {
         return Ok(None);
     };
-    let sessions = &ctx.dash.sessions;
+    let sessions = &ctx.sessions;
     let touch = ctx.path != "/ui/live";
     let Some(record) = sessions.load(token, touch).await? else {
         return Ok(None);
     };
-    match ctx.dash.admin.authenticate(&record.jwt).await {
+    match ctx.admin.authenticate(&record.jwt).await {
         Ok(caller) => Ok(Some(Signed {
             caller,
             token: token.to_owned(),
@@ -307,26 +201,6 @@ async fn page(ctx: &Ctx<'_>, s: &Signed, get: bool, segs: &[&str], f: &Form) -> 
     }
 }
 
-/// A page's options for a select of providers: `(id, "name (id)")`, with
-/// an optional first "any" entry.
-pub(crate) async fn provider_options(
-    ctx: &Ctx<'_>,
-    any: Option<&str>,
-) -> Result<Vec<(String, String)>, Error> {
-    let mut out: Vec<(String, String)> = any
-        .map(|label| vec![(String::new(), label.to_owned())])
-        .unwrap_or_default();
-    for p in ctx.dash.admin.list_providers(false).await? {
-        out.push((p.id.to_string(), format!("{} ({})", p.name, p.id)));
-    }
-    Ok(out)
-}
-
-/// Parses an id from a path segment; anything malformed is "not found".
-pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, Error> {
-    raw.parse().map_err(|_| Error::NotFound)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,7 +212,5 @@ mod tests {
             segments("/ui/accounts/12/delete"),
             vec!["accounts", "12", "delete"]
         );
-        assert!(done_notice("account-created").is_some());
-        assert!(done_notice("<script>").is_none());
     }
 }

@@ -13,7 +13,7 @@ use http::Response;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use maud::{Markup, html};
 
-use super::{Ctx, Reply, Signed, ok_page, redirect};
+use super::common::{Ctx, Reply, Signed, ok_page, redirect};
 use crate::Error;
 use crate::charts::{self, Series};
 use crate::layout::{self, Nav, num};
@@ -53,7 +53,7 @@ pub(crate) async fn page(ctx: &Ctx<'_>, s: &Signed) -> Reply {
     } else {
         7
     };
-    let reports = ctx.dash.admin.reports();
+    let reports = ctx.admin.reports();
     let usage = reports.usage_by_model(Some(days), None).await?;
     let window = usage.window;
     let labels: Vec<String> = (0..window.days)
@@ -112,7 +112,7 @@ pub(crate) async fn page(ctx: &Ctx<'_>, s: &Signed) -> Reply {
     );
     let live = live_figures(ctx).await?;
     let health = reports.health_summary().await?;
-    let proxies = ctx.dash.admin.list_proxies(Page::max()).await?;
+    let proxies = ctx.admin.list_proxies(Page::max()).await?;
     let mut proxy_counts = [0usize; 4];
     for p in &proxies.data {
         let slot = match (p.is_active, p.health_status) {
@@ -222,9 +222,9 @@ fn figure(label: &str, value: &str, sub: &str) -> Markup {
 /// Today's live counters: `(provider, requests, failures)`.
 async fn live_figures(ctx: &Ctx<'_>) -> Result<Vec<(String, u64, u64)>, Error> {
     let today = Utc::now().date_naive();
-    let state = ctx.dash.admin.gateway().state();
+    let state = ctx.admin.gateway().state();
     let mut out = Vec::new();
-    for p in ctx.dash.admin.list_providers(false).await? {
+    for p in ctx.admin.list_providers(false).await? {
         let c = state
             .live_counts(LiveScope::Provider, p.id.as_str(), today)
             .await?;

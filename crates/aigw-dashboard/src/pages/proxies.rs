@@ -8,8 +8,8 @@ use aigw_domain::{NewProxy, Page, ProxyId, ProxyUrl};
 use aigw_services::admin::proxies::UpdateProxy;
 use maud::html;
 
+use super::common::{Ctx, Reply, Signed, done, ok_page, parse_id, redirect};
 use super::signin::unprocessable;
-use super::{Ctx, Reply, Signed, ok_page, parse_id, redirect};
 use crate::Error;
 use crate::form::{Form, query_string};
 use crate::layout::{self, FieldError, Nav, num};
@@ -20,7 +20,7 @@ const FIELDS: [&str; 5] = ["url", "max_accounts", "priority", "weight", "max_fai
 /// `GET /ui/proxies` (and the form re-drawn with its errors).
 pub(crate) async fn list(ctx: &Ctx<'_>, s: &Signed, form: &Form, errors: &[FieldError]) -> Reply {
     s.require(Nav::Proxies)?;
-    let admin = &ctx.dash.admin;
+    let admin = &ctx.admin;
     let page = ctx.query.page();
     let proxies = admin.list_proxies(Page::new(PAGE, page * PAGE)).await?;
     let assignments = admin.proxy_assignments(None).await?;
@@ -40,7 +40,7 @@ pub(crate) async fn list(ctx: &Ctx<'_>, s: &Signed, form: &Form, errors: &[Field
     let link = |p: i64| format!("/ui/proxies{}", query_string(&[("page", &p.to_string())]));
     let value = |name: &str, default: &str| form.get(name).unwrap_or(default).to_owned();
     let body = html! {
-        (super::done(ctx))
+        (done(ctx))
         @if proxies.data.is_empty() {
             div.panel { (layout::empty("No proxies yet — accounts connect directly", html! { p { "Add a proxy below to send upstream traffic through it." } })) }
         } @else {
@@ -116,18 +116,18 @@ pub(crate) async fn create(ctx: &Ctx<'_>, s: &Signed, f: &Form) -> Reply {
         Ok(new)
     })();
     let result = match parsed {
-        Ok(new) => ctx.dash.admin.create_proxy(new).await.map_err(Error::from),
+        Ok(new) => ctx.admin.create_proxy(new).await.map_err(Error::from),
         Err(e) => Err(e),
     };
     match result {
         Ok(_) => Ok(redirect("/ui/proxies?done=proxy-created")),
         Err(e) => match field_error(&e) {
             Some(err) => list(ctx, s, f, &[err]).await.map(unprocessable),
-            None if e.status(ctx.dash.status_of).is_client_error() => list(
+            None if e.status(ctx.status_of).is_client_error() => list(
                 ctx,
                 s,
                 f,
-                &[FieldError::new("url", e.message(ctx.dash.status_of))],
+                &[FieldError::new("url", e.message(ctx.status_of))],
             )
             .await
             .map(unprocessable),
@@ -139,7 +139,7 @@ pub(crate) async fn create(ctx: &Ctx<'_>, s: &Signed, f: &Form) -> Reply {
 /// `POST /ui/proxies/recalculate`.
 pub(crate) async fn recalculate(ctx: &Ctx<'_>, s: &Signed) -> Reply {
     s.require(Nav::Proxies)?;
-    ctx.dash.admin.recalculate_proxies().await?;
+    ctx.admin.recalculate_proxies().await?;
     Ok(redirect("/ui/proxies?done=recalculated"))
 }
 
@@ -152,7 +152,7 @@ pub(crate) async fn edit(
     errors: &[FieldError],
 ) -> Reply {
     s.require(Nav::Proxies)?;
-    let p = ctx.dash.admin.get_proxy(parse_id(id)?).await?;
+    let p = ctx.admin.get_proxy(parse_id(id)?).await?;
     let value = |name: &str, current: String| {
         form.and_then(|f| f.get(name))
             .map_or(current, str::to_owned)
@@ -199,7 +199,6 @@ pub(crate) async fn update(ctx: &Ctx<'_>, s: &Signed, id: &str, f: &Form) -> Rep
     })();
     let result = match parsed {
         Ok(update) => ctx
-            .dash
             .admin
             .update_proxy(pid, update)
             .await
@@ -218,7 +217,7 @@ pub(crate) async fn update(ctx: &Ctx<'_>, s: &Signed, id: &str, f: &Form) -> Rep
 /// `GET /ui/proxies/{id}/delete`: the confirmation step.
 pub(crate) async fn confirm_delete(ctx: &Ctx<'_>, s: &Signed, id: &str) -> Reply {
     s.require(Nav::Proxies)?;
-    let p = ctx.dash.admin.get_proxy(parse_id(id)?).await?;
+    let p = ctx.admin.get_proxy(parse_id(id)?).await?;
     let body = html! {
         div.panel {
             p { "Delete the proxy " code { (p.url.redacted()) } "? Its accounts are given other proxies, or none." }
@@ -235,6 +234,6 @@ pub(crate) async fn confirm_delete(ctx: &Ctx<'_>, s: &Signed, id: &str) -> Reply
 /// `POST /ui/proxies/{id}/delete`.
 pub(crate) async fn delete(ctx: &Ctx<'_>, s: &Signed, id: &str) -> Reply {
     s.require(Nav::Proxies)?;
-    ctx.dash.admin.delete_proxy(parse_id(id)?).await?;
+    ctx.admin.delete_proxy(parse_id(id)?).await?;
     Ok(redirect("/ui/proxies?done=proxy-deleted"))
 }

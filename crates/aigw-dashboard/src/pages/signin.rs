@@ -12,7 +12,7 @@ use http::header::{HeaderValue, RETRY_AFTER};
 use maud::{Markup, html};
 use subtle::ConstantTimeEq;
 
-use super::{Ctx, Reply, Signed, add_cookie, html_page, ok_page, redirect};
+use super::common::{Ctx, Reply, Signed, add_cookie, done, html_page, ok_page, redirect};
 use crate::form::Form;
 use crate::layout::{self, FieldError, Nav};
 use crate::session::{self, SIGNIN_COOKIE, random_token, set_cookie};
@@ -97,9 +97,9 @@ pub(crate) async fn submit(ctx: &Ctx<'_>) -> Reply {
         ));
     }
     let password = f.raw("password");
-    match ctx.dash.admin.login(username, password, ctx.peer).await {
+    match ctx.admin.login(username, password, ctx.peer).await {
         Ok(signed) => {
-            let (token, _) = ctx.dash.sessions.create(signed.token).await?;
+            let (token, _) = ctx.sessions.create(signed.token).await?;
             let mut resp = redirect(next_or_landing(next, signed.user.role));
             add_cookie(
                 &mut resp,
@@ -107,7 +107,7 @@ pub(crate) async fn submit(ctx: &Ctx<'_>) -> Reply {
                     session::COOKIE,
                     &token,
                     "/",
-                    ctx.dash.sessions.cookie_max_age(),
+                    ctx.sessions.cookie_max_age(),
                     ctx.tls,
                 ),
             );
@@ -146,7 +146,7 @@ fn next_or_landing(next: &str, role: Role) -> &str {
 
 /// `POST /ui/signout`: ends the session on every instance.
 pub(crate) async fn signout(ctx: &Ctx<'_>, s: &Signed) -> Reply {
-    ctx.dash.sessions.end(&s.token).await?;
+    ctx.sessions.end(&s.token).await?;
     let mut resp = redirect("/ui/signin");
     add_cookie(&mut resp, &set_cookie(session::COOKIE, "", "/", 0, ctx.tls));
     Ok(resp)
@@ -159,7 +159,7 @@ pub(crate) fn password_form(ctx: &Ctx<'_>, s: &Signed, errors: &[FieldError]) ->
         Nav::Password,
         "Change password",
         html! {
-            (super::done(ctx))
+            (done(ctx))
             div.panel {
                 form.stack method="post" action="/ui/password" {
                     (layout::csrf_field(&s.record.csrf))
@@ -185,16 +185,12 @@ pub(crate) async fn password_submit(ctx: &Ctx<'_>, s: &Signed, f: &crate::form::
         return password_form(ctx, s, &errors).map(unprocessable);
     }
     match ctx
-        .dash
         .admin
         .change_password(&s.caller, f.raw("current_password"), new)
         .await
     {
         Ok(session) => {
-            ctx.dash
-                .sessions
-                .replace_jwt(&s.token, session.token)
-                .await?;
+            ctx.sessions.replace_jwt(&s.token, session.token).await?;
             Ok(redirect("/ui/password?done=password"))
         }
         Err(e) => {

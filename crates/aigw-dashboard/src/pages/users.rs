@@ -5,8 +5,8 @@ use aigw_domain::{Page, Role, UserId};
 use aigw_services::admin::users::{CreateUser, UpdateUser};
 use maud::html;
 
+use super::common::{Ctx, Reply, Signed, done, ok_page, parse_id, redirect};
 use super::signin::unprocessable;
-use super::{Ctx, Reply, Signed, ok_page, parse_id, redirect};
 use crate::Error;
 use crate::form::{Form, query_string};
 use crate::layout::{self, FieldError, Nav};
@@ -37,15 +37,11 @@ fn parse_role(raw: Option<&str>) -> Result<Role, Error> {
 pub(crate) async fn list(ctx: &Ctx<'_>, s: &Signed, form: &Form, errors: &[FieldError]) -> Reply {
     s.require(Nav::Users)?;
     let page = ctx.query.page();
-    let users = ctx
-        .dash
-        .admin
-        .list_users(Page::new(PAGE, page * PAGE))
-        .await?;
+    let users = ctx.admin.list_users(Page::new(PAGE, page * PAGE)).await?;
     let link = |p: i64| format!("/ui/users{}", query_string(&[("page", &p.to_string())]));
     let role_options = roles();
     let body = html! {
-        (super::done(ctx))
+        (done(ctx))
         (layout::pager(users.total, PAGE, page * PAGE, link))
         div.table-wrap {
             table {
@@ -104,7 +100,6 @@ pub(crate) async fn create(ctx: &Ctx<'_>, s: &Signed, f: &Form) -> Reply {
     s.require(Nav::Users)?;
     let result = match parse_role(f.get("role")) {
         Ok(role) => ctx
-            .dash
             .admin
             .create_user(&CreateUser {
                 username: f.get("username").unwrap_or("").to_owned(),
@@ -119,11 +114,11 @@ pub(crate) async fn create(ctx: &Ctx<'_>, s: &Signed, f: &Form) -> Reply {
         Ok(_) => Ok(redirect("/ui/users?done=user-created")),
         Err(e) => match FieldError::from_error(&e, &["username", "password", "role"]) {
             Some(err) => list(ctx, s, f, &[err]).await.map(unprocessable),
-            None if e.status(ctx.dash.status_of).is_client_error() => list(
+            None if e.status(ctx.status_of).is_client_error() => list(
                 ctx,
                 s,
                 f,
-                &[FieldError::new("username", e.message(ctx.dash.status_of))],
+                &[FieldError::new("username", e.message(ctx.status_of))],
             )
             .await
             .map(unprocessable),
@@ -141,14 +136,14 @@ pub(crate) async fn update(ctx: &Ctx<'_>, s: &Signed, id: &str, f: &Form) -> Rep
         is_active: Some(f.checked("is_active")),
         password: f.get("password").map(str::to_owned),
     };
-    ctx.dash.admin.update_user(&s.caller, id, &update).await?;
+    ctx.admin.update_user(&s.caller, id, &update).await?;
     Ok(redirect("/ui/users?done=user-updated"))
 }
 
 /// `GET /ui/users/{id}/delete`: the confirmation step.
 pub(crate) async fn confirm_delete(ctx: &Ctx<'_>, s: &Signed, id: &str) -> Reply {
     s.require(Nav::Users)?;
-    let u = ctx.dash.admin.get_user(parse_id(id)?).await?;
+    let u = ctx.admin.get_user(parse_id(id)?).await?;
     let body = html! {
         div.panel {
             p { "Delete the user " strong { (u.username) } " with their API keys and model mappings? Their keys stop working at once." }
@@ -165,6 +160,6 @@ pub(crate) async fn confirm_delete(ctx: &Ctx<'_>, s: &Signed, id: &str) -> Reply
 /// `POST /ui/users/{id}/delete`.
 pub(crate) async fn delete(ctx: &Ctx<'_>, s: &Signed, id: &str) -> Reply {
     s.require(Nav::Users)?;
-    ctx.dash.admin.delete_user(&s.caller, parse_id(id)?).await?;
+    ctx.admin.delete_user(&s.caller, parse_id(id)?).await?;
     Ok(redirect("/ui/users?done=user-deleted"))
 }

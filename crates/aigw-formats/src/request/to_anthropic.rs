@@ -2,7 +2,9 @@
 
 use serde_json::{Value, json};
 
-use super::{DEFAULT_ANTHROPIC_MAX_TOKENS, MIN_THINKING_BUDGET, effort_budget, output_instruction};
+use super::common::{
+    DEFAULT_ANTHROPIC_MAX_TOKENS, MIN_THINKING_BUDGET, effort_budget, output_instruction,
+};
 use crate::anthropic::{
     self, ContentBlock, DocumentSource, Effort, ImageSource, Message, MessagesRequest, Metadata,
     OutputConfig, SystemBlock, ThinkingConfig,

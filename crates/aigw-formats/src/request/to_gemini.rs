@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aigw_domain::Format;
 use serde_json::json;
 
-use super::effort_budget;
+use super::common::effort_budget;
 use crate::FormatError;
 use crate::gemini::{
     Blob, Content, FileData, FunctionCall, FunctionCallingConfig, FunctionCallingMode,

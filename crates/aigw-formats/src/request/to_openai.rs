@@ -3,7 +3,8 @@
 use aigw_domain::Format;
 use serde_json::json;
 
-use super::{effort_for_budget, media};
+use super::common::effort_for_budget;
+use super::media;
 use crate::FormatError;
 use crate::context::UpstreamTarget;
 use crate::ir::{self, Conversation, OutputFormat, Part, Speaker, Thinking, ToolChoice};

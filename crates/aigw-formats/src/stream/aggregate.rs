@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::StreamError;
+use super::error::StreamError;
 use super::from_responses::failure;
 use crate::Usage;
 use crate::responses::ResponseUsage;

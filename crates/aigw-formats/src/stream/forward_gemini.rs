@@ -7,10 +7,11 @@ use bytes::BytesMut;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::context::{Shared, Step};
+use super::error::StreamError;
 use super::from_gemini::upstream_error;
 use super::to_gemini::Framer;
 use super::wire::GeminiChunkIn;
-use super::{Shared, Step, StreamError};
 use crate::sse::SseEvent;
 use crate::{ErrorKind, Usage};
 

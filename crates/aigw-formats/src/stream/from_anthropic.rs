@@ -4,8 +4,10 @@
 use bytes::BytesMut;
 use serde::Deserialize;
 
+use super::context::{Shared, Step};
+use super::encoder::Encoder;
+use super::error::{StreamError, UpstreamError};
 use super::wire::BlockDeltaIn;
-use super::{Encoder, Shared, Step, StreamError, UpstreamError};
 use crate::anthropic::{self, ContentBlock, Delta, MessageDeltaUsage, StreamEvent};
 use crate::sse::SseEvent;
 use crate::{Finish, Usage};

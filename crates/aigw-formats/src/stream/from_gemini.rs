@@ -8,8 +8,10 @@
 
 use bytes::BytesMut;
 
+use super::context::{Shared, Step};
+use super::encoder::Encoder;
+use super::error::{StreamError, UpstreamError};
 use super::wire::{AntigravityChunkIn, GeminiChunkIn};
-use super::{Encoder, Shared, Step, StreamError, UpstreamError};
 use crate::gemini::ErrorBody;
 use crate::sse::SseEvent;
 use crate::{Finish, Usage, ids};

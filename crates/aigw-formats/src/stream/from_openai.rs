@@ -3,8 +3,10 @@
 
 use bytes::BytesMut;
 
+use super::context::{Shared, Step};
+use super::encoder::Encoder;
+use super::error::{StreamError, UpstreamError};
 use super::wire::ChunkIn;
-use super::{Encoder, Shared, Step, StreamError, UpstreamError};
 use crate::openai::ErrorBody;
 use crate::sse::SseEvent;
 use crate::{Finish, Usage, ids};

@@ -11,8 +11,10 @@
 
 use bytes::BytesMut;
 
+use super::context::{Shared, Step};
+use super::encoder::Encoder;
+use super::error::{StreamError, UpstreamError};
 use super::wire::{ResponsesErrorIn, ResponsesEventIn};
-use super::{Encoder, Shared, Step, StreamError, UpstreamError};
 use crate::responses::{OutputContent, OutputItem, ResponseObject};
 use crate::sse::SseEvent;
 use crate::{Finish, Usage, ids};

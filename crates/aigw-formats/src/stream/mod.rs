@@ -13,6 +13,8 @@
 //! [`StreamTranslator::bytes_emitted`] false, so the caller can still fail over.
 
 mod aggregate;
+mod context;
+mod encoder;
 mod error;
 mod forward_gemini;
 mod from_anthropic;
@@ -30,10 +32,13 @@ use aigw_domain::Format;
 use bytes::BytesMut;
 
 pub use aggregate::{ResponsesAggregator, aggregate_responses};
+pub use context::StreamContext;
 pub use error::{StreamError, UpstreamError, is_retryable};
 
 use crate::sse::{SseEvent, SseParser};
-use crate::{ErrorKind, Finish, Usage};
+use crate::{ErrorKind, Usage};
+use context::{Shared, Step};
+use encoder::Encoder;
 use forward_gemini::GeminiForward;
 use from_anthropic::AnthropicDecoder;
 use from_gemini::GeminiDecoder;
@@ -44,22 +49,6 @@ use to_anthropic::AnthropicEncoder;
 use to_gemini::GeminiEncoder;
 use to_openai::OpenAiEncoder;
 use to_responses::ResponsesEncoder;
-
-/// What the client-facing stream needs to know about its request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamContext {
-    /// The gateway's request id: the client-facing message id is derived from
-    /// it (`msg_…`, `chatcmpl-…`, `resp_…`), and so are generated tool call
-    /// and output item ids, the same way as for whole responses.
-    pub request_id: String,
-    /// The model name the client asked for.
-    pub model: String,
-    /// Unix seconds, for OpenAI's `created`.
-    pub created: u64,
-    /// The OpenAI client asked `stream_options.include_usage`; the upstream is
-    /// always asked for usage, so the usage chunk is dropped when this is false.
-    pub include_usage: bool,
-}
 
 /// Where a stream stands after a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,17 +67,6 @@ pub struct StreamTranslator {
     shared: Shared,
     state: State,
     emitted: bool,
-}
-
-/// State every stage reads: the context and the usage seen so far.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) ctx: StreamContext,
-    /// The client format.
-    pub(crate) client: Format,
-    /// The client-facing message id.
-    pub(crate) response_id: String,
-    pub(crate) usage: Usage,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -115,24 +93,6 @@ enum Decoder {
     Anthropic(AnthropicDecoder),
     Gemini(GeminiDecoder),
     Responses(ResponsesDecoder),
-}
-
-/// The client-side writer. An enum rather than a trait object: the set is closed.
-#[derive(Debug)]
-pub(crate) enum Encoder {
-    OpenAi(OpenAiEncoder),
-    Anthropic(AnthropicEncoder),
-    Responses(ResponsesEncoder),
-    Gemini(GeminiEncoder),
-}
-
-/// What a decoder saw in one upstream event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Step {
-    Continue,
-    /// The upstream's own end marker (`[DONE]`, `message_stop`,
-    /// `response.completed`).
-    End,
 }
 
 impl StreamTranslator {
@@ -485,189 +445,4 @@ impl Pipeline {
             Self::Passthrough(p) => p.fail_responses(sh, kind, message, out),
         }
     }
-}
-
-impl Encoder {
-    /// The upstream has said how the message ended. Content it sends after
-    /// that (Gemini can) is dropped: the client's grammar has no place for it.
-    fn finished(&self) -> bool {
-        match self {
-            Self::OpenAi(e) => e.finished(),
-            Self::Anthropic(e) => e.finished(),
-            Self::Responses(e) => e.finished(),
-            Self::Gemini(e) => e.finished(),
-        }
-    }
-
-    pub(crate) fn text(
-        &mut self,
-        sh: &Shared,
-        text: &str,
-        out: &mut BytesMut,
-    ) -> Result<(), StreamError> {
-        if self.finished() {
-            return Ok(());
-        }
-        match self {
-            Self::OpenAi(e) => e.text(sh, text, out),
-            Self::Anthropic(e) => e.text(sh, text, out),
-            Self::Responses(e) => e.text(sh, text, out),
-            Self::Gemini(e) => e.text(sh, text, out),
-        }
-    }
-
-    pub(crate) fn thinking(
-        &mut self,
-        sh: &Shared,
-        text: &str,
-        out: &mut BytesMut,
-    ) -> Result<(), StreamError> {
-        if self.finished() {
-            return Ok(());
-        }
-        match self {
-            Self::OpenAi(e) => e.thinking(sh, text, out),
-            Self::Anthropic(e) => e.thinking(sh, text, out),
-            Self::Responses(e) => e.thinking(sh, text, out),
-            Self::Gemini(e) => e.thinking(sh, text, out),
-        }
-    }
-
-    /// A reasoning signature; OpenAI Chat has nowhere to put one, Responses
-    /// puts it in the reasoning item's `encrypted_content`.
-    pub(crate) fn signature(
-        &mut self,
-        sh: &Shared,
-        signature: &str,
-        out: &mut BytesMut,
-    ) -> Result<(), StreamError> {
-        if self.finished() {
-            return Ok(());
-        }
-        match self {
-            Self::OpenAi(_) => Ok(()),
-            Self::Anthropic(e) => e.signature(sh, signature, out),
-            Self::Responses(e) => e.signature(sh, signature, out),
-            Self::Gemini(e) => e.signature(sh, signature, out),
-        }
-    }
-
-    /// A signature that belongs to reasoning only if reasoning is in progress.
-    pub(crate) fn signature_if_thinking(
-        &mut self,
-        sh: &Shared,
-        signature: &str,
-        out: &mut BytesMut,
-    ) -> Result<(), StreamError> {
-        if self.finished() {
-            return Ok(());
-        }
-        match self {
-            Self::OpenAi(_) => Ok(()),
-            Self::Anthropic(e) if e.is_thinking() => e.signature(sh, signature, out),
-            Self::Anthropic(_) => Ok(()),
-            Self::Responses(e) => {
-                e.signature_if_thinking(signature);
-                Ok(())
-            }
-            Self::Gemini(e) => e.signature_if_thinking(sh, signature, out),
-        }
-    }
-
-    pub(crate) fn redacted_thinking(
-        &mut self,
-        sh: &Shared,
-        data: &str,
-        out: &mut BytesMut,
-    ) -> Result<(), StreamError> {
-        if self.finished() {
-            return Ok(());
-        }
-        match self {
-            // Redacted reasoning is Anthropic's own; no other client could return it.
-            Self::OpenAi(_) | Self::Responses(_) | Self::Gemini(_) => Ok(()),
-            Self::Anthropic(e) => e.redacted_thinking(sh, data, out),
-        }
-    }
-
-    pub(crate) fn tool_start(
-        &mut self,
-        sh: &Shared,
-        key: u32,
-        id: &str,
-        name: &str,
-        out: &mut BytesMut,
-    ) -> Result<(), StreamError> {
-        if self.finished() {
-            return Ok(());
-        }
-        match self {
-            Self::OpenAi(e) => e.tool_start(sh, key, id, name, out),
-            Self::Anthropic(e) => e.tool_start(sh, key, id, name, out),
-            Self::Responses(e) => e.tool_start(sh, key, id, name, out),
-            Self::Gemini(e) => {
-                e.tool_start(key, id, name);
-                Ok(())
-            }
-        }
-    }
-
-    pub(crate) fn tool_args(
-        &mut self,
-        sh: &Shared,
-        key: u32,
-        json: &str,
-        out: &mut BytesMut,
-    ) -> Result<(), StreamError> {
-        if self.finished() {
-            return Ok(());
-        }
-        match self {
-            Self::OpenAi(e) => e.tool_args(sh, key, json, out),
-            Self::Anthropic(e) => e.tool_args(key, json, out),
-            Self::Responses(e) => e.tool_args(key, json, out),
-            Self::Gemini(e) => {
-                e.tool_args(key, json);
-                Ok(())
-            }
-        }
-    }
-
-    pub(crate) fn finish(
-        &mut self,
-        sh: &Shared,
-        finish: Finish,
-        stop_sequence: Option<String>,
-        out: &mut BytesMut,
-    ) -> Result<(), StreamError> {
-        match self {
-            Self::OpenAi(e) => e.finish(sh, finish, out),
-            Self::Anthropic(e) => e.finish(finish, stop_sequence, out),
-            Self::Responses(e) => e.finish(finish, out),
-            Self::Gemini(e) => {
-                e.finish(finish);
-                Ok(())
-            }
-        }
-    }
-
-    fn end(&mut self, sh: &Shared, out: &mut BytesMut) -> Result<(), StreamError> {
-        match self {
-            Self::OpenAi(e) => e.end(sh, out),
-            Self::Anthropic(e) => e.end(sh, out),
-            Self::Responses(e) => e.end(sh, out),
-            Self::Gemini(e) => e.end(sh, out),
-        }
-    }
-}
-
-/// Writes one event whose data is `value` as JSON.
-pub(crate) fn emit<T: serde::Serialize + ?Sized>(
-    out: &mut BytesMut,
-    event: Option<&str>,
-    value: &T,
-) -> Result<(), StreamError> {
-    crate::sse::write_json_event(out, event, value).map_err(|e| StreamError::Serialize {
-        message: e.to_string(),
-    })
 }

@@ -15,7 +15,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use super::{Shared, Step, StreamError, UpstreamError};
+use super::context::{Shared, Step};
+use super::error::{StreamError, UpstreamError};
 use crate::anthropic::{self, ErrorDetail, MessageDeltaUsage, StopReason};
 use crate::openai::ChatUsage;
 use crate::responses::{OutputItem, ResponseObject, ResponseStatus, ResponseUsage};

@@ -9,8 +9,9 @@
 
 use bytes::BytesMut;
 
+use super::context::{Shared, emit};
+use super::error::StreamError;
 use super::wire::{BlockDelta, BlockDeltaOut};
-use super::{Shared, StreamError, emit};
 use crate::Finish;
 use crate::anthropic::{
     ContentBlock, MessageDelta, MessageDeltaUsage, MessageType, MessagesResponse, Role, StreamEvent,

@@ -17,7 +17,8 @@
 use bytes::{BufMut, BytesMut};
 use serde_json::Value;
 
-use super::{Shared, StreamError};
+use super::context::Shared;
+use super::error::StreamError;
 use crate::gemini::{Candidate, Content, FunctionCall, GenerateContentResponse, Part};
 use crate::response::to_gemini::thought;
 use crate::{ErrorKind, Finish, Usage};

@@ -9,8 +9,9 @@
 
 use bytes::BytesMut;
 
+use super::context::{Shared, emit};
+use super::error::StreamError;
 use super::wire::{ChoiceOut, ChunkOut, DeltaOut, FunctionOut, ToolCallOut};
-use super::{Shared, StreamError, emit};
 use crate::Finish;
 use crate::openai::{ChatCompletionChunk, ToolType};
 

@@ -15,8 +15,9 @@
 
 use bytes::BytesMut;
 
+use super::context::{Shared, emit};
+use super::error::StreamError;
 use super::wire::ResponsesDeltaOut;
-use super::{Shared, StreamError, emit};
 use crate::responses::{
     IncompleteDetails, ItemStatus, OutputContent, OutputItem, ResponseError, ResponseObject,
     ResponseStatus, StreamEvent, SummaryPart,

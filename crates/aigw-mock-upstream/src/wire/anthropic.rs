@@ -9,7 +9,8 @@ use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{Invalid, Parsed, Rendered, json_bytes, raw_text, sse_event};
+use super::common::{Invalid, Parsed, Rendered, raw_text};
+use super::encode::{json_bytes, sse_event};
 use crate::ids::IdGen;
 use crate::reply::{Finish, Plan, Usage, fragments, pieces};
 

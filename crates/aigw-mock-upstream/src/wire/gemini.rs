@@ -9,7 +9,8 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{Invalid, Parsed, Rendered, json_bytes, raw_text, sse_data};
+use super::common::{Invalid, Parsed, Rendered, raw_text};
+use super::encode::{json_bytes, sse_data};
 use crate::ids::IdGen;
 use crate::reply::{Finish, Plan, pieces};
 
@@ -352,7 +353,7 @@ pub(crate) fn render(
     framed.push(Bytes::from_static(b"]"));
     Ok(Rendered {
         stream: true,
-        content_type: super::JSON,
+        content_type: super::common::JSON,
         chunks: framed,
     })
 }

@@ -10,7 +10,8 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{Invalid, Parsed, Rendered, json_bytes, raw_text, sse_data};
+use super::common::{Invalid, Parsed, Rendered, raw_text};
+use super::encode::{json_bytes, sse_data};
 use crate::ids::{IdGen, unix_now};
 use crate::reply::{Finish, Plan, Usage, fragments, pieces};
 

@@ -12,7 +12,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::{Invalid, Parsed, Rendered, json_bytes, raw_text, sse_event};
+use super::common::{Invalid, Parsed, Rendered, raw_text};
+use super::encode::{json_bytes, sse_event};
 use crate::ids::{IdGen, unix_now};
 use crate::reply::{Finish, Plan, fragments, pieces};
 

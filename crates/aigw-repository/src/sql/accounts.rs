@@ -10,10 +10,11 @@ use diesel_async::RunQueryDsl;
 use super::convert::{
     account_id, db_time, opt_db_time, opt_time, parse, provider_id, time, user_id,
 };
+use super::repository::SqlRepository;
 use super::schema::accounts;
 use super::secrets::{open_auth, seal_auth};
+use super::stats_batches::{StageWrite, StatsStage};
 use super::types::{DbJson, DbTime, DbUuid, now};
-use super::{SqlRepository, StageWrite, StatsStage};
 use crate::Error;
 use crate::crypto::Keyring;
 

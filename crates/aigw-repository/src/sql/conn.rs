@@ -14,8 +14,8 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, SimpleAsyncConnection as _};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use super::SqlOptions;
 use crate::Error;
+use crate::crypto::Keyring;
 use crate::error::{Unavailable, db};
 
 /// The SQLite connection type: diesel's synchronous connection run on tokio's blocking pool.
@@ -27,6 +27,35 @@ pub(crate) const SQLITE_MIGRATIONS: EmbeddedMigrations =
 
 /// An arbitrary constant naming the advisory lock that serialises concurrent migrations.
 const MIGRATION_LOCK_KEY: i64 = 0x6169_6777_6d69_6772; // "aigwmigr"
+
+/// Connection settings of the SQL repository.
+#[derive(Debug, Clone)]
+pub struct SqlOptions {
+    /// Most PostgreSQL connections held at once.
+    pub max_connections: usize,
+    /// SQLite reader connections (the writer is always one).
+    pub sqlite_readers: usize,
+    /// How long to wait for a connection before failing with [`Error::Unavailable`];
+    /// also bounds the first connection attempt.
+    pub acquire_timeout: Duration,
+    /// How long SQLite waits on a lock held by another process.
+    pub sqlite_busy_timeout: Duration,
+    /// The keys account and proxy credentials are sealed with. `None` (the default)
+    /// stores them in clear and refuses to read sealed ones; see the crate docs.
+    pub keyring: Option<Keyring>,
+}
+
+impl Default for SqlOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            sqlite_readers: 4,
+            acquire_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            keyring: None,
+        }
+    }
+}
 
 /// Which database a repository talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -11,10 +11,11 @@ use diesel_async::RunQueryDsl;
 
 use super::conn::Backend;
 use super::convert::{account_id, api_key_id, db_time, opt_provider_id, time};
+use super::repository::SqlRepository;
 use super::schema::request_logs;
 use super::stats_batches::claim_stage_sync;
+use super::stats_batches::{StageWrite, StatsStage};
 use super::types::{DbTime, DbUuid};
-use super::{SqlRepository, StageWrite, StatsStage};
 use crate::Error;
 use crate::error::db;
 

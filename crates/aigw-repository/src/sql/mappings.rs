@@ -8,8 +8,8 @@ use aigw_domain::{
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::SqlRepository;
 use super::convert::{provider_id, time, user_id};
+use super::repository::SqlRepository;
 use super::schema::model_mappings;
 use super::types::{DbTime, DbUuid, now};
 use crate::Error;

@@ -8,8 +8,8 @@ use aigw_domain::{
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::SqlRepository;
 use super::convert::{from_json, parse, provider_id, string_array, time};
+use super::repository::SqlRepository;
 use super::schema::providers;
 use super::secrets::{
     open_fallback_urls, open_provider_url, seal_fallback_urls, seal_provider_url,

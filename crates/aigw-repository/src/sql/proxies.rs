@@ -13,10 +13,11 @@ use diesel_async::RunQueryDsl;
 
 use super::accounts::RECOUNT_PROXY_ACCOUNTS;
 use super::convert::{opt_time, parse, provider_id, time};
+use super::repository::SqlRepository;
 use super::schema::{proxy_pool, proxy_stats};
 use super::secrets::{open_proxy_url, seal_proxy_url};
+use super::stats_batches::{StageWrite, StatsStage};
 use super::types::{DbTime, now};
-use super::{SqlRepository, StageWrite, StatsStage};
 use crate::Error;
 use crate::crypto::Keyring;
 

@@ -7,8 +7,8 @@ use aigw_domain::{
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::SqlRepository;
 use super::convert::{account_id, opt_db_time, opt_time, time};
+use super::repository::SqlRepository;
 use super::schema::account_quota_pattern as qp;
 use super::schema::accounts;
 use super::types::{DbTime, DbUuid, now};

@@ -14,9 +14,9 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
-use super::SqlRepository;
 use super::conn::SqlBackend;
 use super::convert::{account_id, db_time, opt_provider_id, opt_time};
+use super::repository::SqlRepository;
 use super::types::{DbTime, DbUuid, UtcTimestamp, UuidType};
 use crate::Error;
 

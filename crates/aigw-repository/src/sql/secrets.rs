@@ -7,7 +7,7 @@
 //! | proxy `user:password` | `proxy_pool.credentials` | the sealed text; `url` keeps the URL without them | NULL; `url` holds the whole URL |
 //! | provider base URL `user:password` | `providers.credentials` | the sealed text; `base_url` keeps the URL without them | NULL; `base_url` holds the whole URL |
 //! | provider fallback URL `user:password` | `providers.fallback_base_urls` | the element `{"url": <without them>, "credentials": <sealed>}` | the element is the whole URL |
-//! | secret settings (the JWT signing secret, see `settings::SEALED_SETTINGS`) | `settings.value` | the sealed text | the value |
+//! | secret settings (the JWT signing secret, see [`SEALED_SETTINGS`]) | `settings.value` | the sealed text | the value |
 //!
 //! Both layouts need no other schema change, and a reader tells them apart by shape, so
 //! rows written before encryption stay readable. The proxy URL without its credentials
@@ -22,12 +22,18 @@ use serde_json::Value;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::SqlRepository;
+use super::repository::SqlRepository;
 use super::schema::{accounts, providers, proxy_pool, settings};
-use super::settings::SEALED_SETTINGS;
 use super::types::{DbJson, DbUuid};
 use crate::Error;
 use crate::crypto::{Keyring, SecretError, is_sealed, sealed_key_id};
+
+/// The `settings` key of the generated JWT signing secret of management sessions.
+pub const JWT_SECRET_SETTING: &str = "auth.jwt_secret";
+
+/// The settings whose values are secrets, sealed at rest and re-sealed by a key
+/// rotation. Anyone who can read the JWT secret can sign an admin's session token.
+pub const SEALED_SETTINGS: &[&str] = &[JWT_SECRET_SETTING];
 
 /// Rows read and re-written per transaction by a re-sealing pass.
 const BATCH: i64 = 200;

@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 
-use super::SqlRepository;
 use super::conn::SqlBackend;
 use super::convert::db_time;
+use super::repository::SqlRepository;
 use super::types::{DbUuid, UtcTimestamp, UuidType};
 use crate::Error;
 

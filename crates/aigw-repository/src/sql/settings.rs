@@ -1,5 +1,5 @@
 //! Gateway-wide settings shared by every instance (key/value text), such as the
-//! generated JWT signing secret. The values named by [`SEALED_SETTINGS`] are secrets:
+//! generated JWT signing secret. The values named by [`SEALED_SETTINGS`](super::secrets::SEALED_SETTINGS) are secrets:
 //! they are sealed with the repository's keyring like account credentials (see
 //! `secrets.rs`), and read and written only through the `*_secret_setting` methods.
 
@@ -7,18 +7,11 @@ use aigw_domain::Secret;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::SqlRepository;
+use super::repository::SqlRepository;
 use super::schema::settings;
 use super::secrets::{open_setting, seal_setting};
 use crate::Error;
 use crate::crypto::is_sealed;
-
-/// The `settings` key of the generated JWT signing secret of management sessions.
-pub const JWT_SECRET_SETTING: &str = "auth.jwt_secret";
-
-/// The settings whose values are secrets, sealed at rest and re-sealed by a key
-/// rotation. Anyone who can read the JWT secret can sign an admin's session token.
-pub const SEALED_SETTINGS: &[&str] = &[JWT_SECRET_SETTING];
 
 impl SqlRepository {
     /// The value stored under `key`, if any.
@@ -50,7 +43,7 @@ impl SqlRepository {
             .ok_or_else(|| Error::not_found("setting", key))
     }
 
-    /// The secret stored under `key` (one of [`SEALED_SETTINGS`]), storing `fresh` first
+    /// The secret stored under `key` (one of [`SEALED_SETTINGS`](super::secrets::SEALED_SETTINGS)), storing `fresh` first
     /// if there is none: like [`SqlRepository::init_setting`], every instance ends up
     /// with the one value that won. The value is sealed at rest when the repository has
     /// a keyring; a value stored in clear (before encryption) is read and re-sealed in

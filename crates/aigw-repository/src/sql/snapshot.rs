@@ -4,11 +4,11 @@ use aigw_domain::{Account, ApiKey, ModelMapping, Provider, Proxy, User};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::SqlRepository;
 use super::accounts::{AccountRow, into_accounts};
 use super::mappings::MappingRow;
 use super::providers::ProviderRow;
 use super::proxies::ProxyRow;
+use super::repository::SqlRepository;
 use super::schema::{accounts, api_keys, model_mappings, providers, proxy_pool, users};
 use super::users::{ApiKeyRow, UserRow};
 use crate::Error;

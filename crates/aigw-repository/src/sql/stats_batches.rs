@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::SqlRepository;
 use super::convert::db_time;
+use super::repository::SqlRepository;
 use super::schema::stats_batches;
 use super::types::{DbTime, DbUuid, now};
 use crate::Error;

@@ -7,8 +7,8 @@ use aigw_domain::{
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::SqlRepository;
 use super::convert::{api_key_id, opt_time, parse, time, user_id};
+use super::repository::SqlRepository;
 use super::schema::{api_keys, users};
 use super::types::{DbTime, DbUuid, now};
 use crate::Error;

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::StateError;
+use super::error::StateError;
 
 /// Settings of the shared-state store.
 ///

@@ -15,10 +15,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{
-    ErrorLogEntry, InProcessState, InstanceId, Invalidation, LiveCounts, LiveScope, LockGuard,
-    RedisState, StateConfig, StateError, Subscription, WindowCount,
-};
+use super::config::StateConfig;
+use super::error::StateError;
+use super::error_log::ErrorLogEntry;
+use super::invalidation::{InstanceId, Invalidation, Subscription};
+use super::live::{LiveCounts, LiveScope};
+use super::memory::InProcessState;
+use super::pin::PinOrCount;
+use super::redis::RedisState;
+use super::window::WindowCount;
 
 /// Redis with an in-process fallback. Cheap to clone; clones share state.
 #[derive(Clone)]
@@ -169,7 +174,7 @@ impl FallbackState {
     /// Runs `on_redis` if Redis should serve, else (or if it turns out to be
     /// unavailable) `on_local`. `on_redis` is a future, so it costs nothing
     /// when it is not awaited.
-    async fn run<T>(
+    pub(super) async fn run<T>(
         &self,
         on_redis: impl Future<Output = Result<T, StateError>>,
         on_local: impl FnOnce(&InProcessState) -> Result<T, StateError>,
@@ -204,7 +209,7 @@ impl FallbackState {
         pin_key: &str,
         ttl: Duration,
         counter_key: Option<&str>,
-    ) -> Result<super::PinOrCount, StateError> {
+    ) -> Result<PinOrCount, StateError> {
         self.run(
             self.inner.redis.pin_or_claim(pin_key, ttl, counter_key),
             |local| Ok(local.pin_or_claim(pin_key, ttl, counter_key)),
@@ -289,21 +294,6 @@ impl FallbackState {
     }
 
     // --- single-flight locks -------------------------------------------
-
-    /// Takes the lock `key` for `ttl` unless someone else holds it.
-    pub async fn try_lock(
-        &self,
-        key: &str,
-        ttl: Duration,
-    ) -> Result<Option<LockGuard>, StateError> {
-        self.run(
-            self.inner
-                .redis
-                .try_lock_inner(key, ttl, Some(self.clone())),
-            |local| Ok(local.try_lock(key, ttl)),
-        )
-        .await
-    }
 
     // --- live counters --------------------------------------------------
 

@@ -3,7 +3,7 @@
 
 use chrono::NaiveDate;
 
-use super::LiveScope;
+use super::live::LiveScope;
 
 /// Which of the two live counters of a day.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,9 +1,14 @@
-//! The guard of a single-flight lock: it releases the lock only while its
-//! holder still owns it, and a dropped guard releases it too.
+//! Single-flight locks: taking one on each store, and the guard that
+//! releases it only while its holder still owns it (a dropped guard
+//! releases it too).
 
 use std::fmt;
+use std::time::Duration;
 
-use super::{FallbackState, InProcessState, RedisState, StateError};
+use super::error::StateError;
+use super::fallback::FallbackState;
+use super::memory::InProcessState;
+use super::redis::RedisState;
 
 /// Proof of holding a single-flight lock (e.g. "I refresh account 7's
 /// token"). Release it with [`LockGuard::release`]; dropping it releases the
@@ -30,19 +35,14 @@ enum Holder {
 }
 
 impl LockGuard {
-    pub(crate) fn in_process(state: InProcessState, key: &str, token: u64) -> Self {
+    fn in_process(state: InProcessState, key: &str, token: u64) -> Self {
         Self {
             key: key.to_owned(),
             holder: Some(Holder::InProcess { state, token }),
         }
     }
 
-    pub(crate) fn redis(
-        state: RedisState,
-        key: &str,
-        token: String,
-        fallback: Option<FallbackState>,
-    ) -> Self {
+    fn redis(state: RedisState, key: &str, token: String, fallback: Option<FallbackState>) -> Self {
         Self {
             key: key.to_owned(),
             holder: Some(Holder::Redis {
@@ -119,5 +119,52 @@ impl fmt::Debug for LockGuard {
             .field("key", &self.key)
             .field("backend", &backend)
             .finish()
+    }
+}
+
+impl InProcessState {
+    /// Takes the lock `key` for `ttl` unless someone else holds it.
+    pub fn try_lock(&self, key: &str, ttl: Duration) -> Option<LockGuard> {
+        let token = self.take_lock(key, ttl)?;
+        Some(LockGuard::in_process(self.clone(), key, token))
+    }
+}
+
+impl RedisState {
+    /// `SET NX PX` with a random token: takes the lock `key` for `ttl`
+    /// unless someone else holds it.
+    pub async fn try_lock(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<Option<LockGuard>, StateError> {
+        self.try_lock_for(key, ttl, None).await
+    }
+
+    /// [`RedisState::try_lock`] on behalf of `fallback`, which the guard
+    /// tells when Redis cannot be reached to release the lock.
+    async fn try_lock_for(
+        &self,
+        key: &str,
+        ttl: Duration,
+        fallback: Option<FallbackState>,
+    ) -> Result<Option<LockGuard>, StateError> {
+        let token = self.take_lock(key, ttl).await?;
+        Ok(token.map(|token| LockGuard::redis(self.clone(), key, token, fallback)))
+    }
+}
+
+impl FallbackState {
+    /// Takes the lock `key` for `ttl` unless someone else holds it.
+    pub async fn try_lock(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<Option<LockGuard>, StateError> {
+        self.run(
+            self.redis().try_lock_for(key, ttl, Some(self.clone())),
+            |local| Ok(local.try_lock(key, ttl)),
+        )
+        .await
     }
 }

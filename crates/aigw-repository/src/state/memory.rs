@@ -16,12 +16,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
 
+use super::config::StateConfig;
+use super::error::StateError;
+use super::error_log::ErrorLogEntry;
 use super::invalidation::BUS_CAPACITY;
+use super::invalidation::{InstanceId, Invalidation, InvalidationMessage, Subscription};
 use super::live::expires_at;
-use super::{
-    ErrorLogEntry, InstanceId, Invalidation, InvalidationMessage, LiveCounts, LiveScope, LockGuard,
-    StateConfig, StateError, Subscription, WindowCount,
-};
+use super::live::{LiveCounts, LiveScope};
+use super::pin::PinOrCount;
+use super::window::WindowCount;
 
 /// Shared state kept in this process. Cheap to clone; clones share the state.
 #[derive(Clone)]
@@ -216,7 +219,7 @@ impl InProcessState {
         pin_key: &str,
         ttl: Duration,
         counter_key: Option<&str>,
-    ) -> super::PinOrCount {
+    ) -> PinOrCount {
         let now = Instant::now();
         let renew_below = now.checked_add(ttl / 2);
         let found = {
@@ -234,20 +237,20 @@ impl InProcessState {
                     entry.expires_at = now.checked_add(ttl);
                 }
             }
-            return super::PinOrCount::Pinned(json);
+            return PinOrCount::Pinned(json);
         }
         let count = counter_key.map_or(0, |key| self.incr(key));
         // Another turn may have claimed it meanwhile: the first claim stays.
         let mut cache = self.inner.cache.write();
         match cache.entries.get(pin_key) {
-            Some(e) if is_live(e.expires_at, now) => super::PinOrCount::Pinned(Arc::clone(&e.json)),
+            Some(e) if is_live(e.expires_at, now) => PinOrCount::Pinned(Arc::clone(&e.json)),
             _ => {
                 let entry = CacheEntry {
                     json: Arc::from(count.to_string()),
                     expires_at: now.checked_add(ttl),
                 };
                 cache.entries.insert(Box::from(pin_key), entry);
-                super::PinOrCount::Counted(count)
+                PinOrCount::Counted(count)
             }
         }
     }
@@ -329,8 +332,9 @@ impl InProcessState {
 
     // --- single-flight locks -------------------------------------------
 
-    /// Takes the lock `key` for `ttl` unless someone else holds it.
-    pub fn try_lock(&self, key: &str, ttl: Duration) -> Option<LockGuard> {
+    /// Takes the lock `key` for `ttl` unless someone else holds it; the
+    /// token that releases it (see [`InProcessState::try_lock`]).
+    pub(super) fn take_lock(&self, key: &str, ttl: Duration) -> Option<u64> {
         let now = Instant::now();
         let ttl = ttl.max(Duration::from_millis(1));
         let mut locks = self.inner.locks.lock();
@@ -352,7 +356,7 @@ impl InProcessState {
             locks.sweep_at_len = (locks.held.len() * 2).max(MIN_SWEEP_LEN);
         }
         drop(locks);
-        Some(LockGuard::in_process(self.clone(), key, token))
+        Some(token)
     }
 
     /// Compare-and-delete: releases `key` only if `token` still holds it.

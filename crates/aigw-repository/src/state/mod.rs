@@ -22,6 +22,7 @@ mod keys;
 mod live;
 mod lock;
 mod memory;
+mod pin;
 mod redis;
 mod window;
 
@@ -40,6 +41,7 @@ pub use keys::{KeyLayout, LiveField};
 pub use live::{LiveCounts, LiveScope};
 pub use lock::LockGuard;
 pub use memory::InProcessState;
+pub use pin::PinOrCount;
 pub use redis::RedisState;
 pub use window::WindowCount;
 
@@ -52,16 +54,6 @@ pub enum SharedState {
     Redis(RedisState),
     /// Redis with the in-process store as fallback (scale-out deployment).
     Fallback(FallbackState),
-}
-
-/// What [`SharedState::pin_or_claim`] found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PinOrCount {
-    /// The pinned value, as cached (JSON text: the caller's pin, or an
-    /// earlier claim's counter value); its TTL was renewed.
-    Pinned(std::sync::Arc<str>),
-    /// No pin: the counter's new value (0 without a counter), now claimed.
-    Counted(u64),
 }
 
 /// Which store serves, and how the Redis connection fares.

@@ -23,15 +23,17 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::AbortHandle;
 
-use super::config::redact_url;
+use super::config::{StateConfig, redact_url};
+use super::error::StateError;
+use super::error_log::ErrorLogEntry;
 use super::invalidation::BUS_CAPACITY;
+use super::invalidation::{InstanceId, Invalidation, InvalidationMessage, Subscription};
 use super::keys::{KeyLayout, LiveField};
 use super::live::expires_at;
+use super::live::{LiveCounts, LiveScope};
 use super::memory::cutoff_millis;
-use super::{
-    ErrorLogEntry, FallbackState, InstanceId, Invalidation, InvalidationMessage, LiveCounts,
-    LiveScope, LockGuard, StateConfig, StateError, Subscription, WindowCount,
-};
+use super::pin::PinOrCount;
+use super::window::WindowCount;
 
 /// Compare-and-delete: only the holder of the token may release the lock.
 const RELEASE_LOCK: &str = r"
@@ -379,7 +381,7 @@ impl RedisState {
         pin_key: &str,
         ttl: Duration,
         counter_key: Option<&str>,
-    ) -> Result<super::PinOrCount, StateError> {
+    ) -> Result<PinOrCount, StateError> {
         let mut keys = vec![Key::from(self.inner.keys.cache(pin_key))];
         if let Some(counter) = counter_key {
             keys.push(Key::from(self.inner.keys.counter(counter)));
@@ -397,11 +399,11 @@ impl RedisState {
         let unexpected = StateError::UnexpectedReply("pin-or-claim script");
         match reply.as_slice() {
             [Value::Integer(1), pin] => match pin.as_str() {
-                Some(pin) => Ok(super::PinOrCount::Pinned(std::sync::Arc::from(&*pin))),
+                Some(pin) => Ok(PinOrCount::Pinned(std::sync::Arc::from(&*pin))),
                 None => Err(unexpected),
             },
             [Value::Integer(0), Value::Integer(count)] => {
-                Ok(super::PinOrCount::Counted(non_negative(*count)?))
+                Ok(PinOrCount::Counted(non_negative(*count)?))
             }
             _ => Err(unexpected),
         }
@@ -526,21 +528,13 @@ impl RedisState {
     // --- single-flight locks -------------------------------------------
 
     /// `SET NX PX` with a random token: takes the lock `key` for `ttl`
-    /// unless someone else holds it.
-    pub async fn try_lock(
+    /// unless someone else holds it; the token that releases it (see
+    /// [`RedisState::try_lock`]).
+    pub(super) async fn take_lock(
         &self,
         key: &str,
         ttl: Duration,
-    ) -> Result<Option<LockGuard>, StateError> {
-        self.try_lock_inner(key, ttl, None).await
-    }
-
-    pub(crate) async fn try_lock_inner(
-        &self,
-        key: &str,
-        ttl: Duration,
-        fallback: Option<FallbackState>,
-    ) -> Result<Option<LockGuard>, StateError> {
+    ) -> Result<Option<String>, StateError> {
         let token = format!("{:032x}", rand::random::<u128>());
         let reply: Option<String> = self
             .inner
@@ -553,7 +547,7 @@ impl RedisState {
                 false,
             )
             .await?;
-        Ok(reply.map(|_| LockGuard::redis(self.clone(), key, token, fallback)))
+        Ok(reply.map(|_| token))
     }
 
     pub(crate) async fn release_lock(&self, key: &str, token: &str) -> Result<bool, StateError> {

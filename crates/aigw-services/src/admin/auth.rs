@@ -9,10 +9,9 @@
 //! refused once the stored one has moved on (a password, role or activation
 //! change), with no lookup beyond the user row that is read anyway.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
-use aigw_domain::{ApiKeyId, NewUser, Role, Secret, User, UserId, UserPatch};
+use aigw_domain::{ApiKeyId, Role, Secret, User, UserId};
 use aigw_repository::SqlRepository;
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
@@ -22,7 +21,6 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::throttle::LoginLimits;
-use super::{Admin, key_hash};
 use crate::Error;
 
 /// The prefix of a user's access key.
@@ -109,7 +107,7 @@ impl TokenKeys {
     }
 
     /// A token for `user` issued at `now` (Unix seconds).
-    fn issue(&self, user: &User, now: i64) -> Result<String, Error> {
+    pub(super) fn issue(&self, user: &User, now: i64) -> Result<String, Error> {
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
         let claims = Claims {
             sub: user.id.to_string(),
@@ -125,7 +123,7 @@ impl TokenKeys {
 
     /// The claims of a token signed with these keys and not expired; any
     /// other token (another secret, another algorithm, expired) is refused.
-    fn decode(&self, token: &str) -> Result<Claims, Error> {
+    pub(super) fn decode(&self, token: &str) -> Result<Claims, Error> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
@@ -137,9 +135,9 @@ impl TokenKeys {
 
 /// The claims of a session token.
 #[derive(Debug, Serialize, Deserialize)]
-struct Claims {
+pub(super) struct Claims {
     /// The user id.
-    sub: String,
+    pub(super) sub: String,
     /// The username when issued (informational).
     username: String,
     /// The role when issued (informational: the stored role is what counts).
@@ -148,7 +146,7 @@ struct Claims {
     /// the stored one is the same. Tokens issued before versions existed
     /// carry none, which reads as the initial 0.
     #[serde(default)]
-    ver: i64,
+    pub(super) ver: i64,
     iat: i64,
     exp: i64,
 }
@@ -265,7 +263,7 @@ pub async fn verify_password(password: &str, hash: &str) -> bool {
 
 /// A PHC string no password matches, verified in place of a missing user's
 /// hash so that an unknown username costs the same time as a wrong password.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Zf0Aee2ND1pSHNXG0ISbkJFRUb3XO4oyK/JJQ9CMv9c";
+pub(super) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Zf0Aee2ND1pSHNXG0ISbkJFRUb3XO4oyK/JJQ9CMv9c";
 
 /// Checks a password's length.
 pub fn check_password_rules(field: &str, password: &str) -> Result<(), Error> {
@@ -276,188 +274,6 @@ pub fn check_password_rules(field: &str, password: &str) -> Result<(), Error> {
         ));
     }
     Ok(())
-}
-
-impl Admin {
-    /// Resolves a presented credential: a session token, an `ak_` API key or a
-    /// `uk_` access key. The user must exist and be active, and an API key must
-    /// not be revoked, as of now.
-    pub async fn authenticate(&self, presented: &str) -> Result<Caller, Error> {
-        let repo = self.repository();
-        let (user, credential) = if presented.starts_with(super::API_KEY_PREFIX) {
-            let key = match repo.get_api_key_by_hash(&key_hash(presented)).await {
-                Ok(key) if key.is_active => key,
-                Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => {
-                    return Err(Error::NotSignedIn);
-                }
-                Err(e) => return Err(e.into()),
-            };
-            (
-                self.active_user(key.user_id).await?,
-                CallerCredential::ApiKey(key.id),
-            )
-        } else if presented.starts_with(ACCESS_KEY_PREFIX) {
-            match repo.get_user_by_access_key_hash(&key_hash(presented)).await {
-                Ok(user) => (user, CallerCredential::AccessKey),
-                Err(aigw_repository::Error::NotFound { .. }) => return Err(Error::NotSignedIn),
-                Err(e) => return Err(e.into()),
-            }
-        } else {
-            let claims = self.decode_token(presented)?;
-            let id: UserId = claims.sub.parse().map_err(|_| Error::NotSignedIn)?;
-            let user = self.active_user(id).await?;
-            // Issued before the password, role or activation last changed.
-            if claims.ver != user.token_version {
-                return Err(Error::NotSignedIn);
-            }
-            (user, CallerCredential::Session)
-        };
-        if !user.is_active {
-            return Err(Error::NotSignedIn);
-        }
-        Ok(Caller { user, credential })
-    }
-
-    /// [`verify_password`] on the instance's bounded hashing pool.
-    pub(crate) async fn verify_password(&self, password: &str, hash: &str) -> Result<bool, Error> {
-        let _permit = self.inner.throttle.hashing_permit().await?;
-        Ok(verify_password(password, hash).await)
-    }
-
-    /// [`hash_password`] on the instance's bounded hashing pool.
-    pub(crate) async fn hash_password(&self, password: &str) -> Result<String, Error> {
-        let _permit = self.inner.throttle.hashing_permit().await?;
-        hash_password(password).await
-    }
-
-    async fn active_user(&self, id: UserId) -> Result<User, Error> {
-        match self.repository().get_user(id).await {
-            Ok(user) if user.is_active => Ok(user),
-            Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => Err(Error::NotSignedIn),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    fn decode_token(&self, token: &str) -> Result<Claims, Error> {
-        self.inner.tokens.decode(token)
-    }
-
-    /// A session token for `user`.
-    pub fn issue_token(&self, user: &User) -> Result<String, Error> {
-        self.inner
-            .tokens
-            .issue(user, chrono::Utc::now().timestamp())
-    }
-
-    /// Signs in with a username and password from the client `address` (the
-    /// TCP peer). An unknown user and a wrong password are the same error and
-    /// cost the same (one argon2 verify); a disabled user with the right
-    /// password is told so. Attempts are throttled per username and per
-    /// address before any password is checked (see [`super::throttle`]).
-    pub async fn login(
-        &self,
-        username: &str,
-        password: &str,
-        address: Option<IpAddr>,
-    ) -> Result<Session, Error> {
-        let attempt = self.inner.throttle.admit(username, address).await?;
-        let user = match self.repository().get_user_by_username(username).await {
-            Ok(user) => Some(user),
-            Err(aigw_repository::Error::NotFound { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let hash = user
-            .as_ref()
-            .map_or(DUMMY_HASH, |u| u.password_hash.as_str());
-        let matches = self.verify_password(password, hash).await?;
-        let user = match user {
-            Some(user) if matches => user,
-            _ => return Err(Error::InvalidCredentials),
-        };
-        self.inner.throttle.succeeded(attempt).await;
-        if !user.is_active {
-            return Err(Error::UserDisabled);
-        }
-        let token = self.issue_token(&user)?;
-        Ok(Session { token, user })
-    }
-
-    /// Changes the caller's password after checking the current one. Every
-    /// session token of the user issued before stops working; the returned
-    /// session is a fresh one, so the caller stays signed in.
-    pub async fn change_password(
-        &self,
-        caller: &Caller,
-        current: &str,
-        new: &str,
-    ) -> Result<Session, Error> {
-        check_password_rules("new_password", new)?;
-        if !self
-            .verify_password(current, &caller.user.password_hash)
-            .await?
-        {
-            return Err(Error::invalid(
-                "current_password",
-                "the current password is incorrect",
-            ));
-        }
-        let patch = UserPatch {
-            password_hash: Some(self.hash_password(new).await?),
-            ..UserPatch::default()
-        };
-        let user = self
-            .repository()
-            .update_user(caller.user.id, &patch)
-            .await?;
-        let token = self.issue_token(&user)?;
-        Ok(Session { token, user })
-    }
-
-    /// Replaces the caller's access key with a fresh one; the old key stops
-    /// working at once. The new key is returned once and stored as a hash.
-    pub async fn regenerate_access_key(&self, user: UserId) -> Result<NewAccessKey, Error> {
-        let raw = generate_access_key();
-        let patch = UserPatch {
-            access_key_hash: Some(Some(key_hash(&raw))),
-            access_key_prefix: Some(Some(mask_key(&raw))),
-            ..UserPatch::default()
-        };
-        self.repository().update_user(user, &patch).await?;
-        Ok(NewAccessKey { raw })
-    }
-
-    /// Creates the `admin` user when the database has no user at all. Returns
-    /// the generated password when none was configured, for the operator to
-    /// be shown once.
-    pub(crate) async fn bootstrap_admin(
-        &self,
-        configured: Option<&Secret>,
-    ) -> Result<Option<Secret>, Error> {
-        if self.repository().count_users().await? > 0 {
-            return Ok(None);
-        }
-        let (password, generated) = match configured {
-            Some(p) if !p.is_empty() => (p.expose().to_owned(), false),
-            _ => (generate_password(), true),
-        };
-        let new = NewUser {
-            username: "admin".to_owned(),
-            password_hash: hash_password(&password).await?,
-            role: Role::Admin,
-            access_key_hash: None,
-            access_key_prefix: None,
-            is_active: true,
-        };
-        match self.repository().insert_user(&new).await {
-            Ok(_) => {
-                tracing::info!("created the first admin user `admin`");
-                Ok(generated.then(|| Secret::new(password)))
-            }
-            // Another instance created it first: its password stands.
-            Err(aigw_repository::Error::Conflict { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
 }
 
 #[cfg(test)]

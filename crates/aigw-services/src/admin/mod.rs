@@ -10,8 +10,10 @@ pub mod accounts;
 pub mod auth;
 mod kinds;
 pub mod mappings;
+mod oauth;
 pub mod providers;
 pub mod proxies;
+mod signin;
 pub mod throttle;
 pub mod users;
 

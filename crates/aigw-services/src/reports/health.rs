@@ -7,7 +7,7 @@ use aigw_domain::{Account, AccountId, HealthStatus, ProviderId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{CooldownView, Reports, health_label};
+use super::common::{CooldownView, Reports, health_label};
 use crate::Error;
 
 /// The original's per-model state, built from the cooldowns in force.

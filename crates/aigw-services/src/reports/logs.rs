@@ -5,7 +5,7 @@ use aigw_repository::state::ErrorLogEntry;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{ERROR_LOG_RETENTION, MAX_LOG_PAGE, Reports};
+use super::common::{ERROR_LOG_RETENTION, MAX_LOG_PAGE, Reports};
 use crate::Error;
 
 /// `GET /api/v1/logs/errors` and `…/range`.

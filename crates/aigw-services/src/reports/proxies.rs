@@ -4,7 +4,7 @@ use aigw_domain::{Page, ProviderId, ProxyId, ProxyStatsFilter};
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::{DayWindow, Reports};
+use super::common::{DayWindow, Reports};
 use crate::Error;
 
 /// One proxy's day.

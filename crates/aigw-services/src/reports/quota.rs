@@ -8,7 +8,7 @@ use aigw_repository::sql::{AccountModelUsage, UsageTotals};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{CooldownView, DayWindow, Reports, health_label};
+use super::common::{CooldownView, DayWindow, Reports, health_label};
 use crate::Error;
 
 /// One account's state for one model today.

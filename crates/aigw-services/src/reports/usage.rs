@@ -7,7 +7,7 @@ use aigw_repository::sql::UsageTotals;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::{DayWindow, Reports};
+use super::common::{DayWindow, Reports};
 use crate::Error;
 
 /// Totals with the derived figures an operator wants.

@@ -200,3 +200,17 @@ impl StatsMetrics {
         now.saturating_sub(self.journal_oldest_unix_ms) as f64 / 1000.0
     }
 }
+
+/// What the shutdown drain achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlushReport {
+    /// Everything queued or backlogged was written before the deadline.
+    pub drained: bool,
+    /// Request-log rows written during the drain.
+    pub written_rows: u64,
+    /// Events still unwritten at the deadline, dropped (also counted in
+    /// [`StatsMetrics::dropped_shutdown`]).
+    pub dropped: u64,
+    /// The counters after the drain.
+    pub metrics: StatsMetrics,
+}

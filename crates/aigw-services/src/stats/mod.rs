@@ -42,6 +42,7 @@
 //! database is back, and after a restart. Only a full journal drops events.
 
 mod batch;
+mod config;
 mod event;
 mod journal;
 mod metrics;
@@ -58,74 +59,16 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub use config::StatsConfig;
 pub use event::{MAX_ERROR_MESSAGE, StatsEvent, StatsFailure, TokenUsage};
 pub use journal::{FsyncPolicy, Journal, JournalConfig, JournalError};
-pub use metrics::StatsMetrics;
+pub use metrics::{FlushReport, StatsMetrics};
 
 use metrics::Counters;
 use queue::{EventSender, SendError};
 
-use crate::health::{DownAccounts, HealthSettings};
+use crate::health::DownAccounts;
 use writer::Writer;
-
-/// How the stats pipeline buffers and writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatsConfig {
-    /// Events the queue holds; beyond it, events are dropped and counted.
-    pub queue_capacity: usize,
-    /// Events per batch: a full batch is written at once.
-    pub batch_size: usize,
-    /// The longest an event waits in a partial batch before it is written.
-    pub flush_interval: Duration,
-    /// Events kept while the database is unreachable; beyond it the oldest
-    /// are dropped and counted.
-    pub backlog_capacity: usize,
-    /// The first wait before retrying a failed write.
-    pub retry_backoff_min: Duration,
-    /// The longest wait between retries (the wait doubles up to it). It is
-    /// also how late the writer may notice that the database is back.
-    pub retry_backoff_max: Duration,
-    /// The longest one batch's write may take before it counts as failed
-    /// (and the batch is retried, or journaled): a connection that died
-    /// silently must not hold the writer until TCP gives up.
-    pub write_timeout: Duration,
-    /// How long the drain may take when the writer stops without an
-    /// explicit [`StatsHandle::shutdown`] (every recorder and the handle
-    /// dropped).
-    pub shutdown_timeout: Duration,
-    /// How attempt outcomes turn into account health.
-    pub health: HealthSettings,
-}
-
-impl Default for StatsConfig {
-    fn default() -> Self {
-        Self {
-            queue_capacity: 65_536,
-            batch_size: 1_000,
-            flush_interval: Duration::from_secs(1),
-            backlog_capacity: 200_000,
-            retry_backoff_min: Duration::from_millis(200),
-            retry_backoff_max: Duration::from_secs(1),
-            write_timeout: Duration::from_secs(5),
-            shutdown_timeout: Duration::from_secs(10),
-            health: HealthSettings::default(),
-        }
-    }
-}
-
-impl StatsConfig {
-    /// The configuration with every size at least 1 (a zero-sized queue or
-    /// batch cannot work) and a non-zero backoff (a zero one would spin).
-    fn normalized(mut self) -> Self {
-        self.queue_capacity = self.queue_capacity.max(1);
-        self.batch_size = self.batch_size.max(1);
-        self.backlog_capacity = self.backlog_capacity.max(1);
-        self.retry_backoff_min = self.retry_backoff_min.max(Duration::from_millis(1));
-        self.retry_backoff_max = self.retry_backoff_max.max(self.retry_backoff_min);
-        self.write_timeout = self.write_timeout.max(Duration::from_millis(1));
-        self
-    }
-}
 
 /// Records stats events from the request path. Cheap to clone; every clone
 /// feeds the same writer.
@@ -145,20 +88,6 @@ pub struct StatsHandle {
     stop: Option<oneshot::Sender<Instant>>,
     task: JoinHandle<FlushReport>,
     counters: Arc<Counters>,
-}
-
-/// What the shutdown drain achieved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FlushReport {
-    /// Everything queued or backlogged was written before the deadline.
-    pub drained: bool,
-    /// Request-log rows written during the drain.
-    pub written_rows: u64,
-    /// Events still unwritten at the deadline, dropped (also counted in
-    /// [`StatsMetrics::dropped_shutdown`]).
-    pub dropped: u64,
-    /// The counters after the drain.
-    pub metrics: StatsMetrics,
 }
 
 impl StatsRecorder {

@@ -29,12 +29,12 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::batch::{Backlog, PendingBatch, ProxyKey, ProxySums, delta, deltas};
+use super::config::StatsConfig;
 use super::event::StatsEvent;
 use super::journal::Journal;
-use super::metrics::Counters;
+use super::metrics::{Counters, FlushReport};
 use super::queue::EventReceiver;
 use super::spill::{Overflow, Spill};
-use super::{FlushReport, StatsConfig};
 use crate::health::{AccountOutcome, DownAccounts, HealthSettings};
 
 /// Failures the repository cannot classify (neither "unreachable" nor a
