@@ -190,7 +190,7 @@ impl Fixture {
             rt.block_on(fixture.credentials.token(
                 &routable.account,
                 aigateway::domain::ProviderKind::Openai,
-                &routable.route,
+                &routable.egress,
             ))
             .unwrap_or_else(|e| unreachable!("{e}"));
         }
@@ -221,11 +221,11 @@ impl Fixture {
         let Some(Ok(token)) = ready(self.credentials.token(
             &selection.chosen.account,
             selection.entry.provider.kind,
-            &selection.chosen.route,
+            &selection.chosen.egress,
         )) else {
             unreachable!("the token is cached")
         };
-        black_box(&selection.chosen.route);
+        black_box(&selection.chosen.egress);
         token.expose().len()
     }
 }

@@ -445,7 +445,7 @@ async fn activated_accounts_get_their_proxy_in_the_same_write(d: Deployment) {
 /// the direct client goes with its pooled connections on every instance, and
 /// every later request of theirs arrives through the proxy's tunnels.
 async fn pooled_direct_connections_go_once_accounts_get_proxies(d: Deployment) {
-    use aigateway::services::client_pool::Route;
+    use aigateway::services::client_pool::Egress;
 
     let Some(gw) = TestGateway::start(d).await else {
         return;
@@ -469,7 +469,7 @@ async fn pooled_direct_connections_go_once_accounts_get_proxies(d: Deployment) {
             assert!(Instant::now() < deadline, "{}", resp.text());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(instance.runtime.gateway().pool().contains(&Route::Direct));
+        assert!(instance.runtime.gateway().pool().contains(&Egress::Direct));
     }
 
     let api = crate::api::Api::new(&gw);
@@ -481,7 +481,7 @@ async fn pooled_direct_connections_go_once_accounts_get_proxies(d: Deployment) {
     assert_eq!(resp.status, 201, "{}", resp.text());
     for instance in &instances {
         let deadline = Instant::now() + Duration::from_secs(5);
-        while instance.runtime.gateway().pool().contains(&Route::Direct) {
+        while instance.runtime.gateway().pool().contains(&Egress::Direct) {
             assert!(
                 Instant::now() < deadline,
                 "the direct client outlived the last direct account"

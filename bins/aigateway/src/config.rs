@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use aigw_domain::{Secret, mask_url_credentials};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The prefix of environment variables that override configuration keys.
@@ -167,10 +168,10 @@ pub struct AuthConfig {
     /// The HS256 secret of management-API session tokens. When unset, one is
     /// generated on first start and kept in the database for every instance.
     #[serde(
-        deserialize_with = "optional_scalar_string",
+        deserialize_with = "optional_scalar_secret",
         serialize_with = "serialize_masked_secret"
     )]
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<Secret>,
     /// How long a session token from `POST /api/v1/auth/login` is valid.
     #[serde(with = "humantime_serde")]
     pub token_ttl: Duration,
@@ -253,10 +254,10 @@ impl DashboardSection {
 pub struct AdminConfig {
     /// Its password; when unset, a random one is printed once to stderr.
     #[serde(
-        deserialize_with = "optional_scalar_string",
+        deserialize_with = "optional_scalar_secret",
         serialize_with = "serialize_masked_secret"
     )]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -453,10 +454,10 @@ pub struct OAuthClientConfig {
     #[serde(deserialize_with = "optional_scalar_string")]
     pub client_id: Option<String>,
     #[serde(
-        deserialize_with = "optional_scalar_string",
+        deserialize_with = "optional_scalar_secret",
         serialize_with = "serialize_masked_secret"
     )]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
     /// Where onboarding sends the user to grant access.
     #[serde(deserialize_with = "optional_scalar_string")]
     pub authorize_url: Option<String>,
@@ -482,7 +483,7 @@ impl OAuthConfig {
                 client.client_id = Some(id.clone());
             }
             if let Some(secret) = &o.client_secret {
-                client.client_secret = Some(aigw_domain::Secret::new(secret.clone()));
+                client.client_secret = Some(secret.clone());
             }
             client
         };
@@ -512,7 +513,7 @@ impl OAuthConfig {
                 app.client_id = Some(id.clone());
             }
             if let Some(secret) = &o.client_secret {
-                app.client_secret = Some(aigw_domain::Secret::new(secret.clone()));
+                app.client_secret = Some(secret.clone());
             }
             if let Some(uri) = &o.redirect_uri {
                 app.redirect_uri = Some(uri.clone());
@@ -537,7 +538,7 @@ impl OAuthConfig {
     }
 }
 
-fn serialize_masked_secret<S: Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+fn serialize_masked_secret<S: Serializer>(v: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(_) => s.serialize_str("********"),
         None => s.serialize_none(),
@@ -859,16 +860,9 @@ pub struct ProviderOverride {
     /// printed masked, sealed at rest like every stored credential.
     #[serde(
         deserialize_with = "optional_scalar_string",
-        serialize_with = "serialize_masked_base_url"
+        serialize_with = "serialize_masked_optional_url"
     )]
     pub base_url: Option<String>,
-}
-
-fn serialize_masked_base_url<S: Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
-    match url {
-        Some(u) => s.serialize_str(&aigw_domain::mask_url_credentials(u)),
-        None => s.serialize_none(),
-    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -1306,21 +1300,12 @@ fn optional_scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Stri
     scalar_string(d).map(|s| if s.is_empty() { None } else { Some(s) })
 }
 
-/// Writes a URL with any password replaced, for `check-config` and logs.
-pub fn mask_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // Setting a password only fails for URLs that cannot carry one,
-            // and those never had one to hide.
-            let _ = parsed.set_password(Some("********"));
-            parsed.to_string()
-        }
-        _ => raw.to_owned(),
-    }
+fn optional_scalar_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+    optional_scalar_string(d).map(|s| s.map(Secret::new))
 }
 
 fn serialize_masked_url<S: Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&mask_url(url))
+    s.serialize_str(&mask_url_credentials(url))
 }
 
 fn serialize_masked_optional_url<S: Serializer>(
@@ -1328,7 +1313,7 @@ fn serialize_masked_optional_url<S: Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     match url {
-        Some(u) => s.serialize_str(&mask_url(u)),
+        Some(u) => s.serialize_str(&mask_url_credentials(u)),
         None => s.serialize_none(),
     }
 }
@@ -1561,8 +1546,8 @@ mod tests {
     #[test]
     fn masked_url_hides_the_password() {
         assert_eq!(
-            mask_url("postgres://u:hunter2@db/x"),
-            "postgres://u:********@db/x"
+            mask_url_credentials("postgres://u:hunter2@db/x"),
+            "postgres://****@db/x"
         );
         let c = load(None, &[("AIGW_DATABASE__URL", "postgres://u:hunter2@db/x")]).unwrap();
         let shown = toml::to_string(&c).unwrap();
@@ -1638,6 +1623,36 @@ mod tests {
         let e = load(Some("[security]\nprevious_keys = [\"hunter2\"]\n"), &[]).unwrap_err();
         assert!(e.to_string().contains("security.previous_keys[0]"), "{e}");
         assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn sign_in_and_oauth_secrets_load_and_never_print() {
+        let c = load(
+            None,
+            &[
+                ("AIGW_AUTH__JWT_SECRET", "jwt-hunter2-secret"),
+                ("AIGW_ADMIN__PASSWORD", "admin-hunter2-pass"),
+                ("AIGW_OAUTH__GOOGLE__CLIENT_SECRET", "google-hunter2-client"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.auth.jwt_secret.as_ref().map(Secret::expose),
+            Some("jwt-hunter2-secret")
+        );
+        assert_eq!(
+            c.admin.password.as_ref().map(Secret::expose),
+            Some("admin-hunter2-pass")
+        );
+        let google = c.oauth.settings().google.client_secret;
+        assert_eq!(
+            google.as_ref().map(Secret::expose),
+            Some("google-hunter2-client")
+        );
+        let shown = format!("{} {c:?}", toml::to_string(&c).unwrap());
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let empty = load(None, &[("AIGW_AUTH__JWT_SECRET", "")]).unwrap();
+        assert!(empty.auth.jwt_secret.is_none());
     }
 
     #[test]

@@ -11,10 +11,11 @@ use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use aigw_domain::mask_url_credentials;
 use aigw_repository::{Keyring, SecretKey, SqlOptions, SqlRepository};
 use anyhow::{Context as _, anyhow, bail};
 
-use crate::config::{Config, DatabaseTarget, mask_url};
+use crate::config::{Config, DatabaseTarget};
 
 /// Why a PostgreSQL deployment without a key does not start.
 const NO_KEY_FOR_POSTGRES: &str = "no secret key configured: with PostgreSQL set \
@@ -320,7 +321,7 @@ pub async fn rotate(config: &Config, new: NewKey) -> anyhow::Result<()> {
         keyring: Some(keyring),
         ..SqlOptions::default()
     };
-    let database = mask_url(&config.database.url);
+    let database = mask_url_credentials(&config.database.url);
     let repository = SqlRepository::connect_with(&config.database.url, options)
         .await
         .with_context(|| format!("cannot open database {database}"))?;

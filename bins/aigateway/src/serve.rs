@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use aigw_domain::mask_url_credentials;
 use aigw_handlers::{App, Deployment, Linger, ServeOptions};
 use aigw_repository::state::StateConfig;
 use aigw_repository::{Keyring, SqlOptions};
@@ -9,7 +10,7 @@ use aigw_services::client_pool::PoolConfig;
 use aigw_services::{GatewaySettings, Runtime, RuntimeSettings};
 use anyhow::Context as _;
 
-use crate::config::{Config, DatabaseTarget, mask_url};
+use crate::config::{Config, DatabaseTarget};
 
 /// The services' settings from the configuration, with the keyring that credentials
 /// at rest are sealed with.
@@ -63,9 +64,9 @@ pub fn runtime_settings(
         stats_journal: config.stats_journal()?,
         retention: Some(config.retention.settings()),
         auth: aigw_services::admin::auth::AuthSettings {
-            jwt_secret: config.auth.jwt_secret.clone().map(aigw_domain::Secret::new),
+            jwt_secret: config.auth.jwt_secret.clone(),
             token_ttl: config.auth.token_ttl,
-            admin_password: config.admin.password.clone().map(aigw_domain::Secret::new),
+            admin_password: config.admin.password.clone(),
             login: config.auth.login_limits(),
         },
     })
@@ -103,7 +104,7 @@ async fn start_runtime_with(
     let mut runtime = Runtime::start(settings).await.with_context(|| {
         format!(
             "cannot start on database {}",
-            mask_url(&config.database.url)
+            mask_url_credentials(&config.database.url)
         )
     })?;
     let sealed = runtime
@@ -266,7 +267,7 @@ fn show_generated_admin_password(runtime: &mut Runtime, dashboard: Option<&str>)
 /// Creates or upgrades the schema of the configured database.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     let runtime = start_runtime(config, true).await?;
-    tracing::info!(database = %mask_url(&config.database.url), "schema is up to date");
+    tracing::info!(database = %mask_url_credentials(&config.database.url), "schema is up to date");
     runtime.shutdown().await;
     Ok(())
 }

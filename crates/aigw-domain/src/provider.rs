@@ -8,18 +8,22 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::{AuthKind, ProviderId, ProviderKind, SelectionStrategy};
 
 /// `url` with any user information (`user:password@`, or a lone token before `@`)
-/// replaced by `****`, for every place a URL is shown: a base URL may carry the
-/// credentials of an upstream behind basic auth.
+/// replaced by `****`, for every place a URL is shown (provider base URLs, proxy,
+/// database and Redis URLs in logs and `check-config`): the user name may be a
+/// token too. Nothing is parsed, so a malformed URL is masked the same way; one
+/// without `scheme://` is read as starting with its authority.
 pub fn mask_url_credentials(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
     };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
     // The last `@` ends the user information: a password may itself contain `@`.
-    match authority.rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}://****@{host}{tail}"),
-        None => url.to_owned(),
+    match (authority.rsplit_once('@'), scheme) {
+        (Some((_, host)), Some(scheme)) => format!("{scheme}://****@{host}{tail}"),
+        (Some((_, host)), None) => format!("****@{host}{tail}"),
+        (None, _) => url.to_owned(),
     }
 }
 
@@ -225,5 +229,13 @@ mod tests {
         );
         assert_eq!(mask_url_credentials("https://h/v1"), "https://h/v1");
         assert_eq!(mask_url_credentials("not a url"), "not a url");
+        assert_eq!(
+            mask_url_credentials("redis://:hunter2@[::1/0"),
+            "redis://****@[::1/0"
+        );
+        assert_eq!(
+            mask_url_credentials("u:hunter2@db:5432/x"),
+            "****@db:5432/x"
+        );
     }
 }

@@ -6,7 +6,7 @@
 
 use aigw_domain::Format;
 use aigw_formats::{ErrorKind, error_body, error_body_with_status, format_error_body};
-use aigw_services::client_pool::UpstreamErrorKind;
+use aigw_services::client_pool::TransportErrorKind;
 use aigw_services::onboarding::OnboardingError;
 use aigw_services::{Error, RepositoryError};
 use bytes::Bytes;
@@ -44,13 +44,13 @@ pub fn error_status(error: &Error) -> StatusCode {
         Error::NoUsableAccount { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::UpstreamStatus { status, .. } => *status,
         Error::Upstream(e) => match e.kind() {
-            UpstreamErrorKind::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            UpstreamErrorKind::Connect
-            | UpstreamErrorKind::ProxyConnect(_)
-            | UpstreamErrorKind::Tls
-            | UpstreamErrorKind::ConnectionClosed
-            | UpstreamErrorKind::Protocol
-            | UpstreamErrorKind::InvalidRequest => StatusCode::BAD_GATEWAY,
+            TransportErrorKind::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            TransportErrorKind::Connect
+            | TransportErrorKind::ProxyConnect(_)
+            | TransportErrorKind::Tls
+            | TransportErrorKind::ConnectionClosed
+            | TransportErrorKind::Protocol
+            | TransportErrorKind::InvalidRequest => StatusCode::BAD_GATEWAY,
         },
         Error::UpstreamResponse(_)
         | Error::UpstreamStream(_)
@@ -378,15 +378,15 @@ mod tests {
     use aigw_formats::FormatError;
     use aigw_services::StateError;
     use aigw_services::client_pool::{
-        ErrorSource, PoolError, ProxyFailure, TimeoutPhase, UpstreamError,
+        ErrorSource, PoolError, ProxyFailure, TimeoutPhase, TransportError,
     };
     use aigw_services::credentials::CredentialError;
     use aigw_services::stats::JournalError;
 
     use super::*;
 
-    fn upstream(kind: UpstreamErrorKind) -> Error {
-        Error::Upstream(UpstreamError::new(kind, ErrorSource::Upstream))
+    fn upstream(kind: TransportErrorKind) -> Error {
+        Error::Upstream(TransportError::new(kind, ErrorSource::Upstream))
     }
 
     fn format_error() -> FormatError {
@@ -460,28 +460,28 @@ mod tests {
                 StatusCode::TOO_MANY_REQUESTS,
             ),
             (
-                upstream(UpstreamErrorKind::Timeout(TimeoutPhase::FirstByte)),
+                upstream(TransportErrorKind::Timeout(TimeoutPhase::FirstByte)),
                 StatusCode::GATEWAY_TIMEOUT,
             ),
             (
-                upstream(UpstreamErrorKind::Connect),
+                upstream(TransportErrorKind::Connect),
                 StatusCode::BAD_GATEWAY,
             ),
             (
-                upstream(UpstreamErrorKind::ProxyConnect(ProxyFailure::Unreachable)),
+                upstream(TransportErrorKind::ProxyConnect(ProxyFailure::Unreachable)),
                 StatusCode::BAD_GATEWAY,
             ),
-            (upstream(UpstreamErrorKind::Tls), StatusCode::BAD_GATEWAY),
+            (upstream(TransportErrorKind::Tls), StatusCode::BAD_GATEWAY),
             (
-                upstream(UpstreamErrorKind::ConnectionClosed),
-                StatusCode::BAD_GATEWAY,
-            ),
-            (
-                upstream(UpstreamErrorKind::Protocol),
+                upstream(TransportErrorKind::ConnectionClosed),
                 StatusCode::BAD_GATEWAY,
             ),
             (
-                upstream(UpstreamErrorKind::InvalidRequest),
+                upstream(TransportErrorKind::Protocol),
+                StatusCode::BAD_GATEWAY,
+            ),
+            (
+                upstream(TransportErrorKind::InvalidRequest),
                 StatusCode::BAD_GATEWAY,
             ),
             (

@@ -78,7 +78,7 @@ impl Attempt {
 
     /// Records the attempt as failed with `failure`, whose stated limits it
     /// takes: an account failure when the verdict moves on to another one.
-    pub(crate) fn failed(self, stats: &StatsRecorder, failure: &mut Failure) {
+    pub(crate) fn failed(self, stats: &StatsRecorder, failure: &mut AttemptFailure) {
         let Self { mut event, started } = self;
         let error = &failure.error;
         event.at = chrono::Utc::now();
@@ -204,7 +204,7 @@ impl Exchange {
 
 /// A failed attempt and what it means for failover.
 #[derive(Debug)]
-pub(crate) struct Failure {
+pub(crate) struct AttemptFailure {
     pub(crate) error: Error,
     /// The failover policy's verdict on `error`.
     pub(crate) verdict: Verdict,
@@ -212,7 +212,7 @@ pub(crate) struct Failure {
     pub(crate) limits: Option<Arc<UpstreamLimits>>,
 }
 
-impl Failure {
+impl AttemptFailure {
     /// `error`, with the failover policy's `verdict` on it.
     pub(crate) const fn new(error: Error, verdict: Verdict) -> Self {
         Self {
@@ -234,13 +234,13 @@ impl Failure {
     /// another base URL of the same provider may not suffer. A proxy's own
     /// failure is not the URL's.
     pub(crate) fn is_unreachable_upstream(&self) -> bool {
-        use crate::client_pool::{TimeoutPhase, UpstreamErrorKind};
+        use crate::client_pool::{TimeoutPhase, TransportErrorKind};
         match &self.error {
             Error::Upstream(e) => matches!(
                 e.kind(),
-                UpstreamErrorKind::Connect
-                    | UpstreamErrorKind::Tls
-                    | UpstreamErrorKind::Timeout(TimeoutPhase::Connect | TimeoutPhase::FirstByte)
+                TransportErrorKind::Connect
+                    | TransportErrorKind::Tls
+                    | TransportErrorKind::Timeout(TimeoutPhase::Connect | TimeoutPhase::FirstByte)
             ),
             Error::UpstreamStatus { status, .. } => status.is_server_error(),
             _ => false,

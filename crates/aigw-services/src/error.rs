@@ -78,7 +78,7 @@ pub enum Error {
     InvalidUpstreamUrl,
     /// The upstream could not be reached or failed before answering.
     #[error(transparent)]
-    Upstream(crate::client_pool::UpstreamError),
+    Upstream(crate::client_pool::TransportError),
     /// The upstream answered with an error status; `body` is already in the
     /// client's error format.
     #[error("upstream answered {status}")]

@@ -16,7 +16,7 @@ use aigw_formats::stream::StreamError;
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, StatusCode};
 
-use crate::client_pool::{UpstreamError, UpstreamErrorKind};
+use crate::client_pool::{TransportError, TransportErrorKind};
 use crate::cooldown::CooldownReason;
 use crate::credentials::CredentialError;
 use crate::go_duration::parse_go_duration;
@@ -122,12 +122,12 @@ impl FailoverSettings {
     }
 
     /// The verdict on a failure to get an answer at all.
-    pub fn classify_transport(&self, error: &UpstreamError) -> Verdict {
+    pub fn classify_transport(&self, error: &TransportError) -> Verdict {
         if !error.is_retryable_before_first_byte() {
             return Verdict::Fatal;
         }
         let reason = match error.kind() {
-            UpstreamErrorKind::Timeout(_) | UpstreamErrorKind::Connect => {
+            TransportErrorKind::Timeout(_) | TransportErrorKind::Connect => {
                 CooldownReason::Unreachable
             }
             _ => CooldownReason::ServerError,
@@ -499,7 +499,7 @@ mod tests {
     #[test]
     fn a_stream_failing_before_the_client_sees_it_cools_within_the_cap() {
         let event = |kind| {
-            StreamError::Upstream(aigw_formats::stream::UpstreamError {
+            StreamError::Upstream(aigw_formats::stream::MidStreamError {
                 kind,
                 message: "upstream said no".to_owned(),
             })

@@ -4,7 +4,7 @@
 //! ```text
 //! authenticate (snapshot) → inspect body → route (snapshot) → select account
 //! (one shared INCR) → credential → translate request → send through the
-//! account's route → classify → translate reply or stream back
+//! account's egress → classify → translate reply or stream back
 //! ```
 //!
 //! No SQL runs here and no lock is held across an `.await`: everything read
@@ -23,8 +23,8 @@ use http_body_util::{BodyExt, Full};
 
 use aigw_formats::stream::{StreamContext, StreamError, StreamTranslator};
 
-use crate::attempt::{Attempt, Exchange, Failure, Refused, Requested};
-use crate::client_pool::{ClientPool, RequestBody, Route, UpstreamBody, UpstreamError};
+use crate::attempt::{Attempt, AttemptFailure, Exchange, Refused, Requested};
+use crate::client_pool::{ClientPool, Egress, RequestBody, TransportError, UpstreamBody};
 use crate::cooldown::{CooldownNotice, CooldownReason, Cooldowns};
 use crate::credentials::{CredentialError, CredentialService};
 use crate::failover::{FailoverSettings, Verdict};
@@ -493,12 +493,12 @@ impl Gateway {
             let account = selection.chosen.account.id;
             match self.attempt(request, &selection, &tried, served).await {
                 Ok(reply) => return Ok(reply),
-                Err(Failure {
+                Err(AttemptFailure {
                     error,
                     verdict: Verdict::Fatal,
                     ..
                 }) => return Err(error),
-                Err(Failure { error, .. }) => {
+                Err(AttemptFailure { error, .. }) => {
                     tried.push(account);
                     last_error = Some(error);
                     if started.elapsed() >= policy.max_total {
@@ -676,7 +676,7 @@ impl Gateway {
         selection: &Selection<'_>,
         tried: &[AccountId],
         served: &mut Served,
-    ) -> Result<Reply, Failure> {
+    ) -> Result<Reply, AttemptFailure> {
         served.provider = Some(selection.entry.provider.id.clone());
         served.attempts += 1;
         let attempt = Attempt::start(
@@ -715,7 +715,7 @@ impl Gateway {
     /// What a failed attempt means for its account: a tunnel failure is
     /// reported to the proxy health task, and a verdict to move on cools the
     /// account down.
-    fn account_failed(&self, out: &UpstreamCall<'_>, failure: &Failure) {
+    fn account_failed(&self, out: &UpstreamCall<'_>, failure: &AttemptFailure) {
         self.report_proxy_failure(out.account, &failure.error);
         let Verdict::Retry {
             cooldown,
@@ -770,7 +770,7 @@ impl Gateway {
     /// One attempt on one account. An OAuth account's token comes from the
     /// credential service; an upstream 401 on it forces one refresh and one
     /// retry on the same account before the account counts as failed.
-    async fn send(&self, out: &UpstreamCall<'_>) -> Result<Answer, Failure> {
+    async fn send(&self, out: &UpstreamCall<'_>) -> Result<Answer, AttemptFailure> {
         if out.counter() == Some(Counter::Estimate) {
             return self.estimate(out);
         }
@@ -780,13 +780,13 @@ impl Gateway {
         }
         let credentials = &self.inner.credentials;
         let token = credentials
-            .token(out.account, out.kind, out.route)
+            .token(out.account, out.kind, out.egress)
             .await
             .map_err(|e| self.credential_failure(e))?;
         match self.send_to_base_urls(out, Some(token.expose())).await {
             Err(failure) if failure.is_unauthorized() => {
                 let fresh = credentials
-                    .force_refresh(out.account, out.kind, out.route, &token)
+                    .force_refresh(out.account, out.kind, out.egress, &token)
                     .await
                     .map_err(|e| self.credential_failure(e))?;
                 self.send_to_base_urls(out, Some(fresh.expose())).await
@@ -803,7 +803,7 @@ impl Gateway {
         &self,
         out: &UpstreamCall<'_>,
         oauth_token: Option<&str>,
-    ) -> Result<Answer, Failure> {
+    ) -> Result<Answer, AttemptFailure> {
         let mut result = self.send_once(out, oauth_token).await;
         for fallback in out.fallback_base_urls {
             match &result {
@@ -832,10 +832,10 @@ impl Gateway {
     }
 
     /// The failure of an account whose OAuth token cannot be had.
-    fn credential_failure(&self, error: CredentialError) -> Failure {
+    fn credential_failure(&self, error: CredentialError) -> AttemptFailure {
         tracing::warn!(kind = error.kind(), "account credential unavailable");
         let verdict = self.inner.settings.failover.classify_credential(&error);
-        Failure::new(Error::Credential(error), verdict)
+        AttemptFailure::new(Error::Credential(error), verdict)
     }
 
     /// One request to one base URL, and its answer: a stream primed, a
@@ -844,13 +844,13 @@ impl Gateway {
         &self,
         out: &UpstreamCall<'_>,
         oauth_token: Option<&str>,
-    ) -> Result<Answer, Failure> {
+    ) -> Result<Answer, AttemptFailure> {
         let request = self.upstream_request(out, oauth_token)?;
         let sent_at = Instant::now();
         let response = self
             .inner
             .pool
-            .send(out.route, request)
+            .send(out.egress, request)
             .await
             .map_err(|e| self.transport_failure(e))?;
         self.inner
@@ -874,13 +874,13 @@ impl Gateway {
         &self,
         out: &UpstreamCall<'_>,
         oauth_token: Option<&str>,
-    ) -> Result<Request<RequestBody>, Failure> {
+    ) -> Result<Request<RequestBody>, AttemptFailure> {
         let upstream_stream = out.upstream_streams();
         let target = upstream_target(out, upstream_stream);
         let payload = upstream_payload(out, out.format, &target)
-            .map_err(|e| Failure::fatal(Error::BadRequest(e)))?;
+            .map_err(|e| AttemptFailure::fatal(Error::BadRequest(e)))?;
         let url = upstream_url(out, upstream_stream)
-            .ok_or_else(|| Failure::fatal(Error::InvalidUpstreamUrl))?;
+            .ok_or_else(|| AttemptFailure::fatal(Error::InvalidUpstreamUrl))?;
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(url)
@@ -890,7 +890,7 @@ impl Gateway {
         }
         let policy = &self.inner.settings.failover;
         let headers = auth_headers(out.kind, out.account, oauth_token)
-            .map_err(|e| Failure::new(e, policy.classify_unsendable_credential()))?;
+            .map_err(|e| AttemptFailure::new(e, policy.classify_unsendable_credential()))?;
         for (name, value) in headers {
             request = request.header(name, value);
         }
@@ -902,7 +902,7 @@ impl Gateway {
         }
         request
             .body(Full::new(payload))
-            .map_err(|_| Failure::fatal(Error::InvalidUpstreamUrl))
+            .map_err(|_| AttemptFailure::fatal(Error::InvalidUpstreamUrl))
     }
 
     /// The failure of an answer with a non-2xx status: its body read into
@@ -912,7 +912,7 @@ impl Gateway {
         out: &UpstreamCall<'_>,
         response: Response<UpstreamBody>,
         oauth_token: Option<&str>,
-    ) -> Failure {
+    ) -> AttemptFailure {
         let status = response.status();
         let (parts, body) = response.into_parts();
         let body = match collect(body).await {
@@ -925,7 +925,7 @@ impl Gateway {
             .map(Arc::new);
         // Built only on the error paths: a success never looks at them.
         let secrets = Secrets::of(out.account, oauth_token);
-        Failure {
+        AttemptFailure {
             error: upstream_status_error(out, status, &body, &secrets),
             verdict,
             limits,
@@ -941,7 +941,7 @@ impl Gateway {
         response: Response<UpstreamBody>,
         oauth_token: Option<&str>,
         exchange: Exchange,
-    ) -> Result<Answer, Failure> {
+    ) -> Result<Answer, AttemptFailure> {
         let ctx = StreamContext {
             request_id: out.request_id.to_owned(),
             model: out.meta.model.clone(),
@@ -949,7 +949,7 @@ impl Gateway {
             include_usage: out.meta.include_usage,
         };
         let mut translator = StreamTranslator::new(out.format, out.client(), ctx)
-            .map_err(|e| Failure::fatal(Error::UpstreamStream(e)))?;
+            .map_err(|e| AttemptFailure::fatal(Error::UpstreamStream(e)))?;
         if out.call.json_array() {
             translator = translator.gemini_json_array();
         }
@@ -981,7 +981,7 @@ impl Gateway {
         response: Response<UpstreamBody>,
         oauth_token: Option<&str>,
         mut exchange: Exchange,
-    ) -> Result<Answer, Failure> {
+    ) -> Result<Answer, AttemptFailure> {
         let created = unix_now();
         let body = collect(response.into_body())
             .await
@@ -1029,7 +1029,7 @@ impl Gateway {
         out: &UpstreamCall<'_>,
         upstream_format: Format,
         body: Bytes,
-    ) -> Result<Bytes, Failure> {
+    ) -> Result<Bytes, AttemptFailure> {
         if upstream_format == out.client() {
             return Ok(body);
         }
@@ -1044,15 +1044,15 @@ impl Gateway {
     /// family, over the request as an OpenAI Chat request (what the
     /// tokenizer's figures are for). Nothing is sent and no credential is
     /// needed.
-    fn estimate(&self, out: &UpstreamCall<'_>) -> Result<Answer, Failure> {
+    fn estimate(&self, out: &UpstreamCall<'_>) -> Result<Answer, AttemptFailure> {
         let started = Instant::now();
         let target = aigw_formats::UpstreamTarget::new(out.upstream_model, false);
         let chat =
             aigw_formats::translate_request(out.client(), Format::OpenAiChat, out.request, &target)
-                .map_err(|e| Failure::fatal(Error::BadRequest(e)))?;
-        let tokens = estimate_chat(out.upstream_model, &chat).map_err(Failure::fatal)?;
+                .map_err(|e| AttemptFailure::fatal(Error::BadRequest(e)))?;
+        let tokens = estimate_chat(out.upstream_model, &chat).map_err(AttemptFailure::fatal)?;
         let body = aigw_formats::count_reply(out.client(), tokens)
-            .map_err(|e| Failure::fatal(Error::BadRequest(e)))?;
+            .map_err(|e| AttemptFailure::fatal(Error::BadRequest(e)))?;
         Ok(Answer {
             reply: Reply::Count {
                 body,
@@ -1106,20 +1106,20 @@ impl Gateway {
         out: &UpstreamCall<'_>,
         error: StreamError,
         oauth_token: Option<&str>,
-    ) -> Failure {
+    ) -> AttemptFailure {
         let verdict = self.inner.settings.failover.classify_stream_error(&error);
         let secrets = Secrets::of(out.account, oauth_token);
         let error = match error {
             StreamError::Upstream(e) => upstream_event_error(out, e.kind, &e.message, &secrets),
             other => Error::UpstreamStream(secrets.redact_stream_error(other)),
         };
-        Failure::new(error, verdict)
+        AttemptFailure::new(error, verdict)
     }
 
     /// A 2xx reply whose body cannot be read.
-    fn unreadable_reply(&self, e: aigw_formats::FormatError) -> Failure {
+    fn unreadable_reply(&self, e: aigw_formats::FormatError) -> AttemptFailure {
         let verdict = self.inner.settings.failover.classify_unreadable_reply();
-        Failure::new(Error::UpstreamResponse(e), verdict)
+        AttemptFailure::new(Error::UpstreamResponse(e), verdict)
     }
 
     /// Remembers that `out`'s account produced response `id`.
@@ -1139,11 +1139,11 @@ impl Gateway {
         out: &UpstreamCall<'_>,
         body: &[u8],
         oauth_token: Option<&str>,
-    ) -> Result<Bytes, Failure> {
+    ) -> Result<Bytes, AttemptFailure> {
         if out.format != Format::OpenAiResponses {
             // Only a Responses stream can be read back into one Responses
             // object: any other pair has no translation.
-            return Err(Failure::fatal(Error::UpstreamStream(
+            return Err(AttemptFailure::fatal(Error::UpstreamStream(
                 StreamError::UnsupportedPair {
                     upstream: out.format,
                     client: Format::OpenAiResponses,
@@ -1155,9 +1155,9 @@ impl Gateway {
             .map_err(|e| self.stream_failure(out, e, oauth_token))
     }
 
-    fn transport_failure(&self, e: UpstreamError) -> Failure {
+    fn transport_failure(&self, e: TransportError) -> AttemptFailure {
         let verdict = self.inner.settings.failover.classify_transport(&e);
-        Failure::new(Error::Upstream(e), verdict)
+        AttemptFailure::new(Error::Upstream(e), verdict)
     }
 }
 
@@ -1354,7 +1354,7 @@ struct Answer {
 struct UpstreamCall<'a> {
     request_id: &'a str,
     provider: &'a aigw_domain::ProviderId,
-    route: &'a Route,
+    egress: &'a Egress,
     account: &'a Arc<Account>,
     kind: ProviderKind,
     /// The wire format the upstream is called in ([`upstream_format`]).
@@ -1381,7 +1381,7 @@ impl<'a> UpstreamCall<'a> {
         Self {
             request_id: request.request_id,
             provider: &provider.id,
-            route: &selection.chosen.route,
+            egress: &selection.chosen.egress,
             account: &selection.chosen.account,
             kind: provider.kind,
             format: upstream_format(provider, request.call.format()),
@@ -1465,7 +1465,7 @@ fn response_id(body: &[u8]) -> Option<String> {
 
 async fn collect(
     body: crate::client_pool::UpstreamBody,
-) -> Result<Bytes, crate::client_pool::UpstreamError> {
+) -> Result<Bytes, crate::client_pool::TransportError> {
     body.collect().await.map(|c| c.to_bytes())
 }
 

@@ -17,7 +17,7 @@ use crate::Error;
 fn can_carry(proxy: &Proxy) -> bool {
     proxy.is_active
         && proxy.health_status != HealthStatus::Down
-        && crate::client_pool::ProxyUrl::parse(proxy.url.expose()).is_ok()
+        && crate::client_pool::ValidProxyUrl::parse(proxy.url.expose()).is_ok()
 }
 
 /// The proxies in assignment order.

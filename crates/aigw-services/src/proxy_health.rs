@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::admin::Admin;
-use crate::client_pool::ProxyUrl;
+use crate::client_pool::ValidProxyUrl;
 use crate::{Error, Gateway};
 
 /// How proxies are checked.
@@ -191,9 +191,9 @@ impl Prober {
                 let target = targets.for_proxy(proxy.id);
                 let pool = pool.clone();
                 async move {
-                    // Nothing to probe against, or a URL no route can use (the snapshot
+                    // Nothing to probe against, or a URL no egress can use (the snapshot
                     // already keeps its accounts out): no verdict.
-                    let url = ProxyUrl::parse(proxy.url.expose()).ok()?;
+                    let url = ValidProxyUrl::parse(proxy.url.expose()).ok()?;
                     let target = target?;
                     let latency = match tokio::time::timeout(
                         timeout,

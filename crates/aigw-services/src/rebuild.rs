@@ -43,11 +43,11 @@ impl SnapshotBuilder {
 }
 
 /// Swaps in a fresh snapshot read under `ticket` and drops the pooled
-/// clients of routes it no longer uses: proxies gone, and the direct route
+/// clients of egresses it no longer uses: proxies gone, and the direct egress
 /// once no account connects directly.
 fn install(gateway: &Gateway, ticket: LoadTicket, snapshot: Snapshot) {
-    let routes: std::collections::HashSet<_> = snapshot.routes().cloned().collect();
+    let egresses: std::collections::HashSet<_> = snapshot.egresses().cloned().collect();
     if gateway.snapshot().install(ticket, snapshot) {
-        gateway.pool().retain(|route| routes.contains(route));
+        gateway.pool().retain(|egress| egresses.contains(egress));
     }
 }

@@ -45,7 +45,7 @@ use crate::snapshot::{ProviderEntry, Routable, RouteCandidate};
 pub struct Selection<'a> {
     /// The provider serving the attempt.
     pub entry: &'a ProviderEntry,
-    /// The account to use, with its outbound route.
+    /// The account to use, with its egress.
     pub chosen: &'a Routable,
     /// The model name to send upstream.
     pub upstream_model: &'a str,
@@ -461,7 +461,7 @@ mod tests {
                     ),
                     chrono::Utc::now(),
                 )),
-                route: crate::client_pool::Route::Direct,
+                egress: crate::client_pool::Egress::Direct,
             })
             .collect()
     }

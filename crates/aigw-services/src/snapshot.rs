@@ -19,7 +19,7 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
-use crate::client_pool::Route;
+use crate::client_pool::Egress;
 use crate::rotation::{counter_key, other_counter_key, weighted_cycle};
 use crate::routing::RuleTable;
 
@@ -42,14 +42,14 @@ pub struct ClientKey {
     pub key: ApiKey,
 }
 
-/// An account the data plane may send through, with its outbound route
+/// An account the data plane may send through, with its egress
 /// resolved when the snapshot was built.
 #[derive(Debug, Clone)]
 pub struct Routable {
     /// The account.
     pub account: Arc<Account>,
     /// How its connections leave: directly or through its proxy.
-    pub route: Route,
+    pub egress: Egress,
 }
 
 /// An active provider with its usable accounts.
@@ -59,7 +59,7 @@ pub struct ProviderEntry {
     pub provider: Provider,
     /// Its active accounts, sorted by id so every instance rotates in the same order.
     pub accounts: Arc<[Arc<Account>]>,
-    /// The accounts whose route is usable (proxy active, up and valid, or
+    /// The accounts whose egress is usable (proxy active, up and valid, or
     /// direct where allowed), in the same order: the round-robin rotation.
     /// Resolved here so a pick is an index, not a lookup per account.
     pub rotation: Box<[Routable]>,
@@ -129,9 +129,9 @@ pub struct Snapshot {
     mappings: HashMap<String, Vec<ModelMapping>>,
     /// Active client keys by the SHA-256 of the key.
     client_keys: HashMap<[u8; 32], ClientKey>,
-    /// The route of every proxy that may carry traffic (active, not down,
+    /// The egress of every proxy that may carry traffic (active, not down,
     /// with a valid URL). A proxy missing here makes its accounts unusable.
-    proxy_routes: HashMap<ProxyId, Route>,
+    proxy_egresses: HashMap<ProxyId, Egress>,
     /// Whether any proxy is configured at all.
     proxies_configured: bool,
     overflow: ProxyOverflow,
@@ -139,8 +139,8 @@ pub struct Snapshot {
     direct_in_use: bool,
 }
 
-/// The route of accounts that use no proxy.
-static DIRECT: Route = Route::Direct;
+/// The egress of accounts that use no proxy.
+static DIRECT: Egress = Egress::Direct;
 
 impl Snapshot {
     /// Builds a snapshot from repository rows and the configured rule table.
@@ -190,12 +190,12 @@ impl Snapshot {
             .collect();
 
         let proxies_configured = !source.proxies.is_empty();
-        let proxy_routes: HashMap<ProxyId, Route> = source
+        let proxy_egresses: HashMap<ProxyId, Egress> = source
             .proxies
             .into_iter()
             .filter(|p| p.is_active && p.health_status != HealthStatus::Down)
-            .filter_map(|p| match Route::for_proxy_url(Some(p.url.expose())) {
-                Ok(route) => Some((p.id, route)),
+            .filter_map(|p| match Egress::for_proxy_url(Some(p.url.expose())) {
+                Ok(egress) => Some((p.id, egress)),
                 Err(e) => {
                     // Never a direct fallback: the proxy's accounts stay unusable.
                     tracing::warn!(proxy = %p.id, error = %e, "proxy URL unusable; its accounts are not used");
@@ -203,8 +203,8 @@ impl Snapshot {
                 }
             })
             .collect();
-        let routes = RouteTable {
-            proxy_routes: &proxy_routes,
+        let egresses = EgressTable {
+            proxy_egresses: &proxy_egresses,
             proxies_configured,
             overflow,
         };
@@ -223,7 +223,7 @@ impl Snapshot {
                     .filter_map(|account| {
                         Some(Routable {
                             account: Arc::clone(account),
-                            route: routes.of(account)?.clone(),
+                            egress: egresses.of(account)?.clone(),
                         })
                     })
                     .collect();
@@ -272,38 +272,38 @@ impl Snapshot {
         let direct_in_use = providers
             .values()
             .flat_map(|entry| entry.rotation.iter())
-            .any(|r| r.route == Route::Direct);
+            .any(|r| r.egress == Egress::Direct);
         Self {
             providers,
             rules,
             mappings,
             client_keys,
-            proxy_routes,
+            proxy_egresses,
             proxies_configured,
             overflow,
             direct_in_use,
         }
     }
 
-    /// The outbound route of `account`, or `None` when it must not be used:
+    /// The egress of `account`, or `None` when it must not be used:
     /// its proxy is disabled, down, deleted or invalid, or it has no proxy
     /// while proxies are configured and overflow is `reject`.
-    pub fn account_route(&self, account: &Account) -> Option<&Route> {
-        RouteTable {
-            proxy_routes: &self.proxy_routes,
+    pub fn account_egress(&self, account: &Account) -> Option<&Egress> {
+        EgressTable {
+            proxy_egresses: &self.proxy_egresses,
             proxies_configured: self.proxies_configured,
             overflow: self.overflow,
         }
         .of(account)
     }
 
-    /// Every route the snapshot's accounts may use (for pruning the client
-    /// pool). The direct route is one only while some account connects
+    /// Every egress the snapshot's accounts may use (for pruning the client
+    /// pool). The direct egress is one only while some account connects
     /// directly: once every account has a proxy, the direct client and its
     /// pooled connections go, so none of them can carry an account that has
     /// since been given a proxy.
-    pub fn routes(&self) -> impl Iterator<Item = &Route> {
-        self.proxy_routes
+    pub fn egresses(&self) -> impl Iterator<Item = &Egress> {
+        self.proxy_egresses
             .values()
             .chain(self.direct_in_use.then_some(&DIRECT))
     }
@@ -381,17 +381,17 @@ impl Snapshot {
     }
 }
 
-/// Resolves an account's outbound route from the proxies of a snapshot.
-struct RouteTable<'a> {
-    proxy_routes: &'a HashMap<ProxyId, Route>,
+/// Resolves an account's egress from the proxies of a snapshot.
+struct EgressTable<'a> {
+    proxy_egresses: &'a HashMap<ProxyId, Egress>,
     proxies_configured: bool,
     overflow: ProxyOverflow,
 }
 
-impl<'a> RouteTable<'a> {
-    fn of(&self, account: &Account) -> Option<&'a Route> {
+impl<'a> EgressTable<'a> {
+    fn of(&self, account: &Account) -> Option<&'a Egress> {
         match account.proxy_id {
-            Some(id) => self.proxy_routes.get(&id),
+            Some(id) => self.proxy_egresses.get(&id),
             None if self.proxies_configured && self.overflow == ProxyOverflow::Reject => None,
             None => Some(&DIRECT),
         }
@@ -420,7 +420,7 @@ pub fn hash_key(key: &str) -> [u8; 32] {
 /// its own request), so one that read the database earlier can finish later.
 /// Each rebuild therefore takes a [`LoadTicket`] before it reads, and
 /// [`SnapshotStore::install`] never replaces a snapshot with one read before
-/// it: otherwise an account could briefly get back an older route (direct,
+/// it: otherwise an account could briefly get back an older egress (direct,
 /// or no longer its proxy) after the database gave it a new one.
 #[derive(Debug, Clone)]
 pub struct SnapshotStore {
@@ -546,41 +546,44 @@ mod tests {
         Snapshot::build(data, rules, overflow)
     }
 
-    fn rotation_routes(snapshot: &Snapshot) -> Vec<Route> {
+    fn rotation_egresses(snapshot: &Snapshot) -> Vec<Egress> {
         let openai = ProviderId::new("openai").unwrap();
         let entry = snapshot.provider(&openai).unwrap();
-        entry.rotation.iter().map(|r| r.route.clone()).collect()
+        entry.rotation.iter().map(|r| r.egress.clone()).collect()
     }
 
     #[test]
     fn accounts_without_a_proxy_while_proxies_exist_are_not_routable() {
         let unassigned = build(data(2, false), ProxyOverflow::Reject);
-        assert!(rotation_routes(&unassigned).is_empty());
-        assert!(!unassigned.routes().any(|r| *r == Route::Direct));
+        assert!(rotation_egresses(&unassigned).is_empty());
+        assert!(!unassigned.egresses().any(|r| *r == Egress::Direct));
 
         let assigned = build(data(2, true), ProxyOverflow::Reject);
-        let routes = rotation_routes(&assigned);
-        assert_eq!(routes.len(), 2);
-        assert!(routes.iter().all(|r| r.proxy().is_some()), "{routes:?}");
+        let egresses = rotation_egresses(&assigned);
+        assert_eq!(egresses.len(), 2);
+        assert!(egresses.iter().all(|r| r.proxy().is_some()), "{egresses:?}");
 
         // Overflow "direct" is the operator's explicit choice.
         let overflow = build(data(2, false), ProxyOverflow::Direct);
-        assert_eq!(rotation_routes(&overflow), [Route::Direct, Route::Direct]);
-        assert!(overflow.routes().any(|r| *r == Route::Direct));
+        assert_eq!(
+            rotation_egresses(&overflow),
+            [Egress::Direct, Egress::Direct]
+        );
+        assert!(overflow.egresses().any(|r| *r == Egress::Direct));
     }
 
-    /// The pool keeps a client for the direct route only while an account
+    /// The pool keeps a client for the direct egress only while an account
     /// connects directly, so connections pooled before the accounts got
     /// their proxies are dropped with it.
     #[test]
-    fn the_direct_route_is_kept_only_while_an_account_uses_it() {
+    fn the_direct_egress_is_kept_only_while_an_account_uses_it() {
         let direct = build(data(0, false), ProxyOverflow::Reject);
-        assert_eq!(rotation_routes(&direct), [Route::Direct, Route::Direct]);
-        assert_eq!(direct.routes().collect::<Vec<_>>(), [&Route::Direct]);
+        assert_eq!(rotation_egresses(&direct), [Egress::Direct, Egress::Direct]);
+        assert_eq!(direct.egresses().collect::<Vec<_>>(), [&Egress::Direct]);
 
         let proxied = build(data(2, true), ProxyOverflow::Reject);
-        assert_eq!(proxied.routes().count(), 2);
-        assert!(!proxied.routes().any(|r| *r == Route::Direct));
+        assert_eq!(proxied.egresses().count(), 2);
+        assert!(!proxied.egresses().any(|r| *r == Egress::Direct));
     }
 
     /// A rebuild that read the database earlier but finishes later must not
@@ -594,15 +597,15 @@ mod tests {
         assert!(!store.install(older, build(data(0, false), ProxyOverflow::Reject)));
         let current = store.load();
         assert!(
-            rotation_routes(&current)
+            rotation_egresses(&current)
                 .iter()
                 .all(|r| r.proxy().is_some())
         );
         // A later read still gets in.
         assert!(store.install(store.ticket(), build(data(0, false), ProxyOverflow::Reject)));
         assert_eq!(
-            rotation_routes(&store.load()),
-            [Route::Direct, Route::Direct]
+            rotation_egresses(&store.load()),
+            [Egress::Direct, Egress::Direct]
         );
     }
 }

@@ -298,5 +298,5 @@ pub enum PrimeError {
     /// The upstream reported an error event, or sent an unreadable stream.
     Stream(StreamError),
     /// The upstream connection failed.
-    Upstream(crate::client_pool::UpstreamError),
+    Upstream(crate::client_pool::TransportError),
 }

@@ -14,7 +14,7 @@ pub enum StreamError {
     Sse(#[from] SseError),
     /// The upstream reported an error inside its (HTTP 200) stream.
     #[error("upstream reported an error mid-stream: {0}")]
-    Upstream(UpstreamError),
+    Upstream(MidStreamError),
     /// An upstream event could not be read as its format's JSON.
     #[error("malformed upstream stream event `{event}`: {message}")]
     Malformed {
@@ -78,7 +78,7 @@ impl StreamError {
 /// An error an upstream sent inside its stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {message}", kind.as_str())]
-pub struct UpstreamError {
+pub struct MidStreamError {
     /// What kind of failure, in neutral terms.
     pub kind: ErrorKind,
     /// The upstream's message.

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::context::{Shared, Step};
 use super::encoder::Encoder;
-use super::error::{StreamError, UpstreamError};
+use super::error::{MidStreamError, StreamError};
 use super::wire::BlockDeltaIn;
 use crate::anthropic::{self, ContentBlock, Delta, MessageDeltaUsage, StreamEvent};
 use crate::sse::SseEvent;
@@ -81,7 +81,7 @@ impl AnthropicDecoder {
             }
             StreamEvent::MessageStop => return Ok(Step::End),
             StreamEvent::Error { error } => {
-                return Err(StreamError::Upstream(UpstreamError {
+                return Err(StreamError::Upstream(MidStreamError {
                     kind: super::error::kind_from_anthropic(error.kind),
                     message: error.message,
                 }));

@@ -10,7 +10,7 @@ use bytes::BytesMut;
 
 use super::context::{Shared, Step};
 use super::encoder::Encoder;
-use super::error::{StreamError, UpstreamError};
+use super::error::{MidStreamError, StreamError};
 use super::wire::{AntigravityChunkIn, GeminiChunkIn};
 use crate::gemini::ErrorBody;
 use crate::sse::SseEvent;
@@ -141,7 +141,7 @@ pub(super) fn upstream_error(data: &str) -> Option<StreamError> {
                 .ok()
                 .map(|w| w.response)
         })?;
-    Some(StreamError::Upstream(UpstreamError {
+    Some(StreamError::Upstream(MidStreamError {
         kind: super::error::kind_from_gemini(&body.error),
         message: body.error.message,
     }))

@@ -5,7 +5,7 @@ use bytes::BytesMut;
 
 use super::context::{Shared, Step};
 use super::encoder::Encoder;
-use super::error::{StreamError, UpstreamError};
+use super::error::{MidStreamError, StreamError};
 use super::wire::ChunkIn;
 use crate::openai::ErrorBody;
 use crate::sse::SseEvent;
@@ -110,11 +110,11 @@ pub(crate) fn upstream_error(data: &str) -> Option<StreamError> {
         Text { error: String },
     }
     let error = match serde_json::from_str(data).ok()? {
-        Payload::Object(body) => UpstreamError {
+        Payload::Object(body) => MidStreamError {
             kind: super::error::kind_from_openai(&body.error),
             message: body.error.message,
         },
-        Payload::Text { error } => UpstreamError {
+        Payload::Text { error } => MidStreamError {
             kind: crate::ErrorKind::Api,
             message: error,
         },

@@ -13,7 +13,7 @@ use bytes::BytesMut;
 
 use super::context::{Shared, Step};
 use super::encoder::Encoder;
-use super::error::{StreamError, UpstreamError};
+use super::error::{MidStreamError, StreamError};
 use super::wire::{ResponsesErrorIn, ResponsesEventIn};
 use crate::responses::{OutputContent, OutputItem, ResponseObject};
 use crate::sse::SseEvent;
@@ -233,7 +233,7 @@ pub(crate) fn failure(event: ResponsesEventIn<'_>) -> StreamError {
         ) => (code.or(kind), message),
         (_, None) => (event.code, event.message),
     };
-    StreamError::Upstream(UpstreamError {
+    StreamError::Upstream(MidStreamError {
         kind: super::error::kind_from_responses(code.as_deref()),
         message: message
             .filter(|m| !m.is_empty())

@@ -33,7 +33,7 @@ use bytes::BytesMut;
 
 pub use aggregate::{ResponsesAggregator, aggregate_responses};
 pub use context::StreamContext;
-pub use error::{StreamError, UpstreamError, is_retryable};
+pub use error::{MidStreamError, StreamError, is_retryable};
 
 use crate::sse::{SseEvent, SseParser};
 use crate::{ErrorKind, Usage};

@@ -16,7 +16,7 @@ use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use super::context::{Shared, Step};
-use super::error::{StreamError, UpstreamError};
+use super::error::{MidStreamError, StreamError};
 use crate::anthropic::{self, ErrorDetail, MessageDeltaUsage, StopReason};
 use crate::openai::ChatUsage;
 use crate::responses::{OutputItem, ResponseObject, ResponseStatus, ResponseUsage};
@@ -384,7 +384,7 @@ impl Passthrough {
             }
             "error" => {
                 let peek: AnthropicErrorPeek = serde_json::from_str(ev.data).map_err(malformed)?;
-                return Err(StreamError::Upstream(UpstreamError {
+                return Err(StreamError::Upstream(MidStreamError {
                     kind: super::error::kind_from_anthropic(peek.error.kind),
                     message: peek.error.message,
                 }));

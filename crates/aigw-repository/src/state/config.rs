@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::error::StateError;
+use aigw_domain::mask_url_credentials;
 
 /// Settings of the shared-state store.
 ///
@@ -104,7 +105,10 @@ impl Default for StateConfig {
 impl fmt::Debug for StateConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StateConfig")
-            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field(
+                "redis_url",
+                &self.redis_url.as_deref().map(mask_url_credentials),
+            )
             .field("key_prefix", &self.key_prefix)
             .field("pool_size", &self.pool_size)
             .field("command_timeout", &self.command_timeout)
@@ -114,20 +118,6 @@ impl fmt::Debug for StateConfig {
             .field("live_counter_grace", &self.live_counter_grace)
             .field("error_log_max_entries", &self.error_log_max_entries)
             .finish()
-    }
-}
-
-/// The URL with its password replaced, fit for logs and `Debug`.
-pub(crate) fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() && parsed.set_password(Some("***")).is_err() {
-                return "<redacted>".to_owned();
-            }
-            parsed.to_string()
-        }
-        // An unparsable URL may still hold a secret: show none of it.
-        Err(_) => "<unparsable>".to_owned(),
     }
 }
 

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aigw_domain::mask_url_credentials;
 use chrono::{DateTime, NaiveDate, Utc};
 use fred::clients::{Pool, SubscriberClient, WithOptions};
 use fred::error::Error as RedisError;
@@ -23,7 +24,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::AbortHandle;
 
-use super::config::{StateConfig, redact_url};
+use super::config::StateConfig;
 use super::error::StateError;
 use super::error_log::ErrorLogEntry;
 use super::invalidation::BUS_CAPACITY;
@@ -321,7 +322,7 @@ impl RedisState {
                 tasks,
                 live_grace: config.live_counter_grace,
                 error_log_max_entries: config.error_log_max_entries,
-                redacted_url: redact_url(url),
+                redacted_url: mask_url_credentials(url),
             }),
         })
     }

@@ -72,10 +72,10 @@ impl Admin {
             return Err(OnboardingError::NotOAuth.into());
         };
         let provider = self.repository().get_provider(&account.provider_id).await?;
-        let route = gateway
+        let egress = gateway
             .snapshot()
             .load()
-            .account_route(&account)
+            .account_egress(&account)
             .cloned()
             .ok_or(OnboardingError::Unavailable(
                 "the account's proxy is not usable",
@@ -97,7 +97,7 @@ impl Admin {
         );
         let token = gateway
             .credentials()
-            .force_refresh(&account, provider.kind, &route, &current)
+            .force_refresh(&account, provider.kind, &egress, &current)
             .await
             .map_err(Error::Credential)?;
         Ok(Refreshed {

@@ -47,7 +47,8 @@ pub struct Assignments {
 /// A URL the client pool accepts: http, https or socks5, a host, a port
 /// (explicit or the scheme's), nothing else.
 fn check_url(url: &str) -> Result<ProxyProtocol, Error> {
-    crate::client_pool::ProxyUrl::parse(url).map_err(|e| Error::invalid("url", e.to_string()))?;
+    crate::client_pool::ValidProxyUrl::parse(url)
+        .map_err(|e| Error::invalid("url", e.to_string()))?;
     ProxyProtocol::from_url(url).ok_or_else(|| Error::invalid("url", "unsupported scheme"))
 }
 

@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep, sleep};
 
 use super::error::{
-    ErrorSource, TimeoutPhase, UpstreamError, UpstreamErrorKind, classify_hyper_error,
+    ErrorSource, TimeoutPhase, TransportError, TransportErrorKind, classify_hyper_error,
 };
 
 /// A response body from an upstream.
@@ -42,12 +42,12 @@ impl UpstreamBody {
 
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = UpstreamError;
+    type Error = TransportError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, UpstreamError>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, TransportError>>> {
         let this = self.get_mut();
         if this.finished {
             return Poll::Ready(None);
@@ -60,7 +60,7 @@ impl Body for UpstreamBody {
             Poll::Ready(Some(Err(error))) => {
                 this.finished = true;
                 let kind = classify_hyper_error(&error);
-                Poll::Ready(Some(Err(UpstreamError::new(kind, ErrorSource::Upstream)
+                Poll::Ready(Some(Err(TransportError::new(kind, ErrorSource::Upstream)
                     .in_body()
                     .with_cause(error))))
             }
@@ -73,8 +73,8 @@ impl Body for UpstreamBody {
                 // Ending here and dropping nothing: the caller drops the body, which drops the
                 // stalled upstream stream.
                 this.finished = true;
-                Poll::Ready(Some(Err(UpstreamError::new(
-                    UpstreamErrorKind::Timeout(TimeoutPhase::Idle),
+                Poll::Ready(Some(Err(TransportError::new(
+                    TransportErrorKind::Timeout(TimeoutPhase::Idle),
                     ErrorSource::Upstream,
                 )
                 .in_body())))

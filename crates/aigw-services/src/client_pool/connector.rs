@@ -1,6 +1,6 @@
 //! The connector behind every pooled client: dial, proxy handshake and TLS under one deadline.
 //!
-//! One `RouteConnector` exists per route. It dials the first hop with hyper-util's
+//! One `EgressConnector` exists per egress. It dials the first hop with hyper-util's
 //! `HttpConnector` (TCP_NODELAY, keepalive), speaks TLS to an `https://` proxy, opens the tunnel
 //! with hyper-util's `Tunnel` (HTTP CONNECT) or `SocksV5`, and finally does TLS to the upstream
 //! with hyper-rustls (ALPN h2 and http/1.1). Each step runs on an already-open stream handed in
@@ -27,8 +27,8 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 use tower_service::Service;
 
-use super::error::{ErrorSource, ProxyFailure, TimeoutPhase, UpstreamError, UpstreamErrorKind};
-use super::route::{ProxyScheme, ProxyUrl, Route};
+use super::egress::{Egress, ProxyScheme, ValidProxyUrl};
+use super::error::{ErrorSource, ProxyFailure, TimeoutPhase, TransportError, TransportErrorKind};
 
 /// The first hop: TCP to the upstream or the proxy, with TLS when the proxy is `https://`.
 type Hop = MaybeHttpsStream<TokioIo<TcpStream>>;
@@ -36,7 +36,7 @@ type Hop = MaybeHttpsStream<TokioIo<TcpStream>>;
 /// A finished connection: the first hop, with TLS to the upstream on top when it is `https`.
 pub(crate) type UpstreamStream = MaybeHttpsStream<Hop>;
 
-/// How a route reaches the upstream.
+/// How an egress reaches the upstream.
 enum Via {
     Direct,
     Tunnel {
@@ -68,13 +68,13 @@ struct Inner {
     connect_timeout: Duration,
 }
 
-/// The connector of one route's client.
+/// The connector of one egress's client.
 #[derive(Clone)]
-pub(crate) struct RouteConnector {
+pub(crate) struct EgressConnector {
     inner: Arc<Inner>,
 }
 
-/// What a connector needs beyond the route, shared by all routes.
+/// What a connector needs beyond the egress, shared by all egresses.
 pub(crate) struct ConnectorSettings {
     pub(crate) connect_timeout: Duration,
     pub(crate) tcp_keepalive: Option<Duration>,
@@ -82,9 +82,9 @@ pub(crate) struct ConnectorSettings {
     pub(crate) proxy_tls: Arc<rustls::ClientConfig>,
 }
 
-impl RouteConnector {
+impl EgressConnector {
     pub(crate) fn new(
-        route: &Route,
+        egress: &Egress,
         settings: &ConnectorSettings,
     ) -> Result<Self, InvalidProxyEndpoint> {
         let mut http = HttpConnector::new();
@@ -95,9 +95,9 @@ impl RouteConnector {
         // Per-address attempt limit; the whole connection is also bounded by one deadline below.
         http.set_connect_timeout(Some(settings.connect_timeout));
 
-        let via = match route {
-            Route::Direct => Via::Direct,
-            Route::Proxy(url) => Self::via_proxy(url)?,
+        let via = match egress {
+            Egress::Direct => Via::Direct,
+            Egress::Proxy(url) => Self::via_proxy(url)?,
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -110,7 +110,7 @@ impl RouteConnector {
         })
     }
 
-    fn via_proxy(url: &ProxyUrl) -> Result<Via, InvalidProxyEndpoint> {
+    fn via_proxy(url: &ValidProxyUrl) -> Result<Via, InvalidProxyEndpoint> {
         let proxy = ProxyEndpoint {
             uri: url.endpoint_uri().map_err(|_| InvalidProxyEndpoint)?,
             tls: url.scheme() == ProxyScheme::Https,
@@ -148,23 +148,23 @@ fn basic_authorization(
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct InvalidProxyEndpoint;
 
-impl fmt::Debug for RouteConnector {
+impl fmt::Debug for EgressConnector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let via = match &self.inner.via {
             Via::Direct => "direct",
             Via::Tunnel { .. } => "http-connect",
             Via::Socks { .. } => "socks5",
         };
-        f.debug_struct("RouteConnector")
+        f.debug_struct("EgressConnector")
             .field("via", &via)
             .finish_non_exhaustive()
     }
 }
 
-impl Service<Uri> for RouteConnector {
+impl Service<Uri> for EgressConnector {
     type Response = UpstreamStream;
-    type Error = UpstreamError;
-    type Future = Pin<Box<dyn Future<Output = Result<UpstreamStream, UpstreamError>> + Send>>;
+    type Error = TransportError;
+    type Future = Pin<Box<dyn Future<Output = Result<UpstreamStream, TransportError>> + Send>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
@@ -177,7 +177,7 @@ impl Service<Uri> for RouteConnector {
 }
 
 impl Inner {
-    async fn connect(&self, dst: Uri) -> Result<UpstreamStream, UpstreamError> {
+    async fn connect(&self, dst: Uri) -> Result<UpstreamStream, TransportError> {
         let deadline = Instant::now() + self.connect_timeout;
         let hop = match &self.via {
             Via::Direct => {
@@ -238,25 +238,25 @@ impl Inner {
             HttpsConnector::from((Preconnected::new(hop), Arc::clone(&self.upstream_tls)));
         within(deadline, ErrorSource::Upstream, async {
             tls.call(dst).await.map_err(|e| {
-                UpstreamError::new(UpstreamErrorKind::Tls, ErrorSource::Upstream).with_cause(e)
+                TransportError::new(TransportErrorKind::Tls, ErrorSource::Upstream).with_cause(e)
             })
         })
         .await
     }
 
-    async fn dial_upstream(&self, dst: Uri) -> Result<Hop, UpstreamError> {
+    async fn dial_upstream(&self, dst: Uri) -> Result<Hop, TransportError> {
         let tcp = self.http.clone().call(dst).await.map_err(|e| {
             let kind = if is_timed_out(&e) {
-                UpstreamErrorKind::Timeout(TimeoutPhase::Connect)
+                TransportErrorKind::Timeout(TimeoutPhase::Connect)
             } else {
-                UpstreamErrorKind::Connect
+                TransportErrorKind::Connect
             };
-            UpstreamError::new(kind, ErrorSource::Upstream).with_cause(e)
+            TransportError::new(kind, ErrorSource::Upstream).with_cause(e)
         })?;
         Ok(MaybeHttpsStream::Http(tcp))
     }
 
-    async fn dial_proxy(&self, proxy: &ProxyEndpoint) -> Result<Hop, UpstreamError> {
+    async fn dial_proxy(&self, proxy: &ProxyEndpoint) -> Result<Hop, TransportError> {
         let tcp = self
             .http
             .clone()
@@ -264,8 +264,8 @@ impl Inner {
             .await
             .map_err(|e| {
                 let error = if is_timed_out(&e) {
-                    UpstreamError::new(
-                        UpstreamErrorKind::Timeout(TimeoutPhase::Connect),
+                    TransportError::new(
+                        TransportErrorKind::Timeout(TimeoutPhase::Connect),
                         ErrorSource::Proxy,
                     )
                 } else {
@@ -283,8 +283,11 @@ impl Inner {
     }
 }
 
-fn proxy_error(failure: ProxyFailure) -> UpstreamError {
-    UpstreamError::new(UpstreamErrorKind::ProxyConnect(failure), ErrorSource::Proxy)
+fn proxy_error(failure: ProxyFailure) -> TransportError {
+    TransportError::new(
+        TransportErrorKind::ProxyConnect(failure),
+        ErrorSource::Proxy,
+    )
 }
 
 /// Runs one step of connection setup under the connection's deadline, blaming `blame` if the
@@ -292,12 +295,12 @@ fn proxy_error(failure: ProxyFailure) -> UpstreamError {
 async fn within<T>(
     deadline: Instant,
     blame: ErrorSource,
-    step: impl Future<Output = Result<T, UpstreamError>>,
-) -> Result<T, UpstreamError> {
+    step: impl Future<Output = Result<T, TransportError>>,
+) -> Result<T, TransportError> {
     match timeout_at(deadline, step).await {
         Ok(result) => result,
-        Err(_) => Err(UpstreamError::new(
-            UpstreamErrorKind::Timeout(TimeoutPhase::Connect),
+        Err(_) => Err(TransportError::new(
+            TransportErrorKind::Timeout(TimeoutPhase::Connect),
             blame,
         )),
     }
@@ -305,8 +308,8 @@ async fn within<T>(
 
 /// The destination with its port written out: the CONNECT and SOCKS connectors otherwise assume
 /// 443 for a URI without a port, which is wrong for plain `http` upstreams.
-fn with_explicit_port(dst: &Uri) -> Result<Uri, UpstreamError> {
-    let invalid = || UpstreamError::new(UpstreamErrorKind::InvalidRequest, ErrorSource::Internal);
+fn with_explicit_port(dst: &Uri) -> Result<Uri, TransportError> {
+    let invalid = || TransportError::new(TransportErrorKind::InvalidRequest, ErrorSource::Internal);
     let host = dst.host().ok_or_else(invalid)?;
     let port = dst.port_u16().unwrap_or(default_port(dst));
     format!("http://{host}:{port}")
@@ -315,8 +318,8 @@ fn with_explicit_port(dst: &Uri) -> Result<Uri, UpstreamError> {
 }
 
 /// Resolves the destination host on the gateway for `socks5://` (as opposed to `socks5h://`).
-async fn resolve_locally(dst: &Uri) -> Result<Uri, UpstreamError> {
-    let invalid = || UpstreamError::new(UpstreamErrorKind::InvalidRequest, ErrorSource::Internal);
+async fn resolve_locally(dst: &Uri) -> Result<Uri, TransportError> {
+    let invalid = || TransportError::new(TransportErrorKind::InvalidRequest, ErrorSource::Internal);
     let host = dst.host().ok_or_else(invalid)?;
     let port = dst.port_u16().unwrap_or(default_port(dst));
     let bare = host.trim_start_matches('[').trim_end_matches(']');
@@ -324,7 +327,7 @@ async fn resolve_locally(dst: &Uri) -> Result<Uri, UpstreamError> {
         Ok(ip) => std::net::SocketAddr::new(ip, port),
         Err(_) => {
             let resolve_failed = |cause: Option<io::Error>| {
-                let error = UpstreamError::new(UpstreamErrorKind::Connect, ErrorSource::Upstream);
+                let error = TransportError::new(TransportErrorKind::Connect, ErrorSource::Upstream);
                 match cause {
                     Some(cause) => error.with_cause(cause),
                     None => error,
@@ -452,8 +455,8 @@ mod tests {
     #[test]
     fn timed_out_is_found_anywhere_in_the_chain() {
         let inner = io::Error::new(io::ErrorKind::TimedOut, "slow");
-        let outer =
-            UpstreamError::new(UpstreamErrorKind::Connect, ErrorSource::Upstream).with_cause(inner);
+        let outer = TransportError::new(TransportErrorKind::Connect, ErrorSource::Upstream)
+            .with_cause(inner);
         assert!(is_timed_out(&outer));
         let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
         assert!(!is_timed_out(&refused));

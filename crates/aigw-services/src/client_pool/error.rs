@@ -3,7 +3,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-/// A boxed error kept only as the diagnostic source of an [`UpstreamError`].
+/// A boxed error kept only as the diagnostic source of an [`TransportError`].
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// Configuration and proxy URL errors.
@@ -74,10 +74,10 @@ pub enum ProxyFailure {
 
 /// What went wrong with an upstream call, as a closed set that failover and metrics match on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum UpstreamErrorKind {
+pub enum TransportErrorKind {
     /// No TCP connection to the upstream could be opened (refused, unreachable, DNS failure).
     Connect,
-    /// The route's proxy could not be used; the request never reached the upstream.
+    /// The egress's proxy could not be used; the request never reached the upstream.
     ProxyConnect(ProxyFailure),
     /// The TLS handshake with the upstream failed.
     Tls,
@@ -91,7 +91,7 @@ pub enum UpstreamErrorKind {
     InvalidRequest,
 }
 
-impl UpstreamErrorKind {
+impl TransportErrorKind {
     /// A low-cardinality label for metrics.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -116,7 +116,7 @@ impl UpstreamErrorKind {
 pub enum ErrorSource {
     /// The upstream server or the network path to it.
     Upstream,
-    /// The route's proxy.
+    /// The egress's proxy.
     Proxy,
     /// The gateway itself (a request it built wrongly).
     Internal,
@@ -129,16 +129,16 @@ pub enum ErrorSource {
 /// layer's error stays reachable through [`std::error::Error::source`] for debugging; it never
 /// contains credentials because no URI the pool builds carries any.
 #[derive(Debug)]
-pub struct UpstreamError {
-    kind: UpstreamErrorKind,
+pub struct TransportError {
+    kind: TransportErrorKind,
     source_of_blame: ErrorSource,
     in_body: bool,
     cause: Option<BoxError>,
 }
 
-impl UpstreamError {
+impl TransportError {
     /// A failure of `kind`, blamed on `source_of_blame`, with no lower-layer cause.
-    pub fn new(kind: UpstreamErrorKind, source_of_blame: ErrorSource) -> Self {
+    pub fn new(kind: TransportErrorKind, source_of_blame: ErrorSource) -> Self {
         Self {
             kind,
             source_of_blame,
@@ -158,7 +158,7 @@ impl UpstreamError {
     }
 
     /// What went wrong.
-    pub fn kind(&self) -> UpstreamErrorKind {
+    pub fn kind(&self) -> TransportErrorKind {
         self.kind
     }
 
@@ -185,53 +185,52 @@ impl UpstreamError {
             return false;
         }
         match self.kind {
-            UpstreamErrorKind::Connect
-            | UpstreamErrorKind::ProxyConnect(_)
-            | UpstreamErrorKind::Tls
-            | UpstreamErrorKind::Timeout(TimeoutPhase::Connect | TimeoutPhase::FirstByte)
-            | UpstreamErrorKind::ConnectionClosed
-            | UpstreamErrorKind::Protocol => true,
-            UpstreamErrorKind::Timeout(TimeoutPhase::Idle) | UpstreamErrorKind::InvalidRequest => {
-                false
-            }
+            TransportErrorKind::Connect
+            | TransportErrorKind::ProxyConnect(_)
+            | TransportErrorKind::Tls
+            | TransportErrorKind::Timeout(TimeoutPhase::Connect | TimeoutPhase::FirstByte)
+            | TransportErrorKind::ConnectionClosed
+            | TransportErrorKind::Protocol => true,
+            TransportErrorKind::Timeout(TimeoutPhase::Idle)
+            | TransportErrorKind::InvalidRequest => false,
         }
     }
 }
 
-impl fmt::Display for UpstreamError {
+impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self.kind {
-            UpstreamErrorKind::Connect => "could not connect to the upstream",
-            UpstreamErrorKind::ProxyConnect(ProxyFailure::Unreachable) => {
+            TransportErrorKind::Connect => "could not connect to the upstream",
+            TransportErrorKind::ProxyConnect(ProxyFailure::Unreachable) => {
                 "could not connect to the proxy"
             }
-            UpstreamErrorKind::ProxyConnect(ProxyFailure::Tls) => {
+            TransportErrorKind::ProxyConnect(ProxyFailure::Tls) => {
                 "TLS handshake with the proxy failed"
             }
-            UpstreamErrorKind::ProxyConnect(ProxyFailure::AuthRejected) => {
+            TransportErrorKind::ProxyConnect(ProxyFailure::AuthRejected) => {
                 "the proxy rejected the credentials"
             }
-            UpstreamErrorKind::ProxyConnect(ProxyFailure::TunnelRefused) => {
+            TransportErrorKind::ProxyConnect(ProxyFailure::TunnelRefused) => {
                 "the proxy did not open a tunnel to the upstream"
             }
-            UpstreamErrorKind::Tls => "TLS handshake with the upstream failed",
-            UpstreamErrorKind::Timeout(TimeoutPhase::Connect) => {
+            TransportErrorKind::Tls => "TLS handshake with the upstream failed",
+            TransportErrorKind::Timeout(TimeoutPhase::Connect) => {
                 "timed out connecting to the upstream"
             }
-            UpstreamErrorKind::Timeout(TimeoutPhase::FirstByte) => {
+            TransportErrorKind::Timeout(TimeoutPhase::FirstByte) => {
                 "timed out waiting for the upstream response"
             }
-            UpstreamErrorKind::Timeout(TimeoutPhase::Idle) => {
+            TransportErrorKind::Timeout(TimeoutPhase::Idle) => {
                 "timed out waiting for more of the upstream response body"
             }
-            UpstreamErrorKind::ConnectionClosed => {
+            TransportErrorKind::ConnectionClosed => {
                 "the upstream connection closed before the response was complete"
             }
-            UpstreamErrorKind::Protocol => "the upstream sent an invalid HTTP response",
-            UpstreamErrorKind::InvalidRequest => "the upstream request is invalid",
+            TransportErrorKind::Protocol => "the upstream sent an invalid HTTP response",
+            TransportErrorKind::InvalidRequest => "the upstream request is invalid",
         })?;
         if self.source_of_blame == ErrorSource::Proxy
-            && !matches!(self.kind, UpstreamErrorKind::ProxyConnect(_))
+            && !matches!(self.kind, TransportErrorKind::ProxyConnect(_))
         {
             f.write_str(" (via proxy)")?;
         }
@@ -239,7 +238,7 @@ impl fmt::Display for UpstreamError {
     }
 }
 
-impl StdError for UpstreamError {
+impl StdError for TransportError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         self.cause
             .as_deref()
@@ -249,13 +248,13 @@ impl StdError for UpstreamError {
 
 /// Maps hyper's error predicates to a kind; anything that is neither a parse nor a usage error
 /// is a connection that ended early (closed, reset, HTTP/2 stream or connection error).
-pub(super) fn classify_hyper_error(error: &hyper::Error) -> UpstreamErrorKind {
+pub(super) fn classify_hyper_error(error: &hyper::Error) -> TransportErrorKind {
     if error.is_parse() || error.is_parse_status() || error.is_parse_too_large() {
-        UpstreamErrorKind::Protocol
+        TransportErrorKind::Protocol
     } else if error.is_user() {
-        UpstreamErrorKind::InvalidRequest
+        TransportErrorKind::InvalidRequest
     } else {
-        UpstreamErrorKind::ConnectionClosed
+        TransportErrorKind::ConnectionClosed
     }
 }
 
@@ -265,28 +264,30 @@ mod tests {
 
     #[test]
     fn body_errors_are_never_retryable() {
-        let before = UpstreamError::new(UpstreamErrorKind::ConnectionClosed, ErrorSource::Upstream);
+        let before =
+            TransportError::new(TransportErrorKind::ConnectionClosed, ErrorSource::Upstream);
         assert!(before.is_retryable_before_first_byte());
-        let during = UpstreamError::new(UpstreamErrorKind::ConnectionClosed, ErrorSource::Upstream)
-            .in_body();
+        let during =
+            TransportError::new(TransportErrorKind::ConnectionClosed, ErrorSource::Upstream)
+                .in_body();
         assert!(!during.is_retryable_before_first_byte());
     }
 
     #[test]
     fn labels_are_distinct() {
         let kinds = [
-            UpstreamErrorKind::Connect,
-            UpstreamErrorKind::ProxyConnect(ProxyFailure::Unreachable),
-            UpstreamErrorKind::ProxyConnect(ProxyFailure::Tls),
-            UpstreamErrorKind::ProxyConnect(ProxyFailure::AuthRejected),
-            UpstreamErrorKind::ProxyConnect(ProxyFailure::TunnelRefused),
-            UpstreamErrorKind::Tls,
-            UpstreamErrorKind::Timeout(TimeoutPhase::Connect),
-            UpstreamErrorKind::Timeout(TimeoutPhase::FirstByte),
-            UpstreamErrorKind::Timeout(TimeoutPhase::Idle),
-            UpstreamErrorKind::ConnectionClosed,
-            UpstreamErrorKind::Protocol,
-            UpstreamErrorKind::InvalidRequest,
+            TransportErrorKind::Connect,
+            TransportErrorKind::ProxyConnect(ProxyFailure::Unreachable),
+            TransportErrorKind::ProxyConnect(ProxyFailure::Tls),
+            TransportErrorKind::ProxyConnect(ProxyFailure::AuthRejected),
+            TransportErrorKind::ProxyConnect(ProxyFailure::TunnelRefused),
+            TransportErrorKind::Tls,
+            TransportErrorKind::Timeout(TimeoutPhase::Connect),
+            TransportErrorKind::Timeout(TimeoutPhase::FirstByte),
+            TransportErrorKind::Timeout(TimeoutPhase::Idle),
+            TransportErrorKind::ConnectionClosed,
+            TransportErrorKind::Protocol,
+            TransportErrorKind::InvalidRequest,
         ];
         let labels: std::collections::HashSet<_> = kinds.iter().map(|k| k.as_str()).collect();
         assert_eq!(labels.len(), kinds.len());

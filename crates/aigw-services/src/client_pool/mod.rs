@@ -1,7 +1,7 @@
-//! The HTTP client pool: one client per outbound route (direct or a proxy URL), built once and injected.
+//! The HTTP client pool: one client per egress (direct or a proxy URL), built once and injected.
 //!
 //! This is the only place HTTP clients are built. Executors receive a [`ClientPool`] and call
-//! [`ClientPool::send`] with the account's [`Route`]; the pool finds or creates that route's
+//! [`ClientPool::send`] with the account's [`Egress`]; the pool finds or creates that egress's
 //! client (hyper-util's legacy client over rustls, HTTP/1.1 or HTTP/2 by ALPN, keep-alive,
 //! TCP_NODELAY) and applies the timeouts:
 //!
@@ -11,15 +11,15 @@
 //! - idle read: between two frames of the body ([`UpstreamBody`]).
 //!
 //! There is no total timeout, so streams run as long as the upstream keeps sending. Failures are
-//! [`UpstreamError`]s, classified by kind and by who is to blame.
+//! [`TransportError`]s, classified by kind and by who is to blame.
 //!
-//! A proxy route never falls back to a direct connection: if the proxy cannot be used, the call
-//! fails with a `ProxyConnect` error, and an invalid proxy URL cannot become a [`Route`] at all.
+//! A proxy egress never falls back to a direct connection: if the proxy cannot be used, the call
+//! fails with a `ProxyConnect` error, and an invalid proxy URL cannot become an [`Egress`] at all.
 
 mod body;
 mod connector;
+mod egress;
 mod error;
-mod route;
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -37,12 +37,12 @@ use parking_lot::RwLock;
 use rustls::pki_types::CertificateDer;
 
 pub use body::UpstreamBody;
-use connector::{ConnectorSettings, RouteConnector};
+use connector::{ConnectorSettings, EgressConnector};
+pub use egress::{Egress, ProxyScheme, ValidProxyUrl};
 use error::classify_hyper_error;
 pub use error::{
-    ErrorSource, PoolError, ProxyFailure, TimeoutPhase, UpstreamError, UpstreamErrorKind,
+    ErrorSource, PoolError, ProxyFailure, TimeoutPhase, TransportError, TransportErrorKind,
 };
-pub use route::{ProxyScheme, ProxyUrl, Route};
 
 /// The body of an outbound request. Request bodies are built in memory before sending, so a
 /// full buffer fits both streaming and non-streaming calls.
@@ -64,8 +64,8 @@ pub struct PoolConfig {
     /// the concurrency one host sees, or every burst closes the surplus
     /// connections after use and opens new ones for the next burst.
     pub max_idle_per_host: usize,
-    /// Most routes (clients) kept; creating one more evicts the least recently used.
-    pub max_routes: usize,
+    /// Most clients (one per egress) kept; creating one more evicts the least recently used.
+    pub max_clients: usize,
     /// TCP keepalive probe interval on upstream and proxy sockets; `None` disables it.
     pub tcp_keepalive: Option<Duration>,
     /// Interval of HTTP/2 keep-alive pings, which detect dead connections; `None` disables them.
@@ -85,7 +85,7 @@ impl Default for PoolConfig {
             idle_read_timeout: Duration::from_secs(120),
             pool_idle_timeout: Duration::from_secs(90),
             max_idle_per_host: 512,
-            max_routes: 1024,
+            max_clients: 1024,
             tcp_keepalive: Some(Duration::from_secs(60)),
             http2_keep_alive_interval: Some(Duration::from_secs(30)),
             enable_http2: true,
@@ -109,26 +109,26 @@ impl PoolConfig {
         if self.idle_read_timeout.is_zero() {
             return invalid("idle_read_timeout", "must be greater than zero");
         }
-        if self.max_routes == 0 {
-            return invalid("max_routes", "must be at least 1");
+        if self.max_clients == 0 {
+            return invalid("max_clients", "must be at least 1");
         }
         Ok(())
     }
 }
 
-/// One route's client and when it was last used (a tick of the pool's clock).
+/// One egress's client and when it was last used (a tick of the pool's clock).
 struct Entry {
-    client: Client<RouteConnector, RequestBody>,
+    client: Client<EgressConnector, RequestBody>,
     last_used: AtomicU64,
 }
 
 struct Shared {
     config: PoolConfig,
     connector: ConnectorSettings,
-    /// Route → client. The lock is held only to look up, insert or remove entries, never while a
+    /// Egress → client. The lock is held only to look up, insert or remove entries, never while a
     /// client is built and never across an `.await`. Lookups, the common case, share the read
-    /// lock; the write lock is taken only when a route is first seen or dropped.
-    routes: RwLock<HashMap<Route, Arc<Entry>>>,
+    /// lock; the write lock is taken only when an egress is first seen or dropped.
+    egresses: RwLock<HashMap<Egress, Arc<Entry>>>,
     /// A logical clock for least-recently-used eviction; one tick per lookup.
     clock: AtomicU64,
     evictions: AtomicU64,
@@ -143,14 +143,14 @@ pub struct ClientPool {
 impl fmt::Debug for ClientPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientPool")
-            .field("routes", &self.len())
+            .field("egresses", &self.len())
             .field("evictions", &self.evictions())
             .finish_non_exhaustive()
     }
 }
 
 impl ClientPool {
-    /// Builds an empty pool; clients are created when a route is first used.
+    /// Builds an empty pool; clients are created when an egress is first used.
     pub fn new(config: PoolConfig) -> Result<Self, PoolError> {
         config.validate()?;
         let tls = tls_config(&config.extra_root_certificates)?;
@@ -172,7 +172,7 @@ impl ClientPool {
             shared: Arc::new(Shared {
                 config,
                 connector,
-                routes: RwLock::new(HashMap::new()),
+                egresses: RwLock::new(HashMap::new()),
                 clock: AtomicU64::new(0),
                 evictions: AtomicU64::new(0),
             }),
@@ -184,17 +184,17 @@ impl ClientPool {
         &self.shared.config
     }
 
-    /// Sends a request over `route` and waits for the response headers.
+    /// Sends a request over `egress` and waits for the response headers.
     ///
     /// The request URI must be absolute (`http` or `https`). The returned body enforces the
     /// idle-read timeout; dropping it, or this future, abandons the upstream call.
     pub async fn send(
         &self,
-        route: &Route,
+        egress: &Egress,
         request: Request<RequestBody>,
-    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+    ) -> Result<Response<UpstreamBody>, TransportError> {
         check_request(&request)?;
-        let entry = self.entry(route)?;
+        let entry = self.entry(egress)?;
         let pending = entry.client.request(request);
         // The entry may be evicted while the request runs; the client stays alive through the
         // future's own handles.
@@ -202,8 +202,8 @@ impl ClientPool {
         let response = tokio::time::timeout(self.shared.config.first_byte_timeout, pending)
             .await
             .map_err(|_| {
-                UpstreamError::new(
-                    UpstreamErrorKind::Timeout(TimeoutPhase::FirstByte),
+                TransportError::new(
+                    TransportErrorKind::Timeout(TimeoutPhase::FirstByte),
                     ErrorSource::Upstream,
                 )
             })?
@@ -218,16 +218,17 @@ impl ClientPool {
     /// how long that took. Nothing is sent through the tunnel and no pooled client is made.
     pub async fn probe_proxy(
         &self,
-        proxy: &ProxyUrl,
+        proxy: &ValidProxyUrl,
         target: &http::Uri,
-    ) -> Result<Duration, UpstreamError> {
-        let route = Route::Proxy(proxy.clone());
-        let mut connector = RouteConnector::new(&route, &self.shared.connector).map_err(|_| {
-            UpstreamError::new(
-                UpstreamErrorKind::ProxyConnect(ProxyFailure::Unreachable),
-                ErrorSource::Proxy,
-            )
-        })?;
+    ) -> Result<Duration, TransportError> {
+        let egress = Egress::Proxy(proxy.clone());
+        let mut connector =
+            EgressConnector::new(&egress, &self.shared.connector).map_err(|_| {
+                TransportError::new(
+                    TransportErrorKind::ProxyConnect(ProxyFailure::Unreachable),
+                    ErrorSource::Proxy,
+                )
+            })?;
         let started = std::time::Instant::now();
         let stream = tower_service::Service::call(&mut connector, target.clone()).await?;
         let took = started.elapsed();
@@ -235,52 +236,52 @@ impl ClientPool {
         Ok(took)
     }
 
-    /// Number of routes with a client: the pool-size metric.
+    /// Number of egresses with a client: the pool-size metric.
     pub fn len(&self) -> usize {
-        self.shared.routes.read().len()
+        self.shared.egresses.read().len()
     }
 
-    /// True when no route has a client yet.
+    /// True when no egress has a client yet.
     pub fn is_empty(&self) -> bool {
-        self.shared.routes.read().is_empty()
+        self.shared.egresses.read().is_empty()
     }
 
-    /// True when `route` currently has a client.
-    pub fn contains(&self, route: &Route) -> bool {
-        self.shared.routes.read().contains_key(route)
+    /// True when `egress` currently has a client.
+    pub fn contains(&self, egress: &Egress) -> bool {
+        self.shared.egresses.read().contains_key(egress)
     }
 
-    /// How many clients were dropped to stay within `max_routes`.
+    /// How many clients were dropped to stay within `max_clients`.
     pub fn evictions(&self) -> u64 {
         self.shared.evictions.load(Ordering::Relaxed)
     }
 
-    /// Drops the client of `route` (a deleted or changed proxy). Requests in flight finish;
-    /// idle connections close. Returns whether the route had a client.
-    pub fn remove(&self, route: &Route) -> bool {
-        let removed = self.shared.routes.write().remove(route);
+    /// Drops the client of `egress` (a deleted or changed proxy). Requests in flight finish;
+    /// idle connections close. Returns whether the egress had a client.
+    pub fn remove(&self, egress: &Egress) -> bool {
+        let removed = self.shared.egresses.write().remove(egress);
         let had_client = removed.is_some();
         // Dropped here, outside the lock.
         drop(removed);
         had_client
     }
 
-    /// Keeps only the routes for which `keep` returns true, e.g. the proxies still in the
+    /// Keeps only the egresses for which `keep` returns true, e.g. the proxies still in the
     /// snapshot, and drops the other clients.
-    pub fn retain(&self, mut keep: impl FnMut(&Route) -> bool) {
+    pub fn retain(&self, mut keep: impl FnMut(&Egress) -> bool) {
         let removed: Vec<_> = self
             .shared
-            .routes
+            .egresses
             .write()
-            .extract_if(|route, _| !keep(route))
+            .extract_if(|egress, _| !keep(egress))
             .collect();
         drop(removed);
     }
 
-    /// The client of `route`, created on first use.
-    fn entry(&self, route: &Route) -> Result<Arc<Entry>, UpstreamError> {
+    /// The client of `egress`, created on first use.
+    fn entry(&self, egress: &Egress) -> Result<Arc<Entry>, TransportError> {
         let tick = self.shared.clock.fetch_add(1, Ordering::Relaxed);
-        if let Some(entry) = self.shared.routes.read().get(route) {
+        if let Some(entry) = self.shared.egresses.read().get(egress) {
             entry.last_used.fetch_max(tick, Ordering::Relaxed);
             return Ok(Arc::clone(entry));
         }
@@ -288,40 +289,40 @@ impl ClientPool {
         // Built outside the lock: building does no IO but is not free, and another caller may
         // win the race, in which case this one is dropped unused.
         let built = Arc::new(Entry {
-            client: self.build_client(route)?,
+            client: self.build_client(egress)?,
             last_used: AtomicU64::new(tick),
         });
         let evicted;
         {
-            let mut routes = self.shared.routes.write();
-            if let Some(existing) = routes.get(route) {
+            let mut egresses = self.shared.egresses.write();
+            if let Some(existing) = egresses.get(egress) {
                 existing.last_used.fetch_max(tick, Ordering::Relaxed);
                 return Ok(Arc::clone(existing));
             }
-            evicted = if routes.len() >= self.shared.config.max_routes {
-                least_recently_used(&routes).and_then(|lru| routes.remove_entry(&lru))
+            evicted = if egresses.len() >= self.shared.config.max_clients {
+                least_recently_used(&egresses).and_then(|lru| egresses.remove_entry(&lru))
             } else {
                 None
             };
-            routes.insert(route.clone(), Arc::clone(&built));
+            egresses.insert(egress.clone(), Arc::clone(&built));
         }
-        if let Some((evicted_route, _)) = evicted {
+        if let Some((evicted_egress, _)) = evicted {
             self.shared.evictions.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(route = %evicted_route, "evicted the least recently used HTTP client");
+            tracing::debug!(egress = %evicted_egress, "evicted the least recently used HTTP client");
         }
-        tracing::debug!(route = %route, "created an HTTP client");
+        tracing::debug!(egress = %egress, "created an HTTP client");
         Ok(built)
     }
 
     fn build_client(
         &self,
-        route: &Route,
-    ) -> Result<Client<RouteConnector, RequestBody>, UpstreamError> {
-        let connector = RouteConnector::new(route, &self.shared.connector).map_err(|_| {
-            // `ProxyUrl::parse` rejects URLs whose endpoint cannot be built, so this is only
-            // reachable through a bug; the route is still not used directly.
-            UpstreamError::new(
-                UpstreamErrorKind::ProxyConnect(ProxyFailure::Unreachable),
+        egress: &Egress,
+    ) -> Result<Client<EgressConnector, RequestBody>, TransportError> {
+        let connector = EgressConnector::new(egress, &self.shared.connector).map_err(|_| {
+            // `ValidProxyUrl::parse` rejects URLs whose endpoint cannot be built, so this is only
+            // reachable through a bug; the egress is still not used directly.
+            TransportError::new(
+                TransportErrorKind::ProxyConnect(ProxyFailure::Unreachable),
                 ErrorSource::Proxy,
             )
         })?;
@@ -337,11 +338,11 @@ impl ClientPool {
     }
 }
 
-fn least_recently_used(routes: &HashMap<Route, Arc<Entry>>) -> Option<Route> {
-    routes
+fn least_recently_used(egresses: &HashMap<Egress, Arc<Entry>>) -> Option<Egress> {
+    egresses
         .iter()
         .min_by_key(|(_, entry)| entry.last_used.load(Ordering::Relaxed))
-        .map(|(route, _)| route.clone())
+        .map(|(egress, _)| egress.clone())
 }
 
 fn tls_config(extra_roots: &[CertificateDer<'static>]) -> Result<rustls::ClientConfig, PoolError> {
@@ -359,7 +360,7 @@ fn tls_config(extra_roots: &[CertificateDer<'static>]) -> Result<rustls::ClientC
 }
 
 /// Rejects requests the legacy client would refuse, before any connection is made.
-fn check_request(request: &Request<RequestBody>) -> Result<(), UpstreamError> {
+fn check_request(request: &Request<RequestBody>) -> Result<(), TransportError> {
     let uri = request.uri();
     let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
     // The client upgrades HTTP/1.x requests to HTTP/2 when ALPN selects it; a request that
@@ -368,8 +369,8 @@ fn check_request(request: &Request<RequestBody>) -> Result<(), UpstreamError> {
     if scheme_ok && uri.host().is_some_and(|h| !h.is_empty()) && version_ok {
         Ok(())
     } else {
-        Err(UpstreamError::new(
-            UpstreamErrorKind::InvalidRequest,
+        Err(TransportError::new(
+            TransportErrorKind::InvalidRequest,
             ErrorSource::Internal,
         ))
     }
@@ -377,23 +378,23 @@ fn check_request(request: &Request<RequestBody>) -> Result<(), UpstreamError> {
 
 /// Classifies an error of the legacy client: the connector's own typed error when connecting,
 /// otherwise hyper's error predicates.
-fn classify_client_error(error: hyper_util::client::legacy::Error) -> UpstreamError {
+fn classify_client_error(error: hyper_util::client::legacy::Error) -> TransportError {
     let cause = error.source();
     if error.is_connect() {
-        if let Some(typed) = cause.and_then(|c| c.downcast_ref::<UpstreamError>()) {
+        if let Some(typed) = cause.and_then(|c| c.downcast_ref::<TransportError>()) {
             let (kind, blame) = (typed.kind(), typed.error_source());
-            return UpstreamError::new(kind, blame).with_cause(error);
+            return TransportError::new(kind, blame).with_cause(error);
         }
-        return UpstreamError::new(UpstreamErrorKind::Connect, ErrorSource::Upstream)
+        return TransportError::new(TransportErrorKind::Connect, ErrorSource::Upstream)
             .with_cause(error);
     }
     let kind = cause
         .and_then(|c| c.downcast_ref::<hyper::Error>())
-        .map_or(UpstreamErrorKind::ConnectionClosed, classify_hyper_error);
-    let blame = if kind == UpstreamErrorKind::InvalidRequest {
+        .map_or(TransportErrorKind::ConnectionClosed, classify_hyper_error);
+    let blame = if kind == TransportErrorKind::InvalidRequest {
         ErrorSource::Internal
     } else {
         ErrorSource::Upstream
     };
-    UpstreamError::new(kind, blame).with_cause(error)
+    TransportError::new(kind, blame).with_cause(error)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aigw_domain::ProviderKind;
 use http::StatusCode;
 
-use crate::client_pool::UpstreamErrorKind;
+use crate::client_pool::TransportErrorKind;
 
 /// Why the token endpoint could not give an answer (a transient failure).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,7 +15,7 @@ pub enum Unavailability {
     /// It answered with this status (408, 429 or 5xx).
     Status(StatusCode),
     /// It could not be reached, or the connection failed (through the account's proxy if any).
-    Network(UpstreamErrorKind),
+    Network(TransportErrorKind),
     /// It did not answer within the refresh timeout.
     Timeout,
 }

@@ -14,7 +14,7 @@
 //! Across instances, the refresher takes the shared lock `refresh:{account}`; an instance that
 //! finds it taken waits for the winner's token to appear in the shared cache instead of
 //! refreshing too. The refresher reloads the account from the database first (another instance
-//! may have rotated the refresh token), calls the token endpoint through the account's route
+//! may have rotated the refresh token), calls the token endpoint through the account's egress
 //! (its proxy), stores `auth_data` and `expires_at`, then fills both caches.
 //!
 //! A failed refresh records the error on the account and starts a cooldown, in process and in
@@ -49,8 +49,8 @@ pub use refresh::{
     TokenClient,
 };
 
-use crate::client_pool::{ClientPool, Route};
-use refresh::{Cooldowns, Refreshed};
+use crate::client_pool::{ClientPool, Egress};
+use refresh::{RefreshCooldowns, Refreshed};
 
 /// Slack in the shared lock's TTL beyond the refresh timeout, for storing the result.
 const LOCK_MARGIN: Duration = Duration::from_secs(15);
@@ -114,8 +114,8 @@ impl CredentialSettings {
         self.refresh_timeout + LOCK_MARGIN
     }
 
-    fn cooldowns(&self) -> Cooldowns {
-        Cooldowns {
+    fn cooldowns(&self) -> RefreshCooldowns {
+        RefreshCooldowns {
             transient: self.transient_cooldown,
             rejected: self.rejected_cooldown,
         }
@@ -200,13 +200,13 @@ struct SharedToken {
 /// A failed refresh, remembered until `until` for the refresh token it used (by fingerprint),
 /// in process and in the shared store.
 #[derive(Clone, Serialize, Deserialize)]
-struct Failure {
+struct RefreshFailure {
     until: DateTime<Utc>,
     permanent: bool,
     grant: String,
 }
 
-impl Failure {
+impl RefreshFailure {
     fn check(&self, grant: &str, now: DateTime<Utc>) -> Result<(), CredentialError> {
         if self.grant != grant {
             return Ok(());
@@ -275,7 +275,7 @@ struct Inner {
     /// per token; the lock is held for one lookup or insert, never across an `.await`.
     tokens: RwLock<HashMap<AccountId, AccessToken>>,
     /// Account → its last failed refresh, while it may still be cooling down. Same locking.
-    failures: RwLock<HashMap<AccountId, Failure>>,
+    failures: RwLock<HashMap<AccountId, RefreshFailure>>,
     /// Account → the async mutex its refreshes in this process queue on. The map's lock is
     /// held only to find or insert an entry; the per-account mutex is what callers await.
     flights: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
@@ -326,7 +326,7 @@ impl CredentialService {
     }
 
     /// A usable access token of an OAuth `account` of provider kind `kind`, refreshed through
-    /// `route` (the account's proxy) when less than the skew is left.
+    /// `egress` (the account's proxy) when less than the skew is left.
     ///
     /// `account` may come from a snapshot: the refresher reloads it from the database before
     /// using its refresh token.
@@ -334,9 +334,9 @@ impl CredentialService {
         &self,
         account: &Account,
         kind: ProviderKind,
-        route: &Route,
+        egress: &Egress,
     ) -> Result<AccessToken, CredentialError> {
-        self.obtain(account, kind, route, None).await
+        self.obtain(account, kind, egress, None).await
     }
 
     /// A token to replace `rejected`, which the upstream has just answered 401 to: refreshed
@@ -347,10 +347,10 @@ impl CredentialService {
         &self,
         account: &Account,
         kind: ProviderKind,
-        route: &Route,
+        egress: &Egress,
         rejected: &AccessToken,
     ) -> Result<AccessToken, CredentialError> {
-        self.obtain(account, kind, route, Some(Arc::clone(&rejected.value)))
+        self.obtain(account, kind, egress, Some(Arc::clone(&rejected.value)))
             .await
     }
 
@@ -378,7 +378,7 @@ impl CredentialService {
         &self,
         account: &Account,
         kind: ProviderKind,
-        route: &Route,
+        egress: &Egress,
         rejected: Option<Arc<str>>,
     ) -> Result<AccessToken, CredentialError> {
         let inner = &self.inner;
@@ -415,7 +415,7 @@ impl CredentialService {
             inner: Arc::clone(inner),
             id,
             kind,
-            route: route.clone(),
+            egress: egress.clone(),
             want,
             grant,
         };
@@ -496,7 +496,11 @@ impl Inner {
         id: AccountId,
         grant: &str,
     ) -> Result<(), CredentialError> {
-        let failure = match self.state.cache_get::<Failure>(&failure_key(id)).await {
+        let failure = match self
+            .state
+            .cache_get::<RefreshFailure>(&failure_key(id))
+            .await
+        {
             Ok(Some(failure)) => failure,
             Ok(None) => return Ok(()),
             Err(error) => {
@@ -536,7 +540,7 @@ struct RefreshJob {
     inner: Arc<Inner>,
     id: AccountId,
     kind: ProviderKind,
-    route: Route,
+    egress: Egress,
     want: Want,
     /// Fingerprint of the refresh token the caller saw.
     grant: String,
@@ -634,7 +638,7 @@ impl RefreshJob {
         inner.refresh_calls.fetch_add(1, Ordering::Relaxed);
         refresh::send(
             &inner.pool,
-            &self.route,
+            &self.egress,
             request,
             settings.refresh_timeout,
             settings.cooldowns(),
@@ -691,7 +695,7 @@ impl RefreshJob {
         let cooldown = error
             .retry_after()
             .unwrap_or(inner.settings.rejected_cooldown);
-        let failure = Failure {
+        let failure = RefreshFailure {
             until: Utc::now()
                 + chrono::Duration::from_std(cooldown).unwrap_or(chrono::Duration::MAX),
             permanent: error.is_permanent(),
@@ -743,7 +747,7 @@ mod tests {
 
     #[test]
     fn a_cooldown_applies_to_the_grant_that_failed_only() {
-        let failure = Failure {
+        let failure = RefreshFailure {
             until: at(60),
             permanent: true,
             grant: fingerprint(Some(&Secret::new("rt-1"))),

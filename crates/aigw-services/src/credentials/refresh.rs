@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use serde::Deserialize;
 
 use super::error::{CredentialError, Unavailability};
-use crate::client_pool::{ClientPool, Route};
+use crate::client_pool::{ClientPool, Egress};
 
 /// Google's token endpoint (Antigravity and Gemini OAuth grants).
 pub const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
@@ -127,7 +127,7 @@ struct TokenResponse {
 
 /// Cooldowns applied to the error of a failed refresh.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Cooldowns {
+pub(crate) struct RefreshCooldowns {
     pub(crate) transient: Duration,
     pub(crate) rejected: Duration,
 }
@@ -198,13 +198,13 @@ pub(crate) fn build_request(
         .map_err(|_| CredentialError::InvalidTokenUrl)
 }
 
-/// Sends `request` over `route` and reads the answer, all within `timeout`.
+/// Sends `request` over `egress` and reads the answer, all within `timeout`.
 pub(crate) async fn send(
     pool: &ClientPool,
-    route: &Route,
+    egress: &Egress,
     request: Request<Full<Bytes>>,
     timeout: Duration,
-    cooldowns: Cooldowns,
+    cooldowns: RefreshCooldowns,
 ) -> Result<Refreshed, CredentialError> {
     let unavailable = |reason| CredentialError::Unavailable {
         reason,
@@ -212,7 +212,7 @@ pub(crate) async fn send(
     };
     let exchange = async {
         let response = pool
-            .send(route, request)
+            .send(egress, request)
             .await
             .map_err(|e| unavailable(Unavailability::Network(e.kind())))?;
         let status = response.status();
@@ -234,7 +234,7 @@ pub(crate) fn interpret(
     status: StatusCode,
     body: &[u8],
     now: DateTime<Utc>,
-    cooldowns: Cooldowns,
+    cooldowns: RefreshCooldowns,
 ) -> Result<Refreshed, CredentialError> {
     if status.is_success() {
         let malformed = || CredentialError::MalformedResponse {
@@ -308,7 +308,7 @@ fn oauth_error_code(body: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
 
-    const COOLDOWNS: Cooldowns = Cooldowns {
+    const COOLDOWNS: RefreshCooldowns = RefreshCooldowns {
         transient: Duration::from_secs(30),
         rejected: Duration::from_secs(600),
     };

@@ -44,7 +44,7 @@ pub use page::CallbackOutcome;
 pub use settings::{OAuthApp, OnboardingSettings};
 
 use crate::Error;
-use crate::client_pool::{ClientPool, Route};
+use crate::client_pool::{ClientPool, Egress};
 
 /// Token and userinfo answers are small; anything bigger is not one.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -614,7 +614,7 @@ impl Onboarding {
             let response = self
                 .inner
                 .pool
-                .send(&Route::Direct, request)
+                .send(&Egress::Direct, request)
                 .await
                 .map_err(|_| OnboardingError::Unavailable("OAuth server unreachable"))?;
             let status = response.status();

@@ -562,26 +562,26 @@ fn live_groups(events: &[StatsEvent]) -> HashMap<(LiveTarget<'_>, NaiveDate), Li
 }
 
 /// What to do after a failed write.
-enum Verdict {
+enum FailedWrite {
     /// Keep the rows and try again later.
     Retry,
     /// The database will never take these rows: isolate and drop them.
     Reject,
 }
 
-fn verdict(error: &aigw_repository::Error, unclassified: &mut u32) -> Verdict {
+fn failed_write(error: &aigw_repository::Error, unclassified: &mut u32) -> FailedWrite {
     use aigw_repository::Error as E;
     match error {
-        e if e.is_unavailable() => Verdict::Retry,
+        e if e.is_unavailable() => FailedWrite::Retry,
         E::NotFound { .. } | E::Conflict { .. } | E::ForeignKey { .. } | E::InvalidRow { .. } => {
-            Verdict::Reject
+            FailedWrite::Reject
         }
         _ => {
             *unclassified += 1;
             if *unclassified >= MAX_UNCLASSIFIED_FAILURES {
-                Verdict::Reject
+                FailedWrite::Reject
             } else {
-                Verdict::Retry
+                FailedWrite::Retry
             }
         }
     }
@@ -1033,9 +1033,9 @@ impl Sink {
                     *done += logs.len();
                     logs.clear();
                 }
-                Err(error) => match verdict(&error, unclassified) {
-                    Verdict::Retry => return Err(error),
-                    Verdict::Reject => {
+                Err(error) => match failed_write(&error, unclassified) {
+                    FailedWrite::Retry => return Err(error),
+                    FailedWrite::Reject => {
                         tracing::warn!(%error, "request-log batch refused; writing its rows one by one");
                         *split = true;
                     }
@@ -1053,9 +1053,9 @@ impl Sink {
                     self.note_replay(&stage, &written);
                     Counters::add(&counters.flushed_rows, 1);
                 }
-                Err(error) => match verdict(&error, unclassified) {
-                    Verdict::Retry => return Err(error),
-                    Verdict::Reject => {
+                Err(error) => match failed_write(&error, unclassified) {
+                    FailedWrite::Retry => return Err(error),
+                    FailedWrite::Reject => {
                         tracing::warn!(%error, request_id = %row.request_id, "request-log row refused; dropped");
                         Counters::add(&counters.rejected_rows, 1);
                     }
@@ -1087,9 +1087,9 @@ impl Sink {
                     self.note_replay(&stage, &written);
                     proxy.clear();
                 }
-                Err(error) => match verdict(&error, unclassified) {
-                    Verdict::Retry => return Err(error),
-                    Verdict::Reject => {
+                Err(error) => match failed_write(&error, unclassified) {
+                    FailedWrite::Retry => return Err(error),
+                    FailedWrite::Reject => {
                         tracing::warn!(%error, "proxy-stats batch refused; writing it key by key");
                         *split = true;
                     }
@@ -1109,9 +1109,9 @@ impl Sink {
                 .await
             {
                 Ok(written) => self.note_replay(&stage, &written),
-                Err(error) => match verdict(&error, unclassified) {
-                    Verdict::Retry => return Err(error),
-                    Verdict::Reject => {
+                Err(error) => match failed_write(&error, unclassified) {
+                    FailedWrite::Retry => return Err(error),
+                    FailedWrite::Reject => {
                         tracing::warn!(%error, proxy = %key.0, "proxy-stats update refused; dropped");
                         Counters::add(&self.counters.rejected_updates, 1);
                     }
@@ -1148,9 +1148,9 @@ impl Sink {
                 Counters::add(&self.counters.rejected_updates, missing.len());
             }
             Ok(written @ StageWrite::AlreadyWritten) => self.note_replay(&stage, &written),
-            Err(error) => match verdict(&error, unclassified) {
-                Verdict::Retry => return Err(error),
-                Verdict::Reject => {
+            Err(error) => match failed_write(&error, unclassified) {
+                FailedWrite::Retry => return Err(error),
+                FailedWrite::Reject => {
                     tracing::warn!(%error, accounts = accounts.len(), "account usage refused; dropped");
                     Counters::add(&self.counters.rejected_updates, accounts.len());
                 }

@@ -10,7 +10,7 @@ use aigw_domain::{AuthData, ProviderKind};
 use aigw_mock_upstream::MockUpstream;
 use aigw_repository::state::{InProcessState, SharedState, StateConfig};
 use aigw_services::Error;
-use aigw_services::client_pool::{ClientPool, PoolConfig, Route};
+use aigw_services::client_pool::{ClientPool, Egress, PoolConfig};
 use aigw_services::onboarding::{
     FlowType, InitRequest, OAuthApp, Onboarding, OnboardingError, OnboardingSettings,
 };
@@ -80,7 +80,7 @@ async fn approve(auth_url: &str) -> HashMap<String, String> {
     let request = http::Request::get(auth_url)
         .body(Full::new(Bytes::new()))
         .unwrap();
-    let response = pool().send(&Route::Direct, request).await.unwrap();
+    let response = pool().send(&Egress::Direct, request).await.unwrap();
     assert_eq!(response.status(), 302);
     let location = response.headers()["location"].to_str().unwrap();
     assert!(location.starts_with(CALLBACK), "{location}");

@@ -1,8 +1,8 @@
-//! Direct route: requests, keep-alive reuse, connect failures, cancellation by drop.
+//! Direct egress: requests, keep-alive reuse, connect failures, cancellation by drop.
 
 use std::time::Duration;
 
-use aigw_services::client_pool::{ErrorSource, Route, UpstreamErrorKind};
+use aigw_services::client_pool::{Egress, ErrorSource, TransportErrorKind};
 use http::StatusCode;
 use http_body_util::BodyExt;
 
@@ -14,7 +14,7 @@ async fn direct_get_and_post_reach_the_upstream() {
     let pool = pool();
 
     let response = pool
-        .send(&Route::Direct, get(&upstream.url("/v1/models")))
+        .send(&Egress::Direct, get(&upstream.url("/v1/models")))
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -22,7 +22,7 @@ async fn direct_get_and_post_reach_the_upstream() {
 
     let response = pool
         .send(
-            &Route::Direct,
+            &Egress::Direct,
             post(&upstream.url("/v1/chat/completions"), "{\"a\":1}"),
         )
         .await
@@ -37,7 +37,7 @@ async fn sequential_requests_reuse_one_keep_alive_connection() {
     let pool = pool();
     for i in 0..5 {
         let response = pool
-            .send(&Route::Direct, get(&upstream.url(&format!("/{i}"))))
+            .send(&Egress::Direct, get(&upstream.url(&format!("/{i}"))))
             .await
             .unwrap();
         assert_eq!(text(response).await, format!("GET /{i} "));
@@ -54,10 +54,10 @@ async fn sequential_requests_reuse_one_keep_alive_connection() {
 async fn refused_connection_is_a_retryable_upstream_connect_error() {
     let addr = closed_port().await;
     let error = pool()
-        .send(&Route::Direct, get(&format!("http://{addr}/")))
+        .send(&Egress::Direct, get(&format!("http://{addr}/")))
         .await
         .unwrap_err();
-    assert_eq!(error.kind(), UpstreamErrorKind::Connect);
+    assert_eq!(error.kind(), TransportErrorKind::Connect);
     assert_eq!(error.error_source(), ErrorSource::Upstream);
     assert!(error.is_retryable_before_first_byte());
     assert!(!error.is_in_body());
@@ -67,19 +67,19 @@ async fn refused_connection_is_a_retryable_upstream_connect_error() {
 async fn relative_uri_is_rejected_before_any_client_is_built() {
     let pool = pool();
     let error = pool
-        .send(&Route::Direct, get("/v1/models"))
+        .send(&Egress::Direct, get("/v1/models"))
         .await
         .unwrap_err();
-    assert_eq!(error.kind(), UpstreamErrorKind::InvalidRequest);
+    assert_eq!(error.kind(), TransportErrorKind::InvalidRequest);
     assert_eq!(error.error_source(), ErrorSource::Internal);
     assert!(!error.is_retryable_before_first_byte());
     assert!(pool.is_empty());
 
     let error = pool
-        .send(&Route::Direct, get("ftp://127.0.0.1/x"))
+        .send(&Egress::Direct, get("ftp://127.0.0.1/x"))
         .await
         .unwrap_err();
-    assert_eq!(error.kind(), UpstreamErrorKind::InvalidRequest);
+    assert_eq!(error.kind(), TransportErrorKind::InvalidRequest);
 }
 
 #[tokio::test]
@@ -89,7 +89,7 @@ async fn dropping_the_body_closes_the_upstream_connection() {
     let pool = pool();
 
     let response = pool
-        .send(&Route::Direct, get(&format!("http://{addr}/stream")))
+        .send(&Egress::Direct, get(&format!("http://{addr}/stream")))
         .await
         .unwrap();
     let mut body = response.into_body();

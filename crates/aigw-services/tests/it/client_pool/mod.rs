@@ -1,4 +1,4 @@
-//! Client pool tests: direct, HTTP CONNECT and SOCKS5 routes, TLS and ALPN, timeouts, pool bounds.
+//! Client pool tests: direct, HTTP CONNECT and SOCKS5 egresses, TLS and ALPN, timeouts, pool bounds.
 // Test code: the workspace lets tests unwrap, and helpers count as tests only under cfg(test).
 #![cfg(test)]
 #![expect(

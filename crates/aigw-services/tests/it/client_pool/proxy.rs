@@ -1,10 +1,10 @@
-//! Proxy routes: HTTP CONNECT (plain and TLS, with basic auth) and SOCKS5 (with and without
+//! Proxy egresses: HTTP CONNECT (plain and TLS, with basic auth) and SOCKS5 (with and without
 //! username/password, local and remote name resolution). No failure ever falls back to direct.
 
 use std::time::Duration;
 
 use aigw_services::client_pool::{
-    ClientPool, ErrorSource, PoolConfig, ProxyFailure, Route, TimeoutPhase, UpstreamErrorKind,
+    ClientPool, Egress, ErrorSource, PoolConfig, ProxyFailure, TimeoutPhase, TransportErrorKind,
 };
 
 use super::support::{
@@ -12,20 +12,20 @@ use super::support::{
     socks5_proxy, text, upstream,
 };
 
-fn route(url: &str) -> Route {
-    Route::for_proxy_url(Some(url)).unwrap()
+fn egress(url: &str) -> Egress {
+    Egress::for_proxy_url(Some(url)).unwrap()
 }
 
 #[tokio::test]
 async fn http_connect_proxy_tunnels_with_basic_auth_and_keeps_the_tunnel_alive() {
     let upstream = upstream().await;
     let proxy = connect_proxy(Some(("alice", "s3cret-pw")), false).await;
-    let route = route(&proxy.url("http", Some(("alice", "s3cret-pw"))));
+    let egress = egress(&proxy.url("http", Some(("alice", "s3cret-pw"))));
     let pool = pool();
 
     for i in 0..3 {
         let response = pool
-            .send(&route, get(&upstream.url(&format!("/{i}"))))
+            .send(&egress, get(&upstream.url(&format!("/{i}"))))
             .await
             .unwrap();
         assert_eq!(text(response).await, format!("GET /{i} "));
@@ -48,9 +48,12 @@ async fn http_connect_proxy_tunnels_with_basic_auth_and_keeps_the_tunnel_alive()
 async fn https_proxy_speaks_tls_to_the_proxy() {
     let upstream = upstream().await;
     let proxy = connect_proxy(Some(("bob", "tls-pw")), true).await;
-    let route = route(&proxy.url("https", Some(("bob", "tls-pw"))));
+    let egress = egress(&proxy.url("https", Some(("bob", "tls-pw"))));
 
-    let response = pool().send(&route, get(&upstream.url("/x"))).await.unwrap();
+    let response = pool()
+        .send(&egress, get(&upstream.url("/x")))
+        .await
+        .unwrap();
     assert_eq!(text(response).await, "GET /x ");
     assert_eq!(proxy.tunnels(), 1);
     assert_eq!(upstream.peers(), proxy.outbound());
@@ -63,14 +66,14 @@ async fn rejected_proxy_credentials_are_a_typed_error_and_never_go_direct() {
     let pool = pool();
 
     for credentials in [Some(("alice", "wrong-pw-123")), None] {
-        let route = route(&proxy.url("http", credentials));
+        let egress = egress(&proxy.url("http", credentials));
         let error = pool
-            .send(&route, get(&upstream.url("/")))
+            .send(&egress, get(&upstream.url("/")))
             .await
             .unwrap_err();
         assert_eq!(
             error.kind(),
-            UpstreamErrorKind::ProxyConnect(ProxyFailure::AuthRejected)
+            TransportErrorKind::ProxyConnect(ProxyFailure::AuthRejected)
         );
         assert_eq!(error.error_source(), ErrorSource::Proxy);
         assert!(error.is_retryable_before_first_byte());
@@ -86,14 +89,14 @@ async fn proxy_that_cannot_reach_the_upstream_refuses_the_tunnel() {
     let proxy = connect_proxy(None, false).await;
     let error = pool()
         .send(
-            &route(&proxy.url("http", None)),
+            &egress(&proxy.url("http", None)),
             get(&format!("http://{target}/")),
         )
         .await
         .unwrap_err();
     assert_eq!(
         error.kind(),
-        UpstreamErrorKind::ProxyConnect(ProxyFailure::TunnelRefused)
+        TransportErrorKind::ProxyConnect(ProxyFailure::TunnelRefused)
     );
     assert_eq!(error.error_source(), ErrorSource::Proxy);
 }
@@ -103,14 +106,14 @@ async fn unreachable_proxy_is_a_proxy_error_and_never_goes_direct() {
     let upstream = upstream().await;
     let dead = closed_port().await;
     for scheme in ["http", "socks5h"] {
-        let route = route(&format!("{scheme}://carol:hidden-pw-9@{dead}"));
+        let egress = egress(&format!("{scheme}://carol:hidden-pw-9@{dead}"));
         let error = pool()
-            .send(&route, get(&upstream.url("/")))
+            .send(&egress, get(&upstream.url("/")))
             .await
             .unwrap_err();
         assert_eq!(
             error.kind(),
-            UpstreamErrorKind::ProxyConnect(ProxyFailure::Unreachable),
+            TransportErrorKind::ProxyConnect(ProxyFailure::Unreachable),
             "{scheme}"
         );
         assert_eq!(error.error_source(), ErrorSource::Proxy);
@@ -130,14 +133,14 @@ async fn silent_proxy_hits_the_connect_deadline_blamed_on_the_proxy() {
     })
     .unwrap();
     for scheme in ["http", "socks5"] {
-        let route = route(&format!("{scheme}://{silent}"));
+        let egress = egress(&format!("{scheme}://{silent}"));
         let error = pool
-            .send(&route, get(&upstream.url("/")))
+            .send(&egress, get(&upstream.url("/")))
             .await
             .unwrap_err();
         assert_eq!(
             error.kind(),
-            UpstreamErrorKind::Timeout(TimeoutPhase::Connect),
+            TransportErrorKind::Timeout(TimeoutPhase::Connect),
             "{scheme}"
         );
         assert_eq!(error.error_source(), ErrorSource::Proxy);
@@ -149,11 +152,11 @@ async fn silent_proxy_hits_the_connect_deadline_blamed_on_the_proxy() {
 async fn socks5_without_credentials_tunnels_to_the_upstream() {
     let upstream = upstream().await;
     let proxy = socks5_proxy(None).await;
-    let route = route(&proxy.url("socks5", None));
+    let egress = egress(&proxy.url("socks5", None));
     let pool = pool();
 
     for _ in 0..2 {
-        let response = pool.send(&route, get(&upstream.url("/s"))).await.unwrap();
+        let response = pool.send(&egress, get(&upstream.url("/s"))).await.unwrap();
         assert_eq!(text(response).await, "GET /s ");
     }
     assert_eq!(proxy.tunnels(), 1);
@@ -170,30 +173,30 @@ async fn socks5_with_credentials_authenticates_and_rejects_wrong_ones() {
     let proxy = socks5_proxy(Some(("dave", "sock-pw"))).await;
     let pool = pool();
 
-    let good = route(&proxy.url("socks5", Some(("dave", "sock-pw"))));
+    let good = egress(&proxy.url("socks5", Some(("dave", "sock-pw"))));
     let response = pool.send(&good, get(&upstream.url("/ok"))).await.unwrap();
     assert_eq!(text(response).await, "GET /ok ");
     assert_eq!(proxy.tunnels(), 1);
 
-    let bad = route(&proxy.url("socks5", Some(("dave", "not-the-pw-77"))));
+    let bad = egress(&proxy.url("socks5", Some(("dave", "not-the-pw-77"))));
     let error = pool
         .send(&bad, get(&upstream.url("/no")))
         .await
         .unwrap_err();
     assert_eq!(
         error.kind(),
-        UpstreamErrorKind::ProxyConnect(ProxyFailure::AuthRejected)
+        TransportErrorKind::ProxyConnect(ProxyFailure::AuthRejected)
     );
     assert_eq!(error.error_source(), ErrorSource::Proxy);
     assert_no_secret(&error, "not-the-pw-77");
 
     // A proxy that requires credentials, reached without any.
-    let anonymous = route(&proxy.url("socks5", None));
+    let anonymous = egress(&proxy.url("socks5", None));
     let error = pool
         .send(&anonymous, get(&upstream.url("/no")))
         .await
         .unwrap_err();
-    assert!(matches!(error.kind(), UpstreamErrorKind::ProxyConnect(_)));
+    assert!(matches!(error.kind(), TransportErrorKind::ProxyConnect(_)));
     assert_eq!(proxy.tunnels(), 1);
     assert_eq!(
         upstream.accepted(),
@@ -210,7 +213,7 @@ async fn socks5h_lets_the_proxy_resolve_the_host_name() {
 
     let response = pool()
         .send(
-            &route(&proxy.url("socks5h", None)),
+            &egress(&proxy.url("socks5h", None)),
             get(&format!("http://localhost:{port}/h")),
         )
         .await
@@ -231,7 +234,7 @@ async fn socks5_resolves_the_host_name_on_the_gateway() {
     // first; what matters is that the proxy never saw the name.
     let _ = pool()
         .send(
-            &route(&proxy.url("socks5", None)),
+            &egress(&proxy.url("socks5", None)),
             get(&format!("http://localhost:{port}/")),
         )
         .await;

@@ -1,6 +1,6 @@
 //! Proxy URL validation, and credentials that never print.
 
-use aigw_services::client_pool::{PoolError, ProxyScheme, ProxyUrl, Route};
+use aigw_services::client_pool::{Egress, PoolError, ProxyScheme, ValidProxyUrl};
 
 #[test]
 fn supported_schemes_parse_with_default_ports() {
@@ -12,11 +12,11 @@ fn supported_schemes_parse_with_default_ports() {
         ("  http://user:pw@10.0.0.1:3128/  ", ProxyScheme::Http, 3128),
     ];
     for (input, scheme, port) in cases {
-        let url = ProxyUrl::parse(input).unwrap();
+        let url = ValidProxyUrl::parse(input).unwrap();
         assert_eq!(url.scheme(), scheme, "{input}");
         assert_eq!(url.port(), port, "{input}");
     }
-    let with_user = ProxyUrl::parse("http://user:pw@10.0.0.1:3128").unwrap();
+    let with_user = ValidProxyUrl::parse("http://user:pw@10.0.0.1:3128").unwrap();
     assert_eq!(with_user.username(), Some("user"));
     assert_eq!(with_user.host(), "10.0.0.1");
 }
@@ -64,7 +64,7 @@ fn malformed_and_unsupported_urls_are_rejected_with_typed_errors() {
         }),
     ];
     for (input, expected) in cases {
-        match ProxyUrl::parse(input) {
+        match ValidProxyUrl::parse(input) {
             Err(error) => assert!(expected(&error), "{input:?} gave {error:?}"),
             Ok(url) => panic!("{input:?} was accepted as {url}"),
         }
@@ -74,22 +74,23 @@ fn malformed_and_unsupported_urls_are_rejected_with_typed_errors() {
 #[test]
 fn socks5_credentials_longer_than_255_bytes_are_rejected() {
     let long = "p".repeat(256);
-    let error = ProxyUrl::parse(&format!("socks5://user:{long}@proxy:1080")).unwrap_err();
+    let error = ValidProxyUrl::parse(&format!("socks5://user:{long}@proxy:1080")).unwrap_err();
     assert!(matches!(error, PoolError::InvalidProxyCredentials));
     // HTTP basic auth has no such limit.
-    assert!(ProxyUrl::parse(&format!("http://user:{long}@proxy:8080")).is_ok());
+    assert!(ValidProxyUrl::parse(&format!("http://user:{long}@proxy:8080")).is_ok());
 }
 
 #[test]
 fn password_never_appears_in_display_or_debug() {
     let secret = "Sup3r%2FSecret";
-    let url = ProxyUrl::parse(&format!("socks5h://alice:{secret}@proxy.example:1080")).unwrap();
-    let route = Route::Proxy(url.clone());
+    let url =
+        ValidProxyUrl::parse(&format!("socks5h://alice:{secret}@proxy.example:1080")).unwrap();
+    let egress = Egress::Proxy(url.clone());
     for shown in [
         url.to_string(),
         format!("{url:?}"),
-        route.to_string(),
-        format!("{route:?}"),
+        egress.to_string(),
+        format!("{egress:?}"),
     ] {
         assert!(!shown.contains("Sup3r"), "password shown: {shown}");
         assert!(
@@ -111,17 +112,17 @@ fn errors_never_echo_the_url() {
         "http://alice:Hidden-Pw-1@",
     ];
     for input in inputs {
-        let error = ProxyUrl::parse(input).unwrap_err();
+        let error = ValidProxyUrl::parse(input).unwrap_err();
         let shown = format!("{error} {error:?}");
         assert!(!shown.contains("Hidden-Pw-1"), "{input} leaked in {shown}");
     }
 }
 
 #[test]
-fn an_invalid_proxy_url_is_never_a_direct_route() {
-    assert_eq!(Route::for_proxy_url(None).unwrap(), Route::Direct);
-    assert!(Route::for_proxy_url(Some("socks4://proxy:1080")).is_err());
-    assert!(Route::for_proxy_url(Some("")).is_err());
-    let route = Route::for_proxy_url(Some("http://proxy:3128")).unwrap();
-    assert_eq!(route.proxy().map(ProxyUrl::port), Some(3128));
+fn an_invalid_proxy_url_is_never_a_direct_egress() {
+    assert_eq!(Egress::for_proxy_url(None).unwrap(), Egress::Direct);
+    assert!(Egress::for_proxy_url(Some("socks4://proxy:1080")).is_err());
+    assert!(Egress::for_proxy_url(Some("")).is_err());
+    let egress = Egress::for_proxy_url(Some("http://proxy:3128")).unwrap();
+    assert_eq!(egress.proxy().map(ValidProxyUrl::port), Some(3128));
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aigw_services::client_pool::{
-    ClientPool, PoolConfig, RequestBody, UpstreamBody, UpstreamError,
+    ClientPool, PoolConfig, RequestBody, TransportError, UpstreamBody,
 };
 use base64::Engine as _;
 use bytes::Bytes;
@@ -85,7 +85,7 @@ pub async fn text(response: Response<UpstreamBody>) -> String {
 }
 
 /// Asserts that `secret` appears nowhere in the error, its `Debug`, or its source chain.
-pub fn assert_no_secret(error: &UpstreamError, secret: &str) {
+pub fn assert_no_secret(error: &TransportError, secret: &str) {
     let mut current: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(e) = current {
         let shown = format!("{e} {e:?}");

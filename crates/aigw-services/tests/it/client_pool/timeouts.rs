@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use aigw_services::client_pool::{
-    ClientPool, ErrorSource, PoolConfig, Route, TimeoutPhase, UpstreamErrorKind,
+    ClientPool, Egress, ErrorSource, PoolConfig, TimeoutPhase, TransportErrorKind,
 };
 use http_body_util::BodyExt;
 
@@ -24,12 +24,12 @@ async fn tls_handshake_that_never_completes_hits_the_connect_timeout() {
     let silent = silent_listener().await;
     let started = Instant::now();
     let error = short_pool()
-        .send(&Route::Direct, get(&format!("https://{silent}/")))
+        .send(&Egress::Direct, get(&format!("https://{silent}/")))
         .await
         .unwrap_err();
     assert_eq!(
         error.kind(),
-        UpstreamErrorKind::Timeout(TimeoutPhase::Connect)
+        TransportErrorKind::Timeout(TimeoutPhase::Connect)
     );
     assert_eq!(error.error_source(), ErrorSource::Upstream);
     assert!(error.is_retryable_before_first_byte());
@@ -44,12 +44,12 @@ async fn upstream_that_never_answers_hits_the_first_byte_timeout() {
     let (addr, _closed) = stalling_server(b"").await;
     let started = Instant::now();
     let error = short_pool()
-        .send(&Route::Direct, get(&format!("http://{addr}/")))
+        .send(&Egress::Direct, get(&format!("http://{addr}/")))
         .await
         .unwrap_err();
     assert_eq!(
         error.kind(),
-        UpstreamErrorKind::Timeout(TimeoutPhase::FirstByte)
+        TransportErrorKind::Timeout(TimeoutPhase::FirstByte)
     );
     assert_eq!(error.error_source(), ErrorSource::Upstream);
     assert!(error.is_retryable_before_first_byte());
@@ -61,7 +61,7 @@ async fn stalled_body_hits_the_idle_timeout_after_the_first_frame() {
     let reply = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\ndata\r\n";
     let (addr, closed) = stalling_server(reply).await;
     let response = short_pool()
-        .send(&Route::Direct, get(&format!("http://{addr}/")))
+        .send(&Egress::Direct, get(&format!("http://{addr}/")))
         .await
         .unwrap();
     let mut body = response.into_body();
@@ -69,7 +69,10 @@ async fn stalled_body_hits_the_idle_timeout_after_the_first_frame() {
     assert_eq!(first.into_data().unwrap(), "data");
 
     let error = body.frame().await.unwrap().unwrap_err();
-    assert_eq!(error.kind(), UpstreamErrorKind::Timeout(TimeoutPhase::Idle));
+    assert_eq!(
+        error.kind(),
+        TransportErrorKind::Timeout(TimeoutPhase::Idle)
+    );
     assert!(error.is_in_body());
     assert!(!error.is_retryable_before_first_byte());
     assert!(
@@ -90,7 +93,7 @@ async fn a_steady_stream_outlives_every_timeout() {
     // together, yet no single gap reaches the idle timeout.
     let addr = trickling_server(15, Duration::from_millis(100)).await;
     let response = short_pool()
-        .send(&Route::Direct, get(&format!("http://{addr}/")))
+        .send(&Egress::Direct, get(&format!("http://{addr}/")))
         .await
         .unwrap();
     assert_eq!(text(response).await, "x".repeat(15));

@@ -4,7 +4,7 @@
 use aigw_domain::{AuthData, ProviderKind};
 use aigw_mock_upstream::{Endpoint, MockUpstream};
 use aigw_repository::SqlRepository;
-use aigw_services::client_pool::Route;
+use aigw_services::client_pool::Egress;
 
 use super::support::{
     account, backend_tests, grant, in_process_pair, in_secs, provider, refresh_token, service,
@@ -22,7 +22,7 @@ async fn fresh_token_is_served_without_refresh(repo: SqlRepository) {
     let one = service(&repo, state);
 
     for _ in 0..3 {
-        let token = one.token(&account, KIND, &Route::Direct).await.unwrap();
+        let token = one.token(&account, KIND, &Egress::Direct).await.unwrap();
         assert_eq!(token.expose(), "ya29.fresh-0001");
         assert_eq!(token.expires_at(), account.auth_data.expires_at());
     }
@@ -32,7 +32,7 @@ async fn fresh_token_is_served_without_refresh(repo: SqlRepository) {
     let mut outdated = account.clone();
     outdated.auth_data = AuthData::Oauth(Box::new(grant(&mock, "ya29.old", &rt, -10)));
     let two = service(&repo, peer_state);
-    let token = two.token(&outdated, KIND, &Route::Direct).await.unwrap();
+    let token = two.token(&outdated, KIND, &Egress::Direct).await.unwrap();
     assert_eq!(token.expose(), "ya29.fresh-0001");
 
     assert_eq!(mock.oauth().total_calls(), 0);
@@ -48,7 +48,7 @@ async fn expiring_token_is_refreshed_stored_and_cached(repo: SqlRepository) {
     let (state, peer_state) = in_process_pair();
     let one = service(&repo, state);
 
-    let token = one.token(&account, KIND, &Route::Direct).await.unwrap();
+    let token = one.token(&account, KIND, &Egress::Direct).await.unwrap();
     assert_ne!(token.expose(), "ya29.expiring");
     assert_eq!(
         Some(token.expose()),
@@ -96,10 +96,10 @@ async fn expiring_token_is_refreshed_stored_and_cached(repo: SqlRepository) {
     );
 
     // Cached here (even for the caller's outdated copy of the account) and shared.
-    let again = one.token(&account, KIND, &Route::Direct).await.unwrap();
+    let again = one.token(&account, KIND, &Egress::Direct).await.unwrap();
     assert_eq!(again, token);
     let two = service(&repo, peer_state);
-    let shared = two.token(&account, KIND, &Route::Direct).await.unwrap();
+    let shared = two.token(&account, KIND, &Egress::Direct).await.unwrap();
     assert_eq!(shared, token);
     assert_eq!(mock.oauth().calls_for(&rt), 1);
     assert_eq!(one.refresh_calls() + two.refresh_calls(), 1);
@@ -108,14 +108,14 @@ async fn expiring_token_is_refreshed_stored_and_cached(repo: SqlRepository) {
 async fn refresh_goes_through_the_accounts_proxy(repo: SqlRepository) {
     let mock = MockUpstream::start().await.unwrap();
     let proxy = aigw_mock_upstream::MockProxy::start(None).await.unwrap();
-    let route = Route::for_proxy_url(Some(&proxy.url())).unwrap();
+    let egress = Egress::for_proxy_url(Some(&proxy.url())).unwrap();
     let provider = provider(&repo, "antigravity-test", KIND).await;
     let rt = refresh_token();
     let account = account(&repo, &provider, grant(&mock, "ya29.expiring", &rt, 60)).await;
     let (state, _) = in_process_pair();
 
     let token = service(&repo, state)
-        .token(&account, KIND, &route)
+        .token(&account, KIND, &egress)
         .await
         .unwrap();
     assert_eq!(

@@ -4,7 +4,7 @@
 use aigw_domain::{AuthData, NewAccount, OAuthCredentials, ProviderKind, Secret};
 use aigw_mock_upstream::{Fault, MockUpstream};
 use aigw_repository::SqlRepository;
-use aigw_services::client_pool::{Route, UpstreamErrorKind};
+use aigw_services::client_pool::{Egress, TransportErrorKind};
 use aigw_services::credentials::{CredentialError, Unavailability};
 use http::StatusCode;
 
@@ -24,7 +24,10 @@ async fn rejected_refresh_is_typed_recorded_and_cools_down(repo: SqlRepository) 
     let (state, peer_state) = in_process_pair();
     let one = service(&repo, state);
 
-    let error = one.token(&account, KIND, &Route::Direct).await.unwrap_err();
+    let error = one
+        .token(&account, KIND, &Egress::Direct)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             &error,
@@ -43,7 +46,10 @@ async fn rejected_refresh_is_typed_recorded_and_cools_down(repo: SqlRepository) 
     assert!(!message.contains(&rt), "no refresh token in {message}");
 
     // Cooling down, here and on another instance: no second call.
-    let again = one.token(&account, KIND, &Route::Direct).await.unwrap_err();
+    let again = one
+        .token(&account, KIND, &Egress::Direct)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             again,
@@ -55,7 +61,10 @@ async fn rejected_refresh_is_typed_recorded_and_cools_down(repo: SqlRepository) 
         "{again:?}"
     );
     let two = service(&repo, peer_state);
-    let elsewhere = two.token(&account, KIND, &Route::Direct).await.unwrap_err();
+    let elsewhere = two
+        .token(&account, KIND, &Egress::Direct)
+        .await
+        .unwrap_err();
     assert!(
         matches!(elsewhere, CredentialError::CoolingDown { .. }),
         "{elsewhere:?}"
@@ -70,7 +79,7 @@ async fn rejected_refresh_is_typed_recorded_and_cools_down(repo: SqlRepository) 
         .unwrap();
     let mut updated = account.clone();
     updated.auth_data = renewed;
-    let token = two.token(&updated, KIND, &Route::Direct).await.unwrap();
+    let token = two.token(&updated, KIND, &Egress::Direct).await.unwrap();
     assert_eq!(
         Some(token.expose()),
         mock.oauth().last_access_token_for(&new_rt).as_deref()
@@ -87,7 +96,10 @@ async fn unavailable_endpoint_is_retryable(repo: SqlRepository) {
     let (state, _) = in_process_pair();
     let one = service(&repo, state);
 
-    let error = one.token(&account, KIND, &Route::Direct).await.unwrap_err();
+    let error = one
+        .token(&account, KIND, &Egress::Direct)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             error,
@@ -100,7 +112,10 @@ async fn unavailable_endpoint_is_retryable(repo: SqlRepository) {
     );
     assert!(!error.is_permanent());
     assert_eq!(error.retry_after(), Some(settings().transient_cooldown));
-    let again = one.token(&account, KIND, &Route::Direct).await.unwrap_err();
+    let again = one
+        .token(&account, KIND, &Egress::Direct)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             again,
@@ -115,7 +130,7 @@ async fn unavailable_endpoint_is_retryable(repo: SqlRepository) {
 
     // Dropping the cooldown (as an operator's edit does) lets the next call refresh.
     one.invalidate(account.id).await.unwrap();
-    let token = one.token(&account, KIND, &Route::Direct).await.unwrap();
+    let token = one.token(&account, KIND, &Egress::Direct).await.unwrap();
     assert_eq!(
         Some(token.expose()),
         mock.oauth().last_access_token_for(&rt).as_deref()
@@ -136,14 +151,14 @@ async fn unreachable_endpoint_is_a_network_failure(repo: SqlRepository) {
     let (state, _) = in_process_pair();
 
     let error = service(&repo, state)
-        .token(&account, KIND, &Route::Direct)
+        .token(&account, KIND, &Egress::Direct)
         .await
         .unwrap_err();
     assert!(
         matches!(
             error,
             CredentialError::Unavailable {
-                reason: Unavailability::Network(UpstreamErrorKind::Connect),
+                reason: Unavailability::Network(TransportErrorKind::Connect),
                 ..
             }
         ),
@@ -168,7 +183,10 @@ async fn accounts_that_cannot_refresh_say_why(repo: SqlRepository) {
         ))
         .await
         .unwrap();
-    let error = one.token(&api_key, KIND, &Route::Direct).await.unwrap_err();
+    let error = one
+        .token(&api_key, KIND, &Egress::Direct)
+        .await
+        .unwrap_err();
     assert!(matches!(error, CredentialError::NotOAuth), "{error:?}");
 
     let no_refresh = account(
@@ -181,7 +199,7 @@ async fn accounts_that_cannot_refresh_say_why(repo: SqlRepository) {
     )
     .await;
     let error = one
-        .token(&no_refresh, KIND, &Route::Direct)
+        .token(&no_refresh, KIND, &Egress::Direct)
         .await
         .unwrap_err();
     assert!(
@@ -202,7 +220,7 @@ async fn accounts_that_cannot_refresh_say_why(repo: SqlRepository) {
     )
     .await;
     let error = one
-        .token(&no_client, KIND, &Route::Direct)
+        .token(&no_client, KIND, &Egress::Direct)
         .await
         .unwrap_err();
     assert!(

@@ -6,7 +6,7 @@ use std::time::Duration;
 use aigw_domain::ProviderKind;
 use aigw_mock_upstream::{Endpoint, MockUpstream, RecordedRequest};
 use aigw_repository::SqlRepository;
-use aigw_services::client_pool::Route;
+use aigw_services::client_pool::Egress;
 use tokio::task::JoinSet;
 
 use super::support::{
@@ -39,7 +39,7 @@ async fn rotated_refresh_token_is_stored_and_used_next(repo: SqlRepository) {
     let (state, _) = in_process_pair();
     let one = service(&repo, state);
 
-    let first = one.token(&account, kind, &Route::Direct).await.unwrap();
+    let first = one.token(&account, kind, &Egress::Direct).await.unwrap();
     let (_, grant) = stored(&repo, &account).await;
     let rotated = grant.refresh_token.unwrap().expose().to_owned();
     assert_ne!(rotated, rt, "the rotated refresh token is stored");
@@ -63,7 +63,7 @@ async fn rotated_refresh_token_is_stored_and_used_next(repo: SqlRepository) {
     // The next refresh uses the rotated token, although the caller's copy of the account
     // still holds the old (now revoked) one.
     let second = one
-        .force_refresh(&account, kind, &Route::Direct, &first)
+        .force_refresh(&account, kind, &Egress::Direct, &first)
         .await
         .unwrap();
     assert_ne!(second, first);
@@ -83,7 +83,7 @@ async fn openai_refresh_is_a_form_with_the_scope(repo: SqlRepository) {
     let (state, _) = in_process_pair();
 
     let token = service(&repo, state)
-        .token(&account, kind, &Route::Direct)
+        .token(&account, kind, &Egress::Direct)
         .await
         .unwrap();
     assert_eq!(
@@ -120,7 +120,7 @@ async fn force_refresh_after_a_401_refreshes_once(repo: SqlRepository) {
     let (a, b) = in_process_pair();
     let services = [service(&repo, a), service(&repo, b)];
     let refused = services[0]
-        .token(&account, kind, &Route::Direct)
+        .token(&account, kind, &Egress::Direct)
         .await
         .unwrap();
     assert_eq!(refused.expose(), "ya29.refused");
@@ -134,7 +134,7 @@ async fn force_refresh_after_a_401_refreshes_once(repo: SqlRepository) {
         let refused = refused.clone();
         callers.spawn(async move {
             service
-                .force_refresh(&account, kind, &Route::Direct, &refused)
+                .force_refresh(&account, kind, &Egress::Direct, &refused)
                 .await
                 .unwrap()
         });
@@ -151,7 +151,7 @@ async fn force_refresh_after_a_401_refreshes_once(repo: SqlRepository) {
 
     // A late caller with the refused token gets the replacement without another refresh.
     let late = services[1]
-        .force_refresh(&account, kind, &Route::Direct, &refused)
+        .force_refresh(&account, kind, &Egress::Direct, &refused)
         .await
         .unwrap();
     assert_eq!(late, replacement);
@@ -159,7 +159,7 @@ async fn force_refresh_after_a_401_refreshes_once(repo: SqlRepository) {
 
     // A 401 on the replacement refreshes again.
     let next = services[0]
-        .force_refresh(&account, kind, &Route::Direct, &replacement)
+        .force_refresh(&account, kind, &Egress::Direct, &replacement)
         .await
         .unwrap();
     assert_ne!(next, replacement);
@@ -189,7 +189,7 @@ async fn a_refresh_outlives_its_cancelled_caller(repo: SqlRepository) {
     // The client goes away while the token endpoint is still answering.
     let gave_up = tokio::time::timeout(
         Duration::from_millis(50),
-        one.token(&account, kind, &Route::Direct),
+        one.token(&account, kind, &Egress::Direct),
     )
     .await;
     assert!(gave_up.is_err(), "the caller gave up before the answer");
@@ -197,7 +197,7 @@ async fn a_refresh_outlives_its_cancelled_caller(repo: SqlRepository) {
     // The refresh finished anyway and stored the rotated grant: the next caller waits for it
     // and gets its token without a second call (which would fail: the old refresh token was
     // revoked by the rotation).
-    let token = one.token(&account, kind, &Route::Direct).await.unwrap();
+    let token = one.token(&account, kind, &Egress::Direct).await.unwrap();
     assert_eq!(mock.oauth().calls_for(&rt), 1);
     let (_, grant) = stored(&repo, &account).await;
     assert_eq!(

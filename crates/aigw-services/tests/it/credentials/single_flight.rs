@@ -7,7 +7,7 @@ use std::time::Duration;
 use aigw_domain::ProviderKind;
 use aigw_repository::SqlRepository;
 use aigw_repository::state::SharedState;
-use aigw_services::client_pool::Route;
+use aigw_services::client_pool::Egress;
 use aigw_services::credentials::CredentialService;
 use aigw_test_support::{Fixture as _, Postgres};
 use tokio::task::JoinSet;
@@ -36,7 +36,7 @@ async fn hundred_callers(repo: &SqlRepository, services: &[CredentialService]) {
         let account = account.clone();
         callers.spawn(async move {
             service
-                .token(&account, KIND, &Route::Direct)
+                .token(&account, KIND, &Egress::Direct)
                 .await
                 .map(|token| token.expose().to_owned())
         });

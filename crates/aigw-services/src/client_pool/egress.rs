@@ -1,4 +1,4 @@
-//! Outbound routes: direct, or through a validated proxy URL whose password never prints.
+//! Outbound egresses: direct, or through a validated proxy URL whose password never prints.
 
 use std::fmt;
 
@@ -74,11 +74,11 @@ pub(crate) struct ProxyCredentials {
 
 /// A validated proxy URL: `scheme://[user[:password]@]host[:port]`.
 ///
-/// Parsing is the only way to build one, so holding a `ProxyUrl` means the scheme is supported
+/// Parsing is the only way to build one, so holding a `ValidProxyUrl` means the scheme is supported
 /// and the host and port are usable. `Display` and `Debug` mask the password; nothing in this
 /// module ever formats it.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct ProxyUrl {
+pub struct ValidProxyUrl {
     scheme: ProxyScheme,
     /// Lower-cased host; IPv6 literals keep their brackets so `host:port` stays unambiguous.
     host: String,
@@ -86,7 +86,7 @@ pub struct ProxyUrl {
     credentials: Option<ProxyCredentials>,
 }
 
-impl ProxyUrl {
+impl ValidProxyUrl {
     /// Validates a proxy URL as written by an operator.
     ///
     /// Accepts `http`, `https`, `socks5` and `socks5h`, with an optional `user:password@` part
@@ -200,7 +200,7 @@ impl ProxyUrl {
     }
 }
 
-impl fmt::Display for ProxyUrl {
+impl fmt::Display for ValidProxyUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://", self.scheme)?;
         if let Some(credentials) = &self.credentials {
@@ -211,13 +211,13 @@ impl fmt::Display for ProxyUrl {
     }
 }
 
-impl fmt::Debug for ProxyUrl {
+impl fmt::Debug for ValidProxyUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ProxyUrl({self})")
+        write!(f, "ValidProxyUrl({self})")
     }
 }
 
-impl std::str::FromStr for ProxyUrl {
+impl std::str::FromStr for ValidProxyUrl {
     type Err = PoolError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -227,29 +227,29 @@ impl std::str::FromStr for ProxyUrl {
 
 /// Where an outbound connection goes first: straight to the upstream, or through a proxy.
 ///
-/// The pool keeps one HTTP client per distinct route.
+/// The pool keeps one HTTP client per distinct egress.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Route {
+pub enum Egress {
     /// Connect to the upstream directly.
     Direct,
     /// Connect through this proxy.
-    Proxy(ProxyUrl),
+    Proxy(ValidProxyUrl),
 }
 
-impl Route {
-    /// The route for an account's optional proxy URL.
+impl Egress {
+    /// The egress for an account's optional proxy URL.
     ///
-    /// `None` is a direct route. An invalid URL is an error, never a direct route: an account
+    /// `None` is a direct egress. An invalid URL is an error, never a direct egress: an account
     /// whose proxy cannot be used must not be used at all.
     pub fn for_proxy_url(proxy_url: Option<&str>) -> Result<Self, PoolError> {
         match proxy_url {
             None => Ok(Self::Direct),
-            Some(url) => ProxyUrl::parse(url).map(Self::Proxy),
+            Some(url) => ValidProxyUrl::parse(url).map(Self::Proxy),
         }
     }
 
-    /// The proxy of this route, if any.
-    pub fn proxy(&self) -> Option<&ProxyUrl> {
+    /// The proxy of this egress, if any.
+    pub fn proxy(&self) -> Option<&ValidProxyUrl> {
         match self {
             Self::Direct => None,
             Self::Proxy(proxy) => Some(proxy),
@@ -257,7 +257,7 @@ impl Route {
     }
 }
 
-impl fmt::Display for Route {
+impl fmt::Display for Egress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Direct => f.write_str("direct"),
@@ -266,8 +266,8 @@ impl fmt::Display for Route {
     }
 }
 
-impl From<ProxyUrl> for Route {
-    fn from(proxy: ProxyUrl) -> Self {
+impl From<ValidProxyUrl> for Egress {
+    fn from(proxy: ValidProxyUrl) -> Self {
         Self::Proxy(proxy)
     }
 }
@@ -286,13 +286,13 @@ mod tests {
             ("http://p.example:3128", 3128),
         ];
         for (input, port) in cases {
-            assert_eq!(ProxyUrl::parse(input).unwrap().port(), port, "{input}");
+            assert_eq!(ValidProxyUrl::parse(input).unwrap().port(), port, "{input}");
         }
     }
 
     #[test]
     fn credentials_are_percent_decoded() {
-        let url = ProxyUrl::parse("socks5://al%40ice:p%3Ass@P.Example:1081/").unwrap();
+        let url = ValidProxyUrl::parse("socks5://al%40ice:p%3Ass@P.Example:1081/").unwrap();
         let credentials = url.credentials_ref().unwrap();
         assert_eq!(credentials.username, "al@ice");
         assert_eq!(credentials.password, "p:ss");
@@ -302,12 +302,12 @@ mod tests {
 
     #[test]
     fn endpoint_uri_has_no_credentials() {
-        let url = ProxyUrl::parse("https://u:secret@[::1]:8443").unwrap();
+        let url = ValidProxyUrl::parse("https://u:secret@[::1]:8443").unwrap();
         assert_eq!(
             url.endpoint_uri().unwrap().to_string(),
             "https://[::1]:8443/"
         );
-        let socks = ProxyUrl::parse("socks5h://u:secret@10.0.0.1").unwrap();
+        let socks = ValidProxyUrl::parse("socks5h://u:secret@10.0.0.1").unwrap();
         assert_eq!(
             socks.endpoint_uri().unwrap().to_string(),
             "http://10.0.0.1:1080/"
@@ -315,10 +315,10 @@ mod tests {
     }
 
     #[test]
-    fn same_proxy_with_other_password_is_another_route() {
-        let a = Route::for_proxy_url(Some("http://u:one@p:1")).unwrap();
-        let b = Route::for_proxy_url(Some("http://u:two@p:1")).unwrap();
+    fn same_proxy_with_other_password_is_another_egress() {
+        let a = Egress::for_proxy_url(Some("http://u:one@p:1")).unwrap();
+        let b = Egress::for_proxy_url(Some("http://u:two@p:1")).unwrap();
         assert_ne!(a, b);
-        assert_eq!(a, Route::for_proxy_url(Some("HTTP://u:one@P:1/")).unwrap());
+        assert_eq!(a, Egress::for_proxy_url(Some("HTTP://u:one@P:1/")).unwrap());
     }
 }
