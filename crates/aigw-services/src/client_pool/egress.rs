@@ -1,4 +1,5 @@
-//! Outbound egresses: direct, or through a validated proxy URL whose password never prints.
+//! Egresses, the way an outbound connection leaves: direct, or through a validated proxy URL
+//! whose password never prints.
 
 use std::fmt;
 
