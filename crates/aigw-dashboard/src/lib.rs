@@ -30,8 +30,8 @@ mod session;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use aigw_services::ErrorStatus;
 use aigw_services::admin::Admin;
+use aigw_services::{AdminError, ErrorStatus};
 use bytes::Bytes;
 use http::{Request, Response};
 
@@ -67,7 +67,7 @@ pub struct Dashboard {
     admin: Admin,
     sessions: session::Sessions,
     /// The HTTP layer's status table, which this crate cannot depend on.
-    status_of: ErrorStatus,
+    status_of: ErrorStatus<AdminError>,
 }
 
 /// Whether the dashboard answers `path`: `/`, `/ui` and everything under `/ui/`.
@@ -78,7 +78,11 @@ pub fn claims(path: &str) -> bool {
 impl Dashboard {
     /// A dashboard over `admin` (see [`aigw_services::Runtime::admin`]),
     /// answering a service error with the status `status_of` gives it.
-    pub fn new(admin: Admin, settings: DashboardSettings, status_of: ErrorStatus) -> Self {
+    pub fn new(
+        admin: Admin,
+        settings: DashboardSettings,
+        status_of: ErrorStatus<AdminError>,
+    ) -> Self {
         let sessions = session::Sessions::new(admin.gateway().state().clone(), settings);
         Self {
             admin,

@@ -258,7 +258,7 @@ async fn signed_in(ctx: &Ctx<'_>) -> Result<Option<Signed>, Error> {
             token: token.to_owned(),
             record,
         })),
-        Err(aigw_services::Error::NotSignedIn) => {
+        Err(aigw_services::AdminError::NotSignedIn) => {
             sessions.end(token).await?;
             Ok(None)
         }

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::throttle::LoginLimits;
 use super::{Admin, key_hash};
-use crate::Error;
+use crate::AdminError;
 
 /// The prefix of a user's access key.
 pub const ACCESS_KEY_PREFIX: &str = "uk_";
@@ -81,7 +81,7 @@ impl TokenKeys {
     pub(crate) async fn load(
         repository: &SqlRepository,
         settings: &AuthSettings,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, aigw_repository::Error> {
         let secret = match &settings.jwt_secret {
             Some(secret) if !secret.is_empty() => secret.expose().to_owned(),
             _ => {
@@ -109,7 +109,7 @@ impl TokenKeys {
     }
 
     /// A token for `user` issued at `now` (Unix seconds).
-    fn issue(&self, user: &User, now: i64) -> Result<String, Error> {
+    fn issue(&self, user: &User, now: i64) -> Result<String, AdminError> {
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
         let claims = Claims {
             sub: user.id.to_string(),
@@ -120,18 +120,18 @@ impl TokenKeys {
             exp: now.saturating_add(ttl),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|_| Error::Crypto("token signing failed"))
+            .map_err(|_| AdminError::Crypto("token signing failed"))
     }
 
     /// The claims of a token signed with these keys and not expired; any
     /// other token (another secret, another algorithm, expired) is refused.
-    fn decode(&self, token: &str) -> Result<Claims, Error> {
+    fn decode(&self, token: &str) -> Result<Claims, AdminError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map(|data| data.claims)
-            .map_err(|_| Error::NotSignedIn)
+            .map_err(|_| AdminError::NotSignedIn)
     }
 }
 
@@ -233,17 +233,17 @@ pub fn mask_key(key: &str) -> String {
 }
 
 /// The argon2id PHC string of `password`, computed off the async threads.
-pub async fn hash_password(password: &str) -> Result<String, Error> {
+pub async fn hash_password(password: &str) -> Result<String, AdminError> {
     let password = password.to_owned();
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|_| Error::Crypto("password hashing failed"))
+            .map_err(|_| AdminError::Crypto("password hashing failed"))
     })
     .await
-    .map_err(|_| Error::Crypto("password hashing failed"))?
+    .map_err(|_| AdminError::Crypto("password hashing failed"))?
 }
 
 /// Whether `password` matches the PHC string `hash`; a malformed hash (such
@@ -268,9 +268,9 @@ pub async fn verify_password(password: &str, hash: &str) -> bool {
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Zf0Aee2ND1pSHNXG0ISbkJFRUb3XO4oyK/JJQ9CMv9c";
 
 /// Checks a password's length.
-pub fn check_password_rules(field: &str, password: &str) -> Result<(), Error> {
+pub fn check_password_rules(field: &str, password: &str) -> Result<(), AdminError> {
     if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(Error::invalid(
+        return Err(AdminError::invalid(
             field,
             format!("must be at least {MIN_PASSWORD_LEN} characters"),
         ));
@@ -282,13 +282,13 @@ impl Admin {
     /// Resolves a presented credential: a session token, an `ak_` API key or a
     /// `uk_` access key. The user must exist and be active, and an API key must
     /// not be revoked, as of now.
-    pub async fn authenticate(&self, presented: &str) -> Result<Caller, Error> {
+    pub async fn authenticate(&self, presented: &str) -> Result<Caller, AdminError> {
         let repo = self.repository();
         let (user, credential) = if presented.starts_with(super::API_KEY_PREFIX) {
             let key = match repo.get_api_key_by_hash(&key_hash(presented)).await {
                 Ok(key) if key.is_active => key,
                 Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => {
-                    return Err(Error::NotSignedIn);
+                    return Err(AdminError::NotSignedIn);
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -299,51 +299,57 @@ impl Admin {
         } else if presented.starts_with(ACCESS_KEY_PREFIX) {
             match repo.get_user_by_access_key_hash(&key_hash(presented)).await {
                 Ok(user) => (user, CallerCredential::AccessKey),
-                Err(aigw_repository::Error::NotFound { .. }) => return Err(Error::NotSignedIn),
+                Err(aigw_repository::Error::NotFound { .. }) => {
+                    return Err(AdminError::NotSignedIn);
+                }
                 Err(e) => return Err(e.into()),
             }
         } else {
             let claims = self.decode_token(presented)?;
-            let id: UserId = claims.sub.parse().map_err(|_| Error::NotSignedIn)?;
+            let id: UserId = claims.sub.parse().map_err(|_| AdminError::NotSignedIn)?;
             let user = self.active_user(id).await?;
             // Issued before the password, role or activation last changed.
             if claims.ver != user.token_version {
-                return Err(Error::NotSignedIn);
+                return Err(AdminError::NotSignedIn);
             }
             (user, CallerCredential::Session)
         };
         if !user.is_active {
-            return Err(Error::NotSignedIn);
+            return Err(AdminError::NotSignedIn);
         }
         Ok(Caller { user, credential })
     }
 
     /// [`verify_password`] on the instance's bounded hashing pool.
-    pub(crate) async fn verify_password(&self, password: &str, hash: &str) -> Result<bool, Error> {
+    pub(crate) async fn verify_password(
+        &self,
+        password: &str,
+        hash: &str,
+    ) -> Result<bool, AdminError> {
         let _permit = self.inner.throttle.hashing_permit().await?;
         Ok(verify_password(password, hash).await)
     }
 
     /// [`hash_password`] on the instance's bounded hashing pool.
-    pub(crate) async fn hash_password(&self, password: &str) -> Result<String, Error> {
+    pub(crate) async fn hash_password(&self, password: &str) -> Result<String, AdminError> {
         let _permit = self.inner.throttle.hashing_permit().await?;
         hash_password(password).await
     }
 
-    async fn active_user(&self, id: UserId) -> Result<User, Error> {
+    async fn active_user(&self, id: UserId) -> Result<User, AdminError> {
         match self.repository().get_user(id).await {
             Ok(user) if user.is_active => Ok(user),
-            Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => Err(Error::NotSignedIn),
+            Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => Err(AdminError::NotSignedIn),
             Err(e) => Err(e.into()),
         }
     }
 
-    fn decode_token(&self, token: &str) -> Result<Claims, Error> {
+    fn decode_token(&self, token: &str) -> Result<Claims, AdminError> {
         self.inner.tokens.decode(token)
     }
 
     /// A session token for `user`.
-    pub fn issue_token(&self, user: &User) -> Result<String, Error> {
+    pub fn issue_token(&self, user: &User) -> Result<String, AdminError> {
         self.inner
             .tokens
             .issue(user, chrono::Utc::now().timestamp())
@@ -359,7 +365,7 @@ impl Admin {
         username: &str,
         password: &str,
         address: Option<IpAddr>,
-    ) -> Result<Session, Error> {
+    ) -> Result<Session, AdminError> {
         let attempt = self.inner.throttle.admit(username, address).await?;
         let user = match self.repository().get_user_by_username(username).await {
             Ok(user) => Some(user),
@@ -372,11 +378,11 @@ impl Admin {
         let matches = self.verify_password(password, hash).await?;
         let user = match user {
             Some(user) if matches => user,
-            _ => return Err(Error::InvalidCredentials),
+            _ => return Err(AdminError::InvalidCredentials),
         };
         self.inner.throttle.succeeded(attempt).await;
         if !user.is_active {
-            return Err(Error::UserDisabled);
+            return Err(AdminError::UserDisabled);
         }
         let token = self.issue_token(&user)?;
         Ok(Session { token, user })
@@ -390,13 +396,13 @@ impl Admin {
         caller: &Caller,
         current: &str,
         new: &str,
-    ) -> Result<Session, Error> {
+    ) -> Result<Session, AdminError> {
         check_password_rules("new_password", new)?;
         if !self
             .verify_password(current, &caller.user.password_hash)
             .await?
         {
-            return Err(Error::invalid(
+            return Err(AdminError::invalid(
                 "current_password",
                 "the current password is incorrect",
             ));
@@ -415,7 +421,7 @@ impl Admin {
 
     /// Replaces the caller's access key with a fresh one; the old key stops
     /// working at once. The new key is returned once and stored as a hash.
-    pub async fn regenerate_access_key(&self, user: UserId) -> Result<NewAccessKey, Error> {
+    pub async fn regenerate_access_key(&self, user: UserId) -> Result<NewAccessKey, AdminError> {
         let raw = generate_access_key();
         let patch = UserPatch {
             access_key_hash: Some(Some(key_hash(&raw))),
@@ -432,7 +438,7 @@ impl Admin {
     pub(crate) async fn bootstrap_admin(
         &self,
         configured: Option<&Secret>,
-    ) -> Result<Option<Secret>, Error> {
+    ) -> Result<Option<Secret>, AdminError> {
         if self.repository().count_users().await? > 0 {
             return Ok(None);
         }
@@ -509,9 +515,9 @@ mod tests {
         assert_eq!(keys.decode(&token).unwrap().sub, user.id.to_string());
         // Issued two hours ago with a one-hour life: expired.
         let old = keys.issue(&user, now - 7200).unwrap();
-        assert!(matches!(keys.decode(&old), Err(Error::NotSignedIn)));
+        assert!(matches!(keys.decode(&old), Err(AdminError::NotSignedIn)));
         let other = TokenKeys::from_secret(b"secret-two", Duration::from_secs(3600));
-        assert!(matches!(other.decode(&token), Err(Error::NotSignedIn)));
+        assert!(matches!(other.decode(&token), Err(AdminError::NotSignedIn)));
         // A token whose signature was cut off is refused too.
         let unsigned = token.rsplit_once('.').unwrap().0.to_owned() + ".";
         assert!(keys.decode(&unsigned).is_err());
@@ -529,7 +535,9 @@ mod tests {
     #[test]
     fn short_passwords_name_the_field() {
         let err = check_password_rules("new_password", "1234567").unwrap_err();
-        assert!(matches!(err, Error::InvalidField { ref field, .. } if field == "new_password"));
+        assert!(
+            matches!(err, AdminError::InvalidField { ref field, .. } if field == "new_password")
+        );
         assert!(check_password_rules("p", "12345678").is_ok());
     }
 }

@@ -44,7 +44,7 @@ pub use error::OnboardingError;
 pub use page::CallbackOutcome;
 pub use settings::{OAuthApp, OnboardingSettings};
 
-use crate::Error;
+use crate::AdminError;
 use crate::admin::Admin;
 use crate::admin::accounts::CreateAccount;
 use crate::admin::auth::{Caller, CallerCredential};
@@ -110,13 +110,13 @@ impl Flow {
     }
 
     /// The built-in provider the account is created at.
-    pub fn provider_id(self) -> Result<ProviderId, Error> {
+    pub fn provider_id(self) -> Result<ProviderId, AdminError> {
         let id = match self {
             Self::Antigravity => "antigravity",
             Self::Claude => "anthropic",
             Self::Codex => "codex",
         };
-        ProviderId::new(id).map_err(|_| Error::UnknownProvider(id.to_owned()))
+        ProviderId::new(id).map_err(|_| AdminError::UnknownProvider(id.to_owned()))
     }
 }
 
@@ -326,7 +326,7 @@ impl Onboarding {
     }
 
     /// Starts a flow: stores the session and returns the authorisation URL.
-    pub async fn init(&self, request: InitRequest) -> Result<InitResponse, Error> {
+    pub async fn init(&self, request: InitRequest) -> Result<InitResponse, AdminError> {
         let flow = Flow::parse(request.provider.trim())
             .ok_or_else(|| OnboardingError::UnknownProvider(request.provider.clone()))?;
         let project_id = request
@@ -412,7 +412,7 @@ impl Onboarding {
         code: Option<&str>,
         state: Option<&str>,
         error: Option<&str>,
-    ) -> Result<Onboarded, Error> {
+    ) -> Result<Onboarded, AdminError> {
         let state = state
             .filter(|s| !s.is_empty())
             .ok_or(OnboardingError::MissingField("state"))?;
@@ -486,7 +486,7 @@ impl Onboarding {
     }
 
     /// Completes a flow from the URL the provider redirected to, pasted by the user.
-    pub async fn complete_url(&self, callback_url: &str) -> Result<Onboarded, Error> {
+    pub async fn complete_url(&self, callback_url: &str) -> Result<Onboarded, AdminError> {
         let url = url::Url::parse(callback_url.trim())
             .map_err(|_| OnboardingError::InvalidCallbackUrl)?;
         let mut code = None;
@@ -522,7 +522,7 @@ impl Onboarding {
         code: &str,
         state: &str,
         session: &Session,
-    ) -> Result<TokenResponse, Error> {
+    ) -> Result<TokenResponse, AdminError> {
         let uri = absolute(&app.token_url, "token")?;
         let client_id = app
             .client_id
@@ -592,7 +592,7 @@ impl Onboarding {
         &self,
         app: &OAuthApp,
         access_token: &str,
-    ) -> Result<Option<String>, Error> {
+    ) -> Result<Option<String>, AdminError> {
         let Some(url) = app.userinfo_url.as_deref() else {
             return Ok(None);
         };
@@ -613,7 +613,7 @@ impl Onboarding {
     }
 
     /// Sends `request` directly and reads the answer, all within the exchange timeout.
-    async fn call(&self, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), Error> {
+    async fn call(&self, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), AdminError> {
         let timeout: Duration = self.inner.settings.exchange_timeout;
         let exchange = async {
             let response = self
@@ -645,20 +645,24 @@ impl Admin {
         &self,
         onboarded: Onboarded,
         caller: Option<&Caller>,
-    ) -> Result<Account, Error> {
+    ) -> Result<Account, AdminError> {
         let owner_id = onboarded
             .account
             .created_by
-            .ok_or(Error::Forbidden("the flow was not started by a user"))?;
+            .ok_or(AdminError::Forbidden("the flow was not started by a user"))?;
         if let Some(caller) = caller
             && !caller.owns(Some(owner_id))
         {
-            return Err(Error::Forbidden("the flow was started by another user"));
+            return Err(AdminError::Forbidden(
+                "the flow was started by another user",
+            ));
         }
         let owner = match self.repository().get_user(owner_id).await {
             Ok(user) if user.is_active => user,
             Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => {
-                return Err(Error::Forbidden("the user who started the flow is gone"));
+                return Err(AdminError::Forbidden(
+                    "the user who started the flow is gone",
+                ));
             }
             Err(e) => return Err(e.into()),
         };
@@ -689,7 +693,7 @@ impl Admin {
         &self,
         caller: &Caller,
         id: AccountId,
-    ) -> Result<Refreshed, Error> {
+    ) -> Result<Refreshed, AdminError> {
         // Checks ownership; the row is then read again, fresh, below.
         self.get_account(caller, id).await?;
         let gateway = self.gateway();
@@ -712,7 +716,7 @@ impl Admin {
             .credentials()
             .invalidate(id)
             .await
-            .map_err(Error::Credential)?;
+            .map_err(AdminError::Credential)?;
         let current = AccessToken::new(
             creds
                 .access_token
@@ -725,7 +729,7 @@ impl Admin {
             .credentials()
             .force_refresh(&account, provider.kind, &route, &current)
             .await
-            .map_err(Error::Credential)?;
+            .map_err(AdminError::Credential)?;
         Ok(Refreshed {
             message: "token refreshed",
             account_id: id,
