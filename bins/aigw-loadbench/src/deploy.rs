@@ -45,6 +45,8 @@ pub struct Plan {
     pub timing: Timing,
     pub database_url: String,
     pub redis_url: String,
+    /// Extra gateway settings (`AIGW_…` variables), after the bench's own.
+    pub gateway_env: Vec<(String, String)>,
 }
 
 /// SIGINT and SIGTERM, listened for from the start of the run so that stopping the
@@ -84,7 +86,7 @@ pub async fn run(
     interrupt: &mut Interrupt,
 ) -> anyhow::Result<DeploymentReport> {
     let dir = TempDir::new(kind.name())?;
-    let mut vars = base_vars(plan.mock);
+    let mut vars = base_vars(plan);
     let mut stores = None;
     match kind {
         DeploymentKind::Embedded => {
@@ -112,9 +114,11 @@ pub async fn run(
     result
 }
 
-/// What every deployment sets: warnings only, both providers on the mock.
-pub fn base_vars(mock: SocketAddr) -> Vec<(String, String)> {
-    vec![
+/// What every deployment sets: warnings only, both providers on the mock,
+/// then the settings given with `--gateway-env`.
+pub fn base_vars(plan: &Plan) -> Vec<(String, String)> {
+    let mock = plan.mock;
+    let mut vars = vec![
         ("AIGW_LOG__LEVEL".to_owned(), "warn".to_owned()),
         (
             "AIGW_PROVIDERS__OPENAI__BASE_URL".to_owned(),
@@ -124,7 +128,9 @@ pub fn base_vars(mock: SocketAddr) -> Vec<(String, String)> {
             "AIGW_PROVIDERS__ANTHROPIC__BASE_URL".to_owned(),
             format!("http://{mock}/v1"),
         ),
-    ]
+    ];
+    vars.extend(plan.gateway_env.iter().cloned());
+    vars
 }
 
 /// The scale-out deployment's stores: a scratch PostgreSQL database and a random

@@ -82,6 +82,18 @@ struct Args {
     /// With `--soak`: keep request logs for a minute, pruned every 10 s.
     #[arg(long, requires = "soak")]
     soak_retention: bool,
+    /// An extra gateway setting, `AIGW_NAME=value` (repeatable), e.g.
+    /// `--gateway-env AIGW_STATS__BATCH_SIZE=100` to compare settings.
+    #[arg(long, value_parser = gateway_setting)]
+    gateway_env: Vec<(String, String)>,
+}
+
+/// A `--gateway-env` value: `AIGW_NAME=value`.
+fn gateway_setting(raw: &str) -> Result<(String, String), String> {
+    match raw.split_once('=') {
+        Some((name, value)) if name.starts_with("AIGW_") => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("`{raw}` is not AIGW_NAME=value")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -139,6 +151,7 @@ async fn main() -> anyhow::Result<()> {
         },
         database_url: args.database_url.clone(),
         redis_url: args.redis_url.clone(),
+        gateway_env: args.gateway_env.clone(),
     };
     if args.outage || args.outage_kill || args.soak.is_some() {
         let result = match args.soak {
@@ -190,5 +203,24 @@ async fn main() -> anyhow::Result<()> {
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gateway_setting;
+
+    #[test]
+    fn a_gateway_setting_is_an_aigw_name_and_a_value() {
+        assert_eq!(
+            gateway_setting("AIGW_STATS__BATCH_SIZE=100"),
+            Ok(("AIGW_STATS__BATCH_SIZE".to_owned(), "100".to_owned()))
+        );
+        assert_eq!(
+            gateway_setting("AIGW_X=a=b"),
+            Ok(("AIGW_X".to_owned(), "a=b".to_owned()))
+        );
+        assert!(gateway_setting("STATS__BATCH_SIZE=100").is_err());
+        assert!(gateway_setting("AIGW_STATS__BATCH_SIZE").is_err());
     }
 }

@@ -264,7 +264,7 @@ pub async fn run(plan: &Plan, kill: bool, interrupt: &mut Interrupt) -> anyhow::
             .with_context(|| format!("`{pg}` does not resolve"))?;
         let relay = Relay::start(pg).await?;
         let dir = TempDir::new("outage")?;
-        let mut vars = deploy::base_vars(plan.mock);
+        let mut vars = deploy::base_vars(plan);
         vars.extend(stores.vars(&via(relay.addr), &plan.redis_url));
         vars.push(("AIGW_ADMIN__PASSWORD".to_owned(), ADMIN_PASSWORD.to_owned()));
         let (env, gateway) = deploy::gateway_env(plan, dir.path(), vars)?;

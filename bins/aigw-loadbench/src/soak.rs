@@ -42,7 +42,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let dir = TempDir::new("soak")?;
     let db = dir.path().join("gateway.db");
-    let mut vars = deploy::base_vars(plan.mock);
+    let mut vars = deploy::base_vars(plan);
     vars.push((
         "AIGW_DATABASE__URL".to_owned(),
         format!("sqlite://{}", db.display()),

@@ -1,7 +1,7 @@
 //! What can go wrong while answering a dashboard request. Each error becomes
 //! a page with its status in one place (`pages::error_page`).
 
-use aigw_services::ErrorStatus;
+use aigw_services::{AdminError, ErrorStatus};
 use http::StatusCode;
 
 /// A dashboard request that cannot be answered as asked.
@@ -9,7 +9,7 @@ use http::StatusCode;
 pub enum Error {
     /// The service layer refused or failed.
     #[error(transparent)]
-    Service(#[from] aigw_services::Error),
+    Service(#[from] AdminError),
     /// The shared state (sessions) failed.
     #[error(transparent)]
     State(#[from] aigw_repository::state::StateError),
@@ -36,7 +36,7 @@ pub enum Error {
 impl Error {
     /// The status the error page is answered with; a service error's comes
     /// from `status_of`, the HTTP layer's one table.
-    pub fn status(&self, status_of: ErrorStatus) -> StatusCode {
+    pub fn status(&self, status_of: ErrorStatus<AdminError>) -> StatusCode {
         match self {
             Self::Service(e) => status_of(e),
             Self::State(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -49,7 +49,7 @@ impl Error {
     /// The message shown to the person: the service's own words for what
     /// they can act on, a generic sentence for internal failures (as
     /// `status_of` classes them).
-    pub fn message(&self, status_of: ErrorStatus) -> String {
+    pub fn message(&self, status_of: ErrorStatus<AdminError>) -> String {
         match self {
             Self::Service(e) if status_of(e).is_server_error() => {
                 "something went wrong on the server; try again".to_owned()
@@ -63,7 +63,7 @@ impl Error {
     /// The form field a validation error is about, if any.
     pub fn field(&self) -> Option<&str> {
         match self {
-            Self::Service(aigw_services::Error::InvalidField { field, .. }) => Some(field),
+            Self::Service(AdminError::InvalidField { field, .. }) => Some(field),
             Self::BadInput { field, .. } => Some(field),
             _ => None,
         }
@@ -72,7 +72,7 @@ impl Error {
     /// The message of a field error without the field's name in front.
     pub fn field_message(&self) -> String {
         match self {
-            Self::Service(aigw_services::Error::InvalidField { message, .. }) => message.clone(),
+            Self::Service(AdminError::InvalidField { message, .. }) => message.clone(),
             Self::BadInput { message, .. } => (*message).to_owned(),
             other => other.to_string(),
         }

@@ -28,8 +28,8 @@ mod pages;
 mod security;
 mod session;
 
-use aigw_services::ErrorStatus;
 use aigw_services::admin::Admin;
+use aigw_services::{AdminError, ErrorStatus};
 use bytes::Bytes;
 use http::{Request, Response};
 use std::net::IpAddr;
@@ -43,7 +43,7 @@ pub struct Dashboard {
     admin: Admin,
     sessions: session::Sessions,
     /// The HTTP layer's status table, which this crate cannot depend on.
-    status_of: ErrorStatus,
+    status_of: ErrorStatus<AdminError>,
 }
 
 /// Whether the dashboard answers `path`: `/`, `/ui` and everything under `/ui/`.
@@ -54,7 +54,11 @@ pub fn claims(path: &str) -> bool {
 impl Dashboard {
     /// A dashboard over `admin` (see [`aigw_services::Runtime::admin`]),
     /// answering a service error with the status `status_of` gives it.
-    pub fn new(admin: Admin, settings: DashboardSettings, status_of: ErrorStatus) -> Self {
+    pub fn new(
+        admin: Admin,
+        settings: DashboardSettings,
+        status_of: ErrorStatus<AdminError>,
+    ) -> Self {
         let sessions = session::Sessions::new(admin.gateway().state().clone(), settings);
         Self {
             admin,

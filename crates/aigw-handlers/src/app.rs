@@ -51,7 +51,7 @@ impl App {
             dashboard: Some(Dashboard::new(
                 admin.clone(),
                 DashboardSettings::default(),
-                crate::error::error_status,
+                crate::error::admin_status,
             )),
             admin,
             max_body_bytes,
@@ -73,7 +73,7 @@ impl App {
     #[must_use]
     pub fn with_dashboard(mut self, settings: Option<DashboardSettings>) -> Self {
         self.dashboard =
-            settings.map(|s| Dashboard::new(self.admin.clone(), s, crate::error::error_status));
+            settings.map(|s| Dashboard::new(self.admin.clone(), s, crate::error::admin_status));
         self
     }
 }

@@ -111,7 +111,7 @@ where
             body,
             request_id,
             &ClientHeaders::from_request(&parts.headers),
-            crate::error::error_status,
+            crate::error::request_status,
         )
         .await
     {

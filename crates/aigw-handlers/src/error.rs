@@ -1,14 +1,23 @@
 //! The one place service errors become HTTP responses: status code, error
-//! body in the client's own format, and `Retry-After` where known.
+//! body in the client's own format (data plane) or the management API's
+//! JSON (management), and `Retry-After` where known.
+//!
+//! Each error type has one exhaustive match here, with no catch-all arm, so
+//! a new variant does not compile until someone decides what a caller sees
+//! for it. A 4xx is the caller's fault: a value they sent, a credential they
+//! hold, a rate they exceeded; everything the gateway, its configuration,
+//! its database or an upstream did is a 5xx.
 //!
 //! The mapping is pure; logging happens once at the edge, in the caller.
 //! Internal details (SQL, Redis, socket errors) never reach the client.
 
+use std::time::Duration;
+
 use aigw_domain::Format;
-use aigw_formats::{ErrorKind, error_body, error_body_with_status, format_error_body};
+use aigw_formats::{ErrorKind, FormatError, error_body, error_body_with_status, format_error_body};
 use aigw_services::client_pool::TransportErrorKind;
 use aigw_services::onboarding::OnboardingError;
-use aigw_services::{Error, RepositoryError};
+use aigw_services::{AdminError, RepositoryError, RequestError};
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use http::{Response, StatusCode};
@@ -17,176 +26,138 @@ use crate::body::ResponseBody;
 
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
-/// The HTTP status a client gets for `error`: the one table, read by the
-/// responses below, by the dashboard's error pages and by the request
-/// metrics (both are handed this function, as they cannot depend on this
-/// crate).
-///
-/// Every variant is named, with no catch-all arm, so a new variant does not
-/// compile until someone decides its status. A 4xx is the client's fault: a
-/// value they sent, a credential they hold, a rate they exceeded; everything
-/// the gateway, its configuration, its database or an upstream did is a 5xx.
-pub fn error_status(error: &Error) -> StatusCode {
-    match error {
-        Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-        Error::Unauthenticated | Error::NotSignedIn | Error::InvalidCredentials => {
-            StatusCode::UNAUTHORIZED
+/// What the client is told of an unreachable upstream.
+const UNREACHABLE: &str = "the upstream provider could not be reached";
+/// What the client is told of an upstream answer it cannot be given.
+const UNREADABLE: &str = "the upstream provider sent a response that could not be read";
+/// What the client is told of a failure that is the gateway's own.
+const INTERNAL: &str = "internal gateway error";
+
+/// The HTTP status a client gets for a data-plane error, as the data
+/// plane's table (`client_reply`) decides it. The request metrics are
+/// handed this function, as the service layer cannot depend on this crate.
+pub fn request_status(error: &RequestError) -> StatusCode {
+    client_reply(error).status
+}
+
+/// The HTTP status a management caller gets for `error`, as the
+/// management API's table (`ApiError::of`) decides it. The dashboard's
+/// error pages are handed this function, as that crate cannot depend on
+/// this one.
+pub fn admin_status(error: &AdminError) -> StatusCode {
+    ApiError::of(error).status
+}
+
+/// What a client is told about a data-plane error, before it is written in
+/// the client's format.
+struct ClientReply<'a> {
+    status: StatusCode,
+    body: ClientBody<'a>,
+    /// When to come back (`Retry-After`), if known.
+    retry_after: Option<Duration>,
+}
+
+/// The body of a [`ClientReply`], rendered in the client's format by
+/// [`service_error`].
+enum ClientBody<'a> {
+    /// The client's request is invalid; its format says how.
+    Invalid(&'a FormatError),
+    /// The upstream's error body, already in the client's format.
+    Upstream(&'a Bytes),
+    /// The model asked for is not served.
+    UnknownModel(&'a str),
+    /// No account can serve the model now.
+    NoAccount(&'a str),
+    /// A fixed sentence of `kind`.
+    Text(ErrorKind, &'static str),
+}
+
+/// The one table of data-plane errors: the status and what the client is
+/// told for each.
+fn client_reply(error: &RequestError) -> ClientReply<'_> {
+    use ClientBody::Text;
+    let (status, body) = match error {
+        RequestError::BadRequest(e) => (StatusCode::BAD_REQUEST, ClientBody::Invalid(e)),
+        RequestError::Unauthenticated => (
+            StatusCode::UNAUTHORIZED,
+            Text(ErrorKind::Authentication, "invalid or missing API key"),
+        ),
+        RequestError::ModelNotFound(model) => {
+            (StatusCode::NOT_FOUND, ClientBody::UnknownModel(model))
         }
-        Error::UserDisabled | Error::Forbidden(_) => StatusCode::FORBIDDEN,
-        Error::ModelNotFound(_) | Error::NotFound(_) => StatusCode::NOT_FOUND,
-        Error::Conflict(_) => StatusCode::CONFLICT,
-        // The caller named a provider that does not exist, or gave a
-        // credential of a kind the provider does not take: their input.
-        Error::InvalidField { .. }
-        | Error::UnknownProvider(_)
-        | Error::UnsupportedAuthKind { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-        Error::NoUsableAccount { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        Error::UpstreamStatus { status, .. } => *status,
-        Error::Upstream(e) => match e.kind() {
-            TransportErrorKind::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        RequestError::NoUsableAccount { model, retry_after } => {
+            return ClientReply {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                body: ClientBody::NoAccount(model),
+                retry_after: *retry_after,
+            };
+        }
+        RequestError::UpstreamStatus { status, body } => (*status, ClientBody::Upstream(body)),
+        RequestError::Upstream(e) => match e.kind() {
+            TransportErrorKind::Timeout(_) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                Text(ErrorKind::Timeout, UNREACHABLE),
+            ),
             TransportErrorKind::Connect
             | TransportErrorKind::ProxyConnect(_)
             | TransportErrorKind::Tls
             | TransportErrorKind::ConnectionClosed
             | TransportErrorKind::Protocol
-            | TransportErrorKind::InvalidRequest => StatusCode::BAD_GATEWAY,
+            | TransportErrorKind::InvalidRequest => {
+                (StatusCode::BAD_GATEWAY, Text(ErrorKind::Api, UNREACHABLE))
+            }
         },
-        Error::UpstreamResponse(_)
-        | Error::UpstreamStream(_)
-        | Error::Credential(_)
-        | Error::UpstreamAuth { .. } => StatusCode::BAD_GATEWAY,
-        Error::Repository(e) => repository_status(e),
-        Error::Onboarding(e) => onboarding_status(e),
-        Error::InvalidRoutingRule { .. }
-        | Error::UnusableCredential { .. }
-        | Error::State(_)
-        | Error::Pool(_)
-        | Error::Journal(_)
-        | Error::InvalidUpstreamUrl
-        | Error::TokenizerUnavailable(_)
-        | Error::Crypto(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-/// A repository failure: a missing or conflicting row is the caller's
-/// reference, a database that is down is worth a retry, the rest is ours.
-fn repository_status(error: &RepositoryError) -> StatusCode {
-    match error {
-        RepositoryError::NotFound { .. } => StatusCode::NOT_FOUND,
-        RepositoryError::Conflict { .. } | RepositoryError::ForeignKey { .. } => {
-            StatusCode::CONFLICT
+        RequestError::UpstreamResponse(_) | RequestError::UpstreamStream(_) => {
+            (StatusCode::BAD_GATEWAY, Text(ErrorKind::Api, UNREADABLE))
         }
-        RepositoryError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        RepositoryError::Query { .. }
-        | RepositoryError::InvalidRow { .. }
-        | RepositoryError::UnsupportedUrl { .. }
-        | RepositoryError::Secret { .. }
-        | RepositoryError::NoSecretKey { .. }
-        | RepositoryError::Migration { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-/// An OAuth onboarding failure: the caller's mistakes are 400, the OAuth
-/// server's 502, the gateway's configuration 500.
-fn onboarding_status(error: &OnboardingError) -> StatusCode {
-    match error {
-        OnboardingError::UnknownProvider(_)
-        | OnboardingError::MissingField(_)
-        | OnboardingError::NotOAuth
-        | OnboardingError::InvalidState
-        | OnboardingError::Denied(_)
-        | OnboardingError::InvalidCallbackUrl
-        | OnboardingError::Rejected { .. } => StatusCode::BAD_REQUEST,
-        OnboardingError::ClientNotConfigured(_) | OnboardingError::InvalidEndpoint(_) => {
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
-        OnboardingError::Unavailable(_) => StatusCode::BAD_GATEWAY,
+        RequestError::Credential(_) | RequestError::UpstreamAuth { .. } => (
+            StatusCode::BAD_GATEWAY,
+            Text(
+                ErrorKind::Api,
+                "the upstream account could not be authenticated",
+            ),
+        ),
+        RequestError::UnusableCredential { .. }
+        | RequestError::InvalidUpstreamUrl
+        | RequestError::TokenizerUnavailable(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Text(ErrorKind::Api, INTERNAL),
+        ),
+    };
+    ClientReply {
+        status,
+        body,
+        retry_after: None,
     }
 }
 
 /// A data-plane error response in `client`'s format.
-pub(crate) fn service_error(client: Format, error: &Error) -> Response<ResponseBody> {
-    let status = error_status(error);
-    let mut retry_after = None;
-    let body = match error {
-        Error::BadRequest(e) => format_error_body(client, e),
-        Error::Unauthenticated => error_body(
-            client,
-            ErrorKind::Authentication,
-            "invalid or missing API key",
-            None,
-        ),
-        Error::ModelNotFound(model) => error_body(
+pub(crate) fn service_error(client: Format, error: &RequestError) -> Response<ResponseBody> {
+    let reply = client_reply(error);
+    let body = match reply.body {
+        ClientBody::Invalid(e) => format_error_body(client, e),
+        ClientBody::Upstream(body) => body.clone(),
+        ClientBody::UnknownModel(model) => error_body(
             client,
             ErrorKind::ModelNotFound,
             &format!("the model `{model}` does not exist or is not served by this gateway"),
             Some("model"),
         ),
-        Error::NoUsableAccount {
-            model,
-            retry_after: wait,
-        } => {
-            // Round up: a client retrying at the second boundary must find
-            // the account back.
-            retry_after = wait.map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0));
-            error_body(
-                client,
-                ErrorKind::Overloaded,
-                &format!("no upstream account can serve `{model}` right now"),
-                None,
-            )
-        }
-        Error::UpstreamStatus { body, .. } => body.clone(),
-        Error::Upstream(_) => {
-            let kind = if status == StatusCode::GATEWAY_TIMEOUT {
-                ErrorKind::Timeout
-            } else {
-                ErrorKind::Api
-            };
-            error_body(
-                client,
-                kind,
-                "the upstream provider could not be reached",
-                None,
-            )
-        }
-        Error::UpstreamResponse(_) | Error::UpstreamStream(_) => error_body(
+        ClientBody::NoAccount(model) => error_body(
             client,
-            ErrorKind::Api,
-            "the upstream provider sent a response that could not be read",
+            ErrorKind::Overloaded,
+            &format!("no upstream account can serve `{model}` right now"),
             None,
         ),
-        Error::UnusableCredential { .. }
-        | Error::InvalidUpstreamUrl
-        | Error::TokenizerUnavailable(_)
-        | Error::UnknownProvider(_)
-        | Error::UnsupportedAuthKind { .. }
-        | Error::InvalidRoutingRule { .. }
-        | Error::Repository(_)
-        | Error::State(_)
-        | Error::Pool(_)
-        | Error::Journal(_)
-        | Error::NotSignedIn
-        | Error::InvalidCredentials
-        | Error::UserDisabled
-        | Error::TooManyAttempts { .. }
-        | Error::Forbidden(_)
-        | Error::NotFound(_)
-        | Error::Conflict(_)
-        | Error::InvalidField { .. }
-        | Error::Crypto(_)
-        | Error::Onboarding(_) => {
-            error_body(client, ErrorKind::Api, "internal gateway error", None)
-        }
-        Error::Credential(_) | Error::UpstreamAuth { .. } => error_body(
-            client,
-            ErrorKind::Api,
-            "the upstream account could not be authenticated",
-            None,
-        ),
+        ClientBody::Text(kind, message) => error_body(client, kind, message, None),
     };
-    json_error(status, body, retry_after)
+    json_error(reply.status, body, reply.retry_after.map(whole_seconds))
+}
+
+/// `wait` in whole seconds, rounded up: a client retrying at the second
+/// boundary must be let through.
+fn whole_seconds(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 /// A gateway-generated error of `kind` in `client`'s format.
@@ -281,92 +252,130 @@ impl ApiError {
     }
 }
 
-/// The one mapping of service errors to management-API errors.
-impl From<Error> for ApiError {
-    fn from(error: Error) -> Self {
-        use aigw_services::RepositoryError as repo;
-        let status = error_status(&error);
+/// Every management error becomes its [`ApiError`] here.
+impl From<AdminError> for ApiError {
+    fn from(error: AdminError) -> Self {
+        Self::of(&error)
+    }
+}
+
+impl ApiError {
+    /// The one table of management errors: status, code and message for
+    /// each. The messages of onboarding and credential errors carry no
+    /// token, code or upstream body (see their docs).
+    fn of(error: &AdminError) -> Self {
+        use StatusCode as S;
         match error {
-            Error::NotSignedIn | Error::Unauthenticated => {
-                Self::new(status, "unauthorized", "authentication required")
+            AdminError::NotSignedIn => {
+                Self::new(S::UNAUTHORIZED, "unauthorized", "authentication required")
             }
-            Error::InvalidCredentials => {
-                Self::new(status, "invalid_credentials", "invalid credentials")
+            AdminError::InvalidCredentials => Self::new(
+                S::UNAUTHORIZED,
+                "invalid_credentials",
+                "invalid credentials",
+            ),
+            AdminError::UserDisabled => {
+                Self::new(S::FORBIDDEN, "account_disabled", "account disabled")
             }
-            Error::UserDisabled => Self::new(status, "account_disabled", "account disabled"),
-            Error::TooManyAttempts { retry_after } => {
+            AdminError::TooManyAttempts { retry_after } => {
                 let mut e = Self::new(
-                    status,
+                    S::TOO_MANY_REQUESTS,
                     "too_many_attempts",
                     "too many sign-in attempts; try again later",
                 );
-                // Round up: a retry at the second boundary must be admitted.
-                e.retry_after =
-                    Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0));
+                e.retry_after = Some(whole_seconds(*retry_after));
                 e
             }
-            Error::Forbidden(why) => Self::new(status, "forbidden", why),
-            Error::NotFound(entity) => {
-                Self::new(status, "not_found", format!("{entity} not found"))
+            AdminError::Forbidden(why) => Self::new(S::FORBIDDEN, "forbidden", *why),
+            AdminError::NotFound(entity) => {
+                Self::new(S::NOT_FOUND, "not_found", format!("{entity} not found"))
             }
-            Error::Conflict(message) => Self::new(status, "conflict", message),
-            Error::InvalidField { field, message } => {
-                Self::new(status, "invalid_value", format!("{field}: {message}"))
-            }
-            Error::UnknownProvider(_) => {
-                Self::new(status, "invalid_value", "provider_id: no such provider")
-            }
-            Error::UnsupportedAuthKind {
+            AdminError::Conflict(message) => Self::new(S::CONFLICT, "conflict", message.clone()),
+            // The caller named a provider that does not exist, or gave a
+            // credential of a kind the provider does not take: their input.
+            AdminError::InvalidField { field, message } => Self::new(
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_value",
+                format!("{field}: {message}"),
+            ),
+            AdminError::UnknownProvider(_) => Self::new(
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_value",
+                "provider_id: no such provider",
+            ),
+            AdminError::UnsupportedAuthKind {
                 kind, supported, ..
             } => Self::new(
-                status,
+                S::UNPROCESSABLE_ENTITY,
                 "invalid_value",
                 format!(
                     "auth_data.type: the provider does not accept {kind} credentials (it accepts: {})",
-                    aigw_services::admin::describe_kinds(&supported)
+                    aigw_services::admin::describe_kinds(supported)
                 ),
             ),
-            // Their messages carry no token, code or upstream body (see their docs).
-            Error::Onboarding(e) => Self::new(status, e.kind(), e.to_string()),
-            Error::Credential(e) => Self::new(status, "credential_refresh_failed", e.to_string()),
-            Error::Repository(repo::NotFound { entity, .. }) => {
-                Self::new(status, "not_found", format!("{entity} not found"))
+            AdminError::Onboarding(e) => Self::new(onboarding_status(e), e.kind(), e.to_string()),
+            AdminError::Credential(e) => {
+                Self::new(S::BAD_GATEWAY, "credential_refresh_failed", e.to_string())
             }
-            Error::Repository(repo::Conflict { .. }) => Self::new(
-                status,
+            AdminError::Repository(e) => Self::repository(e),
+            AdminError::State(_) | AdminError::Crypto(_) => {
+                Self::new(S::INTERNAL_SERVER_ERROR, "internal", INTERNAL)
+            }
+        }
+    }
+
+    /// A repository failure: a missing or conflicting row is the caller's
+    /// reference, a database that is down is worth a retry, the rest is
+    /// ours, and its text stays generic.
+    fn repository(error: &RepositoryError) -> Self {
+        match error {
+            RepositoryError::NotFound { entity, .. } => Self::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{entity} not found"),
+            ),
+            RepositoryError::Conflict { .. } => Self::new(
+                StatusCode::CONFLICT,
                 "conflict",
                 "a record with the same unique value already exists",
             ),
-            Error::Repository(repo::ForeignKey { .. }) => Self::new(
-                status,
+            RepositoryError::ForeignKey { .. } => Self::new(
+                StatusCode::CONFLICT,
                 "conflict",
                 "the record is referenced by, or refers to, a missing or dependent record",
             ),
-            Error::Repository(repo::Unavailable { .. }) => Self::new(
-                status,
+            RepositoryError::Unavailable { .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "the database is unavailable; try again",
             ),
-            // Data-plane failures and internal ones: the status says which,
-            // the text stays generic.
-            Error::Repository(_)
-            | Error::InvalidRoutingRule { .. }
-            | Error::ModelNotFound(_)
-            | Error::NoUsableAccount { .. }
-            | Error::UnusableCredential { .. }
-            | Error::BadRequest(_)
-            | Error::State(_)
-            | Error::Pool(_)
-            | Error::Journal(_)
-            | Error::InvalidUpstreamUrl
-            | Error::Upstream(_)
-            | Error::UpstreamStatus { .. }
-            | Error::UpstreamAuth { .. }
-            | Error::UpstreamStream(_)
-            | Error::TokenizerUnavailable(_)
-            | Error::UpstreamResponse(_)
-            | Error::Crypto(_) => Self::new(status, "internal", "internal gateway error"),
+            RepositoryError::Query { .. }
+            | RepositoryError::InvalidRow { .. }
+            | RepositoryError::UnsupportedUrl { .. }
+            | RepositoryError::Secret { .. }
+            | RepositoryError::NoSecretKey { .. }
+            | RepositoryError::Migration { .. } => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", INTERNAL)
+            }
         }
+    }
+}
+
+/// An OAuth onboarding failure: the caller's mistakes are 400, the OAuth
+/// server's 502, the gateway's configuration 500.
+fn onboarding_status(error: &OnboardingError) -> StatusCode {
+    match error {
+        OnboardingError::UnknownProvider(_)
+        | OnboardingError::MissingField(_)
+        | OnboardingError::NotOAuth
+        | OnboardingError::InvalidState
+        | OnboardingError::Denied(_)
+        | OnboardingError::InvalidCallbackUrl
+        | OnboardingError::Rejected { .. } => StatusCode::BAD_REQUEST,
+        OnboardingError::ClientNotConfigured(_) | OnboardingError::InvalidEndpoint(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        OnboardingError::Unavailable(_) => StatusCode::BAD_GATEWAY,
     }
 }
 
@@ -376,17 +385,13 @@ mod tests {
 
     use aigw_domain::{AccountId, AuthKind, ProviderId};
     use aigw_formats::FormatError;
-    use aigw_services::StateError;
-    use aigw_services::client_pool::{
-        ErrorSource, PoolError, ProxyFailure, TimeoutPhase, TransportError,
-    };
+    use aigw_services::client_pool::{ErrorSource, ProxyFailure, TimeoutPhase, TransportError};
     use aigw_services::credentials::CredentialError;
-    use aigw_services::stats::JournalError;
 
     use super::*;
 
-    fn upstream(kind: TransportErrorKind) -> Error {
-        Error::Upstream(TransportError::new(kind, ErrorSource::Upstream))
+    fn upstream(kind: TransportErrorKind) -> RequestError {
+        RequestError::Upstream(TransportError::new(kind, ErrorSource::Upstream))
     }
 
     fn format_error() -> FormatError {
@@ -396,64 +401,36 @@ mod tests {
         }
     }
 
-    fn repo(error: RepositoryError) -> Error {
-        Error::Repository(error)
+    fn repo(error: RepositoryError) -> AdminError {
+        AdminError::Repository(error)
     }
 
-    /// Every variant with the status a client sees for it. A variant added
-    /// to `Error` fails to compile in `error_status` until it has a status;
-    /// this table then pins the status chosen.
+    /// Every data-plane variant with the status a client sees for it. A
+    /// variant added to `RequestError` fails to compile in `client_reply`
+    /// until it has a status; this table then pins the status chosen.
     #[test]
-    fn every_error_has_its_status() {
+    fn every_request_error_has_its_status() {
         let provider = ProviderId::new("openai").unwrap();
         let account = AccountId::new();
-        let cases: Vec<(Error, StatusCode)> = vec![
-            (Error::BadRequest(format_error()), StatusCode::BAD_REQUEST),
-            (Error::Unauthenticated, StatusCode::UNAUTHORIZED),
-            (Error::NotSignedIn, StatusCode::UNAUTHORIZED),
-            (Error::InvalidCredentials, StatusCode::UNAUTHORIZED),
-            (Error::UserDisabled, StatusCode::FORBIDDEN),
-            (Error::Forbidden("admins only"), StatusCode::FORBIDDEN),
+        let cases: Vec<(RequestError, StatusCode)> = vec![
             (
-                Error::ModelNotFound("gpt-x".to_owned()),
+                RequestError::BadRequest(format_error()),
+                StatusCode::BAD_REQUEST,
+            ),
+            (RequestError::Unauthenticated, StatusCode::UNAUTHORIZED),
+            (
+                RequestError::ModelNotFound("gpt-x".to_owned()),
                 StatusCode::NOT_FOUND,
             ),
             (
-                Error::NotFound(aigw_services::Entity::Provider),
-                StatusCode::NOT_FOUND,
-            ),
-            (Error::Conflict("taken".to_owned()), StatusCode::CONFLICT),
-            (
-                Error::invalid("fallback_base_urls[0]", "not a URL"),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            ),
-            (
-                Error::UnknownProvider("nope".to_owned()),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            ),
-            (
-                Error::UnsupportedAuthKind {
-                    provider: provider.clone(),
-                    kind: AuthKind::ApiKey,
-                    supported: vec![],
-                },
-                StatusCode::UNPROCESSABLE_ENTITY,
-            ),
-            (
-                Error::TooManyAttempts {
-                    retry_after: Duration::from_secs(1),
-                },
-                StatusCode::TOO_MANY_REQUESTS,
-            ),
-            (
-                Error::NoUsableAccount {
+                RequestError::NoUsableAccount {
                     model: "gpt-x".to_owned(),
                     retry_after: None,
                 },
                 StatusCode::SERVICE_UNAVAILABLE,
             ),
             (
-                Error::UpstreamStatus {
+                RequestError::UpstreamStatus {
                     status: StatusCode::TOO_MANY_REQUESTS,
                     body: Bytes::new(),
                 },
@@ -485,22 +462,86 @@ mod tests {
                 StatusCode::BAD_GATEWAY,
             ),
             (
-                Error::UpstreamResponse(format_error()),
+                RequestError::UpstreamResponse(format_error()),
                 StatusCode::BAD_GATEWAY,
             ),
             (
-                Error::UpstreamStream(aigw_formats::stream::StreamError::Truncated),
+                RequestError::UpstreamStream(aigw_formats::stream::StreamError::Truncated),
                 StatusCode::BAD_GATEWAY,
             ),
             (
-                Error::Credential(CredentialError::NoRefreshToken),
+                RequestError::Credential(CredentialError::NoRefreshToken),
                 StatusCode::BAD_GATEWAY,
             ),
             (
-                Error::UpstreamAuth {
+                RequestError::UpstreamAuth {
                     status: StatusCode::UNAUTHORIZED,
                     account,
                 },
+                StatusCode::BAD_GATEWAY,
+            ),
+            (
+                RequestError::UnusableCredential { account, provider },
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                RequestError::InvalidUpstreamUrl,
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                RequestError::TokenizerUnavailable("o200k"),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (error, status) in cases {
+            assert_eq!(request_status(&error), status, "{}", error.kind());
+            let resp = service_error(Format::OpenAiChat, &error);
+            assert_eq!(resp.status(), status, "{}", error.kind());
+        }
+    }
+
+    /// Every management variant with the status a caller sees for it; as
+    /// above, the match in `ApiError::of` makes a new variant decide.
+    #[test]
+    fn every_admin_error_has_its_status() {
+        let provider = ProviderId::new("openai").unwrap();
+        let cases: Vec<(AdminError, StatusCode)> = vec![
+            (AdminError::NotSignedIn, StatusCode::UNAUTHORIZED),
+            (AdminError::InvalidCredentials, StatusCode::UNAUTHORIZED),
+            (AdminError::UserDisabled, StatusCode::FORBIDDEN),
+            (AdminError::Forbidden("admins only"), StatusCode::FORBIDDEN),
+            (
+                AdminError::NotFound(aigw_services::Entity::Provider),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                AdminError::Conflict("taken".to_owned()),
+                StatusCode::CONFLICT,
+            ),
+            (
+                AdminError::invalid("fallback_base_urls[0]", "not a URL"),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                AdminError::UnknownProvider("nope".to_owned()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                AdminError::UnsupportedAuthKind {
+                    provider,
+                    kind: AuthKind::ApiKey,
+                    supported: vec![],
+                },
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                AdminError::TooManyAttempts {
+                    retry_after: Duration::from_secs(1),
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            (
+                AdminError::Credential(CredentialError::NoRefreshToken),
                 StatusCode::BAD_GATEWAY,
             ),
             (
@@ -538,69 +579,56 @@ mod tests {
                 StatusCode::INTERNAL_SERVER_ERROR,
             ),
             (
-                Error::Onboarding(OnboardingError::InvalidState),
+                AdminError::Onboarding(OnboardingError::InvalidState),
                 StatusCode::BAD_REQUEST,
             ),
             (
-                Error::Onboarding(OnboardingError::ClientNotConfigured("claude")),
+                AdminError::Onboarding(OnboardingError::ClientNotConfigured("claude")),
                 StatusCode::INTERNAL_SERVER_ERROR,
             ),
             (
-                Error::Onboarding(OnboardingError::Unavailable("token endpoint")),
+                AdminError::Onboarding(OnboardingError::Unavailable("token endpoint")),
                 StatusCode::BAD_GATEWAY,
             ),
             (
-                Error::InvalidRoutingRule {
-                    prefix: "gpt-".to_owned(),
-                    provider: "bad id".to_owned(),
-                },
+                AdminError::State(aigw_services::StateError::InvalidConfig("key_prefix")),
                 StatusCode::INTERNAL_SERVER_ERROR,
             ),
             (
-                Error::UnusableCredential {
-                    account,
-                    provider: provider.clone(),
-                },
-                StatusCode::INTERNAL_SERVER_ERROR,
-            ),
-            (
-                Error::State(StateError::InvalidConfig("key_prefix")),
-                StatusCode::INTERNAL_SERVER_ERROR,
-            ),
-            (
-                Error::Pool(PoolError::UnsupportedProxyScheme),
-                StatusCode::INTERNAL_SERVER_ERROR,
-            ),
-            (
-                Error::Journal(JournalError::Io {
-                    path: "journal".into(),
-                    source: std::io::Error::other("disk full"),
-                }),
-                StatusCode::INTERNAL_SERVER_ERROR,
-            ),
-            (Error::InvalidUpstreamUrl, StatusCode::INTERNAL_SERVER_ERROR),
-            (
-                Error::TokenizerUnavailable("o200k"),
-                StatusCode::INTERNAL_SERVER_ERROR,
-            ),
-            (
-                Error::Crypto("hashing failed"),
+                AdminError::Crypto("hashing failed"),
                 StatusCode::INTERNAL_SERVER_ERROR,
             ),
         ];
         for (error, status) in cases {
-            assert_eq!(error_status(&error), status, "{}", error.kind());
+            assert_eq!(admin_status(&error), status, "{}", error.kind());
         }
     }
 
-    /// The management API answers with the table's status, so a caller's
-    /// unknown provider is a 422 there and on the dashboard alike.
+    /// The management API answers with the table's status, and keeps the
+    /// text of internal failures to itself.
     #[test]
     fn management_errors_use_the_table() {
-        let api = ApiError::from(Error::UnknownProvider("nope".to_owned()));
+        let api = ApiError::from(AdminError::UnknownProvider("nope".to_owned()));
         assert_eq!(api.status, StatusCode::UNPROCESSABLE_ENTITY);
-        let api = ApiError::from(Error::Crypto("hashing failed"));
+        let api = ApiError::from(AdminError::Crypto("hashing failed"));
         assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(api.message, "internal gateway error");
+    }
+
+    /// A wait for an account is told in whole seconds, rounded up, so a
+    /// client retrying on time finds the account back.
+    #[test]
+    fn retry_after_rounds_up() {
+        let error = RequestError::NoUsableAccount {
+            model: "gpt-x".to_owned(),
+            retry_after: Some(Duration::from_millis(1500)),
+        };
+        let resp = service_error(Format::OpenAiChat, &error);
+        assert_eq!(resp.headers()[RETRY_AFTER], "2");
+        let resp = service_error(
+            Format::OpenAiChat,
+            &RequestError::ModelNotFound("gpt-x".to_owned()),
+        );
+        assert!(resp.headers().get(RETRY_AFTER).is_none());
     }
 }

@@ -27,5 +27,5 @@ pub use aigw_dashboard::DashboardSettings;
 pub use app::{App, Deployment};
 pub use body::ResponseBody;
 pub use edge::{Linger, ServeOptions};
-pub use error::error_status;
+pub use error::{admin_status, request_status};
 pub use server::{bind, serve};

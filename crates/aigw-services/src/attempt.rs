@@ -17,7 +17,7 @@ use std::time::Instant;
 use aigw_domain::{AccountId, ApiKeyId};
 use aigw_formats::RequestMeta;
 
-use crate::Error;
+use crate::RequestError;
 use crate::failover::Verdict;
 use crate::health::AccountOutcome;
 use crate::limits::UpstreamLimits;
@@ -84,9 +84,8 @@ impl Attempt {
         event.at = chrono::Utc::now();
         event.latency = started.elapsed();
         event.status = match error {
-            Error::UpstreamStatus { status, .. } | Error::UpstreamAuth { status, .. } => {
-                status.as_u16()
-            }
+            RequestError::UpstreamStatus { status, .. }
+            | RequestError::UpstreamAuth { status, .. } => status.as_u16(),
             _ => 0,
         };
         event.error = Some(StatsFailure::new(error.kind(), error.to_string()));
@@ -205,7 +204,7 @@ impl Exchange {
 /// A failed attempt and what it means for failover.
 #[derive(Debug)]
 pub(crate) struct AttemptFailure {
-    pub(crate) error: Error,
+    pub(crate) error: RequestError,
     /// The failover policy's verdict on `error`.
     pub(crate) verdict: Verdict,
     /// The limits the upstream's error answer stated, if any.
@@ -214,7 +213,7 @@ pub(crate) struct AttemptFailure {
 
 impl AttemptFailure {
     /// `error`, with the failover policy's `verdict` on it.
-    pub(crate) const fn new(error: Error, verdict: Verdict) -> Self {
+    pub(crate) const fn new(error: RequestError, verdict: Verdict) -> Self {
         Self {
             error,
             verdict,
@@ -225,7 +224,7 @@ impl AttemptFailure {
     /// A failure of the request itself or of the gateway before anything
     /// went out (a body that cannot be translated, an invalid upstream
     /// URL): answered now, at no cost to the account.
-    pub(crate) const fn fatal(error: Error) -> Self {
+    pub(crate) const fn fatal(error: RequestError) -> Self {
         Self::new(error, Verdict::Fatal)
     }
 
@@ -236,13 +235,13 @@ impl AttemptFailure {
     pub(crate) fn is_unreachable_upstream(&self) -> bool {
         use crate::client_pool::{TimeoutPhase, TransportErrorKind};
         match &self.error {
-            Error::Upstream(e) => matches!(
+            RequestError::Upstream(e) => matches!(
                 e.kind(),
                 TransportErrorKind::Connect
                     | TransportErrorKind::Tls
                     | TransportErrorKind::Timeout(TimeoutPhase::Connect | TimeoutPhase::FirstByte)
             ),
-            Error::UpstreamStatus { status, .. } => status.is_server_error(),
+            RequestError::UpstreamStatus { status, .. } => status.is_server_error(),
             _ => false,
         }
     }
@@ -251,7 +250,7 @@ impl AttemptFailure {
     pub(crate) fn is_unauthorized(&self) -> bool {
         matches!(
             &self.error,
-            Error::UpstreamAuth { status, .. } if *status == http::StatusCode::UNAUTHORIZED
+            RequestError::UpstreamAuth { status, .. } if *status == http::StatusCode::UNAUTHORIZED
         )
     }
 }
@@ -269,7 +268,7 @@ pub(crate) struct Refused<'a> {
     /// The status the client gets.
     pub(crate) status: u16,
     /// Why, when the request failed.
-    pub(crate) error: Option<&'a Error>,
+    pub(crate) error: Option<&'a RequestError>,
 }
 
 impl Refused<'_> {

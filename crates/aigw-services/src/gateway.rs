@@ -40,7 +40,7 @@ use crate::token_count::{Counter, estimate_chat};
 use crate::upstream::{
     ClientHeaders, anthropic_headers, auth_headers, count_tokens_url, endpoint_url, upstream_format,
 };
-use crate::{Error, ErrorStatus};
+use crate::{ErrorStatus, RequestError};
 
 /// Tunnel failures on traffic waiting for the proxy health task; more are
 /// dropped (the proxy is failing anyway, and the next round of probes sees
@@ -342,7 +342,7 @@ impl Gateway {
     }
 
     /// Checks the client's credential against the snapshot's active keys.
-    pub fn authenticate(&self, credential: Option<&str>) -> Result<Principal, Error> {
+    pub fn authenticate(&self, credential: Option<&str>) -> Result<Principal, RequestError> {
         let snapshot = self.inner.snapshot.load();
         match credential.and_then(|c| snapshot.client_key(c)) {
             Some(found) => Ok(Principal {
@@ -352,7 +352,7 @@ impl Gateway {
             None if !self.inner.settings.require_client_key && credential.is_none() => {
                 Ok(Principal::default())
             }
-            None => Err(Error::Unauthenticated),
+            None => Err(RequestError::Unauthenticated),
         }
     }
 
@@ -366,8 +366,8 @@ impl Gateway {
         body: Bytes,
         request_id: &str,
         headers: &ClientHeaders,
-        status_of: ErrorStatus,
-    ) -> Result<Reply, Error> {
+        status_of: ErrorStatus<RequestError>,
+    ) -> Result<Reply, RequestError> {
         self.handle_call(
             principal,
             &ClientCall::Body(client),
@@ -390,8 +390,8 @@ impl Gateway {
         body: Bytes,
         request_id: &str,
         headers: &ClientHeaders,
-        status_of: ErrorStatus,
-    ) -> Result<Reply, Error> {
+        status_of: ErrorStatus<RequestError>,
+    ) -> Result<Reply, RequestError> {
         let client = call.format();
         let mut served = Served::default();
         let result = self
@@ -432,14 +432,14 @@ impl Gateway {
         request_id: &str,
         headers: &ClientHeaders,
         served: &mut Served,
-    ) -> Result<Reply, Error> {
+    ) -> Result<Reply, RequestError> {
         let (meta, counted) = call.inspect(&body)?;
         served.model = Some(meta.model.clone());
         let snapshot = self.inner.snapshot.load();
         let mut candidates = snapshot.route(&meta.model, principal.user_id);
         served.known_model = candidates.iter().any(|c| c.entry.knows(c.upstream_model));
         if candidates.is_empty() {
-            return Err(Error::ModelNotFound(meta.model.clone()));
+            return Err(RequestError::ModelNotFound(meta.model.clone()));
         }
         let request = ClientRequest {
             principal,
@@ -459,7 +459,7 @@ impl Gateway {
             let first = candidates[0].entry.provider.kind;
             candidates.retain(|c| call.counter(c.entry.provider.kind).is_some());
             if candidates.is_empty() {
-                return Err(Error::BadRequest(counting_unavailable(first)));
+                return Err(RequestError::BadRequest(counting_unavailable(first)));
             }
         }
         self.fail_over(&request, &candidates, served).await
@@ -473,7 +473,7 @@ impl Gateway {
         request: &ClientRequest<'_>,
         candidates: &[RouteCandidate<'_>],
         served: &mut Served,
-    ) -> Result<Reply, Error> {
+    ) -> Result<Reply, RequestError> {
         // A count costs the account nothing, so it does not take the turn
         // of the next real request.
         let turn = if request.call.counts_tokens() {
@@ -485,7 +485,7 @@ impl Gateway {
         let policy = &self.inner.settings.failover;
         let started = Instant::now();
         let mut tried: Vec<AccountId> = Vec::new();
-        let mut last_error: Option<Error> = None;
+        let mut last_error: Option<RequestError> = None;
         for _ in 0..policy.max_attempts.max(1) {
             let Some(selection) = self.select(candidates, &tried, turn, conversation).await else {
                 break;
@@ -510,7 +510,7 @@ impl Gateway {
         if let Some(error) = last_error {
             return Err(error);
         }
-        Err(Error::NoUsableAccount {
+        Err(RequestError::NoUsableAccount {
             retry_after: self.earliest_rejoin(candidates),
             model: request.meta.model.clone(),
         })
@@ -585,7 +585,7 @@ impl Gateway {
         candidates: &[RouteCandidate<'_>],
         previous: &str,
         served: &mut Served,
-    ) -> Result<Reply, Error> {
+    ) -> Result<Reply, RequestError> {
         let selection = self.pinned_selection(request, candidates, previous).await?;
         let account = selection.chosen.account.id;
         if let Some(left) = self
@@ -620,7 +620,7 @@ impl Gateway {
         request: &ClientRequest<'_>,
         candidates: &[RouteCandidate<'a>],
         previous: &str,
-    ) -> Result<Selection<'a>, Error> {
+    ) -> Result<Selection<'a>, RequestError> {
         let client = request.call.format();
         let native: Vec<_> = candidates
             .iter()
@@ -650,7 +650,7 @@ impl Gateway {
     }
 
     /// The account the pin of response `previous` names.
-    async fn pinned_account(&self, previous: &str) -> Result<AccountId, Error> {
+    async fn pinned_account(&self, previous: &str) -> Result<AccountId, RequestError> {
         match pins::lookup(self.inner.selector.pins(), &self.inner.state, previous).await {
             Ok(Some(account)) => Ok(account),
             Ok(None) => Err(unpinnable(
@@ -744,8 +744,8 @@ impl Gateway {
     /// Tells the proxy health task that the account's proxy failed to open a
     /// tunnel. Never waits: when the task's queue is full the report is
     /// dropped (the proxy's probes see the same failure).
-    fn report_proxy_failure(&self, account: &Account, error: &Error) {
-        let (Some(proxy), Error::Upstream(e)) = (account.proxy_id, error) else {
+    fn report_proxy_failure(&self, account: &Account, error: &RequestError) {
+        let (Some(proxy), RequestError::Upstream(e)) = (account.proxy_id, error) else {
             return;
         };
         if e.error_source() == crate::client_pool::ErrorSource::Proxy {
@@ -835,7 +835,7 @@ impl Gateway {
     fn credential_failure(&self, error: CredentialError) -> AttemptFailure {
         tracing::warn!(kind = error.kind(), "account credential unavailable");
         let verdict = self.inner.settings.failover.classify_credential(&error);
-        AttemptFailure::new(Error::Credential(error), verdict)
+        AttemptFailure::new(RequestError::Credential(error), verdict)
     }
 
     /// One request to one base URL, and its answer: a stream primed, a
@@ -878,9 +878,9 @@ impl Gateway {
         let upstream_stream = out.upstream_streams();
         let target = upstream_target(out, upstream_stream);
         let payload = upstream_payload(out, out.format, &target)
-            .map_err(|e| AttemptFailure::fatal(Error::BadRequest(e)))?;
+            .map_err(|e| AttemptFailure::fatal(RequestError::BadRequest(e)))?;
         let url = upstream_url(out, upstream_stream)
-            .ok_or_else(|| AttemptFailure::fatal(Error::InvalidUpstreamUrl))?;
+            .ok_or_else(|| AttemptFailure::fatal(RequestError::InvalidUpstreamUrl))?;
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(url)
@@ -902,7 +902,7 @@ impl Gateway {
         }
         request
             .body(Full::new(payload))
-            .map_err(|_| AttemptFailure::fatal(Error::InvalidUpstreamUrl))
+            .map_err(|_| AttemptFailure::fatal(RequestError::InvalidUpstreamUrl))
     }
 
     /// The failure of an answer with a non-2xx status: its body read into
@@ -949,7 +949,7 @@ impl Gateway {
             include_usage: out.meta.include_usage,
         };
         let mut translator = StreamTranslator::new(out.format, out.client(), ctx)
-            .map_err(|e| AttemptFailure::fatal(Error::UpstreamStream(e)))?;
+            .map_err(|e| AttemptFailure::fatal(RequestError::UpstreamStream(e)))?;
         if out.call.json_array() {
             translator = translator.gemini_json_array();
         }
@@ -1049,10 +1049,10 @@ impl Gateway {
         let target = aigw_formats::UpstreamTarget::new(out.upstream_model, false);
         let chat =
             aigw_formats::translate_request(out.client(), Format::OpenAiChat, out.request, &target)
-                .map_err(|e| AttemptFailure::fatal(Error::BadRequest(e)))?;
+                .map_err(|e| AttemptFailure::fatal(RequestError::BadRequest(e)))?;
         let tokens = estimate_chat(out.upstream_model, &chat).map_err(AttemptFailure::fatal)?;
         let body = aigw_formats::count_reply(out.client(), tokens)
-            .map_err(|e| AttemptFailure::fatal(Error::BadRequest(e)))?;
+            .map_err(|e| AttemptFailure::fatal(RequestError::BadRequest(e)))?;
         Ok(Answer {
             reply: Reply::Count {
                 body,
@@ -1111,7 +1111,7 @@ impl Gateway {
         let secrets = Secrets::of(out.account, oauth_token);
         let error = match error {
             StreamError::Upstream(e) => upstream_event_error(out, e.kind, &e.message, &secrets),
-            other => Error::UpstreamStream(secrets.redact_stream_error(other)),
+            other => RequestError::UpstreamStream(secrets.redact_stream_error(other)),
         };
         AttemptFailure::new(error, verdict)
     }
@@ -1119,7 +1119,7 @@ impl Gateway {
     /// A 2xx reply whose body cannot be read.
     fn unreadable_reply(&self, e: aigw_formats::FormatError) -> AttemptFailure {
         let verdict = self.inner.settings.failover.classify_unreadable_reply();
-        AttemptFailure::new(Error::UpstreamResponse(e), verdict)
+        AttemptFailure::new(RequestError::UpstreamResponse(e), verdict)
     }
 
     /// Remembers that `out`'s account produced response `id`.
@@ -1143,7 +1143,7 @@ impl Gateway {
         if out.format != Format::OpenAiResponses {
             // Only a Responses stream can be read back into one Responses
             // object: any other pair has no translation.
-            return Err(AttemptFailure::fatal(Error::UpstreamStream(
+            return Err(AttemptFailure::fatal(RequestError::UpstreamStream(
                 StreamError::UnsupportedPair {
                     upstream: out.format,
                     client: Format::OpenAiResponses,
@@ -1157,7 +1157,7 @@ impl Gateway {
 
     fn transport_failure(&self, e: TransportError) -> AttemptFailure {
         let verdict = self.inner.settings.failover.classify_transport(&e);
-        AttemptFailure::new(Error::Upstream(e), verdict)
+        AttemptFailure::new(RequestError::Upstream(e), verdict)
     }
 }
 
@@ -1200,14 +1200,14 @@ fn upstream_status_error(
     status: StatusCode,
     body: &[u8],
     secrets: &Secrets<'_>,
-) -> Error {
+) -> RequestError {
     if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
         return refused_credential(out, status);
     }
     let body = secrets.redact(body);
     let translated =
         aigw_formats::translate_error(out.format, out.client(), status.as_u16(), &body);
-    Error::UpstreamStatus {
+    RequestError::UpstreamStatus {
         status,
         body: translated,
     }
@@ -1220,7 +1220,7 @@ fn upstream_event_error(
     kind: aigw_formats::ErrorKind,
     message: &str,
     secrets: &Secrets<'_>,
-) -> Error {
+) -> RequestError {
     let status = StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
     if matches!(
         kind,
@@ -1229,20 +1229,20 @@ fn upstream_event_error(
         return refused_credential(out, status);
     }
     let message = secrets.redact_str(message);
-    Error::UpstreamStatus {
+    RequestError::UpstreamStatus {
         status,
         body: aigw_formats::error_body(out.client(), kind, &message, None),
     }
 }
 
-fn refused_credential(out: &UpstreamCall<'_>, status: StatusCode) -> Error {
+fn refused_credential(out: &UpstreamCall<'_>, status: StatusCode) -> RequestError {
     tracing::warn!(
         account = %out.account.id,
         provider = %out.provider,
         status = status.as_u16(),
         "upstream refused the account's credential"
     );
-    Error::UpstreamAuth {
+    RequestError::UpstreamAuth {
         status,
         account: out.account.id,
     }
@@ -1252,8 +1252,8 @@ fn refused_credential(out: &UpstreamCall<'_>, status: StatusCode) -> Error {
 /// holding the stored response, saying why: a 400 naming the field, rather
 /// than a send elsewhere, where it would fail or silently restart the
 /// conversation.
-fn unpinnable(reason: &str) -> Error {
-    Error::BadRequest(aigw_formats::FormatError::InvalidValue {
+fn unpinnable(reason: &str) -> RequestError {
+    RequestError::BadRequest(aigw_formats::FormatError::InvalidValue {
         path: "previous_response_id".to_owned(),
         reason: reason.to_owned(),
     })

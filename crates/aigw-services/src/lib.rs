@@ -37,6 +37,6 @@ pub mod upstream;
 
 pub use aigw_repository::Error as RepositoryError;
 pub use aigw_repository::state::StateError;
-pub use error::{Entity, Error, ErrorStatus};
+pub use error::{AdminError, Entity, ErrorStatus, RequestError, StartError};
 pub use gateway::{ClientCall, Gateway, GatewaySettings, GeminiMethod, Principal, Reply};
 pub use runtime::{Runtime, RuntimeSettings};

@@ -10,9 +10,8 @@
 use std::collections::HashMap;
 
 use aigw_domain::{Account, AccountId, HealthStatus, Proxy, ProxyId};
+use aigw_repository::Error as RepositoryError;
 use aigw_repository::SqlRepository;
-
-use crate::Error;
 
 fn can_carry(proxy: &Proxy) -> bool {
     proxy.is_active
@@ -46,7 +45,10 @@ fn needs_proxy(account: &Account, usable: &HashMap<ProxyId, &Proxy>) -> bool {
 ///
 /// Accounts left without room keep no proxy: with `[proxy] overflow =
 /// "reject"` the snapshot then treats them as unusable.
-pub async fn assign_proxies(repository: &SqlRepository, recalculate: bool) -> Result<usize, Error> {
+pub async fn assign_proxies(
+    repository: &SqlRepository,
+    recalculate: bool,
+) -> Result<usize, RepositoryError> {
     let data = repository.load_snapshot().await?;
     if data.proxies.is_empty() {
         return Ok(0);
@@ -106,7 +108,9 @@ fn loads(accounts: &[Account], usable: &HashMap<ProxyId, &Proxy>) -> HashMap<Pro
 /// inserted with it: no snapshot, on any instance, can then read the new
 /// account before its assignment, when it would be unusable or, with
 /// `overflow = "direct"`, connect directly although a proxy has room.
-pub async fn proxy_for_new_account(repository: &SqlRepository) -> Result<Option<ProxyId>, Error> {
+pub async fn proxy_for_new_account(
+    repository: &SqlRepository,
+) -> Result<Option<ProxyId>, RepositoryError> {
     let data = repository.load_snapshot().await?;
     let order = ordered(&data.proxies);
     let usable: HashMap<ProxyId, &Proxy> = order.iter().map(|p| (p.id, *p)).collect();
@@ -119,7 +123,10 @@ pub async fn proxy_for_new_account(repository: &SqlRepository) -> Result<Option<
 /// or to none. Whichever creation's check sees the excess moves them, so the
 /// limit holds however the two interleave. Accounts stay behind a proxy
 /// meanwhile, never direct.
-pub async fn settle_new_account(repository: &SqlRepository, id: AccountId) -> Result<(), Error> {
+pub async fn settle_new_account(
+    repository: &SqlRepository,
+    id: AccountId,
+) -> Result<(), RepositoryError> {
     let data = repository.load_snapshot().await?;
     let Some(proxy) = data
         .accounts

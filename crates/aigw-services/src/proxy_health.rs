@@ -26,15 +26,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aigw_domain::{HealthStatus, Page, Proxy, ProxyFilter, ProxyId};
+use aigw_repository::Error as RepositoryError;
 use aigw_repository::SqlRepository;
 use futures_util::StreamExt;
 use http::Uri;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::Gateway;
 use crate::admin::Admin;
 use crate::client_pool::ValidProxyUrl;
-use crate::{Error, Gateway};
 
 /// How proxies are checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,7 +159,7 @@ impl Prober {
     }
 
     /// Probes every active proxy once, unless another instance is doing it.
-    async fn round(&mut self) -> Result<(), Error> {
+    async fn round(&mut self) -> Result<(), RepositoryError> {
         let hold = self
             .settings
             .interval
@@ -178,7 +179,7 @@ impl Prober {
         result
     }
 
-    async fn probe_all(&mut self) -> Result<(), Error> {
+    async fn probe_all(&mut self) -> Result<(), RepositoryError> {
         let proxies = self.active_proxies().await?;
         if proxies.is_empty() {
             return Ok(());
@@ -232,14 +233,17 @@ impl Prober {
         Ok(())
     }
 
-    async fn traffic_failures(&mut self, failures: BTreeMap<ProxyId, i32>) -> Result<(), Error> {
+    async fn traffic_failures(
+        &mut self,
+        failures: BTreeMap<ProxyId, i32>,
+    ) -> Result<(), RepositoryError> {
         let mut changed = false;
         for (id, n) in failures {
             let after = match self.repository.add_proxy_failures(id, n).await {
                 Ok(after) => after,
                 // Deleted meanwhile.
                 Err(aigw_repository::Error::NotFound { .. }) => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             };
             changed |= self.judge(&after, false).await?;
         }
@@ -251,7 +255,7 @@ impl Prober {
 
     /// Decides the health of `proxy` after one more result; writes and
     /// returns true when it changed.
-    async fn judge(&mut self, proxy: &Proxy, ok: bool) -> Result<bool, Error> {
+    async fn judge(&mut self, proxy: &Proxy, ok: bool) -> Result<bool, RepositoryError> {
         let good = self.good.entry(proxy.id).or_insert(0);
         *good = if ok { good.saturating_add(1) } else { 0 };
         let next = next_health(
@@ -280,7 +284,7 @@ impl Prober {
         Ok(next == HealthStatus::Down || proxy.health_status == HealthStatus::Down)
     }
 
-    async fn active_proxies(&self) -> Result<Vec<Proxy>, Error> {
+    async fn active_proxies(&self) -> Result<Vec<Proxy>, RepositoryError> {
         let mut out = Vec::new();
         let mut offset = 0;
         loop {
@@ -304,7 +308,7 @@ impl Prober {
     }
 
     /// The probe target of each proxy.
-    async fn targets(&self) -> Result<Targets, Error> {
+    async fn targets(&self) -> Result<Targets, RepositoryError> {
         if let Some(target) = &self.settings.target {
             return Ok(Targets {
                 fixed: Some(target.clone()),

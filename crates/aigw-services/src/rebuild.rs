@@ -1,9 +1,9 @@
 //! Building a snapshot from the database and installing it in the running
 //! gateway: what the runtime's refresher and every management write share.
 
+use aigw_repository::Error as RepositoryError;
 use aigw_repository::SqlRepository;
 
-use crate::Error;
 use crate::gateway::Gateway;
 use crate::routing::RuleTable;
 use crate::snapshot::{LoadTicket, ProxyOverflow, Snapshot};
@@ -22,7 +22,10 @@ impl SnapshotBuilder {
     }
 
     /// Reads every row the snapshot needs and builds it.
-    pub(crate) async fn load(&self, repository: &SqlRepository) -> Result<Snapshot, Error> {
+    pub(crate) async fn load(
+        &self,
+        repository: &SqlRepository,
+    ) -> Result<Snapshot, RepositoryError> {
         let data = repository.load_snapshot().await?;
         Ok(Snapshot::build(data, self.rules.clone(), self.overflow))
     }
@@ -34,7 +37,7 @@ impl SnapshotBuilder {
         &self,
         repository: &SqlRepository,
         gateway: &Gateway,
-    ) -> Result<(), Error> {
+    ) -> Result<(), RepositoryError> {
         let ticket = gateway.snapshot().ticket();
         let fresh = self.load(repository).await?;
         install(gateway, ticket, fresh);

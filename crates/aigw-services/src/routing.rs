@@ -91,11 +91,11 @@ pub struct RuleTable {
 impl RuleTable {
     /// Compiles `rules`, dropping (and reporting) any whose provider id is
     /// not a valid id.
-    pub fn new(rules: &[PrefixRule]) -> Result<Self, crate::Error> {
+    pub fn new(rules: &[PrefixRule]) -> Result<Self, crate::StartError> {
         let mut compiled = Vec::with_capacity(rules.len());
         for rule in rules {
             let provider = ProviderId::new(rule.provider.clone()).map_err(|_| {
-                crate::Error::InvalidRoutingRule {
+                crate::StartError::InvalidRoutingRule {
                     prefix: rule.prefix.clone(),
                     provider: rule.provider.clone(),
                 }

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use aigw_domain::{AccountId, NewModelMapping, ProviderId, ProviderPatch};
 use aigw_repository::state::{Invalidation, SharedState, StateConfig};
-use aigw_repository::{SqlOptions, SqlRepository};
+use aigw_repository::{Error as RepositoryError, SqlOptions, SqlRepository};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::Error;
+use crate::StartError;
 use crate::admin::Admin;
 use crate::admin::auth::{AuthSettings, TokenKeys};
 use crate::builtin::builtin_providers;
@@ -113,7 +113,7 @@ impl Runtime {
     /// starts the refresher. Fails before anything is served if the SQL
     /// store is unreachable or a setting is invalid; Redis being down is not
     /// a failure (the shared state falls back to this process).
-    pub async fn start(settings: RuntimeSettings) -> Result<Self, Error> {
+    pub async fn start(settings: RuntimeSettings) -> Result<Self, StartError> {
         let rules = if settings.rules.is_empty() {
             RuleTable::new(&default_rules())?
         } else {
@@ -163,7 +163,8 @@ impl Runtime {
         );
         let generated_admin_password = admin
             .bootstrap_admin(settings.auth.admin_password.as_ref())
-            .await?;
+            .await
+            .map_err(StartError::FirstAdmin)?;
         let (stop, stopped) = watch::channel(false);
         let refresher = spawn_refresher(
             repository.clone(),
@@ -225,7 +226,7 @@ impl Runtime {
     }
 
     /// Rebuilds the snapshot now and tells the other instances to do the same.
-    pub async fn reload(&self) -> Result<(), Error> {
+    pub async fn reload(&self) -> Result<(), RepositoryError> {
         self.admin.reload().await
     }
 
@@ -261,14 +262,15 @@ impl Drop for Runtime {
 async fn seed_providers(
     repository: &SqlRepository,
     overrides: &BTreeMap<String, String>,
-) -> Result<(), Error> {
+) -> Result<(), StartError> {
     for provider in builtin_providers() {
         if repository.insert_provider_if_absent(&provider).await? {
             tracing::info!(provider = %provider.id, "seeded built-in provider");
         }
     }
     for (id, base_url) in overrides {
-        let id = ProviderId::new(id.clone()).map_err(|_| Error::UnknownProvider(id.clone()))?;
+        let id =
+            ProviderId::new(id.clone()).map_err(|_| StartError::UnknownProvider(id.clone()))?;
         let patch = ProviderPatch {
             base_url: Some(base_url.clone()),
             ..ProviderPatch::default()
@@ -276,7 +278,7 @@ async fn seed_providers(
         match repository.update_provider(&id, &patch).await {
             Ok(_) => {}
             Err(aigw_repository::Error::NotFound { .. }) => {
-                return Err(Error::UnknownProvider(id.to_string()));
+                return Err(StartError::UnknownProvider(id.to_string()));
             }
             Err(e) => return Err(e.into()),
         }
@@ -293,7 +295,7 @@ async fn seed_providers(
 /// (`migrations/*/2025-05-01-000000_codex_provider`): credentials are sealed at rest, so
 /// only the gateway, holding the key, can tell a ChatGPT grant from an API key. It runs
 /// at every start and finds nothing to move once done.
-async fn move_chatgpt_accounts_to_codex(repository: &SqlRepository) -> Result<(), Error> {
+async fn move_chatgpt_accounts_to_codex(repository: &SqlRepository) -> Result<(), RepositoryError> {
     let (Ok(openai), Ok(codex)) = (ProviderId::new("openai"), ProviderId::new("codex")) else {
         return Ok(());
     };
@@ -381,7 +383,7 @@ pub fn builtin_model_mappings() -> Vec<NewModelMapping> {
 /// Creates the built-in mappings once per database: later starts leave them
 /// as the admins left them, deleted ones included. An alias an admin already
 /// uses is kept as it is.
-async fn seed_model_mappings(repository: &SqlRepository) -> Result<(), Error> {
+async fn seed_model_mappings(repository: &SqlRepository) -> Result<(), RepositoryError> {
     if repository.get_setting(MAPPINGS_SEEDED).await?.is_some() {
         return Ok(());
     }
@@ -394,7 +396,7 @@ async fn seed_model_mappings(repository: &SqlRepository) -> Result<(), Error> {
             Err(aigw_repository::Error::ForeignKey { .. }) => {
                 tracing::info!(alias = %mapping.alias, "built-in model mapping skipped: no such provider");
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
     repository.init_setting(MAPPINGS_SEEDED, "1").await?;

@@ -12,7 +12,7 @@ use aigw_domain::{Format, ProviderKind};
 use aigw_formats::openai::{ChatMessage, ChatRequest, ContentPart, FunctionDef, MessageContent};
 use tiktoken_rs::CoreBPE;
 
-use crate::Error;
+use crate::RequestError;
 
 /// Who answers a token count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +79,7 @@ fn loaded<E: std::fmt::Display>(built: Result<CoreBPE, E>) -> Option<CoreBPE> {
 /// The tokenizer of `model`'s family: o200k_base for GPT-4o, GPT-4.1, GPT-5
 /// and the o-series, cl100k_base for everything else. A provider prefix
 /// (`openai/gpt-4o`) is looked through.
-fn tokenizer(model: &str) -> Result<&'static CoreBPE, Error> {
+fn tokenizer(model: &str) -> Result<&'static CoreBPE, RequestError> {
     let name = model.rsplit('/').next().unwrap_or(model);
     let o_series = name
         .strip_prefix('o')
@@ -93,7 +93,8 @@ fn tokenizer(model: &str) -> Result<&'static CoreBPE, Error> {
     } else {
         (&*CL100K, "cl100k_base")
     };
-    bpe.as_ref().ok_or(Error::TokenizerUnavailable(vocabulary))
+    bpe.as_ref()
+        .ok_or(RequestError::TokenizerUnavailable(vocabulary))
 }
 
 /// The prompt tokens of the Chat Completions request `body` for `model`:
@@ -101,11 +102,11 @@ fn tokenizer(model: &str) -> Result<&'static CoreBPE, Error> {
 /// the framing tokens OpenAI's chat models add.
 ///
 /// # Errors
-/// [`Error::BadRequest`] when `body` is not a Chat Completions request,
-/// [`Error::TokenizerUnavailable`] when the vocabulary cannot be read.
-pub fn estimate_chat(model: &str, body: &[u8]) -> Result<u64, Error> {
+/// [`RequestError::BadRequest`] when `body` is not a Chat Completions request,
+/// [`RequestError::TokenizerUnavailable`] when the vocabulary cannot be read.
+pub fn estimate_chat(model: &str, body: &[u8]) -> Result<u64, RequestError> {
     let request: ChatRequest = serde_json::from_slice(body).map_err(|e| {
-        Error::BadRequest(aigw_formats::FormatError::InvalidValue {
+        RequestError::BadRequest(aigw_formats::FormatError::InvalidValue {
             path: ".".to_owned(),
             reason: e.to_string(),
         })

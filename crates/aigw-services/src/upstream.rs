@@ -6,7 +6,7 @@ use http::header::{AUTHORIZATION, HeaderName};
 use http::{HeaderMap, HeaderValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::Error;
+use crate::RequestError;
 
 /// The Anthropic API version the gateway speaks.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -101,15 +101,15 @@ pub fn auth_headers(
     kind: ProviderKind,
     account: &Account,
     oauth_token: Option<&str>,
-) -> Result<Vec<(HeaderName, HeaderValue)>, Error> {
-    let unusable = || Error::UnusableCredential {
+) -> Result<Vec<(HeaderName, HeaderValue)>, RequestError> {
+    let unusable = || RequestError::UnusableCredential {
         account: account.id,
         provider: account.provider_id.clone(),
     };
     let secret_value = |s: &str| {
         let mut v = HeaderValue::from_str(s).map_err(|_| unusable())?;
         v.set_sensitive(true);
-        Ok::<_, Error>(v)
+        Ok::<_, RequestError>(v)
     };
     let bearer = |s: &str| secret_value(&format!("Bearer {s}"));
 

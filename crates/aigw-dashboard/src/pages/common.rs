@@ -3,9 +3,9 @@
 
 use std::net::IpAddr;
 
-use aigw_services::ErrorStatus;
 use aigw_services::admin::Admin;
 use aigw_services::admin::auth::Caller;
+use aigw_services::{AdminError, ErrorStatus};
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue, LOCATION, SET_COOKIE};
 use http::{HeaderMap, Method, Response, StatusCode};
@@ -23,7 +23,7 @@ pub(crate) struct Ctx<'a> {
     pub(crate) admin: &'a Admin,
     pub(crate) sessions: &'a Sessions,
     /// The HTTP layer's status table, which this crate cannot depend on.
-    pub(crate) status_of: ErrorStatus,
+    pub(crate) status_of: ErrorStatus<AdminError>,
     pub(crate) method: Method,
     pub(crate) path: String,
     pub(crate) query: Form,

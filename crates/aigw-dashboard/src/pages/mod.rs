@@ -16,8 +16,8 @@ mod users;
 
 use std::net::IpAddr;
 
-use aigw_services::ErrorStatus;
 use aigw_services::admin::Admin;
+use aigw_services::{AdminError, ErrorStatus};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use maud::html;
@@ -33,7 +33,7 @@ use crate::{Error, PREFIX, assets, security};
 pub(crate) async fn route(
     admin: &Admin,
     sessions: &Sessions,
-    status_of: ErrorStatus,
+    status_of: ErrorStatus<AdminError>,
     req: Request<Bytes>,
     peer: Option<IpAddr>,
 ) -> Response<Bytes> {
@@ -152,7 +152,7 @@ async fn signed_in(ctx: &Ctx<'_>) -> Result<Option<Signed>, Error> {
             token: token.to_owned(),
             record,
         })),
-        Err(aigw_services::Error::NotSignedIn) => {
+        Err(aigw_services::AdminError::NotSignedIn) => {
             sessions.end(token).await?;
             Ok(None)
         }

@@ -117,15 +117,15 @@ pub(crate) async fn submit(ctx: &Ctx<'_>) -> Reply {
             );
             Ok(resp)
         }
-        Err(aigw_services::Error::InvalidCredentials) => Ok(refuse(
+        Err(aigw_services::AdminError::InvalidCredentials) => Ok(refuse(
             StatusCode::UNAUTHORIZED,
             "Wrong username or password.",
         )),
-        Err(aigw_services::Error::UserDisabled) => Ok(refuse(
+        Err(aigw_services::AdminError::UserDisabled) => Ok(refuse(
             StatusCode::FORBIDDEN,
             "This user is disabled. Ask an admin to enable it.",
         )),
-        Err(aigw_services::Error::TooManyAttempts { retry_after }) => {
+        Err(aigw_services::AdminError::TooManyAttempts { retry_after }) => {
             let minutes = retry_after.as_secs().div_ceil(60).max(1);
             let mut resp = refuse(
                 StatusCode::TOO_MANY_REQUESTS,

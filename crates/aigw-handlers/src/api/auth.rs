@@ -3,7 +3,7 @@
 //! user row, then checked against the route's access rule.
 
 use aigw_domain::Role;
-use aigw_services::Error;
+use aigw_services::AdminError;
 use aigw_services::admin::Admin;
 use aigw_services::admin::auth::Caller;
 use http::HeaderMap;
@@ -68,10 +68,10 @@ pub(crate) async fn authorize(
     if access == Access::Public {
         return Ok(None);
     }
-    let presented = credential(headers).ok_or(Error::NotSignedIn)?;
+    let presented = credential(headers).ok_or(AdminError::NotSignedIn)?;
     let caller = admin.authenticate(presented).await?;
     if !access.allows(caller.role()) {
-        return Err(Error::Forbidden("your role may not use this endpoint").into());
+        return Err(AdminError::Forbidden("your role may not use this endpoint").into());
     }
     Ok(Some(caller))
 }

@@ -54,7 +54,7 @@ impl PathParams {
     ) -> Result<T, ApiError> {
         self.get(name)
             .parse()
-            .map_err(|_| aigw_services::Error::NotFound(what).into())
+            .map_err(|_| aigw_services::AdminError::NotFound(what).into())
     }
 }
 
@@ -76,7 +76,7 @@ impl Ctx<'_> {
     pub(crate) fn caller(&self) -> Result<&Caller, ApiError> {
         self.caller
             .as_ref()
-            .ok_or_else(|| aigw_services::Error::NotSignedIn.into())
+            .ok_or_else(|| aigw_services::AdminError::NotSignedIn.into())
     }
 
     /// The body parsed as `T`.

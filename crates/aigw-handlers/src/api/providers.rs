@@ -4,7 +4,7 @@
 use aigw_domain::{
     AuthKind, Provider, ProviderId, ProviderKind, SelectionStrategy, mask_url_credentials,
 };
-use aigw_services::Error;
+use aigw_services::AdminError;
 use aigw_services::admin::providers::{CreateProvider, UpdateProvider};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -77,7 +77,7 @@ pub(crate) async fn list(ctx: Ctx<'_>) -> Reply {
 pub(crate) async fn get(ctx: Ctx<'_>) -> Reply {
     let provider = ctx.app.admin.get_provider(ctx.path.get("id")).await?;
     if !provider.is_active && !ctx.caller()?.is_admin() {
-        return Err(Error::NotFound(aigw_services::Entity::Provider).into());
+        return Err(AdminError::NotFound(aigw_services::Entity::Provider).into());
     }
     Ok(ok(&ProviderView::from(&provider)))
 }

@@ -7,7 +7,7 @@
 //! Windows are capped at 90 days and log pages at 500 rows.
 
 use aigw_domain::{AccountId, ProviderId, ProxyId, RequestLogFilter, TimeRange};
-use aigw_services::Error;
+use aigw_services::AdminError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -80,8 +80,8 @@ pub(crate) async fn proxy_stats(ctx: Ctx<'_>) -> Reply {
         .proxy_stats(id, check_days(q.days)?)
         .await
         .map_err(|e| match e {
-            Error::Repository(aigw_services::RepositoryError::NotFound { .. }) => {
-                Error::NotFound(aigw_services::Entity::Proxy)
+            AdminError::Repository(aigw_services::RepositoryError::NotFound { .. }) => {
+                AdminError::NotFound(aigw_services::Entity::Proxy)
             }
             other => other,
         })?;
@@ -303,8 +303,8 @@ pub(crate) async fn quota_account(ctx: Ctx<'_>) -> Reply {
         .quota_account(id)
         .await
         .map_err(|e| match e {
-            Error::Repository(aigw_services::RepositoryError::NotFound { .. }) => {
-                Error::NotFound(aigw_services::Entity::Account)
+            AdminError::Repository(aigw_services::RepositoryError::NotFound { .. }) => {
+                AdminError::NotFound(aigw_services::Entity::Account)
             }
             other => other,
         })?;
@@ -321,8 +321,8 @@ pub(crate) async fn quota_summary(ctx: Ctx<'_>) -> Reply {
         .quota_summary(provider)
         .await
         .map_err(|e| match e {
-            Error::Repository(aigw_services::RepositoryError::NotFound { .. }) => {
-                Error::NotFound(aigw_services::Entity::Provider)
+            AdminError::Repository(aigw_services::RepositoryError::NotFound { .. }) => {
+                AdminError::NotFound(aigw_services::Entity::Provider)
             }
             other => other,
         })?;

@@ -106,6 +106,23 @@ struct LogInsert {
     fallback_base_url: Option<String>,
 }
 
+/// Rows converted between two yields to the runtime: converting a whole
+/// batch (a thousand rows) in one poll would hold up the requests waiting on
+/// the same worker thread for a millisecond or more.
+const CONVERT_BETWEEN_YIELDS: usize = 64;
+
+/// The insertable rows of `logs`, yielding to the runtime between chunks.
+async fn insert_rows(logs: &[NewRequestLog]) -> Vec<LogInsert> {
+    let mut rows = Vec::with_capacity(logs.len());
+    for chunk in logs.chunks(CONVERT_BETWEEN_YIELDS) {
+        rows.extend(chunk.iter().map(LogInsert::new));
+        if rows.len() < logs.len() {
+            tokio::task::yield_now().await;
+        }
+    }
+    rows
+}
+
 fn uuid_of(id: Option<AccountId>) -> Option<DbUuid> {
     id.map(|a| DbUuid(*a.as_uuid()))
 }
@@ -239,7 +256,7 @@ impl SqlRepository {
         if logs.is_empty() {
             return Ok(Some(0));
         }
-        let rows: Vec<LogInsert> = logs.iter().map(LogInsert::new).collect();
+        let rows = insert_rows(logs).await;
         match &self.backend {
             Backend::Postgres(pg) => {
                 let mut pooled = pg.get(CTX).await?;

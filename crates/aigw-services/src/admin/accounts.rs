@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::Admin;
 use super::auth::Caller;
-use crate::Error;
+use crate::AdminError;
 
 /// An account to add; also the body of `POST /api/v1/accounts`.
 #[derive(Debug, Clone, Deserialize)]
@@ -70,19 +70,19 @@ fn metadata<'de, D: Deserializer<'de>>(
     })
 }
 
-fn check_secret(field: &str, secret: &Secret) -> Result<(), Error> {
+fn check_secret(field: &str, secret: &Secret) -> Result<(), AdminError> {
     if secret.expose().trim().is_empty() {
-        return Err(Error::invalid(field, "must not be empty"));
+        return Err(AdminError::invalid(field, "must not be empty"));
     }
     Ok(())
 }
 
 /// Checks a credential against the provider: an accepted kind, and the
 /// fields that kind needs.
-fn check_auth(provider: &Provider, auth: &AuthData) -> Result<(), Error> {
+fn check_auth(provider: &Provider, auth: &AuthData) -> Result<(), AdminError> {
     let kind = auth.kind();
     if !provider.supported_auth_types.is_empty() && !provider.supported_auth_types.contains(&kind) {
-        return Err(Error::UnsupportedAuthKind {
+        return Err(AdminError::UnsupportedAuthKind {
             provider: provider.id.clone(),
             kind,
             supported: provider.supported_auth_types.clone(),
@@ -99,7 +99,7 @@ fn check_auth(provider: &Provider, auth: &AuthData) -> Result<(), Error> {
                 check_secret("auth_data.access_token", t)?;
             }
             if o.refresh_token.is_none() && o.access_token.is_none() {
-                return Err(Error::invalid(
+                return Err(AdminError::invalid(
                     "auth_data.refresh_token",
                     "an OAuth credential needs a refresh_token or an access_token",
                 ));
@@ -112,16 +112,16 @@ fn check_auth(provider: &Provider, auth: &AuthData) -> Result<(), Error> {
     }
 }
 
-fn check_label(label: &str) -> Result<(), Error> {
+fn check_label(label: &str) -> Result<(), AdminError> {
     if label.trim().is_empty() || label.chars().count() > 200 {
-        return Err(Error::invalid("label", "must be 1 to 200 characters"));
+        return Err(AdminError::invalid("label", "must be 1 to 200 characters"));
     }
     Ok(())
 }
 
-fn check_weight(weight: u32) -> Result<(), Error> {
+fn check_weight(weight: u32) -> Result<(), AdminError> {
     if !(1..=MAX_ACCOUNT_WEIGHT).contains(&weight) {
-        return Err(Error::invalid(
+        return Err(AdminError::invalid(
             "weight",
             format!("must be 1 to {MAX_ACCOUNT_WEIGHT}"),
         ));
@@ -129,9 +129,9 @@ fn check_weight(weight: u32) -> Result<(), Error> {
     Ok(())
 }
 
-fn check_metadata(metadata: &serde_json::Value) -> Result<(), Error> {
+fn check_metadata(metadata: &serde_json::Value) -> Result<(), AdminError> {
     if !metadata.is_object() {
-        return Err(Error::invalid("metadata", "must be a JSON object"));
+        return Err(AdminError::invalid("metadata", "must be a JSON object"));
     }
     Ok(())
 }
@@ -144,7 +144,7 @@ impl Admin {
         caller: &Caller,
         provider: Option<ProviderId>,
         page: Page,
-    ) -> Result<Paged<Account>, Error> {
+    ) -> Result<Paged<Account>, AdminError> {
         let filter = AccountFilter {
             provider_id: provider,
             created_by: (!caller.is_admin()).then_some(caller.user.id),
@@ -154,21 +154,21 @@ impl Admin {
     }
 
     /// One account the caller may see; anyone else's is "not found".
-    pub async fn get_account(&self, caller: &Caller, id: AccountId) -> Result<Account, Error> {
+    pub async fn get_account(&self, caller: &Caller, id: AccountId) -> Result<Account, AdminError> {
         match self.repository().get_account(id).await {
             Ok(a) if caller.owns(a.created_by) => Ok(a),
             Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => {
-                Err(Error::NotFound(crate::Entity::Account))
+                Err(AdminError::NotFound(crate::Entity::Account))
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn provider_for(&self, id: &ProviderId) -> Result<Provider, Error> {
+    async fn provider_for(&self, id: &ProviderId) -> Result<Provider, AdminError> {
         match self.repository().get_provider(id).await {
             Ok(p) => Ok(p),
             Err(aigw_repository::Error::NotFound { .. }) => {
-                Err(Error::invalid("provider_id", "no such provider"))
+                Err(AdminError::invalid("provider_id", "no such provider"))
             }
             Err(e) => Err(e.into()),
         }
@@ -179,7 +179,7 @@ impl Admin {
         &self,
         caller: &Caller,
         new: CreateAccount,
-    ) -> Result<Account, Error> {
+    ) -> Result<Account, AdminError> {
         check_label(&new.label)?;
         let provider = self.provider_for(&new.provider_id).await?;
         check_auth(&provider, &new.auth_data)?;
@@ -215,7 +215,7 @@ impl Admin {
         caller: &Caller,
         id: AccountId,
         update: UpdateAccount,
-    ) -> Result<Account, Error> {
+    ) -> Result<Account, AdminError> {
         let current = self.get_account(caller, id).await?;
         if let Some(label) = &update.label {
             check_label(label)?;
@@ -261,13 +261,13 @@ impl Admin {
     }
 
     /// Deletes an account the caller may manage.
-    pub async fn delete_account(&self, caller: &Caller, id: AccountId) -> Result<(), Error> {
+    pub async fn delete_account(&self, caller: &Caller, id: AccountId) -> Result<(), AdminError> {
         self.get_account(caller, id).await?;
         self.repository().delete_account(id).await?;
         self.forget_credential(id).await;
         // Recounts the proxies' loads and drops the account from every snapshot.
         self.repository().recount_proxy_accounts().await?;
-        self.reload().await
+        Ok(self.reload().await?)
     }
 
     /// Drops every cached token of the account's old credential: here, in

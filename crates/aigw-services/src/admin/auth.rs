@@ -21,7 +21,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::throttle::LoginLimits;
-use crate::Error;
+use crate::AdminError;
 
 /// The prefix of a user's access key.
 pub const ACCESS_KEY_PREFIX: &str = "uk_";
@@ -79,7 +79,7 @@ impl TokenKeys {
     pub(crate) async fn load(
         repository: &SqlRepository,
         settings: &AuthSettings,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, aigw_repository::Error> {
         let secret = match &settings.jwt_secret {
             Some(secret) if !secret.is_empty() => secret.expose().to_owned(),
             _ => {
@@ -107,7 +107,7 @@ impl TokenKeys {
     }
 
     /// A token for `user` issued at `now` (Unix seconds).
-    pub(super) fn issue(&self, user: &User, now: i64) -> Result<String, Error> {
+    pub(super) fn issue(&self, user: &User, now: i64) -> Result<String, AdminError> {
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
         let claims = Claims {
             sub: user.id.to_string(),
@@ -118,18 +118,18 @@ impl TokenKeys {
             exp: now.saturating_add(ttl),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|_| Error::Crypto("token signing failed"))
+            .map_err(|_| AdminError::Crypto("token signing failed"))
     }
 
     /// The claims of a token signed with these keys and not expired; any
     /// other token (another secret, another algorithm, expired) is refused.
-    pub(super) fn decode(&self, token: &str) -> Result<Claims, Error> {
+    pub(super) fn decode(&self, token: &str) -> Result<Claims, AdminError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map(|data| data.claims)
-            .map_err(|_| Error::NotSignedIn)
+            .map_err(|_| AdminError::NotSignedIn)
     }
 }
 
@@ -231,17 +231,17 @@ pub fn mask_key(key: &str) -> String {
 }
 
 /// The argon2id PHC string of `password`, computed off the async threads.
-pub async fn hash_password(password: &str) -> Result<String, Error> {
+pub async fn hash_password(password: &str) -> Result<String, AdminError> {
     let password = password.to_owned();
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|_| Error::Crypto("password hashing failed"))
+            .map_err(|_| AdminError::Crypto("password hashing failed"))
     })
     .await
-    .map_err(|_| Error::Crypto("password hashing failed"))?
+    .map_err(|_| AdminError::Crypto("password hashing failed"))?
 }
 
 /// Whether `password` matches the PHC string `hash`; a malformed hash (such
@@ -266,9 +266,9 @@ pub async fn verify_password(password: &str, hash: &str) -> bool {
 pub(super) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Zf0Aee2ND1pSHNXG0ISbkJFRUb3XO4oyK/JJQ9CMv9c";
 
 /// Checks a password's length.
-pub fn check_password_rules(field: &str, password: &str) -> Result<(), Error> {
+pub fn check_password_rules(field: &str, password: &str) -> Result<(), AdminError> {
     if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(Error::invalid(
+        return Err(AdminError::invalid(
             field,
             format!("must be at least {MIN_PASSWORD_LEN} characters"),
         ));
@@ -325,9 +325,9 @@ mod tests {
         assert_eq!(keys.decode(&token).unwrap().sub, user.id.to_string());
         // Issued two hours ago with a one-hour life: expired.
         let old = keys.issue(&user, now - 7200).unwrap();
-        assert!(matches!(keys.decode(&old), Err(Error::NotSignedIn)));
+        assert!(matches!(keys.decode(&old), Err(AdminError::NotSignedIn)));
         let other = TokenKeys::from_secret(b"secret-two", Duration::from_secs(3600));
-        assert!(matches!(other.decode(&token), Err(Error::NotSignedIn)));
+        assert!(matches!(other.decode(&token), Err(AdminError::NotSignedIn)));
         // A token whose signature was cut off is refused too.
         let unsigned = token.rsplit_once('.').unwrap().0.to_owned() + ".";
         assert!(keys.decode(&unsigned).is_err());
@@ -345,7 +345,9 @@ mod tests {
     #[test]
     fn short_passwords_name_the_field() {
         let err = check_password_rules("new_password", "1234567").unwrap_err();
-        assert!(matches!(err, Error::InvalidField { ref field, .. } if field == "new_password"));
+        assert!(
+            matches!(err, AdminError::InvalidField { ref field, .. } if field == "new_password")
+        );
         assert!(check_password_rules("p", "12345678").is_ok());
     }
 }

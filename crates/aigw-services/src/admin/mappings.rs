@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::Admin;
 use super::auth::Caller;
-use crate::Error;
+use crate::AdminError;
 
 /// A mapping to create; also the body of `POST /api/v1/model-mappings`.
 #[derive(Debug, Clone, Deserialize)]
@@ -65,9 +65,9 @@ pub struct UpdateMapping {
     pub is_global: Option<bool>,
 }
 
-fn check_name(field: &str, value: &str) -> Result<(), Error> {
+fn check_name(field: &str, value: &str) -> Result<(), AdminError> {
     if value.trim().is_empty() || value.chars().count() > 200 {
-        return Err(Error::invalid(field, "must be 1 to 200 characters"));
+        return Err(AdminError::invalid(field, "must be 1 to 200 characters"));
     }
     Ok(())
 }
@@ -84,11 +84,13 @@ pub enum MappingOwner {
     User(UserId),
 }
 
-fn mapping_error(e: aigw_repository::Error) -> Error {
+fn mapping_error(e: aigw_repository::Error) -> AdminError {
     match e {
-        aigw_repository::Error::NotFound { .. } => Error::NotFound(crate::Entity::ModelMapping),
+        aigw_repository::Error::NotFound { .. } => {
+            AdminError::NotFound(crate::Entity::ModelMapping)
+        }
         // Only ever the owner's own aliases (or the global ones) collide.
-        aigw_repository::Error::Conflict { .. } => Error::Conflict(
+        aigw_repository::Error::Conflict { .. } => AdminError::Conflict(
             "a model mapping with this alias already exists for this owner".to_owned(),
         ),
         e => e.into(),
@@ -101,7 +103,7 @@ impl Admin {
         &self,
         caller: &Caller,
         page: Page,
-    ) -> Result<Paged<ModelMapping>, Error> {
+    ) -> Result<Paged<ModelMapping>, AdminError> {
         let filter = ModelMappingFilter {
             ownership: (!caller.is_admin()).then_some(MappingOwnership::VisibleTo(caller.user.id)),
             ..ModelMappingFilter::default()
@@ -118,7 +120,7 @@ impl Admin {
         caller: &Caller,
         alias: &str,
         owner: MappingOwner,
-    ) -> Result<ModelMapping, Error> {
+    ) -> Result<ModelMapping, AdminError> {
         let repo = self.repository();
         let found = match owner {
             MappingOwner::Resolve => {
@@ -136,7 +138,7 @@ impl Admin {
             MappingOwner::User(user) if caller.owns(Some(user)) => {
                 repo.get_model_mapping_by_alias(alias, Some(user)).await
             }
-            MappingOwner::User(_) => return Err(Error::NotFound(crate::Entity::ModelMapping)),
+            MappingOwner::User(_) => return Err(AdminError::NotFound(crate::Entity::ModelMapping)),
         };
         found.map_err(mapping_error)
     }
@@ -147,19 +149,21 @@ impl Admin {
         caller: &Caller,
         alias: &str,
         owner: MappingOwner,
-    ) -> Result<ModelMapping, Error> {
+    ) -> Result<ModelMapping, AdminError> {
         let m = self.get_mapping(caller, alias, owner).await?;
         if !caller.owns(m.owner_id) {
-            return Err(Error::Forbidden("only admins change global model mappings"));
+            return Err(AdminError::Forbidden(
+                "only admins change global model mappings",
+            ));
         }
         Ok(m)
     }
 
-    async fn check_provider(&self, id: &ProviderId) -> Result<(), Error> {
+    async fn check_provider(&self, id: &ProviderId) -> Result<(), AdminError> {
         match self.repository().get_provider(id).await {
             Ok(_) => Ok(()),
             Err(aigw_repository::Error::NotFound { .. }) => {
-                Err(Error::invalid("provider_id", "no such provider"))
+                Err(AdminError::invalid("provider_id", "no such provider"))
             }
             Err(e) => Err(e.into()),
         }
@@ -170,11 +174,13 @@ impl Admin {
         &self,
         caller: &Caller,
         new: CreateMapping,
-    ) -> Result<ModelMapping, Error> {
+    ) -> Result<ModelMapping, AdminError> {
         check_name("alias", &new.alias)?;
         check_name("model_name", &new.model_name)?;
         if new.is_global && !caller.is_admin() {
-            return Err(Error::Forbidden("only admins create global model mappings"));
+            return Err(AdminError::Forbidden(
+                "only admins create global model mappings",
+            ));
         }
         self.check_provider(&new.provider_id).await?;
         let row = NewModelMapping {
@@ -202,7 +208,7 @@ impl Admin {
         alias: &str,
         owner: MappingOwner,
         update: UpdateMapping,
-    ) -> Result<ModelMapping, Error> {
+    ) -> Result<ModelMapping, AdminError> {
         let current = self.own_mapping(caller, alias, owner).await?;
         if let Some(a) = &update.alias {
             check_name("alias", a)?;
@@ -215,7 +221,7 @@ impl Admin {
         }
         let owner_id = match update.is_global {
             Some(_) if !caller.is_admin() => {
-                return Err(Error::Forbidden(
+                return Err(AdminError::Forbidden(
                     "only admins change whether a mapping is global",
                 ));
             }
@@ -247,12 +253,12 @@ impl Admin {
         caller: &Caller,
         alias: &str,
         owner: MappingOwner,
-    ) -> Result<(), Error> {
+    ) -> Result<(), AdminError> {
         let current = self.own_mapping(caller, alias, owner).await?;
         self.repository()
             .delete_model_mapping(current.id)
             .await
             .map_err(mapping_error)?;
-        self.reload().await
+        Ok(self.reload().await?)
     }
 }

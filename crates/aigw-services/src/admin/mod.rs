@@ -28,7 +28,7 @@ use rand::RngCore;
 
 pub use kinds::describe_kinds;
 
-use crate::Error;
+use crate::AdminError;
 use crate::gateway::Gateway;
 use crate::rebuild::SnapshotBuilder;
 
@@ -93,7 +93,7 @@ impl Admin {
 
     /// Re-runs proxy assignment, rebuilds the snapshot now and tells the other
     /// instances to do the same. Called after every write.
-    pub async fn reload(&self) -> Result<(), Error> {
+    pub async fn reload(&self) -> Result<(), aigw_repository::Error> {
         crate::proxy_assign::assign_proxies(self.repository(), false).await?;
         self.inner
             .builder
@@ -137,7 +137,7 @@ pub async fn issue_api_key(
     repository: &SqlRepository,
     user: &User,
     label: Option<String>,
-) -> Result<IssuedKey, Error> {
+) -> Result<IssuedKey, AdminError> {
     let raw = generate_api_key();
     let key = repository
         .insert_api_key(&NewApiKey {
@@ -153,7 +153,7 @@ pub async fn issue_api_key(
 
 /// The user `username`, created as an admin with no usable password if it
 /// does not exist yet (it can sign in once a password is set for it).
-pub async fn ensure_user(repository: &SqlRepository, username: &str) -> Result<User, Error> {
+pub async fn ensure_user(repository: &SqlRepository, username: &str) -> Result<User, AdminError> {
     match repository.get_user_by_username(username).await {
         Ok(user) => Ok(user),
         Err(aigw_repository::Error::NotFound { .. }) => {
@@ -188,17 +188,17 @@ pub async fn add_account(
     provider: &ProviderId,
     label: &str,
     auth: AuthData,
-) -> Result<Account, Error> {
+) -> Result<Account, AdminError> {
     let found = match repository.get_provider(provider).await {
         Ok(p) => p,
         Err(aigw_repository::Error::NotFound { .. }) => {
-            return Err(Error::UnknownProvider(provider.to_string()));
+            return Err(AdminError::UnknownProvider(provider.to_string()));
         }
         Err(e) => return Err(e.into()),
     };
     let kind = auth.kind();
     if !found.supported_auth_types.is_empty() && !found.supported_auth_types.contains(&kind) {
-        return Err(Error::UnsupportedAuthKind {
+        return Err(AdminError::UnsupportedAuthKind {
             provider: provider.clone(),
             kind,
             supported: found.supported_auth_types,

@@ -6,7 +6,7 @@ use aigw_domain::{Account, AccountId, AuthData};
 use super::Admin;
 use super::accounts::CreateAccount;
 use super::auth::{Caller, CallerCredential};
-use crate::Error;
+use crate::AdminError;
 use crate::credentials::AccessToken;
 use crate::onboarding::{Onboarded, OnboardingError, Refreshed};
 
@@ -19,20 +19,24 @@ impl Admin {
         &self,
         onboarded: Onboarded,
         caller: Option<&Caller>,
-    ) -> Result<Account, Error> {
+    ) -> Result<Account, AdminError> {
         let owner_id = onboarded
             .account
             .created_by
-            .ok_or(Error::Forbidden("the flow was not started by a user"))?;
+            .ok_or(AdminError::Forbidden("the flow was not started by a user"))?;
         if let Some(caller) = caller
             && !caller.owns(Some(owner_id))
         {
-            return Err(Error::Forbidden("the flow was started by another user"));
+            return Err(AdminError::Forbidden(
+                "the flow was started by another user",
+            ));
         }
         let owner = match self.repository().get_user(owner_id).await {
             Ok(user) if user.is_active => user,
             Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => {
-                return Err(Error::Forbidden("the user who started the flow is gone"));
+                return Err(AdminError::Forbidden(
+                    "the user who started the flow is gone",
+                ));
             }
             Err(e) => return Err(e.into()),
         };
@@ -63,7 +67,7 @@ impl Admin {
         &self,
         caller: &Caller,
         id: AccountId,
-    ) -> Result<Refreshed, Error> {
+    ) -> Result<Refreshed, AdminError> {
         // Checks ownership; the row is then read again, fresh, below.
         self.get_account(caller, id).await?;
         let gateway = self.gateway();
@@ -86,7 +90,7 @@ impl Admin {
             .credentials()
             .invalidate(id)
             .await
-            .map_err(Error::Credential)?;
+            .map_err(AdminError::Credential)?;
         let current = AccessToken::new(
             creds
                 .access_token
@@ -99,7 +103,7 @@ impl Admin {
             .credentials()
             .force_refresh(&account, provider.kind, &egress, &current)
             .await
-            .map_err(Error::Credential)?;
+            .map_err(AdminError::Credential)?;
         Ok(Refreshed {
             message: "token refreshed",
             account_id: id,

@@ -10,7 +10,7 @@ use aigw_domain::{
 use serde::Deserialize;
 
 use super::Admin;
-use crate::Error;
+use crate::AdminError;
 
 /// A custom provider to add; also the body of `POST /api/v1/providers`.
 #[derive(Debug, Clone, Deserialize)]
@@ -83,10 +83,10 @@ fn default_auth_types(kind: ProviderKind) -> Vec<AuthKind> {
 }
 
 /// An http(s) URL with a host.
-pub(crate) fn check_base_url(field: &str, value: &str) -> Result<(), Error> {
+pub(crate) fn check_base_url(field: &str, value: &str) -> Result<(), AdminError> {
     match url::Url::parse(value) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
-        _ => Err(Error::invalid(
+        _ => Err(AdminError::invalid(
             field,
             "must be an http or https URL with a host",
         )),
@@ -95,9 +95,9 @@ pub(crate) fn check_base_url(field: &str, value: &str) -> Result<(), Error> {
 
 /// Only an OpenAI-compatible upstream can serve Responses natively (Codex
 /// always does; the others speak their own APIs).
-fn check_native_responses(kind: ProviderKind, native: bool) -> Result<(), Error> {
+fn check_native_responses(kind: ProviderKind, native: bool) -> Result<(), AdminError> {
     if native && kind != ProviderKind::Openai {
-        return Err(Error::invalid(
+        return Err(AdminError::invalid(
             "native_responses",
             "only openai providers serve the Responses API natively",
         ));
@@ -105,22 +105,25 @@ fn check_native_responses(kind: ProviderKind, native: bool) -> Result<(), Error>
     Ok(())
 }
 
-fn check_models(models: &[String]) -> Result<(), Error> {
+fn check_models(models: &[String]) -> Result<(), AdminError> {
     for (i, m) in models.iter().enumerate() {
         if m.trim().is_empty() {
-            return Err(Error::invalid(format!("models[{i}]"), "must not be empty"));
+            return Err(AdminError::invalid(
+                format!("models[{i}]"),
+                "must not be empty",
+            ));
         }
     }
     Ok(())
 }
 
-fn provider_error(e: aigw_repository::Error) -> Error {
+fn provider_error(e: aigw_repository::Error) -> AdminError {
     match e {
-        aigw_repository::Error::NotFound { .. } => Error::NotFound(crate::Entity::Provider),
+        aigw_repository::Error::NotFound { .. } => AdminError::NotFound(crate::Entity::Provider),
         aigw_repository::Error::Conflict { .. } => {
-            Error::Conflict("a provider with this id already exists".to_owned())
+            AdminError::Conflict("a provider with this id already exists".to_owned())
         }
-        aigw_repository::Error::ForeignKey { .. } => Error::Conflict(
+        aigw_repository::Error::ForeignKey { .. } => AdminError::Conflict(
             "the provider still has accounts or model mappings; delete those first".to_owned(),
         ),
         e => e.into(),
@@ -129,7 +132,7 @@ fn provider_error(e: aigw_repository::Error) -> Error {
 
 impl Admin {
     /// Every provider (or only active ones), by id.
-    pub async fn list_providers(&self, active_only: bool) -> Result<Vec<Provider>, Error> {
+    pub async fn list_providers(&self, active_only: bool) -> Result<Vec<Provider>, AdminError> {
         let filter = ProviderFilter {
             is_active: active_only.then_some(true),
             kind: None,
@@ -142,8 +145,8 @@ impl Admin {
     }
 
     /// One provider.
-    pub async fn get_provider(&self, id: &str) -> Result<Provider, Error> {
-        let id = ProviderId::new(id).map_err(|_| Error::NotFound(crate::Entity::Provider))?;
+    pub async fn get_provider(&self, id: &str) -> Result<Provider, AdminError> {
+        let id = ProviderId::new(id).map_err(|_| AdminError::NotFound(crate::Entity::Provider))?;
         self.repository()
             .get_provider(&id)
             .await
@@ -151,11 +154,11 @@ impl Admin {
     }
 
     /// Adds a custom provider.
-    pub async fn create_provider(&self, new: CreateProvider) -> Result<Provider, Error> {
+    pub async fn create_provider(&self, new: CreateProvider) -> Result<Provider, AdminError> {
         let id = ProviderId::new(new.id.clone())
-            .map_err(|_| Error::invalid("id", "must be a lowercase slug (a-z, 0-9, -, _)"))?;
+            .map_err(|_| AdminError::invalid("id", "must be a lowercase slug (a-z, 0-9, -, _)"))?;
         if new.name.trim().is_empty() {
-            return Err(Error::invalid("name", "must not be empty"));
+            return Err(AdminError::invalid("name", "must not be empty"));
         }
         check_base_url("base_url", &new.base_url)?;
         for (i, u) in new.fallback_base_urls.iter().enumerate() {
@@ -197,10 +200,10 @@ impl Admin {
         &self,
         id: &str,
         update: UpdateProvider,
-    ) -> Result<Provider, Error> {
-        let id = ProviderId::new(id).map_err(|_| Error::NotFound(crate::Entity::Provider))?;
+    ) -> Result<Provider, AdminError> {
+        let id = ProviderId::new(id).map_err(|_| AdminError::NotFound(crate::Entity::Provider))?;
         if update.name.as_ref().is_some_and(|n| n.trim().is_empty()) {
-            return Err(Error::invalid("name", "must not be empty"));
+            return Err(AdminError::invalid("name", "must not be empty"));
         }
         if let Some(url) = &update.base_url {
             check_base_url("base_url", url)?;
@@ -218,7 +221,10 @@ impl Admin {
             .as_ref()
             .is_some_and(Vec::is_empty)
         {
-            return Err(Error::invalid("supported_auth_types", "must not be empty"));
+            return Err(AdminError::invalid(
+                "supported_auth_types",
+                "must not be empty",
+            ));
         }
         if update.native_responses == Some(true) {
             let current = self.get_provider(id.as_str()).await?;
@@ -247,10 +253,10 @@ impl Admin {
     }
 
     /// Deletes a custom provider that nothing uses any more.
-    pub async fn delete_provider(&self, id: &str) -> Result<(), Error> {
+    pub async fn delete_provider(&self, id: &str) -> Result<(), AdminError> {
         let provider = self.get_provider(id).await?;
         if provider.is_builtin {
-            return Err(Error::Conflict(
+            return Err(AdminError::Conflict(
                 "built-in providers cannot be deleted; set is_active to false instead".to_owned(),
             ));
         }
@@ -258,6 +264,6 @@ impl Admin {
             .delete_provider(&provider.id)
             .await
             .map_err(provider_error)?;
-        self.reload().await
+        Ok(self.reload().await?)
     }
 }

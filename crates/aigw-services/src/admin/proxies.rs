@@ -12,7 +12,7 @@ use aigw_domain::{
 use serde::Deserialize;
 
 use super::Admin;
-use crate::Error;
+use crate::AdminError;
 
 /// A change to a proxy; `None` leaves a field as it is. Also the body of
 /// `PUT /api/v1/proxies/{id}` (a new proxy's is [`NewProxy`]).
@@ -46,37 +46,37 @@ pub struct Assignments {
 
 /// A URL the client pool accepts: http, https or socks5, a host, a port
 /// (explicit or the scheme's), nothing else.
-fn check_url(url: &str) -> Result<ProxyProtocol, Error> {
+fn check_url(url: &str) -> Result<ProxyProtocol, AdminError> {
     crate::client_pool::ValidProxyUrl::parse(url)
-        .map_err(|e| Error::invalid("url", e.to_string()))?;
-    ProxyProtocol::from_url(url).ok_or_else(|| Error::invalid("url", "unsupported scheme"))
+        .map_err(|e| AdminError::invalid("url", e.to_string()))?;
+    ProxyProtocol::from_url(url).ok_or_else(|| AdminError::invalid("url", "unsupported scheme"))
 }
 
 fn check_numbers(
     max_accounts: Option<i64>,
     weight: Option<i32>,
     max_failures: Option<i32>,
-) -> Result<(), Error> {
+) -> Result<(), AdminError> {
     if max_accounts.is_some_and(|n| n < 0) {
-        return Err(Error::invalid(
+        return Err(AdminError::invalid(
             "max_accounts",
             "must not be negative (0 = unlimited)",
         ));
     }
     if weight.is_some_and(|n| n < 1) {
-        return Err(Error::invalid("weight", "must be at least 1"));
+        return Err(AdminError::invalid("weight", "must be at least 1"));
     }
     if max_failures.is_some_and(|n| n < 1) {
-        return Err(Error::invalid("max_failures", "must be at least 1"));
+        return Err(AdminError::invalid("max_failures", "must be at least 1"));
     }
     Ok(())
 }
 
-fn proxy_error(e: aigw_repository::Error) -> Error {
+fn proxy_error(e: aigw_repository::Error) -> AdminError {
     match e {
-        aigw_repository::Error::NotFound { .. } => Error::NotFound(crate::Entity::Proxy),
+        aigw_repository::Error::NotFound { .. } => AdminError::NotFound(crate::Entity::Proxy),
         aigw_repository::Error::Conflict { .. } => {
-            Error::Conflict("a proxy with this URL already exists".to_owned())
+            AdminError::Conflict("a proxy with this URL already exists".to_owned())
         }
         e => e.into(),
     }
@@ -84,7 +84,7 @@ fn proxy_error(e: aigw_repository::Error) -> Error {
 
 impl Admin {
     /// Proxies, highest priority first.
-    pub async fn list_proxies(&self, page: Page) -> Result<Paged<Proxy>, Error> {
+    pub async fn list_proxies(&self, page: Page) -> Result<Paged<Proxy>, AdminError> {
         Ok(self
             .repository()
             .list_proxies(&ProxyFilter::default(), page)
@@ -92,12 +92,12 @@ impl Admin {
     }
 
     /// One proxy.
-    pub async fn get_proxy(&self, id: ProxyId) -> Result<Proxy, Error> {
+    pub async fn get_proxy(&self, id: ProxyId) -> Result<Proxy, AdminError> {
         self.repository().get_proxy(id).await.map_err(proxy_error)
     }
 
     /// Adds a proxy; accounts waiting for one get it.
-    pub async fn create_proxy(&self, mut new: NewProxy) -> Result<Proxy, Error> {
+    pub async fn create_proxy(&self, mut new: NewProxy) -> Result<Proxy, AdminError> {
         let scheme = check_url(new.url.expose())?;
         check_numbers(
             Some(new.max_accounts),
@@ -106,7 +106,7 @@ impl Admin {
         )?;
         match new.protocol {
             Some(p) if p != scheme => {
-                return Err(Error::invalid(
+                return Err(AdminError::invalid(
                     "protocol",
                     "does not match the URL's scheme",
                 ));
@@ -123,14 +123,18 @@ impl Admin {
     }
 
     /// Changes a proxy. Disabling it moves its accounts to other proxies.
-    pub async fn update_proxy(&self, id: ProxyId, update: UpdateProxy) -> Result<Proxy, Error> {
+    pub async fn update_proxy(
+        &self,
+        id: ProxyId,
+        update: UpdateProxy,
+    ) -> Result<Proxy, AdminError> {
         let current = self.get_proxy(id).await?;
         let scheme = match &update.url {
             Some(url) => check_url(url)?,
             None => ProxyProtocol::from_url(current.url.expose()).unwrap_or(current.protocol),
         };
         if update.protocol.is_some_and(|p| p != scheme) {
-            return Err(Error::invalid(
+            return Err(AdminError::invalid(
                 "protocol",
                 "does not match the URL's scheme",
             ));
@@ -155,16 +159,19 @@ impl Admin {
     }
 
     /// Deletes a proxy; its accounts are reassigned.
-    pub async fn delete_proxy(&self, id: ProxyId) -> Result<(), Error> {
+    pub async fn delete_proxy(&self, id: ProxyId) -> Result<(), AdminError> {
         self.repository()
             .delete_proxy(id)
             .await
             .map_err(proxy_error)?;
-        self.reload().await
+        Ok(self.reload().await?)
     }
 
     /// Which accounts each proxy carries, across every provider (or one).
-    pub async fn proxy_assignments(&self, provider: Option<&str>) -> Result<Assignments, Error> {
+    pub async fn proxy_assignments(
+        &self,
+        provider: Option<&str>,
+    ) -> Result<Assignments, AdminError> {
         let data = self.repository().load_snapshot().await?;
         let mut out = Assignments {
             assignments: data.proxies.iter().map(|p| (p.id, Vec::new())).collect(),
@@ -186,7 +193,7 @@ impl Admin {
 
     /// Reassigns every active account from scratch (fill-first) and recounts
     /// the proxies' loads; returns how many accounts changed proxy.
-    pub async fn recalculate_proxies(&self) -> Result<usize, Error> {
+    pub async fn recalculate_proxies(&self) -> Result<usize, AdminError> {
         let moved = crate::proxy_assign::assign_proxies(self.repository(), true).await?;
         self.repository().recount_proxy_accounts().await?;
         self.reload().await?;

@@ -11,19 +11,19 @@ use super::auth::{
     verify_password,
 };
 use super::{API_KEY_PREFIX, Admin, key_hash};
-use crate::Error;
+use crate::AdminError;
 
 impl Admin {
     /// Resolves a presented credential: a session token, an `ak_` API key or a
     /// `uk_` access key. The user must exist and be active, and an API key must
     /// not be revoked, as of now.
-    pub async fn authenticate(&self, presented: &str) -> Result<Caller, Error> {
+    pub async fn authenticate(&self, presented: &str) -> Result<Caller, AdminError> {
         let repo = self.repository();
         let (user, credential) = if presented.starts_with(API_KEY_PREFIX) {
             let key = match repo.get_api_key_by_hash(&key_hash(presented)).await {
                 Ok(key) if key.is_active => key,
                 Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => {
-                    return Err(Error::NotSignedIn);
+                    return Err(AdminError::NotSignedIn);
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -34,51 +34,57 @@ impl Admin {
         } else if presented.starts_with(ACCESS_KEY_PREFIX) {
             match repo.get_user_by_access_key_hash(&key_hash(presented)).await {
                 Ok(user) => (user, CallerCredential::AccessKey),
-                Err(aigw_repository::Error::NotFound { .. }) => return Err(Error::NotSignedIn),
+                Err(aigw_repository::Error::NotFound { .. }) => {
+                    return Err(AdminError::NotSignedIn);
+                }
                 Err(e) => return Err(e.into()),
             }
         } else {
             let claims = self.decode_token(presented)?;
-            let id: UserId = claims.sub.parse().map_err(|_| Error::NotSignedIn)?;
+            let id: UserId = claims.sub.parse().map_err(|_| AdminError::NotSignedIn)?;
             let user = self.active_user(id).await?;
             // Issued before the password, role or activation last changed.
             if claims.ver != user.token_version {
-                return Err(Error::NotSignedIn);
+                return Err(AdminError::NotSignedIn);
             }
             (user, CallerCredential::Session)
         };
         if !user.is_active {
-            return Err(Error::NotSignedIn);
+            return Err(AdminError::NotSignedIn);
         }
         Ok(Caller { user, credential })
     }
 
     /// [`verify_password`] on the instance's bounded hashing pool.
-    pub(crate) async fn verify_password(&self, password: &str, hash: &str) -> Result<bool, Error> {
+    pub(crate) async fn verify_password(
+        &self,
+        password: &str,
+        hash: &str,
+    ) -> Result<bool, AdminError> {
         let _permit = self.inner.throttle.hashing_permit().await?;
         Ok(verify_password(password, hash).await)
     }
 
     /// [`hash_password`] on the instance's bounded hashing pool.
-    pub(crate) async fn hash_password(&self, password: &str) -> Result<String, Error> {
+    pub(crate) async fn hash_password(&self, password: &str) -> Result<String, AdminError> {
         let _permit = self.inner.throttle.hashing_permit().await?;
         hash_password(password).await
     }
 
-    async fn active_user(&self, id: UserId) -> Result<User, Error> {
+    async fn active_user(&self, id: UserId) -> Result<User, AdminError> {
         match self.repository().get_user(id).await {
             Ok(user) if user.is_active => Ok(user),
-            Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => Err(Error::NotSignedIn),
+            Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => Err(AdminError::NotSignedIn),
             Err(e) => Err(e.into()),
         }
     }
 
-    fn decode_token(&self, token: &str) -> Result<Claims, Error> {
+    fn decode_token(&self, token: &str) -> Result<Claims, AdminError> {
         self.inner.tokens.decode(token)
     }
 
     /// A session token for `user`.
-    pub fn issue_token(&self, user: &User) -> Result<String, Error> {
+    pub fn issue_token(&self, user: &User) -> Result<String, AdminError> {
         self.inner
             .tokens
             .issue(user, chrono::Utc::now().timestamp())
@@ -94,7 +100,7 @@ impl Admin {
         username: &str,
         password: &str,
         address: Option<IpAddr>,
-    ) -> Result<Session, Error> {
+    ) -> Result<Session, AdminError> {
         let attempt = self.inner.throttle.admit(username, address).await?;
         let user = match self.repository().get_user_by_username(username).await {
             Ok(user) => Some(user),
@@ -107,11 +113,11 @@ impl Admin {
         let matches = self.verify_password(password, hash).await?;
         let user = match user {
             Some(user) if matches => user,
-            _ => return Err(Error::InvalidCredentials),
+            _ => return Err(AdminError::InvalidCredentials),
         };
         self.inner.throttle.succeeded(attempt).await;
         if !user.is_active {
-            return Err(Error::UserDisabled);
+            return Err(AdminError::UserDisabled);
         }
         let token = self.issue_token(&user)?;
         Ok(Session { token, user })
@@ -125,13 +131,13 @@ impl Admin {
         caller: &Caller,
         current: &str,
         new: &str,
-    ) -> Result<Session, Error> {
+    ) -> Result<Session, AdminError> {
         check_password_rules("new_password", new)?;
         if !self
             .verify_password(current, &caller.user.password_hash)
             .await?
         {
-            return Err(Error::invalid(
+            return Err(AdminError::invalid(
                 "current_password",
                 "the current password is incorrect",
             ));
@@ -150,7 +156,7 @@ impl Admin {
 
     /// Replaces the caller's access key with a fresh one; the old key stops
     /// working at once. The new key is returned once and stored as a hash.
-    pub async fn regenerate_access_key(&self, user: UserId) -> Result<NewAccessKey, Error> {
+    pub async fn regenerate_access_key(&self, user: UserId) -> Result<NewAccessKey, AdminError> {
         let raw = generate_access_key();
         let patch = UserPatch {
             access_key_hash: Some(Some(key_hash(&raw))),
@@ -167,7 +173,7 @@ impl Admin {
     pub(crate) async fn bootstrap_admin(
         &self,
         configured: Option<&Secret>,
-    ) -> Result<Option<Secret>, Error> {
+    ) -> Result<Option<Secret>, AdminError> {
         if self.repository().count_users().await? > 0 {
             return Ok(None);
         }

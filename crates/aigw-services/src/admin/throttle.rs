@@ -4,7 +4,7 @@
 //! one against the client's address, in the shared-state store (Redis in
 //! scale-out, so every instance counts against one budget) before any password
 //! is checked; past either budget the attempt is refused with
-//! [`Error::TooManyAttempts`] whatever the password. A successful sign-in
+//! [`AdminError::TooManyAttempts`] whatever the password. A successful sign-in
 //! clears the username's count and takes its attempt back from the address's,
 //! so the budgets limit failures. Unknown usernames count like known ones: the
 //! answer never tells them apart.
@@ -21,7 +21,7 @@ use aigw_repository::state::SharedState;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::Error;
+use crate::AdminError;
 
 /// How sign-ins are throttled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +102,7 @@ impl LoginThrottle {
         &self,
         username: &str,
         address: Option<IpAddr>,
-    ) -> Result<Attempt, Error> {
+    ) -> Result<Attempt, AdminError> {
         let window = self.limits.window;
         let user_key = user_key(username);
         let user = self.state.window_hit(&user_key, window).await?;
@@ -116,7 +116,7 @@ impl LoginThrottle {
             }
         }
         match wait {
-            Some(retry_after) => Err(Error::TooManyAttempts { retry_after }),
+            Some(retry_after) => Err(AdminError::TooManyAttempts { retry_after }),
             None => Ok(Attempt {
                 user_key,
                 address_key,
@@ -138,11 +138,11 @@ impl LoginThrottle {
     }
 
     /// A permit to hash or verify one password; waits while the pool is busy.
-    pub(crate) async fn hashing_permit(&self) -> Result<SemaphorePermit<'_>, Error> {
+    pub(crate) async fn hashing_permit(&self) -> Result<SemaphorePermit<'_>, AdminError> {
         self.hashing
             .acquire()
             .await
-            .map_err(|_| Error::Crypto("password hashing is shut down"))
+            .map_err(|_| AdminError::Crypto("password hashing is shut down"))
     }
 }
 
@@ -182,7 +182,7 @@ mod tests {
         let second = t.admit("alice", from).await.unwrap();
         let refused = t.admit("alice", from).await.unwrap_err();
         match refused {
-            Error::TooManyAttempts { retry_after } => {
+            AdminError::TooManyAttempts { retry_after } => {
                 assert!(
                     retry_after > Duration::from_secs(14 * 60),
                     "{retry_after:?}"
@@ -208,7 +208,7 @@ mod tests {
         }
         assert!(matches!(
             t.admit("d", from).await,
-            Err(Error::TooManyAttempts { .. })
+            Err(AdminError::TooManyAttempts { .. })
         ));
         // Another address has its own budget.
         t.admit("d", Some("198.51.100.8".parse().unwrap()))

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::auth::{Caller, check_password_rules, hash_password};
 use super::{Admin, IssuedKey, issue_api_key};
-use crate::Error;
+use crate::AdminError;
 
 /// A user to create; also the body of `POST /api/v1/users`.
 #[derive(Debug, Clone, Deserialize)]
@@ -37,31 +37,37 @@ pub struct UpdateUser {
     pub password: Option<String>,
 }
 
-fn check_username(username: &str) -> Result<(), Error> {
+fn check_username(username: &str) -> Result<(), AdminError> {
     if username.is_empty() || username.chars().count() > 64 {
-        return Err(Error::invalid("username", "must be 1 to 64 characters"));
+        return Err(AdminError::invalid(
+            "username",
+            "must be 1 to 64 characters",
+        ));
     }
     if username
         .chars()
         .any(|c| c.is_whitespace() || c.is_control())
     {
-        return Err(Error::invalid("username", "must not contain whitespace"));
+        return Err(AdminError::invalid(
+            "username",
+            "must not contain whitespace",
+        ));
     }
     Ok(())
 }
 
-fn user_error(e: aigw_repository::Error) -> Error {
+fn user_error(e: aigw_repository::Error) -> AdminError {
     match e {
-        aigw_repository::Error::NotFound { .. } => Error::NotFound(crate::Entity::User),
+        aigw_repository::Error::NotFound { .. } => AdminError::NotFound(crate::Entity::User),
         aigw_repository::Error::Conflict { .. } => {
-            Error::Conflict("a user with this username already exists".to_owned())
+            AdminError::Conflict("a user with this username already exists".to_owned())
         }
         e => e.into(),
     }
 }
 
 /// Creates a user on a bare repository (the CLI's `users create`).
-pub async fn create_user(repository: &SqlRepository, new: &CreateUser) -> Result<User, Error> {
+pub async fn create_user(repository: &SqlRepository, new: &CreateUser) -> Result<User, AdminError> {
     check_username(&new.username)?;
     check_password_rules("password", &new.password)?;
     let row = NewUser {
@@ -77,7 +83,7 @@ pub async fn create_user(repository: &SqlRepository, new: &CreateUser) -> Result
 
 impl Admin {
     /// Users, newest first.
-    pub async fn list_users(&self, page: Page) -> Result<Paged<User>, Error> {
+    pub async fn list_users(&self, page: Page) -> Result<Paged<User>, AdminError> {
         Ok(self
             .repository()
             .list_users(&UserFilter::default(), page)
@@ -85,12 +91,12 @@ impl Admin {
     }
 
     /// One user.
-    pub async fn get_user(&self, id: UserId) -> Result<User, Error> {
+    pub async fn get_user(&self, id: UserId) -> Result<User, AdminError> {
         self.repository().get_user(id).await.map_err(user_error)
     }
 
     /// Creates a user; 409 if the username is taken.
-    pub async fn create_user(&self, new: &CreateUser) -> Result<User, Error> {
+    pub async fn create_user(&self, new: &CreateUser) -> Result<User, AdminError> {
         create_user(self.repository(), new).await
     }
 
@@ -101,11 +107,11 @@ impl Admin {
         caller: &Caller,
         id: UserId,
         update: &UpdateUser,
-    ) -> Result<User, Error> {
+    ) -> Result<User, AdminError> {
         if id == caller.user.id
             && (update.is_active == Some(false) || update.role.is_some_and(|r| r != Role::Admin))
         {
-            return Err(Error::Conflict(
+            return Err(AdminError::Conflict(
                 "you cannot disable or demote your own user".to_owned(),
             ));
         }
@@ -129,9 +135,9 @@ impl Admin {
     }
 
     /// Deletes a user, with their keys and mappings; never the caller themself.
-    pub async fn delete_user(&self, caller: &Caller, id: UserId) -> Result<(), Error> {
+    pub async fn delete_user(&self, caller: &Caller, id: UserId) -> Result<(), AdminError> {
         if id == caller.user.id {
-            return Err(Error::Conflict(
+            return Err(AdminError::Conflict(
                 "you cannot delete your own user".to_owned(),
             ));
         }
@@ -139,7 +145,7 @@ impl Admin {
             .delete_user(id)
             .await
             .map_err(user_error)?;
-        self.reload().await
+        Ok(self.reload().await?)
     }
 
     /// Client keys: an admin's view is every key (or one user's with
@@ -149,7 +155,7 @@ impl Admin {
         caller: &Caller,
         user: Option<UserId>,
         page: Page,
-    ) -> Result<Paged<ApiKey>, Error> {
+    ) -> Result<Paged<ApiKey>, AdminError> {
         let user_id = if caller.is_admin() {
             user
         } else {
@@ -168,16 +174,18 @@ impl Admin {
         caller: &Caller,
         owner: Option<UserId>,
         label: Option<String>,
-    ) -> Result<IssuedKey, Error> {
+    ) -> Result<IssuedKey, AdminError> {
         let user = match owner {
             Some(id) if id != caller.user.id => {
                 if !caller.is_admin() {
-                    return Err(Error::Forbidden("only admins issue keys for other users"));
+                    return Err(AdminError::Forbidden(
+                        "only admins issue keys for other users",
+                    ));
                 }
                 match self.repository().get_user(id).await {
                     Ok(user) => user,
                     Err(aigw_repository::Error::NotFound { .. }) => {
-                        return Err(Error::invalid("user_id", "no such user"));
+                        return Err(AdminError::invalid("user_id", "no such user"));
                     }
                     Err(e) => return Err(e.into()),
                 }
@@ -185,7 +193,10 @@ impl Admin {
             _ => caller.user.clone(),
         };
         if label.as_ref().is_some_and(|l| l.chars().count() > 200) {
-            return Err(Error::invalid("label", "must be at most 200 characters"));
+            return Err(AdminError::invalid(
+                "label",
+                "must be at most 200 characters",
+            ));
         }
         let issued = issue_api_key(self.repository(), &user, label).await?;
         self.reload().await?;
@@ -195,11 +206,15 @@ impl Admin {
     /// Revokes a client key (kept, inactive). Someone else's key is "not
     /// found" to a non-admin, so key ids cannot be probed. The change is
     /// published: every instance refuses the key on its next request.
-    pub async fn revoke_api_key(&self, caller: &Caller, id: ApiKeyId) -> Result<ApiKey, Error> {
+    pub async fn revoke_api_key(
+        &self,
+        caller: &Caller,
+        id: ApiKeyId,
+    ) -> Result<ApiKey, AdminError> {
         let key = match self.repository().get_api_key(id).await {
             Ok(key) if caller.owns(Some(key.user_id)) => key,
             Ok(_) | Err(aigw_repository::Error::NotFound { .. }) => {
-                return Err(Error::NotFound(crate::Entity::ApiKey));
+                return Err(AdminError::NotFound(crate::Entity::ApiKey));
             }
             Err(e) => return Err(e.into()),
         };

@@ -43,7 +43,7 @@ pub use error::OnboardingError;
 pub use page::CallbackOutcome;
 pub use settings::{OAuthApp, OnboardingSettings};
 
-use crate::Error;
+use crate::AdminError;
 use crate::client_pool::{ClientPool, Egress};
 
 /// Token and userinfo answers are small; anything bigger is not one.
@@ -105,13 +105,13 @@ impl Flow {
     }
 
     /// The built-in provider the account is created at.
-    pub fn provider_id(self) -> Result<ProviderId, Error> {
+    pub fn provider_id(self) -> Result<ProviderId, AdminError> {
         let id = match self {
             Self::Antigravity => "antigravity",
             Self::Claude => "anthropic",
             Self::Codex => "codex",
         };
-        ProviderId::new(id).map_err(|_| Error::UnknownProvider(id.to_owned()))
+        ProviderId::new(id).map_err(|_| AdminError::UnknownProvider(id.to_owned()))
     }
 }
 
@@ -321,7 +321,7 @@ impl Onboarding {
     }
 
     /// Starts a flow: stores the session and returns the authorisation URL.
-    pub async fn init(&self, request: InitRequest) -> Result<InitResponse, Error> {
+    pub async fn init(&self, request: InitRequest) -> Result<InitResponse, AdminError> {
         let flow = Flow::parse(request.provider.trim())
             .ok_or_else(|| OnboardingError::UnknownProvider(request.provider.clone()))?;
         let project_id = request
@@ -407,7 +407,7 @@ impl Onboarding {
         code: Option<&str>,
         state: Option<&str>,
         error: Option<&str>,
-    ) -> Result<Onboarded, Error> {
+    ) -> Result<Onboarded, AdminError> {
         let state = state
             .filter(|s| !s.is_empty())
             .ok_or(OnboardingError::MissingField("state"))?;
@@ -481,7 +481,7 @@ impl Onboarding {
     }
 
     /// Completes a flow from the URL the provider redirected to, pasted by the user.
-    pub async fn complete_url(&self, callback_url: &str) -> Result<Onboarded, Error> {
+    pub async fn complete_url(&self, callback_url: &str) -> Result<Onboarded, AdminError> {
         let url = url::Url::parse(callback_url.trim())
             .map_err(|_| OnboardingError::InvalidCallbackUrl)?;
         let mut code = None;
@@ -517,7 +517,7 @@ impl Onboarding {
         code: &str,
         state: &str,
         session: &Session,
-    ) -> Result<TokenResponse, Error> {
+    ) -> Result<TokenResponse, AdminError> {
         let uri = absolute(&app.token_url, "token")?;
         let client_id = app
             .client_id
@@ -587,7 +587,7 @@ impl Onboarding {
         &self,
         app: &OAuthApp,
         access_token: &str,
-    ) -> Result<Option<String>, Error> {
+    ) -> Result<Option<String>, AdminError> {
         let Some(url) = app.userinfo_url.as_deref() else {
             return Ok(None);
         };
@@ -608,7 +608,7 @@ impl Onboarding {
     }
 
     /// Sends `request` directly and reads the answer, all within the exchange timeout.
-    async fn call(&self, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), Error> {
+    async fn call(&self, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), AdminError> {
         let timeout: Duration = self.inner.settings.exchange_timeout;
         let exchange = async {
             let response = self

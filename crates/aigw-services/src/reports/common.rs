@@ -10,7 +10,7 @@ use aigw_repository::sql::UsageQuery;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::Error;
+use crate::AdminError;
 use crate::cooldown::CooldownEntry;
 use crate::gateway::Gateway;
 
@@ -117,7 +117,7 @@ impl Reports {
     pub(super) async fn accounts(
         &self,
         provider_id: Option<ProviderId>,
-    ) -> Result<Vec<Account>, Error> {
+    ) -> Result<Vec<Account>, AdminError> {
         let filter = AccountFilter {
             provider_id,
             ..AccountFilter::default()
@@ -126,7 +126,10 @@ impl Reports {
     }
 
     /// Every account matching `filter`, page by page.
-    pub(super) async fn all_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, Error> {
+    pub(super) async fn all_accounts(
+        &self,
+        filter: &AccountFilter,
+    ) -> Result<Vec<Account>, AdminError> {
         let mut all = Vec::new();
         let mut offset = 0;
         loop {
@@ -144,7 +147,7 @@ impl Reports {
     }
 
     /// The ids of the accounts `user` created (what a provider-role user may report on).
-    pub async fn accounts_owned_by(&self, user: UserId) -> Result<HashSet<AccountId>, Error> {
+    pub async fn accounts_owned_by(&self, user: UserId) -> Result<HashSet<AccountId>, AdminError> {
         let filter = AccountFilter {
             created_by: Some(user),
             ..AccountFilter::default()

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::common::{CooldownView, Reports, health_label};
-use crate::Error;
+use crate::AdminError;
 
 /// The original's per-model state, built from the cooldowns in force.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -149,7 +149,7 @@ impl Reports {
     pub async fn accounts_health(
         &self,
         provider_id: Option<ProviderId>,
-    ) -> Result<AccountHealthList, Error> {
+    ) -> Result<AccountHealthList, AdminError> {
         let now = Utc::now();
         let mut cooldowns = self.cooldowns_by_account(now);
         let accounts: Vec<AccountHealth> = self
@@ -169,7 +169,7 @@ impl Reports {
     }
 
     /// One account's health; 404 for an unknown account.
-    pub async fn account_health(&self, id: AccountId) -> Result<AccountHealth, Error> {
+    pub async fn account_health(&self, id: AccountId) -> Result<AccountHealth, AdminError> {
         let account = self.repository.get_account(id).await?;
         let cooldowns = self
             .cooldowns_by_account(Utc::now())
@@ -179,7 +179,7 @@ impl Reports {
     }
 
     /// Counts of healthy, blocked and disabled accounts, overall and per provider.
-    pub async fn health_summary(&self) -> Result<HealthSummary, Error> {
+    pub async fn health_summary(&self) -> Result<HealthSummary, AdminError> {
         let list = self.accounts_health(None).await?;
         let mut counts = HealthCounts::default();
         let mut per_provider: BTreeMap<String, HealthCounts> = BTreeMap::new();

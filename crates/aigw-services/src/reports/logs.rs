@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::common::{ERROR_LOG_RETENTION, MAX_LOG_PAGE, Reports};
-use crate::Error;
+use crate::AdminError;
 
 /// `GET /api/v1/logs/errors` and `…/range`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,7 +30,7 @@ impl Reports {
         filter: &RequestLogFilter,
         limit: Option<i64>,
         offset: Option<i64>,
-    ) -> Result<Paged<RequestLog>, Error> {
+    ) -> Result<Paged<RequestLog>, AdminError> {
         let page = Page::new(
             limit.unwrap_or(100).clamp(1, MAX_LOG_PAGE),
             offset.unwrap_or(0),
@@ -40,7 +40,7 @@ impl Reports {
 
     /// The newest error-log entries (default 50, at most [`MAX_LOG_PAGE`]) and the size of
     /// the log.
-    pub async fn error_logs(&self, limit: Option<i64>) -> Result<ErrorLogPage, Error> {
+    pub async fn error_logs(&self, limit: Option<i64>) -> Result<ErrorLogPage, AdminError> {
         let limit = limit.unwrap_or(50).clamp(1, MAX_LOG_PAGE);
         let state = self.gateway.state();
         let logs = state
@@ -67,7 +67,7 @@ impl Reports {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
         limit: Option<i64>,
-    ) -> Result<ErrorLogPage, Error> {
+    ) -> Result<ErrorLogPage, AdminError> {
         let to = to.unwrap_or_else(Utc::now);
         let from = from.unwrap_or(to - chrono::Duration::hours(24));
         let limit = limit.unwrap_or(100).clamp(1, MAX_LOG_PAGE);
@@ -85,7 +85,7 @@ impl Reports {
     }
 
     /// Removes error-log entries older than [`ERROR_LOG_RETENTION`]; how many.
-    pub async fn cleanup_error_logs(&self) -> Result<u64, Error> {
+    pub async fn cleanup_error_logs(&self) -> Result<u64, AdminError> {
         Ok(self
             .gateway
             .state()

@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::common::{DayWindow, Reports};
-use crate::Error;
+use crate::AdminError;
 
 /// One proxy's day.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -44,7 +44,7 @@ impl Reports {
         &self,
         proxy_id: ProxyId,
         days: Option<i64>,
-    ) -> Result<ProxyStatsReport, Error> {
+    ) -> Result<ProxyStatsReport, AdminError> {
         self.repository.get_proxy(proxy_id).await?;
         let window = DayWindow::ending(Self::today(), days);
         let filter = ProxyStatsFilter {

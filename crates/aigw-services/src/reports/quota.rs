@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::common::{CooldownView, DayWindow, Reports, health_label};
-use crate::Error;
+use crate::AdminError;
 
 /// One account's state for one model today.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -117,7 +117,7 @@ impl Reports {
     async fn usage_today(
         &self,
         provider_id: Option<ProviderId>,
-    ) -> Result<HashMap<(AccountId, String), UsageTotals>, Error> {
+    ) -> Result<HashMap<(AccountId, String), UsageTotals>, AdminError> {
         let window = DayWindow::ending(Self::today(), Some(1));
         let rows: Vec<AccountModelUsage> = self
             .repository
@@ -134,7 +134,7 @@ impl Reports {
     pub async fn quota_accounts(
         &self,
         provider_id: Option<ProviderId>,
-    ) -> Result<AccountQuotaList, Error> {
+    ) -> Result<AccountQuotaList, AdminError> {
         let accounts: Vec<Account> = self
             .accounts(provider_id.clone())
             .await?
@@ -147,12 +147,12 @@ impl Reports {
     }
 
     /// The quota view of one account; 404 for an unknown account.
-    pub async fn quota_account(&self, id: AccountId) -> Result<AccountQuota, Error> {
+    pub async fn quota_account(&self, id: AccountId) -> Result<AccountQuota, AdminError> {
         let account = self.repository.get_account(id).await?;
         let provider = Some(account.provider_id.clone());
         let mut list = self.quota_of(vec![account], provider).await?;
         list.pop()
-            .ok_or(Error::Repository(aigw_repository::Error::NotFound {
+            .ok_or(AdminError::Repository(aigw_repository::Error::NotFound {
                 entity: "account",
                 id: id.to_string(),
             }))
@@ -162,7 +162,7 @@ impl Reports {
         &self,
         accounts: Vec<Account>,
         provider_id: Option<ProviderId>,
-    ) -> Result<Vec<AccountQuota>, Error> {
+    ) -> Result<Vec<AccountQuota>, AdminError> {
         let now = Utc::now();
         let usage = self.usage_today(provider_id).await?;
         let mut cooldowns = self.cooldowns_by_account(now);
@@ -252,7 +252,7 @@ impl Reports {
     pub async fn quota_summary(
         &self,
         provider_id: ProviderId,
-    ) -> Result<ProviderQuotaSummary, Error> {
+    ) -> Result<ProviderQuotaSummary, AdminError> {
         self.repository.get_provider(&provider_id).await?;
         let accounts = self
             .quota_accounts(Some(provider_id.clone()))

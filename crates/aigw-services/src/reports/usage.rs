@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::common::{DayWindow, Reports};
-use crate::Error;
+use crate::AdminError;
 
 /// Totals with the derived figures an operator wants.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -83,7 +83,7 @@ impl Reports {
         &self,
         days: Option<i64>,
         provider_id: Option<ProviderId>,
-    ) -> Result<UsageReport<ModelDay>, Error> {
+    ) -> Result<UsageReport<ModelDay>, AdminError> {
         let window = DayWindow::ending(Self::today(), days);
         let rows = self
             .repository
@@ -108,7 +108,7 @@ impl Reports {
         &self,
         days: Option<i64>,
         provider_id: Option<ProviderId>,
-    ) -> Result<UsageReport<AccountStats>, Error> {
+    ) -> Result<UsageReport<AccountStats>, AdminError> {
         let window = DayWindow::ending(Self::today(), days);
         let rows = self
             .repository

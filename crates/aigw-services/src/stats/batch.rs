@@ -59,25 +59,51 @@ pub(crate) struct PendingBatch {
     pub(crate) split_proxy: bool,
 }
 
+/// Events converted to rows between two yields to the runtime. A whole
+/// batch's conversion is about a millisecond of CPU or more; done in one
+/// poll of the writer task, it would hold up every request waiting on the
+/// same worker thread for that long.
+const CONVERT_BETWEEN_YIELDS: usize = 64;
+
 impl PendingBatch {
+    /// Like [`from_events`](Self::from_events), yielding to the runtime
+    /// every [`CONVERT_BETWEEN_YIELDS`] events: what the writer task uses,
+    /// as it shares its worker threads with requests.
+    pub(crate) async fn from_events_yielding(events: &[StatsEvent]) -> Self {
+        let mut batch = Self::empty(events.len());
+        for chunk in events.chunks(CONVERT_BETWEEN_YIELDS) {
+            for event in chunk {
+                batch.add(event);
+            }
+            if batch.events < events.len() {
+                tokio::task::yield_now().await;
+            }
+        }
+        batch
+    }
+
     /// The writes of `events`, under a fresh batch id.
     pub(crate) fn from_events(events: &[StatsEvent]) -> Self {
-        let mut batch = Self {
+        let mut batch = Self::empty(events.len());
+        for event in events {
+            batch.add(event);
+        }
+        batch
+    }
+
+    fn empty(capacity: usize) -> Self {
+        Self {
             id: StatsBatchId::new(),
             attempted: false,
             events: 0,
-            logs: VecDeque::with_capacity(events.len()),
+            logs: VecDeque::with_capacity(capacity),
             logs_done: 0,
             proxy: BTreeMap::new(),
             accounts: BTreeMap::new(),
             unclassified: [0; 3],
             split_logs: false,
             split_proxy: false,
-        };
-        for event in events {
-            batch.add(event);
         }
-        batch
     }
 
     fn add(&mut self, event: &StatsEvent) {
@@ -282,6 +308,31 @@ mod tests {
         e.status = status;
         e.latency = StdDuration::from_millis(100);
         e
+    }
+
+    /// The writer converts a batch in slices, giving the worker thread back
+    /// between them, so that requests on that thread never wait for a whole
+    /// batch's conversion; the result is the same as in one go.
+    #[tokio::test]
+    async fn a_batch_is_converted_in_slices_that_yield_to_other_tasks() {
+        let a = AccountId::new();
+        let events: Vec<_> = (0..1000)
+            .map(|i| event("2025-06-01T10:00:00Z", Some(i % 3), Some(a), 200))
+            .collect();
+        let mut conversion = std::pin::pin!(PendingBatch::from_events_yielding(&events));
+        let mut yields = 0;
+        let batch = loop {
+            match futures_util::poll!(conversion.as_mut()) {
+                std::task::Poll::Ready(batch) => break batch,
+                std::task::Poll::Pending => yields += 1,
+            }
+        };
+        assert_eq!(yields, 1000 / CONVERT_BETWEEN_YIELDS);
+        let whole = PendingBatch::from_events(&events);
+        assert_eq!(batch.events, whole.events);
+        assert_eq!(batch.logs.len(), whole.logs.len());
+        assert_eq!(batch.proxy, whole.proxy);
+        assert_eq!(batch.accounts, whole.accounts);
     }
 
     #[test]

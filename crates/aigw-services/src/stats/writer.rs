@@ -410,7 +410,7 @@ async fn write(
 ) {
     if !events.is_empty() {
         sink.observe(&events).await;
-        let batch = PendingBatch::from_events(&events);
+        let batch = PendingBatch::from_events_yielding(&events).await;
         match spill.as_mut() {
             Some(spill) if backlog.retry_at().is_some() => {
                 for kept in spill.append(vec![batch]).await {
@@ -499,7 +499,8 @@ async fn move_to_journal(
     events: Vec<StatsEvent>,
 ) -> Option<PendingBatch> {
     sink.observe_offline(&events).await;
-    overflow.append(PendingBatch::from_events(&events)).await
+    let batch = PendingBatch::from_events_yielding(&events).await;
+    overflow.append(batch).await
 }
 
 /// One live-counter update (a group's sums); whether it succeeded.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use aigw_domain::{AuthData, ProviderKind};
 use aigw_mock_upstream::MockUpstream;
 use aigw_repository::state::{InProcessState, SharedState, StateConfig};
-use aigw_services::Error;
+use aigw_services::AdminError;
 use aigw_services::client_pool::{ClientPool, Egress, PoolConfig};
 use aigw_services::onboarding::{
     FlowType, InitRequest, OAuthApp, Onboarding, OnboardingError, OnboardingSettings,
@@ -91,9 +91,9 @@ async fn approve(auth_url: &str) -> HashMap<String, String> {
         .collect()
 }
 
-fn onboarding_error(error: Error) -> OnboardingError {
+fn onboarding_error(error: AdminError) -> OnboardingError {
     match error {
-        Error::Onboarding(e) => e,
+        AdminError::Onboarding(e) => e,
         other => panic!("expected an onboarding error, got {other:?}"),
     }
 }
