@@ -97,10 +97,18 @@ pub fn assert_no_secret(error: &TransportError, secret: &str) {
     }
 }
 
-/// A port on 127.0.0.1 with nothing listening.
+/// A port on 127.0.0.1 with nothing listening, for the rest of the test
+/// process: a socket bound to it never listens (so connections to it are
+/// refused) and stays open, so that no other test binds the port meanwhile.
+/// A port merely closed again can be handed to the next test that binds one,
+/// whose server then answers where a refusal was expected.
 pub async fn closed_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap()
+    static HELD: Mutex<Vec<tokio::net::TcpSocket>> = Mutex::new(Vec::new());
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let addr = socket.local_addr().unwrap();
+    HELD.lock().push(socket);
+    addr
 }
 
 /// An echo server: answers `<METHOD> <path> <body>` and reports the HTTP version it saw in the
