@@ -57,7 +57,7 @@ pub(crate) struct LoginThrottle {
 
 /// An admitted sign-in attempt: what to give back if it succeeds.
 #[derive(Debug)]
-pub(crate) struct Attempt {
+pub(crate) struct SignInAttempt {
     user_key: String,
     address_key: Option<String>,
 }
@@ -102,7 +102,7 @@ impl LoginThrottle {
         &self,
         username: &str,
         address: Option<IpAddr>,
-    ) -> Result<Attempt, AdminError> {
+    ) -> Result<SignInAttempt, AdminError> {
         let window = self.limits.window;
         let user_key = user_key(username);
         let user = self.state.window_hit(&user_key, window).await?;
@@ -117,7 +117,7 @@ impl LoginThrottle {
         }
         match wait {
             Some(retry_after) => Err(AdminError::TooManyAttempts { retry_after }),
-            None => Ok(Attempt {
+            None => Ok(SignInAttempt {
                 user_key,
                 address_key,
             }),
@@ -125,7 +125,7 @@ impl LoginThrottle {
     }
 
     /// The attempt signed in: it was no failure.
-    pub(crate) async fn succeeded(&self, attempt: Attempt) {
+    pub(crate) async fn succeeded(&self, attempt: SignInAttempt) {
         // The sign-in stands either way; a count left behind only expires.
         if let Err(error) = self.state.window_reset(&attempt.user_key).await {
             tracing::warn!(%error, "could not clear a user's sign-in failures");
