@@ -106,6 +106,9 @@ struct LogInsert {
     fallback_base_url: Option<String>,
 }
 
+/// Request logs deleted per statement when retention prunes, so that each statement is short.
+const PRUNE_ROWS_PER_DELETE: usize = 256;
+
 /// Rows converted between two yields to the runtime: converting a whole
 /// batch (a thousand rows) in one poll would hold up the requests waiting on
 /// the same worker thread for a millisecond or more.
@@ -367,12 +370,17 @@ impl SqlRepository {
                 .limit(limit)
                 .load(conn)
                 .await?;
-            if ids.is_empty() {
-                return Ok(0);
+            // Deleted a slice of ids per statement: thousands of rows in one statement
+            // would hold a CPU for tens of milliseconds without a break, and a request's
+            // worker preempted on that CPU would wait behind them.
+            let mut deleted = 0;
+            for slice in ids.chunks(PRUNE_ROWS_PER_DELETE) {
+                deleted +=
+                    diesel::delete(request_logs::table.filter(request_logs::id.eq_any(slice)))
+                        .execute(conn)
+                        .await?;
             }
-            diesel::delete(request_logs::table.filter(request_logs::id.eq_any(&ids)))
-                .execute(conn)
-                .await
+            Ok(deleted)
         })
     }
 
