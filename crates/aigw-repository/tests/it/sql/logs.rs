@@ -192,4 +192,28 @@ async fn round_trip_and_filters(repo: SqlRepository) {
     assert_eq!(left.total, 11);
 }
 
-aigw_test_support::backend_tests!(batch_of_ten_thousand, round_trip_and_filters);
+/// A pruning step bigger than one delete statement removes every row of the step, oldest
+/// first, and nothing newer.
+async fn a_prune_step_spanning_several_statements(repo: SqlRepository) {
+    let account = AccountId::new();
+    let logs: Vec<_> = (0..1_000).map(|i| log(i, account)).collect();
+    repo.insert_request_logs(&logs).await.unwrap();
+    let cut = base_time() + Duration::milliseconds(700);
+
+    assert_eq!(repo.prune_request_logs_before(cut, 600).await.unwrap(), 600);
+    assert_eq!(repo.prune_request_logs_before(cut, 600).await.unwrap(), 100);
+    assert_eq!(repo.prune_request_logs_before(cut, 600).await.unwrap(), 0);
+
+    let left = repo
+        .list_request_logs(&RequestLogFilter::default(), Page::new(1000, 0))
+        .await
+        .unwrap();
+    assert_eq!(left.total, 300);
+    assert!(left.data.iter().all(|l| l.created_at >= cut));
+}
+
+aigw_test_support::backend_tests!(
+    batch_of_ten_thousand,
+    round_trip_and_filters,
+    a_prune_step_spanning_several_statements
+);
