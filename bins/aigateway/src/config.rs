@@ -683,9 +683,9 @@ pub struct RetentionSection {
     /// How often retention runs.
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
-    /// Rows deleted per statement.
+    /// Rows deleted per step (in statements of a few hundred rows).
     pub batch_rows: usize,
-    /// Pause between two statements.
+    /// Pause between two steps.
     #[serde(with = "humantime_serde")]
     pub batch_pause: Duration,
 }

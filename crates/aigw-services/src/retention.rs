@@ -2,9 +2,10 @@
 //! proxy stats and error-log entries past their configured age, so that a
 //! busy gateway does not fill its disk.
 //!
-//! Rows go in bounded steps (`batch_rows` per statement, with a pause
-//! between steps), so the database's writer, which the stats writer needs
-//! too (SQLite has exactly one), is never held for long. A pass runs at
+//! Rows go in bounded steps (`batch_rows` per step, deleted a few hundred
+//! per statement, with a pause between steps), so the database's writer,
+//! which the stats writer needs too (SQLite has exactly one), is never held
+//! for long. A pass runs at
 //! start and then every `interval`; a failed pass is counted and retried at
 //! the next. The per-day live counters expire by themselves in the shared
 //! state (`StateConfig::live_counter_grace`).
@@ -30,9 +31,9 @@ pub struct RetentionSettings {
     pub proxy_stats: Option<Duration>,
     /// How often a pass runs.
     pub interval: Duration,
-    /// Rows deleted per statement.
+    /// Rows deleted per step (in statements of a few hundred rows).
     pub batch_rows: usize,
-    /// The pause between two statements of a pass.
+    /// The pause between two steps of a pass.
     pub batch_pause: Duration,
 }
 

@@ -13,7 +13,7 @@ use diesel_async::RunQueryDsl;
 
 use super::accounts::RECOUNT_PROXY_ACCOUNTS;
 use super::convert::{opt_time, parse, provider_id, time};
-use super::repository::SqlRepository;
+use super::repository::{PRUNE_ROWS_PER_DELETE, SqlRepository};
 use super::schema::{proxy_pool, proxy_stats};
 use super::secrets::{open_proxy_url, seal_proxy_url};
 use super::stats_batches::{StageWrite, StatsStage};
@@ -572,15 +572,15 @@ impl SqlRepository {
     }
 
     /// Deletes at most `limit` daily proxy-stats rows of days before `before`, oldest
-    /// first, in one short statement (retention); returns how many.
+    /// first, in short statements of a few hundred rows (retention); returns how many.
     pub async fn prune_proxy_stats_before(
         &self,
         before: NaiveDate,
         limit: i64,
     ) -> Result<usize, Error> {
         let ctx = "proxy_stats.prune_before";
-        // The ids first, then the delete: diesel's delete takes no ordered, limited
-        // subquery, and the two short statements hold the writer no longer than one.
+        // The ids first, then the deletes: diesel's delete takes no ordered, limited
+        // subquery.
         with_conn!(self, write, ctx, |conn| {
             let ids: Vec<i64> = proxy_stats::table
                 .select(proxy_stats::id)
@@ -589,12 +589,13 @@ impl SqlRepository {
                 .limit(limit)
                 .load(conn)
                 .await?;
-            if ids.is_empty() {
-                return Ok(0);
+            let mut deleted = 0;
+            for slice in ids.chunks(PRUNE_ROWS_PER_DELETE) {
+                deleted += diesel::delete(proxy_stats::table.filter(proxy_stats::id.eq_any(slice)))
+                    .execute(conn)
+                    .await?;
             }
-            diesel::delete(proxy_stats::table.filter(proxy_stats::id.eq_any(&ids)))
-                .execute(conn)
-                .await
+            Ok(deleted)
         })
     }
 

@@ -5,6 +5,11 @@ use super::conn::{Backend, SqlBackend, SqlOptions};
 use crate::Error;
 use crate::crypto::Keyring;
 
+/// Rows a retention step deletes per statement. A step of thousands of rows in one
+/// statement would hold a CPU for tens of milliseconds without a break, and a request's
+/// worker preempted on that CPU would wait behind it.
+pub(super) const PRUNE_ROWS_PER_DELETE: usize = 256;
+
 /// The SQL repository. Cheap to clone: clones share the connection pools.
 #[derive(Clone)]
 pub struct SqlRepository {
