@@ -95,9 +95,51 @@ impl FromSql<UtcTimestamp, Pg> for DbTime {
 
 impl ToSql<UtcTimestamp, Sqlite> for DbTime {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
-        out.set_value(self.0.format(SQLITE_TIME_FORMAT).to_string());
+        out.set_value(sqlite_time_text(&self.0));
         Ok(IsNull::No)
     }
+}
+
+/// `t` in [`SQLITE_TIME_FORMAT`]. Written digit by digit for the years 0 to 9999: the
+/// stats writer stores one timestamp per request log, and chrono's formatter, which
+/// interprets the format string on every call, was a tenth of the SQLite insert's CPU.
+/// Other years and leap seconds go through chrono.
+fn sqlite_time_text(t: &DateTime<Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    let (year, nanos) = (t.year(), t.nanosecond());
+    let Ok(year) = u32::try_from(year) else {
+        return t.format(SQLITE_TIME_FORMAT).to_string();
+    };
+    if year > 9999 || nanos >= 1_000_000_000 {
+        return t.format(SQLITE_TIME_FORMAT).to_string();
+    }
+    let mut text = [0u8; 27];
+    let mut put = |at: usize, width: usize, mut value: u32| {
+        for slot in text[at..at + width].iter_mut().rev() {
+            // A digit: `value % 10` is below 10.
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, t.month());
+    put(8, 2, t.day());
+    put(11, 2, t.hour());
+    put(14, 2, t.minute());
+    put(17, 2, t.second());
+    put(20, 6, nanos / 1_000);
+    for (at, separator) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (26, b'Z'),
+    ] {
+        text[at] = separator;
+    }
+    text.iter().map(|&b| char::from(b)).collect()
 }
 
 impl FromSql<UtcTimestamp, Sqlite> for DbTime {
@@ -188,6 +230,43 @@ mod tests {
         assert!(ta < tb);
         assert_eq!(parse_sqlite_time(&ta).unwrap(), a);
         assert_eq!(parse_sqlite_time(&tb).unwrap(), b);
+    }
+
+    #[test]
+    fn the_fast_sqlite_time_text_is_chronos() {
+        let mut t = "0000-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let end = "9999-12-31T23:59:59.999999999Z"
+            .parse::<DateTime<Utc>>()
+            .unwrap();
+        // About 7,000 instants across the whole range, with every field varying.
+        let step = chrono::Duration::seconds(45_678_901) + chrono::Duration::nanoseconds(123_457);
+        while t < end {
+            assert_eq!(
+                sqlite_time_text(&t),
+                t.format(SQLITE_TIME_FORMAT).to_string()
+            );
+            t += step;
+        }
+        for text in [
+            "2024-02-29T23:59:59.999999999Z",
+            "-0001-06-01T00:00:00Z",
+            "+10000-01-01T00:00:00Z",
+        ] {
+            let t = text.parse::<DateTime<Utc>>().unwrap();
+            assert_eq!(
+                sqlite_time_text(&t),
+                t.format(SQLITE_TIME_FORMAT).to_string()
+            );
+        }
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
+            .unwrap()
+            .and_utc();
+        assert_eq!(
+            sqlite_time_text(&leap),
+            leap.format(SQLITE_TIME_FORMAT).to_string()
+        );
     }
 
     #[test]

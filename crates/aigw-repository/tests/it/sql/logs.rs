@@ -68,6 +68,68 @@ async fn batch_of_ten_thousand(repo: SqlRepository) {
     assert_eq!(tokens, (0..10_000).sum::<i64>());
 }
 
+/// `log(i)` with every optional field set, to distinct values, on odd rows.
+fn full_log(i: i64, account: AccountId, other: AccountId) -> NewRequestLog {
+    let mut log = log(i, account);
+    if i % 2 == 1 {
+        log.api_key_id = Some(ApiKeyId::new());
+        log.upstream_model = Some(format!("upstream-{i}"));
+        log.proxy_id = Some(ProxyId::new(i));
+        log.ttfb_ms = Some(i * 2);
+        log.output_tokens = Some(i * 3);
+        log.cached_tokens = Some(i * 5);
+        log.attempt = 2;
+        log.switched_from_account_id = Some(other);
+        log.error_kind = Some(format!("kind-{i}"));
+        log.error_message = Some(format!("message {i}"));
+        log.fallback_base_url = Some(format!("https://fallback-{i}.example/v1"));
+    }
+    log
+}
+
+/// A batch of several multi-row statements and single-row ones for the
+/// rest: every field of every row comes back as written.
+async fn every_field_of_a_batch_round_trips(repo: SqlRepository) {
+    let (account, other) = (AccountId::new(), AccountId::new());
+    let logs: Vec<_> = (0..75).map(|i| full_log(i, account, other)).collect();
+    assert_eq!(repo.insert_request_logs(&logs).await.unwrap(), 75);
+    let mut stored = repo
+        .list_request_logs(&RequestLogFilter::default(), Page::new(100, 0))
+        .await
+        .unwrap()
+        .data;
+    stored.sort_by_key(|l| l.created_at);
+    let read: Vec<NewRequestLog> = stored
+        .into_iter()
+        .map(|l| NewRequestLog {
+            created_at: l.created_at,
+            request_id: l.request_id,
+            api_key_id: l.api_key_id,
+            provider_id: l.provider_id,
+            model: l.model,
+            upstream_model: l.upstream_model,
+            account_id: l.account_id,
+            proxy_id: l.proxy_id,
+            status_code: l.status_code,
+            latency_ms: l.latency_ms,
+            ttfb_ms: l.ttfb_ms,
+            input_tokens: l.input_tokens,
+            output_tokens: l.output_tokens,
+            cached_tokens: l.cached_tokens,
+            attempt: l.attempt,
+            switched_from_account_id: l.switched_from_account_id,
+            stream: l.stream,
+            error_kind: l.error_kind,
+            error_message: l.error_message,
+            fallback_base_url: l.fallback_base_url,
+        })
+        .collect();
+    assert_eq!(read.len(), logs.len());
+    for (read, written) in read.iter().zip(&logs) {
+        assert_eq!(read, written);
+    }
+}
+
 async fn round_trip_and_filters(repo: SqlRepository) {
     let account = AccountId::new();
     let other = AccountId::new();
@@ -214,6 +276,7 @@ async fn a_prune_step_spanning_several_statements(repo: SqlRepository) {
 
 aigw_test_support::backend_tests!(
     batch_of_ten_thousand,
+    every_field_of_a_batch_round_trips,
     round_trip_and_filters,
     a_prune_step_spanning_several_statements
 );
