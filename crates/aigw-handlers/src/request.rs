@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, EXPECT, HeaderValue};
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, HeaderName, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::time::{Instant, Sleep};
@@ -295,7 +295,9 @@ where
 /// `x-api-key: <key>` (Anthropic SDKs). The first present header wins;
 /// an empty value counts as absent.
 pub(crate) fn client_credential(headers: &HeaderMap) -> Option<&str> {
-    if let Some(value) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+    // Made once: a lookup by `&str` parses the name on every request.
+    static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+    if let Some(value) = headers.get(&X_API_KEY).and_then(|v| v.to_str().ok()) {
         let value = value.trim();
         if !value.is_empty() {
             return Some(value);

@@ -104,28 +104,32 @@ impl UpstreamLimits {
     /// The limits in an answer's headers, if it carries any of the forms
     /// read. Only looks further when a form's marker header is present.
     pub fn from_headers(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Self> {
-        if headers.contains_key("anthropic-ratelimit-unified-status")
-            || headers.contains_key("anthropic-ratelimit-unified-5h-utilization")
-        {
-            return anthropic_unified(headers);
+        // One pass over the names, which are few, instead of nine lookups by
+        // name: each lookup by a `&str` parses and hashes it, once per answer.
+        let (mut unified, mut codex, mut openai, mut anthropic) = (false, false, false, false);
+        for name in headers.keys() {
+            match name.as_str() {
+                "anthropic-ratelimit-unified-status"
+                | "anthropic-ratelimit-unified-5h-utilization" => unified = true,
+                "x-codex-primary-used-percent" | "x-codex-secondary-used-percent" => codex = true,
+                "x-ratelimit-remaining-requests" | "x-ratelimit-remaining-tokens" => openai = true,
+                "anthropic-ratelimit-requests-remaining"
+                | "anthropic-ratelimit-tokens-remaining"
+                | "anthropic-ratelimit-input-tokens-remaining" => anthropic = true,
+                _ => {}
+            }
         }
-        if headers.contains_key("x-codex-primary-used-percent")
-            || headers.contains_key("x-codex-secondary-used-percent")
-        {
-            return codex_windows(headers, now);
+        if unified {
+            anthropic_unified(headers)
+        } else if codex {
+            codex_windows(headers, now)
+        } else if openai {
+            openai_rate_limits(headers, now)
+        } else if anthropic {
+            anthropic_rate_limits(headers)
+        } else {
+            None
         }
-        if headers.contains_key("x-ratelimit-remaining-requests")
-            || headers.contains_key("x-ratelimit-remaining-tokens")
-        {
-            return openai_rate_limits(headers, now);
-        }
-        if headers.contains_key("anthropic-ratelimit-requests-remaining")
-            || headers.contains_key("anthropic-ratelimit-tokens-remaining")
-            || headers.contains_key("anthropic-ratelimit-input-tokens-remaining")
-        {
-            return anthropic_rate_limits(headers);
-        }
-        None
     }
 
     /// The limits an error body states: Codex's `usage_limit_reached`, or

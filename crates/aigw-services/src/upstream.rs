@@ -179,15 +179,22 @@ pub struct ClientHeaders {
 }
 
 /// The headers that name a client's conversation, the first present wins.
-const CONVERSATION_HEADERS: [&str; 3] =
-    ["x-claude-code-session-id", "session_id", "conversation_id"];
+static CONVERSATION_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("x-claude-code-session-id"),
+    HeaderName::from_static("session_id"),
+    HeaderName::from_static("conversation_id"),
+];
+/// Names looked up on every request, made once: a lookup by `&str` parses
+/// the name first.
+static ANTHROPIC_BETA: HeaderName = HeaderName::from_static("anthropic-beta");
+static ANTHROPIC_VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
 
 impl ClientHeaders {
     /// Reads the client's request headers. Values that are not plain tokens
     /// are left out rather than sent on.
     pub fn from_request(headers: &HeaderMap) -> Self {
         let anthropic_beta = headers
-            .get_all("anthropic-beta")
+            .get_all(&ANTHROPIC_BETA)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
@@ -196,11 +203,11 @@ impl ClientHeaders {
             .map(str::to_owned)
             .collect();
         let anthropic_version = headers
-            .get("anthropic-version")
+            .get(&ANTHROPIC_VERSION_HEADER)
             .filter(|v| !v.is_empty())
             .cloned();
         let conversation = CONVERSATION_HEADERS.iter().find_map(|name| {
-            let value = headers.get(*name)?.to_str().ok()?;
+            let value = headers.get(name)?.to_str().ok()?;
             aigw_formats::ConversationKey::named(value)
         });
         Self {
