@@ -53,12 +53,15 @@ where
         .strip_prefix(api::PREFIX)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     {
-        return api::handle(app, req, request_id).await;
+        // Boxed, like the other ingresses below: the routed request's future
+        // is as large as its largest branch, and it is copied into its box on
+        // every request.
+        return Box::pin(api::handle(app, req, request_id)).await;
     }
     if let Some(ui) = &app.dashboard
         && aigw_dashboard::claims(path)
     {
-        return dashboard::handle(app, ui, req).await;
+        return Box::pin(dashboard::handle(app, ui, req)).await;
     }
     match (req.method(), req.uri().path()) {
         (&Method::POST, "/v1/chat/completions") => {
@@ -77,10 +80,10 @@ where
             if (path == "/v1/models" || path.starts_with("/v1/models/"))
                 && gemini::is_google_client(&req) =>
         {
-            gemini::handle(app, req, request_id).await
+            Box::pin(gemini::handle(app, req, request_id)).await
         }
         (&Method::GET, "/v1/models") => dataplane::models(app, &req),
-        (_, path) if gemini::claims(path) => gemini::handle(app, req, request_id).await,
+        (_, path) if gemini::claims(path) => Box::pin(gemini::handle(app, req, request_id)).await,
         (&Method::GET, "/health") => health::health(app),
         (&Method::GET, "/metrics") => health::metrics(app),
         (_, path) if path == "/v1" || path.starts_with("/v1/") => {
@@ -130,5 +133,48 @@ fn dataplane_miss<B>(req: &Request<B>) -> Response<ResponseBody> {
             resp
         }
         None => client_error(client, ErrorKind::NotFound, "no such endpoint"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aigw_services::{Runtime, RuntimeSettings};
+    use http_body_util::Full;
+
+    use crate::app::Deployment;
+
+    /// The routed request's future is copied into its box on every request,
+    /// so it must stay small: each `async fn` on the request path boxes the
+    /// large or rare futures it awaits. Unboxed, the sizes doubled at every
+    /// level of the call chain, to 190 KB in a release build. Measured here
+    /// in the test build, whose futures are larger than release ones.
+    #[tokio::test]
+    async fn the_routed_requests_future_stays_small() {
+        const LIMIT: usize = 4 * 1024;
+        let dir = std::env::temp_dir().join(format!(
+            "aigw-route-future-{}",
+            uuid::Uuid::now_v7().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let settings = RuntimeSettings {
+            database_url: format!("sqlite://{}", dir.join("gateway.db").display()),
+            ..RuntimeSettings::default()
+        };
+        let runtime = Runtime::start(settings).await.unwrap();
+        let deployment = Deployment {
+            database: "sqlite",
+            shared_state: "in_process",
+        };
+        let app = App::new(deployment, runtime.admin().clone(), 1024);
+        let req = Request::post("/v1/chat/completions")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        let size = std::mem::size_of_val(&route(&app, req, "request-id"));
+        eprintln!("the routed request's future: {size} bytes");
+        assert!(size <= LIMIT, "{size} bytes, over {LIMIT}");
+        drop(app);
+        runtime.shutdown().await;
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -451,9 +451,7 @@ impl Gateway {
             headers,
         };
         if let Some(previous) = meta.previous_response_id.as_deref() {
-            return self
-                .handle_pinned(&request, &candidates, previous, served)
-                .await;
+            return Box::pin(self.handle_pinned(&request, &candidates, previous, served)).await;
         }
         if call.counts_tokens() {
             let first = candidates[0].entry.provider.kind;
@@ -462,7 +460,7 @@ impl Gateway {
                 return Err(RequestError::BadRequest(counting_unavailable(first)));
             }
         }
-        self.fail_over(&request, &candidates, served).await
+        Box::pin(self.fail_over(&request, &candidates, served)).await
     }
 
     /// Attempts on the candidates' accounts, one after another while each
@@ -487,11 +485,13 @@ impl Gateway {
         let mut tried: Vec<AccountId> = Vec::new();
         let mut last_error: Option<RequestError> = None;
         for _ in 0..policy.max_attempts.max(1) {
-            let Some(selection) = self.select(candidates, &tried, turn, conversation).await else {
+            // Boxed, as in `handle_inner` and `attempt`: see `attempt`.
+            let select = self.select(candidates, &tried, turn, conversation);
+            let Some(selection) = Box::pin(select).await else {
                 break;
             };
             let account = selection.chosen.account.id;
-            match self.attempt(request, &selection, &tried, served).await {
+            match Box::pin(self.attempt(request, &selection, &tried, served)).await {
                 Ok(reply) => return Ok(reply),
                 Err(AttemptFailure {
                     error,
@@ -562,7 +562,9 @@ impl Gateway {
             return false;
         };
         let key = crate::health::probe_key(account);
-        match self.inner.state.try_lock(&key, hold).await {
+        // Boxed: a shared-state call's future is kilobytes, and this one is
+        // rare; unboxed it would size every request's future.
+        match Box::pin(self.inner.state.try_lock(&key, hold)).await {
             Ok(Some(claim)) => {
                 claim.keep_until_expiry();
                 tracing::info!(%account, "probing a down account");
@@ -686,7 +688,12 @@ impl Gateway {
             tried.last().copied(),
         );
         let out = UpstreamCall::new(request, selection);
-        match self.send(&out).await {
+        // Boxed, like the calls under it: an `async fn` awaiting another one
+        // holds its callee's future beside its own state, so unboxed the
+        // request's future doubled in size at every level of this call chain
+        // (the routed request's reached 190 KB, copied into its box on every
+        // request). Each box holds one level, a few hundred bytes to 2.5 KB.
+        match Box::pin(self.send(&out)).await {
             Ok(answer) => Ok(self.answered(attempt, answer)),
             Err(mut failure) => {
                 attempt.failed(&self.inner.stats, &mut failure);
@@ -776,20 +783,19 @@ impl Gateway {
         }
         let is_oauth = matches!(out.account.auth_data, aigw_domain::AuthData::Oauth(_));
         if !is_oauth {
-            return self.send_to_base_urls(out, None).await;
+            return Box::pin(self.send_to_base_urls(out, None)).await;
         }
         let credentials = &self.inner.credentials;
-        let token = credentials
-            .token(out.account, out.kind, out.egress)
+        let token = Box::pin(credentials.token(out.account, out.kind, out.egress))
             .await
             .map_err(|e| self.credential_failure(e))?;
-        match self.send_to_base_urls(out, Some(token.expose())).await {
+        match Box::pin(self.send_to_base_urls(out, Some(token.expose()))).await {
             Err(failure) if failure.is_unauthorized() => {
-                let fresh = credentials
-                    .force_refresh(out.account, out.kind, out.egress, &token)
-                    .await
-                    .map_err(|e| self.credential_failure(e))?;
-                self.send_to_base_urls(out, Some(fresh.expose())).await
+                let fresh =
+                    Box::pin(credentials.force_refresh(out.account, out.kind, out.egress, &token))
+                        .await
+                        .map_err(|e| self.credential_failure(e))?;
+                Box::pin(self.send_to_base_urls(out, Some(fresh.expose()))).await
             }
             other => other,
         }
@@ -804,7 +810,7 @@ impl Gateway {
         out: &UpstreamCall<'_>,
         oauth_token: Option<&str>,
     ) -> Result<Answer, AttemptFailure> {
-        let mut result = self.send_once(out, oauth_token).await;
+        let mut result = Box::pin(self.send_once(out, oauth_token)).await;
         for fallback in out.fallback_base_urls {
             match &result {
                 Err(failure) if failure.is_unreachable_upstream() => {}
@@ -821,7 +827,7 @@ impl Gateway {
                 base_url: fallback,
                 ..*out
             };
-            result = self.send_once(&next, oauth_token).await;
+            result = Box::pin(self.send_once(&next, oauth_token)).await;
             if let Ok(answer) = &mut result {
                 // The request log names the fallback URL that served.
                 let masked = aigw_domain::mask_url_credentials(fallback);

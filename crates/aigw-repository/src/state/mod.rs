@@ -153,8 +153,11 @@ impl SharedState {
     pub async fn incr(&self, key: &str) -> Result<u64, StateError> {
         match self {
             SharedState::InProcess(s) => Ok(s.incr(key)),
-            SharedState::Redis(s) => s.incr(key).await,
-            SharedState::Fallback(s) => s.incr(key).await,
+            // Boxed, here and in `pin_or_claim`: a Redis call's future is
+            // kilobytes, and unboxed it would size every caller's future,
+            // in-process deployments' too, which copy it on every request.
+            SharedState::Redis(s) => Box::pin(s.incr(key)).await,
+            SharedState::Fallback(s) => Box::pin(s.incr(key)).await,
         }
     }
 
@@ -175,8 +178,8 @@ impl SharedState {
     ) -> Result<PinOrCount, StateError> {
         match self {
             SharedState::InProcess(s) => Ok(s.pin_or_claim(pin_key, ttl, counter_key)),
-            SharedState::Redis(s) => s.pin_or_claim(pin_key, ttl, counter_key).await,
-            SharedState::Fallback(s) => s.pin_or_claim(pin_key, ttl, counter_key).await,
+            SharedState::Redis(s) => Box::pin(s.pin_or_claim(pin_key, ttl, counter_key)).await,
+            SharedState::Fallback(s) => Box::pin(s.pin_or_claim(pin_key, ttl, counter_key)).await,
         }
     }
 
