@@ -1,5 +1,5 @@
 //! Request logs: batch insert (one transaction per batch: multi-row INSERTs on PostgreSQL,
-//! a cached single-row INSERT per row on SQLite), filtered listing, and retention.
+//! cached fixed-size multi-row INSERTs on SQLite), filtered listing, and retention.
 
 use aigw_domain::{
     AccountId, ApiKeyId, NewRequestLog, Page, Paged, ProxyId, RequestLog, RequestLogFilter,
@@ -246,8 +246,8 @@ impl SqlRepository {
     ///
     /// On PostgreSQL the batch is one multi-row `INSERT` per chunk (chunks sized to the
     /// bind-parameter limit): one round trip per chunk. On SQLite, where a statement costs
-    /// no round trip but parsing a multi-row one costs more than running it, it is one
-    /// cached single-row `INSERT` per row.
+    /// no round trip but parsing one costs more than running it, it is one cached
+    /// 32-row `INSERT` per full chunk and a cached single-row one per remaining row.
     pub async fn insert_request_logs(&self, logs: &[NewRequestLog]) -> Result<usize, Error> {
         let written = self.insert_logs(None, logs).await?;
         Ok(written.unwrap_or(0))
