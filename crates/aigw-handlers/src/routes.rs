@@ -171,7 +171,6 @@ mod tests {
             .body(Full::new(Bytes::from_static(b"{}")))
             .unwrap();
         let size = std::mem::size_of_val(&route(&app, req, "request-id"));
-        eprintln!("the routed request's future: {size} bytes");
         assert!(size <= LIMIT, "{size} bytes, over {LIMIT}");
         drop(app);
         runtime.shutdown().await;
