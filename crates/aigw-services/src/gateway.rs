@@ -885,30 +885,32 @@ impl Gateway {
         let target = upstream_target(out, upstream_stream);
         let payload = upstream_payload(out, out.format, &target)
             .map_err(|e| AttemptFailure::fatal(RequestError::BadRequest(e)))?;
-        let url = upstream_url(out, upstream_stream)
+        let uri = upstream_url(out, upstream_stream)
+            .and_then(|url| http::Uri::try_from(url).ok())
             .ok_or_else(|| AttemptFailure::fatal(RequestError::InvalidUpstreamUrl))?;
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(url)
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if upstream_stream {
-            request = request.header(ACCEPT, HeaderValue::from_static("text/event-stream"));
-        }
         let policy = &self.inner.settings.failover;
-        let headers = auth_headers(out.kind, out.account, oauth_token)
+        let auth = auth_headers(out.kind, out.account, oauth_token)
             .map_err(|e| AttemptFailure::new(e, policy.classify_unsendable_credential()))?;
-        for (name, value) in headers {
-            request = request.header(name, value);
+        // Built in place rather than through `Request::builder()`, which
+        // moves its whole partial request through a closure per header.
+        let mut request = Request::new(Full::new(payload));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        headers.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if upstream_stream {
+            headers.append(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        }
+        for (name, value) in auth {
+            headers.append(name, value);
         }
         if out.kind == ProviderKind::Anthropic {
             let oauth = oauth_token.is_some();
             for (name, value) in anthropic_headers(oauth, out.client_headers) {
-                request = request.header(name, value);
+                headers.append(name, value);
             }
         }
-        request
-            .body(Full::new(payload))
-            .map_err(|_| AttemptFailure::fatal(RequestError::InvalidUpstreamUrl))
+        Ok(request)
     }
 
     /// The failure of an answer with a non-2xx status: its body read into
