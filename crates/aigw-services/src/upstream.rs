@@ -184,8 +184,8 @@ static CONVERSATION_HEADERS: [HeaderName; 3] = [
     HeaderName::from_static("session_id"),
     HeaderName::from_static("conversation_id"),
 ];
-/// Names looked up on every request, made once: a lookup by `&str` parses
-/// the name first.
+/// Names read and written on every request, made once: a lookup by `&str`
+/// parses the name first.
 static ANTHROPIC_BETA: HeaderName = HeaderName::from_static("anthropic-beta");
 static ANTHROPIC_VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
 
@@ -225,7 +225,7 @@ impl ClientHeaders {
 pub fn anthropic_headers(oauth: bool, client: &ClientHeaders) -> Vec<(HeaderName, HeaderValue)> {
     let mut headers = Vec::with_capacity(2);
     headers.push((
-        HeaderName::from_static("anthropic-version"),
+        ANTHROPIC_VERSION_HEADER.clone(),
         client
             .anthropic_version
             .clone()
@@ -241,7 +241,7 @@ pub fn anthropic_headers(oauth: bool, client: &ClientHeaders) -> Vec<(HeaderName
     if !betas.is_empty() {
         // Only visible ASCII went in, so the value is valid; skip it otherwise.
         if let Ok(value) = HeaderValue::from_str(&betas.join(",")) {
-            headers.push((HeaderName::from_static("anthropic-beta"), value));
+            headers.push((ANTHROPIC_BETA.clone(), value));
         }
     }
     headers
