@@ -152,13 +152,9 @@ mod tests {
     #[tokio::test]
     async fn the_routed_requests_future_stays_small() {
         const LIMIT: usize = 4 * 1024;
-        let dir = std::env::temp_dir().join(format!(
-            "aigw-route-future-{}",
-            uuid::Uuid::now_v7().simple()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
         let settings = RuntimeSettings {
-            database_url: format!("sqlite://{}", dir.join("gateway.db").display()),
+            database_url: format!("sqlite://{}", dir.path().join("gateway.db").display()),
             ..RuntimeSettings::default()
         };
         let runtime = Runtime::start(settings).await.unwrap();
@@ -174,6 +170,5 @@ mod tests {
         assert!(size <= LIMIT, "{size} bytes, over {LIMIT}");
         drop(app);
         runtime.shutdown().await;
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
