@@ -13,6 +13,7 @@ use tokio::time::{Instant, Sleep, sleep};
 use super::error::{
     ErrorSource, TimeoutPhase, TransportError, TransportErrorKind, classify_hyper_error,
 };
+use super::h1::Lent;
 
 /// A response body from an upstream.
 ///
@@ -27,6 +28,9 @@ pub struct UpstreamBody {
     idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
     finished: bool,
+    /// The HTTP/1.1 connection this body is read from, when the request drives its own
+    /// connection (see [`super::h1`]): polled before the body, and handed back at its end.
+    lent: Option<Lent>,
 }
 
 impl UpstreamBody {
@@ -36,6 +40,22 @@ impl UpstreamBody {
             idle: Box::pin(sleep(idle_timeout)),
             idle_timeout,
             finished: false,
+            lent: None,
+        }
+    }
+
+    /// A body read from a connection lent to it, which goes back to the pool once the body
+    /// has been read to its end.
+    pub(crate) fn with_connection(inner: Incoming, idle_timeout: Duration, lent: Lent) -> Self {
+        Self {
+            lent: Some(lent),
+            ..Self::new(inner, idle_timeout)
+        }
+    }
+
+    fn give_back(&mut self) {
+        if let Some(lent) = self.lent.take() {
+            lent.give_back();
         }
     }
 }
@@ -52,13 +72,21 @@ impl Body for UpstreamBody {
         if this.finished {
             return Poll::Ready(None);
         }
+        if let Some(lent) = &mut this.lent {
+            lent.drive(cx);
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 this.idle.as_mut().reset(Instant::now() + this.idle_timeout);
+                if this.inner.is_end_stream() {
+                    this.give_back();
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => {
                 this.finished = true;
+                // The connection is in an unknown state: dropping it closes it.
+                this.lent = None;
                 let kind = classify_hyper_error(&error);
                 Poll::Ready(Some(Err(TransportError::new(kind, ErrorSource::Upstream)
                     .in_body()
@@ -66,13 +94,15 @@ impl Body for UpstreamBody {
             }
             Poll::Ready(None) => {
                 this.finished = true;
+                this.give_back();
                 Poll::Ready(None)
             }
             Poll::Pending => {
                 ready!(this.idle.as_mut().poll(cx));
-                // Ending here and dropping nothing: the caller drops the body, which drops the
-                // stalled upstream stream.
+                // Ending here: the caller drops the body, which drops the stalled upstream
+                // stream; a lent connection is closed now.
                 this.finished = true;
+                this.lent = None;
                 Poll::Ready(Some(Err(TransportError::new(
                     TransportErrorKind::Timeout(TimeoutPhase::Idle),
                     ErrorSource::Upstream,

@@ -3,7 +3,10 @@
 //! This is the only place HTTP clients are built. Executors receive a [`ClientPool`] and call
 //! [`ClientPool::send`] with the account's [`Egress`]; the pool finds or creates that egress's
 //! client (hyper-util's legacy client over rustls, HTTP/1.1 or HTTP/2 by ALPN, keep-alive,
-//! TCP_NODELAY) and applies the timeouts:
+//! TCP_NODELAY) and applies the timeouts. Upstreams known to speak HTTP/1.1 before connecting
+//! (plain `http`, or `https` with HTTP/2 off) skip that client: the pool keeps their idle
+//! connections itself and each request drives its own (`h1`), over the same connector. The
+//! timeouts:
 //!
 //! - connect: one deadline over TCP, the proxy handshake and TLS;
 //! - first byte: from handing the request over to the response headers (it includes connection
@@ -20,6 +23,7 @@ mod body;
 mod connector;
 mod egress;
 mod error;
+mod h1;
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -119,7 +123,18 @@ impl PoolConfig {
 /// One egress's client and when it was last used (a tick of the pool's clock).
 struct Entry {
     client: Client<EgressConnector, RequestBody>,
+    /// The egress's connector, for the HTTP/1.1 connections the pool keeps itself.
+    connector: EgressConnector,
+    /// Idle HTTP/1.1 connections to upstreams known to speak HTTP/1.1 (see [`h1`]).
+    idle_h1: Arc<h1::IdleConns>,
     last_used: AtomicU64,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        // Bodies still being read hold the list; their connections close when they end.
+        self.idle_h1.close();
+    }
 }
 
 struct Shared {
@@ -195,18 +210,27 @@ impl ClientPool {
     ) -> Result<Response<UpstreamBody>, TransportError> {
         check_request(&request)?;
         let entry = self.entry(egress)?;
+        let config = &self.shared.config;
+        if speaks_http1(&request, config) {
+            let idle = Arc::clone(&entry.idle_h1);
+            let connector = entry.connector.clone();
+            drop(entry);
+            let (response, lent) = tokio::time::timeout(
+                config.first_byte_timeout,
+                h1::send(&idle, &connector, request),
+            )
+            .await
+            .map_err(|_| first_byte_timeout())??;
+            let idle = config.idle_read_timeout;
+            return Ok(response.map(|body| UpstreamBody::with_connection(body, idle, lent)));
+        }
         let pending = entry.client.request(request);
         // The entry may be evicted while the request runs; the client stays alive through the
         // future's own handles.
         drop(entry);
         let response = tokio::time::timeout(self.shared.config.first_byte_timeout, pending)
             .await
-            .map_err(|_| {
-                TransportError::new(
-                    TransportErrorKind::Timeout(TimeoutPhase::FirstByte),
-                    ErrorSource::Upstream,
-                )
-            })?
+            .map_err(|_| first_byte_timeout())?
             .map_err(classify_client_error)?;
         let idle = self.shared.config.idle_read_timeout;
         Ok(response.map(|body| UpstreamBody::new(body, idle)))
@@ -288,8 +312,15 @@ impl ClientPool {
 
         // Built outside the lock: building does no IO but is not free, and another caller may
         // win the race, in which case this one is dropped unused.
+        let connector = self.connector(egress)?;
+        let config = &self.shared.config;
         let built = Arc::new(Entry {
-            client: self.build_client(egress)?,
+            client: self.build_client(connector.clone()),
+            connector,
+            idle_h1: Arc::new(h1::IdleConns::new(
+                config.max_idle_per_host,
+                config.pool_idle_timeout,
+            )),
             last_used: AtomicU64::new(tick),
         });
         let evicted;
@@ -314,18 +345,18 @@ impl ClientPool {
         Ok(built)
     }
 
-    fn build_client(
-        &self,
-        egress: &Egress,
-    ) -> Result<Client<EgressConnector, RequestBody>, TransportError> {
-        let connector = EgressConnector::new(egress, &self.shared.connector).map_err(|_| {
+    fn connector(&self, egress: &Egress) -> Result<EgressConnector, TransportError> {
+        EgressConnector::new(egress, &self.shared.connector).map_err(|_| {
             // `ValidProxyUrl::parse` rejects URLs whose endpoint cannot be built, so this is only
             // reachable through a bug; the egress is still not used directly.
             TransportError::new(
                 TransportErrorKind::ProxyConnect(ProxyFailure::Unreachable),
                 ErrorSource::Proxy,
             )
-        })?;
+        })
+    }
+
+    fn build_client(&self, connector: EgressConnector) -> Client<EgressConnector, RequestBody> {
         let config = &self.shared.config;
         let mut builder = Client::builder(TokioExecutor::new());
         builder
@@ -334,7 +365,7 @@ impl ClientPool {
             .pool_idle_timeout(config.pool_idle_timeout)
             .pool_max_idle_per_host(config.max_idle_per_host)
             .http2_keep_alive_interval(config.http2_keep_alive_interval);
-        Ok(builder.build(connector))
+        builder.build(connector)
     }
 }
 
@@ -357,6 +388,25 @@ fn tls_config(extra_roots: &[CertificateDer<'static>]) -> Result<rustls::ClientC
         .map_err(PoolError::Tls)?
         .with_root_certificates(roots)
         .with_no_client_auth())
+}
+
+/// True when the upstream is known to speak HTTP/1.1 before connecting: plain `http` (HTTP/2
+/// is offered only through TLS), or `https` when HTTP/2 is not offered. Those requests drive
+/// their own connection ([`h1`]); the others go through the legacy client, which learns the
+/// protocol from ALPN.
+fn speaks_http1(request: &Request<RequestBody>, config: &PoolConfig) -> bool {
+    match request.uri().scheme_str() {
+        Some("http") => true,
+        Some("https") => !config.enable_http2,
+        _ => false,
+    }
+}
+
+fn first_byte_timeout() -> TransportError {
+    TransportError::new(
+        TransportErrorKind::Timeout(TimeoutPhase::FirstByte),
+        ErrorSource::Upstream,
+    )
 }
 
 /// Rejects requests the legacy client would refuse, before any connection is made.
@@ -397,4 +447,23 @@ fn classify_client_error(error: hyper_util::client::legacy::Error) -> TransportE
         ErrorSource::Upstream
     };
     TransportError::new(kind, blame).with_cause(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The send future is held (and moved into a box) on every upstream call: what only a new
+    /// connection needs (the connector's and the handshake's futures, the stream itself) is
+    /// boxed where it is awaited, so it does not weigh on requests that reuse a connection.
+    #[test]
+    fn the_send_future_stays_small() {
+        const LIMIT: usize = 2 * 1024;
+        let pool = ClientPool::new(PoolConfig::default()).unwrap();
+        let request = Request::get("http://127.0.0.1:9/")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let size = std::mem::size_of_val(&pool.send(&Egress::Direct, request));
+        assert!(size <= LIMIT, "{size} bytes, over {LIMIT}");
+    }
 }

@@ -7,6 +7,7 @@
 )]
 
 mod direct;
+mod h1;
 mod pool;
 mod proxy;
 mod proxy_url;

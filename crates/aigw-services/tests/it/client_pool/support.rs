@@ -271,7 +271,7 @@ pub async fn trickling_server(chunks: usize, gap: Duration) -> SocketAddr {
     addr
 }
 
-async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<String> {
+pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<String> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
