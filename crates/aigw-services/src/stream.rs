@@ -43,6 +43,11 @@ pub struct ClientStream {
     translator: StreamTranslator,
     out: BytesMut,
     keepalive: Pin<Box<Sleep>>,
+    /// A frame arrived since the keep-alive deadline was last moved: it moves once the
+    /// upstream has nothing more at hand, not for every frame.
+    heard: bool,
+    /// Where the output primed before the answer stands (see [`First`]).
+    first: First,
     done: bool,
     /// The attempt this stream answers, recorded once the stream ends (or
     /// is dropped).
@@ -91,6 +96,8 @@ impl ClientStream {
             translator,
             out: BytesMut::with_capacity(4096),
             keepalive: Box::pin(sleep(KEEPALIVE_INTERVAL)),
+            heard: false,
+            first: First::Flowing,
             done: false,
             attempt: None,
             failure: None,
@@ -140,6 +147,7 @@ impl ClientStream {
     /// the stream is committed to this upstream.
     pub async fn prime(&mut self) -> Result<(), PrimeError> {
         use http_body_util::BodyExt as _;
+        self.first = First::Primed;
         while !self.translator.bytes_emitted() {
             match self.upstream.frame().await {
                 Some(Ok(frame)) => {
@@ -197,9 +205,7 @@ impl ClientStream {
     /// Translates one upstream frame into the pending output; returns that
     /// output when it has grown large enough to go out at once.
     fn translate_frame(&mut self, frame: Frame<Bytes>) -> Option<Bytes> {
-        self.keepalive
-            .as_mut()
-            .reset(Instant::now() + KEEPALIVE_INTERVAL);
+        self.heard = true;
         // Trailers carry nothing for the client.
         let data = frame.into_data().ok()?;
         match self.translator.push(&data, &mut self.out) {
@@ -229,6 +235,11 @@ impl ClientStream {
         if let Some(bytes) = self.take_out() {
             return Poll::Ready(Some(Ok(Frame::data(bytes))));
         }
+        if std::mem::take(&mut self.heard) {
+            self.keepalive
+                .as_mut()
+                .reset(Instant::now() + KEEPALIVE_INTERVAL);
+        }
         if self.keepalive.as_mut().poll(cx).is_ready() {
             self.keepalive
                 .as_mut()
@@ -248,6 +259,26 @@ impl Body for ClientStream {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
+        match this.first {
+            First::Primed => {
+                this.first = if this.done {
+                    First::Flowing
+                } else {
+                    First::Handed
+                };
+                if let Some(bytes) = this.take_out() {
+                    return Poll::Ready(Some(Ok(Frame::data(bytes))));
+                }
+            }
+            First::Handed => {
+                // Pending makes the server write what it has; this poll's waker brings it
+                // straight back.
+                this.first = First::Flowing;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            First::Flowing => {}
+        }
         loop {
             if this.done {
                 let last = this.take_out();
@@ -290,6 +321,18 @@ impl Drop for ClientStream {
     fn drop(&mut self) {
         self.record_stats();
     }
+}
+
+/// The first output leaves on its own: whatever else the upstream already sent is translated
+/// only after it was flushed, so a burst of events does not hold up the first one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum First {
+    /// Primed output waits to go out ahead of everything else.
+    Primed,
+    /// It went to the server; the next poll yields once so that the server flushes it.
+    Handed,
+    /// Output flows as it comes.
+    Flowing,
 }
 
 /// Why a stream failed before producing anything for the client.

@@ -5,3 +5,4 @@ mod credentials;
 mod onboarding;
 mod proxy_assign;
 mod stats;
+mod stream;
