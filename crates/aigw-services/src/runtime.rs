@@ -478,6 +478,7 @@ fn spawn_refresher(
                 },
             }
             gateway.cooldowns().purge_expired();
+            gateway.pool().close_idle_connections();
             if let Err(e) = builder.rebuild(&repository, &gateway).await {
                 tracing::warn!(error = %e, "snapshot refresh failed; serving the previous one")
             }

@@ -11,10 +11,12 @@
 //! how a client disconnect cancels the upstream call.
 //!
 //! Idle connections are kept per egress and host, at most `max_idle_per_host`, and not reused
-//! once idle longer than `pool_idle_timeout`. Nobody polls an idle connection, so one the
-//! upstream closed is found closed when it is taken out (and dropped), or, if the close arrives
-//! while the request is being written, the request is sent again on a fresh connection when
-//! hyper reports that none of it was sent.
+//! once idle longer than `pool_idle_timeout`. Nobody polls an idle connection between
+//! requests, so one the upstream closed is found closed when it is taken out (and dropped),
+//! or, if the close arrives while the request is being written, the request is sent again on
+//! a fresh connection when hyper reports that none of it was sent. A periodic sweep
+//! (`ClientPool::close_idle_connections`, on every snapshot refresh) closes the ones idle past
+//! the timeout or closed by the upstream, so a host no longer called keeps no sockets open.
 
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
@@ -184,6 +186,23 @@ impl IdleConns {
             host.idle.push(Idle { conn, since: now });
         }
         drop(hosts);
+        drop(dropped);
+    }
+
+    /// Closes the idle connections that idled past the timeout or that the upstream closed.
+    pub(crate) fn close_stale(&self) {
+        let now = Instant::now();
+        let dropped: Vec<Idle> = {
+            let mut hosts = self.hosts.lock();
+            let mut dropped = Vec::new();
+            for host in &mut hosts.by_host {
+                dropped.extend(host.idle.extract_if(.., |idle| {
+                    now.duration_since(idle.since) >= self.idle_timeout || !idle.conn.ready_now()
+                }));
+            }
+            hosts.by_host.retain(|host| !host.idle.is_empty());
+            dropped
+        };
         drop(dropped);
     }
 

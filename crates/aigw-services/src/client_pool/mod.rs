@@ -302,6 +302,17 @@ impl ClientPool {
         drop(removed);
     }
 
+    /// Closes the idle HTTP/1.1 connections the pool keeps itself (see `h1`) that idled past
+    /// `pool_idle_timeout` or that the upstream closed. Nothing polls an idle connection, so
+    /// without this they would stay open until their host is called again; the runtime calls
+    /// it on every snapshot refresh.
+    pub fn close_idle_connections(&self) {
+        let entries: Vec<Arc<Entry>> = self.shared.egresses.read().values().cloned().collect();
+        for entry in entries {
+            entry.idle_h1.close_stale();
+        }
+    }
+
     /// The client of `egress`, created on first use.
     fn entry(&self, egress: &Egress) -> Result<Arc<Entry>, TransportError> {
         let tick = self.shared.clock.fetch_add(1, Ordering::Relaxed);

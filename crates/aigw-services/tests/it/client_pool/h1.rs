@@ -151,3 +151,33 @@ async fn pieces_that_arrived_together_are_read_without_waiting() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn the_sweep_closes_connections_idle_past_the_timeout() {
+    let upstream = upstream().await;
+    let pool = ClientPool::new(PoolConfig {
+        pool_idle_timeout: Duration::from_millis(100),
+        ..config()
+    })
+    .unwrap();
+    let response = pool
+        .send(&Egress::Direct, get(&upstream.url("/a")))
+        .await
+        .unwrap();
+    assert_eq!(text(response).await, "GET /a ");
+    pool.close_idle_connections();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        upstream.closed(),
+        0,
+        "a connection within the timeout was closed"
+    );
+    // Past the timeout, nothing else touches the connection: only the sweep closes it.
+    pool.close_idle_connections();
+    wait_until(
+        Duration::from_secs(5),
+        "the sweep to close the stale connection",
+        async || upstream.closed() == 1,
+    )
+    .await;
+}
