@@ -12,10 +12,11 @@ use http_body_util::BodyExt as _;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpListener;
 
-use super::support::{config, get, pool, read_head, text, upstream};
+use super::support::{Upstream, config, get, pool, read_head, text, upstream};
 
-#[tokio::test]
-async fn a_connection_idle_past_the_idle_timeout_is_not_reused() {
+/// An echo upstream and a pool whose idle connections expire after 100 ms, after one request
+/// left a connection idle in it.
+async fn one_request_with_a_short_idle_timeout() -> (Upstream, ClientPool) {
     let upstream = upstream().await;
     let pool = ClientPool::new(PoolConfig {
         pool_idle_timeout: Duration::from_millis(100),
@@ -27,6 +28,12 @@ async fn a_connection_idle_past_the_idle_timeout_is_not_reused() {
         .await
         .unwrap();
     assert_eq!(text(response).await, "GET /a ");
+    (upstream, pool)
+}
+
+#[tokio::test]
+async fn a_connection_idle_past_the_idle_timeout_is_not_reused() {
+    let (upstream, pool) = one_request_with_a_short_idle_timeout().await;
     tokio::time::sleep(Duration::from_millis(250)).await;
     let response = pool
         .send(&Egress::Direct, get(&upstream.url("/b")))
@@ -154,17 +161,7 @@ async fn pieces_that_arrived_together_are_read_without_waiting() {
 
 #[tokio::test]
 async fn the_sweep_closes_connections_idle_past_the_timeout() {
-    let upstream = upstream().await;
-    let pool = ClientPool::new(PoolConfig {
-        pool_idle_timeout: Duration::from_millis(100),
-        ..config()
-    })
-    .unwrap();
-    let response = pool
-        .send(&Egress::Direct, get(&upstream.url("/a")))
-        .await
-        .unwrap();
-    assert_eq!(text(response).await, "GET /a ");
+    let (upstream, pool) = one_request_with_a_short_idle_timeout().await;
     pool.close_idle_connections();
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(
