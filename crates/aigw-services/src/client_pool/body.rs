@@ -27,6 +27,9 @@ pub struct UpstreamBody {
     /// Boxed so that the body is `Unpin` and callers can poll it without pinning it first.
     idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
+    /// A frame arrived since the idle deadline was last moved: it moves once the upstream has
+    /// nothing more at hand, not for every frame.
+    heard: bool,
     finished: bool,
     /// The HTTP/1.1 connection this body is read from, when the request drives its own
     /// connection (see [`super::h1`]): polled before the body, and handed back at its end.
@@ -39,6 +42,7 @@ impl UpstreamBody {
             inner,
             idle: Box::pin(sleep(idle_timeout)),
             idle_timeout,
+            heard: false,
             finished: false,
             lent: None,
         }
@@ -77,7 +81,7 @@ impl Body for UpstreamBody {
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                this.idle.as_mut().reset(Instant::now() + this.idle_timeout);
+                this.heard = true;
                 if this.inner.is_end_stream() {
                     this.give_back();
                 }
@@ -98,6 +102,9 @@ impl Body for UpstreamBody {
                 Poll::Ready(None)
             }
             Poll::Pending => {
+                if std::mem::take(&mut this.heard) {
+                    this.idle.as_mut().reset(Instant::now() + this.idle_timeout);
+                }
                 ready!(this.idle.as_mut().poll(cx));
                 // Ending here: the caller drops the body, which drops the stalled upstream
                 // stream; a lent connection is closed now.
