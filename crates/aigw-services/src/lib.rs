@@ -29,6 +29,7 @@ pub mod rotation;
 pub mod routing;
 pub mod runtime;
 pub mod selector;
+mod silence;
 pub mod snapshot;
 pub mod stats;
 pub mod stream;

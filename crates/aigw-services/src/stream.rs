@@ -10,7 +10,6 @@
 
 use std::borrow::Cow;
 use std::convert::Infallible;
-use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -21,11 +20,11 @@ use aigw_formats::Usage;
 use aigw_formats::stream::{StreamError, StreamStatus, StreamTranslator};
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame};
-use tokio::time::{Instant, Sleep, sleep};
 
 use crate::attempt::StreamingAttempt;
 use crate::client_pool::UpstreamBody;
 use crate::redact::Secrets;
+use crate::silence::Silence;
 
 /// How long the upstream may stay silent before a keep-alive comment is sent.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
@@ -42,10 +41,8 @@ pub struct ClientStream {
     upstream: UpstreamBody,
     translator: StreamTranslator,
     out: BytesMut,
-    keepalive: Pin<Box<Sleep>>,
-    /// A frame arrived since the keep-alive deadline was last moved: it moves once the
-    /// upstream has nothing more at hand, not for every frame.
-    heard: bool,
+    /// Upstream silence after which a keep-alive comment goes out.
+    keepalive: Silence,
     /// Where the output primed before the answer stands (see [`First`]).
     first: First,
     done: bool,
@@ -95,8 +92,7 @@ impl ClientStream {
             upstream,
             translator,
             out: BytesMut::with_capacity(4096),
-            keepalive: Box::pin(sleep(KEEPALIVE_INTERVAL)),
-            heard: false,
+            keepalive: Silence::new(KEEPALIVE_INTERVAL),
             first: First::Flowing,
             done: false,
             attempt: None,
@@ -205,7 +201,7 @@ impl ClientStream {
     /// Translates one upstream frame into the pending output; returns that
     /// output when it has grown large enough to go out at once.
     fn translate_frame(&mut self, frame: Frame<Bytes>) -> Option<Bytes> {
-        self.heard = true;
+        self.keepalive.heard();
         // Trailers carry nothing for the client.
         let data = frame.into_data().ok()?;
         match self.translator.push(&data, &mut self.out) {
@@ -235,15 +231,7 @@ impl ClientStream {
         if let Some(bytes) = self.take_out() {
             return Poll::Ready(Some(Ok(Frame::data(bytes))));
         }
-        if std::mem::take(&mut self.heard) {
-            self.keepalive
-                .as_mut()
-                .reset(Instant::now() + KEEPALIVE_INTERVAL);
-        }
-        if self.keepalive.as_mut().poll(cx).is_ready() {
-            self.keepalive
-                .as_mut()
-                .reset(Instant::now() + KEEPALIVE_INTERVAL);
+        if self.keepalive.poll_passed(cx).is_ready() {
             return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(KEEPALIVE)))));
         }
         Poll::Pending

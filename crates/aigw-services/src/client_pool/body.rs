@@ -1,6 +1,5 @@
 //! The upstream response body: an idle-read deadline per frame, and no total deadline.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -8,12 +7,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use tokio::time::{Instant, Sleep, sleep};
 
 use super::error::{
     ErrorSource, TimeoutPhase, TransportError, TransportErrorKind, classify_hyper_error,
 };
 use super::h1::Lent;
+use crate::silence::Silence;
 
 /// A response body from an upstream.
 ///
@@ -24,12 +23,8 @@ use super::h1::Lent;
 #[derive(Debug)]
 pub struct UpstreamBody {
     inner: Incoming,
-    /// Boxed so that the body is `Unpin` and callers can poll it without pinning it first.
-    idle: Pin<Box<Sleep>>,
-    idle_timeout: Duration,
-    /// A frame arrived since the idle deadline was last moved: it moves once the upstream has
-    /// nothing more at hand, not for every frame.
-    heard: bool,
+    /// The idle-read timeout, counted from when the upstream last had nothing at hand.
+    idle: Silence,
     finished: bool,
     /// The HTTP/1.1 connection this body is read from, when the request drives its own
     /// connection (see [`super::h1`]): polled before the body, and handed back at its end.
@@ -40,9 +35,7 @@ impl UpstreamBody {
     pub(crate) fn new(inner: Incoming, idle_timeout: Duration) -> Self {
         Self {
             inner,
-            idle: Box::pin(sleep(idle_timeout)),
-            idle_timeout,
-            heard: false,
+            idle: Silence::new(idle_timeout),
             finished: false,
             lent: None,
         }
@@ -81,7 +74,7 @@ impl Body for UpstreamBody {
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                this.heard = true;
+                this.idle.heard();
                 if this.inner.is_end_stream() {
                     this.give_back();
                 }
@@ -102,10 +95,7 @@ impl Body for UpstreamBody {
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                if std::mem::take(&mut this.heard) {
-                    this.idle.as_mut().reset(Instant::now() + this.idle_timeout);
-                }
-                ready!(this.idle.as_mut().poll(cx));
+                ready!(this.idle.poll_passed(cx));
                 // Ending here: the caller drops the body, which drops the stalled upstream
                 // stream; a lent connection is closed now.
                 this.finished = true;
