@@ -246,6 +246,17 @@ impl StdError for TransportError {
     }
 }
 
+/// A failed exchange with an upstream, of `kind`: blamed on the gateway for a request it built
+/// wrongly, on the upstream otherwise.
+pub(super) fn exchange_failure(kind: TransportErrorKind) -> TransportError {
+    let blame = if kind == TransportErrorKind::InvalidRequest {
+        ErrorSource::Internal
+    } else {
+        ErrorSource::Upstream
+    };
+    TransportError::new(kind, blame)
+}
+
 /// Maps hyper's error predicates to a kind; anything that is neither a parse nor a usage error
 /// is a connection that ended early (closed, reset, HTTP/2 stream or connection error).
 pub(super) fn classify_hyper_error(error: &hyper::Error) -> TransportErrorKind {

@@ -32,7 +32,9 @@ use parking_lot::Mutex;
 use tower_service::Service as _;
 
 use super::connector::{EgressConnector, UpstreamStream};
-use super::error::{ErrorSource, TransportError, TransportErrorKind, classify_hyper_error};
+use super::error::{
+    ErrorSource, TransportError, TransportErrorKind, classify_hyper_error, exchange_failure,
+};
 
 /// The pool's request body (`RequestBody`), named here so that this module does not reach
 /// back into the pool's.
@@ -251,10 +253,7 @@ pub(crate) async fn send(
             // the request goes again, on another connection.
             Err(Failed::Unsent(unsent)) if reused => request = *unsent,
             Err(Failed::Unsent(_)) => {
-                return Err(TransportError::new(
-                    TransportErrorKind::ConnectionClosed,
-                    ErrorSource::Upstream,
-                ));
+                return Err(exchange_failure(TransportErrorKind::ConnectionClosed));
             }
             Err(Failed::Error(error)) => return Err(error),
         }
@@ -332,9 +331,8 @@ async fn exchange(
             })),
             // The connection ended without answering (hyper normally answers the request
             // with the reason first).
-            Poll::Pending if !open => Poll::Ready(Err(Failed::Error(TransportError::new(
+            Poll::Pending if !open => Poll::Ready(Err(Failed::Error(exchange_failure(
                 TransportErrorKind::ConnectionClosed,
-                ErrorSource::Upstream,
             )))),
             Poll::Pending => Poll::Pending,
         }
@@ -343,11 +341,5 @@ async fn exchange(
 }
 
 fn classify(error: &hyper::Error) -> TransportError {
-    let kind = classify_hyper_error(error);
-    let blame = if kind == TransportErrorKind::InvalidRequest {
-        ErrorSource::Internal
-    } else {
-        ErrorSource::Upstream
-    };
-    TransportError::new(kind, blame)
+    exchange_failure(classify_hyper_error(error))
 }

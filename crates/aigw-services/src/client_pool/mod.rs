@@ -43,10 +43,10 @@ use rustls::pki_types::CertificateDer;
 pub use body::UpstreamBody;
 use connector::{ConnectorSettings, EgressConnector};
 pub use egress::{Egress, ProxyScheme, ValidProxyUrl};
-use error::classify_hyper_error;
 pub use error::{
     ErrorSource, PoolError, ProxyFailure, TimeoutPhase, TransportError, TransportErrorKind,
 };
+use error::{classify_hyper_error, exchange_failure};
 
 /// The body of an outbound request. Request bodies are built in memory before sending, so a
 /// full buffer fits both streaming and non-streaming calls.
@@ -452,12 +452,7 @@ fn classify_client_error(error: hyper_util::client::legacy::Error) -> TransportE
     let kind = cause
         .and_then(|c| c.downcast_ref::<hyper::Error>())
         .map_or(TransportErrorKind::ConnectionClosed, classify_hyper_error);
-    let blame = if kind == TransportErrorKind::InvalidRequest {
-        ErrorSource::Internal
-    } else {
-        ErrorSource::Upstream
-    };
-    TransportError::new(kind, blame).with_cause(error)
+    exchange_failure(kind).with_cause(error)
 }
 
 #[cfg(test)]
