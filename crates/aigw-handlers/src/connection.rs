@@ -315,7 +315,7 @@ pub(crate) struct Conn {
     close: AtomicU8,
     /// Taken out of the table to make room; its task has yet to close it.
     evicted: AtomicBool,
-    /// Wakes the connection's task: asked to close, or it went idle.
+    /// Wakes the connection's task when it is asked to close.
     wake: Notify,
 }
 
@@ -324,8 +324,7 @@ impl Conn {
         &self.shared.app
     }
 
-    /// Waits until something changed: a close request or the connection
-    /// going idle.
+    /// Waits until the connection is asked to close.
     pub(crate) async fn changed(&self) {
         self.wake.notified().await;
     }
@@ -417,8 +416,12 @@ impl Drop for InFlight {
             conn.idle_since
                 .store(conn.shared.now_ms(), Ordering::Release);
             conn.first_byte.store(0, Ordering::Release);
-            // The idle deadlines start now: the task re-arms its timer.
-            conn.wake.notify_one();
+            // The idle deadline starts now. The task's timer, armed while
+            // the request was in flight, is due no later than that deadline
+            // and re-arms when it fires, so the task is not woken here: this
+            // drop runs inside the connection's own task for HTTP/1, and a
+            // task that wakes itself is rescheduled as a yield, which hands
+            // it to the other worker thread after every request.
         }
     }
 }
@@ -436,8 +439,9 @@ impl Reading {
 
 impl Drop for Reading {
     fn drop(&mut self) {
+        // No wake: a request that stops reading can only make closing wait
+        // longer (see `only_reading`), never sooner.
         self.0.reading.fetch_sub(1, Ordering::AcqRel);
-        self.0.wake.notify_one();
     }
 }
 
