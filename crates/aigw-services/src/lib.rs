@@ -15,6 +15,7 @@ pub mod failover;
 pub mod gateway;
 mod go_duration;
 pub mod health;
+pub mod inline_waker;
 pub mod limits;
 pub mod metrics;
 pub mod onboarding;

@@ -69,10 +69,12 @@ impl Body for UpstreamBody {
         if this.finished {
             return Poll::Ready(None);
         }
-        if let Some(lent) = &mut this.lent {
-            lent.drive(cx);
-        }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        let inner = &mut this.inner;
+        let polled = match &mut this.lent {
+            Some(lent) => lent.poll(cx, |cx| Pin::new(&mut *inner).poll_frame(cx)),
+            None => Pin::new(inner).poll_frame(cx),
+        };
+        match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 this.idle.heard();
                 if this.inner.is_end_stream() {

@@ -31,6 +31,8 @@ use hyper::client::conn::http1;
 use parking_lot::Mutex;
 use tower_service::Service as _;
 
+use crate::inline_waker::InlineWaker;
+
 use super::connector::{EgressConnector, UpstreamStream};
 use super::error::{
     ErrorSource, TransportError, TransportErrorKind, classify_hyper_error, exchange_failure,
@@ -45,19 +47,18 @@ type RequestBody = http_body_util::Full<bytes::Bytes>;
 pub(crate) struct Conn {
     sender: http1::SendRequest<RequestBody>,
     conn: http1::Connection<UpstreamStream, RequestBody>,
+    /// What the connection and its response are polled with, inside the request's task.
+    waker: InlineWaker,
 }
 
 impl Conn {
-    /// Polls the connection; true while it is still open.
-    fn drive(&mut self, cx: &mut Context<'_>) -> bool {
-        Pin::new(&mut self.conn).poll(cx).is_pending()
-    }
-
     /// True when the connection is open and ready for a request, without waiting: an idle
     /// connection the upstream closed reads its end of file here.
     fn ready_now(&mut self) -> bool {
         let mut cx = Context::from_waker(Waker::noop());
-        self.drive(&mut cx) && !self.sender.is_closed() && self.sender.is_ready()
+        Pin::new(&mut self.conn).poll(&mut cx).is_pending()
+            && !self.sender.is_closed()
+            && self.sender.is_ready()
     }
 }
 
@@ -70,16 +71,26 @@ pub(crate) struct Lent {
 }
 
 impl Lent {
-    /// Lets the connection read and write; called before every poll of the body.
-    pub(crate) fn drive(&mut self, cx: &mut Context<'_>) {
-        if self.open {
-            self.open = self.conn.drive(cx);
-        }
+    /// Polls `read` (the body's side), letting the connection read and write first.
+    pub(crate) fn poll<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut read: impl FnMut(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        let Self { conn, open, .. } = self;
+        let Conn { conn, waker, .. } = &mut **conn;
+        waker.poll(cx, |cx| {
+            if *open {
+                *open = Pin::new(&mut *conn).poll(cx).is_pending();
+            }
+            read(cx)
+        })
     }
 
     /// The body was read to its end: the connection goes back to the pool if it can take
     /// another request.
     pub(crate) fn give_back(mut self) {
+        self.conn.waker.forget_task();
         if self.open && self.conn.ready_now() {
             self.home.put(self.authority, self.conn);
         }
@@ -305,7 +316,11 @@ async fn open(connector: &EgressConnector, uri: &Uri) -> Result<Box<Conn>, Trans
     let (sender, conn) = http1::handshake(stream)
         .await
         .map_err(|e| classify(&e).with_cause(e))?;
-    Ok(Box::new(Conn { sender, conn }))
+    Ok(Box::new(Conn {
+        sender,
+        conn,
+        waker: InlineWaker::new(),
+    }))
 }
 
 /// Writes the request and reads the response's headers, polling the connection meanwhile.
@@ -313,29 +328,35 @@ async fn exchange(
     conn: &mut Conn,
     request: Request<RequestBody>,
 ) -> Result<Response<Incoming>, Failed> {
-    let Conn { sender, conn } = conn;
+    let Conn {
+        sender,
+        conn,
+        waker,
+    } = conn;
     let mut response = pin!(sender.try_send_request(request));
     let mut open = true;
     poll_fn(|cx| {
-        if open {
-            open = Pin::new(&mut *conn).poll(cx).is_pending();
-        }
-        match response.as_mut().poll(cx) {
-            Poll::Ready(Ok(response)) => Poll::Ready(Ok(response)),
-            Poll::Ready(Err(mut error)) => Poll::Ready(Err(match error.take_message() {
-                Some(unsent) => Failed::Unsent(Box::new(unsent)),
-                None => {
-                    let error = error.into_error();
-                    Failed::Error(classify(&error).with_cause(error))
-                }
-            })),
-            // The connection ended without answering (hyper normally answers the request
-            // with the reason first).
-            Poll::Pending if !open => Poll::Ready(Err(Failed::Error(exchange_failure(
-                TransportErrorKind::ConnectionClosed,
-            )))),
-            Poll::Pending => Poll::Pending,
-        }
+        waker.poll(cx, |cx| {
+            if open {
+                open = Pin::new(&mut *conn).poll(cx).is_pending();
+            }
+            match response.as_mut().poll(cx) {
+                Poll::Ready(Ok(response)) => Poll::Ready(Ok(response)),
+                Poll::Ready(Err(mut error)) => Poll::Ready(Err(match error.take_message() {
+                    Some(unsent) => Failed::Unsent(Box::new(unsent)),
+                    None => {
+                        let error = error.into_error();
+                        Failed::Error(classify(&error).with_cause(error))
+                    }
+                })),
+                // The connection ended without answering (hyper normally answers the request
+                // with the reason first).
+                Poll::Pending if !open => Poll::Ready(Err(Failed::Error(exchange_failure(
+                    TransportErrorKind::ConnectionClosed,
+                )))),
+                Poll::Pending => Poll::Pending,
+            }
+        })
     })
     .await
 }

@@ -2,6 +2,7 @@
 
 mod client_pool;
 mod credentials;
+mod inline_waker;
 mod onboarding;
 mod proxy_assign;
 mod stats;

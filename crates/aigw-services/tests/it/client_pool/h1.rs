@@ -12,6 +12,8 @@ use http_body_util::BodyExt as _;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpListener;
 
+use crate::inline_waker::wakes_during_poll;
+
 use super::support::{Upstream, config, get, pool, read_head, text, upstream};
 
 /// An echo upstream and a pool whose idle connections expire after 100 ms, after one request
@@ -177,4 +179,24 @@ async fn the_sweep_closes_connections_idle_past_the_timeout() {
         async || upstream.closed() == 1,
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_request_does_not_wake_its_own_task_while_it_runs() {
+    let upstream = upstream().await;
+    let pool = pool();
+    // The first request opens the connection, the second reuses it.
+    for path in ["/a", "/b"] {
+        let (body, wakes) = wakes_during_poll(async {
+            let response = pool
+                .send(&Egress::Direct, get(&upstream.url(path)))
+                .await
+                .unwrap();
+            text(response).await
+        })
+        .await;
+        assert_eq!(body, format!("GET {path} "));
+        assert_eq!(wakes, 0, "{path}: the request woke its own task");
+    }
+    assert_eq!(upstream.accepted(), 1);
 }
