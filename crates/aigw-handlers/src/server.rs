@@ -4,12 +4,13 @@
 //! shuts down gracefully.
 
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aigw_services::inline_waker::InlineWaker;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -182,13 +183,17 @@ fn spawn_connection(
             let conn = &conn;
             async move {
                 tokio::pin!(http);
+                // The handler reading the request body and hyper filling it wake each
+                // other inside this task: those wakes re-run the poll instead of making
+                // the task yield to another worker thread after every request.
+                let waker = InlineWaker::new();
                 let timer =
                     tokio::time::sleep_until(Instant::now() + conn.shared.options.header_timeout);
                 tokio::pin!(timer);
                 let mut graceful = false;
                 loop {
                     tokio::select! {
-                        result = http.as_mut() => {
+                        result = poll_fn(|cx| waker.poll(cx, |cx| http.as_mut().poll(cx))) => {
                             if let Err(e) = result {
                                 tracing::debug!(error = %e, "connection ended with an error");
                             }
@@ -207,7 +212,7 @@ fn spawn_connection(
                         },
                         () = &mut timer => {}
                     }
-                    // Something changed or the timer fired: see which deadline applies.
+                    // Asked to close, or the timer fired: see which deadline applies.
                     match conn.deadline() {
                         Deadline::At(at) => timer.as_mut().reset(at),
                         Deadline::Expired(kind) => {
