@@ -11,8 +11,9 @@
 //! pin is the one shared-state round trip of its request. Writing one never
 //! blocks a request: the data plane queues it (bounded; a full queue drops
 //! the pin, counted and logged) and the runtime's background task writes it.
-//! Until that write is done, a queued response pin is also kept in this
-//! instance's memory, so a follow-up that arrives here at once finds it.
+//! Until that write is done, a queued pin is also kept in this instance's
+//! memory, so a follow-up or a conversation's next turn that arrives here at
+//! once finds it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -89,16 +90,31 @@ impl PinQueue {
         if response_id.is_empty() || response_id.len() > MAX_ID_BYTES {
             return;
         }
-        let key = response_key(response_id);
-        // In memory first, so that the writer cannot remove it before it is in.
-        self.unwritten.lock().insert(key.clone(), account);
-        if !self.push(Pin {
-            key: key.clone(),
+        self.remember(Pin {
+            key: response_key(response_id),
             account,
             ttl,
-        }) {
-            self.unwritten.lock().remove(&key);
+        });
+    }
+
+    /// Queues `pin` and keeps it in this instance's memory until it is
+    /// written, so that a request arriving here at once finds it; never waits.
+    pub(crate) fn remember(&self, pin: Pin) {
+        let key = pin.key.clone();
+        let account = pin.account;
+        // In memory first, so that the writer cannot remove it before it is in.
+        self.unwritten.lock().insert(key.clone(), account);
+        if !self.push(pin) {
+            let mut unwritten = self.unwritten.lock();
+            if unwritten.get(&key) == Some(&account) {
+                unwritten.remove(&key);
+            }
         }
+    }
+
+    /// The account of `key`'s pin queued here and not written yet.
+    pub(crate) fn unwritten(&self, key: &str) -> Option<AccountId> {
+        self.unwritten.lock().get(key).copied()
     }
 
     /// Pins dropped because the queue was full (or its writer gone).
@@ -119,8 +135,7 @@ pub(crate) async fn lookup(
         return Ok(None);
     }
     let key = response_key(response_id);
-    let unwritten = queue.unwritten.lock().get(&key).copied();
-    match unwritten {
+    match queue.unwritten(&key) {
         Some(account) => Ok(Some(account)),
         None => state.cache_get::<AccountId>(&key).await,
     }
@@ -143,7 +158,13 @@ pub async fn write_pins(
         if let Err(e) = state.cache_set(&pin.key, &pin.account, pin.ttl).await {
             tracing::warn!(error = %e, "could not pin a key to its account");
         }
-        queue.unwritten.lock().remove(&pin.key);
+        {
+            // A later pin of the same key, queued meanwhile, stays until it is written.
+            let mut unwritten = queue.unwritten.lock();
+            if unwritten.get(&pin.key) == Some(&pin.account) {
+                unwritten.remove(&pin.key);
+            }
+        }
         written += 1;
         if written < BATCH {
             next = rx.try_recv().ok();
@@ -184,5 +205,42 @@ mod tests {
             Some(account)
         );
         assert_eq!(lookup(&queue, &state, "resp_2").await.unwrap(), None);
+    }
+
+    /// A conversation moved twice before the writer ran: the newer pin stays
+    /// in memory until it is written itself, so a turn arriving here in
+    /// between never sees the older one.
+    #[tokio::test]
+    async fn the_newest_unwritten_pin_of_a_key_is_kept_until_it_is_written() {
+        let state = SharedState::from_config(&StateConfig::in_process())
+            .await
+            .unwrap();
+        let (queue, mut rx) = PinQueue::new();
+        let (first, second) = (AccountId::new(), AccountId::new());
+        let pin = |account| Pin {
+            key: "aff:openai:0123".to_owned(),
+            account,
+            ttl: Duration::from_secs(60),
+        };
+        queue.remember(pin(first));
+        assert_eq!(queue.unwritten("aff:openai:0123"), Some(first));
+        queue.remember(pin(second));
+        assert_eq!(queue.unwritten("aff:openai:0123"), Some(second));
+        // The writer takes the older pin alone, as if the newer one came later.
+        let older = rx.try_recv().unwrap();
+        let (other, mut other_rx) = mpsc::channel(1);
+        drop(other);
+        write_pins(&queue, &state, older, &mut other_rx).await;
+        assert_eq!(queue.unwritten("aff:openai:0123"), Some(second));
+        let newer = rx.try_recv().unwrap();
+        write_pins(&queue, &state, newer, &mut rx).await;
+        assert_eq!(queue.unwritten("aff:openai:0123"), None);
+        assert_eq!(
+            state
+                .cache_get::<AccountId>("aff:openai:0123")
+                .await
+                .unwrap(),
+            Some(second)
+        );
     }
 }

@@ -226,7 +226,7 @@ impl Selector {
             counter.unwrap_or(1),
         )?;
         if let Some(pin) = pin {
-            self.pins.push(Pin {
+            self.pins.remember(Pin {
                 key: pin.as_str().to_owned(),
                 account: chosen.account.id,
                 ttl: self.affinity_ttl,
@@ -258,6 +258,14 @@ impl Selector {
         pin: &PinKey,
         counter_key: Option<&str>,
     ) -> PinTurn<'a> {
+        // This instance's own pin, queued and not written yet, is the newest
+        // (the turn before may have moved the conversation a moment ago).
+        if let Some(account) = self.pins.unwritten(pin.as_str()) {
+            return match pinned(entry, filter, model, account) {
+                Some(chosen) => PinTurn::Chosen(Some(chosen)),
+                None => PinTurn::Counter(self.aside()),
+            };
+        }
         let found = self
             .state
             .pin_or_claim(pin.as_str(), self.affinity_ttl, counter_key)
