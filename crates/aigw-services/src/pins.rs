@@ -74,17 +74,6 @@ impl PinQueue {
         )
     }
 
-    /// Queues `pin`; never waits. False when the queue was full and the pin
-    /// was dropped.
-    pub fn push(&self, pin: Pin) -> bool {
-        if self.outbox.try_send(pin).is_err() {
-            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::warn!(dropped, "pin queue full; an account pin was not written");
-            return false;
-        }
-        true
-    }
-
     /// Queues `response_id` as produced by `account`, for `ttl`; never waits.
     pub(crate) fn remember_response(&self, response_id: &str, account: AccountId, ttl: Duration) {
         if response_id.is_empty() || response_id.len() > MAX_ID_BYTES {
@@ -98,17 +87,24 @@ impl PinQueue {
     }
 
     /// Queues `pin` and keeps it in this instance's memory until it is
-    /// written, so that a request arriving here at once finds it; never waits.
+    /// written, so that a request arriving here at once finds it; never
+    /// waits. A full queue drops the pin, counted and logged.
     pub(crate) fn remember(&self, pin: Pin) {
-        let key = pin.key.clone();
-        let account = pin.account;
         // In memory first, so that the writer cannot remove it before it is in.
-        self.unwritten.lock().insert(key.clone(), account);
-        if !self.push(pin) {
-            let mut unwritten = self.unwritten.lock();
-            if unwritten.get(&key) == Some(&account) {
-                unwritten.remove(&key);
-            }
+        self.unwritten.lock().insert(pin.key.clone(), pin.account);
+        if let Err(full) = self.outbox.try_send(pin) {
+            self.forget(&full.into_inner());
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(dropped, "pin queue full; an account pin was not written");
+        }
+    }
+
+    /// Takes `pin` out of this instance's memory (it was written, or
+    /// dropped) unless a newer pin of its key replaced it meanwhile.
+    fn forget(&self, pin: &Pin) {
+        let mut unwritten = self.unwritten.lock();
+        if unwritten.get(&pin.key) == Some(&pin.account) {
+            unwritten.remove(&pin.key);
         }
     }
 
@@ -158,13 +154,7 @@ pub async fn write_pins(
         if let Err(e) = state.cache_set(&pin.key, &pin.account, pin.ttl).await {
             tracing::warn!(error = %e, "could not pin a key to its account");
         }
-        {
-            // A later pin of the same key, queued meanwhile, stays until it is written.
-            let mut unwritten = queue.unwritten.lock();
-            if unwritten.get(&pin.key) == Some(&pin.account) {
-                unwritten.remove(&pin.key);
-            }
-        }
+        queue.forget(&pin);
         written += 1;
         if written < BATCH {
             next = rx.try_recv().ok();

@@ -261,10 +261,7 @@ impl Selector {
         // This instance's own pin, queued and not written yet, is the newest
         // (the turn before may have moved the conversation a moment ago).
         if let Some(account) = self.pins.unwritten(pin.as_str()) {
-            return match pinned(entry, filter, model, account) {
-                Some(chosen) => PinTurn::Chosen(Some(chosen)),
-                None => PinTurn::Counter(self.aside()),
-            };
+            return self.follow_account(entry, filter, model, account);
         }
         let found = self
             .state
@@ -272,12 +269,9 @@ impl Selector {
             .await;
         match found {
             Ok(PinOrCount::Pinned(json)) => match PinValue::parse(&json) {
-                Some(PinValue::Account(account)) => match pinned(entry, filter, model, account) {
-                    Some(chosen) => PinTurn::Chosen(Some(chosen)),
-                    // Moving off the pinned account: this instance's own
-                    // rotation, so the move costs no second round trip.
-                    None => PinTurn::Counter(self.aside()),
-                },
+                Some(PinValue::Account(account)) => {
+                    self.follow_account(entry, filter, model, account)
+                }
                 // A turn that claimed the conversation has not written its
                 // pin yet: its counter value picks the same account, and its
                 // pin is the one written.
@@ -296,6 +290,21 @@ impl Selector {
             },
             Ok(PinOrCount::Counted(n)) => PinTurn::Counter(n),
             Err(e) => PinTurn::Counter(self.unavailable(&e)),
+        }
+    }
+
+    /// The pinned `account` while it is usable; else a move off it by this
+    /// instance's own rotation, so the move costs no second round trip.
+    fn follow_account<'a>(
+        &self,
+        entry: &'a ProviderEntry,
+        filter: &Filter<'_>,
+        model: &str,
+        account: AccountId,
+    ) -> PinTurn<'a> {
+        match pinned(entry, filter, model, account) {
+            Some(chosen) => PinTurn::Chosen(Some(chosen)),
+            None => PinTurn::Counter(self.aside()),
         }
     }
 }
