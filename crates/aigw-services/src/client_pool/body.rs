@@ -1,7 +1,7 @@
 //! The upstream response body: an idle-read deadline per frame, and no total deadline.
 
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,7 +19,9 @@ use crate::silence::Silence;
 /// Each frame must arrive within the idle-read timeout of the previous one (or of the headers);
 /// a stream may otherwise run as long as the upstream keeps sending. Dropping the body before
 /// its end drops the upstream stream, which closes an HTTP/1.1 connection or resets an HTTP/2
-/// stream: that is how a client disconnect cancels the upstream call.
+/// stream: that is how a client disconnect cancels the upstream call. (A connection this body
+/// drives itself is kept when the rest of the body has already arrived; see
+/// `finish_at_hand`.)
 #[derive(Debug)]
 pub struct UpstreamBody {
     inner: Incoming,
@@ -45,14 +47,59 @@ impl UpstreamBody {
     /// has been read to its end.
     pub(crate) fn with_connection(inner: Incoming, idle_timeout: Duration, lent: Lent) -> Self {
         Self {
+            inner,
+            idle: Silence::new(idle_timeout),
+            finished: false,
             lent: Some(lent),
-            ..Self::new(inner, idle_timeout)
+        }
+    }
+
+    /// Reads out the rest of a body dropped before its end when that rest has already
+    /// arrived, so that its connection goes back to the pool instead of being closed. A reader
+    /// stops at what it needs: a stream at its end marker (`[DONE]`, `message_stop`), before
+    /// the chunked encoding's last chunk, which usually comes in the same packet. Never waits:
+    /// a rest that has not arrived, or that is larger than [`TAIL_AT_HAND`], closes the
+    /// connection as before, which is also how a client disconnect cancels the upstream call.
+    fn finish_at_hand(&mut self) {
+        let mut budget = TAIL_AT_HAND;
+        let mut cx = Context::from_waker(Waker::noop());
+        while let Some(lent) = &mut self.lent {
+            let inner = &mut self.inner;
+            match lent.poll(&mut cx, |cx| Pin::new(&mut *inner).poll_frame(cx)) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if self.inner.is_end_stream() {
+                        self.give_back();
+                        return;
+                    }
+                    let size = frame.data_ref().map_or(0, Bytes::len);
+                    match budget.checked_sub(size) {
+                        Some(left) => budget = left,
+                        None => return,
+                    }
+                }
+                Poll::Ready(None) => {
+                    self.give_back();
+                    return;
+                }
+                Poll::Ready(Some(Err(_))) | Poll::Pending => return,
+            }
         }
     }
 
     fn give_back(&mut self) {
         if let Some(lent) = self.lent.take() {
             lent.give_back();
+        }
+    }
+}
+
+/// The most of a dropped body's rest that is read out to keep its connection.
+const TAIL_AT_HAND: usize = 16 * 1024;
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        if !self.finished && self.lent.is_some() {
+            self.finish_at_hand();
         }
     }
 }

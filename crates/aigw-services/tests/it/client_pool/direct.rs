@@ -6,7 +6,9 @@ use aigw_services::client_pool::{Egress, ErrorSource, TransportErrorKind};
 use http::StatusCode;
 use http_body_util::BodyExt;
 
-use super::support::{closed_port, get, pool, post, stalling_server, text, upstream};
+use super::support::{
+    chunked_server, closed_port, get, pool, post, stalling_server, text, upstream,
+};
 
 #[tokio::test]
 async fn direct_get_and_post_reach_the_upstream() {
@@ -102,4 +104,23 @@ async fn dropping_the_body_closes_the_upstream_connection() {
         .await
         .expect("upstream connection still open after the body was dropped")
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_body_dropped_with_its_rest_already_arrived_keeps_its_connection() {
+    // A stream's reader stops at the end marker; the chunked encoding's last chunk came in
+    // the same packet. The next request reuses the connection instead of opening another.
+    let (addr, accepted) = chunked_server("data: [DONE]\n\n").await;
+    let pool = pool();
+    for _ in 0..3 {
+        let response = pool
+            .send(&Egress::Direct, get(&format!("http://{addr}/stream")))
+            .await
+            .unwrap();
+        let mut body = response.into_body();
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "data: [");
+        drop(body);
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

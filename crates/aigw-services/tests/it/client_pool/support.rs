@@ -271,6 +271,35 @@ pub async fn trickling_server(chunks: usize, gap: Duration) -> SocketAddr {
     addr
 }
 
+/// A keep-alive server that answers every request with `body` chunked-encoded in two pieces
+/// and the last chunk, all in one write; counts the connections it accepted.
+pub async fn chunked_server(body: &'static str) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    let (first, second) = body.split_at(body.len() / 2);
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{first}\r\n{:x}\r\n{second}\r\n0\r\n\r\n",
+        first.len(),
+        second.len()
+    );
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let reply = reply.clone();
+            tokio::spawn(async move {
+                while read_head(&mut stream).await.is_ok() {
+                    if stream.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
 pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<String> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
