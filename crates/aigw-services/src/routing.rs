@@ -43,14 +43,27 @@ impl PrefixRule {
 /// Whether `model` starts with `pattern`, where each `*` in the pattern
 /// stands for any run of characters (none included).
 fn matches_prefix(pattern: &str, model: &str) -> bool {
-    let mut pieces = pattern.split('*');
-    let Some(first) = pieces.next() else {
+    // The literal start, byte by byte up to the first `*`: most patterns have
+    // none, and most rules fail on their first bytes (every request tries the
+    // rules in order, so this runs a dozen times per request).
+    let (p, m) = (pattern.as_bytes(), model.as_bytes());
+    let mut at = 0;
+    while let Some(&c) = p.get(at) {
+        if c == b'*' {
+            break;
+        }
+        if m.get(at) != Some(&c) {
+            return false;
+        }
+        at += 1;
+    }
+    if at == p.len() {
         return true;
-    };
-    let Some(mut rest) = model.strip_prefix(first) else {
-        return false;
-    };
-    for piece in pieces {
+    }
+    // `at` is the `*` (ASCII) in `pattern`, and `model` has the same bytes
+    // before it, so both are cut on a character boundary.
+    let mut rest = &model[at..];
+    for piece in pattern[at + 1..].split('*') {
         match rest.find(piece) {
             Some(at) => rest = &rest[at + piece.len()..],
             None => return false,
@@ -162,6 +175,60 @@ mod tests {
         }
         assert_eq!(providers(&table, "codex-mini-latest"), ["codex"]);
         assert_eq!(providers(&table, "gpt-5.1"), ["openai"]);
+    }
+
+    #[test]
+    fn the_byte_wise_start_agrees_with_splitting_on_stars() {
+        fn by_pieces(pattern: &str, model: &str) -> bool {
+            let mut pieces = pattern.split('*');
+            let first = pieces.next().unwrap_or_default();
+            let Some(mut rest) = model.strip_prefix(first) else {
+                return false;
+            };
+            for piece in pieces {
+                match rest.find(piece) {
+                    Some(at) => rest = &rest[at + piece.len()..],
+                    None => return false,
+                }
+            }
+            true
+        }
+        let patterns = [
+            "",
+            "*",
+            "**",
+            "gpt-",
+            "gpt-*-mini",
+            "*codex",
+            "é*",
+            "gé*x",
+            "gpt-4o",
+            "a*b*c",
+            "claude-",
+        ];
+        let models = [
+            "",
+            "gpt-",
+            "gpt-4o",
+            "gpt-4o-mini",
+            "gpt-5-codex",
+            "éx",
+            "gé-x",
+            "gx",
+            "abc",
+            "acb",
+            "claude-3",
+            "g",
+        ];
+        for pattern in patterns {
+            for model in models {
+                assert_eq!(
+                    matches_prefix(pattern, model),
+                    by_pieces(pattern, model),
+                    "{pattern:?} {model:?}"
+                );
+            }
+        }
     }
 
     #[test]
