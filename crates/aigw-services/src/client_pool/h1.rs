@@ -7,8 +7,10 @@
 //! when HTTP/2 is not offered), the pool instead keeps idle connections itself and the request
 //! polls its connection directly: while waiting for the headers, and then through
 //! the response body for every frame of it. A body read to its end hands the
-//! connection back for the next request to the same host; one dropped early closes it, which is
-//! how a client disconnect cancels the upstream call.
+//! connection back for the next request to the same host; so does one dropped when the rest of
+//! it has already arrived (a stream's reader stops at the end marker, before the chunked
+//! encoding's last chunk). One dropped earlier closes it, which is how a client disconnect
+//! cancels the upstream call.
 //!
 //! Idle connections are kept per egress and host, at most `max_idle_per_host`, and not reused
 //! once idle longer than `pool_idle_timeout`. Nobody polls an idle connection between
