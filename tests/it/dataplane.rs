@@ -433,10 +433,42 @@ async fn client_disconnect_closes_the_upstream(d: Deployment) {
     );
 }
 
+async fn finished_streams_keep_their_upstream_connection(d: Deployment) {
+    // A stream's reader stops at the end marker, before the chunked encoding's last chunk;
+    // the upstream connection must still go back to the pool rather than close, or every
+    // streamed request pays a new connection (and, over TLS, a handshake).
+    let Some(gw) = TestGateway::start(d).await else {
+        return;
+    };
+    let key = gw.issue_key().await;
+    gw.add_api_key_account("openai", "oa").await;
+    gw.add_api_key_account("anthropic", "an").await;
+    for (path, model) in [
+        ("/v1/chat/completions", "gpt-4o"),
+        ("/v1/messages", "claude-sonnet-4-5"),
+    ] {
+        let before = gw.mock.connections();
+        for _ in 0..5 {
+            let body = client_body(path, model, "hi", true);
+            let resp = gw.post(path, &key, body).await;
+            assert_eq!(resp.status, 200, "{path}: {}", resp.text());
+            assert!(!sse_events(&resp.text()).is_empty(), "{path}");
+        }
+        // One connection serves all five; a second is tolerated should the last chunk of one
+        // stream ever arrive after its reader let go (closing them would open one per stream).
+        let opened = gw.mock.connections() - before;
+        assert!(
+            opened <= 2,
+            "{path}: five streams opened {opened} upstream connections"
+        );
+    }
+}
+
 deployment_tests!(
     every_client_against_every_upstream,
     tool_calls_reach_both_clients,
     round_robin_spreads_evenly,
     streams_arrive_as_events_not_one_block,
     client_disconnect_closes_the_upstream,
+    finished_streams_keep_their_upstream_connection,
 );
