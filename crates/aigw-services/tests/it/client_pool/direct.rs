@@ -4,10 +4,9 @@ use std::time::Duration;
 
 use aigw_services::client_pool::{Egress, ErrorSource, TransportErrorKind};
 use http::StatusCode;
-use http_body_util::BodyExt;
 
 use super::support::{
-    chunked_server, closed_port, get, pool, post, stalling_server, text, upstream,
+    chunked_server, closed_port, first_frame, get, pool, post, stalling_server, text, upstream,
 };
 
 #[tokio::test]
@@ -88,15 +87,8 @@ async fn relative_uri_is_rejected_before_any_client_is_built() {
 async fn dropping_the_body_closes_the_upstream_connection() {
     let reply = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n";
     let (addr, closed) = stalling_server(reply).await;
-    let pool = pool();
-
-    let response = pool
-        .send(&Egress::Direct, get(&format!("http://{addr}/stream")))
-        .await
-        .unwrap();
-    let mut body = response.into_body();
-    let frame = body.frame().await.unwrap().unwrap();
-    assert_eq!(frame.into_data().unwrap(), "first");
+    let (body, first) = first_frame(&pool(), &format!("http://{addr}/stream")).await;
+    assert_eq!(first, "first");
 
     // The client went away: the executor drops the body, and the upstream must see it.
     drop(body);
@@ -113,13 +105,8 @@ async fn a_body_dropped_with_its_rest_already_arrived_keeps_its_connection() {
     let (addr, accepted) = chunked_server("data: [DONE]\n\n").await;
     let pool = pool();
     for _ in 0..3 {
-        let response = pool
-            .send(&Egress::Direct, get(&format!("http://{addr}/stream")))
-            .await
-            .unwrap();
-        let mut body = response.into_body();
-        let frame = body.frame().await.unwrap().unwrap();
-        assert_eq!(frame.into_data().unwrap(), "data: [");
+        let (body, first) = first_frame(&pool, &format!("http://{addr}/stream")).await;
+        assert_eq!(first, "data: [");
         drop(body);
     }
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aigw_services::client_pool::{
-    ClientPool, PoolConfig, RequestBody, TransportError, UpstreamBody,
+    ClientPool, Egress, PoolConfig, RequestBody, TransportError, UpstreamBody,
 };
 use base64::Engine as _;
 use bytes::Bytes;
@@ -70,6 +70,15 @@ pub fn pool() -> ClientPool {
 
 pub fn get(uri: &str) -> Request<RequestBody> {
     Request::get(uri).body(Full::new(Bytes::new())).unwrap()
+}
+
+/// GETs `uri` directly and reads the first frame of the answer's body; the body is returned
+/// for the rest.
+pub async fn first_frame(pool: &ClientPool, uri: &str) -> (UpstreamBody, Bytes) {
+    let response = pool.send(&Egress::Direct, get(uri)).await.unwrap();
+    let mut body = response.into_body();
+    let frame = body.frame().await.unwrap().unwrap();
+    (body, frame.into_data().unwrap())
 }
 
 pub fn post(uri: &str, body: &'static str) -> Request<RequestBody> {

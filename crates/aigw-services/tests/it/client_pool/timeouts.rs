@@ -7,7 +7,9 @@ use aigw_services::client_pool::{
 };
 use http_body_util::BodyExt;
 
-use super::support::{config, get, silent_listener, stalling_server, text, trickling_server};
+use super::support::{
+    config, first_frame, get, silent_listener, stalling_server, text, trickling_server,
+};
 
 fn short_pool() -> ClientPool {
     ClientPool::new(PoolConfig {
@@ -60,13 +62,8 @@ async fn upstream_that_never_answers_hits_the_first_byte_timeout() {
 async fn stalled_body_hits_the_idle_timeout_after_the_first_frame() {
     let reply = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\ndata\r\n";
     let (addr, closed) = stalling_server(reply).await;
-    let response = short_pool()
-        .send(&Egress::Direct, get(&format!("http://{addr}/")))
-        .await
-        .unwrap();
-    let mut body = response.into_body();
-    let first = body.frame().await.unwrap().unwrap();
-    assert_eq!(first.into_data().unwrap(), "data");
+    let (mut body, first) = first_frame(&short_pool(), &format!("http://{addr}/")).await;
+    assert_eq!(first, "data");
 
     let error = body.frame().await.unwrap().unwrap_err();
     assert_eq!(
