@@ -25,9 +25,13 @@
 //! picks the same account from it; the strategy picks and the pin (the
 //! account's id) is queued for the runtime's background writer, never
 //! awaited here. When the pinned account is not usable (cooling down,
-//! removed, tried already in this request), the strategy picks on this
-//! instance's own rotation (no second round trip) and the new pin replaces
-//! the old: the conversation moves once and stays on its new account.
+//! removed, tried already in this request), the conversation moves, with no
+//! second round trip, to the usable account that scores highest for it by
+//! rendezvous hashing (fill-first: the first usable account), and the new
+//! pin replaces the old. The choice depends only on the conversation and on
+//! which accounts are usable, so an instance that has not seen the new pin
+//! yet makes the same move: the conversation moves once and stays on its new
+//! account, and the conversations of a failing account spread over the others.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -198,14 +202,29 @@ impl Selector {
         let counter = match (turn, &pin) {
             (Turn::Leave, _) => Some(self.aside()),
             // A retry in the same request: the pin named an account that
-            // just failed; the strategy picks and the pin is replaced.
-            (Turn::Take, Some(_)) if !tried.is_empty() => self.count(counter_key).await,
+            // just failed; the conversation moves and the pin is replaced.
+            (Turn::Take, Some(pin)) if !tried.is_empty() => {
+                let chosen = self.move_conversation(entry, &filter, model, pin);
+                return Some(Selection {
+                    entry,
+                    chosen: chosen?,
+                    upstream_model: model,
+                });
+            }
             (Turn::Take, Some(pin)) => {
                 match self
                     .follow_pin(entry, &filter, model, pin, counter_key)
                     .await
                 {
                     PinTurn::Chosen(chosen) => {
+                        return Some(Selection {
+                            entry,
+                            chosen: chosen?,
+                            upstream_model: model,
+                        });
+                    }
+                    PinTurn::Move => {
+                        let chosen = self.move_conversation(entry, &filter, model, pin);
                         return Some(Selection {
                             entry,
                             chosen: chosen?,
@@ -261,7 +280,7 @@ impl Selector {
         // This instance's own pin, queued and not written yet, is the newest
         // (the turn before may have moved the conversation a moment ago).
         if let Some(account) = self.pins.unwritten(pin.as_str()) {
-            return self.follow_account(entry, filter, model, account);
+            return Self::follow_account(entry, filter, model, account);
         }
         let found = self
             .state
@@ -270,7 +289,7 @@ impl Selector {
         match found {
             Ok(PinOrCount::Pinned(json)) => match PinValue::parse(&json) {
                 Some(PinValue::Account(account)) => {
-                    self.follow_account(entry, filter, model, account)
+                    Self::follow_account(entry, filter, model, account)
                 }
                 // A turn that claimed the conversation has not written its
                 // pin yet: its counter value picks the same account, and its
@@ -293,10 +312,8 @@ impl Selector {
         }
     }
 
-    /// The pinned `account` while it is usable; else a move off it by this
-    /// instance's own rotation, so the move costs no second round trip.
+    /// The pinned `account` while it is usable; else a move off it.
     fn follow_account<'a>(
-        &self,
         entry: &'a ProviderEntry,
         filter: &Filter<'_>,
         model: &str,
@@ -304,15 +321,90 @@ impl Selector {
     ) -> PinTurn<'a> {
         match pinned(entry, filter, model, account) {
             Some(chosen) => PinTurn::Chosen(Some(chosen)),
-            None => PinTurn::Counter(self.aside()),
+            None => PinTurn::Move,
         }
+    }
+
+    /// Moves a conversation whose pinned account cannot serve it, and queues
+    /// the new pin. The new account depends only on the conversation and on
+    /// which accounts are usable (see [`successor`]), not on a counter: an
+    /// instance whose copy of the pin is older (the turn that moved the
+    /// conversation ran on another instance, and its pin is not written yet)
+    /// moves it to the same account, so it moves once. No round trip.
+    fn move_conversation<'a>(
+        &self,
+        entry: &'a ProviderEntry,
+        filter: &Filter<'_>,
+        model: &str,
+        pin: &PinKey,
+    ) -> Option<&'a Routable> {
+        let chosen = match entry.provider.selection_strategy {
+            SelectionStrategy::FillFirst => filter.first(&entry.rotation, model),
+            SelectionStrategy::Weighted => successor(&entry.rotation, filter, model, pin, true),
+            SelectionStrategy::RoundRobin => successor(&entry.rotation, filter, model, pin, false),
+        }?;
+        self.pins.remember(Pin {
+            key: pin.as_str().to_owned(),
+            account: chosen.account.id,
+            ttl: self.affinity_ttl,
+        });
+        Some(chosen)
     }
 }
 
+/// Where a conversation goes when its pinned account cannot serve it: the
+/// usable account that scores highest for the conversation (rendezvous
+/// hashing, with hashes that are the same in every process; `weighted`
+/// scales each account's score by its weight, so moved conversations follow
+/// the weights too). Every instance that sees the same accounts usable picks
+/// the same one, and the conversations of an account that fails spread over
+/// the others.
+fn successor<'a>(
+    rotation: &'a [Routable],
+    filter: &Filter<'_>,
+    model: &str,
+    pin: &PinKey,
+    weighted: bool,
+) -> Option<&'a Routable> {
+    let conversation = fnv1a(pin.as_str().as_bytes());
+    let score = |r: &Routable| {
+        let hash = mix(conversation ^ fnv1a(r.account.id.as_uuid().as_bytes()));
+        // A uniform draw in (0, 1), from the top 53 bits.
+        #[expect(clippy::cast_precision_loss, reason = "53 bits fit an f64 exactly")]
+        let draw = ((hash >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        let weight = if weighted {
+            f64::from(r.account.weight.max(1))
+        } else {
+            1.0
+        };
+        weight / -draw.ln()
+    };
+    rotation
+        .iter()
+        .filter(|r| filter.usable(r, model))
+        .max_by(|a, b| score(a).total_cmp(&score(b)))
+}
+
+/// FNV-1a, 64 bits: a hash that does not change between processes.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The splitmix64 finaliser: spreads every input bit over the output.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
 /// What a conversation's pin decided: the account (none when no account
-/// is usable), or the counter value the strategy picks with.
+/// is usable), a move off the pinned account, or the counter value the
+/// strategy picks with.
 enum PinTurn<'a> {
     Chosen(Option<&'a Routable>),
+    Move,
     Counter(u64),
 }
 
@@ -614,6 +706,79 @@ mod tests {
                 .id;
             assert_eq!(id, ids[1]);
         }
+    }
+
+    #[test]
+    fn a_moved_conversation_goes_where_every_instance_would_send_it() {
+        let provider: ProviderId = "openai".parse().unwrap();
+        let accounts = rotation(4);
+        let cooldowns = Cooldowns::default();
+        let mut reversed = accounts.clone();
+        reversed.reverse();
+        let mut landed = std::collections::HashMap::new();
+        for n in 0..2000u128 {
+            let pin = PinKey::new(&provider, Conversation(n * 0x9e37_79b9_7f4a_7c15)).unwrap();
+            // The account that failed is tried already.
+            let failed = [accounts[usize::try_from(n % 4).unwrap()].account.id];
+            let filter = Filter {
+                cooldowns: &cooldowns,
+                tried: &failed,
+            };
+            let moved = successor(&accounts, &filter, "m", &pin, false)
+                .unwrap()
+                .account
+                .id;
+            assert_ne!(moved, failed[0]);
+            // Another instance's rotation, listed in another order, agrees.
+            let elsewhere = successor(&reversed, &filter, "m", &pin, false)
+                .unwrap()
+                .account
+                .id;
+            assert_eq!(moved, elsewhere);
+            *landed.entry(moved).or_insert(0u32) += 1;
+        }
+        // The conversations of failed accounts spread over the others.
+        assert_eq!(landed.len(), 4);
+        assert!(
+            landed.values().all(|&n| (350..=650).contains(&n)),
+            "{landed:?}"
+        );
+        // Nothing usable: nowhere to go.
+        let all: Vec<_> = accounts.iter().map(|r| r.account.id).collect();
+        let none = Filter {
+            cooldowns: &cooldowns,
+            tried: &all,
+        };
+        let pin = PinKey::new(&provider, Conversation(7)).unwrap();
+        assert!(successor(&accounts, &none, "m", &pin, false).is_none());
+    }
+
+    #[test]
+    fn weighted_moves_follow_the_weights() {
+        let provider: ProviderId = "openai".parse().unwrap();
+        let mut accounts = rotation(3);
+        for (r, weight) in accounts.iter_mut().zip([6, 3, 1]) {
+            std::sync::Arc::make_mut(&mut r.account).weight = weight;
+        }
+        let cooldowns = Cooldowns::default();
+        let filter = Filter {
+            cooldowns: &cooldowns,
+            tried: &[],
+        };
+        let mut landed = [0u32; 3];
+        for n in 0..5000u128 {
+            let pin = PinKey::new(&provider, Conversation(n * 0x9e37_79b9_7f4a_7c15)).unwrap();
+            let moved = successor(&accounts, &filter, "m", &pin, true).unwrap();
+            let at = accounts
+                .iter()
+                .position(|r| r.account.id == moved.account.id)
+                .unwrap();
+            landed[at] += 1;
+        }
+        // 60%, 30% and 10% of 5,000, give or take.
+        assert!((2750..=3250).contains(&landed[0]), "{landed:?}");
+        assert!((1250..=1750).contains(&landed[1]), "{landed:?}");
+        assert!((350..=650).contains(&landed[2]), "{landed:?}");
     }
 
     #[test]
