@@ -63,9 +63,8 @@ impl UpstreamBody {
     fn finish_at_hand(&mut self) {
         let mut budget = TAIL_AT_HAND;
         let mut cx = Context::from_waker(Waker::noop());
-        while let Some(lent) = &mut self.lent {
-            let inner = &mut self.inner;
-            match lent.poll(&mut cx, |cx| Pin::new(&mut *inner).poll_frame(cx)) {
+        while self.lent.is_some() {
+            match self.poll_inner(&mut cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     if self.inner.is_end_stream() {
                         self.give_back();
@@ -83,6 +82,19 @@ impl UpstreamBody {
                 }
                 Poll::Ready(Some(Err(_))) | Poll::Pending => return,
             }
+        }
+    }
+
+    /// Polls hyper's body, through the lent connection when there is one (which reads and
+    /// writes first).
+    fn poll_inner(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let inner = &mut self.inner;
+        match &mut self.lent {
+            Some(lent) => lent.poll(cx, |cx| Pin::new(&mut *inner).poll_frame(cx)),
+            None => Pin::new(inner).poll_frame(cx),
         }
     }
 
@@ -116,12 +128,7 @@ impl Body for UpstreamBody {
         if this.finished {
             return Poll::Ready(None);
         }
-        let inner = &mut this.inner;
-        let polled = match &mut this.lent {
-            Some(lent) => lent.poll(cx, |cx| Pin::new(&mut *inner).poll_frame(cx)),
-            None => Pin::new(inner).poll_frame(cx),
-        };
-        match polled {
+        match this.poll_inner(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 this.idle.heard();
                 if this.inner.is_end_stream() {
