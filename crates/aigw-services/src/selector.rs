@@ -199,37 +199,28 @@ impl Selector {
             }
             _ => None,
         };
+        let selection = |chosen| Selection {
+            entry,
+            chosen,
+            upstream_model: model,
+        };
         let counter = match (turn, &pin) {
             (Turn::Leave, _) => Some(self.aside()),
-            // A retry in the same request: the pin named an account that
-            // just failed; the conversation moves and the pin is replaced.
-            (Turn::Take, Some(pin)) if !tried.is_empty() => {
-                let chosen = self.move_conversation(entry, &filter, model, pin);
-                return Some(Selection {
-                    entry,
-                    chosen: chosen?,
-                    upstream_model: model,
-                });
-            }
             (Turn::Take, Some(pin)) => {
-                match self
-                    .follow_pin(entry, &filter, model, pin, counter_key)
-                    .await
-                {
-                    PinTurn::Chosen(chosen) => {
-                        return Some(Selection {
-                            entry,
-                            chosen: chosen?,
-                            upstream_model: model,
-                        });
-                    }
+                // A retry in the same request: the pin named an account that
+                // just failed, so the conversation moves.
+                let turn = if tried.is_empty() {
+                    self.follow_pin(entry, &filter, model, pin, counter_key)
+                        .await
+                } else {
+                    PinTurn::Move
+                };
+                match turn {
+                    PinTurn::Chosen(chosen) => return chosen.map(selection),
                     PinTurn::Move => {
-                        let chosen = self.move_conversation(entry, &filter, model, pin);
-                        return Some(Selection {
-                            entry,
-                            chosen: chosen?,
-                            upstream_model: model,
-                        });
+                        return self
+                            .move_conversation(entry, &filter, model, pin)
+                            .map(selection);
                     }
                     PinTurn::Counter(n) => Some(n),
                 }
@@ -245,17 +236,9 @@ impl Selector {
             counter.unwrap_or(1),
         )?;
         if let Some(pin) = pin {
-            self.pins.remember(Pin {
-                key: pin.as_str().to_owned(),
-                account: chosen.account.id,
-                ttl: self.affinity_ttl,
-            });
+            self.pin(&pin, chosen);
         }
-        Some(Selection {
-            entry,
-            chosen,
-            upstream_model: model,
-        })
+        Some(selection(chosen))
     }
 
     /// The next value of the strategy's counter, if it rotates.
@@ -343,12 +326,17 @@ impl Selector {
             SelectionStrategy::Weighted => successor(&entry.rotation, filter, model, pin, true),
             SelectionStrategy::RoundRobin => successor(&entry.rotation, filter, model, pin, false),
         }?;
+        self.pin(pin, chosen);
+        Some(chosen)
+    }
+
+    /// Queues `pin` naming `chosen`'s account.
+    fn pin(&self, pin: &PinKey, chosen: &Routable) {
         self.pins.remember(Pin {
             key: pin.as_str().to_owned(),
             account: chosen.account.id,
             ttl: self.affinity_ttl,
         });
-        Some(chosen)
     }
 }
 
