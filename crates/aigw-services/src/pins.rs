@@ -168,14 +168,18 @@ mod tests {
 
     use super::*;
 
+    async fn in_process() -> SharedState {
+        SharedState::from_config(&StateConfig::in_process())
+            .await
+            .unwrap()
+    }
+
     /// A follow-up that arrives before the background task wrote its pin
     /// still finds the account: the pin is in this instance's memory until
     /// the write is done, and in the shared state after.
     #[tokio::test]
     async fn a_response_pin_is_found_before_and_after_it_is_written() {
-        let state = SharedState::from_config(&StateConfig::in_process())
-            .await
-            .unwrap();
+        let state = in_process().await;
         let (queue, mut rx) = PinQueue::new();
         let account = AccountId::new();
         queue.remember_response("resp_1", account, Duration::from_secs(60));
@@ -202,9 +206,7 @@ mod tests {
     /// between never sees the older one.
     #[tokio::test]
     async fn the_newest_unwritten_pin_of_a_key_is_kept_until_it_is_written() {
-        let state = SharedState::from_config(&StateConfig::in_process())
-            .await
-            .unwrap();
+        let state = in_process().await;
         let (queue, mut rx) = PinQueue::new();
         let (first, second) = (AccountId::new(), AccountId::new());
         let pin = |account| Pin {
