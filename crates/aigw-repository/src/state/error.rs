@@ -34,6 +34,18 @@ pub enum StateError {
 }
 
 impl StateError {
+    /// The same failure again, for each caller that shared the failed call.
+    pub(super) fn same_again(&self) -> StateError {
+        match self {
+            StateError::InvalidConfig(field) => StateError::InvalidConfig(field),
+            StateError::InvalidRedisUrl(e) => StateError::InvalidRedisUrl(e.clone()),
+            StateError::Unreachable(after) => StateError::Unreachable(*after),
+            StateError::Redis(e) => StateError::Redis(e.clone()),
+            StateError::UnexpectedReply(what) => StateError::UnexpectedReply(what),
+            StateError::Codec(e) => StateError::Codec(serde::de::Error::custom(e)),
+        }
+    }
+
     /// A low-cardinality label for metrics.
     pub fn kind(&self) -> &'static str {
         match self {

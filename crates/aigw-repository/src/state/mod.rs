@@ -13,6 +13,7 @@
 //! Every Redis key starts with a configurable prefix (`aigw:` by default,
 //! see [`KeyLayout`]); every Redis command is bounded by a short timeout.
 
+mod coalesce;
 mod config;
 mod error;
 mod error_log;

@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::AbortHandle;
 
+use super::coalesce::Coalescer;
 use super::config::StateConfig;
 use super::error::StateError;
 use super::error_log::ErrorLogEntry;
@@ -131,6 +132,8 @@ struct RedisInner {
     subscribed: watch::Receiver<bool>,
     releases: mpsc::Sender<(String, String)>,
     scripts: Arc<Scripts>,
+    /// Concurrent increments of one counter, claimed in one `INCRBY`.
+    counters: Coalescer,
     tasks: Vec<AbortHandle>,
     live_grace: Duration,
     error_log_max_entries: usize,
@@ -319,6 +322,7 @@ impl RedisState {
                 subscribed,
                 releases,
                 scripts,
+                counters: Coalescer::default(),
                 tasks,
                 live_grace: config.live_counter_grace,
                 error_log_max_entries: config.error_log_max_entries,
@@ -369,10 +373,19 @@ impl RedisState {
 
     // --- counters -------------------------------------------------------
 
-    /// `INCR`: increments the counter `key` and returns its new value.
+    /// Increments the counter `key` and returns its new value. Concurrent
+    /// increments of one counter by this instance share one `INCRBY`, each
+    /// with its own value (see `coalesce`).
     pub async fn incr(&self, key: &str) -> Result<u64, StateError> {
-        let value: i64 = self.inner.cmd.incr(self.inner.keys.counter(key)).await?;
-        u64::try_from(value).map_err(|_| StateError::UnexpectedReply("negative counter"))
+        let counter = self.inner.keys.counter(key);
+        let counter = counter.as_str();
+        self.inner
+            .counters
+            .next(key, |n| async move {
+                let value: i64 = self.inner.cmd.incr_by(counter, increment(n)).await?;
+                u64::try_from(value).map_err(|_| StateError::UnexpectedReply("negative counter"))
+            })
+            .await
     }
 
     /// A conversation's pin (`GET`, and `PEXPIRE` to renew it), else `INCR`
