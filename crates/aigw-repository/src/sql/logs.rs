@@ -1,5 +1,6 @@
-//! Request logs: batch insert (one transaction per batch: multi-row INSERTs on PostgreSQL,
-//! cached fixed-size multi-row INSERTs on SQLite), filtered listing, and retention.
+//! Request logs: batch insert (one transaction per batch: `INSERT … SELECT FROM UNNEST` of
+//! one array per column on PostgreSQL, cached fixed-size multi-row INSERTs on SQLite),
+//! filtered listing, and retention.
 
 use aigw_domain::{
     AccountId, ApiKeyId, NewRequestLog, Page, Paged, ProxyId, RequestLog, RequestLogFilter,
@@ -18,10 +19,26 @@ use super::types::{DbTime, DbUuid};
 use crate::Error;
 use crate::error::db;
 
-/// Bound parameters per inserted row: the columns of [`LogInsert`].
+/// Bound parameters per inserted row on SQLite: the columns of [`LogInsert`].
+#[cfg(test)]
 const COLUMNS: usize = 20;
-/// PostgreSQL's wire-protocol limit on parameters per statement.
-const POSTGRES_MAX_BINDS: usize = 65_535;
+
+/// PostgreSQL rows per statement: each column is one array parameter, so a statement's
+/// size grows with its rows; this bounds one message to a few megabytes.
+const POSTGRES_ROWS_PER_INSERT: usize = 4096;
+
+/// The PostgreSQL insert: one array per column of [`LogInsert`], in its order, unnested
+/// into rows. Its text is the same for any number of rows, so the server parses a short
+/// statement per chunk instead of a `VALUES` list of twenty parameters per row, which cost
+/// more to parse and plan than inserting the rows.
+const POSTGRES_INSERT: &str = "INSERT INTO request_logs (created_at, request_id, api_key_id, \
+     provider_id, model, upstream_model, account_id, proxy_id, status_code, latency_ms, \
+     ttfb_ms, input_tokens, output_tokens, cached_tokens, attempt, switched_from_account_id, \
+     stream, error_kind, error_message, fallback_base_url) \
+     SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::uuid[], $4::text[], $5::text[], \
+     $6::text[], $7::uuid[], $8::int8[], $9::int4[], $10::int8[], $11::int8[], $12::int8[], \
+     $13::int8[], $14::int8[], $15::int4[], $16::uuid[], $17::bool[], $18::text[], \
+     $19::text[], $20::text[])";
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = request_logs)]
@@ -103,6 +120,101 @@ struct LogInsert {
     error_kind: Option<String>,
     error_message: Option<String>,
     fallback_base_url: Option<String>,
+}
+
+/// A chunk of rows as one vector per column, for [`POSTGRES_INSERT`].
+#[derive(Default)]
+struct LogColumns {
+    created_at: Vec<DbTime>,
+    request_id: Vec<String>,
+    api_key_id: Vec<Option<DbUuid>>,
+    provider_id: Vec<Option<String>>,
+    model: Vec<Option<String>>,
+    upstream_model: Vec<Option<String>>,
+    account_id: Vec<Option<DbUuid>>,
+    proxy_id: Vec<Option<i64>>,
+    status_code: Vec<i32>,
+    latency_ms: Vec<i64>,
+    ttfb_ms: Vec<Option<i64>>,
+    input_tokens: Vec<Option<i64>>,
+    output_tokens: Vec<Option<i64>>,
+    cached_tokens: Vec<Option<i64>>,
+    attempt: Vec<i32>,
+    switched_from_account_id: Vec<Option<DbUuid>>,
+    stream: Vec<bool>,
+    error_kind: Vec<Option<String>>,
+    error_message: Vec<Option<String>>,
+    fallback_base_url: Vec<Option<String>>,
+}
+
+impl LogColumns {
+    /// The rows in chunks of [`POSTGRES_ROWS_PER_INSERT`].
+    fn chunks(rows: Vec<LogInsert>) -> Vec<Self> {
+        let mut chunks: Vec<Self> =
+            Vec::with_capacity(rows.len().div_ceil(POSTGRES_ROWS_PER_INSERT));
+        for (i, row) in rows.into_iter().enumerate() {
+            if i % POSTGRES_ROWS_PER_INSERT == 0 {
+                chunks.push(Self::default());
+            }
+            if let Some(c) = chunks.last_mut() {
+                c.push(row);
+            }
+        }
+        chunks
+    }
+
+    fn push(&mut self, row: LogInsert) {
+        self.created_at.push(row.created_at);
+        self.request_id.push(row.request_id);
+        self.api_key_id.push(row.api_key_id);
+        self.provider_id.push(row.provider_id);
+        self.model.push(row.model);
+        self.upstream_model.push(row.upstream_model);
+        self.account_id.push(row.account_id);
+        self.proxy_id.push(row.proxy_id);
+        self.status_code.push(row.status_code);
+        self.latency_ms.push(row.latency_ms);
+        self.ttfb_ms.push(row.ttfb_ms);
+        self.input_tokens.push(row.input_tokens);
+        self.output_tokens.push(row.output_tokens);
+        self.cached_tokens.push(row.cached_tokens);
+        self.attempt.push(row.attempt);
+        self.switched_from_account_id
+            .push(row.switched_from_account_id);
+        self.stream.push(row.stream);
+        self.error_kind.push(row.error_kind);
+        self.error_message.push(row.error_message);
+        self.fallback_base_url.push(row.fallback_base_url);
+    }
+
+    /// Runs [`POSTGRES_INSERT`] with these columns; returns the rows written.
+    async fn insert(&self, conn: &mut diesel_async::AsyncPgConnection) -> QueryResult<usize> {
+        use super::types::{UtcTimestamp, UuidType};
+        use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
+        diesel::sql_query(POSTGRES_INSERT)
+            .bind::<Array<UtcTimestamp>, _>(&self.created_at)
+            .bind::<Array<Text>, _>(&self.request_id)
+            .bind::<Array<Nullable<UuidType>>, _>(&self.api_key_id)
+            .bind::<Array<Nullable<Text>>, _>(&self.provider_id)
+            .bind::<Array<Nullable<Text>>, _>(&self.model)
+            .bind::<Array<Nullable<Text>>, _>(&self.upstream_model)
+            .bind::<Array<Nullable<UuidType>>, _>(&self.account_id)
+            .bind::<Array<Nullable<BigInt>>, _>(&self.proxy_id)
+            .bind::<Array<Integer>, _>(&self.status_code)
+            .bind::<Array<BigInt>, _>(&self.latency_ms)
+            .bind::<Array<Nullable<BigInt>>, _>(&self.ttfb_ms)
+            .bind::<Array<Nullable<BigInt>>, _>(&self.input_tokens)
+            .bind::<Array<Nullable<BigInt>>, _>(&self.output_tokens)
+            .bind::<Array<Nullable<BigInt>>, _>(&self.cached_tokens)
+            .bind::<Array<Integer>, _>(&self.attempt)
+            .bind::<Array<Nullable<UuidType>>, _>(&self.switched_from_account_id)
+            .bind::<Array<Bool>, _>(&self.stream)
+            .bind::<Array<Nullable<Text>>, _>(&self.error_kind)
+            .bind::<Array<Nullable<Text>>, _>(&self.error_message)
+            .bind::<Array<Nullable<Text>>, _>(&self.fallback_base_url)
+            .execute(conn)
+            .await
+    }
 }
 
 /// SQLite rows per multi-row statement, and between two yields of the writer's
@@ -244,8 +356,8 @@ fn insert_rows_sqlite(
 impl SqlRepository {
     /// Inserts a batch of request logs in one transaction. Returns the rows written.
     ///
-    /// On PostgreSQL the batch is one multi-row `INSERT` per chunk (chunks sized to the
-    /// bind-parameter limit): one round trip per chunk. On SQLite, where a statement costs
+    /// On PostgreSQL the batch is one `INSERT … SELECT FROM UNNEST` per chunk of up to
+    /// 4,096 rows, one array parameter per column: one round trip per chunk. On SQLite, where a statement costs
     /// no round trip but parsing one costs more than running it, it is one cached
     /// 32-row `INSERT` per full chunk and a cached single-row one per remaining row.
     pub async fn insert_request_logs(&self, logs: &[NewRequestLog]) -> Result<usize, Error> {
@@ -280,6 +392,7 @@ impl SqlRepository {
         let rows = insert_rows(logs).await;
         match &self.backend {
             Backend::Postgres(pg) => {
+                let chunks = LogColumns::chunks(rows);
                 let mut pooled = pg.get(CTX).await?;
                 let conn: &mut diesel_async::AsyncPgConnection = &mut pooled;
                 diesel_async::AsyncConnection::transaction(conn, async |conn| {
@@ -289,11 +402,8 @@ impl SqlRepository {
                         return Ok(None);
                     }
                     let mut written = 0;
-                    for chunk in rows.chunks(POSTGRES_MAX_BINDS / COLUMNS) {
-                        written += diesel::insert_into(request_logs::table)
-                            .values(chunk)
-                            .execute(conn)
-                            .await?;
+                    for chunk in &chunks {
+                        written += chunk.insert(conn).await?;
                     }
                     Ok(Some(written))
                 })
