@@ -94,12 +94,34 @@ impl LogRow {
     }
 }
 
-/// An owned row, so a batch can move to SQLite's blocking thread. `NULL` is written for
-/// `None` (not `DEFAULT`), which keeps the SQL of a row the same whatever its values: one
-/// multi-row statement per chunk on PostgreSQL, one cached statement on SQLite.
-#[derive(Insertable)]
-#[diesel(table_name = request_logs, treat_none_as_default_value = false)]
-struct LogInsert {
+/// Declares the written row once, in the table's column order: [`LogInsert`], one row,
+/// and [`LogColumns`], a chunk of rows as one vector per column.
+macro_rules! log_columns {
+    ($($name:ident: $ty:ty,)*) => {
+        /// An owned row, so a batch can move to SQLite's blocking thread. `NULL` is written for
+        /// `None` (not `DEFAULT`), which keeps the SQL of a row the same whatever its values,
+        /// so SQLite prepares its statements once.
+        #[derive(Insertable)]
+        #[diesel(table_name = request_logs, treat_none_as_default_value = false)]
+        struct LogInsert {
+            $($name: $ty,)*
+        }
+
+        /// A chunk of rows as one vector per column, for [`POSTGRES_INSERT`].
+        #[derive(Default)]
+        struct LogColumns {
+            $($name: Vec<$ty>,)*
+        }
+
+        impl LogColumns {
+            fn push(&mut self, row: LogInsert) {
+                $(self.$name.push(row.$name);)*
+            }
+        }
+    };
+}
+
+log_columns! {
     created_at: DbTime,
     request_id: String,
     api_key_id: Option<DbUuid>,
@@ -122,31 +144,6 @@ struct LogInsert {
     fallback_base_url: Option<String>,
 }
 
-/// A chunk of rows as one vector per column, for [`POSTGRES_INSERT`].
-#[derive(Default)]
-struct LogColumns {
-    created_at: Vec<DbTime>,
-    request_id: Vec<String>,
-    api_key_id: Vec<Option<DbUuid>>,
-    provider_id: Vec<Option<String>>,
-    model: Vec<Option<String>>,
-    upstream_model: Vec<Option<String>>,
-    account_id: Vec<Option<DbUuid>>,
-    proxy_id: Vec<Option<i64>>,
-    status_code: Vec<i32>,
-    latency_ms: Vec<i64>,
-    ttfb_ms: Vec<Option<i64>>,
-    input_tokens: Vec<Option<i64>>,
-    output_tokens: Vec<Option<i64>>,
-    cached_tokens: Vec<Option<i64>>,
-    attempt: Vec<i32>,
-    switched_from_account_id: Vec<Option<DbUuid>>,
-    stream: Vec<bool>,
-    error_kind: Vec<Option<String>>,
-    error_message: Vec<Option<String>>,
-    fallback_base_url: Vec<Option<String>>,
-}
-
 impl LogColumns {
     /// The rows in chunks of [`POSTGRES_ROWS_PER_INSERT`].
     fn chunks(rows: Vec<LogInsert>) -> Vec<Self> {
@@ -161,30 +158,6 @@ impl LogColumns {
             }
         }
         chunks
-    }
-
-    fn push(&mut self, row: LogInsert) {
-        self.created_at.push(row.created_at);
-        self.request_id.push(row.request_id);
-        self.api_key_id.push(row.api_key_id);
-        self.provider_id.push(row.provider_id);
-        self.model.push(row.model);
-        self.upstream_model.push(row.upstream_model);
-        self.account_id.push(row.account_id);
-        self.proxy_id.push(row.proxy_id);
-        self.status_code.push(row.status_code);
-        self.latency_ms.push(row.latency_ms);
-        self.ttfb_ms.push(row.ttfb_ms);
-        self.input_tokens.push(row.input_tokens);
-        self.output_tokens.push(row.output_tokens);
-        self.cached_tokens.push(row.cached_tokens);
-        self.attempt.push(row.attempt);
-        self.switched_from_account_id
-            .push(row.switched_from_account_id);
-        self.stream.push(row.stream);
-        self.error_kind.push(row.error_kind);
-        self.error_message.push(row.error_message);
-        self.fallback_base_url.push(row.fallback_base_url);
     }
 
     /// Runs [`POSTGRES_INSERT`] with these columns; returns the rows written.
