@@ -38,6 +38,12 @@
 //! measured 23,100 events/s into PostgreSQL and 44,700 into SQLite with the
 //! code before these changes; the difference from the `before` column is
 //! the machine's load, not the code.
+//!
+//! Request logs now go into PostgreSQL as one `INSERT … SELECT FROM UNNEST` per chunk,
+//! one array parameter per column, instead of a multi-row `VALUES` list. On a quiet
+//! machine (nothing else running), two runs of `stats_postgres/writer` each, the code
+//! before and after in turn, 20 s of measurement: 56,000 and 54,500 events/s before,
+//! 96,600 and 98,100 after (1.76x).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
