@@ -19,7 +19,8 @@ use super::types::{DbTime, DbUuid};
 use crate::Error;
 use crate::error::db;
 
-/// Bound parameters per inserted row on SQLite: the columns of [`LogInsert`].
+/// The columns of [`LogInsert`]: the binds of a row on SQLite, and the arrays of
+/// [`POSTGRES_INSERT`].
 #[cfg(test)]
 const COLUMNS: usize = 20;
 
@@ -542,9 +543,12 @@ mod tests {
         assert_eq!(count, 8);
     }
 
-    /// `COLUMNS` must be the binds per row, or chunks would overflow the bind limit.
+    /// `COLUMNS` must be the binds per row, and `POSTGRES_INSERT` must take one array per
+    /// column.
     #[test]
     fn columns_is_the_number_of_binds_per_row() {
+        assert!(POSTGRES_INSERT.contains(&format!("${COLUMNS}::")));
+        assert!(!POSTGRES_INSERT.contains(&format!("${}::", COLUMNS + 1)));
         let now: DateTime<Utc> = "2025-01-01T00:00:00Z".parse().unwrap();
         let row = LogInsert::new(&NewRequestLog::new(now, "r", 200, 1));
         let query = diesel::insert_into(request_logs::table).values(&row);

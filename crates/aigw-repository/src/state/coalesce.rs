@@ -216,7 +216,7 @@ impl Drop for Lead<'_> {
 mod tests {
     use std::collections::BTreeSet;
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::time::Duration;
 
     use super::*;
@@ -226,7 +226,7 @@ mod tests {
     struct SlowCounter {
         value: AtomicU64,
         claims: Mutex<Vec<u64>>,
-        fail: std::sync::atomic::AtomicBool,
+        fail: AtomicBool,
     }
 
     impl SlowCounter {

@@ -377,11 +377,10 @@ impl RedisState {
     /// increments of one counter by this instance share one `INCRBY`, each
     /// with its own value (see `coalesce`).
     pub async fn incr(&self, key: &str) -> Result<u64, StateError> {
-        let counter = self.inner.keys.counter(key);
-        let counter = counter.as_str();
         self.inner
             .counters
             .next(key, |n| async move {
+                let counter = self.inner.keys.counter(key);
                 let value: i64 = self.inner.cmd.incr_by(counter, increment(n)).await?;
                 u64::try_from(value).map_err(|_| StateError::UnexpectedReply("negative counter"))
             })

@@ -46,12 +46,9 @@ impl UpstreamBody {
     /// A body read from a connection lent to it, which goes back to the pool once the body
     /// has been read to its end.
     pub(crate) fn with_connection(inner: Incoming, idle_timeout: Duration, lent: Lent) -> Self {
-        Self {
-            inner,
-            idle: Silence::new(idle_timeout),
-            finished: false,
-            lent: Some(lent),
-        }
+        let mut body = Self::new(inner, idle_timeout);
+        body.lent = Some(lent);
+        body
     }
 
     /// Reads out the rest of a body dropped before its end when that rest has already
