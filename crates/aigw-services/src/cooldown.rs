@@ -104,7 +104,7 @@ pub struct Cooldowns {
     /// Entries in the map, expired or not: zero means nothing to check.
     len: AtomicUsize,
     /// Where cooldowns set here are announced to other instances, if
-    /// anyone listens (the runtime's refresher publishes them).
+    /// anyone listens (the runtime's propagator publishes them).
     outbox: Option<mpsc::Sender<CooldownNotice>>,
     /// Notices that did not fit in the outbox.
     dropped_notices: AtomicU64,

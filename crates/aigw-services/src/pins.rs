@@ -10,10 +10,14 @@
 //! instance), one entry per response or conversation with a TTL. Reading a
 //! pin is the one shared-state round trip of its request. Writing one never
 //! blocks a request: the data plane queues it (bounded; a full queue drops
-//! the pin, counted and logged) and the runtime's background task writes it.
+//! the pin, counted and logged) and the runtime's propagator task writes it.
 //! Until that write is done, a queued pin is also kept in this instance's
 //! memory, so a follow-up or a conversation's next turn that arrives here at
-//! once finds it.
+//! once finds it. The one exception is a conversation moved off an account
+//! that just failed in the same request: that request writes the new pin
+//! before it tries the new account ([`PinQueue::write_now`]), so the
+//! conversation's next turn finds it on any instance, whether or not that
+//! instance has heard of the failure yet.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,7 +31,7 @@ use tokio::sync::mpsc;
 
 /// Pins queued and not yet written, at most.
 const OUTBOX: usize = 4096;
-/// Pins written in one go by the background task before it looks at other work.
+/// Pins written in one go by the propagator before it looks at other work.
 const BATCH: usize = 256;
 /// Response ids longer than this are not pinned (real ones are ~50 bytes).
 const MAX_ID_BYTES: usize = 256;
@@ -108,6 +112,23 @@ impl PinQueue {
         }
     }
 
+    /// Writes `pin` now and waits for it; an older pin of its key, queued
+    /// earlier and not written yet, is then never written over it. A failed write is logged: the
+    /// conversation's next turn then moves it again, to the same account.
+    pub(crate) async fn write_now(&self, state: &SharedState, pin: Pin) {
+        self.unwritten.lock().insert(pin.key.clone(), pin.account);
+        if let Err(e) = state.cache_set(&pin.key, &pin.account, pin.ttl).await {
+            tracing::warn!(error = %e, "could not pin a moved conversation to its account");
+        }
+        self.forget(&pin);
+    }
+
+    /// Whether `pin` is still the newest of its key not written yet: an
+    /// older queued pin whose key was pinned again since is not written.
+    fn is_newest(&self, pin: &Pin) -> bool {
+        self.unwritten.lock().get(&pin.key) == Some(&pin.account)
+    }
+
     /// The account of `key`'s pin queued here and not written yet.
     pub(crate) fn unwritten(&self, key: &str) -> Option<AccountId> {
         self.unwritten.lock().get(key).copied()
@@ -138,7 +159,8 @@ pub(crate) async fn lookup(
 }
 
 /// Writes `first` and whatever else is already queued (up to a batch), each
-/// for its TTL, in queue order (a conversation's later pin wins). A failed
+/// for its TTL, in queue order; a pin whose key was pinned again since (a
+/// later pin queued, or written at once) is skipped. A failed
 /// write is logged and the pin lost: a response follow-up then gets a 400
 /// saying the id is unknown, never another account; a conversation is
 /// pinned again by its next turn.
@@ -151,10 +173,12 @@ pub async fn write_pins(
     let mut next = Some(first);
     let mut written = 0;
     while let Some(pin) = next.take() {
-        if let Err(e) = state.cache_set(&pin.key, &pin.account, pin.ttl).await {
-            tracing::warn!(error = %e, "could not pin a key to its account");
+        if queue.is_newest(&pin) {
+            if let Err(e) = state.cache_set(&pin.key, &pin.account, pin.ttl).await {
+                tracing::warn!(error = %e, "could not pin a key to its account");
+            }
+            queue.forget(&pin);
         }
-        queue.forget(&pin);
         written += 1;
         if written < BATCH {
             next = rx.try_recv().ok();
@@ -174,7 +198,7 @@ mod tests {
             .unwrap()
     }
 
-    /// A follow-up that arrives before the background task wrote its pin
+    /// A follow-up that arrives before the propagator wrote its pin
     /// still finds the account: the pin is in this instance's memory until
     /// the write is done, and in the shared state after.
     #[tokio::test]
@@ -233,6 +257,33 @@ mod tests {
                 .await
                 .unwrap(),
             Some(second)
+        );
+    }
+
+    /// A conversation moved by a failed attempt is written at once; the
+    /// pin its first turn queued, written later by the propagator, does not
+    /// undo the move.
+    #[tokio::test]
+    async fn a_pin_written_at_once_is_not_undone_by_an_older_queued_one() {
+        let state = in_process().await;
+        let (queue, mut rx) = PinQueue::new();
+        let (failed, moved) = (AccountId::new(), AccountId::new());
+        let pin = |account| Pin {
+            key: "aff:openai:4567".to_owned(),
+            account,
+            ttl: Duration::from_secs(60),
+        };
+        queue.remember(pin(failed));
+        queue.write_now(&state, pin(moved)).await;
+        assert_eq!(queue.unwritten("aff:openai:4567"), None);
+        let older = rx.try_recv().unwrap();
+        write_pins(&queue, &state, older, &mut rx).await;
+        assert_eq!(
+            state
+                .cache_get::<AccountId>("aff:openai:4567")
+                .await
+                .unwrap(),
+            Some(moved)
         );
     }
 }

@@ -92,8 +92,9 @@ impl Default for RuntimeSettings {
     }
 }
 
-/// The running services: the data plane plus the background task that
-/// keeps its snapshot fresh.
+/// The running services: the data plane plus the background tasks that
+/// keep its snapshot fresh and exchange pins, cooldowns and notices with
+/// the other instances.
 #[derive(Debug)]
 pub struct Runtime {
     repository: SqlRepository,
@@ -101,7 +102,7 @@ pub struct Runtime {
     admin: Admin,
     generated_admin_password: Option<aigw_domain::Secret>,
     stop: watch::Sender<bool>,
-    refresher: Option<JoinHandle<()>>,
+    background: Vec<JoinHandle<()>>,
     stats: Option<StatsHandle>,
     stats_timeout: Duration,
     retention: Option<RetentionHandle>,
@@ -110,7 +111,7 @@ pub struct Runtime {
 
 impl Runtime {
     /// Opens the stores, migrates, seeds, loads the first snapshot and
-    /// starts the refresher. Fails before anything is served if the SQL
+    /// starts the background tasks. Fails before anything is served if the SQL
     /// store is unreachable or a setting is invalid; Redis being down is not
     /// a failure (the shared state falls back to this process).
     pub async fn start(settings: RuntimeSettings) -> Result<Self, StartError> {
@@ -166,7 +167,7 @@ impl Runtime {
             .await
             .map_err(StartError::FirstAdmin)?;
         let (stop, stopped) = watch::channel(false);
-        let refresher = spawn_refresher(
+        let background = spawn_background(
             repository.clone(),
             gateway.clone(),
             builder.clone(),
@@ -195,7 +196,7 @@ impl Runtime {
             admin,
             generated_admin_password,
             stop,
-            refresher: Some(refresher),
+            background: Vec::from(background),
             stats: Some(stats_handle),
             stats_timeout: settings.stats.shutdown_timeout,
             retention,
@@ -230,12 +231,12 @@ impl Runtime {
         self.admin.reload().await
     }
 
-    /// Stops the background work and waits for it: the refresher and the
-    /// retention task, then the stats writer, which drains its queue and
+    /// Stops the background work and waits for it: the propagator, the
+    /// refresher and the retention task, then the stats writer, which drains its queue and
     /// flushes before returning.
     pub async fn shutdown(mut self) -> Option<FlushReport> {
         let _ = self.stop.send(true);
-        if let Some(handle) = self.refresher.take() {
+        for handle in std::mem::take(&mut self.background) {
             let _ = handle.await;
         }
         if let Some(retention) = self.retention.take() {
@@ -403,96 +404,146 @@ async fn seed_model_mappings(repository: &SqlRepository) -> Result<(), Repositor
     Ok(())
 }
 
-/// The owned background task that rebuilds the snapshot: on every change
-/// notice from another instance, and every `interval` as a safety net.
-fn spawn_refresher(
+/// What the propagator asks of the refresher: a rebuild, and the accounts
+/// whose cached tokens go once it is done.
+#[derive(Debug, Default)]
+struct RebuildRequests {
+    wake: tokio::sync::Notify,
+    changed_credentials: parking_lot::Mutex<Vec<AccountId>>,
+}
+
+impl RebuildRequests {
+    /// Asks for a rebuild; requests made while one runs share the next one.
+    fn request(&self, changed_credential: Option<AccountId>) {
+        if let Some(id) = changed_credential {
+            let mut changed = self.changed_credentials.lock();
+            if !changed.contains(&id) {
+                changed.push(id);
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    fn take_changed_credentials(&self) -> Vec<AccountId> {
+        std::mem::take(&mut *self.changed_credentials.lock())
+    }
+}
+
+/// The background tasks of a runtime: the propagator, which exchanges
+/// pins, cooldowns and notices with the shared state and never waits for
+/// the SQL store, and the refresher, which rebuilds the snapshot.
+fn spawn_background(
     repository: SqlRepository,
     gateway: Gateway,
     builder: SnapshotBuilder,
     interval: Duration,
     health: crate::health::HealthSettings,
+    stopped: watch::Receiver<bool>,
+) -> [JoinHandle<()>; 2] {
+    let rebuilds = std::sync::Arc::new(RebuildRequests::default());
+    let propagator = propagate(gateway.clone(), rebuilds.clone(), stopped.clone());
+    let refresher = refresh(
+        repository, gateway, builder, interval, health, rebuilds, stopped,
+    );
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the runtime's two background tasks, started once per runtime"
+    )]
+    [tokio::spawn(propagator), tokio::spawn(refresher)]
+}
+
+/// Writes this instance's pins, publishes its cooldowns and applies the
+/// other instances' notices, each as soon as it comes: a conversation moved
+/// or an account limited here is seen by the other instances without
+/// waiting for a snapshot rebuild. A change notice asks the refresher for
+/// a rebuild.
+async fn propagate(
+    gateway: Gateway,
+    rebuilds: std::sync::Arc<RebuildRequests>,
     mut stopped: watch::Receiver<bool>,
-) -> JoinHandle<()> {
+) {
     let mut notices = gateway.state().subscribe();
     let me = gateway.state().instance_id();
     let mut cooldowns = gateway.take_cooldown_notices();
     let mut pins = gateway.take_pin_outbox();
-    let task = async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        reconcile_down(&gateway, &health);
-        loop {
-            // An account whose credential changed elsewhere: its tokens are
-            // forgotten before the rebuild and again after it, so that a
-            // request still holding the previous snapshot cannot leave the
-            // old credential's token cached.
-            let mut changed_credential = None;
-            tokio::select! {
-                _ = stopped.changed() => break,
-                _ = tick.tick() => {}
-                // Response and conversation pins are written here, off the request path.
-                pin = next_pin(&mut pins) => {
-                    match (pin, pins.as_mut()) {
-                        (Some(pin), Some(rx)) => {
-                            crate::pins::write_pins(gateway.pin_queue(), gateway.state(), pin, rx).await;
-                        }
-                        _ => pins = None,
-                    }
-                    continue;
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => break,
+            pin = next_pin(&mut pins) => match (pin, pins.as_mut()) {
+                (Some(pin), Some(rx)) => {
+                    crate::pins::write_pins(gateway.pin_queue(), gateway.state(), pin, rx).await;
                 }
-                local = next_cooldown(&mut cooldowns) => {
-                    match local {
-                        Some(notice) => publish_cooldown(&gateway, notice).await,
-                        None => cooldowns = None,
+                _ => pins = None,
+            },
+            local = next_cooldown(&mut cooldowns) => match local {
+                Some(notice) => publish_cooldown(&gateway, notice).await,
+                None => cooldowns = None,
+            },
+            notice = notices.recv() => match notice {
+                Some(msg) if msg.is_from(me) => {}
+                Some(msg) => match msg.event {
+                    Invalidation::Cooldown { account, model, until_ms, reason } => {
+                        apply_cooldown(&gateway, &account, model, until_ms, &reason);
                     }
-                    continue;
-                }
-                notice = notices.recv() => match notice {
-                    Some(msg) if msg.is_from(me) => continue,
-                    Some(msg) => match msg.event {
-                        Invalidation::Cooldown { account, model, until_ms, reason } => {
-                            apply_cooldown(&gateway, &account, model, until_ms, &reason);
-                            continue;
+                    Invalidation::AccountHealth { account, status, next_probe_ms, probe_wait_ms } => {
+                        apply_health(&gateway, &account, &status, next_probe_ms, probe_wait_ms);
+                    }
+                    // The old credential's tokens go now, before the rebuild
+                    // that brings the new credential in, and again after it,
+                    // so that a request still holding the previous snapshot
+                    // cannot leave the old credential's token cached.
+                    Invalidation::AccountCredentialsChanged { id } => match id.parse::<AccountId>() {
+                        Ok(id) => {
+                            gateway.credentials().forget(id);
+                            gateway.cooldowns().clear_account(id);
+                            rebuilds.request(Some(id));
                         }
-                        Invalidation::AccountHealth { account, status, next_probe_ms, probe_wait_ms } => {
-                            apply_health(&gateway, &account, &status, next_probe_ms, probe_wait_ms);
-                            continue;
-                        }
-                        // The old credential's tokens go before the rebuild
-                        // that brings the new credential in.
-                        Invalidation::AccountCredentialsChanged { id } => {
-                            if let Ok(id) = id.parse::<AccountId>() {
-                                gateway.credentials().forget(id);
-                                gateway.cooldowns().clear_account(id);
-                                changed_credential = Some(id);
-                            }
-                        }
-                        _ => {}
+                        Err(_) => rebuilds.request(None),
                     },
-                    None => {
-                        // The subscription ended (the store is shutting down);
-                        // the periodic refresh still keeps the snapshot fresh.
-                        notices = gateway.state().subscribe();
-                    }
+                    _ => rebuilds.request(None),
                 },
-            }
-            gateway.cooldowns().purge_expired();
-            gateway.pool().close_idle_connections();
-            if let Err(e) = builder.rebuild(&repository, &gateway).await {
-                tracing::warn!(error = %e, "snapshot refresh failed; serving the previous one")
-            }
-            if let Some(id) = changed_credential {
-                gateway.credentials().forget(id);
-            }
-            reconcile_down(&gateway, &health);
+                None => {
+                    // The subscription ended (the store is shutting down);
+                    // the periodic refresh still keeps the snapshot fresh.
+                    notices = gateway.state().subscribe();
+                }
+            },
         }
-    };
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the one snapshot refresher, started once per runtime"
-    )]
-    tokio::spawn(task)
+    }
+}
+
+/// Rebuilds the snapshot when the propagator asks (a change notice from
+/// another instance) and every `interval` as a safety net.
+async fn refresh(
+    repository: SqlRepository,
+    gateway: Gateway,
+    builder: SnapshotBuilder,
+    interval: Duration,
+    health: crate::health::HealthSettings,
+    rebuilds: std::sync::Arc<RebuildRequests>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    reconcile_down(&gateway, &health);
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => break,
+            _ = tick.tick() => {}
+            () = rebuilds.wake.notified() => {}
+        }
+        let changed_credentials = rebuilds.take_changed_credentials();
+        gateway.cooldowns().purge_expired();
+        gateway.pool().close_idle_connections();
+        if let Err(e) = builder.rebuild(&repository, &gateway).await {
+            tracing::warn!(error = %e, "snapshot refresh failed; serving the previous one")
+        }
+        for id in changed_credentials {
+            gateway.credentials().forget(id);
+        }
+        reconcile_down(&gateway, &health);
+    }
 }
 
 /// The next pin queued on this instance; pending forever without a receiver.

@@ -28,7 +28,9 @@
 //! removed, tried already in this request), the conversation moves, with no
 //! second round trip, to the usable account that scores highest for it by
 //! rendezvous hashing (fill-first: the first usable account), and the new
-//! pin replaces the old. The choice depends only on the conversation and on
+//! pin replaces the old; when the move comes from a failed attempt of the
+//! same request, the new pin is written before the retry goes out (see
+//! [`crate::pins`]). The choice depends only on the conversation and on
 //! which accounts are usable, so an instance that has not seen the new pin
 //! yet makes the same move: the conversation moves once and stays on its new
 //! account, and the conversations of a failing account spread over the others.
@@ -208,19 +210,28 @@ impl Selector {
             (Turn::Leave, _) => Some(self.aside()),
             (Turn::Take, Some(pin)) => {
                 // A retry in the same request: the pin named an account that
-                // just failed, so the conversation moves.
-                let turn = if tried.is_empty() {
+                // just failed, so the conversation moves, and its new pin is
+                // written before the retry goes out, so that its next turn
+                // follows it on any instance, even one that has not heard of
+                // the failure yet. (A retry is off the fast path already.)
+                let retry = !tried.is_empty();
+                let turn = if retry {
+                    PinTurn::Move
+                } else {
                     self.follow_pin(entry, &filter, model, pin, counter_key)
                         .await
-                } else {
-                    PinTurn::Move
                 };
                 match turn {
                     PinTurn::Chosen(chosen) => return chosen.map(selection),
                     PinTurn::Move => {
-                        return self
-                            .move_conversation(entry, &filter, model, pin)
-                            .map(selection);
+                        let chosen = move_conversation(entry, &filter, model, pin)?;
+                        let new_pin = self.pin_of(pin, chosen);
+                        if retry {
+                            self.pins.write_now(&self.state, new_pin).await;
+                        } else {
+                            self.pins.remember(new_pin);
+                        }
+                        return Some(selection(chosen));
                     }
                     PinTurn::Counter(n) => Some(n),
                 }
@@ -236,7 +247,7 @@ impl Selector {
             counter.unwrap_or(1),
         )?;
         if let Some(pin) = pin {
-            self.pin(&pin, chosen);
+            self.pins.remember(self.pin_of(&pin, chosen));
         }
         Some(selection(chosen))
     }
@@ -308,35 +319,32 @@ impl Selector {
         }
     }
 
-    /// Moves a conversation whose pinned account cannot serve it, and queues
-    /// the new pin. The new account depends only on the conversation and on
-    /// which accounts are usable (see [`successor`]), not on a counter: an
-    /// instance whose copy of the pin is older (the turn that moved the
-    /// conversation ran on another instance, and its pin is not written yet)
-    /// moves it to the same account, so it moves once. No round trip.
-    fn move_conversation<'a>(
-        &self,
-        entry: &'a ProviderEntry,
-        filter: &Filter<'_>,
-        model: &str,
-        pin: &PinKey,
-    ) -> Option<&'a Routable> {
-        let chosen = match entry.provider.selection_strategy {
-            SelectionStrategy::FillFirst => filter.first(&entry.rotation, model),
-            SelectionStrategy::Weighted => successor(&entry.rotation, filter, model, pin, true),
-            SelectionStrategy::RoundRobin => successor(&entry.rotation, filter, model, pin, false),
-        }?;
-        self.pin(pin, chosen);
-        Some(chosen)
-    }
-
-    /// Queues `pin` naming `chosen`'s account.
-    fn pin(&self, pin: &PinKey, chosen: &Routable) {
-        self.pins.remember(Pin {
+    /// The pin naming `chosen`'s account for `pin`'s conversation.
+    fn pin_of(&self, pin: &PinKey, chosen: &Routable) -> Pin {
+        Pin {
             key: pin.as_str().to_owned(),
             account: chosen.account.id,
             ttl: self.affinity_ttl,
-        });
+        }
+    }
+}
+
+/// Where a conversation whose pinned account cannot serve it moves. The new
+/// account depends only on the conversation and on which accounts are
+/// usable (see [`successor`]), not on a counter: an instance whose copy of
+/// the pin is older (the turn that moved the conversation ran on another
+/// instance, and its pin is not written yet) moves it to the same account,
+/// so it moves once. No round trip.
+fn move_conversation<'a>(
+    entry: &'a ProviderEntry,
+    filter: &Filter<'_>,
+    model: &str,
+    pin: &PinKey,
+) -> Option<&'a Routable> {
+    match entry.provider.selection_strategy {
+        SelectionStrategy::FillFirst => filter.first(&entry.rotation, model),
+        SelectionStrategy::Weighted => successor(&entry.rotation, filter, model, pin, true),
+        SelectionStrategy::RoundRobin => successor(&entry.rotation, filter, model, pin, false),
     }
 }
 
