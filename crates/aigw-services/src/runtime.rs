@@ -404,31 +404,6 @@ async fn seed_model_mappings(repository: &SqlRepository) -> Result<(), Repositor
     Ok(())
 }
 
-/// What the propagator asks of the refresher: a rebuild, and the accounts
-/// whose cached tokens go once it is done.
-#[derive(Debug, Default)]
-struct RebuildRequests {
-    wake: tokio::sync::Notify,
-    changed_credentials: parking_lot::Mutex<Vec<AccountId>>,
-}
-
-impl RebuildRequests {
-    /// Asks for a rebuild; requests made while one runs share the next one.
-    fn request(&self, changed_credential: Option<AccountId>) {
-        if let Some(id) = changed_credential {
-            let mut changed = self.changed_credentials.lock();
-            if !changed.contains(&id) {
-                changed.push(id);
-            }
-        }
-        self.wake.notify_one();
-    }
-
-    fn take_changed_credentials(&self) -> Vec<AccountId> {
-        std::mem::take(&mut *self.changed_credentials.lock())
-    }
-}
-
 /// The background tasks of a runtime: the propagator, which exchanges
 /// pins, cooldowns and notices with the shared state and never waits for
 /// the SQL store, and the refresher, which rebuilds the snapshot.
@@ -440,7 +415,7 @@ fn spawn_background(
     health: crate::health::HealthSettings,
     stopped: watch::Receiver<bool>,
 ) -> [JoinHandle<()>; 2] {
-    let rebuilds = std::sync::Arc::new(RebuildRequests::default());
+    let rebuilds = std::sync::Arc::new(tokio::sync::Notify::new());
     let propagator = propagate(gateway.clone(), rebuilds.clone(), stopped.clone());
     let refresher = refresh(
         repository, gateway, builder, interval, health, rebuilds, stopped,
@@ -459,7 +434,7 @@ fn spawn_background(
 /// a rebuild.
 async fn propagate(
     gateway: Gateway,
-    rebuilds: std::sync::Arc<RebuildRequests>,
+    rebuilds: std::sync::Arc<tokio::sync::Notify>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut notices = gateway.state().subscribe();
@@ -489,18 +464,17 @@ async fn propagate(
                         apply_health(&gateway, &account, &status, next_probe_ms, probe_wait_ms);
                     }
                     // The old credential's tokens go now, before the rebuild
-                    // that brings the new credential in, and again after it,
-                    // so that a request still holding the previous snapshot
-                    // cannot leave the old credential's token cached.
-                    Invalidation::AccountCredentialsChanged { id } => match id.parse::<AccountId>() {
-                        Ok(id) => {
+                    // that brings the new credential in. (A request still
+                    // holding the previous snapshot may cache its token
+                    // again; callers holding the new one skip it.)
+                    Invalidation::AccountCredentialsChanged { id } => {
+                        if let Ok(id) = id.parse::<AccountId>() {
                             gateway.credentials().forget(id);
                             gateway.cooldowns().clear_account(id);
-                            rebuilds.request(Some(id));
                         }
-                        Err(_) => rebuilds.request(None),
-                    },
-                    _ => rebuilds.request(None),
+                        rebuilds.notify_one();
+                    }
+                    _ => rebuilds.notify_one(),
                 },
                 None => {
                     // The subscription ended (the store is shutting down);
@@ -520,7 +494,7 @@ async fn refresh(
     builder: SnapshotBuilder,
     interval: Duration,
     health: crate::health::HealthSettings,
-    rebuilds: std::sync::Arc<RebuildRequests>,
+    rebuilds: std::sync::Arc<tokio::sync::Notify>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(interval);
@@ -531,16 +505,13 @@ async fn refresh(
         tokio::select! {
             _ = stopped.changed() => break,
             _ = tick.tick() => {}
-            () = rebuilds.wake.notified() => {}
+            // Notices that come during a rebuild share the next one.
+            () = rebuilds.notified() => {}
         }
-        let changed_credentials = rebuilds.take_changed_credentials();
         gateway.cooldowns().purge_expired();
         gateway.pool().close_idle_connections();
         if let Err(e) = builder.rebuild(&repository, &gateway).await {
             tracing::warn!(error = %e, "snapshot refresh failed; serving the previous one")
-        }
-        for id in changed_credentials {
-            gateway.credentials().forget(id);
         }
         reconcile_down(&gateway, &health);
     }

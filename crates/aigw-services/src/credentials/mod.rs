@@ -6,7 +6,9 @@
 //! 1. the in-process cache (a map read under a short lock: the steady state costs no IO);
 //! 2. the shared cache (`tok:{account}` in the shared-state store, TTL = time to expiry), where
 //!    another instance may already have put a fresh token;
-//! 3. the account's stored token;
+//! 3. the account's stored token (kept in the in-process cache only, and only for callers
+//!    whose snapshot of the account stores that same token, so that a request still holding
+//!    a credential an operator replaced cannot leave it cached for the others);
 //!
 //! and refreshes when the best token has less than [`CredentialSettings::refresh_skew`] left.
 //! A refresh is single-flight at two levels. In this process, callers of one account queue on
@@ -190,6 +192,25 @@ impl Want {
     }
 }
 
+/// A token in the local cache.
+struct Cached {
+    token: AccessToken,
+    /// Taken from a caller's snapshot of the account rather than refreshed or read from the
+    /// database or the shared cache: it serves only callers whose snapshot stores the same
+    /// token. A request that loaded the snapshot before an operator replaced the credential
+    /// may put the replaced token here after the account was forgotten; callers holding the
+    /// new snapshot then skip it instead of using it until it expires.
+    from_snapshot: bool,
+}
+
+impl Cached {
+    fn serves(&self, want: &Want, creds: &OAuthCredentials, now: DateTime<Utc>) -> bool {
+        want.accepts(&self.token, now)
+            && (!self.from_snapshot
+                || creds.access_token.as_ref().map(Secret::expose) == Some(self.token.expose()))
+    }
+}
+
 /// The shared cache's copy of a token.
 #[derive(Serialize, Deserialize)]
 struct SharedToken {
@@ -273,7 +294,7 @@ struct Inner {
     settings: CredentialSettings,
     /// Account → its newest token. Read by every request on an OAuth account, written once
     /// per token; the lock is held for one lookup or insert, never across an `.await`.
-    tokens: RwLock<HashMap<AccountId, AccessToken>>,
+    tokens: RwLock<HashMap<AccountId, Cached>>,
     /// Account → its last failed refresh, while it may still be cooling down. Same locking.
     failures: RwLock<HashMap<AccountId, RefreshFailure>>,
     /// Account → the async mutex its refreshes in this process queue on. The map's lock is
@@ -388,7 +409,7 @@ impl CredentialService {
             skew: inner.settings.refresh_skew,
             rejected,
         };
-        if let Some(token) = inner.local_token(id, &want, Utc::now()) {
+        if let Some(token) = inner.local_token(id, &want, creds, Utc::now()) {
             return Ok(token);
         }
         let grant = fingerprint(creds.refresh_token.as_ref());
@@ -398,7 +419,7 @@ impl CredentialService {
         let turn = flight.lock_owned().await;
         // Whoever held the turn before may have just refreshed or failed.
         let now = Utc::now();
-        if let Some(token) = inner.local_token(id, &want, now) {
+        if let Some(token) = inner.local_token(id, &want, creds, now) {
             return Ok(token);
         }
         inner.check_local_failure(id, &grant, now)?;
@@ -406,8 +427,10 @@ impl CredentialService {
             return Ok(token);
         }
         inner.check_shared_failure(id, &grant).await?;
+        // The snapshot's token is kept here only: every instance has it in its own snapshot,
+        // and one still holding a replaced credential must not share it with the others.
         if let Some(token) = want.stored_token(creds, now) {
-            inner.publish(id, &token).await;
+            inner.keep(id, &token, true);
             return Ok(token);
         }
 
@@ -452,12 +475,18 @@ impl Inner {
         Arc::clone(self.flights.lock().entry(id).or_default())
     }
 
-    fn local_token(&self, id: AccountId, want: &Want, now: DateTime<Utc>) -> Option<AccessToken> {
+    fn local_token(
+        &self,
+        id: AccountId,
+        want: &Want,
+        creds: &OAuthCredentials,
+        now: DateTime<Utc>,
+    ) -> Option<AccessToken> {
         self.tokens
             .read()
             .get(&id)
-            .filter(|token| want.accepts(token, now))
-            .cloned()
+            .filter(|cached| cached.serves(want, creds, now))
+            .map(|cached| cached.token.clone())
     }
 
     fn check_local_failure(
@@ -485,7 +514,7 @@ impl Inner {
         if !want.accepts(&token, Utc::now()) {
             return None;
         }
-        self.tokens.write().insert(id, token.clone());
+        self.keep(id, &token, false);
         Some(token)
     }
 
@@ -515,9 +544,18 @@ impl Inner {
         outcome
     }
 
+    /// Puts `token` in the local cache (`from_snapshot`: see [`Cached`]).
+    fn keep(&self, id: AccountId, token: &AccessToken, from_snapshot: bool) {
+        let cached = Cached {
+            token: token.clone(),
+            from_snapshot,
+        };
+        self.tokens.write().insert(id, cached);
+    }
+
     /// Puts `token` in the local cache and the shared cache (TTL = time to expiry).
     async fn publish(&self, id: AccountId, token: &AccessToken) {
-        self.tokens.write().insert(id, token.clone());
+        self.keep(id, token, false);
         let ttl = match token.expires_at {
             None => UNKNOWN_EXPIRY_TTL,
             Some(at) => match (at - Utc::now()).to_std() {

@@ -27,8 +27,8 @@ async fn fresh_token_is_served_without_refresh(repo: SqlRepository) {
         assert_eq!(token.expires_at(), account.auth_data.expires_at());
     }
 
-    // Another instance holding an outdated copy of the account finds the token in the shared
-    // cache instead of refreshing.
+    // Another instance holding an outdated copy of the account finds the stored token in the
+    // database instead of refreshing.
     let mut outdated = account.clone();
     outdated.auth_data = AuthData::Oauth(Box::new(grant(&mock, "ya29.old", &rt, -10)));
     let two = service(&repo, peer_state);
@@ -130,7 +130,51 @@ async fn refresh_goes_through_the_accounts_proxy(repo: SqlRepository) {
     );
 }
 
+/// An operator replaces an account's credential while a request on a peer still holds the
+/// snapshot with the old one: that request may use the old token, but once the peers hold the
+/// new snapshot, no instance serves the old token from either cache.
+async fn a_replaced_credential_is_not_served_after_the_new_snapshot_arrives(repo: SqlRepository) {
+    let mock = MockUpstream::start().await.unwrap();
+    let provider = provider(&repo, "antigravity-test", KIND).await;
+    let old = account(
+        &repo,
+        &provider,
+        grant(&mock, "ya29.old-credential", &refresh_token(), 3600),
+    )
+    .await;
+    let (state, peer_state) = in_process_pair();
+    let (one, two) = (service(&repo, state), service(&repo, peer_state));
+    for instance in [&one, &two] {
+        let token = instance.token(&old, KIND, &Egress::Direct).await.unwrap();
+        assert_eq!(token.expose(), "ya29.old-credential");
+    }
+
+    // The operator's write on instance one; instance two hears of it and forgets the account.
+    let new_grant = AuthData::Oauth(Box::new(grant(
+        &mock,
+        "ya29.new-credential",
+        &refresh_token(),
+        3600,
+    )));
+    repo.update_account_credentials(old.id, &new_grant)
+        .await
+        .unwrap();
+    one.invalidate(old.id).await.unwrap();
+    two.forget(old.id);
+    // A request on instance two that loaded the old snapshot before the rebuild.
+    let late = two.token(&old, KIND, &Egress::Direct).await.unwrap();
+    assert_eq!(late.expose(), "ya29.old-credential");
+
+    let (new, _) = stored(&repo, &old).await;
+    for instance in [&two, &one, &two] {
+        let token = instance.token(&new, KIND, &Egress::Direct).await.unwrap();
+        assert_eq!(token.expose(), "ya29.new-credential");
+    }
+    assert_eq!(mock.oauth().total_calls(), 0);
+}
+
 backend_tests!(
+    a_replaced_credential_is_not_served_after_the_new_snapshot_arrives,
     fresh_token_is_served_without_refresh,
     expiring_token_is_refreshed_stored_and_cached,
     refresh_goes_through_the_accounts_proxy,
