@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 /// jemalloc rather than the system allocator: its background threads give
 /// memory freed after a load back to the system within seconds (glibc keeps
-/// most of it), and request handling allocates a lot of small short-lived
+/// most of it; `.cargo/config.toml` builds it to return pages freed for a
+/// second), and request handling allocates a lot of small short-lived
 /// buffers, which is what it is built for.
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]

@@ -10,6 +10,7 @@
 )]
 
 mod accounts;
+mod allocator;
 mod dashboard;
 mod fd_exhaustion;
 mod journal;

@@ -1,0 +1,21 @@
+//! The binary's allocator settings, read back from jemalloc itself.
+
+use super::support::gateway;
+
+/// jemalloc runs its background purging thread and gives pages freed for a
+/// second back to the system (`.cargo/config.toml`), rather than keeping
+/// them for its default ten seconds.
+#[test]
+fn jemalloc_purges_in_the_background_after_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = gateway(dir.path(), &[])
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "stats_print:true")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stats = String::from_utf8_lossy(&output.stderr);
+    for setting in ["opt.background_thread: true", "opt.dirty_decay_ms: 1000 "] {
+        assert!(stats.contains(setting), "{setting} not in:\n{stats}");
+    }
+}
