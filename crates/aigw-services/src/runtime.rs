@@ -404,6 +404,10 @@ async fn seed_model_mappings(repository: &SqlRepository) -> Result<(), Repositor
     Ok(())
 }
 
+/// How long the propagator waits before it subscribes again to an
+/// invalidation channel that ended.
+const RESUBSCRIBE_PAUSE: Duration = Duration::from_secs(1);
+
 /// The background tasks of a runtime: the propagator, which exchanges
 /// pins, cooldowns and notices with the shared state and never waits for
 /// the SQL store, and the refresher, which rebuilds the snapshot.
@@ -477,8 +481,14 @@ async fn propagate(
                     _ => rebuilds.notify_one(),
                 },
                 None => {
-                    // The subscription ended (the store is shutting down);
-                    // the periodic refresh still keeps the snapshot fresh.
+                    // The subscription ended (the store is shutting down): a
+                    // new one after a pause, so that a store that stays
+                    // closed is not asked in a loop. The periodic refresh
+                    // still keeps the snapshot fresh.
+                    tokio::select! {
+                        _ = stopped.changed() => break,
+                        () = tokio::time::sleep(RESUBSCRIBE_PAUSE) => {}
+                    }
                     notices = gateway.state().subscribe();
                 }
             },
