@@ -192,6 +192,20 @@ mod tests {
 
     use super::*;
 
+    /// Pins of the conversation `key`, for a minute.
+    fn conversation_pin(key: &str) -> impl Fn(AccountId) -> Pin {
+        move |account| Pin {
+            key: key.to_owned(),
+            account,
+            ttl: Duration::from_secs(60),
+        }
+    }
+
+    /// The account `key` names in the shared state.
+    async fn written(state: &SharedState, key: &str) -> Option<AccountId> {
+        state.cache_get::<AccountId>(key).await.unwrap()
+    }
+
     async fn in_process() -> SharedState {
         SharedState::from_config(&StateConfig::in_process())
             .await
@@ -233,11 +247,7 @@ mod tests {
         let state = in_process().await;
         let (queue, mut rx) = PinQueue::new();
         let (first, second) = (AccountId::new(), AccountId::new());
-        let pin = |account| Pin {
-            key: "aff:openai:0123".to_owned(),
-            account,
-            ttl: Duration::from_secs(60),
-        };
+        let pin = conversation_pin("aff:openai:0123");
         queue.remember(pin(first));
         assert_eq!(queue.unwritten("aff:openai:0123"), Some(first));
         queue.remember(pin(second));
@@ -251,13 +261,7 @@ mod tests {
         let newer = rx.try_recv().unwrap();
         write_pins(&queue, &state, newer, &mut rx).await;
         assert_eq!(queue.unwritten("aff:openai:0123"), None);
-        assert_eq!(
-            state
-                .cache_get::<AccountId>("aff:openai:0123")
-                .await
-                .unwrap(),
-            Some(second)
-        );
+        assert_eq!(written(&state, "aff:openai:0123").await, Some(second));
     }
 
     /// A conversation moved by a failed attempt is written at once; the
@@ -268,22 +272,12 @@ mod tests {
         let state = in_process().await;
         let (queue, mut rx) = PinQueue::new();
         let (failed, moved) = (AccountId::new(), AccountId::new());
-        let pin = |account| Pin {
-            key: "aff:openai:4567".to_owned(),
-            account,
-            ttl: Duration::from_secs(60),
-        };
+        let pin = conversation_pin("aff:openai:4567");
         queue.remember(pin(failed));
         queue.write_now(&state, pin(moved)).await;
         assert_eq!(queue.unwritten("aff:openai:4567"), None);
         let older = rx.try_recv().unwrap();
         write_pins(&queue, &state, older, &mut rx).await;
-        assert_eq!(
-            state
-                .cache_get::<AccountId>("aff:openai:4567")
-                .await
-                .unwrap(),
-            Some(moved)
-        );
+        assert_eq!(written(&state, "aff:openai:4567").await, Some(moved));
     }
 }
