@@ -148,15 +148,14 @@ log_columns! {
 impl LogColumns {
     /// The rows in chunks of [`POSTGRES_ROWS_PER_INSERT`].
     fn chunks(rows: Vec<LogInsert>) -> Vec<Self> {
-        let mut chunks: Vec<Self> =
-            Vec::with_capacity(rows.len().div_ceil(POSTGRES_ROWS_PER_INSERT));
-        for (i, row) in rows.into_iter().enumerate() {
-            if i % POSTGRES_ROWS_PER_INSERT == 0 {
-                chunks.push(Self::default());
-            }
-            if let Some(c) = chunks.last_mut() {
-                c.push(row);
-            }
+        let mut chunks = Vec::with_capacity(rows.len().div_ceil(POSTGRES_ROWS_PER_INSERT));
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let mut chunk = Self::default();
+            rows.by_ref()
+                .take(POSTGRES_ROWS_PER_INSERT)
+                .for_each(|row| chunk.push(row));
+            chunks.push(chunk);
         }
         chunks
     }
@@ -331,9 +330,10 @@ impl SqlRepository {
     /// Inserts a batch of request logs in one transaction. Returns the rows written.
     ///
     /// On PostgreSQL the batch is one `INSERT … SELECT FROM UNNEST` per chunk of up to
-    /// 4,096 rows, one array parameter per column: one round trip per chunk. On SQLite, where a statement costs
-    /// no round trip but parsing one costs more than running it, it is one cached
-    /// 32-row `INSERT` per full chunk and a cached single-row one per remaining row.
+    /// 4,096 rows (`POSTGRES_ROWS_PER_INSERT`), one array parameter per column: one round
+    /// trip per chunk. On SQLite, where a statement costs no round trip but parsing one
+    /// costs more than running it, it is one cached 32-row `INSERT` per full chunk and a
+    /// cached single-row one per remaining row.
     pub async fn insert_request_logs(&self, logs: &[NewRequestLog]) -> Result<usize, Error> {
         let written = self.insert_logs(None, logs).await?;
         Ok(written.unwrap_or(0))

@@ -19,7 +19,7 @@
 //! the lead on in its drop, and the callers of its claim ask again: no
 //! caller is left waiting on a round trip nobody makes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 
 use parking_lot::Mutex;
@@ -40,7 +40,7 @@ struct Queue {
     /// A caller's claim is in flight, or the lead is being handed to a waiter.
     leading: bool,
     /// Callers waiting for the next claim, oldest first.
-    waiting: Vec<oneshot::Sender<Grant>>,
+    waiting: VecDeque<oneshot::Sender<Grant>>,
 }
 
 /// What a waiting caller is told.
@@ -99,7 +99,7 @@ impl Coalescer {
         };
         if queue.leading {
             let (tx, rx) = oneshot::channel();
-            queue.waiting.push(tx);
+            queue.waiting.push_back(tx);
             Role::Wait(rx)
         } else {
             queue.leading = true;
@@ -138,7 +138,7 @@ impl Coalescer {
         }
     }
 
-    fn take_waiting(&self, key: &str) -> Vec<oneshot::Sender<Grant>> {
+    fn take_waiting(&self, key: &str) -> VecDeque<oneshot::Sender<Grant>> {
         self.queues
             .lock()
             .get_mut(key)
@@ -153,8 +153,7 @@ impl Coalescer {
         let Some(queue) = queues.get_mut(key) else {
             return;
         };
-        while !queue.waiting.is_empty() {
-            let next = queue.waiting.remove(0);
+        while let Some(next) = queue.waiting.pop_front() {
             if next.send(Grant::Lead).is_ok() {
                 return;
             }
