@@ -19,6 +19,8 @@
 //! a fresh connection when hyper reports that none of it was sent. A periodic sweep
 //! (`ClientPool::close_idle_connections`, on every snapshot refresh) closes the ones idle past
 //! the timeout or closed by the upstream, so a host no longer called keeps no sockets open.
+//! It also closes, beyond the `warm_idle_per_host` most recently used, those idle longer than
+//! `surplus_idle_timeout`, so that a burst's connections do not outlive it by long.
 
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
@@ -111,8 +113,19 @@ impl std::fmt::Debug for Lent {
 /// The idle connections of one egress, by host.
 pub(crate) struct IdleConns {
     hosts: Mutex<Hosts>,
-    max_per_host: usize,
-    idle_timeout: Duration,
+    limits: IdleLimits,
+}
+
+/// How many idle connections are kept, and for how long (the pool's settings of the same names).
+pub(crate) struct IdleLimits {
+    /// Most idle connections per host; the oldest beyond it are closed when one comes back.
+    pub(crate) max_per_host: usize,
+    /// No idle connection is reused, or kept by the sweep, past this.
+    pub(crate) idle_timeout: Duration,
+    /// The most recently used connections per host, which only `idle_timeout` closes.
+    pub(crate) warm_per_host: usize,
+    /// The sweep closes the other idle connections once idle this long.
+    pub(crate) surplus_timeout: Duration,
 }
 
 #[derive(Default)]
@@ -135,11 +148,10 @@ struct Idle {
 }
 
 impl IdleConns {
-    pub(crate) fn new(max_per_host: usize, idle_timeout: Duration) -> Self {
+    pub(crate) fn new(limits: IdleLimits) -> Self {
         Self {
             hosts: Mutex::new(Hosts::default()),
-            max_per_host,
-            idle_timeout,
+            limits,
         }
     }
 
@@ -154,7 +166,7 @@ impl IdleConns {
                     .iter_mut()
                     .find(|h| h.authority == *authority)?;
                 let idle = host.idle.pop()?;
-                if idle.since.elapsed() >= self.idle_timeout {
+                if idle.since.elapsed() >= self.limits.idle_timeout {
                     // The newest is too old, so all of them are: close them outside the lock.
                     let stale = std::mem::take(&mut host.idle);
                     drop(hosts);
@@ -193,26 +205,41 @@ impl IdleConns {
         let stale = host
             .idle
             .iter()
-            .take_while(|idle| now.duration_since(idle.since) >= self.idle_timeout)
+            .take_while(|idle| now.duration_since(idle.since) >= self.limits.idle_timeout)
             .count();
-        let over = (host.idle.len() - stale + 1).saturating_sub(self.max_per_host);
+        let over = (host.idle.len() - stale + 1).saturating_sub(self.limits.max_per_host);
         let dropped: Vec<Idle> = host.idle.drain(..stale + over).collect();
-        if self.max_per_host > 0 {
+        if self.limits.max_per_host > 0 {
             host.idle.push(Idle { conn, since: now });
         }
         drop(hosts);
         drop(dropped);
     }
 
-    /// Closes the idle connections that idled past the timeout or that the upstream closed.
+    /// Closes the idle connections that idled past the timeout, those beyond the warm ones
+    /// that idled past the surplus timeout, and those the upstream closed.
     pub(crate) fn close_stale(&self) {
         let now = Instant::now();
+        let IdleLimits {
+            idle_timeout,
+            warm_per_host,
+            surplus_timeout,
+            ..
+        } = self.limits;
         let dropped: Vec<Idle> = {
             let mut hosts = self.hosts.lock();
             let mut dropped = Vec::new();
             for host in &mut hosts.by_host {
+                // Oldest first, so the surplus idled longest, and the ones past its timeout
+                // lead the list.
+                let surplus = host.idle.len().saturating_sub(warm_per_host);
+                let idled_out = host.idle[..surplus]
+                    .iter()
+                    .take_while(|idle| now.duration_since(idle.since) >= surplus_timeout)
+                    .count();
+                dropped.extend(host.idle.drain(..idled_out));
                 dropped.extend(host.idle.extract_if(.., |idle| {
-                    now.duration_since(idle.since) >= self.idle_timeout || !idle.conn.ready_now()
+                    now.duration_since(idle.since) >= idle_timeout || !idle.conn.ready_now()
                 }));
             }
             hosts.by_host.retain(|host| !host.idle.is_empty());

@@ -64,6 +64,15 @@ pub struct PoolConfig {
     pub idle_read_timeout: Duration,
     /// How long an idle keep-alive connection stays in a client's pool.
     pub pool_idle_timeout: Duration,
+    /// Idle HTTP/1.1 connections per upstream host kept for the whole `pool_idle_timeout`,
+    /// so that a conversation's next turn after a pause finds a connection open. Beyond them,
+    /// connections idle longer than `surplus_idle_timeout` are closed by the periodic sweep
+    /// ([`ClientPool::close_idle_connections`]): the most recently used are reused first, so a
+    /// connection idle that long was not needed by the demand of that time, and closing it
+    /// returns its buffers (tens of KiB each) after a burst.
+    pub warm_idle_per_host: usize,
+    /// How long an idle HTTP/1.1 connection beyond `warm_idle_per_host` is kept.
+    pub surplus_idle_timeout: Duration,
     /// Idle connections kept per upstream host in one client. It must cover
     /// the concurrency one host sees, or every burst closes the surplus
     /// connections after use and opens new ones for the next burst.
@@ -88,6 +97,8 @@ impl Default for PoolConfig {
             first_byte_timeout: Duration::from_secs(300),
             idle_read_timeout: Duration::from_secs(120),
             pool_idle_timeout: Duration::from_secs(90),
+            warm_idle_per_host: 4,
+            surplus_idle_timeout: Duration::from_secs(5),
             max_idle_per_host: 512,
             max_clients: 1024,
             tcp_keepalive: Some(Duration::from_secs(60)),
@@ -303,7 +314,8 @@ impl ClientPool {
     }
 
     /// Closes the idle HTTP/1.1 connections the pool keeps itself (see `h1`) that idled past
-    /// `pool_idle_timeout` or that the upstream closed. Nothing polls an idle connection, so
+    /// `pool_idle_timeout`, those beyond `warm_idle_per_host` that idled past
+    /// `surplus_idle_timeout`, and those the upstream closed. Nothing polls an idle connection, so
     /// without this they would stay open until their host is called again; the runtime calls
     /// it on every snapshot refresh.
     pub fn close_idle_connections(&self) {
@@ -328,10 +340,12 @@ impl ClientPool {
         let built = Arc::new(Entry {
             client: self.build_client(connector.clone()),
             connector,
-            idle_h1: Arc::new(h1::IdleConns::new(
-                config.max_idle_per_host,
-                config.pool_idle_timeout,
-            )),
+            idle_h1: Arc::new(h1::IdleConns::new(h1::IdleLimits {
+                max_per_host: config.max_idle_per_host,
+                idle_timeout: config.pool_idle_timeout,
+                warm_per_host: config.warm_idle_per_host,
+                surplus_timeout: config.surplus_idle_timeout,
+            })),
             last_used: AtomicU64::new(tick),
         });
         let evicted;

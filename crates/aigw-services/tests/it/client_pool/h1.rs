@@ -182,6 +182,44 @@ async fn the_sweep_closes_connections_idle_past_the_timeout() {
 }
 
 #[tokio::test]
+async fn the_sweep_closes_a_bursts_surplus_connections_and_keeps_the_warm_ones() {
+    let upstream = upstream().await;
+    let pool = ClientPool::new(PoolConfig {
+        warm_idle_per_host: 1,
+        surplus_idle_timeout: Duration::from_millis(100),
+        ..config()
+    })
+    .unwrap();
+    // Three at once open three connections, all idle afterwards.
+    let bodies = join_all((0..3).map(|i| {
+        let pool = pool.clone();
+        let url = upstream.url(&format!("/{i}"));
+        async move { text(pool.send(&Egress::Direct, get(&url)).await.unwrap()).await }
+    }))
+    .await;
+    assert_eq!(bodies.len(), 3);
+    assert_eq!(upstream.accepted(), 3);
+    pool.close_idle_connections();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(upstream.closed(), 0, "a surplus connection closed too soon");
+    pool.close_idle_connections();
+    wait_until(
+        Duration::from_secs(5),
+        "the sweep to close the two surplus connections",
+        async || upstream.closed() == 2,
+    )
+    .await;
+    // The warm one, within the pool's idle timeout, serves the next request.
+    let response = pool
+        .send(&Egress::Direct, get(&upstream.url("/again")))
+        .await
+        .unwrap();
+    assert_eq!(text(response).await, "GET /again ");
+    assert_eq!(upstream.accepted(), 3);
+    assert_eq!(upstream.closed(), 2);
+}
+
+#[tokio::test]
 async fn a_request_does_not_wake_its_own_task_while_it_runs() {
     let upstream = upstream().await;
     let pool = pool();
