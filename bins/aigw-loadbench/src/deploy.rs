@@ -211,7 +211,7 @@ async fn bench(
     }
     let pid = gateway.pid().context("the gateway has no pid")?;
     eprintln!("{}: gateway pid {pid} on {addr}", kind.name());
-    let idle = procs::rss_kib(pid);
+    let idle = procs::resident(pid);
 
     for &scenario in &plan.scenarios {
         load::probe(&scenario.through_gateway(addr, &client_key))
@@ -223,7 +223,7 @@ async fn bench(
     }
 
     let max_concurrency = plan.concurrency.iter().copied().max().unwrap_or(1);
-    let mut under_load: Option<u64> = None;
+    let mut under_load = Peak::default();
     let mut comparisons = Vec::new();
     for &scenario in &plan.scenarios {
         let direct_target = scenario.direct(plan.mock);
@@ -251,7 +251,7 @@ async fn bench(
                 progress(kind, scenario, concurrency, round, "gateway", &g);
                 through.append(g);
                 if concurrency == max_concurrency {
-                    under_load = under_load.max(peak);
+                    under_load.merge(peak);
                 }
                 gateway.check_running()?;
             }
@@ -268,23 +268,26 @@ async fn bench(
     // for at most `Rss::SETTLE_LIMIT` (freed memory goes back to the system
     // over a few seconds, not at once).
     let settle_started = Instant::now();
-    let mut after_kib;
+    let mut after;
     loop {
         interrupt
             .guard(tokio::time::sleep(Duration::from_millis(500)))
             .await?;
-        after_kib = procs::rss_kib(pid);
-        let settled =
-            matches!((idle, after_kib), (Some(i), Some(a)) if a <= report::near_idle_kib(i));
+        after = procs::resident(pid);
+        let settled = matches!((idle, after), (Some(i), Some(a))
+            if a.total_kib <= report::near_idle_kib(i.total_kib));
         if settled || settle_started.elapsed() >= Rss::SETTLE_LIMIT {
             break;
         }
     }
     let rss = Rss {
-        idle_kib: idle,
-        under_load_kib: under_load,
-        after_kib,
+        idle_kib: idle.map(|r| r.total_kib),
+        under_load_kib: under_load.total_kib,
+        after_kib: after.map(|r| r.total_kib),
         after_ms: u64::try_from(settle_started.elapsed().as_millis()).ok(),
+        anon_idle_kib: idle.map(|r| r.anon_kib),
+        anon_under_load_kib: under_load.anon_kib,
+        anon_after_kib: after.map(|r| r.anon_kib),
     };
     tokio::task::spawn_blocking(move || gateway.stop())
         .await
@@ -367,19 +370,41 @@ pub async fn wait_ready(gateway: &mut ChildGuard, addr: SocketAddr) -> anyhow::R
     bail!("the gateway was not ready within {READY_TIMEOUT:?}: {last}")
 }
 
-/// Runs `work` while sampling the gateway's RSS every 100 ms; returns its output and
-/// the peak.
-async fn with_rss_peak<T>(pid: u32, work: impl Future<Output = T>) -> (T, Option<u64>) {
+/// The highest resident memory seen, all of it and its anonymous part (each its own
+/// maximum).
+#[derive(Debug, Default, Clone, Copy)]
+struct Peak {
+    total_kib: Option<u64>,
+    anon_kib: Option<u64>,
+}
+
+impl Peak {
+    fn sample(&mut self, pid: u32) {
+        if let Some(now) = procs::resident(pid) {
+            self.total_kib = self.total_kib.max(Some(now.total_kib));
+            self.anon_kib = self.anon_kib.max(Some(now.anon_kib));
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.total_kib = self.total_kib.max(other.total_kib);
+        self.anon_kib = self.anon_kib.max(other.anon_kib);
+    }
+}
+
+/// Runs `work` while sampling the gateway's resident memory every 100 ms; returns its
+/// output and the peak.
+async fn with_rss_peak<T>(pid: u32, work: impl Future<Output = T>) -> (T, Peak) {
     let mut work = pin!(work);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let mut peak = None;
+    let mut peak = Peak::default();
     loop {
         tokio::select! {
             out = &mut work => {
-                peak = peak.max(procs::rss_kib(pid));
+                peak.sample(pid);
                 return (out, peak);
             }
-            _ = tick.tick() => peak = peak.max(procs::rss_kib(pid)),
+            _ = tick.tick() => peak.sample(pid),
         }
     }
 }

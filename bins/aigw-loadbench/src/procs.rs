@@ -224,14 +224,31 @@ impl GatewayEnv {
     }
 }
 
-/// Resident memory of a process in KiB, from `/proc/<pid>/status` (`VmRSS`).
-pub fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    parse_vm_rss(&status)
+/// Resident memory of a process in KiB, from `/proc/<pid>/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resident {
+    /// All of it (`VmRSS`), the binary's mapped pages included.
+    pub total_kib: u64,
+    /// Its anonymous pages (`RssAnon`): the heap, stacks and allocator caches, without
+    /// the file pages whose residency depends on the page cache.
+    pub anon_kib: u64,
 }
 
-fn parse_vm_rss(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+/// The resident memory of `pid`, `None` once it has exited.
+pub fn resident(pid: u32) -> Option<Resident> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_resident(&status)
+}
+
+fn parse_resident(status: &str) -> Option<Resident> {
+    Some(Resident {
+        total_kib: status_kib(status, "VmRSS:")?,
+        anon_kib: status_kib(status, "RssAnon:")?,
+    })
+}
+
+fn status_kib(status: &str, field: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -287,10 +304,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn vm_rss_is_read_in_kib() {
-        let status = "Name:\taigateway\nVmPeak:\t  99999 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
-        assert_eq!(parse_vm_rss(status), Some(12345));
-        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+    fn resident_memory_is_read_in_kib() {
+        let status = "Name:\taigateway\nVmPeak:\t  99999 kB\nVmRSS:\t   12345 kB\n\
+            RssAnon:\t    4321 kB\nRssFile:\t    8024 kB\nThreads:\t3\n";
+        assert_eq!(
+            parse_resident(status),
+            Some(Resident {
+                total_kib: 12345,
+                anon_kib: 4321
+            })
+        );
+        assert_eq!(parse_resident("Name:\tx\nVmRSS:\t   12345 kB\n"), None);
     }
 
     #[test]
@@ -302,9 +326,10 @@ mod tests {
     }
 
     #[test]
-    fn own_rss_is_readable() {
-        let rss = rss_kib(std::process::id()).unwrap();
-        assert!(rss > 0);
+    fn own_resident_memory_is_readable() {
+        let resident = resident(std::process::id()).unwrap();
+        assert!(resident.anon_kib > 0);
+        assert!(resident.total_kib >= resident.anon_kib);
     }
 
     #[test]

@@ -162,6 +162,13 @@ pub struct Rss {
     pub after_kib: Option<u64>,
     /// How long after the last round `after_kib` was read, in ms.
     pub after_ms: Option<u64>,
+    /// The anonymous part (`RssAnon`) of `idle_kib`: without the binary's mapped
+    /// pages, whose residency depends on the page cache rather than on the gateway.
+    pub anon_idle_kib: Option<u64>,
+    /// The anonymous part's own peak during the gateway rounds at the highest concurrency.
+    pub anon_under_load_kib: Option<u64>,
+    /// The anonymous part of `after_kib`, read with it.
+    pub anon_after_kib: Option<u64>,
 }
 
 impl Rss {
@@ -451,7 +458,8 @@ pub fn markdown(report: &RunReport) -> String {
         }
         let _ = writeln!(
             out,
-            "\ngateway RSS MiB: idle {}, under load {}, after {} (read {} s after the load)\n",
+            "\ngateway RSS MiB: idle {}, under load {}, after {} (read {} s after the load); \
+             anonymous: idle {}, under load {}, after {}\n",
             mib(deployment.rss.idle_kib),
             mib(deployment.rss.under_load_kib),
             mib(deployment.rss.after_kib),
@@ -459,6 +467,9 @@ pub fn markdown(report: &RunReport) -> String {
                 .rss
                 .after_ms
                 .map_or_else(|| "?".to_owned(), |ms| format!("{:.1}", ms as f64 / 1000.0)),
+            mib(deployment.rss.anon_idle_kib),
+            mib(deployment.rss.anon_under_load_kib),
+            mib(deployment.rss.anon_after_kib),
         );
         histogram_table(&mut out, &deployment.comparisons);
         for c in &deployment.comparisons {
@@ -588,6 +599,7 @@ mod tests {
             under_load_kib: Some(40 * 1024),
             after_kib: Some(60 * 1024),
             after_ms: Some(15_000),
+            ..Rss::default()
         };
         let checks = check_targets(&[c1, c64], rss);
         let met = |name: &str| {
