@@ -51,6 +51,25 @@ async fn a_connection_idle_past_the_idle_timeout_is_not_reused() {
     .await;
 }
 
+/// `n` requests to `upstream` at once, each answered; no connection is idle while they
+/// run, so each one beyond the pool's idle connections opens a new one.
+async fn burst(pool: &ClientPool, upstream: &Upstream, n: usize) {
+    let accepted = upstream.accepted();
+    let idle = accepted - upstream.closed();
+    let bodies = join_all((0..n).map(|i| {
+        let pool = pool.clone();
+        let path = format!("/{i}");
+        let url = upstream.url(&path);
+        async move {
+            let body = text(pool.send(&Egress::Direct, get(&url)).await.unwrap()).await;
+            assert_eq!(body, format!("GET {path} "));
+        }
+    }))
+    .await;
+    assert_eq!(bodies.len(), n);
+    assert_eq!(upstream.accepted(), accepted + n.saturating_sub(idle));
+}
+
 #[tokio::test]
 async fn idle_connections_per_host_are_bounded() {
     let upstream = upstream().await;
@@ -60,14 +79,7 @@ async fn idle_connections_per_host_are_bounded() {
     })
     .unwrap();
     // Four at once: no connection is idle while they run, so four are opened.
-    let bodies = join_all((0..4).map(|i| {
-        let pool = pool.clone();
-        let url = upstream.url(&format!("/{i}"));
-        async move { text(pool.send(&Egress::Direct, get(&url)).await.unwrap()).await }
-    }))
-    .await;
-    assert_eq!(bodies.len(), 4);
-    assert_eq!(upstream.accepted(), 4);
+    burst(&pool, &upstream, 4).await;
     wait_until(
         Duration::from_secs(5),
         "the connections beyond the bound to close",
@@ -191,14 +203,7 @@ async fn the_sweep_closes_a_bursts_surplus_connections_and_keeps_the_warm_ones()
     })
     .unwrap();
     // Three at once open three connections, all idle afterwards.
-    let bodies = join_all((0..3).map(|i| {
-        let pool = pool.clone();
-        let url = upstream.url(&format!("/{i}"));
-        async move { text(pool.send(&Egress::Direct, get(&url)).await.unwrap()).await }
-    }))
-    .await;
-    assert_eq!(bodies.len(), 3);
-    assert_eq!(upstream.accepted(), 3);
+    burst(&pool, &upstream, 3).await;
     pool.close_idle_connections();
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(upstream.closed(), 0, "a surplus connection closed too soon");
@@ -210,11 +215,7 @@ async fn the_sweep_closes_a_bursts_surplus_connections_and_keeps_the_warm_ones()
     )
     .await;
     // The warm one, within the pool's idle timeout, serves the next request.
-    let response = pool
-        .send(&Egress::Direct, get(&upstream.url("/again")))
-        .await
-        .unwrap();
-    assert_eq!(text(response).await, "GET /again ");
+    burst(&pool, &upstream, 1).await;
     assert_eq!(upstream.accepted(), 3);
     assert_eq!(upstream.closed(), 2);
 }
