@@ -381,8 +381,10 @@ struct Peak {
 impl Peak {
     fn sample(&mut self, pid: u32) {
         if let Some(now) = procs::resident(pid) {
-            self.total_kib = self.total_kib.max(Some(now.total_kib));
-            self.anon_kib = self.anon_kib.max(Some(now.anon_kib));
+            self.merge(Self {
+                total_kib: Some(now.total_kib),
+                anon_kib: Some(now.anon_kib),
+            });
         }
     }
 
