@@ -320,8 +320,13 @@ fn prepare(
             _ => 80,
         };
         let host = match authority.port_u16() {
+            // `host:port` is the authority itself unless it carries user info.
             Some(port) if port != default_port => {
-                HeaderValue::from_str(&format!("{}:{port}", authority.host()))
+                if authority.as_str().contains('@') {
+                    HeaderValue::from_str(&format!("{}:{port}", authority.host()))
+                } else {
+                    HeaderValue::from_str(authority.as_str())
+                }
             }
             _ => HeaderValue::from_str(authority.host()),
         };
@@ -392,4 +397,51 @@ async fn exchange(
 
 fn classify(error: &hyper::Error) -> TransportError {
     exchange_failure(classify_hyper_error(error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host_of(url: &str) -> Option<HeaderValue> {
+        let uri: Uri = url.parse().ok()?;
+        let authority = uri.authority()?.clone();
+        let mut request = Request::new(RequestBody::default());
+        prepare(&mut request, &uri, &authority).ok()?;
+        request.headers().get(header::HOST).cloned()
+    }
+
+    #[test]
+    fn the_host_header_names_a_port_only_when_it_is_not_the_default() {
+        assert_eq!(
+            host_of("http://127.0.0.1:8080/v1").unwrap(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(host_of("http://example.com:80/v1").unwrap(), "example.com");
+        assert_eq!(
+            host_of("https://example.com:443/v1").unwrap(),
+            "example.com"
+        );
+        assert_eq!(
+            host_of("https://example.com:80/v1").unwrap(),
+            "example.com:80"
+        );
+        assert_eq!(host_of("http://[::1]:9000/").unwrap(), "[::1]:9000");
+        // User info never reaches the Host header.
+        assert_eq!(
+            host_of("http://user:pw@example.com:8080/").unwrap(),
+            "example.com:8080"
+        );
+    }
+
+    #[test]
+    fn the_target_is_the_origin_form() {
+        let uri: Uri = "http://127.0.0.1:8080/v1/messages?beta=true"
+            .parse()
+            .unwrap();
+        let authority = uri.authority().unwrap().clone();
+        let mut request = Request::new(RequestBody::default());
+        prepare(&mut request, &uri, &authority).unwrap();
+        assert_eq!(request.uri(), "/v1/messages?beta=true");
+    }
 }
