@@ -21,7 +21,9 @@ const BUCKETS: [f64; 14] = [
 /// lookup allocates nothing; colliding label sets share a bucket list.
 #[derive(Debug)]
 struct Family<const N: usize, T> {
-    series: RwLock<HashMap<u64, Vec<Series<N, T>>>>,
+    series: RwLock<HashMap<u64, Vec<Series<N, T>>, foldhash::fast::RandomState>>,
+    /// Hashes label values to the map's key.
+    hasher: foldhash::fast::RandomState,
 }
 
 /// One series: its label values and its value.
@@ -30,21 +32,15 @@ type Series<const N: usize, T> = ([Arc<str>; N], Arc<T>);
 impl<const N: usize, T> Default for Family<N, T> {
     fn default() -> Self {
         Self {
-            series: RwLock::new(HashMap::new()),
+            series: RwLock::new(HashMap::default()),
+            hasher: foldhash::fast::RandomState::default(),
         }
     }
 }
 
-fn label_hash<const N: usize>(labels: &[&str; N]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    labels.hash(&mut h);
-    h.finish()
-}
-
 impl<const N: usize, T: Default> Family<N, T> {
     fn get(&self, labels: [&str; N]) -> Arc<T> {
-        let hash = label_hash(&labels);
+        let hash = std::hash::BuildHasher::hash_one(&self.hasher, labels);
         let matches = |k: &[Arc<str>; N]| k.iter().zip(labels.iter()).all(|(a, b)| &**a == *b);
         if let Some(found) = self
             .series

@@ -7,6 +7,12 @@
 //! invalidation message from another instance, and periodically.
 
 use std::collections::{HashMap, HashSet};
+
+/// The snapshot's maps, read on every request: foldhash instead of the standard
+/// SipHash, which cost a few hundred instructions per lookup. Its seed is random per
+/// process; the keys are the operator's (ids, model names, key digests), not a
+/// client's free choice.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -66,12 +72,12 @@ pub struct ProviderEntry {
     /// The round-robin counter key of every model this provider is known to
     /// serve (its model list and the mappings to it), built once so a pick
     /// does not format one.
-    counter_keys: HashMap<String, Box<str>>,
+    counter_keys: FastMap<String, Box<str>>,
     /// The one counter every other model name shares (see [`other_counter_key`]).
     other_counter_key: Box<str>,
     /// The rotation's position of each of its accounts, so that a
     /// conversation's pinned account is found without a scan.
-    positions: HashMap<AccountId, usize>,
+    positions: FastMap<AccountId, usize>,
     /// The `weighted` strategy's cycle: rotation positions, each account
     /// as often as its weight, spread evenly (empty for other strategies).
     weighted: Box<[u32]>,
@@ -122,16 +128,16 @@ pub type RouteCandidates<'a> = smallvec::SmallVec<[RouteCandidate<'a>; 2]>;
 /// Everything the request path reads, frozen at one moment.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    providers: HashMap<ProviderId, ProviderEntry>,
+    providers: FastMap<ProviderId, ProviderEntry>,
     rules: RuleTable,
     /// Enabled mappings by alias, the best first: owned before global, then
     /// by priority (highest first).
-    mappings: HashMap<String, Vec<ModelMapping>>,
+    mappings: FastMap<String, Vec<ModelMapping>>,
     /// Active client keys by the SHA-256 of the key.
-    client_keys: HashMap<[u8; 32], ClientKey>,
+    client_keys: FastMap<[u8; 32], ClientKey>,
     /// The egress of every proxy that may carry traffic (active, not down,
     /// with a valid URL). A proxy missing here makes its accounts unusable.
-    proxy_egresses: HashMap<ProxyId, Egress>,
+    proxy_egresses: FastMap<ProxyId, Egress>,
     /// Whether any proxy is configured at all.
     proxies_configured: bool,
     overflow: ProxyOverflow,
@@ -153,7 +159,7 @@ impl Snapshot {
                 .or_default()
                 .push(Arc::new(account));
         }
-        let mut mappings: HashMap<String, Vec<ModelMapping>> = HashMap::new();
+        let mut mappings: FastMap<String, Vec<ModelMapping>> = FastMap::default();
         for mapping in source.model_mappings.into_iter().filter(|m| m.enabled) {
             mappings
                 .entry(mapping.alias.clone())
@@ -190,7 +196,7 @@ impl Snapshot {
             .collect();
 
         let proxies_configured = !source.proxies.is_empty();
-        let proxy_egresses: HashMap<ProxyId, Egress> = source
+        let proxy_egresses: FastMap<ProxyId, Egress> = source
             .proxies
             .into_iter()
             .filter(|p| p.is_active && p.health_status != HealthStatus::Down)
@@ -209,7 +215,7 @@ impl Snapshot {
             overflow,
         };
 
-        let providers: HashMap<ProviderId, ProviderEntry> = source
+        let providers: FastMap<ProviderId, ProviderEntry> = source
             .providers
             .into_iter()
             .filter(|p| p.is_active)
@@ -382,7 +388,7 @@ impl Snapshot {
 
 /// Resolves an account's egress from the proxies of a snapshot.
 struct EgressTable<'a> {
-    proxy_egresses: &'a HashMap<ProxyId, Egress>,
+    proxy_egresses: &'a FastMap<ProxyId, Egress>,
     proxies_configured: bool,
     overflow: ProxyOverflow,
 }

@@ -37,7 +37,9 @@ struct Inner {
     /// Read-mostly: a counter is created once per key and then only bumped
     /// through the read lock (the value is atomic), so `incr` on a known key
     /// takes no exclusive lock at all.
-    counters: RwLock<HashMap<Box<str>, AtomicU64>>,
+    /// Hashed with foldhash: `incr` runs on every request, and the keys are the
+    /// gateway's own (one per known model and provider), not a client's choice.
+    counters: RwLock<HashMap<Box<str>, AtomicU64, foldhash::fast::RandomState>>,
     cache: RwLock<Cache>,
     windows: Mutex<Windows>,
     locks: Mutex<Locks>,
@@ -109,7 +111,7 @@ impl InProcessState {
         Self {
             inner: Arc::new(Inner {
                 instance,
-                counters: RwLock::new(HashMap::new()),
+                counters: RwLock::new(HashMap::default()),
                 cache: RwLock::new(Cache {
                     entries: HashMap::new(),
                     sweep_at_len: MIN_SWEEP_LEN,

@@ -541,10 +541,14 @@ impl LiveTarget<'_> {
     }
 }
 
+/// Live-counter increments by target and day; foldhash, as the writer looks up
+/// three targets per event.
+type LiveGroups<'a> = HashMap<(LiveTarget<'a>, NaiveDate), LiveCounts, foldhash::fast::RandomState>;
+
 /// The live-counter increments of `events`: requests and failures summed
 /// per target (proxy, account, provider) and UTC day.
-fn live_groups(events: &[StatsEvent]) -> HashMap<(LiveTarget<'_>, NaiveDate), LiveCounts> {
-    let mut groups: HashMap<_, LiveCounts> = HashMap::new();
+fn live_groups(events: &[StatsEvent]) -> LiveGroups<'_> {
+    let mut groups = LiveGroups::default();
     for e in events {
         let day = e.at.date_naive();
         let failed = u64::from(e.failed());
