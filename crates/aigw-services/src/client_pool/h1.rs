@@ -403,12 +403,17 @@ fn classify(error: &hyper::Error) -> TransportError {
 mod tests {
     use super::*;
 
-    fn host_of(url: &str) -> Option<HeaderValue> {
-        let uri: Uri = url.parse().ok()?;
-        let authority = uri.authority()?.clone();
+    /// A request to `url` as [`prepare`] leaves it.
+    fn prepared(url: &str) -> Request<RequestBody> {
+        let uri: Uri = url.parse().unwrap();
+        let authority = uri.authority().unwrap().clone();
         let mut request = Request::new(RequestBody::default());
-        prepare(&mut request, &uri, &authority).ok()?;
-        request.headers().get(header::HOST).cloned()
+        prepare(&mut request, &uri, &authority).unwrap();
+        request
+    }
+
+    fn host_of(url: &str) -> Option<HeaderValue> {
+        prepared(url).headers().get(header::HOST).cloned()
     }
 
     #[test]
@@ -436,12 +441,7 @@ mod tests {
 
     #[test]
     fn the_target_is_the_origin_form() {
-        let uri: Uri = "http://127.0.0.1:8080/v1/messages?beta=true"
-            .parse()
-            .unwrap();
-        let authority = uri.authority().unwrap().clone();
-        let mut request = Request::new(RequestBody::default());
-        prepare(&mut request, &uri, &authority).unwrap();
+        let request = prepared("http://127.0.0.1:8080/v1/messages?beta=true");
         assert_eq!(request.uri(), "/v1/messages?beta=true");
     }
 }
