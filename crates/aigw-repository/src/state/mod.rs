@@ -232,8 +232,10 @@ impl SharedState {
     pub async fn cache_get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StateError> {
         match self {
             SharedState::InProcess(s) => s.cache_get(key),
-            SharedState::Redis(s) => s.cache_get(key).await,
-            SharedState::Fallback(s) => s.cache_get(key).await,
+            // Boxed like `incr`: the selection awaits these, and its future is
+            // moved into a box on every request.
+            SharedState::Redis(s) => Box::pin(s.cache_get(key)).await,
+            SharedState::Fallback(s) => Box::pin(s.cache_get(key)).await,
         }
     }
 
@@ -246,8 +248,8 @@ impl SharedState {
     ) -> Result<(), StateError> {
         match self {
             SharedState::InProcess(s) => s.cache_set(key, value, ttl),
-            SharedState::Redis(s) => s.cache_set(key, value, ttl).await,
-            SharedState::Fallback(s) => s.cache_set(key, value, ttl).await,
+            SharedState::Redis(s) => Box::pin(s.cache_set(key, value, ttl)).await,
+            SharedState::Fallback(s) => Box::pin(s.cache_set(key, value, ttl)).await,
         }
     }
 
@@ -439,5 +441,39 @@ impl From<RedisState> for SharedState {
 impl From<FallbackState> for SharedState {
     fn from(state: FallbackState) -> Self {
         SharedState::Fallback(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The calls the request path awaits box their Redis futures, which are
+    /// kilobytes: inline, every caller's future would carry them, in-process
+    /// deployments' too, and the selection's future is moved into a box on
+    /// every request.
+    #[test]
+    fn the_request_paths_state_futures_stay_small() {
+        const LIMIT: usize = 512;
+        let state = SharedState::InProcess(InProcessState::new(&StateConfig::default()));
+        let ttl = Duration::from_secs(1);
+        let sizes = [
+            ("incr", std::mem::size_of_val(&state.incr("k"))),
+            (
+                "cache_get",
+                std::mem::size_of_val(&state.cache_get::<u64>("k")),
+            ),
+            (
+                "cache_set",
+                std::mem::size_of_val(&state.cache_set("k", &1_u64, ttl)),
+            ),
+            (
+                "pin_or_claim",
+                std::mem::size_of_val(&state.pin_or_claim("k", ttl, Some("c"))),
+            ),
+        ];
+        for (call, size) in sizes {
+            assert!(size <= LIMIT, "{call}: {size} bytes, over {LIMIT}");
+        }
     }
 }
