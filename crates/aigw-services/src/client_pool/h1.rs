@@ -412,31 +412,21 @@ mod tests {
         request
     }
 
-    fn host_of(url: &str) -> Option<HeaderValue> {
-        prepared(url).headers().get(header::HOST).cloned()
-    }
-
     #[test]
     fn the_host_header_names_a_port_only_when_it_is_not_the_default() {
-        assert_eq!(
-            host_of("http://127.0.0.1:8080/v1").unwrap(),
-            "127.0.0.1:8080"
-        );
-        assert_eq!(host_of("http://example.com:80/v1").unwrap(), "example.com");
-        assert_eq!(
-            host_of("https://example.com:443/v1").unwrap(),
-            "example.com"
-        );
-        assert_eq!(
-            host_of("https://example.com:80/v1").unwrap(),
-            "example.com:80"
-        );
-        assert_eq!(host_of("http://[::1]:9000/").unwrap(), "[::1]:9000");
-        // User info never reaches the Host header.
-        assert_eq!(
-            host_of("http://user:pw@example.com:8080/").unwrap(),
-            "example.com:8080"
-        );
+        let cases = [
+            ("http://127.0.0.1:8080/v1", "127.0.0.1:8080"),
+            ("http://example.com:80/v1", "example.com"),
+            ("https://example.com:443/v1", "example.com"),
+            ("https://example.com:80/v1", "example.com:80"),
+            ("http://[::1]:9000/", "[::1]:9000"),
+            // User info never reaches the Host header.
+            ("http://user:pw@example.com:8080/", "example.com:8080"),
+        ];
+        for (url, host) in cases {
+            let request = prepared(url);
+            assert_eq!(request.headers().get(header::HOST).unwrap(), host, "{url}");
+        }
     }
 
     #[test]
