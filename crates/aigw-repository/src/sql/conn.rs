@@ -436,4 +436,28 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"));
         assert!(parse_url("sqlite://").is_err());
     }
+
+    /// The bundled SQLite is built multi-threaded (`.cargo/config.toml`): a
+    /// connection takes no mutex of its own on every call, which a
+    /// request-log row paid once per bound value.
+    #[test]
+    fn sqlite_is_built_multi_threaded() {
+        #[derive(diesel::QueryableByName)]
+        struct CompileOption {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            compile_options: String,
+        }
+        let mut conn = <SqliteConnection as diesel::Connection>::establish(":memory:").unwrap();
+        let options: Vec<CompileOption> = diesel::RunQueryDsl::load(
+            diesel::sql_query("SELECT compile_options FROM pragma_compile_options"),
+            &mut conn,
+        )
+        .unwrap();
+        let threadsafe: Vec<&str> = options
+            .iter()
+            .map(|o| o.compile_options.as_str())
+            .filter(|o| o.starts_with("THREADSAFE="))
+            .collect();
+        assert_eq!(threadsafe, ["THREADSAFE=2"]);
+    }
 }
