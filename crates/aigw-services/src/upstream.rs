@@ -49,36 +49,25 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 pub fn endpoint_url(format: Format, base: &str, model: &str, stream: bool) -> String {
     let base = base.trim_end_matches('/');
     match format {
-        Format::OpenAiChat => joined(&[base, "/chat/completions"]),
-        Format::OpenAiResponses => joined(&[base, "/responses"]),
-        Format::AnthropicMessages => joined(&[base, "/messages"]),
+        Format::OpenAiChat => [base, "/chat/completions"].concat(),
+        Format::OpenAiResponses => [base, "/responses"].concat(),
+        Format::AnthropicMessages => [base, "/messages"].concat(),
         Format::Gemini => {
             let method = if stream {
                 ":streamGenerateContent?alt=sse"
             } else {
                 ":generateContent"
             };
-            let mut url = joined(&[base, "/models/"]);
+            let mut url = [base, "/models/"].concat();
             url.extend(utf8_percent_encode(model, SEGMENT));
             url.push_str(method);
             url
         }
         Format::Antigravity if stream => {
-            joined(&[base, "/v1internal:streamGenerateContent?alt=sse"])
+            [base, "/v1internal:streamGenerateContent?alt=sse"].concat()
         }
-        Format::Antigravity => joined(&[base, "/v1internal:generateContent"]),
+        Format::Antigravity => [base, "/v1internal:generateContent"].concat(),
     }
-}
-
-/// `parts` one after the other, in one allocation: every request builds its
-/// upstream URL and credential header this way, and `format!` costs several
-/// times as much for a plain concatenation.
-fn joined(parts: &[&str]) -> String {
-    let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    for part in parts {
-        text.push_str(part);
-    }
-    text
 }
 
 /// The wire format `provider` is called in for a client speaking `client`:
@@ -125,7 +114,7 @@ pub fn auth_headers(
         v.set_sensitive(true);
         Ok::<_, RequestError>(v)
     };
-    let bearer = |s: &str| secret_value(&joined(&["Bearer ", s]));
+    let bearer = |s: &str| secret_value(&["Bearer ", s].concat());
 
     let mut headers = Vec::with_capacity(5);
     match (&account.auth_data, kind) {
