@@ -21,7 +21,7 @@ const BUCKETS: [f64; 14] = [
 /// lookup allocates nothing; colliding label sets share a bucket list.
 #[derive(Debug)]
 struct Family<const N: usize, T> {
-    series: RwLock<HashMap<u64, Vec<Series<N, T>>, foldhash::fast::RandomState>>,
+    series: RwLock<foldhash::HashMap<u64, Vec<Series<N, T>>>>,
     /// Hashes label values to the map's key.
     hasher: foldhash::fast::RandomState,
 }

@@ -7,12 +7,6 @@
 //! invalidation message from another instance, and periodically.
 
 use std::collections::{HashMap, HashSet};
-
-/// The snapshot's maps, read on every request: foldhash instead of the standard
-/// SipHash, which cost a few hundred instructions per lookup. Its seed is random per
-/// process; the keys are the operator's (ids, model names, key digests), not a
-/// client's free choice.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -22,6 +16,11 @@ use aigw_domain::{
 };
 use aigw_repository::SnapshotData;
 use arc_swap::ArcSwap;
+// The snapshot's maps, read on every request: foldhash instead of the standard
+// SipHash, which cost a few hundred instructions per lookup. Its seed is random per
+// process; the keys are the operator's (ids, model names, key digests), not a
+// client's free choice.
+use foldhash::HashMap as FastMap;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 

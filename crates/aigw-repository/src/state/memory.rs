@@ -39,7 +39,7 @@ struct Inner {
     /// takes no exclusive lock at all.
     /// Hashed with foldhash: `incr` runs on every request, and the keys are the
     /// gateway's own (one per known model and provider), not a client's choice.
-    counters: RwLock<HashMap<Box<str>, AtomicU64, foldhash::fast::RandomState>>,
+    counters: RwLock<foldhash::HashMap<Box<str>, AtomicU64>>,
     cache: RwLock<Cache>,
     windows: Mutex<Windows>,
     locks: Mutex<Locks>,

@@ -543,7 +543,7 @@ impl LiveTarget<'_> {
 
 /// Live-counter increments by target and day; foldhash, as the writer looks up
 /// three targets per event.
-type LiveGroups<'a> = HashMap<(LiveTarget<'a>, NaiveDate), LiveCounts, foldhash::fast::RandomState>;
+type LiveGroups<'a> = foldhash::HashMap<(LiveTarget<'a>, NaiveDate), LiveCounts>;
 
 /// The live-counter increments of `events`: requests and failures summed
 /// per target (proxy, account, provider) and UTC day.
