@@ -2,11 +2,12 @@
 
 use super::support::gateway;
 
-/// jemalloc runs its background purging thread and gives pages freed for a
-/// second back to the system (`.cargo/config.toml`), rather than keeping
-/// them for its default ten seconds.
+/// jemalloc runs its background purging thread, gives pages freed for a
+/// second back to the system (`.cargo/config.toml`) rather than keeping them
+/// for its default ten seconds, and caches blocks of up to 8 KiB per thread
+/// rather than 32 KiB.
 #[test]
-fn jemalloc_purges_in_the_background_after_a_second() {
+fn jemalloc_purges_in_the_background_after_a_second_and_caches_small_blocks() {
     let dir = tempfile::tempdir().unwrap();
     let output = gateway(dir.path(), &[])
         .arg("--version")
@@ -15,7 +16,11 @@ fn jemalloc_purges_in_the_background_after_a_second() {
         .unwrap();
     assert!(output.status.success());
     let stats = String::from_utf8_lossy(&output.stderr);
-    for setting in ["opt.background_thread: true", "opt.dirty_decay_ms: 1000 "] {
+    for setting in [
+        "opt.background_thread: true",
+        "opt.dirty_decay_ms: 1000 ",
+        "opt.tcache_max: 8192\n",
+    ] {
         assert!(stats.contains(setting), "{setting} not in:\n{stats}");
     }
 }
