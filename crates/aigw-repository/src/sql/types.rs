@@ -106,6 +106,9 @@ impl ToSql<UtcTimestamp, Sqlite> for DbTime {
 /// Other years and leap seconds go through chrono.
 fn sqlite_time_text(t: &DateTime<Utc>) -> String {
     use chrono::{Datelike, Timelike};
+    // The fields of the naive UTC value directly: `DateTime`'s accessors apply the
+    // (zero) offset again for every field.
+    let t = &t.naive_utc();
     let (year, nanos) = (t.year(), t.nanosecond());
     let Ok(year) = u32::try_from(year) else {
         return t.format(SQLITE_TIME_FORMAT).to_string();
@@ -139,7 +142,9 @@ fn sqlite_time_text(t: &DateTime<Utc>) -> String {
     ] {
         text[at] = separator;
     }
-    text.iter().map(|&b| char::from(b)).collect()
+    // Every byte is an ASCII digit or separator, so the text is always UTF-8.
+    std::str::from_utf8(&text)
+        .map_or_else(|_| t.format(SQLITE_TIME_FORMAT).to_string(), str::to_owned)
 }
 
 impl FromSql<UtcTimestamp, Sqlite> for DbTime {
@@ -201,7 +206,11 @@ impl FromSql<UuidType, Pg> for DbUuid {
 
 impl ToSql<UuidType, Sqlite> for DbUuid {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
-        out.set_value(self.0.hyphenated().to_string());
+        // Encoded into a buffer and copied once, at its exact length: `to_string` goes
+        // through the formatter and grows its string, and diesel then shrinks it to a
+        // boxed slice. The stats writer stores up to three of these per request log.
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        out.set_value(self.0.hyphenated().encode_lower(&mut text).to_owned());
         Ok(IsNull::No)
     }
 }
