@@ -142,9 +142,9 @@ fn sqlite_time_text(t: &DateTime<Utc>) -> String {
     ] {
         text[at] = separator;
     }
-    // Every byte is an ASCII digit or separator, so the text is always UTF-8.
-    std::str::from_utf8(&text)
-        .map_or_else(|_| t.format(SQLITE_TIME_FORMAT).to_string(), str::to_owned)
+    // Every byte is an ASCII digit or separator: the text is UTF-8 as it is,
+    // copied once.
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 impl FromSql<UtcTimestamp, Sqlite> for DbTime {
