@@ -13,6 +13,7 @@
 //! [`StreamTranslator::bytes_emitted`] false, so the caller can still fail over.
 
 mod aggregate;
+mod chat_scan;
 mod context;
 mod encoder;
 mod error;

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
+use super::chat_scan::{self, ChunkSummary};
 use super::context::{Shared, Step};
 use super::error::{MidStreamError, StreamError};
 use crate::anthropic::{self, ErrorDetail, MessageDeltaUsage, StopReason};
@@ -101,6 +102,22 @@ struct PeekDelta<'a> {
     refusal: Option<&'a RawValue>,
     #[serde(default)]
     tool_calls: Option<IgnoredAny>,
+}
+
+/// A Chat Completions chunk read by serde: what [`chat_scan::scan`] leaves to
+/// it, and what that scan is tested against.
+pub(super) fn read_chat_chunk(data: &str) -> Result<ChunkSummary, serde_json::Error> {
+    let peek: OpenAiPeek<'_> = serde_json::from_str(data)?;
+    Ok(ChunkSummary {
+        has_choices: !peek.choices.is_empty(),
+        usage: peek.usage,
+        error: peek.error.is_some(),
+        finished: peek.choices.iter().any(|c| c.finish_reason.is_some()),
+        content: peek
+            .choices
+            .iter()
+            .any(|c| c.delta.as_ref().is_some_and(PeekDelta::has_content)),
+    })
 }
 
 impl PeekDelta<'_> {
@@ -307,27 +324,25 @@ impl Passthrough {
             self.ended = true;
             return Ok(Step::End);
         }
-        let peek: OpenAiPeek<'_> =
-            serde_json::from_str(ev.data).map_err(|e| StreamError::malformed(ev.event, &e))?;
-        if peek.error.is_some()
+        let chunk = match chat_scan::scan(ev.data) {
+            Some(chunk) => chunk,
+            None => read_chat_chunk(ev.data).map_err(|e| StreamError::malformed(ev.event, &e))?,
+        };
+        if chunk.error
             && let Some(error) = super::from_openai::upstream_error(ev.data)
         {
             return Err(error);
         }
-        if let Some(usage) = &peek.usage {
+        if let Some(usage) = &chunk.usage {
             sh.usage = Usage::from_openai(usage);
-            if peek.choices.is_empty() && !include_usage {
+            if !chunk.has_choices && !include_usage {
                 return Ok(Step::Continue);
             }
         }
-        let mut content = false;
-        for choice in &peek.choices {
-            if choice.finish_reason.is_some() {
-                self.finished = true;
-                content = true;
-            }
-            content |= choice.delta.as_ref().is_some_and(PeekDelta::has_content);
+        if chunk.finished {
+            self.finished = true;
         }
+        let content = chunk.finished || chunk.content;
         self.forward(ev, content, out);
         Ok(Step::Continue)
     }
