@@ -13,7 +13,6 @@
 //! [`StreamTranslator::bytes_emitted`] false, so the caller can still fail over.
 
 mod aggregate;
-mod chat_scan;
 mod context;
 mod encoder;
 mod error;
@@ -23,6 +22,7 @@ mod from_gemini;
 mod from_openai;
 mod from_responses;
 mod passthrough;
+mod scan;
 mod to_anthropic;
 mod to_gemini;
 mod to_openai;

@@ -15,9 +15,9 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use super::chat_scan::{self, ChunkSummary};
 use super::context::{Shared, Step};
 use super::error::{MidStreamError, StreamError};
+use super::scan::{self, ChunkSummary, ResponsesSummary};
 use crate::anthropic::{self, ErrorDetail, MessageDeltaUsage, StopReason};
 use crate::openai::ChatUsage;
 use crate::responses::{OutputItem, ResponseObject, ResponseStatus, ResponseUsage};
@@ -104,7 +104,18 @@ struct PeekDelta<'a> {
     tool_calls: Option<IgnoredAny>,
 }
 
-/// A Chat Completions chunk read by serde: what [`chat_scan::scan`] leaves to
+/// A Responses event read by serde: what [`scan::responses_event`] leaves to
+/// it, and what that scan is tested against.
+pub(super) fn read_responses_event(data: &str) -> Result<ResponsesSummary<'_>, serde_json::Error> {
+    let peek: ResponsesPeek<'_> = serde_json::from_str(data)?;
+    Ok(ResponsesSummary {
+        kind: peek.kind,
+        sequence_number: peek.sequence_number,
+        response: peek.response.map(RawValue::get),
+    })
+}
+
+/// A Chat Completions chunk read by serde: what [`scan::chat_chunk`] leaves to
 /// it, and what that scan is tested against.
 pub(super) fn read_chat_chunk(data: &str) -> Result<ChunkSummary, serde_json::Error> {
     let peek: OpenAiPeek<'_> = serde_json::from_str(data)?;
@@ -240,19 +251,21 @@ impl Passthrough {
             return Ok(Step::Continue);
         }
         let malformed = |e: serde_json::Error| StreamError::malformed(ev.event, &e);
-        let peek: ResponsesPeek<'_> = serde_json::from_str(ev.data).map_err(malformed)?;
+        let peek = match scan::responses_event(ev.data) {
+            Some(peek) => peek,
+            None => read_responses_event(ev.data).map_err(malformed)?,
+        };
         let mut step = Step::Continue;
         let content = match peek.kind.as_ref() {
             "response.created" | "response.in_progress" | "response.queued" => {
                 if let Some(raw) = peek.response {
-                    *shell = Some(serde_json::from_str(raw.get()).map_err(malformed)?);
+                    *shell = Some(serde_json::from_str(raw).map_err(malformed)?);
                 }
                 false
             }
             "response.completed" | "response.incomplete" => {
                 if let Some(raw) = peek.response {
-                    let usage: ResponsesUsagePeek =
-                        serde_json::from_str(raw.get()).map_err(malformed)?;
+                    let usage: ResponsesUsagePeek = serde_json::from_str(raw).map_err(malformed)?;
                     if let Some(u) = &usage.usage {
                         sh.usage = Usage::from_responses(u);
                     }
@@ -324,7 +337,7 @@ impl Passthrough {
             self.ended = true;
             return Ok(Step::End);
         }
-        let chunk = match chat_scan::scan(ev.data) {
+        let chunk = match scan::chat_chunk(ev.data) {
             Some(chunk) => chunk,
             None => read_chat_chunk(ev.data).map_err(|e| StreamError::malformed(ev.event, &e))?,
         };

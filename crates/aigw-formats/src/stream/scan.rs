@@ -1,17 +1,21 @@
-//! What the same-format OpenAI stream needs of a Chat Completions chunk, read by
-//! one pass over its bytes instead of serde's generic walk.
+//! What a same-format stream needs of an OpenAI event (a Chat Completions
+//! chunk, a Responses event), read by one pass over its bytes instead of
+//! serde's generic walk.
 //!
-//! A chunk passes through unchanged, but every one is read: for an upstream
-//! error, the usage, the finish reason and whether it carries content. That
-//! read was most of the gateway's own work on a streamed request (serde
-//! spends about 5,000 instructions on a 265-byte chunk). [`scan`] checks the
-//! same JSON grammar in about 3,000 and answers only when the input is plain:
-//! on anything it does not handle the same way serde would (a duplicate key,
-//! a key with escapes, an array where an object is expected, a
-//! type mismatch, a syntax error, nesting past [`MAX_DEPTH`]) it returns
-//! `None`, and the caller parses the chunk with serde, which gives the
-//! answer or the error it always gave. Tests compare the two on every prefix
-//! and one-byte change of real chunks.
+//! An event passes through unchanged, but every one is read: a chunk for an
+//! upstream error, the usage, the finish reason and whether it carries
+//! content; a Responses event for its type and sequence number. That read
+//! was most of the gateway's own work on a streamed request (serde spends
+//! about 5,000 instructions on a 265-byte chunk). The scans check the same
+//! JSON grammar in about 3,000 and answer only when the input is plain: on
+//! anything they do not handle the same way serde would (a duplicate key, a
+//! key or type with escapes, an array where an object is expected, a type
+//! mismatch, a syntax error, nesting past [`MAX_DEPTH`]) they return `None`,
+//! and the caller parses the event with serde, which gives the answer or the
+//! error it always gave. Tests compare the two on every prefix and one-byte
+//! change of real events.
+
+use std::borrow::Cow;
 
 use crate::openai::ChatUsage;
 
@@ -33,8 +37,74 @@ pub(crate) struct ChunkSummary {
 /// Deeper nesting is left to serde (whose own limit is 128).
 const MAX_DEPTH: u32 = 64;
 
+/// What the Responses passthrough needs of an event.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct ResponsesSummary<'a> {
+    /// `type`.
+    pub(crate) kind: Cow<'a, str>,
+    /// `sequence_number`, when present and not null.
+    pub(crate) sequence_number: Option<u64>,
+    /// The raw `response` object, when present and not null.
+    pub(crate) response: Option<&'a str>,
+}
+
+/// Reads `data` as a Responses stream event; `None` when serde should.
+pub(crate) fn responses_event(data: &str) -> Option<ResponsesSummary<'_>> {
+    let mut c = Cursor {
+        s: data.as_bytes(),
+        i: 0,
+        escaped: false,
+    };
+    let (mut kind, mut sequence_number, mut response) = (None, None, None);
+    let mut seen = [false; 3];
+    c.object(|c, key| {
+        let slot = match key {
+            b"type" => 0,
+            b"sequence_number" => 1,
+            b"response" => 2,
+            _ => return c.skip(1),
+        };
+        if std::mem::replace(&mut seen[slot], true) {
+            return None;
+        }
+        let start = c.at()?;
+        match slot {
+            0 => {
+                if c.peek()? != b'"' {
+                    return None;
+                }
+                let text = c.string()?;
+                if c.escaped {
+                    return None;
+                }
+                kind = Some(Cow::Borrowed(std::str::from_utf8(text).ok()?));
+            }
+            1 => {
+                if c.peek()? == b'n' {
+                    return c.literal(b"null");
+                }
+                sequence_number = Some(c.unsigned()?);
+            }
+            _ => {
+                if c.value(1)? != b'n' {
+                    response = Some(std::str::from_utf8(c.s.get(start..c.i)?).ok()?);
+                }
+            }
+        }
+        Some(())
+    })?;
+    if c.at().is_some() {
+        return None;
+    }
+    Some(ResponsesSummary {
+        kind: kind?,
+        sequence_number,
+        response,
+    })
+}
+
 /// Reads `data` as a Chat Completions chunk; `None` when serde should.
-pub(crate) fn scan(data: &str) -> Option<ChunkSummary> {
+pub(crate) fn chat_chunk(data: &str) -> Option<ChunkSummary> {
     let mut c = Cursor {
         s: data.as_bytes(),
         i: 0,
@@ -249,6 +319,31 @@ impl<'a> Cursor<'a> {
         Some(())
     }
 
+    /// The digits of a number that is a `u64` as written: no sign, no
+    /// leading zero, in range (serde reads anything else differently or
+    /// not at all).
+    fn unsigned(&mut self) -> Option<u64> {
+        let s = self.s;
+        let start = self.i;
+        let mut j = start;
+        let mut n: u64 = 0;
+        while let Some(&b) = s.get(j) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+            j += 1;
+        }
+        let digits = j - start;
+        if digits == 0 || (digits > 1 && s.get(start) == Some(&b'0')) {
+            return None;
+        }
+        // A fraction or exponent after the digits is left for the caller's
+        // next token check, which refuses it.
+        self.i = j;
+        Some(n)
+    }
+
     fn skip(&mut self, depth: u32) -> Option<()> {
         self.value(depth).map(drop)
     }
@@ -366,7 +461,7 @@ fn special(s: &[u8], mut j: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::passthrough::read_chat_chunk;
+    use super::super::passthrough::{read_chat_chunk, read_responses_event};
     use super::*;
 
     /// Chunks as OpenAI and compatible servers send them: the role chunk,
@@ -391,29 +486,59 @@ mod tests {
     /// escapes, number and literal starts, whitespace, a control character.
     const PROBES: &[u8] = b"\"\\{}[],:0-.eEnt \n\x01/u";
 
+    /// Responses events as OpenAI sends them to Codex CLI and the SDKs.
+    const EVENTS: &[&str] = &[
+        r#"{"type":"response.created","sequence_number":0,"response":{"id":"resp_67c9fdcecf488190bdd9a0409de3a1ec07b8b0ad4e5eb654","object":"response","created_at":1741290958,"status":"in_progress","error":null,"model":"gpt-5-codex","output":[],"usage":null}}"#,
+        r#"{"type":"response.output_text.delta","sequence_number":12,"item_id":"msg_67c9fdcecf488190bdd9a0409de3a1ec07b8b0ad4e5eb654","output_index":1,"content_index":0,"delta":" \"quoted\"\n","logprobs":[],"obfuscation":"yHq0r1zvb"}"#,
+        r#"{"type":"response.function_call_arguments.delta","sequence_number":40,"item_id":"fc_1","output_index":2,"delta":"{\"command\":[\"ls\"]}"}"#,
+        r#"{"type":"response.completed","sequence_number":99,"response":{"id":"r","status":"completed","usage":{"input_tokens":10,"input_tokens_details":{"cached_tokens":0},"output_tokens":5,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":15}}}"#,
+        r#"{"type":"error","code":"server_error","message":"boom","param":null,"sequence_number":null}"#,
+        r#"{"type":"response.in_progress","response":null}"#,
+    ];
+
     fn agrees(data: &str) {
-        let serde = read_chat_chunk(data);
-        match (scan(data), &serde) {
+        match (chat_chunk(data), read_chat_chunk(data)) {
             (None, _) => {}
-            (Some(fast), Ok(slow)) => assert_eq!(&fast, slow, "{data:?}"),
+            (Some(fast), Ok(slow)) => assert_eq!(fast, slow, "{data:?}"),
+            (Some(fast), Err(e)) => panic!("scan read {fast:?} where serde failed ({e}): {data:?}"),
+        }
+        match (responses_event(data), read_responses_event(data)) {
+            (None, _) => {}
+            (Some(fast), Ok(slow)) => assert_eq!(fast, slow, "{data:?}"),
             (Some(fast), Err(e)) => panic!("scan read {fast:?} where serde failed ({e}): {data:?}"),
         }
     }
 
     #[test]
-    fn plain_chunks_are_read_without_serde_and_as_serde_reads_them() {
+    fn plain_events_are_read_without_serde_as_serde_reads_them() {
+        for event in EVENTS {
+            assert!(responses_event(event).is_some(), "left to serde: {event}");
+            agrees(event);
+        }
+        let delta = responses_event(EVENTS[1]);
+        assert_eq!(
+            delta.as_ref().map(|e| e.kind.as_ref()),
+            Some("response.output_text.delta")
+        );
+        assert_eq!(delta.and_then(|e| e.sequence_number), Some(12));
+        let created = responses_event(EVENTS[0]).and_then(|e| e.response);
+        assert!(created.is_some_and(|r| r.starts_with("{\"id\"") && r.ends_with('}')));
+    }
+
+    #[test]
+    fn plain_chunks_are_read_without_serde_as_serde_reads_them() {
         for chunk in CHUNKS {
-            let fast = scan(chunk);
+            let fast = chat_chunk(chunk);
             assert!(fast.is_some(), "left to serde: {chunk}");
             agrees(chunk);
         }
-        let usage = scan(CHUNKS[8]).and_then(|c| c.usage);
+        let usage = chat_chunk(CHUNKS[8]).and_then(|c| c.usage);
         assert_eq!(usage.map(|u| u.total_tokens), Some(39));
     }
 
     #[test]
     fn every_prefix_and_one_byte_change_reads_as_serde_reads_it() {
-        for chunk in CHUNKS {
+        for chunk in CHUNKS.iter().chain(EVENTS) {
             let bytes = chunk.as_bytes();
             for end in 0..bytes.len() {
                 if let Ok(prefix) = std::str::from_utf8(&bytes[..end]) {
@@ -462,7 +587,26 @@ mod tests {
             // Nesting past the scan's limit.
             &format!(r#"{{"x":{}{}}}"#, "[".repeat(70), "]".repeat(70)),
         ] {
-            assert_eq!(scan(data), None, "{data}");
+            assert_eq!(chat_chunk(data), None, "{data}");
+            agrees(data);
+        }
+        for data in [
+            // Nesting past the scan's limit.
+            &format!(r#"{{"type":"a","x":{}{}}}"#, "[".repeat(70), "]".repeat(70)),
+            // Duplicate fields are an error in serde.
+            r#"{"type":"a","type":"a"}"#,
+            r#"{"type":"a","sequence_number":1,"sequence_number":1}"#,
+            // Escaped text is read unescaped.
+            r#"{"type":"response.output_text\u002edelta"}"#,
+            // Numbers a u64 does not take as written, and a missing type.
+            r#"{"type":"a","sequence_number":1.0}"#,
+            r#"{"type":"a","sequence_number":-1}"#,
+            r#"{"type":"a","sequence_number":18446744073709551616}"#,
+            r#"{"type":"a","sequence_number":"1"}"#,
+            r#"{"sequence_number":1}"#,
+            r#"{"type":null}"#,
+        ] {
+            assert_eq!(responses_event(data), None, "{data}");
             agrees(data);
         }
     }
