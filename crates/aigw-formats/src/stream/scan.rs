@@ -6,7 +6,7 @@
 //! upstream error, the usage, the finish reason and whether it carries
 //! content; a Responses event for its type and sequence number. That read
 //! was most of the gateway's own work on a streamed request (serde spends
-//! about 5,000 instructions on a 265-byte chunk). The scans check the same
+//! about 5,000 instructions on a 261-byte chunk). The scans check the same
 //! JSON grammar in about 3,000 and answer only when the input is plain: on
 //! anything they do not handle the same way serde would (a duplicate key, a
 //! key or type with escapes, an array where an object is expected, a type
