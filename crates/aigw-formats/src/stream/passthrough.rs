@@ -12,14 +12,11 @@
 
 use bytes::{BufMut, BytesMut};
 use serde::Deserialize;
-use serde::de::IgnoredAny;
-use serde_json::value::RawValue;
 
 use super::context::{Shared, Step};
 use super::error::{MidStreamError, StreamError};
-use super::scan::{self, ChunkSummary, ResponsesSummary};
+use super::scan;
 use crate::anthropic::{self, ErrorDetail, MessageDeltaUsage, StopReason};
-use crate::openai::ChatUsage;
 use crate::responses::{OutputItem, ResponseObject, ResponseStatus, ResponseUsage};
 use crate::sse::SseEvent;
 use crate::{ErrorKind, Usage, sse};
@@ -56,90 +53,10 @@ enum Dialect {
     },
 }
 
-/// What the passthrough needs of a Responses event; the rest is skipped unparsed.
-#[derive(Deserialize)]
-struct ResponsesPeek<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: std::borrow::Cow<'a, str>,
-    #[serde(default)]
-    sequence_number: Option<u64>,
-    #[serde(default, borrow)]
-    response: Option<&'a RawValue>,
-}
-
 #[derive(Deserialize)]
 struct ResponsesUsagePeek {
     #[serde(default)]
     usage: Option<ResponseUsage>,
-}
-
-/// What the passthrough needs of an OpenAI chunk; the rest is skipped unparsed.
-#[derive(Deserialize)]
-struct OpenAiPeek<'a> {
-    #[serde(default)]
-    choices: Vec<PeekChoice<'a>>,
-    #[serde(default)]
-    usage: Option<ChatUsage>,
-    #[serde(default, borrow)]
-    error: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct PeekChoice<'a> {
-    #[serde(default, borrow)]
-    delta: Option<PeekDelta<'a>>,
-    #[serde(default)]
-    finish_reason: Option<IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-struct PeekDelta<'a> {
-    #[serde(default, borrow)]
-    content: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    reasoning_content: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    refusal: Option<&'a RawValue>,
-    #[serde(default)]
-    tool_calls: Option<IgnoredAny>,
-}
-
-/// A Responses event read by serde: what [`scan::responses_event`] leaves to
-/// it, and what that scan is tested against.
-pub(super) fn read_responses_event(data: &str) -> Result<ResponsesSummary<'_>, serde_json::Error> {
-    let peek: ResponsesPeek<'_> = serde_json::from_str(data)?;
-    Ok(ResponsesSummary {
-        kind: peek.kind,
-        sequence_number: peek.sequence_number,
-        response: peek.response.map(RawValue::get),
-    })
-}
-
-/// A Chat Completions chunk read by serde: what [`scan::chat_chunk`] leaves to
-/// it, and what that scan is tested against.
-pub(super) fn read_chat_chunk(data: &str) -> Result<ChunkSummary, serde_json::Error> {
-    let peek: OpenAiPeek<'_> = serde_json::from_str(data)?;
-    Ok(ChunkSummary {
-        has_choices: !peek.choices.is_empty(),
-        usage: peek.usage,
-        error: peek.error.is_some(),
-        finished: peek.choices.iter().any(|c| c.finish_reason.is_some()),
-        content: peek
-            .choices
-            .iter()
-            .any(|c| c.delta.as_ref().is_some_and(PeekDelta::has_content)),
-    })
-}
-
-impl PeekDelta<'_> {
-    fn has_content(&self) -> bool {
-        let non_empty =
-            |v: Option<&RawValue>| v.is_some_and(|v| !matches!(v.get(), "\"\"" | "null"));
-        non_empty(self.content)
-            || non_empty(self.reasoning_content)
-            || non_empty(self.refusal)
-            || self.tool_calls.is_some()
-    }
 }
 
 #[derive(Deserialize)]
@@ -251,10 +168,7 @@ impl Passthrough {
             return Ok(Step::Continue);
         }
         let malformed = |e: serde_json::Error| StreamError::malformed(ev.event, &e);
-        let peek = match scan::responses_event(ev.data) {
-            Some(peek) => peek,
-            None => read_responses_event(ev.data).map_err(malformed)?,
-        };
+        let peek = scan::read_responses_event(ev.data).map_err(malformed)?;
         let mut step = Step::Continue;
         let content = match peek.kind.as_ref() {
             "response.created" | "response.in_progress" | "response.queued" => {
@@ -337,10 +251,8 @@ impl Passthrough {
             self.ended = true;
             return Ok(Step::End);
         }
-        let chunk = match scan::chat_chunk(ev.data) {
-            Some(chunk) => chunk,
-            None => read_chat_chunk(ev.data).map_err(|e| StreamError::malformed(ev.event, &e))?,
-        };
+        let chunk =
+            scan::read_chat_chunk(ev.data).map_err(|e| StreamError::malformed(ev.event, &e))?;
         if chunk.error
             && let Some(error) = super::from_openai::upstream_error(ev.data)
         {

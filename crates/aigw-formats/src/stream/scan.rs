@@ -17,6 +17,10 @@
 
 use std::borrow::Cow;
 
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
+
 use crate::openai::ChatUsage;
 
 /// What a chunk says, as far as the passthrough is concerned.
@@ -32,6 +36,108 @@ pub(crate) struct ChunkSummary {
     pub(crate) finished: bool,
     /// Some choice's delta has non-empty content, reasoning, refusal, or tool calls.
     pub(crate) content: bool,
+}
+
+/// A Chat Completions chunk: scanned, or read by serde when the scan leaves it.
+///
+/// # Errors
+/// serde's, for a chunk that is not JSON or not of the expected shape.
+pub(crate) fn read_chat_chunk(data: &str) -> Result<ChunkSummary, serde_json::Error> {
+    match chat_chunk(data) {
+        Some(chunk) => Ok(chunk),
+        None => serde_chat_chunk(data),
+    }
+}
+
+/// A Responses event: scanned, or read by serde when the scan leaves it.
+///
+/// # Errors
+/// serde's, for an event that is not JSON or not of the expected shape.
+pub(crate) fn read_responses_event(data: &str) -> Result<ResponsesSummary<'_>, serde_json::Error> {
+    match responses_event(data) {
+        Some(event) => Ok(event),
+        None => serde_responses_event(data),
+    }
+}
+
+/// What the passthrough needs of a Responses event; the rest is skipped unparsed.
+#[derive(Deserialize)]
+struct ResponsesPeek<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default)]
+    sequence_number: Option<u64>,
+    #[serde(default, borrow)]
+    response: Option<&'a RawValue>,
+}
+
+/// What the passthrough needs of an OpenAI chunk; the rest is skipped unparsed.
+#[derive(Deserialize)]
+struct OpenAiPeek<'a> {
+    #[serde(default)]
+    choices: Vec<PeekChoice<'a>>,
+    #[serde(default)]
+    usage: Option<ChatUsage>,
+    #[serde(default, borrow)]
+    error: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct PeekChoice<'a> {
+    #[serde(default, borrow)]
+    delta: Option<PeekDelta<'a>>,
+    #[serde(default)]
+    finish_reason: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct PeekDelta<'a> {
+    #[serde(default, borrow)]
+    content: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    refusal: Option<&'a RawValue>,
+    #[serde(default)]
+    tool_calls: Option<IgnoredAny>,
+}
+
+/// A Responses event read by serde: what [`responses_event`] leaves to it,
+/// and what that scan is tested against.
+fn serde_responses_event(data: &str) -> Result<ResponsesSummary<'_>, serde_json::Error> {
+    let peek: ResponsesPeek<'_> = serde_json::from_str(data)?;
+    Ok(ResponsesSummary {
+        kind: peek.kind,
+        sequence_number: peek.sequence_number,
+        response: peek.response.map(RawValue::get),
+    })
+}
+
+/// A Chat Completions chunk read by serde: what [`chat_chunk`] leaves to it,
+/// and what that scan is tested against.
+fn serde_chat_chunk(data: &str) -> Result<ChunkSummary, serde_json::Error> {
+    let peek: OpenAiPeek<'_> = serde_json::from_str(data)?;
+    Ok(ChunkSummary {
+        has_choices: !peek.choices.is_empty(),
+        usage: peek.usage,
+        error: peek.error.is_some(),
+        finished: peek.choices.iter().any(|c| c.finish_reason.is_some()),
+        content: peek
+            .choices
+            .iter()
+            .any(|c| c.delta.as_ref().is_some_and(PeekDelta::has_content)),
+    })
+}
+
+impl PeekDelta<'_> {
+    fn has_content(&self) -> bool {
+        let non_empty =
+            |v: Option<&RawValue>| v.is_some_and(|v| !matches!(v.get(), "\"\"" | "null"));
+        non_empty(self.content)
+            || non_empty(self.reasoning_content)
+            || non_empty(self.refusal)
+            || self.tool_calls.is_some()
+    }
 }
 
 /// Deeper nesting is left to serde (whose own limit is 128).
@@ -50,24 +156,9 @@ pub(crate) struct ResponsesSummary<'a> {
 
 /// Reads `data` as a Responses stream event; `None` when serde should.
 pub(crate) fn responses_event(data: &str) -> Option<ResponsesSummary<'_>> {
-    let mut c = Cursor {
-        s: data.as_bytes(),
-        i: 0,
-        escaped: false,
-    };
+    let mut c = Cursor::new(data);
     let (mut kind, mut sequence_number, mut response) = (None, None, None);
-    let mut seen = [false; 3];
-    c.object(|c, key| {
-        let slot = match key {
-            b"type" => 0,
-            b"sequence_number" => 1,
-            b"response" => 2,
-            _ => return c.skip(1),
-        };
-        if std::mem::replace(&mut seen[slot], true) {
-            return None;
-        }
-        let start = c.at()?;
+    c.members([b"type", b"sequence_number", b"response"], 1, |c, slot| {
         match slot {
             0 => {
                 if c.peek()? != b'"' {
@@ -79,23 +170,13 @@ pub(crate) fn responses_event(data: &str) -> Option<ResponsesSummary<'_>> {
                 }
                 kind = Some(Cow::Borrowed(std::str::from_utf8(text).ok()?));
             }
-            1 => {
-                if c.peek()? == b'n' {
-                    return c.literal(b"null");
-                }
-                sequence_number = Some(c.unsigned()?);
-            }
-            _ => {
-                if c.value(1)? != b'n' {
-                    response = Some(std::str::from_utf8(c.s.get(start..c.i)?).ok()?);
-                }
-            }
+            1 if c.peek()? == b'n' => c.literal(b"null")?,
+            1 => sequence_number = Some(c.unsigned()?),
+            _ => response = c.non_null_text(1)?,
         }
         Some(())
     })?;
-    if c.at().is_some() {
-        return None;
-    }
+    c.end()?;
     Some(ResponsesSummary {
         kind: kind?,
         sequence_number,
@@ -105,42 +186,21 @@ pub(crate) fn responses_event(data: &str) -> Option<ResponsesSummary<'_>> {
 
 /// Reads `data` as a Chat Completions chunk; `None` when serde should.
 pub(crate) fn chat_chunk(data: &str) -> Option<ChunkSummary> {
-    let mut c = Cursor {
-        s: data.as_bytes(),
-        i: 0,
-        escaped: false,
-    };
+    let mut c = Cursor::new(data);
     let mut out = ChunkSummary::default();
-    let mut seen = [false; 3];
-    c.object(|c, key| {
-        let slot = match key {
-            b"choices" => 0,
-            b"usage" => 1,
-            b"error" => 2,
-            _ => return c.skip(1),
-        };
-        if std::mem::replace(&mut seen[slot], true) {
-            return None;
-        }
+    c.members([b"choices", b"usage", b"error"], 1, |c, slot| {
         match slot {
-            0 => choices(c, &mut out),
+            0 => choices(c, &mut out)?,
             1 => {
-                let start = c.at()?;
-                if c.value(1)? != b'n' {
-                    let raw = std::str::from_utf8(c.s.get(start..c.i)?).ok()?;
+                if let Some(raw) = c.non_null_text(1)? {
                     out.usage = Some(serde_json::from_str(raw).ok()?);
                 }
-                Some(())
             }
-            _ => {
-                out.error = c.value(1)? != b'n';
-                Some(())
-            }
+            _ => out.error = c.non_null(1)?.is_some(),
         }
+        Some(())
     })?;
-    if c.at().is_some() {
-        return None;
-    }
+    c.end()?;
     Some(out)
 }
 
@@ -170,51 +230,30 @@ fn choices(c: &mut Cursor<'_>, out: &mut ChunkSummary) -> Option<()> {
 
 /// One choice: its `delta` and `finish_reason`.
 fn choice(c: &mut Cursor<'_>, out: &mut ChunkSummary) -> Option<()> {
-    let mut seen = [false; 2];
-    c.object(|c, key| match key {
-        b"delta" => {
-            if std::mem::replace(&mut seen[0], true) {
-                return None;
-            }
-            if c.peek()? == b'n' {
-                return c.literal(b"null");
-            }
+    c.members([b"delta", b"finish_reason"], 3, |c, slot| {
+        if slot == 1 {
+            out.finished |= c.non_null(3)?.is_some();
+            Some(())
+        } else if c.peek()? == b'n' {
+            c.literal(b"null")
+        } else {
             delta(c, out)
         }
-        b"finish_reason" => {
-            if std::mem::replace(&mut seen[1], true) {
-                return None;
-            }
-            out.finished |= c.value(3)? != b'n';
-            Some(())
-        }
-        _ => c.skip(3),
     })
 }
 
 /// A choice's `delta`: whether it carries anything a client would show.
 fn delta(c: &mut Cursor<'_>, out: &mut ChunkSummary) -> Option<()> {
-    let mut seen = [false; 4];
-    c.object(|c, key| {
-        let slot = match key {
-            b"content" => 0,
-            b"reasoning_content" => 1,
-            b"refusal" => 2,
-            b"tool_calls" => 3,
-            _ => return c.skip(4),
-        };
-        if std::mem::replace(&mut seen[slot], true) {
-            return None;
-        }
-        let start = c.at()?;
-        let first = c.value(4)?;
-        let raw = c.s.get(start..c.i)?;
+    let names = [
+        &b"content"[..],
+        b"reasoning_content",
+        b"refusal",
+        b"tool_calls",
+    ];
+    c.members(names, 4, |c, slot| {
+        let raw = c.non_null(4)?;
         // Tool calls count whatever they hold; text only when not empty.
-        out.content |= if slot == 3 {
-            first != b'n'
-        } else {
-            raw != b"\"\"" && raw != b"null"
-        };
+        out.content |= raw.is_some_and(|raw| slot == 3 || raw != b"\"\"");
         Some(())
     })
 }
@@ -228,6 +267,59 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    fn new(data: &'a str) -> Self {
+        Self {
+            s: data.as_bytes(),
+            i: 0,
+            escaped: false,
+        }
+    }
+
+    /// Only whitespace is left.
+    fn end(&mut self) -> Option<()> {
+        self.at().is_none().then_some(())
+    }
+
+    /// Skips a value; its bytes unless it is `null`.
+    fn non_null(&mut self, depth: u32) -> Option<Option<&'a [u8]>> {
+        let start = self.at()?;
+        if self.value(depth)? == b'n' {
+            return Some(None);
+        }
+        self.s.get(start..self.i).map(Some)
+    }
+
+    /// [`non_null`](Self::non_null) as text (a value's bytes in a `str` are
+    /// always whole characters).
+    fn non_null_text(&mut self, depth: u32) -> Option<Option<&'a str>> {
+        match self.non_null(depth)? {
+            Some(raw) => std::str::from_utf8(raw).ok().map(Some),
+            None => Some(None),
+        }
+    }
+
+    /// An object whose members named in `names` go to `on_member` with
+    /// their index, positioned at the value; other members are skipped as
+    /// values at `depth`. A name seen twice is left to serde, which refuses
+    /// duplicate fields.
+    fn members<const N: usize>(
+        &mut self,
+        names: [&[u8]; N],
+        depth: u32,
+        mut on_member: impl FnMut(&mut Self, usize) -> Option<()>,
+    ) -> Option<()> {
+        let mut seen = [false; N];
+        self.object(|c, key| match names.iter().position(|name| *name == key) {
+            Some(slot) => {
+                if std::mem::replace(seen.get_mut(slot)?, true) {
+                    return None;
+                }
+                on_member(c, slot)
+            }
+            None => c.skip(depth),
+        })
+    }
+
     /// Skips whitespace; the next byte, not consumed.
     #[inline(always)]
     fn peek(&mut self) -> Option<u8> {
@@ -461,7 +553,6 @@ fn special(s: &[u8], mut j: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::passthrough::{read_chat_chunk, read_responses_event};
     use super::*;
 
     /// Chunks as OpenAI and compatible servers send them: the role chunk,
@@ -497,12 +588,12 @@ mod tests {
     ];
 
     fn agrees(data: &str) {
-        match (chat_chunk(data), read_chat_chunk(data)) {
+        match (chat_chunk(data), serde_chat_chunk(data)) {
             (None, _) => {}
             (Some(fast), Ok(slow)) => assert_eq!(fast, slow, "{data:?}"),
             (Some(fast), Err(e)) => panic!("scan read {fast:?} where serde failed ({e}): {data:?}"),
         }
-        match (responses_event(data), read_responses_event(data)) {
+        match (responses_event(data), serde_responses_event(data)) {
             (None, _) => {}
             (Some(fast), Ok(slow)) => assert_eq!(fast, slow, "{data:?}"),
             (Some(fast), Err(e)) => panic!("scan read {fast:?} where serde failed ({e}): {data:?}"),
