@@ -158,7 +158,13 @@ pub(crate) struct ResponsesSummary<'a> {
 pub(crate) fn responses_event(data: &str) -> Option<ResponsesSummary<'_>> {
     let mut c = Cursor::new(data);
     let (mut kind, mut sequence_number, mut response) = (None, None, None);
-    c.members([b"type", b"sequence_number", b"response"], 1, |c, slot| {
+    let slot_of = |key: &[u8]| match key {
+        b"type" => Some(0),
+        b"sequence_number" => Some(1),
+        b"response" => Some(2),
+        _ => None,
+    };
+    c.members::<3>(1, slot_of, |c, slot| {
         match slot {
             0 => {
                 if c.peek()? != b'"' {
@@ -188,7 +194,13 @@ pub(crate) fn responses_event(data: &str) -> Option<ResponsesSummary<'_>> {
 pub(crate) fn chat_chunk(data: &str) -> Option<ChunkSummary> {
     let mut c = Cursor::new(data);
     let mut out = ChunkSummary::default();
-    c.members([b"choices", b"usage", b"error"], 1, |c, slot| {
+    let slot_of = |key: &[u8]| match key {
+        b"choices" => Some(0),
+        b"usage" => Some(1),
+        b"error" => Some(2),
+        _ => None,
+    };
+    c.members::<3>(1, slot_of, |c, slot| {
         match slot {
             0 => choices(c, &mut out)?,
             1 => {
@@ -206,31 +218,26 @@ pub(crate) fn chat_chunk(data: &str) -> Option<ChunkSummary> {
 
 /// `"choices": [ {…}, … ]`.
 fn choices(c: &mut Cursor<'_>, out: &mut ChunkSummary) -> Option<()> {
-    if c.peek()? != b'[' {
-        return None;
-    }
-    c.i += 1;
-    if c.peek()? == b']' {
-        c.i += 1;
+    if !c.open(b'[', b']')? {
         return Some(());
     }
     out.has_choices = true;
     loop {
         choice(c, out)?;
-        match c.peek()? {
-            b',' => c.i += 1,
-            b']' => {
-                c.i += 1;
-                return Some(());
-            }
-            _ => return None,
+        if !c.more(b']')? {
+            return Some(());
         }
     }
 }
 
 /// One choice: its `delta` and `finish_reason`.
 fn choice(c: &mut Cursor<'_>, out: &mut ChunkSummary) -> Option<()> {
-    c.members([b"delta", b"finish_reason"], 3, |c, slot| {
+    let slot_of = |key: &[u8]| match key {
+        b"delta" => Some(0),
+        b"finish_reason" => Some(1),
+        _ => None,
+    };
+    c.members::<2>(3, slot_of, |c, slot| {
         if slot == 1 {
             out.finished |= c.non_null(3)?.is_some();
             Some(())
@@ -244,13 +251,14 @@ fn choice(c: &mut Cursor<'_>, out: &mut ChunkSummary) -> Option<()> {
 
 /// A choice's `delta`: whether it carries anything a client would show.
 fn delta(c: &mut Cursor<'_>, out: &mut ChunkSummary) -> Option<()> {
-    let names = [
-        &b"content"[..],
-        b"reasoning_content",
-        b"refusal",
-        b"tool_calls",
-    ];
-    c.members(names, 4, |c, slot| {
+    let slot_of = |key: &[u8]| match key {
+        b"content" => Some(0),
+        b"reasoning_content" => Some(1),
+        b"refusal" => Some(2),
+        b"tool_calls" => Some(3),
+        _ => None,
+    };
+    c.members::<4>(4, slot_of, |c, slot| {
         let raw = c.non_null(4)?;
         // Tool calls count whatever they hold; text only when not empty.
         out.content |= raw.is_some_and(|raw| slot == 3 || raw != b"\"\"");
@@ -281,6 +289,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips a value; its bytes unless it is `null`.
+    #[inline(always)]
     fn non_null(&mut self, depth: u32) -> Option<Option<&'a [u8]>> {
         let start = self.at()?;
         if self.value(depth)? == b'n' {
@@ -298,18 +307,19 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// An object whose members named in `names` go to `on_member` with
-    /// their index, positioned at the value; other members are skipped as
-    /// values at `depth`. A name seen twice is left to serde, which refuses
-    /// duplicate fields.
+    /// An object whose members `slot_of` knows (an index below `N`) go to
+    /// `on_member` with that index, positioned at the value; other members
+    /// are skipped as values at `depth`. A member seen twice is left to
+    /// serde, which refuses duplicate fields.
+    #[inline(always)]
     fn members<const N: usize>(
         &mut self,
-        names: [&[u8]; N],
         depth: u32,
+        slot_of: impl Fn(&[u8]) -> Option<usize>,
         mut on_member: impl FnMut(&mut Self, usize) -> Option<()>,
     ) -> Option<()> {
         let mut seen = [false; N];
-        self.object(|c, key| match names.iter().position(|name| *name == key) {
+        self.object(|c, key| match slot_of(key) {
             Some(slot) => {
                 if std::mem::replace(seen.get_mut(slot)?, true) {
                     return None;
@@ -452,12 +462,8 @@ impl<'a> Cursor<'a> {
                     return None;
                 }
                 let close = if first == b'{' { b'}' } else { b']' };
-                self.i += 1;
-                if self.peek()? == close {
-                    self.i += 1;
-                    return Some(first);
-                }
-                loop {
+                let mut more = self.open(first, close)?;
+                while more {
                     if first == b'{' {
                         if self.peek()? != b'"' {
                             return None;
@@ -469,14 +475,7 @@ impl<'a> Cursor<'a> {
                         self.i += 1;
                     }
                     self.value(depth + 1)?;
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b if b == close => {
-                            self.i += 1;
-                            break;
-                        }
-                        _ => return None,
-                    }
+                    more = self.more(close)?;
                 }
             }
             b't' => self.literal(b"true")?,
@@ -491,15 +490,8 @@ impl<'a> Cursor<'a> {
     /// escapes are left to serde, which matches them after unescaping.
     #[inline]
     fn object(&mut self, mut on_key: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
-        if self.peek()? != b'{' {
-            return None;
-        }
-        self.i += 1;
-        if self.peek()? == b'}' {
-            self.i += 1;
-            return Some(());
-        }
-        loop {
+        let mut more = self.open(b'{', b'}')?;
+        while more {
             if self.peek()? != b'"' {
                 return None;
             }
@@ -509,15 +501,35 @@ impl<'a> Cursor<'a> {
             }
             self.i += 1;
             on_key(self, key)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
+            more = self.more(b'}')?;
         }
+        Some(())
+    }
+
+    /// At `open`: steps past it; whether items follow (`false` when `close`
+    /// comes next, which it steps past too).
+    #[inline(always)]
+    fn open(&mut self, open: u8, close: u8) -> Option<bool> {
+        if self.peek()? != open {
+            return None;
+        }
+        self.i += 1;
+        if self.peek()? == close {
+            self.i += 1;
+            return Some(false);
+        }
+        Some(true)
+    }
+
+    /// After an item: steps past a `,` (more items follow) or `close` (none).
+    #[inline(always)]
+    fn more(&mut self, close: u8) -> Option<bool> {
+        let next = self.peek()?;
+        if next != b',' && next != close {
+            return None;
+        }
+        self.i += 1;
+        Some(next == b',')
     }
 }
 
