@@ -68,6 +68,9 @@ pub struct SseParser {
 struct Fields {
     /// Data lines joined with LF.
     data: Vec<u8>,
+    /// The dispatched event's data, moved out of `data` as it is checked for
+    /// UTF-8 (once) and moved back, emptied, when the next event starts.
+    text: String,
     event: Vec<u8>,
     id: Vec<u8>,
     has_data: bool,
@@ -94,6 +97,7 @@ impl SseParser {
             buf: BytesMut::with_capacity(8 * 1024),
             fields: Fields {
                 data: Vec::with_capacity(1024),
+                text: String::new(),
                 event: Vec::new(),
                 id: Vec::new(),
                 has_data: false,
@@ -212,7 +216,7 @@ impl SseParser {
 
 impl Fields {
     fn stored_len(&self) -> usize {
-        self.data.len() + self.event.len() + self.id.len()
+        self.data.len() + self.text.len() + self.event.len() + self.id.len()
     }
 
     fn too_large(&self) -> SseError {
@@ -222,6 +226,10 @@ impl Fields {
     }
 
     fn reset(&mut self) {
+        if self.text.capacity() > 0 {
+            // Keep the buffer the data was moved out in.
+            self.data = std::mem::take(&mut self.text).into_bytes();
+        }
         self.data.clear();
         self.event.clear();
         self.id.clear();
@@ -292,7 +300,12 @@ impl Fields {
     }
 
     fn dispatch(&mut self) -> Result<SseEvent<'_>, SseError> {
-        make_utf8(&mut self.data);
+        // The data is checked as it moves into a `String`, so it is read once;
+        // the short `event` and `id` fields are checked in place.
+        self.text = match String::from_utf8(std::mem::take(&mut self.data)) {
+            Ok(text) => text,
+            Err(invalid) => String::from_utf8_lossy(invalid.as_bytes()).into_owned(),
+        };
         make_utf8(&mut self.event);
         make_utf8(&mut self.id);
         // U+FFFD takes three bytes where an invalid byte took one: the limit
@@ -302,7 +315,7 @@ impl Fields {
         }
         Ok(SseEvent {
             event: (!self.event.is_empty()).then(|| as_str(&self.event)),
-            data: as_str(&self.data),
+            data: &self.text,
             id: self.has_id.then(|| as_str(&self.id)),
             retry: self.retry,
         })
