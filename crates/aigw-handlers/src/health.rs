@@ -98,6 +98,11 @@ pub(crate) fn metrics(app: &App) -> Response<ResponseBody> {
             stats.flush_failures as f64,
         ),
         (
+            "aigw_stats_cache_releases_total",
+            "Times the stats writer, idle for a flush interval, had the database hand back its write cache.",
+            stats.memory_releases as f64,
+        ),
+        (
             "aigw_stats_dropped_total",
             "Stats events dropped (queue full, backlog full, or at shutdown).",
             stats.dropped() as f64,

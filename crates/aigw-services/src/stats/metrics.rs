@@ -20,6 +20,7 @@ pub(crate) struct Counters {
     pub(crate) flushed_rows: AtomicU64,
     pub(crate) flushes: AtomicU64,
     pub(crate) flush_failures: AtomicU64,
+    pub(crate) memory_releases: AtomicU64,
     pub(crate) replays_skipped: AtomicU64,
     pub(crate) live_updates: AtomicU64,
     pub(crate) live_failures: AtomicU64,
@@ -81,6 +82,7 @@ impl Counters {
             flushed_rows: get(&self.flushed_rows),
             flushes: get(&self.flushes),
             flush_failures: get(&self.flush_failures),
+            memory_releases: get(&self.memory_releases),
             replays_skipped: get(&self.replays_skipped),
             live_updates: get(&self.live_updates),
             live_failures: get(&self.live_failures),
@@ -130,6 +132,9 @@ pub struct StatsMetrics {
     pub flushes: u64,
     /// Write attempts that failed and will be retried.
     pub flush_failures: u64,
+    /// Times the writer, finding no event for a whole flush interval after
+    /// writing, had the database hand back the cache its writes filled.
+    pub memory_releases: u64,
     /// Stages of batches (or parts of split stages) that a retry found
     /// committed already, by an attempt whose commit was reported as failed:
     /// skipped, so that nothing is counted twice.

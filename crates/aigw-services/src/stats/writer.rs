@@ -111,6 +111,8 @@ pub(crate) struct Writer {
     backlog: Backlog,
     /// The journal, when one is configured.
     spill: Option<Spill>,
+    /// A batch was written since the database last handed back its cache.
+    written_since_release: bool,
 }
 
 impl Writer {
@@ -160,6 +162,7 @@ impl Writer {
             partial_due: false,
             backlog,
             spill,
+            written_since_release: false,
         }
     }
 
@@ -195,12 +198,19 @@ impl Writer {
                 Counters::add(&self.sink.counters.received, taken);
                 self.partial_due = !self.batch.is_empty();
                 self.next_take = now + self.config.flush_interval;
+                if !self.partial_due && self.written_since_release && !self.pending() {
+                    // A whole flush interval without an event: the load is over
+                    // for now, and the database's cache is memory held for nothing.
+                    self.written_since_release = false;
+                    self.sink.release_memory().await;
+                }
             }
             let batch_due = self.batch.len() >= self.config.batch_size || self.partial_due;
             let pending = self.pending();
             let retry_due = pending && self.backlog.due(now);
             if batch_due || retry_due {
                 self.partial_due = false;
+                self.written_since_release = true;
                 if let Some(deadline) = self.flush().await {
                     return Some(deadline);
                 }
@@ -663,6 +673,20 @@ fn health_deltas(events: &[StatsEvent]) -> Vec<AccountHealthDelta> {
 }
 
 impl Sink {
+    /// Lets the database hand back the cache its writes filled. Skipped
+    /// while writes fail (it would wait for the same database); a failure
+    /// costs nothing but the memory, so it is only logged.
+    async fn release_memory(&self) {
+        if self.writes_failing.load(Ordering::Relaxed) {
+            return;
+        }
+        match tokio::time::timeout(self.write_timeout, self.repository.release_memory()).await {
+            Ok(Ok(())) => Counters::add(&self.counters.memory_releases, 1),
+            Ok(Err(error)) => tracing::debug!(%error, "database cache not released"),
+            Err(_) => tracing::debug!("database cache not released in time"),
+        }
+    }
+
     /// What a batch changes beside its rows: the live counters, account
     /// health and learned limits.
     async fn observe(&self, events: &[StatsEvent]) {

@@ -171,6 +171,52 @@ async fn a_partial_batch_is_flushed_after_the_interval(repo: SqlRepository) {
     assert_eq!(report.written_rows, 0, "nothing was left for the drain");
 }
 
+/// Once a whole flush interval passes without an event after a write, the
+/// writer has the database hand back the cache its writes filled: once per
+/// quiet spell, not again until something is written, and never while events
+/// keep arriving.
+async fn the_write_cache_is_released_when_the_queue_runs_dry(repo: SqlRepository) {
+    let fixture = Fixture::create(&repo, 1, 1).await;
+    let config = StatsConfig {
+        batch_size: 1_000,
+        flush_interval: Duration::from_millis(250),
+        ..config()
+    };
+    let (recorder, handle) = StatsRecorder::start(repo.clone(), state().await, config);
+    let releases = || recorder.metrics().memory_releases;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(releases(), 0, "nothing was written yet");
+
+    // Events every 10 ms for 1.5 s: every interval finds some.
+    let events = workload(&fixture, 150, Utc::now());
+    for event in events.iter().cloned() {
+        recorder.record(event);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(releases(), 0, "released while events kept arriving");
+    wait_until(WAIT, "one release after the last write", || async {
+        releases() == 1
+    })
+    .await;
+    assert_eq!(log_count(&repo).await, events.len() as i64);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(releases(), 1, "released again with nothing written");
+
+    // The next write works from a released cache, and the next quiet spell
+    // releases again.
+    let more = workload(&fixture, 5, Utc::now());
+    let total = (events.len() + more.len()) as i64;
+    for event in more {
+        recorder.record(event);
+    }
+    wait_until(WAIT, "the new rows written", || async {
+        log_count(&repo).await == total
+    })
+    .await;
+    wait_until(WAIT, "a second release", || async { releases() == 2 }).await;
+    assert!(handle.shutdown(Duration::from_secs(10)).await.drained);
+}
+
 /// A full batch is written at once, long before `flush_interval`.
 async fn a_full_batch_is_flushed_without_waiting(repo: SqlRepository) {
     let fixture = Fixture::create(&repo, 2, 1).await;
@@ -239,5 +285,6 @@ backend_tests!(
     every_event_becomes_rows_and_sums,
     a_partial_batch_is_flushed_after_the_interval,
     a_full_batch_is_flushed_without_waiting,
+    the_write_cache_is_released_when_the_queue_runs_dry,
     writes_for_deleted_rows_are_rejected_and_counted,
 );
