@@ -385,16 +385,21 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_stream_round_times_the_first_event_before_the_end() {
-        let mock = aigw_mock_upstream::MockUpstream::start().await.unwrap();
-        mock.set_recording(false);
-        let target = crate::scenario::Scenario::Stream.direct(mock.addr());
-        let mut samples = run_round(&target, 2, timing()).await;
-        assert_eq!(samples.errors, 0, "{:?}", samples.first_error);
-        assert!(!samples.total_us.is_empty());
-        assert_eq!(samples.first_event_us.len(), samples.total_us.len());
-        samples.total_us.sort_unstable();
-        samples.first_event_us.sort_unstable();
-        assert!(samples.first_event_us[0] <= samples.total_us[0]);
+        for scenario in [
+            crate::scenario::Scenario::Stream,
+            crate::scenario::Scenario::ResponsesStream,
+        ] {
+            let mock = aigw_mock_upstream::MockUpstream::start().await.unwrap();
+            mock.set_recording(false);
+            let target = scenario.direct(mock.addr());
+            let mut samples = run_round(&target, 2, timing()).await;
+            assert_eq!(samples.errors, 0, "{scenario:?}: {:?}", samples.first_error);
+            assert!(!samples.total_us.is_empty());
+            assert_eq!(samples.first_event_us.len(), samples.total_us.len());
+            samples.total_us.sort_unstable();
+            samples.first_event_us.sort_unstable();
+            assert!(samples.first_event_us[0] <= samples.total_us[0]);
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -48,7 +48,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "passthrough,translated,stream"
+        default_value = "passthrough,translated,stream,responses-stream"
     )]
     scenarios: Vec<ScenarioArg>,
     /// Where to write the JSON report.
@@ -101,6 +101,7 @@ enum ScenarioArg {
     Passthrough,
     Translated,
     Stream,
+    ResponsesStream,
 }
 
 impl From<ScenarioArg> for Scenario {
@@ -109,6 +110,7 @@ impl From<ScenarioArg> for Scenario {
             ScenarioArg::Passthrough => Self::Passthrough,
             ScenarioArg::Translated => Self::Translated,
             ScenarioArg::Stream => Self::Stream,
+            ScenarioArg::ResponsesStream => Self::ResponsesStream,
         }
     }
 }

@@ -35,21 +35,31 @@ pub enum Scenario {
     Translated,
     /// OpenAI client → OpenAI upstream with `"stream": true`.
     Stream,
+    /// OpenAI Responses client (`/v1/responses`, `"stream": true`) → the `openai`
+    /// provider, which serves the Responses API itself: the stream is forwarded,
+    /// each typed event read on the way.
+    ResponsesStream,
 }
 
 impl Scenario {
-    pub const ALL: [Self; 3] = [Self::Passthrough, Self::Translated, Self::Stream];
+    pub const ALL: [Self; 4] = [
+        Self::Passthrough,
+        Self::Translated,
+        Self::Stream,
+        Self::ResponsesStream,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             Self::Passthrough => "openai→openai",
             Self::Translated => "anthropic→openai",
             Self::Stream => "openai stream",
+            Self::ResponsesStream => "responses stream",
         }
     }
 
     pub fn is_stream(self) -> bool {
-        matches!(self, Self::Stream)
+        matches!(self, Self::Stream | Self::ResponsesStream)
     }
 
     /// The baseline: the OpenAI request the gateway would send upstream, straight
@@ -57,11 +67,15 @@ impl Scenario {
     pub fn direct(self, mock: SocketAddr) -> Target {
         let mut headers = base_headers(mock);
         headers.insert(header::AUTHORIZATION, bearer(UPSTREAM_KEY));
+        let (path, body) = match self {
+            Self::ResponsesStream => ("/v1/responses", responses_body()),
+            _ => ("/v1/chat/completions", openai_body(self.is_stream())),
+        };
         Target {
             addr: mock,
-            path: "/v1/chat/completions",
+            path,
             headers,
-            body: openai_body(self.is_stream()),
+            body,
             stream: self.is_stream(),
         }
     }
@@ -91,6 +105,16 @@ impl Scenario {
                     headers,
                     body: anthropic_body(),
                     stream: false,
+                }
+            }
+            Self::ResponsesStream => {
+                headers.insert(header::AUTHORIZATION, bearer(client_key));
+                Target {
+                    addr: gateway,
+                    path: "/v1/responses",
+                    headers,
+                    body: responses_body(),
+                    stream: true,
                 }
             }
         }
@@ -124,6 +148,17 @@ fn openai_body(stream: bool) -> Bytes {
     Bytes::from(body.to_string())
 }
 
+/// A streamed Responses request as the OpenAI SDKs send it: `input` as text.
+fn responses_body() -> Bytes {
+    let body = serde_json::json!({
+        "model": MODEL,
+        "input": PROMPT,
+        "max_output_tokens": 64,
+        "stream": true,
+    });
+    Bytes::from(body.to_string())
+}
+
 fn anthropic_body() -> Bytes {
     let body = serde_json::json!({
         "model": MODEL,
@@ -151,7 +186,20 @@ mod tests {
     }
 
     #[test]
-    fn only_the_stream_scenario_streams() {
+    fn the_responses_stream_goes_to_responses_on_both_sides() {
+        let mock: SocketAddr = "127.0.0.1:1000".parse().unwrap();
+        let gateway: SocketAddr = "127.0.0.1:2000".parse().unwrap();
+        let direct = Scenario::ResponsesStream.direct(mock);
+        let through = Scenario::ResponsesStream.through_gateway(gateway, "ak_test");
+        assert_eq!(direct.path, "/v1/responses");
+        assert_eq!(through.path, "/v1/responses");
+        assert_eq!(direct.body, through.body);
+        assert_eq!(through.headers[header::AUTHORIZATION], "Bearer ak_test");
+        assert!(direct.stream && through.stream);
+    }
+
+    #[test]
+    fn only_the_stream_scenarios_stream() {
         let mock: SocketAddr = "127.0.0.1:1000".parse().unwrap();
         for scenario in Scenario::ALL {
             let target = scenario.direct(mock);
