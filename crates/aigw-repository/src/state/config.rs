@@ -33,6 +33,10 @@ pub struct StateConfig {
     pub live_counter_grace: Duration,
     /// The error log keeps at most this many entries (the oldest go first).
     pub error_log_max_entries: usize,
+    /// The in-process cache (tokens, session and response pins, login states)
+    /// keeps at most this many entries; past it, those closest to expiry go
+    /// first. Redis keeps its own, under its `maxmemory` policy.
+    pub cache_max_entries: usize,
 }
 
 impl StateConfig {
@@ -72,6 +76,11 @@ impl StateConfig {
                 "reconnect_max_delay must be at least 1 ms",
             ));
         }
+        if self.cache_max_entries == 0 {
+            return Err(StateError::InvalidConfig(
+                "cache_max_entries must be at least 1",
+            ));
+        }
         if self.error_log_max_entries == 0 {
             return Err(StateError::InvalidConfig(
                 "error_log_max_entries must be at least 1",
@@ -98,6 +107,7 @@ impl Default for StateConfig {
             probe_interval: Duration::from_millis(500),
             live_counter_grace: Duration::from_secs(24 * 60 * 60),
             error_log_max_entries: 10_000,
+            cache_max_entries: 200_000,
         }
     }
 }
@@ -117,6 +127,7 @@ impl fmt::Debug for StateConfig {
             .field("probe_interval", &self.probe_interval)
             .field("live_counter_grace", &self.live_counter_grace)
             .field("error_log_max_entries", &self.error_log_max_entries)
+            .field("cache_max_entries", &self.cache_max_entries)
             .finish()
     }
 }
@@ -141,6 +152,12 @@ mod tests {
         };
         let error = config.validate().unwrap_err().to_string();
         assert!(error.contains("pool_size"), "{error}");
+        let config = StateConfig {
+            cache_max_entries: 0,
+            ..StateConfig::default()
+        };
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("cache_max_entries"), "{error}");
         assert!(StateConfig::default().validate().is_ok());
     }
 }

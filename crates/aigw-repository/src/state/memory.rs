@@ -62,9 +62,46 @@ struct CacheEntry {
 
 /// Expired entries are dropped lazily by reads, and in bulk when the map has
 /// doubled since the last sweep, which keeps the sweep cost amortised O(1).
+/// Past `max_entries` live entries, a tenth of them, those closest to expiry,
+/// go at once, so that the cost of finding them is amortised too.
 struct Cache {
     entries: HashMap<Box<str>, CacheEntry>,
     sweep_at_len: usize,
+    max_entries: usize,
+}
+
+impl Cache {
+    /// Drops expired entries, then, if still over `max_entries`, the live ones
+    /// closest to expiry until a tenth of the room is free again.
+    fn sweep(&mut self, now: Instant) {
+        self.entries
+            .retain(|_, entry| is_live(entry.expires_at, now));
+        if self.entries.len() > self.max_entries {
+            let keep = self.max_entries - self.max_entries / 10;
+            let evict = self.entries.len() - keep;
+            // Never-expiring entries (`None`) sort last: they go only if
+            // nothing else is left to evict.
+            let mut expiries: Vec<(bool, Option<Instant>)> = self
+                .entries
+                .values()
+                .map(|entry| (entry.expires_at.is_none(), entry.expires_at))
+                .collect();
+            let (_, &mut cut, _) = expiries.select_nth_unstable(evict - 1);
+            let mut left = evict;
+            self.entries.retain(|_, entry| {
+                let key = (entry.expires_at.is_none(), entry.expires_at);
+                if left > 0 && key <= cut {
+                    left -= 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        self.sweep_at_len = (self.entries.len() * 2)
+            .max(MIN_SWEEP_LEN)
+            .min(self.max_entries.saturating_add(1));
+    }
 }
 
 /// Attempt counters by key; expired windows are dropped lazily, and in bulk
@@ -114,7 +151,8 @@ impl InProcessState {
                 counters: RwLock::new(HashMap::default()),
                 cache: RwLock::new(Cache {
                     entries: HashMap::new(),
-                    sweep_at_len: MIN_SWEEP_LEN,
+                    sweep_at_len: MIN_SWEEP_LEN.min(config.cache_max_entries.saturating_add(1)),
+                    max_entries: config.cache_max_entries.max(1),
                 }),
                 windows: Mutex::new(Windows {
                     counts: HashMap::new(),
@@ -299,10 +337,7 @@ impl InProcessState {
         let mut cache = self.inner.cache.write();
         cache.entries.insert(Box::from(key), entry);
         if cache.entries.len() >= cache.sweep_at_len {
-            cache
-                .entries
-                .retain(|_, entry| is_live(entry.expires_at, now));
-            cache.sweep_at_len = (cache.entries.len() * 2).max(MIN_SWEEP_LEN);
+            cache.sweep(now);
         }
     }
 
@@ -329,7 +364,7 @@ impl InProcessState {
     pub(crate) fn cache_clear(&self) {
         let mut cache = self.inner.cache.write();
         cache.entries.clear();
-        cache.sweep_at_len = MIN_SWEEP_LEN;
+        cache.sweep_at_len = MIN_SWEEP_LEN.min(cache.max_entries.saturating_add(1));
     }
 
     // --- single-flight locks -------------------------------------------
@@ -547,5 +582,47 @@ mod tests {
         let cache = state.inner.cache.read();
         assert_eq!(cache.entries.len(), 1);
         assert!(cache.entries.contains_key("fresh"));
+    }
+
+    /// Past `cache_max_entries` live entries, those closest to expiry go
+    /// (a tenth of the room at once); one that never expires stays, and the
+    /// cache never holds more than the limit after an insert.
+    #[test]
+    fn the_cache_keeps_at_most_its_limit_dropping_the_soonest_to_expire() {
+        let config = StateConfig {
+            cache_max_entries: 100,
+            ..StateConfig::default()
+        };
+        let state = InProcessState::new(&config);
+        state.cache_set_raw("forever", Arc::from("0"), Duration::MAX);
+        for i in 0..1_000_u64 {
+            // Later keys expire later.
+            let ttl = Duration::from_secs(3_600 + i);
+            state.cache_set_raw(&format!("k{i}"), Arc::from("1"), ttl);
+            assert!(state.inner.cache.read().entries.len() <= 100, "at {i}");
+        }
+        assert!(state.cache_get_raw("forever").is_some());
+        assert!(state.cache_get_raw("k999").is_some(), "the newest stays");
+        assert!(
+            state.cache_get_raw("k0").is_none(),
+            "the soonest to expire went"
+        );
+        let cache = state.inner.cache.read();
+        let kept: Vec<u64> = cache
+            .entries
+            .keys()
+            .filter_map(|k| k.strip_prefix('k')?.parse().ok())
+            .collect();
+        let oldest_kept = kept.iter().min().copied().unwrap_or_default();
+        assert_eq!(
+            kept.len() as u64,
+            1_000 - oldest_kept,
+            "every key from the oldest kept on is there: {kept:?}"
+        );
+        assert!(
+            kept.len() >= 89,
+            "at most a tenth and one went: {}",
+            kept.len()
+        );
     }
 }
