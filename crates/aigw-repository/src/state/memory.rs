@@ -71,6 +71,21 @@ struct Cache {
 }
 
 impl Cache {
+    fn new(max_entries: usize) -> Self {
+        let mut cache = Self {
+            entries: HashMap::new(),
+            sweep_at_len: 0,
+            max_entries: max_entries.max(1),
+        };
+        cache.clear();
+        cache
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.sweep_at_len = MIN_SWEEP_LEN.min(self.max_entries.saturating_add(1));
+    }
+
     /// Drops expired entries, then, if still over `max_entries`, the live ones
     /// closest to expiry until a tenth of the room is free again.
     fn sweep(&mut self, now: Instant) {
@@ -81,16 +96,12 @@ impl Cache {
             let evict = self.entries.len() - keep;
             // Never-expiring entries (`None`) sort last: they go only if
             // nothing else is left to evict.
-            let mut expiries: Vec<(bool, Option<Instant>)> = self
-                .entries
-                .values()
-                .map(|entry| (entry.expires_at.is_none(), entry.expires_at))
-                .collect();
+            let order = |entry: &CacheEntry| (entry.expires_at.is_none(), entry.expires_at);
+            let mut expiries: Vec<_> = self.entries.values().map(order).collect();
             let (_, &mut cut, _) = expiries.select_nth_unstable(evict - 1);
             let mut left = evict;
             self.entries.retain(|_, entry| {
-                let key = (entry.expires_at.is_none(), entry.expires_at);
-                if left > 0 && key <= cut {
+                if left > 0 && order(entry) <= cut {
                     left -= 1;
                     false
                 } else {
@@ -149,11 +160,7 @@ impl InProcessState {
             inner: Arc::new(Inner {
                 instance,
                 counters: RwLock::new(HashMap::default()),
-                cache: RwLock::new(Cache {
-                    entries: HashMap::new(),
-                    sweep_at_len: MIN_SWEEP_LEN.min(config.cache_max_entries.saturating_add(1)),
-                    max_entries: config.cache_max_entries.max(1),
-                }),
+                cache: RwLock::new(Cache::new(config.cache_max_entries)),
                 windows: Mutex::new(Windows {
                     counts: HashMap::new(),
                     sweep_at_len: MIN_SWEEP_LEN,
@@ -362,9 +369,7 @@ impl InProcessState {
     /// comes back, so that no value cached during the outage outlives a
     /// deletion made meanwhile by another instance.
     pub(crate) fn cache_clear(&self) {
-        let mut cache = self.inner.cache.write();
-        cache.entries.clear();
-        cache.sweep_at_len = MIN_SWEEP_LEN.min(cache.max_entries.saturating_add(1));
+        self.inner.cache.write().clear();
     }
 
     // --- single-flight locks -------------------------------------------
