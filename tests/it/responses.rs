@@ -366,9 +366,9 @@ fn last_account(gw: &TestGateway) -> String {
 
 /// A follow-up naming a stored response goes to the account that produced
 /// it, among three, whole and streamed, on OpenAI and on Codex; an id the
-/// gateway does not know, one whose account is cooling down or gone, and one
-/// for an upstream that keeps no responses are 400s saying why, never
-/// another account.
+/// gateway does not know, one made with `store: false`, one whose account is
+/// cooling down or gone, and one for an upstream that keeps no responses are
+/// 400s saying why, never another account.
 async fn previous_response_id_follows_its_account(d: Deployment) {
     let Some(gw) = TestGateway::start(d).await else {
         return;
@@ -422,6 +422,22 @@ async fn previous_response_id_follows_its_account(d: Deployment) {
             .await,
         "unknown or expired",
     );
+
+    // A response the client asked not to store is not pinned: the upstream
+    // keeps nothing to continue, so a follow-up naming it is refused here.
+    for stream in [false, true] {
+        let mut unstored = ask(None, stream);
+        unstored["store"] = json!(false);
+        let resp = gw.post("/v1/responses", &key, unstored).await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        let id = reply_id(&resp, stream);
+        refused(
+            gw.post("/v1/responses", &key, ask(Some(&id), stream)).await,
+            "`store: false`",
+        );
+    }
+    let total = total + 2;
+    assert_eq!(gw.mock.requests().len(), total, "no follow-up was sent");
 
     // The owner is rate limited: the follow-up gets the upstream's 429, the
     // account cools down, and the next follow-up is told so.

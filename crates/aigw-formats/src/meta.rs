@@ -40,6 +40,9 @@ pub struct RequestMeta {
     /// Responses only: the stored response this request continues, which
     /// only the upstream account that created it can serve.
     pub previous_response_id: Option<String>,
+    /// Responses only: the client sent `store: false`, so the upstream keeps
+    /// no copy of the response and no follow-up can continue it.
+    pub unstored: bool,
     /// Responses only: the names of the client's `namespace` tools, whose
     /// functions other upstreams see as `{namespace}__{name}`.
     pub tool_namespaces: Vec<String>,
@@ -163,6 +166,8 @@ struct ResponsesTop<'a> {
     stream: Option<bool>,
     #[serde(default)]
     previous_response_id: Option<String>,
+    #[serde(default)]
+    store: Option<bool>,
     #[serde(default)]
     tools: Option<Vec<ResponsesToolTop>>,
 }
@@ -366,7 +371,7 @@ impl RequestMeta {
     /// # Errors
     /// [`FormatError::MalformedJson`] for bad JSON, [`FormatError::InvalidField`]
     /// for a missing or mistyped `model`, `messages`, `max_tokens` (Anthropic),
-    /// `input`, `previous_response_id` (Responses), `stream` or
+    /// `input`, `previous_response_id` or `store` (Responses), `stream` or
     /// `stream_options`, [`FormatError::InvalidValue`] for an empty
     /// model, one longer than [`MAX_MODEL_BYTES`] or one with control
     /// characters, and [`FormatError::FormatRole`] for a format clients cannot speak.
@@ -404,6 +409,7 @@ impl RequestMeta {
                     .and_then(|o| o.include_usage)
                     .unwrap_or(false),
             previous_response_id: None,
+            unstored: false,
             tool_namespaces: Vec::new(),
             conversation,
         })
@@ -419,6 +425,7 @@ impl RequestMeta {
             stream: top.stream.unwrap_or(false),
             include_usage: false,
             previous_response_id: None,
+            unstored: false,
             tool_namespaces: Vec::new(),
             conversation,
         })
@@ -435,6 +442,7 @@ impl RequestMeta {
             stream: top.stream.unwrap_or(false),
             include_usage: false,
             previous_response_id: top.previous_response_id,
+            unstored: top.store == Some(false),
             tool_namespaces: top
                 .tools
                 .unwrap_or_default()
@@ -467,6 +475,7 @@ impl RequestMeta {
             stream,
             include_usage: false,
             previous_response_id: None,
+            unstored: false,
             tool_namespaces: Vec::new(),
             conversation,
         })

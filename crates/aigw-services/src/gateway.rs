@@ -656,8 +656,9 @@ impl Gateway {
         match pins::lookup(self.inner.selector.pins(), &self.inner.state, previous).await {
             Ok(Some(account)) => Ok(account),
             Ok(None) => Err(unpinnable(
-                "unknown or expired response id: this gateway does not know which account \
-                 produced it; send the whole conversation in `input` instead",
+                "unknown or expired response id, or one made with `store: false`: this \
+                 gateway does not know which account produced it; send the whole \
+                 conversation in `input` instead",
             )),
             Err(e) => {
                 tracing::warn!(error = %e, "response pin lookup failed");
@@ -1130,8 +1131,15 @@ impl Gateway {
         AttemptFailure::new(RequestError::UpstreamResponse(e), verdict)
     }
 
-    /// Remembers that `out`'s account produced response `id`.
+    /// Remembers that `out`'s account produced response `id`, unless the
+    /// client asked for it not to be stored (`store: false`): the upstream
+    /// then keeps nothing a follow-up could continue, and a pin would only
+    /// hold memory (or a Redis key) for `response_pin_ttl`. Codex CLI sends
+    /// `store: false` on every turn.
     fn pin(&self, out: &UpstreamCall<'_>, id: &str) {
+        if out.meta.unstored {
+            return;
+        }
         self.inner.selector.pins().remember_response(
             id,
             out.account.id,

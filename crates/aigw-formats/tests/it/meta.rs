@@ -110,19 +110,27 @@ fn unknown_fields_and_blocks_do_not_fail_the_first_look() {
 }
 
 #[test]
-fn responses_meta_reads_model_stream_and_previous_response_id() {
+fn responses_meta_reads_model_stream_store_and_previous_response_id() {
     let body = br#"{"model":"gpt-5-codex","instructions":"x","input":[{"type":"reasoning","summary":[]}],"stream":true,"store":false,"previous_response_id":"resp_1","future":{}}"#;
     let meta = RequestMeta::parse(Format::OpenAiResponses, body).unwrap();
     assert_eq!(meta.model, "gpt-5-codex");
     assert!(meta.stream && !meta.include_usage);
     assert_eq!(meta.previous_response_id.as_deref(), Some("resp_1"));
+    assert!(meta.unstored);
     let meta =
         RequestMeta::parse(Format::OpenAiResponses, br#"{"model":"m","input":"hi"}"#).unwrap();
-    assert!(!meta.stream && meta.previous_response_id.is_none());
+    assert!(!meta.stream && meta.previous_response_id.is_none() && !meta.unstored);
+    let stored = br#"{"model":"m","input":"hi","store":true}"#;
+    assert!(
+        !RequestMeta::parse(Format::OpenAiResponses, stored)
+            .unwrap()
+            .unstored
+    );
     for (body, path) in [
         (&br#"{"input":"hi"}"#[..], "model"),
         (br#"{"model":"m","input":5}"#, "input"),
         (br#"{"model":"m","input":"x","stream":"yes"}"#, "stream"),
+        (br#"{"model":"m","input":"x","store":"no"}"#, "store"),
         (
             br#"{"model":"m","input":"x","previous_response_id":7}"#,
             "previous_response_id",
