@@ -77,13 +77,21 @@ impl Cache {
             sweep_at_len: 0,
             max_entries: max_entries.max(1),
         };
-        cache.clear();
+        cache.rearm();
         cache
     }
 
     fn clear(&mut self) {
         self.entries.clear();
-        self.sweep_at_len = MIN_SWEEP_LEN.min(self.max_entries.saturating_add(1));
+        self.rearm();
+    }
+
+    /// The next sweep comes when the map has doubled, or once it is past
+    /// `max_entries`, whichever is first.
+    fn rearm(&mut self) {
+        self.sweep_at_len = (self.entries.len() * 2)
+            .max(MIN_SWEEP_LEN)
+            .min(self.max_entries.saturating_add(1));
     }
 
     /// Drops expired entries, then, if still over `max_entries`, the live ones
@@ -109,9 +117,7 @@ impl Cache {
                 }
             });
         }
-        self.sweep_at_len = (self.entries.len() * 2)
-            .max(MIN_SWEEP_LEN)
-            .min(self.max_entries.saturating_add(1));
+        self.rearm();
     }
 }
 
